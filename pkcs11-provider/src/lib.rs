@@ -1,0 +1,1 @@
+//! PKCS#11 module over the distributed HSM cluster.

@@ -1,0 +1,1 @@
+//! Coordinator and signer-node protocol of the distributed HSM.
