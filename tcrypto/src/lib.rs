@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod hash;
 pub mod id;
 
+pub use hash::HashAlg;
 pub use id::{KeyId, SessionId, SignerId};
