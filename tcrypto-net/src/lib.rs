@@ -1,1 +1,14 @@
 //! Coordinator and signer-node protocol of the distributed HSM.
+//!
+//! - [`frame`]: length-prefixed frames with a size limit;
+//! - [`wire`]: strictly decoded, versioned request/response messages (tags `0x80..=0xff`);
+//! - [`replay`]: the node's replay and staleness guard;
+//! - [`identity`]: node and coordinator keys, SPKI pinning fingerprints;
+//! - [`sealed`]: node-to-node envelopes relayed by the coordinator (HPKE-sealed, Ed25519-signed, echoed broadcasts).
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod identity;
+pub mod replay;
+pub mod sealed;
+pub mod wire;

@@ -1,0 +1,799 @@
+//! The coordinator ↔ node wire messages.
+//!
+//! Every message is one [`tcrypto::codec`] object: the format version byte, a type tag from `0x80..=0xff`, then its
+//! fields. Decoding is strict: an unknown version, tag, body kind, mechanism, algorithm or error code, a field out of
+//! range and trailing bytes are all errors. Every [`Request`] carries a fresh [`SessionId`] (the node refuses one it
+//! has seen, see [`crate::replay`]), the time it was issued (the node refuses stale ones) and a request id that the
+//! [`Response`] echoes, so many requests can be in flight on one connection and answered in any order.
+
+use tcrypto::codec::{DecodeError, Reader, Writer};
+use tcrypto::{HashAlg, KeyId, SessionId, SignerId};
+
+/// Type tag of a [`Request`].
+pub const TAG_REQUEST: u8 = 0x80;
+/// Type tag of a [`Response`].
+pub const TAG_RESPONSE: u8 = 0x81;
+/// Type tag of a sealed node-to-node envelope ([`crate::sealed`]).
+pub const TAG_SEALED: u8 = 0x82;
+/// Type tag of an encrypted share file ([`crate::store`]).
+pub const TAG_STORED_SHARE: u8 = 0x83;
+/// Type tag of the key-store header file ([`crate::store`]).
+pub const TAG_STORE_META: u8 = 0x84;
+/// Type tag of a sealed share bundle (dealer or key ceremony output, [`crate::bundle`]).
+pub const TAG_SHARE_BUNDLE: u8 = 0x85;
+/// Type tag of a node's public identity ([`crate::identity`]).
+pub const TAG_NODE_PUBLIC: u8 = 0x86;
+/// Type tag of the plaintext inside a share bundle.
+pub const TAG_BUNDLE_PLAINTEXT: u8 = 0x87;
+
+/// Longest free-text field (error details, node names).
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest digest or message a signing request may carry (Ed25519 signs whole messages; the PKCS#11 layer bounds
+/// what it passes).
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// A coordinator's request id, unique per connection; echoed in the response.
+pub type RequestId = u64;
+
+/// A signature algorithm of a threshold key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// Shoup threshold RSA.
+    Rsa,
+    /// Threshold ECDSA on P-256 with presignatures.
+    EcdsaP256,
+    /// FROST Ed25519.
+    Ed25519,
+}
+
+impl Algorithm {
+    /// The wire code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Algorithm::Rsa => 1,
+            Algorithm::EcdsaP256 => 2,
+            Algorithm::Ed25519 => 3,
+        }
+    }
+
+    /// Parses a wire code.
+    pub fn from_code(c: u8) -> Result<Self, DecodeError> {
+        match c {
+            1 => Ok(Algorithm::Rsa),
+            2 => Ok(Algorithm::EcdsaP256),
+            3 => Ok(Algorithm::Ed25519),
+            _ => Err(DecodeError::Invalid("unknown algorithm")),
+        }
+    }
+
+    /// A short lower-case name for logs and the audit trail.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rsa => "rsa",
+            Algorithm::EcdsaP256 => "ecdsa-p256",
+            Algorithm::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// What a node is asked to sign. The node builds the signed encoding itself from these fields; it never signs a
+/// raw integer handed to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// RSASSA-PKCS1-v1_5 over a digest: the node builds the DigestInfo.
+    RsaPkcs1v15 {
+        /// Hash that made `digest`.
+        hash: HashAlg,
+        /// The digest (length checked against `hash`).
+        digest: Vec<u8>,
+    },
+    /// RSASSA-PKCS1-v1_5 over a caller-supplied DigestInfo (PKCS#11 `CKM_RSA_PKCS`); the node checks that it is one.
+    RsaPkcs1v15DigestInfo {
+        /// DER DigestInfo.
+        digest_info: Vec<u8>,
+    },
+    /// RSASSA-PSS with MGF1 over the same hash; the salt is chosen by the coordinator and is the same at every node.
+    RsaPss {
+        /// Hash that made `digest`, also used by MGF1.
+        hash: HashAlg,
+        /// The digest.
+        digest: Vec<u8>,
+        /// The salt.
+        salt: Vec<u8>,
+    },
+    /// ECDSA over a digest (PKCS#11 `CKM_ECDSA`: the digest is given, truncated per SEC 1).
+    Ecdsa {
+        /// The digest.
+        digest: Vec<u8>,
+    },
+    /// Pure Ed25519 over a whole message (PKCS#11 `CKM_EDDSA`).
+    Ed25519 {
+        /// The message.
+        message: Vec<u8>,
+    },
+}
+
+impl Mechanism {
+    /// The algorithm this mechanism needs.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Mechanism::RsaPkcs1v15 { .. }
+            | Mechanism::RsaPkcs1v15DigestInfo { .. }
+            | Mechanism::RsaPss { .. } => Algorithm::Rsa,
+            Mechanism::Ecdsa { .. } => Algorithm::EcdsaP256,
+            Mechanism::Ed25519 { .. } => Algorithm::Ed25519,
+        }
+    }
+
+    /// A short name for logs and the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mechanism::RsaPkcs1v15 { .. } => "rsa-pkcs1v15",
+            Mechanism::RsaPkcs1v15DigestInfo { .. } => "rsa-pkcs1v15-digestinfo",
+            Mechanism::RsaPss { .. } => "rsa-pss",
+            Mechanism::Ecdsa { .. } => "ecdsa",
+            Mechanism::Ed25519 { .. } => "ed25519",
+        }
+    }
+
+    /// The bytes the signature covers as given by the caller (digest, DigestInfo or message), for the audit log.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Mechanism::RsaPkcs1v15 { digest, .. }
+            | Mechanism::RsaPss { digest, .. }
+            | Mechanism::Ecdsa { digest } => digest,
+            Mechanism::RsaPkcs1v15DigestInfo { digest_info } => digest_info,
+            Mechanism::Ed25519 { message } => message,
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Mechanism::RsaPkcs1v15 { hash, digest } => {
+                w.u8(1);
+                hash.encode(w);
+                w.bytes(digest);
+            }
+            Mechanism::RsaPkcs1v15DigestInfo { digest_info } => {
+                w.u8(2).bytes(digest_info);
+            }
+            Mechanism::RsaPss { hash, digest, salt } => {
+                w.u8(3);
+                hash.encode(w);
+                w.bytes(digest).bytes(salt);
+            }
+            Mechanism::Ecdsa { digest } => {
+                w.u8(4).bytes(digest);
+            }
+            Mechanism::Ed25519 { message } => {
+                w.u8(5).bytes(message);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let digest_for = |r: &mut Reader<'_>, hash: HashAlg| -> Result<Vec<u8>, DecodeError> {
+            let d = r.bytes()?;
+            if d.len() != hash.output_len() {
+                return Err(DecodeError::Invalid("digest length does not match its hash"));
+            }
+            Ok(d.to_vec())
+        };
+        Ok(match r.u8()? {
+            1 => {
+                let hash = HashAlg::decode(r)?;
+                let digest = digest_for(r, hash)?;
+                Mechanism::RsaPkcs1v15 { hash, digest }
+            }
+            2 => Mechanism::RsaPkcs1v15DigestInfo {
+                digest_info: bounded(r.bytes()?, 256)?.to_vec(),
+            },
+            3 => {
+                let hash = HashAlg::decode(r)?;
+                let digest = digest_for(r, hash)?;
+                let salt = bounded(r.bytes()?, 512)?.to_vec();
+                Mechanism::RsaPss { hash, digest, salt }
+            }
+            4 => {
+                let digest = r.bytes()?;
+                if digest.is_empty() || digest.len() > 64 {
+                    return Err(DecodeError::Invalid("ECDSA digest must be 1..=64 bytes"));
+                }
+                Mechanism::Ecdsa {
+                    digest: digest.to_vec(),
+                }
+            }
+            5 => Mechanism::Ed25519 {
+                message: bounded(r.bytes()?, MAX_MESSAGE_LEN)?.to_vec(),
+            },
+            _ => return Err(DecodeError::Invalid("unknown mechanism")),
+        })
+    }
+}
+
+fn bounded(b: &[u8], max: usize) -> Result<&[u8], DecodeError> {
+    if b.len() > max {
+        Err(DecodeError::TooLong(b.len()))
+    } else {
+        Ok(b)
+    }
+}
+
+fn text(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let b = bounded(r.bytes()?, MAX_TEXT_LEN)?;
+    String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid("text is not UTF-8"))
+}
+
+/// A request from a coordinator to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Echoed in the response; unique per connection.
+    pub id: RequestId,
+    /// Fresh for every request; a node refuses one it has already seen.
+    pub session: SessionId,
+    /// When the coordinator issued the request, milliseconds since the Unix epoch; a node refuses stale ones.
+    pub issued_at_ms: u64,
+    /// What is asked.
+    pub body: RequestBody,
+}
+
+/// The operation a [`Request`] asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestBody {
+    /// Liveness and health.
+    Ping,
+    /// The keys the node holds.
+    ListKeys,
+    /// A signature share with the node's share of `key`.
+    Sign {
+        /// The key.
+        key: KeyId,
+        /// What to sign.
+        mechanism: Mechanism,
+    },
+    /// Store a share delivered in a sealed bundle (dealer or key ceremony, [`crate::bundle`]).
+    ImportShare {
+        /// The encoded sealed bundle.
+        bundle: Vec<u8>,
+    },
+    /// Delete the node's share of `key`.
+    DeleteKey {
+        /// The key.
+        key: KeyId,
+    },
+}
+
+impl RequestBody {
+    /// A short name for logs and the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestBody::Ping => "ping",
+            RequestBody::ListKeys => "list-keys",
+            RequestBody::Sign { .. } => "sign",
+            RequestBody::ImportShare { .. } => "import-share",
+            RequestBody::DeleteKey { .. } => "delete-key",
+        }
+    }
+}
+
+impl Request {
+    /// The strict encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(TAG_REQUEST);
+        w.u64(self.id);
+        self.session.encode(&mut w);
+        w.u64(self.issued_at_ms);
+        match &self.body {
+            RequestBody::Ping => {
+                w.u8(1);
+            }
+            RequestBody::ListKeys => {
+                w.u8(2);
+            }
+            RequestBody::Sign { key, mechanism } => {
+                w.u8(3);
+                key.encode(&mut w);
+                mechanism.encode(&mut w);
+            }
+            RequestBody::ImportShare { bundle } => {
+                w.u8(4).bytes(bundle);
+            }
+            RequestBody::DeleteKey { key } => {
+                w.u8(5);
+                key.encode(&mut w);
+            }
+        }
+        w.finish()
+    }
+
+    /// Decodes a request; the header alone is returned by [`Request::decode_header`] when the body is bad.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(input, TAG_REQUEST)?;
+        let id = r.u64()?;
+        let session = SessionId::decode(&mut r)?;
+        let issued_at_ms = r.u64()?;
+        let body = match r.u8()? {
+            1 => RequestBody::Ping,
+            2 => RequestBody::ListKeys,
+            3 => RequestBody::Sign {
+                key: KeyId::decode(&mut r)?,
+                mechanism: Mechanism::decode(&mut r)?,
+            },
+            4 => RequestBody::ImportShare {
+                bundle: r.bytes()?.to_vec(),
+            },
+            5 => RequestBody::DeleteKey {
+                key: KeyId::decode(&mut r)?,
+            },
+            _ => return Err(DecodeError::Invalid("unknown request kind")),
+        };
+        r.finish()?;
+        Ok(Self {
+            id,
+            session,
+            issued_at_ms,
+            body,
+        })
+    }
+
+    /// The request id and session of a request whose body may not decode, so the error can be answered to it.
+    pub fn decode_header(input: &[u8]) -> Option<(RequestId, SessionId)> {
+        let mut r = Reader::new(input, TAG_REQUEST).ok()?;
+        let id = r.u64().ok()?;
+        let session = SessionId::decode(&mut r).ok()?;
+        Some((id, session))
+    }
+}
+
+/// Public description of a key a node holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key.
+    pub key: KeyId,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+    /// The node's signer id for this key.
+    pub signer: SignerId,
+    /// Shares needed to sign (`k`).
+    pub threshold: u16,
+    /// Shares dealt (`n`).
+    pub parties: u16,
+    /// The algorithm's encoding of the public key material (e.g. `tcrypto::rsa::PublicKeySet`).
+    pub public: Vec<u8>,
+}
+
+impl KeyInfo {
+    fn encode(&self, w: &mut Writer) {
+        self.key.encode(w);
+        w.u8(self.algorithm.code());
+        self.signer.encode(w);
+        w.u16(self.threshold).u16(self.parties).bytes(&self.public);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key = KeyId::decode(r)?;
+        let algorithm = Algorithm::from_code(r.u8()?)?;
+        let signer = SignerId::decode(r)?;
+        let threshold = r.u16()?;
+        let parties = r.u16()?;
+        if threshold == 0 || threshold > parties || signer.get() > parties {
+            return Err(DecodeError::Invalid(
+                "threshold, parties and signer id inconsistent",
+            ));
+        }
+        let public = r.bytes()?.to_vec();
+        Ok(Self {
+            key,
+            algorithm,
+            signer,
+            threshold,
+            parties,
+            public,
+        })
+    }
+}
+
+/// Why a node refused a request. Stable wire codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request could not be decoded.
+    Malformed,
+    /// The node holds no share of that key.
+    UnknownKey,
+    /// The mechanism's input is not acceptable (not a DigestInfo, wrong digest length, wrong algorithm for the key).
+    BadEncoding,
+    /// The session id was already used.
+    Replayed,
+    /// The request's time is outside the accepted window.
+    Stale,
+    /// The node cannot do this (yet) for this key or algorithm.
+    Unsupported,
+    /// Storing or deleting on the node's disk failed.
+    Storage,
+    /// The node is overloaded; try another.
+    Busy,
+    /// A share of that key is already held.
+    KeyExists,
+    /// An import bundle failed to open or verify.
+    BadBundle,
+    /// The node's own bug.
+    Internal,
+}
+
+impl ErrorCode {
+    const ALL: [ErrorCode; 11] = [
+        ErrorCode::Malformed,
+        ErrorCode::UnknownKey,
+        ErrorCode::BadEncoding,
+        ErrorCode::Replayed,
+        ErrorCode::Stale,
+        ErrorCode::Unsupported,
+        ErrorCode::Storage,
+        ErrorCode::Busy,
+        ErrorCode::KeyExists,
+        ErrorCode::BadBundle,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire code.
+    pub const fn code(self) -> u16 {
+        match self {
+            ErrorCode::Malformed => 1,
+            ErrorCode::UnknownKey => 2,
+            ErrorCode::BadEncoding => 3,
+            ErrorCode::Replayed => 4,
+            ErrorCode::Stale => 5,
+            ErrorCode::Unsupported => 6,
+            ErrorCode::Storage => 7,
+            ErrorCode::Busy => 8,
+            ErrorCode::KeyExists => 9,
+            ErrorCode::BadBundle => 10,
+            ErrorCode::Internal => 11,
+        }
+    }
+
+    /// Parses a wire code.
+    pub fn from_code(c: u16) -> Result<Self, DecodeError> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.code() == c)
+            .ok_or(DecodeError::Invalid("unknown error code"))
+    }
+}
+
+/// A node's answer to one [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The request id being answered (0 when the request could not even be parsed that far).
+    pub id: RequestId,
+    /// The request's session (all zero when unknown).
+    pub session: SessionId,
+    /// The answer.
+    pub body: ResponseBody,
+}
+
+/// The content of a [`Response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseBody {
+    /// Answer to [`RequestBody::Ping`].
+    Pong {
+        /// The node's configured name.
+        node: String,
+        /// The node's clock, ms since the Unix epoch.
+        time_ms: u64,
+        /// Number of keys held.
+        keys: u32,
+    },
+    /// Answer to [`RequestBody::ListKeys`].
+    Keys(Vec<KeyInfo>),
+    /// A signature share.
+    Share {
+        /// The signer id of the share.
+        signer: SignerId,
+        /// The algorithm's encoding of the share (e.g. `tcrypto::rsa::SignatureShare`).
+        share: Vec<u8>,
+    },
+    /// The operation was carried out.
+    Done,
+    /// The request was refused.
+    Error {
+        /// Why.
+        code: ErrorCode,
+        /// Human-readable detail.
+        detail: String,
+    },
+}
+
+impl Response {
+    /// An error answer.
+    pub fn error(id: RequestId, session: SessionId, code: ErrorCode, detail: impl Into<String>) -> Self {
+        let mut detail = detail.into();
+        if detail.len() > MAX_TEXT_LEN {
+            let mut cut = MAX_TEXT_LEN;
+            while !detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            detail.truncate(cut);
+        }
+        Self {
+            id,
+            session,
+            body: ResponseBody::Error { code, detail },
+        }
+    }
+
+    /// The strict encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(TAG_RESPONSE);
+        w.u64(self.id);
+        self.session.encode(&mut w);
+        match &self.body {
+            ResponseBody::Pong { node, time_ms, keys } => {
+                w.u8(1).bytes(node.as_bytes()).u64(*time_ms).u32(*keys);
+            }
+            ResponseBody::Keys(keys) => {
+                w.u8(2);
+                w.u32(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+                for k in keys {
+                    k.encode(&mut w);
+                }
+            }
+            ResponseBody::Share { signer, share } => {
+                w.u8(3);
+                signer.encode(&mut w);
+                w.bytes(share);
+            }
+            ResponseBody::Done => {
+                w.u8(4);
+            }
+            ResponseBody::Error { code, detail } => {
+                w.u8(5).u16(code.code()).bytes(detail.as_bytes());
+            }
+        }
+        w.finish()
+    }
+
+    /// Strictly decodes a response.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(input, TAG_RESPONSE)?;
+        let id = r.u64()?;
+        let session = SessionId::decode(&mut r)?;
+        let body = match r.u8()? {
+            1 => ResponseBody::Pong {
+                node: text(&mut r)?,
+                time_ms: r.u64()?,
+                keys: r.u32()?,
+            },
+            2 => {
+                // KeyId + algorithm + signer + k + n + public length.
+                let n = r.count(32 + 1 + 2 + 2 + 2 + 4)?;
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    keys.push(KeyInfo::decode(&mut r)?);
+                }
+                ResponseBody::Keys(keys)
+            }
+            3 => ResponseBody::Share {
+                signer: SignerId::decode(&mut r)?,
+                share: r.bytes()?.to_vec(),
+            },
+            4 => ResponseBody::Done,
+            5 => ResponseBody::Error {
+                code: ErrorCode::from_code(r.u16()?)?,
+                detail: text(&mut r)?,
+            },
+            _ => return Err(DecodeError::Invalid("unknown response kind")),
+        };
+        r.finish()?;
+        Ok(Self { id, session, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcrypto::codec::VERSION;
+
+    fn sid(b: u8) -> SessionId {
+        SessionId([b; 32])
+    }
+
+    fn sample_requests() -> Vec<Request> {
+        let bodies = vec![
+            RequestBody::Ping,
+            RequestBody::ListKeys,
+            RequestBody::Sign {
+                key: KeyId([7; 32]),
+                mechanism: Mechanism::RsaPkcs1v15 {
+                    hash: HashAlg::Sha256,
+                    digest: vec![1; 32],
+                },
+            },
+            RequestBody::Sign {
+                key: KeyId([7; 32]),
+                mechanism: Mechanism::RsaPkcs1v15DigestInfo {
+                    digest_info: vec![0x30, 1, 2],
+                },
+            },
+            RequestBody::Sign {
+                key: KeyId([7; 32]),
+                mechanism: Mechanism::RsaPss {
+                    hash: HashAlg::Sha384,
+                    digest: vec![2; 48],
+                    salt: vec![3; 48],
+                },
+            },
+            RequestBody::Sign {
+                key: KeyId([8; 32]),
+                mechanism: Mechanism::Ecdsa { digest: vec![4; 32] },
+            },
+            RequestBody::Sign {
+                key: KeyId([9; 32]),
+                mechanism: Mechanism::Ed25519 {
+                    message: b"hello".to_vec(),
+                },
+            },
+            RequestBody::ImportShare { bundle: vec![5; 10] },
+            RequestBody::DeleteKey { key: KeyId([1; 32]) },
+        ];
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Request {
+                id: i as u64 + 1,
+                session: sid(i as u8),
+                issued_at_ms: 1_700_000_000_000 + i as u64,
+                body,
+            })
+            .collect()
+    }
+
+    fn sample_responses() -> Vec<Response> {
+        let bodies = vec![
+            ResponseBody::Pong {
+                node: "n1".into(),
+                time_ms: 5,
+                keys: 2,
+            },
+            ResponseBody::Keys(vec![KeyInfo {
+                key: KeyId([3; 32]),
+                algorithm: Algorithm::Rsa,
+                signer: SignerId::new(2).unwrap(),
+                threshold: 3,
+                parties: 5,
+                public: vec![1, 2, 3],
+            }]),
+            ResponseBody::Keys(vec![]),
+            ResponseBody::Share {
+                signer: SignerId::new(1).unwrap(),
+                share: vec![9; 300],
+            },
+            ResponseBody::Done,
+            ResponseBody::Error {
+                code: ErrorCode::UnknownKey,
+                detail: "no such key".into(),
+            },
+        ];
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Response {
+                id: i as u64,
+                session: sid(i as u8),
+                body,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_request_and_response_round_trips() {
+        for req in sample_requests() {
+            assert_eq!(Request::decode(&req.encode()).unwrap(), req);
+        }
+        for resp in sample_responses() {
+            assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
+        }
+    }
+
+    #[test]
+    fn request_encoding_is_pinned() {
+        let req = Request {
+            id: 0x0102,
+            session: sid(0xaa),
+            issued_at_ms: 0x0a0b,
+            body: RequestBody::Sign {
+                key: KeyId([0x11; 32]),
+                mechanism: Mechanism::RsaPkcs1v15 {
+                    hash: HashAlg::Sha1,
+                    digest: vec![0x22; 20],
+                },
+            },
+        };
+        let expected = format!(
+            "0180{}{}{}03{}0101{}{}",
+            "0000000000000102",
+            "aa".repeat(32),
+            "0000000000000a0b",
+            "11".repeat(32),
+            "00000014",
+            "22".repeat(20)
+        );
+        assert_eq!(hex::encode(req.encode()), expected);
+    }
+
+    #[test]
+    fn trailing_bytes_unknown_version_and_unknown_kinds_are_rejected() {
+        for req in sample_requests() {
+            let mut enc = req.encode();
+            enc.push(0);
+            assert!(matches!(
+                Request::decode(&enc),
+                Err(DecodeError::TrailingBytes(1))
+            ));
+            let mut enc = req.encode();
+            enc[0] = VERSION + 1;
+            assert!(matches!(
+                Request::decode(&enc),
+                Err(DecodeError::UnknownVersion(_))
+            ));
+        }
+        let mut enc = sample_requests()[0].encode();
+        let kind = 2 + 8 + 32 + 8;
+        enc[kind] = 0x7f;
+        assert!(Request::decode(&enc).is_err());
+        for resp in sample_responses() {
+            let mut enc = resp.encode();
+            enc.push(0);
+            assert!(Response::decode(&enc).is_err());
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_message_is_an_error() {
+        for req in sample_requests() {
+            let enc = req.encode();
+            for cut in 0..enc.len() {
+                assert!(Request::decode(&enc[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        for resp in sample_responses() {
+            let enc = resp.encode();
+            for cut in 0..enc.len() {
+                assert!(Response::decode(&enc[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn digest_length_must_match_the_hash() {
+        let req = Request {
+            id: 1,
+            session: sid(1),
+            issued_at_ms: 1,
+            body: RequestBody::Sign {
+                key: KeyId([1; 32]),
+                mechanism: Mechanism::RsaPkcs1v15 {
+                    hash: HashAlg::Sha256,
+                    digest: vec![0; 31],
+                },
+            },
+        };
+        assert_eq!(
+            Request::decode(&req.encode()).unwrap_err(),
+            DecodeError::Invalid("digest length does not match its hash")
+        );
+    }
+
+    #[test]
+    fn header_of_a_request_with_a_bad_body_is_still_readable() {
+        let mut enc = sample_requests()[2].encode();
+        enc.truncate(enc.len() - 3);
+        assert!(Request::decode(&enc).is_err());
+        assert_eq!(Request::decode_header(&enc), Some((3, sid(2))));
+    }
+}
