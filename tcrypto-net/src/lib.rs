@@ -5,10 +5,14 @@
 //! - [`replay`]: the node's replay and staleness guard;
 //! - [`identity`]: node and coordinator keys, SPKI pinning fingerprints;
 //! - [`sealed`]: node-to-node envelopes relayed by the coordinator (HPKE-sealed, Ed25519-signed, echoed broadcasts).
+//! - [`tls`]: mutual TLS 1.3 configurations with SPKI-pinned peers;
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod frame;
 pub mod identity;
 pub mod replay;
 pub mod sealed;
+pub mod store;
+pub mod tls;
 pub mod wire;
