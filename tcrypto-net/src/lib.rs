@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bundle;
 pub mod frame;
 pub mod identity;
 pub mod replay;

@@ -366,14 +366,16 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
-    fn encode(&self, w: &mut Writer) {
+    /// Appends the fields (no header).
+    pub fn encode(&self, w: &mut Writer) {
         self.key.encode(w);
         w.u8(self.algorithm.code());
         self.signer.encode(w);
         w.u16(self.threshold).u16(self.parties).bytes(&self.public);
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Reads the fields written by [`KeyInfo::encode`].
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key = KeyId::decode(r)?;
         let algorithm = Algorithm::from_code(r.u8()?)?;
         let signer = SignerId::decode(r)?;
