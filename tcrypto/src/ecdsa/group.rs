@@ -1,0 +1,342 @@
+//! P-256 helpers shared by every round: strict scalar and point encodings, Shamir polynomials, Lagrange
+//! coefficients, Feldman commitment evaluation, domain-separated hashing and variable-time multi-scalar
+//! multiplication (for public data only).
+
+use p256::elliptic_curve::Field as _;
+use p256::elliptic_curve::PrimeField as _;
+use p256::elliptic_curve::ff::FromUniformBytes as _;
+use p256::elliptic_curve::group::Group as _;
+use p256::elliptic_curve::group::GroupEncoding as _;
+use p256::elliptic_curve::ops::LinearCombination as _;
+use p256::elliptic_curve::ops::MulByGeneratorVartime as _;
+use p256::elliptic_curve::ops::Reduce as _;
+use p256::elliptic_curve::point::AffineCoordinates as _;
+use p256::{ProjectivePoint, Scalar};
+use rand_core::CryptoRng;
+use sha2::Digest as _;
+use zeroize::Zeroize;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::id::SignerId;
+
+/// Length of a compressed SEC1 point.
+pub(crate) const POINT_LEN: usize = 33;
+/// Length of a scalar.
+pub(crate) const SCALAR_LEN: usize = 32;
+
+/// Appends a scalar as 32 big-endian bytes.
+pub(crate) fn put_scalar(w: &mut Writer, s: &Scalar) {
+    w.raw(&s.to_bytes());
+}
+
+/// Reads a scalar; values `>= n` (non-canonical) are refused.
+pub(crate) fn get_scalar(r: &mut Reader<'_>) -> Result<Scalar, DecodeError> {
+    let bytes = r.array::<SCALAR_LEN>()?;
+    Option::from(Scalar::from_repr(bytes.into())).ok_or(DecodeError::Invalid("non-canonical scalar"))
+}
+
+/// Reads a scalar that must not be zero.
+pub(crate) fn get_nonzero_scalar(r: &mut Reader<'_>) -> Result<Scalar, DecodeError> {
+    let s = get_scalar(r)?;
+    if bool::from(s.is_zero()) {
+        return Err(DecodeError::Invalid("zero scalar"));
+    }
+    Ok(s)
+}
+
+/// Appends a point in compressed SEC1 form (33 bytes). The identity is never written by this crate.
+pub(crate) fn put_point(w: &mut Writer, p: &ProjectivePoint) {
+    w.raw(&p.to_bytes());
+}
+
+/// Reads a compressed point: it must be on the curve, canonically encoded and not the identity.
+pub(crate) fn get_point(r: &mut Reader<'_>) -> Result<ProjectivePoint, DecodeError> {
+    let bytes = r.array::<POINT_LEN>()?;
+    let p: ProjectivePoint = Option::from(ProjectivePoint::from_bytes(&bytes.into()))
+        .ok_or(DecodeError::Invalid("not a curve point"))?;
+    if p == ProjectivePoint::IDENTITY {
+        return Err(DecodeError::Invalid("identity point"));
+    }
+    if p.to_bytes().as_slice() != bytes.as_slice() {
+        return Err(DecodeError::Invalid("non-canonical point encoding"));
+    }
+    Ok(p)
+}
+
+/// Appends a list of scalars (u32 count, then 32 bytes each).
+pub(crate) fn put_scalars(w: &mut Writer, v: &[Scalar]) {
+    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+    for s in v {
+        put_scalar(w, s);
+    }
+}
+
+/// Reads a list of scalars.
+pub(crate) fn get_scalars(r: &mut Reader<'_>) -> Result<Vec<Scalar>, DecodeError> {
+    let n = r.count(SCALAR_LEN)?;
+    (0..n).map(|_| get_scalar(r)).collect()
+}
+
+/// Appends a list of points.
+pub(crate) fn put_points(w: &mut Writer, v: &[ProjectivePoint]) {
+    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+    for p in v {
+        put_point(w, p);
+    }
+}
+
+/// Reads a list of points.
+pub(crate) fn get_points(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, DecodeError> {
+    let n = r.count(POINT_LEN)?;
+    (0..n).map(|_| get_point(r)).collect()
+}
+
+/// Reads a set of signer ids in strictly increasing order (so each set has one encoding).
+pub(crate) fn get_ids(r: &mut Reader<'_>) -> Result<Vec<SignerId>, DecodeError> {
+    let n = r.count(2)?;
+    let mut out: Vec<SignerId> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = SignerId::decode(r)?;
+        if out.last().is_some_and(|last| *last >= id) {
+            return Err(DecodeError::Invalid("signer ids not strictly increasing"));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Appends a set of signer ids (already sorted, as from a `BTreeSet`/`BTreeMap`).
+pub(crate) fn put_ids<'a>(w: &mut Writer, ids: impl ExactSizeIterator<Item = &'a SignerId>) {
+    w.u32(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+    for id in ids {
+        id.encode(w);
+    }
+}
+
+/// `x` as a scalar.
+pub(crate) fn scalar_of(id: SignerId) -> Scalar {
+    Scalar::from(u64::from(id.get()))
+}
+
+/// A uniformly random scalar.
+pub(crate) fn random_scalar(rng: &mut impl CryptoRng) -> Scalar {
+    Scalar::random(rng)
+}
+
+/// A random non-zero scalar.
+pub(crate) fn random_nonzero_scalar(rng: &mut impl CryptoRng) -> Scalar {
+    loop {
+        let s = Scalar::random(rng);
+        if !bool::from(s.is_zero()) {
+            return s;
+        }
+    }
+}
+
+/// A random 128-bit scalar for batch verification weights (public, soundness error 2^-128).
+pub(crate) fn random_weight(rng: &mut impl CryptoRng) -> Scalar {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    Scalar::from(u128::from_be_bytes(b) | 1)
+}
+
+/// `g * s` (constant time, precomputed base point tables).
+pub(crate) fn mul_g(s: &Scalar) -> ProjectivePoint {
+    ProjectivePoint::mul_by_generator(s)
+}
+
+/// `g * s` for public `s` (variable time).
+pub(crate) fn mul_g_vartime(s: &Scalar) -> ProjectivePoint {
+    ProjectivePoint::mul_by_generator_vartime(s)
+}
+
+/// `Σ s_i · P_i` for public points and scalars (variable time, wNAF multi-scalar multiplication).
+pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
+    if terms.is_empty() {
+        return ProjectivePoint::IDENTITY;
+    }
+    ProjectivePoint::lincomb_vartime(terms)
+}
+
+/// `P · k` for a small public integer `k` (double-and-add, variable time).
+pub(crate) fn mul_small_vartime(p: &ProjectivePoint, k: u16) -> ProjectivePoint {
+    let mut acc = ProjectivePoint::IDENTITY;
+    for bit in (0..16).rev() {
+        acc = acc.double();
+        if (k >> bit) & 1 == 1 {
+            acc += p;
+        }
+    }
+    acc
+}
+
+/// Evaluates a Feldman commitment `C_0 + j·C_1 + … + j^t·C_t` at the id `j` (Horner, public data).
+pub(crate) fn eval_commitment(c: &[ProjectivePoint], j: SignerId) -> ProjectivePoint {
+    let mut acc = ProjectivePoint::IDENTITY;
+    for coeff in c.iter().rev() {
+        acc = mul_small_vartime(&acc, j.get()) + coeff;
+    }
+    acc
+}
+
+/// A secret polynomial `f(X) = c_0 + c_1 X + … + c_t X^t` over the scalar field; zeroized on drop.
+pub(crate) struct Polynomial {
+    coeffs: Vec<Scalar>,
+}
+
+impl Polynomial {
+    /// Random polynomial of degree `t` with `f(0) = constant`.
+    pub(crate) fn random(constant: Scalar, t: u16, rng: &mut impl CryptoRng) -> Self {
+        let mut coeffs = Vec::with_capacity(usize::from(t) + 1);
+        coeffs.push(constant);
+        for _ in 0..t {
+            coeffs.push(random_scalar(rng));
+        }
+        Self { coeffs }
+    }
+
+    /// `f(j)`.
+    pub(crate) fn eval(&self, j: SignerId) -> Scalar {
+        let x = scalar_of(j);
+        let mut acc = Scalar::ZERO;
+        for c in self.coeffs.iter().rev() {
+            acc = acc * x + c;
+        }
+        acc
+    }
+
+    /// The Feldman commitment `(c_0·G, …, c_t·G)`.
+    pub(crate) fn commit(&self) -> Vec<ProjectivePoint> {
+        self.coeffs.iter().map(mul_g).collect()
+    }
+}
+
+impl Drop for Polynomial {
+    fn drop(&mut self) {
+        self.coeffs.zeroize();
+    }
+}
+
+/// Lagrange coefficient of `i` for interpolating at `x` over the evaluation points `set` (which contains `i`).
+pub(crate) fn lagrange_at(set: &[SignerId], i: SignerId, x: &Scalar) -> Scalar {
+    let xi = scalar_of(i);
+    let mut num = Scalar::ONE;
+    let mut den = Scalar::ONE;
+    for &j in set {
+        if j == i {
+            continue;
+        }
+        let xj = scalar_of(j);
+        num *= *x - xj;
+        den *= xi - xj;
+    }
+    // Distinct ids make `den` non-zero; an empty product is one.
+    num * Option::<Scalar>::from(den.invert()).unwrap_or(Scalar::ZERO)
+}
+
+/// Lagrange coefficients at 0 for every member of `set`.
+pub(crate) fn lagrange_at_zero(set: &[SignerId]) -> Vec<Scalar> {
+    set.iter().map(|&i| lagrange_at(set, i, &Scalar::ZERO)).collect()
+}
+
+/// Checks that the values `(j, y_j)` lie on one polynomial of degree `<= t`; returns `Ok(f(0))` or the ids
+/// whose values disagree with the polynomial through the first `t+1` points (the caller decides blame).
+pub(crate) fn interpolate_checked(points: &[(SignerId, Scalar)], t: u16) -> Result<Scalar, ()> {
+    let k = usize::from(t) + 1;
+    if points.len() < k {
+        return Err(());
+    }
+    let base: Vec<SignerId> = points[..k].iter().map(|(id, _)| *id).collect();
+    for (j, y) in &points[k..] {
+        let x = scalar_of(*j);
+        let mut acc = Scalar::ZERO;
+        for (i, yi) in &points[..k] {
+            acc += lagrange_at(&base, *i, &x) * yi;
+        }
+        if acc != *y {
+            return Err(());
+        }
+    }
+    let lambdas = lagrange_at_zero(&base);
+    Ok(points[..k].iter().zip(&lambdas).map(|((_, y), l)| *y * l).sum())
+}
+
+/// A domain-separated transcript hash: SHA-256 over a label and length-prefixed fields.
+pub(crate) struct Transcript {
+    w: Writer,
+}
+
+impl Transcript {
+    /// Starts a transcript with a protocol label.
+    pub(crate) fn new(label: &'static str) -> Self {
+        let mut w = Writer::bare();
+        w.bytes(b"tcrypto/ecdsa-p256/v1");
+        w.bytes(label.as_bytes());
+        Self { w }
+    }
+
+    /// Appends length-prefixed bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.w.bytes(b);
+        self
+    }
+
+    /// Appends an integer.
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+        self.w.u32(v);
+        self
+    }
+
+    /// Appends a signer id.
+    pub(crate) fn id(&mut self, id: SignerId) -> &mut Self {
+        id.encode(&mut self.w);
+        self
+    }
+
+    /// Appends a point.
+    pub(crate) fn point(&mut self, p: &ProjectivePoint) -> &mut Self {
+        put_point(&mut self.w, p);
+        self
+    }
+
+    /// Appends points.
+    pub(crate) fn points(&mut self, ps: &[ProjectivePoint]) -> &mut Self {
+        put_points(&mut self.w, ps);
+        self
+    }
+
+    /// Appends a (public) scalar.
+    pub(crate) fn scalar(&mut self, s: &Scalar) -> &mut Self {
+        put_scalar(&mut self.w, s);
+        self
+    }
+
+    /// SHA-256 of the transcript.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        sha2::Sha256::digest(self.w.as_slice()).into()
+    }
+
+    /// A scalar derived from the transcript (SHA-512, reduced: bias 2^-256).
+    pub(crate) fn challenge(&self) -> Scalar {
+        let wide: [u8; 64] = sha2::Sha512::digest(self.w.as_slice()).into();
+        Scalar::from_uniform_bytes(&wide)
+    }
+}
+
+/// `x(P) mod n`, the ECDSA conversion function.
+pub(crate) fn x_coordinate_scalar(p: &ProjectivePoint) -> Scalar {
+    let x = p.to_affine().x();
+    Scalar::reduce(&x)
+}
+
+/// The ECDSA message representative `m = bits2int(digest) mod n` (SEC 1 §4.1.3 step 5, FIPS 186-5 §6.4.1):
+/// the leftmost 256 bits of the digest, as an integer.
+pub(crate) fn message_scalar(digest: &[u8]) -> Scalar {
+    let mut field = [0u8; 32];
+    if digest.len() >= 32 {
+        field.copy_from_slice(&digest[..32]);
+    } else {
+        field[32 - digest.len()..].copy_from_slice(digest);
+    }
+    Scalar::reduce(&p256::FieldBytes::from(field))
+}

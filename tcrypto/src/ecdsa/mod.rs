@@ -1,0 +1,211 @@
+//! Threshold ECDSA on P-256 with an honest majority, after Damgård, Jakobsen, Nielsen, Pagter and Østergaard,
+//! "Fast Threshold ECDSA with Honest Majority" (SCN 2020; J. Comput. Secur. 30(1), 2022), called DJNPØ below.
+//!
+//! # Model and supported parameters
+//!
+//! The key `x` is Shamir-shared with degree `t` among `n` parties ([`KeyShare`]); any `k = t + 1` shares
+//! determine it and `t` reveal nothing. We require an honest majority, **`n >= 2t + 1`**, with `1 <= t`,
+//! `n <= 255`; other `(k, n)` are refused with [`Error::UnsupportedParameters`].
+//!
+//! * **Presigning** ([`presign`]) is run by a set `P` of **at least `2t + 1`** of the `n` parties, all of whom
+//!   must stay online for its three rounds (the degree-`2t` products of DJNPØ need `2t + 1` evaluation points).
+//!   It produces a batch of message-independent presignatures. With fewer than `2t + 1` parties online no new
+//!   presignatures can be made ([`Error::UnsupportedParameters`]), but those already made remain usable.
+//!   A misbehaving party makes the run abort with its id in [`Error::Culprits`]; run again without it.
+//! * **Online signing** ([`sign`]) is one round: **any `k = t + 1` members of `P`** each return a
+//!   [`sign::SignatureShare`] computed locally from its presignature, and [`combine::combine`] interpolates,
+//!   verifies `(r, s)` with the public key, and on failure checks each share against the per-party commitments
+//!   of the presignature, names the culprits and combines from the honest shares. So up to `|P| - k` members of
+//!   `P` may be down at signing time.
+//!
+//! # The protocol (DJNPØ with BGW degree reduction)
+//!
+//! DJNPØ (§3, the basic protocol; §4, preprocessing) computes `[k]`, `[a]` (random degree-`t` sharings),
+//! `R = g^k`, opens `w = a·k` and checks `g^w` in the exponent, and then the signature locally from
+//! `[k^{-1}] = w^{-1}[a]`. Their online phase multiplies `[k^{-1}]·[x]` into a degree-`2t` sharing, so it needs
+//! `2t + 1` signers. We move that multiplication into presigning and reduce its degree with the BGW resharing
+//! step (Ben-Or, Goldwasser, Wigderson 1988; Gennaro, Rabin, Rabin 1998), so that the online phase needs only
+//! `t + 1` signers and stays one round:
+//!
+//! 1. [`presign::round1`] — each `P_i` deals Feldman-committed sharings `f_i` (for `k`) and `g_i` (for `a`);
+//!    it broadcasts only a hash commitment to the Feldman vectors (commit before reveal, so nobody can bias
+//!    `R`) and sends the shares privately.
+//! 2. [`presign::round2`] — `P_i` reveals its Feldman vectors, computes `k_i = Σ f_j(i)`, `a_i = Σ g_j(i)`, the
+//!    degree-`2t` products `u_i = a_i k_i` and `v_i = a_i x_i`, and reshares them with Feldman-committed degree-`t`
+//!    polynomials, proving with a Chaum–Pedersen proof that `U_i = u_i·G` and `V_i = v_i·G` use the same `a_i`
+//!    as `A_i = a_i·G`. It echoes the round-1 broadcasts it saw.
+//! 3. [`presign::round3`] — `P_i` checks everything it received (commitment openings, private shares against
+//!    the Feldman vectors, the proofs, the echoes), computes its degree-`t` shares `u'_i` of `w = a·k` and `v'_i`
+//!    of `a·x` and broadcasts `u'_i` (opening `w`, as DJNPØ) and `VX_i = v'_i·G`.
+//! 4. [`presign::Round3State::finish`] — checks that the `u'_j` lie on one degree-`t` polynomial and
+//!    `g^w = Σ λ_j U_j` (DJNPØ's check of `w` in the exponent), that the `VX_j` lie on one degree-`t`
+//!    polynomial through `a·X`, and outputs presignatures holding `ρ_i = w^{-1} a_i` (a share of `k^{-1}`) and
+//!    `σ_i = w^{-1} v'_i` (a share of `k^{-1}x`), with the public `R`, `w`, `A_j` and `VX_j`, so that
+//!    `K_j = w^{-1}·A_j = ρ_j·G` and `KX_j = w^{-1}·VX_j = σ_j·G`.
+//!
+//! Online, for digest `m` the signers derive `δ = H(session, presignature, R, X, m)` and use the
+//! re-randomised nonce `R' = δ·R` (Groth–Shoup, Eurocrypt 2022, recommend re-randomising presignatures with a
+//! hash of the message; we use the multiplicative form `k' = δ·k`, which keeps the online phase linear in the
+//! shares of `k^{-1}`), `r = x(R') mod n` and `s_i = δ^{-1}(m·ρ_i + r·σ_i)`. Each share is checkable:
+//! `(δ·w·s_i)·G == m·A_i + r·VX_i`.
+//!
+//! Verification is optimistic throughout (aggregate checks and random-linear-combination batch checks first;
+//! per-party checks only on failure, to name the culprit).
+//!
+//! # Disclosure
+//!
+//! Besides `R`, a presignature makes `g^{k^{-1}}` and `X^{k^{-1}}` public (through `K_j`, `KX_j`); this is what
+//! makes one-round, attributable signing by any `t + 1` parties possible.
+
+#![allow(dead_code)] // TEMPORARY: helpers used by the presigning rounds that land next
+pub(crate) mod group;
+pub mod key;
+pub mod presign;
+
+use thiserror::Error;
+
+use crate::codec::DecodeError;
+use crate::id::SignerId;
+
+pub use key::KeyShare;
+pub use presign::PresignatureId;
+
+/// Type tags (codec header) of this module: 0x20..0x2f.
+pub(crate) mod tag {
+    pub(crate) const KEY_SHARE: u8 = 0x20;
+    pub(crate) const ROUND1_BROADCAST: u8 = 0x21;
+    pub(crate) const ROUND1_DIRECT: u8 = 0x22;
+    pub(crate) const ROUND2_BROADCAST: u8 = 0x23;
+    pub(crate) const ROUND2_DIRECT: u8 = 0x24;
+    pub(crate) const ROUND3_BROADCAST: u8 = 0x25;
+    pub(crate) const PRESIGNATURE: u8 = 0x26;
+    pub(crate) const PRESIGNATURE_PUBLIC: u8 = 0x27;
+    pub(crate) const SIGN_REQUEST: u8 = 0x28;
+    pub(crate) const SIGNATURE_SHARE: u8 = 0x29;
+    pub(crate) const PRESIGN_PARAMS: u8 = 0x2a;
+}
+
+/// Largest number of parties supported.
+pub const MAX_PARTIES: u16 = 255;
+
+/// Largest number of presignatures in one batch.
+pub const MAX_BATCH: u32 = 1024;
+
+/// What a misbehaving party did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// A message arrived from a party that is not part of this run.
+    UnknownSender,
+    /// A message is malformed (wrong number of entries, wrong session or id field, undecodable).
+    Malformed,
+    /// A revealed value does not match the party's earlier commitment.
+    WrongCommitment,
+    /// A share does not match the sender's Feldman commitment (or per-party commitment when signing).
+    WrongShare,
+    /// A zero-knowledge proof does not verify.
+    WrongProof,
+    /// The party sent different broadcasts to different parties (seen through the echoes).
+    Equivocation,
+    /// A commitment or public value is the identity point.
+    IdentityPoint,
+    /// The party's opened value is inconsistent with the others'.
+    WrongOpening,
+}
+
+/// A misbehaving party and what it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Culprit {
+    /// The party at fault (its id comes from the authenticated channel, not from message contents).
+    pub id: SignerId,
+    /// What it did.
+    pub fault: Fault,
+}
+
+/// Errors of threshold ECDSA.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller asked for parameters this scheme does not support (see the module docs).
+    #[error("unsupported parameters: {0}")]
+    UnsupportedParameters(&'static str),
+    /// A key share is inconsistent (caller's or dealer's fault).
+    #[error("invalid key share: {0}")]
+    InvalidKeyShare(&'static str),
+    /// Parties misbehaved; the run must be aborted (presigning) or they were skipped (signing).
+    #[error("misbehaving parties: {culprits:?}")]
+    Culprits {
+        /// Who misbehaved and how.
+        culprits: Vec<Culprit>,
+    },
+    /// Messages expected from these parties did not arrive (the caller must wait or abort).
+    #[error("missing messages from {0:?}")]
+    MissingMessages(Vec<SignerId>),
+    /// Too few valid signature shares to combine.
+    #[error("not enough valid signature shares: {valid} valid, {needed} needed (culprits: {culprits:?})")]
+    NotEnoughShares {
+        /// Valid shares available.
+        valid: usize,
+        /// Shares needed (`t + 1`).
+        needed: usize,
+        /// Parties whose shares were invalid.
+        culprits: Vec<Culprit>,
+    },
+    /// The presignature is recorded as spent: it is refused, never used twice.
+    #[error("presignature {0:?} is already spent")]
+    PresignatureSpent(PresignatureId),
+    /// The spent-presignature log could not record the presignature; no share was released.
+    #[error("could not record the presignature as spent: {0}")]
+    SpentLog(String),
+    /// The caller passed inputs that do not belong together (wrong key, wrong presignature, bad digest).
+    #[error("misuse: {0}")]
+    Misuse(&'static str),
+    /// Bytes could not be decoded.
+    #[error("decode error: {0}")]
+    Decode(#[from] DecodeError),
+    /// A negligible-probability event (zero nonce, zero signature); retry with a fresh presignature.
+    #[error("degenerate value ({0}); retry with another presignature")]
+    Degenerate(&'static str),
+}
+
+impl Error {
+    /// The parties named as misbehaving by this error (empty if none).
+    pub fn culprits(&self) -> Vec<SignerId> {
+        match self {
+            Error::Culprits { culprits } | Error::NotEnoughShares { culprits, .. } => {
+                culprits.iter().map(|c| c.id).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Builds a culprits error from `(id, fault)` pairs, deduplicated by id (first fault wins).
+pub(crate) fn culprits(list: impl IntoIterator<Item = (SignerId, Fault)>) -> Error {
+    let mut out: Vec<Culprit> = Vec::new();
+    for (id, fault) in list {
+        if !out.iter().any(|c| c.id == id) {
+            out.push(Culprit { id, fault });
+        }
+    }
+    out.sort_by_key(|c| c.id);
+    Error::Culprits { culprits: out }
+}
+
+/// Checks `(k, n)` with `k = t + 1`: `k >= 2`, `n >= 2k - 1` (i.e. `n >= 2t + 1`), `n <= MAX_PARTIES`.
+pub(crate) fn check_params(k: u16, n: u16) -> Result<(), Error> {
+    if k < 2 {
+        return Err(Error::UnsupportedParameters(
+            "quorum k = t + 1 must be at least 2",
+        ));
+    }
+    if n > MAX_PARTIES {
+        return Err(Error::UnsupportedParameters("at most 255 parties"));
+    }
+    if u32::from(n) + 1 < 2 * u32::from(k) {
+        return Err(Error::UnsupportedParameters(
+            "honest majority required: n >= 2t + 1, i.e. k = t + 1 <= (n + 1) / 2",
+        ));
+    }
+    Ok(())
+}
