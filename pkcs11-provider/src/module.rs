@@ -1,0 +1,516 @@
+//! The module's state and every PKCS#11 function as safe Rust (PKCS#11 v3.0 §5): library initialisation,
+//! slots and tokens, sessions, login, objects ([`objects`]) and cryptographic operations ([`crypto`]).
+//!
+//! One [`Module`] value holds everything behind one mutex; the C ABI uses a single static instance and tests
+//! create their own. The lock is only held for bookkeeping: key generation and signing call the [`Backend`]
+//! after releasing it, so sessions sign concurrently. No thread and no runtime is ever created.
+//!
+//! Fork: the state remembers the process id that initialised it. In a child process every function answers
+//! `CKR_CRYPTOKI_NOT_INITIALIZED` until the child calls `C_Initialize`, which then succeeds; the parent's state
+//! (SQLite connection, sessions) is abandoned in the child without being touched.
+
+mod crypto;
+mod objects;
+
+pub use objects::AttrRequest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, KeyRef};
+use crate::config::{BackendKind, Config};
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::pin;
+use crate::store::{Store, TokenRecord};
+
+/// Maximum PIN length in bytes.
+pub const MAX_PIN_LEN: usize = 255;
+/// Handles of session objects start here, so they never collide with token objects (SQLite row ids).
+const SESSION_OBJECT_BASE: CK_OBJECT_HANDLE = 0x4000_0000;
+
+/// Manufacturer reported in `CK_INFO` and `CK_TOKEN_INFO`.
+pub const MANUFACTURER: &str = "distributed-hsm";
+
+/// The whole module: `None` until `C_Initialize`.
+#[derive(Default)]
+pub struct Module {
+    state: Mutex<Option<Box<Instance>>>,
+}
+
+/// State between `C_Initialize` and `C_Finalize`.
+struct Instance {
+    pid: u32,
+    config: Config,
+    store: Store,
+    backend: Arc<dyn Backend>,
+    sessions: HashMap<CK_SESSION_HANDLE, Session>,
+    next_session: CK_SESSION_HANDLE,
+    /// Who is logged in on each slot (login state is per token, shared by the application's sessions).
+    logins: HashMap<CK_SLOT_ID, CK_USER_TYPE>,
+    session_objects: HashMap<CK_OBJECT_HANDLE, SessionObject>,
+    next_object: CK_OBJECT_HANDLE,
+}
+
+struct SessionObject {
+    session: CK_SESSION_HANDLE,
+    slot: CK_SLOT_ID,
+    object: Object,
+}
+
+/// One open session.
+#[derive(Default)]
+struct Session {
+    slot: CK_SLOT_ID,
+    rw: bool,
+    find: Option<Vec<CK_OBJECT_HANDLE>>,
+    digest: Option<crate::mechanism::Hasher>,
+    sign: Option<crypto::SignOp>,
+    verify: Option<crypto::VerifyOp>,
+}
+
+impl Module {
+    /// A module that is not initialised.
+    pub const fn new() -> Self {
+        Self { state: Mutex::new(None) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Box<Instance>>> {
+        // A panic caught by the ABI guard may have poisoned the lock; the state is still structurally sound.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the initialised state of this process.
+    fn with<T>(&self, f: impl FnOnce(&mut Instance) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock();
+        match guard.as_deref_mut() {
+            Some(inst) if inst.pid == std::process::id() => f(inst),
+            _ => Err(Error::NotInitialized),
+        }
+    }
+
+    /// `C_Initialize` from the configuration named by the environment.
+    pub fn initialize(&self) -> Result<()> {
+        self.initialize_with(|| {
+            let config = Config::load_from_env()?;
+            let backend = backend_for(&config)?;
+            Ok((config, backend))
+        })
+    }
+
+    /// `C_Initialize` with an explicit configuration and backend source (tests).
+    pub fn initialize_with(
+        &self,
+        load: impl FnOnce() -> Result<(Config, Arc<dyn Backend>)>,
+    ) -> Result<()> {
+        let mut guard = self.lock();
+        let pid = std::process::id();
+        if let Some(old) = guard.take() {
+            if old.pid == pid {
+                *guard = Some(old);
+                return Err(Error::AlreadyInitialized);
+            }
+            // Forked child: the parent's connection and sessions must not be touched here.
+            std::mem::forget(old);
+        }
+        let (config, backend) = load().inspect_err(report_init_failure)?;
+        let store = Store::open(&config.store)
+            .map_err(|e| Error::Config(format!("object store {}: {e}", config.store.display())))
+            .inspect_err(report_init_failure)?;
+        for t in &config.tokens {
+            store.ensure_token(&t.label)?;
+        }
+        *guard = Some(Box::new(Instance {
+            pid,
+            config,
+            store,
+            backend,
+            sessions: HashMap::new(),
+            next_session: 1,
+            logins: HashMap::new(),
+            session_objects: HashMap::new(),
+            next_object: SESSION_OBJECT_BASE,
+        }));
+        Ok(())
+    }
+
+    /// Fails with `NotInitialized` unless `C_Initialize` ran in this process.
+    pub fn check_initialized(&self) -> Result<()> {
+        self.with(|_| Ok(()))
+    }
+
+    /// `C_Finalize`.
+    pub fn finalize(&self) -> Result<()> {
+        let mut guard = self.lock();
+        match guard.take() {
+            Some(inst) if inst.pid == std::process::id() => Ok(()),
+            Some(inst) => {
+                std::mem::forget(inst);
+                Err(Error::NotInitialized)
+            }
+            None => Err(Error::NotInitialized),
+        }
+    }
+
+    /// `C_GetInfo`.
+    pub fn info(&self) -> Result<CK_INFO> {
+        self.with(|_| {
+            Ok(CK_INFO {
+                cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+                manufacturerID: padded(MANUFACTURER),
+                flags: 0,
+                libraryDescription: padded("threshold PKCS#11 module"),
+                libraryVersion: CK_VERSION { major: 0, minor: 1 },
+            })
+        })
+    }
+
+    /// `C_GetSlotList`: every configured token is present.
+    pub fn slot_list(&self) -> Result<Vec<CK_SLOT_ID>> {
+        self.with(|i| Ok((0..i.config.tokens.len() as CK_SLOT_ID).collect()))
+    }
+
+    /// `C_GetSlotInfo`.
+    pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        self.with(|i| {
+            i.token_name(slot)?;
+            Ok(CK_SLOT_INFO {
+                slotDescription: padded("threshold cluster slot"),
+                manufacturerID: padded(MANUFACTURER),
+                flags: CKF_TOKEN_PRESENT,
+                hardwareVersion: CK_VERSION { major: 0, minor: 1 },
+                firmwareVersion: CK_VERSION { major: 0, minor: 1 },
+            })
+        })
+    }
+
+    /// `C_GetTokenInfo`.
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        self.with(|i| {
+            let rec = i.token(slot)?;
+            let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
+            if rec.initialized {
+                flags |= CKF_TOKEN_INITIALIZED;
+            }
+            if rec.user_pin.is_some() {
+                flags |= CKF_USER_PIN_INITIALIZED;
+            }
+            let sessions = i.sessions.values().filter(|s| s.slot == slot);
+            let count = sessions.clone().count() as CK_ULONG;
+            let rw = sessions.filter(|s| s.rw).count() as CK_ULONG;
+            let mut serial = [b' '; 16];
+            for (d, s) in serial.iter_mut().zip(rec.serial.bytes()) {
+                *d = s;
+            }
+            Ok(CK_TOKEN_INFO {
+                label: padded(&rec.label),
+                manufacturerID: padded(MANUFACTURER),
+                model: padded("threshold"),
+                serialNumber: serial,
+                flags,
+                ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+                ulSessionCount: count,
+                ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+                ulRwSessionCount: rw,
+                ulMaxPinLen: MAX_PIN_LEN as CK_ULONG,
+                ulMinPinLen: i.config.min_pin_len as CK_ULONG,
+                ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
+                ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+                ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+                ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
+                hardwareVersion: CK_VERSION { major: 0, minor: 1 },
+                firmwareVersion: CK_VERSION { major: 0, minor: 1 },
+                utcTime: [b' '; 16],
+            })
+        })
+    }
+
+    /// `C_GetMechanismList`.
+    pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        self.with(|i| {
+            i.token_name(slot)?;
+            Ok(crate::mechanism::mechanism_list(&i.backend.capabilities()))
+        })
+    }
+
+    /// `C_GetMechanismInfo`.
+    pub fn mechanism_info(&self, slot: CK_SLOT_ID, ty: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
+        self.with(|i| {
+            i.token_name(slot)?;
+            crate::mechanism::mechanism_info(&i.backend.capabilities(), ty)
+        })
+    }
+
+    /// `C_InitToken`: (re)initialises the token, destroying its objects and their keys.
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        let (backend, destroyed) = self.with(|i| {
+            let name = i.token_name(slot)?.to_string();
+            check_pin_len(so_pin, i.config.min_pin_len)?;
+            if i.sessions.values().any(|s| s.slot == slot) {
+                return Err(Error::SessionExists);
+            }
+            let rec = i.token(slot)?;
+            if let (true, Some(h)) = (rec.initialized, rec.so_pin.as_deref())
+                && !pin::verify_pin(h, so_pin)
+            {
+                return Err(Error::PinIncorrect);
+            }
+            let label = String::from_utf8_lossy(label).trim_end_matches([' ', '\0']).to_string();
+            let hash = pin::hash_pin(so_pin)?;
+            let mut destroyed = i.store.init_token(&name, &label, &hash)?;
+            i.session_objects.retain(|_, o| {
+                if o.slot == slot {
+                    destroyed.extend(o.object.key.clone());
+                }
+                o.slot != slot
+            });
+            i.logins.remove(&slot);
+            Ok((i.backend.clone(), destroyed))
+        })?;
+        destroy_keys(backend.as_ref(), destroyed);
+        Ok(())
+    }
+
+    /// `C_InitPIN`: the SO sets the user PIN.
+    pub fn init_pin(&self, h: CK_SESSION_HANDLE, new_pin: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let s = i.session(h)?;
+            let slot = s.slot;
+            if !(s.rw && i.logins.get(&slot) == Some(&CKU_SO)) {
+                return Err(Error::UserNotLoggedIn);
+            }
+            check_pin_len(new_pin, i.config.min_pin_len)?;
+            let name = i.token_name(slot)?.to_string();
+            i.store.set_user_pin(&name, &pin::hash_pin(new_pin)?)
+        })
+    }
+
+    /// `C_SetPIN`: changes the PIN of whoever is logged in (the user's in a public session).
+    pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let s = i.session(h)?;
+            let slot = s.slot;
+            if !s.rw {
+                return Err(Error::SessionReadOnly);
+            }
+            check_pin_len(new, i.config.min_pin_len)?;
+            let name = i.token_name(slot)?.to_string();
+            let rec = i.token(slot)?;
+            let so = i.logins.get(&slot) == Some(&CKU_SO);
+            let current = if so { rec.so_pin } else { rec.user_pin };
+            let current = current.ok_or(Error::UserPinNotInitialized)?;
+            if !pin::verify_pin(&current, old) {
+                return Err(Error::PinIncorrect);
+            }
+            let hash = pin::hash_pin(new)?;
+            if so { i.store.set_so_pin(&name, &hash) } else { i.store.set_user_pin(&name, &hash) }
+        })
+    }
+
+    /// `C_OpenSession`.
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        self.with(|i| {
+            i.token_name(slot)?;
+            if flags & CKF_SERIAL_SESSION == 0 {
+                return Err(Error::SessionParallelNotSupported);
+            }
+            let rw = flags & CKF_RW_SESSION != 0;
+            if !rw && i.logins.get(&slot) == Some(&CKU_SO) {
+                return Err(Error::SessionReadWriteSoExists);
+            }
+            let h = i.next_session;
+            i.next_session += 1;
+            i.sessions.insert(h, Session { slot, rw, ..Session::default() });
+            Ok(h)
+        })
+    }
+
+    /// `C_CloseSession`.
+    pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let (backend, keys) = self.with(|i| {
+            i.session(h)?;
+            Ok((i.backend.clone(), i.close(h)))
+        })?;
+        destroy_keys(backend.as_ref(), keys);
+        Ok(())
+    }
+
+    /// `C_CloseAllSessions`.
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let (backend, keys) = self.with(|i| {
+            i.token_name(slot)?;
+            let handles: Vec<_> = i.sessions.iter().filter(|(_, s)| s.slot == slot).map(|(h, _)| *h).collect();
+            let keys = handles.into_iter().flat_map(|h| i.close(h)).collect::<Vec<_>>();
+            Ok((i.backend.clone(), keys))
+        })?;
+        destroy_keys(backend.as_ref(), keys);
+        Ok(())
+    }
+
+    /// `C_GetSessionInfo`.
+    pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        self.with(|i| {
+            let s = i.session(h)?;
+            let state = match (i.logins.get(&s.slot).copied(), s.rw) {
+                (Some(CKU_SO), _) => CKS_RW_SO_FUNCTIONS,
+                (Some(_), true) => CKS_RW_USER_FUNCTIONS,
+                (Some(_), false) => CKS_RO_USER_FUNCTIONS,
+                (None, true) => CKS_RW_PUBLIC_SESSION,
+                (None, false) => CKS_RO_PUBLIC_SESSION,
+            };
+            let flags = CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 };
+            Ok(CK_SESSION_INFO { slotID: s.slot, state, flags, ulDeviceError: 0 })
+        })
+    }
+
+    /// `C_Login`.
+    pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let slot = i.session(h)?.slot;
+            if user != CKU_SO && user != CKU_USER {
+                return Err(if user == CKU_CONTEXT_SPECIFIC {
+                    Error::OperationNotInitialized
+                } else {
+                    Error::UserTypeInvalid
+                });
+            }
+            match i.logins.get(&slot) {
+                Some(u) if *u == user => return Err(Error::UserAlreadyLoggedIn),
+                Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
+                None => {}
+            }
+            if user == CKU_SO && i.sessions.values().any(|s| s.slot == slot && !s.rw) {
+                return Err(Error::SessionReadOnlyExists);
+            }
+            let rec = i.token(slot)?;
+            let stored = if user == CKU_SO {
+                rec.so_pin.ok_or(Error::TokenNotInitialized)?
+            } else {
+                rec.user_pin.ok_or(Error::UserPinNotInitialized)?
+            };
+            let pin = Zeroizing::new(pin.to_vec());
+            if !pin::verify_pin(&stored, &pin) {
+                return Err(Error::PinIncorrect);
+            }
+            i.logins.insert(slot, user);
+            Ok(())
+        })
+    }
+
+    /// `C_Logout`.
+    pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.with(|i| {
+            let slot = i.session(h)?.slot;
+            i.logins.remove(&slot).map(|_| ()).ok_or(Error::UserNotLoggedIn)
+        })
+    }
+
+    /// `C_GenerateRandom`, from the operating system's CSPRNG.
+    pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+        self.with(|i| i.session(h).map(|_| ()))?;
+        getrandom::fill(out).map_err(|_| Error::Random)
+    }
+
+    /// `C_SeedRandom`: the OS CSPRNG takes no caller seed.
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
+        self.with(|i| i.session(h).map(|_| ()))?;
+        Err(Error::RandomSeedNotSupported)
+    }
+}
+
+impl Instance {
+    fn token_name(&self, slot: CK_SLOT_ID) -> Result<&str> {
+        usize::try_from(slot)
+            .ok()
+            .and_then(|s| self.config.tokens.get(s))
+            .map(|t| t.label.as_str())
+            .ok_or(Error::SlotIdInvalid)
+    }
+
+    fn token(&self, slot: CK_SLOT_ID) -> Result<TokenRecord> {
+        let name = self.token_name(slot)?;
+        self.store.token(name)?.ok_or(Error::Internal("configured token missing from the store"))
+    }
+
+    fn session(&self, h: CK_SESSION_HANDLE) -> Result<&Session> {
+        self.sessions.get(&h).ok_or(Error::SessionHandleInvalid)
+    }
+
+    fn session_mut(&mut self, h: CK_SESSION_HANDLE) -> Result<&mut Session> {
+        self.sessions.get_mut(&h).ok_or(Error::SessionHandleInvalid)
+    }
+
+    fn user_logged_in(&self, slot: CK_SLOT_ID) -> bool {
+        self.logins.get(&slot) == Some(&CKU_USER)
+    }
+
+    /// Closes a session; returns keys that only its session objects referenced.
+    fn close(&mut self, h: CK_SESSION_HANDLE) -> Vec<KeyRef> {
+        let Some(s) = self.sessions.remove(&h) else { return Vec::new() };
+        let mut dropped = Vec::new();
+        self.session_objects.retain(|_, o| {
+            if o.session == h {
+                dropped.extend(o.object.key.clone());
+            }
+            o.session != h
+        });
+        if !self.sessions.values().any(|x| x.slot == s.slot) {
+            self.logins.remove(&s.slot);
+        }
+        dropped.retain(|k| !self.key_in_use(k).unwrap_or(true));
+        dropped
+    }
+
+    /// Whether any remaining object (token or session) refers to the key.
+    fn key_in_use(&self, k: &KeyRef) -> Result<bool> {
+        Ok(self.session_objects.values().any(|o| o.object.key.as_ref() == Some(k)) || self.store.key_in_use(k)?)
+    }
+}
+
+fn backend_for(config: &Config) -> Result<Arc<dyn Backend>> {
+    match config.backend {
+        BackendKind::Embedded => {
+            let e = config
+                .embedded
+                .as_ref()
+                .ok_or_else(|| Error::Config("backend = \"embedded\" needs an [embedded] table".into()))?;
+            Ok(Arc::new(crate::backend::embedded::EmbeddedBackend::new(e)?))
+        }
+        BackendKind::Cluster => Err(Error::Config(
+            "backend = \"cluster\" is not available yet: the tcrypto-net coordinator driver is not wired in".into(),
+        )),
+    }
+}
+
+fn report_init_failure(e: &Error) {
+    tracing::error!(error = %e, "C_Initialize failed");
+    eprintln!("tchsm-pkcs11: C_Initialize failed: {e}");
+}
+
+/// Destroys keys whose last object went away; failures are logged (the objects are already gone).
+fn destroy_keys(backend: &dyn Backend, keys: Vec<KeyRef>) {
+    for k in keys {
+        if let Err(e) = backend.destroy(&k) {
+            tracing::warn!(error = %e, "could not destroy key shares");
+        }
+    }
+}
+
+fn check_pin_len(pin: &[u8], min: usize) -> Result<()> {
+    if pin.len() < min || pin.len() > MAX_PIN_LEN { Err(Error::PinLenRange) } else { Ok(()) }
+}
+
+/// A blank-padded fixed-size field of a PKCS#11 info structure (truncated at a character boundary).
+pub fn padded<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    let mut end = s.len().min(N);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&s.as_bytes()[..end]);
+    out
+}
+

@@ -1,0 +1,341 @@
+//! Cryptographic functions (PKCS#11 v3.0 §5.10–5.14, 5.15): digests, signing, verification, key-pair generation.
+//!
+//! Signing takes the operation out of the session under the lock, then calls the backend with the lock
+//! released, then verifies the signature with an independent implementation before releasing it. The length of
+//! a signature is known from the public key, so a size query never reaches the backend.
+
+use cryptoki_sys::*;
+
+use super::Module;
+use crate::backend::{KeyKind, KeyRef, PublicKey};
+use crate::error::{Error, Result};
+use crate::mechanism::{self, Hasher, KeyFamily, Mechanism, SignScheme};
+use crate::object::{self, Object, Template};
+
+/// An active signing operation.
+pub(super) struct SignOp {
+    scheme: SignScheme,
+    public: PublicKey,
+    key: KeyRef,
+    data: Vec<u8>,
+}
+
+/// An active verification operation.
+pub(super) struct VerifyOp {
+    scheme: SignScheme,
+    public: PublicKey,
+    data: Vec<u8>,
+}
+
+/// Writes `value` into the caller's output buffer with the PKCS#11 length conventions.
+fn output(value: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+    match out {
+        None => Ok(value.len()),
+        Some(buf) if buf.len() < value.len() => Err(Error::BufferTooSmall { needed: value.len() }),
+        Some(buf) => {
+            buf[..value.len()].copy_from_slice(value);
+            Ok(value.len())
+        }
+    }
+}
+
+impl Module {
+    /// `C_DigestInit`.
+    pub fn digest_init(&self, sh: CK_SESSION_HANDLE, m: &Mechanism) -> Result<()> {
+        self.with(|i| {
+            let s = i.session_mut(sh)?;
+            if s.digest.is_some() {
+                return Err(Error::OperationActive);
+            }
+            s.digest = Some(Hasher::new(m)?);
+            Ok(())
+        })
+    }
+
+    /// `C_Digest`: single part. `out = None` asks for the length; a short buffer keeps the operation active.
+    pub fn digest(&self, sh: CK_SESSION_HANDLE, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with(|i| {
+            let s = i.session_mut(sh)?;
+            let h = s.digest.as_ref().ok_or(Error::OperationNotInitialized)?;
+            let needed = h.output_len();
+            match &out {
+                None => return Ok(needed),
+                Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
+                Some(_) => {}
+            }
+            let mut h = s.digest.take().ok_or(Error::OperationNotInitialized)?;
+            h.update(data);
+            output(&h.finalize(), out)
+        })
+    }
+
+    /// `C_DigestUpdate`.
+    pub fn digest_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let s = i.session_mut(sh)?;
+            let h = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
+            h.update(data);
+            Ok(())
+        })
+    }
+
+    /// `C_DigestFinal`.
+    pub fn digest_final(&self, sh: CK_SESSION_HANDLE, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with(|i| {
+            let s = i.session_mut(sh)?;
+            let needed = s.digest.as_ref().ok_or(Error::OperationNotInitialized)?.output_len();
+            match &out {
+                None => return Ok(needed),
+                Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
+                Some(_) => {}
+            }
+            let h = s.digest.take().ok_or(Error::OperationNotInitialized)?;
+            output(&h.finalize(), out)
+        })
+    }
+
+    /// `C_SignInit`.
+    pub fn sign_init(&self, sh: CK_SESSION_HANDLE, m: &Mechanism, key: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with(|i| {
+            let slot = i.session(sh)?.slot;
+            if i.session(sh)?.sign.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let scheme = SignScheme::from_mechanism(m)?;
+            let o = i.visible(sh, key).map_err(|e| match e {
+                Error::ObjectHandleInvalid if !i.user_logged_in(slot) => Error::UserNotLoggedIn,
+                Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+                other => other,
+            })?;
+            if o.class() != Some(CKO_PRIVATE_KEY) {
+                return Err(Error::KeyHandleInvalid);
+            }
+            let public = o.public_key()?;
+            if mechanism::family_of(&public) != scheme.family() {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            if !o.flag(CKA_SIGN, false) {
+                return Err(Error::KeyFunctionNotPermitted);
+            }
+            let key = o.key.clone().ok_or(Error::KeyHandleInvalid)?;
+            i.session_mut(sh)?.sign = Some(SignOp { scheme, public, key, data: Vec::new() });
+            Ok(())
+        })
+    }
+
+    /// `C_Sign`: single part.
+    pub fn sign(&self, sh: CK_SESSION_HANDLE, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.sign_with(sh, Some(data), out)
+    }
+
+    /// `C_SignUpdate`.
+    pub fn sign_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let s = i.session_mut(sh)?;
+            let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+            op.data.extend_from_slice(data);
+            Ok(())
+        })
+    }
+
+    /// `C_SignFinal`.
+    pub fn sign_final(&self, sh: CK_SESSION_HANDLE, out: Option<&mut [u8]>) -> Result<usize> {
+        self.sign_with(sh, None, out)
+    }
+
+    fn sign_with(&self, sh: CK_SESSION_HANDLE, data: Option<&[u8]>, out: Option<&mut [u8]>) -> Result<usize> {
+        // Under the lock: length answers stay local; otherwise the operation leaves the session.
+        let op = self.with(|i| {
+            let s = i.session_mut(sh)?;
+            let op = s.sign.as_ref().ok_or(Error::OperationNotInitialized)?;
+            let needed = mechanism::signature_len(&op.public);
+            match &out {
+                None => return Ok(Err(needed)),
+                Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
+                Some(_) => {}
+            }
+            let mut op = s.sign.take().ok_or(Error::OperationNotInitialized)?;
+            if let Some(d) = data {
+                op.data.extend_from_slice(d);
+            }
+            Ok(Ok(op))
+        })?;
+        let op = match op {
+            Ok(op) => op,
+            Err(needed) => return Ok(needed),
+        };
+        let request = op.scheme.request(&op.data, &op.public)?;
+        let backend = self.backend()?;
+        let signature = backend.sign(&op.key, &request)?;
+        // Never release a signature that does not verify (PSS checks the salt length it asked for).
+        mechanism::verify(&op.scheme, &op.public, &op.data, &signature).map_err(|e| {
+            tracing::error!(error = %e, "backend returned a signature that does not verify");
+            Error::Backend(crate::backend::BackendError::Cluster("invalid signature from the cluster".into()))
+        })?;
+        output(&signature, out)
+    }
+
+    /// `C_VerifyInit`: with a public key object (or a private key object, whose public attributes are used).
+    pub fn verify_init(&self, sh: CK_SESSION_HANDLE, m: &Mechanism, key: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with(|i| {
+            if i.session(sh)?.verify.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let scheme = SignScheme::from_mechanism(m)?;
+            let o = i.visible(sh, key).map_err(|e| match e {
+                Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+                other => other,
+            })?;
+            let public = match o.class() {
+                Some(CKO_PUBLIC_KEY) if o.flag(CKA_VERIFY, false) => o.public_key()?,
+                Some(CKO_PUBLIC_KEY) => return Err(Error::KeyFunctionNotPermitted),
+                Some(CKO_PRIVATE_KEY) => o.public_key()?,
+                _ => return Err(Error::KeyHandleInvalid),
+            };
+            if mechanism::family_of(&public) != scheme.family() {
+                return Err(Error::KeyTypeInconsistent);
+            }
+            i.session_mut(sh)?.verify = Some(VerifyOp { scheme, public, data: Vec::new() });
+            Ok(())
+        })
+    }
+
+    /// `C_Verify`.
+    pub fn verify(&self, sh: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        let op = self.with(|i| i.session_mut(sh)?.verify.take().ok_or(Error::OperationNotInitialized))?;
+        mechanism::verify(&op.scheme, &op.public, data, signature)
+    }
+
+    /// `C_VerifyUpdate`.
+    pub fn verify_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.with(|i| {
+            let op = i.session_mut(sh)?.verify.as_mut().ok_or(Error::OperationNotInitialized)?;
+            op.data.extend_from_slice(data);
+            Ok(())
+        })
+    }
+
+    /// `C_VerifyFinal`.
+    pub fn verify_final(&self, sh: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        let op = self.with(|i| i.session_mut(sh)?.verify.take().ok_or(Error::OperationNotInitialized))?;
+        mechanism::verify(&op.scheme, &op.public, &op.data, signature)
+    }
+
+    /// `C_GenerateKeyPair`: the backend creates the key (lock released); the module stores the two objects.
+    pub fn generate_key_pair(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        public_t: &Template,
+        private_t: &Template,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        if m.param != mechanism::MechParam::None {
+            return Err(Error::MechanismParamInvalid("key-pair generation takes no parameter"));
+        }
+        let (kind, family) = key_kind(m.ty, public_t)?;
+        for t in [public_t, private_t] {
+            if let Some(c) = t.ulong(CKA_CLASS)?
+                && c != CKO_PUBLIC_KEY
+                && c != CKO_PRIVATE_KEY
+            {
+                return Err(Error::TemplateInconsistent("CKA_CLASS"));
+            }
+            if let Some(kt) = t.ulong(CKA_KEY_TYPE)?
+                && kt != key_type_of(family)
+            {
+                return Err(Error::TemplateInconsistent("CKA_KEY_TYPE"));
+            }
+        }
+        // Check both templates before any key exists.
+        let mut probe_pub = Object::default();
+        let mut probe_priv = Object::default();
+        probe_priv.set(CKA_CLASS, object::encode_ulong(CKO_PRIVATE_KEY));
+        object::apply_key_template(&mut probe_pub, public_t)?;
+        object::apply_key_template(&mut probe_priv, private_t)?;
+        let token = public_t.bool(CKA_TOKEN)?.unwrap_or(false) || private_t.bool(CKA_TOKEN)?.unwrap_or(false);
+        let private = private_t.bool(CKA_PRIVATE)?.unwrap_or(true) || public_t.bool(CKA_PRIVATE)?.unwrap_or(false);
+        let backend = self.with(|i| {
+            i.check_write(sh, token, private)?;
+            if !supports(&i.backend.capabilities(), family, kind) {
+                return Err(Error::MechanismInvalid);
+            }
+            Ok(i.backend.clone())
+        })?;
+        let (public, key) = backend.generate(kind)?;
+        let stored = (|| {
+            let (mut po, mut ko) = object::key_pair_objects(&public, m.ty, key.clone())?;
+            if let Some(p) = public_t.get(CKA_EC_PARAMS) {
+                po.set(CKA_EC_PARAMS, p.to_vec());
+                ko.set(CKA_EC_PARAMS, p.to_vec());
+            }
+            object::apply_key_template(&mut po, public_t)?;
+            object::apply_key_template(&mut ko, private_t)?;
+            self.with(|i| {
+                let ph = i.insert(sh, po)?;
+                match i.insert(sh, ko) {
+                    Ok(kh) => Ok((ph, kh)),
+                    Err(e) => {
+                        let _ = i.session_objects.remove(&ph).is_some() || i.store.delete_object(ph).is_ok();
+                        Err(e)
+                    }
+                }
+            })
+        })();
+        if stored.is_err() {
+            super::destroy_keys(backend.as_ref(), vec![key]);
+        }
+        stored
+    }
+}
+
+fn supports(caps: &crate::backend::Capabilities, f: KeyFamily, kind: KeyKind) -> bool {
+    match (f, kind) {
+        (KeyFamily::Rsa, KeyKind::Rsa { bits }) => caps.rsa && (caps.rsa_bits.0..=caps.rsa_bits.1).contains(&bits),
+        (KeyFamily::P256, _) => caps.p256,
+        (KeyFamily::Ed25519, _) => caps.ed25519,
+        _ => false,
+    }
+}
+
+fn key_type_of(f: KeyFamily) -> CK_KEY_TYPE {
+    match f {
+        KeyFamily::Rsa => CKK_RSA,
+        KeyFamily::P256 => CKK_EC,
+        KeyFamily::Ed25519 => CKK_EC_EDWARDS,
+    }
+}
+
+/// The key kind a generation mechanism and public template ask for.
+fn key_kind(mech: CK_MECHANISM_TYPE, t: &Template) -> Result<(KeyKind, KeyFamily)> {
+    match mech {
+        CKM_RSA_PKCS_KEY_PAIR_GEN => {
+            let bits = t.ulong(CKA_MODULUS_BITS)?.ok_or(Error::TemplateIncomplete("CKA_MODULUS_BITS"))?;
+            let bits = usize::try_from(bits).map_err(|_| Error::KeySizeRange)?;
+            if !(1024..=4096).contains(&bits) {
+                return Err(Error::KeySizeRange);
+            }
+            if let Some(e) = t.get(CKA_PUBLIC_EXPONENT) {
+                let trimmed: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
+                if trimmed != [1, 0, 1] {
+                    return Err(Error::TemplateInconsistent("only public exponent 65537 is supported"));
+                }
+            }
+            Ok((KeyKind::Rsa { bits }, KeyFamily::Rsa))
+        }
+        CKM_EC_KEY_PAIR_GEN => {
+            let p = t.get(CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete("CKA_EC_PARAMS"))?;
+            if p != object::P256_EC_PARAMS && p != b"\x13\x0aprime256v1" {
+                return Err(Error::CurveNotSupported);
+            }
+            Ok((KeyKind::P256, KeyFamily::P256))
+        }
+        CKM_EC_EDWARDS_KEY_PAIR_GEN => match t.get(CKA_EC_PARAMS) {
+            None => Ok((KeyKind::Ed25519, KeyFamily::Ed25519)),
+            Some(p) if p == object::ED25519_EC_PARAMS_OID || p == object::ED25519_EC_PARAMS_NAME => {
+                Ok((KeyKind::Ed25519, KeyFamily::Ed25519))
+            }
+            Some(_) => Err(Error::CurveNotSupported),
+        },
+        _ => Err(Error::MechanismInvalid),
+    }
+}

@@ -1,0 +1,297 @@
+//! Object functions (PKCS#11 v3.0 §5.7): create, copy, destroy, attributes, size, search.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use super::{Instance, Module, SessionObject, destroy_keys};
+use crate::backend::{Backend, PrivateKeyMaterial};
+use crate::error::{Error, Result};
+use crate::object::{self, Lookup, Object, Template};
+
+/// One entry of a `C_GetAttributeValue` template: the type, the caller's buffer (absent for a length query),
+/// and the length to report back.
+#[derive(Debug)]
+pub struct AttrRequest<'a> {
+    /// `type`.
+    pub ty: CK_ATTRIBUTE_TYPE,
+    /// `pValue` as a slice of `ulValueLen` bytes, or `None` when `pValue` is NULL.
+    pub buf: Option<&'a mut [u8]>,
+    /// The `ulValueLen` to write back.
+    pub len: CK_ULONG,
+}
+
+impl Instance {
+    /// The object `h` as the session sees it (cloned), or `ObjectHandleInvalid`.
+    pub(super) fn visible(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Result<Object> {
+        let slot = self.session(sh)?.slot;
+        let o = if let Some(so) = self.session_objects.get(&h) {
+            if so.slot != slot {
+                return Err(Error::ObjectHandleInvalid);
+            }
+            so.object.clone()
+        } else {
+            let (token, o) = self.store.object(h)?.ok_or(Error::ObjectHandleInvalid)?;
+            if token != self.token_name(slot)? {
+                return Err(Error::ObjectHandleInvalid);
+            }
+            o
+        };
+        if o.is_private() && !self.user_logged_in(slot) {
+            return Err(Error::ObjectHandleInvalid);
+        }
+        Ok(o)
+    }
+
+    /// Checks that the session may create or change an object with these token/private flags.
+    pub(super) fn check_write(&self, sh: CK_SESSION_HANDLE, token: bool, private: bool) -> Result<()> {
+        let s = self.session(sh)?;
+        if token && !s.rw {
+            return Err(Error::SessionReadOnly);
+        }
+        if private && !self.user_logged_in(s.slot) {
+            return Err(Error::UserNotLoggedIn);
+        }
+        Ok(())
+    }
+
+    /// Stores a new object as a token or session object.
+    pub(super) fn insert(&mut self, sh: CK_SESSION_HANDLE, o: Object) -> Result<CK_OBJECT_HANDLE> {
+        let slot = self.session(sh)?.slot;
+        if o.is_token() {
+            let name = self.token_name(slot)?.to_string();
+            self.store.insert_object(&name, &o)
+        } else {
+            let h = self.next_object;
+            self.next_object += 1;
+            self.session_objects.insert(h, SessionObject { session: sh, slot, object: o });
+            Ok(h)
+        }
+    }
+
+    fn replace(&mut self, h: CK_OBJECT_HANDLE, o: Object) -> Result<()> {
+        match self.session_objects.get_mut(&h) {
+            Some(so) => {
+                so.object = o;
+                Ok(())
+            }
+            None => self.store.update_object(h, &o),
+        }
+    }
+}
+
+impl Module {
+    /// `C_CreateObject`: data objects, public keys, and private keys (imported: split by the backend and
+    /// forgotten; the module keeps only the public part).
+    pub fn create_object(&self, sh: CK_SESSION_HANDLE, t: &Template) -> Result<CK_OBJECT_HANDLE> {
+        let class = t.ulong(CKA_CLASS)?.ok_or(Error::TemplateIncomplete("CKA_CLASS"))?;
+        let token = t.bool(CKA_TOKEN)?.unwrap_or(false);
+        match class {
+            CKO_DATA | CKO_PUBLIC_KEY => {
+                let o = if class == CKO_DATA { object::data_object(t)? } else { object::public_key_object(t)? };
+                self.with(|i| {
+                    i.check_write(sh, o.is_token(), o.is_private())?;
+                    i.insert(sh, o)
+                })
+            }
+            CKO_PRIVATE_KEY => {
+                let private = t.bool(CKA_PRIVATE)?.unwrap_or(true);
+                let backend = self.with(|i| {
+                    i.check_write(sh, token, private)?;
+                    Ok(i.backend.clone())
+                })?;
+                let material = rsa_private_key_from_template(t)?;
+                let (public, key) = backend.import(material)?;
+                let (_, mut private_obj) =
+                    object::key_pair_objects(&public, CK_UNAVAILABLE_INFORMATION, key.clone())?;
+                let rest = Template(
+                    t.0.iter()
+                        .filter(|(ty, _)| {
+                            ![
+                                CKA_MODULUS,
+                                CKA_PRIVATE_EXPONENT,
+                                CKA_PRIME_1,
+                                CKA_PRIME_2,
+                                CKA_EXPONENT_1,
+                                CKA_EXPONENT_2,
+                                CKA_COEFFICIENT,
+                            ]
+                            .contains(ty)
+                        })
+                        .cloned()
+                        .collect(),
+                );
+                let stored = object::apply_key_template(&mut private_obj, &rest)
+                    .and_then(|()| self.with(|i| i.insert(sh, private_obj)));
+                if stored.is_err() {
+                    destroy_keys(backend.as_ref(), vec![key]);
+                }
+                stored
+            }
+            _ => Err(Error::AttributeValueInvalid("unsupported CKA_CLASS")),
+        }
+    }
+
+    /// `C_CopyObject`: the copy refers to the same key; the key's shares are destroyed only with its last object.
+    pub fn copy_object(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, t: &Template) -> Result<CK_OBJECT_HANDLE> {
+        self.with(|i| {
+            let mut o = i.visible(sh, h)?;
+            if !o.flag(CKA_COPYABLE, true) {
+                return Err(Error::ActionProhibited);
+            }
+            object::modify(&mut o, t, true)?;
+            i.check_write(sh, o.is_token(), o.is_private())?;
+            i.insert(sh, o)
+        })
+    }
+
+    /// `C_DestroyObject`: when no other object refers to the key any more, its shares are deleted.
+    pub fn destroy_object(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Result<()> {
+        let (backend, key) = self.with(|i| {
+            let o = i.visible(sh, h)?;
+            i.check_write(sh, o.is_token(), false)?;
+            if !o.flag(CKA_DESTROYABLE, true) {
+                return Err(Error::ActionProhibited);
+            }
+            if i.session_objects.remove(&h).is_none() {
+                i.store.delete_object(h)?;
+            }
+            let key = match o.key {
+                Some(k) if !i.key_in_use(&k)? => Some(k),
+                _ => None,
+            };
+            Ok((i.backend.clone(), key))
+        })?;
+        destroy_keys(backend.as_ref(), key.into_iter().collect());
+        Ok(())
+    }
+
+    /// `C_GetObjectSize`.
+    pub fn object_size(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Result<CK_ULONG> {
+        self.with(|i| Ok(i.visible(sh, h)?.size() as CK_ULONG))
+    }
+
+    /// `C_GetAttributeValue` with the standard partial-failure semantics: every entry is processed; an entry
+    /// that is sensitive, unknown, or whose buffer is too small gets `CK_UNAVAILABLE_INFORMATION`, and the
+    /// matching error is returned after all entries are filled in.
+    pub fn get_attribute_value(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        h: CK_OBJECT_HANDLE,
+        reqs: &mut [AttrRequest<'_>],
+    ) -> Result<()> {
+        let o = self.with(|i| i.visible(sh, h))?;
+        let mut result = Ok(());
+        for r in reqs.iter_mut() {
+            let outcome = match o.lookup(r.ty) {
+                Lookup::Sensitive => Err(Error::AttributeSensitive),
+                Lookup::Invalid => Err(Error::AttributeTypeInvalid),
+                Lookup::Value(v) => match r.buf.as_deref_mut() {
+                    None => Ok(v.len()),
+                    Some(buf) if buf.len() >= v.len() => {
+                        buf[..v.len()].copy_from_slice(v);
+                        Ok(v.len())
+                    }
+                    Some(_) => Err(Error::BufferTooSmall { needed: v.len() }),
+                },
+            };
+            match outcome {
+                Ok(n) => r.len = n as CK_ULONG,
+                Err(e) => {
+                    r.len = CK_UNAVAILABLE_INFORMATION;
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// `C_SetAttributeValue`.
+    pub fn set_attribute_value(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, t: &Template) -> Result<()> {
+        self.with(|i| {
+            let mut o = i.visible(sh, h)?;
+            i.check_write(sh, o.is_token(), false)?;
+            if !o.flag(CKA_MODIFIABLE, true) {
+                return Err(Error::ActionProhibited);
+            }
+            object::modify(&mut o, t, false)?;
+            i.replace(h, o)
+        })
+    }
+
+    /// `C_FindObjectsInit`: the matching handles are collected now.
+    pub fn find_objects_init(&self, sh: CK_SESSION_HANDLE, t: &Template) -> Result<()> {
+        self.with(|i| {
+            let s = i.session(sh)?;
+            if s.find.is_some() {
+                return Err(Error::OperationActive);
+            }
+            let slot = s.slot;
+            let mut found = Vec::new();
+            for h in i.store.object_handles(i.token_name(slot)?)? {
+                if let Ok(o) = i.visible(sh, h)
+                    && o.matches(t)
+                {
+                    found.push(h);
+                }
+            }
+            let mut session_found: Vec<_> = i
+                .session_objects
+                .iter()
+                .filter(|(_, so)| so.slot == slot)
+                .filter(|(_, so)| !so.object.is_private() || i.user_logged_in(slot))
+                .filter(|(_, so)| so.object.matches(t))
+                .map(|(h, _)| *h)
+                .collect();
+            session_found.sort_unstable();
+            found.extend(session_found);
+            found.reverse(); // popped from the end, so results come out in handle order
+            i.session_mut(sh)?.find = Some(found);
+            Ok(())
+        })
+    }
+
+    /// `C_FindObjects`: up to `max` further handles.
+    pub fn find_objects(&self, sh: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.with(|i| {
+            let found = i.session_mut(sh)?.find.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let n = max.min(found.len());
+            Ok((0..n).filter_map(|_| found.pop()).collect())
+        })
+    }
+
+    /// `C_FindObjectsFinal`.
+    pub fn find_objects_final(&self, sh: CK_SESSION_HANDLE) -> Result<()> {
+        self.with(|i| i.session_mut(sh)?.find.take().map(|_| ()).ok_or(Error::OperationNotInitialized))
+    }
+
+    /// The backend, for operations that call it outside the lock.
+    pub(super) fn backend(&self) -> Result<Arc<dyn Backend>> {
+        self.with(|i| Ok(i.backend.clone()))
+    }
+}
+
+/// Builds a PKCS#1 `RSAPrivateKey` from the CRT components of a `C_CreateObject` template.
+fn rsa_private_key_from_template(t: &Template) -> Result<PrivateKeyMaterial> {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    if t.ulong(CKA_KEY_TYPE)? != Some(CKK_RSA) {
+        return Err(Error::AttributeValueInvalid("only RSA private keys can be imported"));
+    }
+    let big = |ty, what| -> Result<rsa::BoxedUint> {
+        let v = t.get(ty).ok_or(Error::TemplateIncomplete(what))?;
+        let bits = u32::try_from(v.len().max(1) * 8).map_err(|_| Error::AttributeValueInvalid(what))?;
+        rsa::BoxedUint::from_be_slice(v, bits).map_err(|_| Error::AttributeValueInvalid(what))
+    };
+    let n = big(CKA_MODULUS, "CKA_MODULUS")?;
+    let e = big(CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT")?;
+    let d = big(CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT")?;
+    let p = big(CKA_PRIME_1, "CKA_PRIME_1")?;
+    let q = big(CKA_PRIME_2, "CKA_PRIME_2")?;
+    let key = rsa::PrivateKey::from_components(n, e, d, vec![p, q])
+        .map_err(|_| Error::TemplateInconsistent("RSA components do not form a key"))?;
+    let der = key.to_pkcs1_der().map_err(|_| Error::Internal("PKCS#1 encoding"))?;
+    Ok(PrivateKeyMaterial::RsaPkcs1Der(Zeroizing::new(der.as_bytes().to_vec())))
+}

@@ -1,0 +1,287 @@
+//! The object store: SQLite (through `rusqlite`) holding tokens (label, serial, Argon2id PIN hashes) and token
+//! objects with their attributes. Session objects never reach it; they live in the module's memory.
+//!
+//! Token objects are addressed by their row id, which is their `CK_OBJECT_HANDLE` in every process that opens the
+//! same store. Several processes may use one store at once (WAL journal, busy timeout).
+
+use std::path::Path;
+use std::time::Duration;
+
+use cryptoki_sys::{CK_ATTRIBUTE_TYPE, CK_OBJECT_HANDLE};
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::backend::KeyRef;
+use crate::error::{Error, Result};
+use crate::object::Object;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tokens (
+    name        TEXT PRIMARY KEY,
+    label       TEXT NOT NULL,
+    serial      TEXT NOT NULL,
+    initialized INTEGER NOT NULL DEFAULT 0,
+    so_pin      TEXT,
+    user_pin    TEXT
+);
+CREATE TABLE IF NOT EXISTS objects (
+    handle  INTEGER PRIMARY KEY AUTOINCREMENT,
+    token   TEXT NOT NULL REFERENCES tokens(name),
+    key_ref BLOB
+);
+CREATE TABLE IF NOT EXISTS attributes (
+    handle INTEGER NOT NULL REFERENCES objects(handle) ON DELETE CASCADE,
+    type   INTEGER NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (handle, type)
+);
+";
+
+/// A token's persistent record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Label set by `C_InitToken` (initially the configured label).
+    pub label: String,
+    /// Serial number (16 hex digits, chosen at creation).
+    pub serial: String,
+    /// Whether `C_InitToken` has run.
+    pub initialized: bool,
+    /// Argon2id PHC string of the SO PIN.
+    pub so_pin: Option<String>,
+    /// Argon2id PHC string of the user PIN.
+    pub user_pin: Option<String>,
+}
+
+/// The SQLite object store.
+#[derive(Debug)]
+pub struct Store {
+    db: Connection,
+}
+
+fn to_sql_type(t: CK_ATTRIBUTE_TYPE) -> i64 {
+    i64::from_ne_bytes(t.to_ne_bytes())
+}
+
+fn from_sql_type(t: i64) -> CK_ATTRIBUTE_TYPE {
+    CK_ATTRIBUTE_TYPE::from_ne_bytes(t.to_ne_bytes())
+}
+
+fn to_handle(rowid: i64) -> Result<CK_OBJECT_HANDLE> {
+    CK_OBJECT_HANDLE::try_from(rowid).map_err(|_| Error::Internal("negative row id"))
+}
+
+fn to_rowid(h: CK_OBJECT_HANDLE) -> Option<i64> {
+    i64::try_from(h).ok()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Connection::open(path)?;
+        Self::setup(db)
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(db: Connection) -> Result<Self> {
+        db.busy_timeout(Duration::from_secs(10))?;
+        db.pragma_update(None, "foreign_keys", true)?;
+        // WAL lets readers in other processes proceed while one writes; in-memory databases answer "memory".
+        let _mode: String = db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Self { db })
+    }
+
+    /// The token named `name` in the configuration, created (uninitialized) on first use.
+    pub fn ensure_token(&self, name: &str) -> Result<TokenRecord> {
+        if let Some(t) = self.token(name)? {
+            return Ok(t);
+        }
+        let mut serial = [0u8; 8];
+        getrandom::fill(&mut serial).map_err(|_| Error::Random)?;
+        let serial: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+        self.db.execute(
+            "INSERT OR IGNORE INTO tokens (name, label, serial) VALUES (?1, ?1, ?2)",
+            params![name, serial],
+        )?;
+        self.token(name)?.ok_or(Error::Internal("token vanished after insert"))
+    }
+
+    /// The token record, if it exists.
+    pub fn token(&self, name: &str) -> Result<Option<TokenRecord>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT label, serial, initialized, so_pin, user_pin FROM tokens WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(TokenRecord {
+                        label: r.get(0)?,
+                        serial: r.get(1)?,
+                        initialized: r.get(2)?,
+                        so_pin: r.get(3)?,
+                        user_pin: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// `C_InitToken`: deletes the token's objects, sets label and SO PIN, clears the user PIN. Returns the key
+    /// references of deleted objects so the caller can destroy the keys.
+    pub fn init_token(&mut self, name: &str, label: &str, so_pin_hash: &str) -> Result<Vec<KeyRef>> {
+        let tx = self.db.transaction()?;
+        let refs = {
+            let mut st = tx.prepare("SELECT key_ref FROM objects WHERE token = ?1 AND key_ref IS NOT NULL")?;
+            let rows = st.query_map(params![name], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|r| r.map(KeyRef)).collect::<Result<Vec<_>, _>>()?
+        };
+        tx.execute("DELETE FROM objects WHERE token = ?1", params![name])?;
+        tx.execute(
+            "UPDATE tokens SET label = ?2, initialized = 1, so_pin = ?3, user_pin = NULL WHERE name = ?1",
+            params![name, label, so_pin_hash],
+        )?;
+        tx.commit()?;
+        Ok(refs)
+    }
+
+    /// Sets the user PIN hash.
+    pub fn set_user_pin(&self, name: &str, hash: &str) -> Result<()> {
+        self.db.execute("UPDATE tokens SET user_pin = ?2 WHERE name = ?1", params![name, hash])?;
+        Ok(())
+    }
+
+    /// Sets the SO PIN hash.
+    pub fn set_so_pin(&self, name: &str, hash: &str) -> Result<()> {
+        self.db.execute("UPDATE tokens SET so_pin = ?2 WHERE name = ?1", params![name, hash])?;
+        Ok(())
+    }
+
+    /// Stores a new token object; returns its handle.
+    pub fn insert_object(&mut self, token: &str, o: &Object) -> Result<CK_OBJECT_HANDLE> {
+        let tx = self.db.transaction()?;
+        tx.execute(
+            "INSERT INTO objects (token, key_ref) VALUES (?1, ?2)",
+            params![token, o.key.as_ref().map(|k| k.0.as_slice())],
+        )?;
+        let rowid = tx.last_insert_rowid();
+        Self::write_attrs(&tx, rowid, o)?;
+        tx.commit()?;
+        to_handle(rowid)
+    }
+
+    fn write_attrs(tx: &rusqlite::Transaction<'_>, rowid: i64, o: &Object) -> Result<()> {
+        tx.execute("DELETE FROM attributes WHERE handle = ?1", params![rowid])?;
+        let mut st = tx.prepare("INSERT INTO attributes (handle, type, value) VALUES (?1, ?2, ?3)")?;
+        for (t, v) in &o.attrs {
+            st.execute(params![rowid, to_sql_type(*t), v])?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a token object's attributes.
+    pub fn update_object(&mut self, h: CK_OBJECT_HANDLE, o: &Object) -> Result<()> {
+        let rowid = to_rowid(h).ok_or(Error::ObjectHandleInvalid)?;
+        let tx = self.db.transaction()?;
+        Self::write_attrs(&tx, rowid, o)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A token object and the name of its token.
+    pub fn object(&self, h: CK_OBJECT_HANDLE) -> Result<Option<(String, Object)>> {
+        let Some(rowid) = to_rowid(h) else { return Ok(None) };
+        let head = self
+            .db
+            .query_row("SELECT token, key_ref FROM objects WHERE handle = ?1", params![rowid], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .optional()?;
+        let Some((token, key_ref)) = head else { return Ok(None) };
+        let mut o = Object { key: key_ref.map(KeyRef), ..Object::default() };
+        let mut st = self.db.prepare_cached("SELECT type, value FROM attributes WHERE handle = ?1")?;
+        let rows = st.query_map(params![rowid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        for row in rows {
+            let (t, v) = row?;
+            o.attrs.insert(from_sql_type(t), v);
+        }
+        Ok(Some((token, o)))
+    }
+
+    /// Handles of every object of a token, in creation order.
+    pub fn object_handles(&self, token: &str) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let mut st = self.db.prepare_cached("SELECT handle FROM objects WHERE token = ?1 ORDER BY handle")?;
+        let rows = st.query_map(params![token], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| r.map_err(Error::from).and_then(to_handle)).collect()
+    }
+
+    /// Deletes a token object.
+    pub fn delete_object(&self, h: CK_OBJECT_HANDLE) -> Result<()> {
+        let rowid = to_rowid(h).ok_or(Error::ObjectHandleInvalid)?;
+        self.db.execute("DELETE FROM objects WHERE handle = ?1", params![rowid])?;
+        Ok(())
+    }
+
+    /// Whether any token object still refers to the key.
+    pub fn key_in_use(&self, key: &KeyRef) -> Result<bool> {
+        let n: i64 =
+            self.db.query_row("SELECT COUNT(*) FROM objects WHERE key_ref = ?1", params![key.0], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{encode_bool, encode_ulong};
+    use cryptoki_sys::{CKA_CLASS, CKA_LABEL, CKA_TOKEN, CKO_DATA};
+
+    fn data(label: &[u8]) -> Object {
+        let mut o = Object::default();
+        o.set(CKA_CLASS, encode_ulong(CKO_DATA));
+        o.set(CKA_TOKEN, encode_bool(true));
+        o.set(CKA_LABEL, label.to_vec());
+        o
+    }
+
+    #[test]
+    fn objects_round_trip_and_init_token_wipes_them() {
+        let mut s = Store::in_memory().unwrap();
+        let t = s.ensure_token("t").unwrap();
+        assert!(!t.initialized);
+        assert_eq!(t.serial.len(), 16);
+        let mut o = data(b"one");
+        o.key = Some(KeyRef(vec![1, 2]));
+        let h = s.insert_object("t", &o).unwrap();
+        assert_eq!(s.object(h).unwrap().unwrap(), ("t".to_string(), o.clone()));
+        assert!(s.key_in_use(&KeyRef(vec![1, 2])).unwrap());
+        let mut changed = o.clone();
+        changed.set(CKA_LABEL, b"two".to_vec());
+        s.update_object(h, &changed).unwrap();
+        assert_eq!(s.object(h).unwrap().unwrap().1, changed);
+        let refs = s.init_token("t", "new label", "$argon2id$x").unwrap();
+        assert_eq!(refs, vec![KeyRef(vec![1, 2])]);
+        assert!(s.object(h).unwrap().is_none());
+        let t = s.token("t").unwrap().unwrap();
+        assert!(t.initialized && t.user_pin.is_none());
+        assert_eq!(t.label, "new label");
+    }
+
+    #[test]
+    fn handles_are_stable_across_connections() {
+        let dir = std::env::temp_dir().join(format!("p11-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        let mut a = Store::open(&path).unwrap();
+        a.ensure_token("t").unwrap();
+        let h = a.insert_object("t", &data(b"x")).unwrap();
+        let b = Store::open(&path).unwrap();
+        assert_eq!(b.object(h).unwrap().unwrap().1, data(b"x"));
+        assert_eq!(b.object_handles("t").unwrap(), vec![h]);
+        b.delete_object(h).unwrap();
+        assert!(a.object(h).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
