@@ -129,14 +129,22 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     let len = usize::try_from(m.ulParameterLen).map_err(|_| Error::ArgumentsBad("length"))?;
     let param = match m.mechanism {
         _ if m.pParameter.is_null() || len == 0 => MechParam::None,
-        CKM_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS
-        | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS => {
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS => {
             if len != size_of::<CK_RSA_PKCS_PSS_PARAMS>() {
                 return Err(Error::MechanismParamInvalid("CK_RSA_PKCS_PSS_PARAMS size"));
             }
             // SAFETY: the parameter has exactly the size of the structure; read unaligned to be lenient.
             let pss = unsafe { (m.pParameter as *const CK_RSA_PKCS_PSS_PARAMS).read_unaligned() };
-            MechParam::Pss { hash_alg: pss.hashAlg, mgf: pss.mgf, salt_len: pss.sLen }
+            MechParam::Pss {
+                hash_alg: pss.hashAlg,
+                mgf: pss.mgf,
+                salt_len: pss.sLen,
+            }
         }
         CKM_EDDSA => {
             if len != size_of::<CK_EDDSA_PARAMS>() {
@@ -146,12 +154,18 @@ unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             let ed = unsafe { (m.pParameter as *const CK_EDDSA_PARAMS).read_unaligned() };
             // SAFETY: the context pointer has `ulContextDataLen` readable bytes.
             let context = unsafe { bytes(ed.pContextData, ed.ulContextDataLen) }?.to_vec();
-            MechParam::EdDsa { prehash: ed.phFlag != CK_FALSE, context }
+            MechParam::EdDsa {
+                prehash: ed.phFlag != CK_FALSE,
+                context,
+            }
         }
         // SAFETY: the parameter has `ulParameterLen` readable bytes.
         _ => MechParam::Other(unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }?.to_vec()),
     };
-    Ok(Mechanism { ty: m.mechanism, param })
+    Ok(Mechanism {
+        ty: m.mechanism,
+        param,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -210,7 +224,10 @@ pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetInterfaceList(pInterfacesList: *mut CK_INTERFACE, pulCount: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetInterfaceList(
+    pInterfacesList: *mut CK_INTERFACE,
+    pulCount: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| {
         // SAFETY: see `write_list`.
         unsafe { write_list(pInterfacesList, pulCount, &INTERFACES.0) }
@@ -252,7 +269,11 @@ pub unsafe extern "C" fn C_GetInterface(
 // Slots and tokens (§5.5)
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetSlotList(tokenPresent: CK_BBOOL, pSlotList: *mut CK_SLOT_ID, pulCount: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetSlotList(
+    tokenPresent: CK_BBOOL,
+    pSlotList: *mut CK_SLOT_ID,
+    pulCount: *mut CK_ULONG,
+) -> CK_RV {
     let _ = tokenPresent; // every slot has its token
     guard(|| {
         let slots = MODULE.slot_list()?;
@@ -295,7 +316,11 @@ pub unsafe extern "C" fn C_GetMechanismList(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetMechanismInfo(slotID: CK_SLOT_ID, type_: CK_MECHANISM_TYPE, pInfo: *mut CK_MECHANISM_INFO) -> CK_RV {
+pub unsafe extern "C" fn C_GetMechanismInfo(
+    slotID: CK_SLOT_ID,
+    type_: CK_MECHANISM_TYPE,
+    pInfo: *mut CK_MECHANISM_INFO,
+) -> CK_RV {
     guard(|| {
         let info = MODULE.mechanism_info(slotID, type_)?;
         // SAFETY: see `out`.
@@ -305,7 +330,12 @@ pub unsafe extern "C" fn C_GetMechanismInfo(slotID: CK_SLOT_ID, type_: CK_MECHAN
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_InitToken(slotID: CK_SLOT_ID, pPin: *mut CK_UTF8CHAR, ulPinLen: CK_ULONG, pLabel: *mut CK_UTF8CHAR) -> CK_RV {
+pub unsafe extern "C" fn C_InitToken(
+    slotID: CK_SLOT_ID,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+    pLabel: *mut CK_UTF8CHAR,
+) -> CK_RV {
     guard(|| {
         // SAFETY: see `bytes`.
         let pin = unsafe { bytes(pPin, ulPinLen) }?;
@@ -319,7 +349,11 @@ pub unsafe extern "C" fn C_InitToken(slotID: CK_SLOT_ID, pPin: *mut CK_UTF8CHAR,
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_InitPIN(hSession: CK_SESSION_HANDLE, pPin: *mut CK_UTF8CHAR, ulPinLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_InitPIN(
+    hSession: CK_SESSION_HANDLE,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.init_pin(hSession, unsafe { bytes(pPin, ulPinLen) }?))
 }
@@ -380,7 +414,12 @@ pub unsafe extern "C" fn C_GetSessionInfo(hSession: CK_SESSION_HANDLE, pInfo: *m
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_Login(hSession: CK_SESSION_HANDLE, userType: CK_USER_TYPE, pPin: *mut CK_UTF8CHAR, ulPinLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Login(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.login(hSession, userType, unsafe { bytes(pPin, ulPinLen) }?))
 }
@@ -430,7 +469,11 @@ pub unsafe extern "C" fn C_DestroyObject(hSession: CK_SESSION_HANDLE, hObject: C
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetObjectSize(hSession: CK_SESSION_HANDLE, hObject: CK_OBJECT_HANDLE, pulSize: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetObjectSize(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pulSize: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| {
         // SAFETY: see `out`.
         let dst = unsafe { out(pulSize) }?;
@@ -466,10 +509,17 @@ pub unsafe extern "C" fn C_GetAttributeValue(
                 // SAFETY: a non-NULL `pValue` has `ulValueLen` writable bytes; entries do not overlap.
                 Some(unsafe { std::slice::from_raw_parts_mut(a.pValue as *mut u8, n) })
             };
-            reqs.push(AttrRequest { ty: a.type_, buf, len: 0 });
+            reqs.push(AttrRequest {
+                ty: a.type_,
+                buf,
+                len: 0,
+            });
         }
         let result = MODULE.get_attribute_value(hSession, hObject, &mut reqs);
-        if !matches!(result, Err(Error::SessionHandleInvalid | Error::ObjectHandleInvalid | Error::NotInitialized)) {
+        if !matches!(
+            result,
+            Err(Error::SessionHandleInvalid | Error::ObjectHandleInvalid | Error::NotInitialized)
+        ) {
             let lens: Vec<CK_ULONG> = reqs.iter().map(|r| r.len).collect();
             drop(reqs);
             for (a, len) in attrs.iter_mut().zip(lens) {
@@ -495,7 +545,11 @@ pub unsafe extern "C" fn C_SetAttributeValue(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_FindObjectsInit(hSession: CK_SESSION_HANDLE, pTemplate: *mut CK_ATTRIBUTE, ulCount: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_FindObjectsInit(
+    hSession: CK_SESSION_HANDLE,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulCount: CK_ULONG,
+) -> CK_RV {
     guard(|| {
         // SAFETY: see `template`.
         let t = unsafe { template(pTemplate, ulCount) }?;
@@ -557,13 +611,21 @@ pub unsafe extern "C" fn C_Digest(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.digest_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestFinal(hSession: CK_SESSION_HANDLE, pDigest: *mut CK_BYTE, pulDigestLen: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestFinal(
+    hSession: CK_SESSION_HANDLE,
+    pDigest: *mut CK_BYTE,
+    pulDigestLen: *mut CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `with_output`.
     guard(|| unsafe { with_output(pDigest, pulDigestLen, |o| MODULE.digest_final(hSession, o)) })
 }
@@ -572,7 +634,11 @@ pub unsafe extern "C" fn C_DigestFinal(hSession: CK_SESSION_HANDLE, pDigest: *mu
 // Signing and verification (§5.13, §5.14)
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SignInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
     // SAFETY: see `mechanism`.
     guard(|| MODULE.sign_init(hSession, &unsafe { mechanism(pMechanism) }?, hKey))
 }
@@ -593,19 +659,31 @@ pub unsafe extern "C" fn C_Sign(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.sign_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignFinal(hSession: CK_SESSION_HANDLE, pSignature: *mut CK_BYTE, pulSignatureLen: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `with_output`.
     guard(|| unsafe { with_output(pSignature, pulSignatureLen, |o| MODULE.sign_final(hSession, o)) })
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
     // SAFETY: see `mechanism`.
     guard(|| MODULE.verify_init(hSession, &unsafe { mechanism(pMechanism) }?, hKey))
 }
@@ -626,13 +704,21 @@ pub unsafe extern "C" fn C_Verify(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.verify_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyFinal(hSession: CK_SESSION_HANDLE, pSignature: *mut CK_BYTE, ulSignatureLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.verify_final(hSession, unsafe { bytes(pSignature, ulSignatureLen) }?))
 }
@@ -670,13 +756,21 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SeedRandom(hSession: CK_SESSION_HANDLE, pSeed: *mut CK_BYTE, ulSeedLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: *mut CK_BYTE,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
     // SAFETY: see `bytes`.
     guard(|| MODULE.seed_random(hSession, unsafe { bytes(pSeed, ulSeedLen) }?))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GenerateRandom(hSession: CK_SESSION_HANDLE, RandomData: *mut CK_BYTE, ulRandomLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GenerateRandom(
+    hSession: CK_SESSION_HANDLE,
+    RandomData: *mut CK_BYTE,
+    ulRandomLen: CK_ULONG,
+) -> CK_RV {
     guard(|| {
         let n = usize::try_from(ulRandomLen).map_err(|_| Error::ArgumentsBad("length"))?;
         let buf: &mut [u8] = if n == 0 {
@@ -694,27 +788,53 @@ pub unsafe extern "C" fn C_GenerateRandom(hSession: CK_SESSION_HANDLE, RandomDat
 // ---------------------------------------------------------------------------------------------------------------
 // Functions the module does not provide: CKR_FUNCTION_NOT_SUPPORTED (after the usual initialisation check).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetOperationState(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetOperationState(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SetOperationState(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: CK_OBJECT_HANDLE, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SetOperationState(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: CK_OBJECT_HANDLE,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_EncryptInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_Encrypt(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Encrypt(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_EncryptUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -724,17 +844,33 @@ pub unsafe extern "C" fn C_EncryptFinal(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_Decrypt(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Decrypt(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -749,62 +885,135 @@ pub unsafe extern "C" fn C_DigestKey(_: CK_SESSION_HANDLE, _: CK_OBJECT_HANDLE) 
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignRecoverInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SignRecoverInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignRecover(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignRecover(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyRecoverInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyRecoverInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyRecover(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyRecover(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestEncryptUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestEncryptUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptDigestUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptDigestUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignEncryptUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignEncryptUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptVerifyUpdate(_: CK_SESSION_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptVerifyUpdate(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GenerateKey(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: *mut CK_ATTRIBUTE, _: CK_ULONG, _: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_GenerateKey(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: *mut CK_ATTRIBUTE,
+    _: CK_ULONG,
+    _: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_WrapKey(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE, _: CK_OBJECT_HANDLE, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_WrapKey(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+    _: CK_OBJECT_HANDLE,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_UnwrapKey(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_ATTRIBUTE, _: CK_ULONG, _: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_UnwrapKey(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_ATTRIBUTE,
+    _: CK_ULONG,
+    _: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DeriveKey(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE, _: *mut CK_ATTRIBUTE, _: CK_ULONG, _: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_DeriveKey(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+    _: *mut CK_ATTRIBUTE,
+    _: CK_ULONG,
+    _: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -824,7 +1033,14 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(_: CK_FLAGS, _: *mut CK_SLOT_ID, _: 
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_LoginUser(_: CK_SESSION_HANDLE, _: CK_USER_TYPE, _: *mut CK_UTF8CHAR, _: CK_ULONG, _: *mut CK_UTF8CHAR, _: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_LoginUser(
+    _: CK_SESSION_HANDLE,
+    _: CK_USER_TYPE,
+    _: *mut CK_UTF8CHAR,
+    _: CK_ULONG,
+    _: *mut CK_UTF8CHAR,
+    _: CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -834,22 +1050,51 @@ pub unsafe extern "C" fn C_SessionCancel(_: CK_SESSION_HANDLE, _: CK_FLAGS) -> C
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_MessageEncryptInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageEncryptInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_EncryptMessage(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptMessage(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_EncryptMessageBegin(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptMessageBegin(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_EncryptMessageNext(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG, _: CK_FLAGS) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptMessageNext(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+    _: CK_FLAGS,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -859,22 +1104,51 @@ pub unsafe extern "C" fn C_MessageEncryptFinal(_: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_MessageDecryptInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageDecryptInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptMessage(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptMessage(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptMessageBegin(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptMessageBegin(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptMessageNext(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG, _: CK_FLAGS) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptMessageNext(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+    _: CK_FLAGS,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -884,12 +1158,24 @@ pub unsafe extern "C" fn C_MessageDecryptFinal(_: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_MessageSignInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageSignInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignMessage(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignMessage(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -899,7 +1185,15 @@ pub unsafe extern "C" fn C_SignMessageBegin(_: CK_SESSION_HANDLE, _: *mut c_void
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignMessageNext(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignMessageNext(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: *mut CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -909,12 +1203,24 @@ pub unsafe extern "C" fn C_MessageSignFinal(_: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_MessageVerifyInit(_: CK_SESSION_HANDLE, _: *mut CK_MECHANISM, _: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageVerifyInit(
+    _: CK_SESSION_HANDLE,
+    _: *mut CK_MECHANISM,
+    _: CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyMessage(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyMessage(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 
@@ -924,7 +1230,15 @@ pub unsafe extern "C" fn C_VerifyMessageBegin(_: CK_SESSION_HANDLE, _: *mut c_vo
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_VerifyMessageNext(_: CK_SESSION_HANDLE, _: *mut c_void, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG, _: *mut CK_BYTE, _: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyMessageNext(
+    _: CK_SESSION_HANDLE,
+    _: *mut c_void,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+    _: *mut CK_BYTE,
+    _: CK_ULONG,
+) -> CK_RV {
     guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
 }
 

@@ -115,7 +115,10 @@ impl Config {
         }
         for t in &cfg.tokens {
             if t.label.len() > 32 {
-                return Err(Error::Config(format!("token label {:?} longer than 32 bytes", t.label)));
+                return Err(Error::Config(format!(
+                    "token label {:?} longer than 32 bytes",
+                    t.label
+                )));
             }
         }
         if cfg.min_pin_len == 0 || cfg.min_pin_len > 255 {
@@ -124,7 +127,9 @@ impl Config {
         cfg.store = resolve(base, &cfg.store);
         match (cfg.backend, cfg.embedded.as_mut()) {
             (BackendKind::Embedded, None) => {
-                return Err(Error::Config("backend = \"embedded\" needs an [embedded] table".into()));
+                return Err(Error::Config(
+                    "backend = \"embedded\" needs an [embedded] table".into(),
+                ));
             }
             (BackendKind::Embedded, Some(e)) => {
                 if e.threshold == 0 || e.threshold > e.parties {
@@ -140,7 +145,11 @@ impl Config {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 #[cfg(test)]
@@ -169,11 +178,20 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_thresholds_are_rejected() {
         let unknown = format!("{GOOD}\nfoo = 1");
-        assert!(matches!(Config::parse(&unknown, Path::new("/")), Err(Error::Config(_))));
+        assert!(matches!(
+            Config::parse(&unknown, Path::new("/")),
+            Err(Error::Config(_))
+        ));
         let bad = GOOD.replace("threshold = 2", "threshold = 4");
-        assert!(matches!(Config::parse(&bad, Path::new("/")), Err(Error::Config(_))));
+        assert!(matches!(
+            Config::parse(&bad, Path::new("/")),
+            Err(Error::Config(_))
+        ));
         let no_tokens = GOOD.replace("[[tokens]]\n        label = \"tchsm\"", "");
-        assert!(matches!(Config::parse(&no_tokens, Path::new("/")), Err(Error::Config(_))));
+        assert!(matches!(
+            Config::parse(&no_tokens, Path::new("/")),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

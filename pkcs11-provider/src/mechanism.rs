@@ -89,19 +89,30 @@ impl SignScheme {
             _ => Err(Error::MechanismParamInvalid("unsupported PSS hash")),
         };
         let pss = |fixed: Option<HashAlg>| -> Result<SignScheme> {
-            let MechParam::Pss { hash_alg, mgf, salt_len } = m.param else {
+            let MechParam::Pss {
+                hash_alg,
+                mgf,
+                salt_len,
+            } = m.param
+            else {
                 return Err(Error::MechanismParamInvalid("PSS needs CK_RSA_PKCS_PSS_PARAMS"));
             };
             let hash = hash_of(hash_alg)?;
             if fixed.is_some_and(|f| f != hash) {
-                return Err(Error::MechanismParamInvalid("PSS hashAlg differs from the mechanism's hash"));
+                return Err(Error::MechanismParamInvalid(
+                    "PSS hashAlg differs from the mechanism's hash",
+                ));
             }
             if mgf != mgf_of(hash) {
                 return Err(Error::MechanismParamInvalid("MGF1 hash must equal the PSS hash"));
             }
-            let salt_len = usize::try_from(salt_len)
-                .map_err(|_| Error::MechanismParamInvalid("PSS salt length"))?;
-            Ok(SignScheme::RsaPss { hash, salt_len, hashes_data: fixed.is_some() })
+            let salt_len =
+                usize::try_from(salt_len).map_err(|_| Error::MechanismParamInvalid("PSS salt length"))?;
+            Ok(SignScheme::RsaPss {
+                hash,
+                salt_len,
+                hashes_data: fixed.is_some(),
+            })
         };
         let no_param = |s: SignScheme| match m.param {
             MechParam::None => Ok(s),
@@ -124,7 +135,10 @@ impl SignScheme {
             CKM_ECDSA_SHA512 => no_param(SignScheme::Ecdsa(Some(HashAlg::Sha512))),
             CKM_EDDSA => match &m.param {
                 MechParam::None => Ok(SignScheme::EdDsa),
-                MechParam::EdDsa { prehash: false, context } if context.is_empty() => Ok(SignScheme::EdDsa),
+                MechParam::EdDsa {
+                    prehash: false,
+                    context,
+                } if context.is_empty() => Ok(SignScheme::EdDsa),
                 _ => Err(Error::MechanismParamInvalid("only pure Ed25519 without context")),
             },
             _ => Err(Error::MechanismInvalid),
@@ -147,11 +161,24 @@ impl SignScheme {
                 if data.len() + 11 > signature_len(public) {
                     return Err(Error::DataLenRange);
                 }
-                Ok(SignRequest::RsaPkcs1DigestInfo { digest_info: data.to_vec() })
+                Ok(SignRequest::RsaPkcs1DigestInfo {
+                    digest_info: data.to_vec(),
+                })
             }
-            SignScheme::RsaPkcsHash(h) => Ok(SignRequest::RsaPkcs1 { hash: *h, digest: h.digest(data) }),
-            SignScheme::RsaPss { hash, salt_len, hashes_data } => {
-                let digest = if *hashes_data { hash.digest(data) } else { data.to_vec() };
+            SignScheme::RsaPkcsHash(h) => Ok(SignRequest::RsaPkcs1 {
+                hash: *h,
+                digest: h.digest(data),
+            }),
+            SignScheme::RsaPss {
+                hash,
+                salt_len,
+                hashes_data,
+            } => {
+                let digest = if *hashes_data {
+                    hash.digest(data)
+                } else {
+                    data.to_vec()
+                };
                 if digest.len() != hash.output_len() {
                     return Err(Error::DataLenRange);
                 }
@@ -161,7 +188,11 @@ impl SignScheme {
                 }
                 let mut salt = vec![0u8; *salt_len];
                 getrandom::fill(&mut salt).map_err(|_| Error::Random)?;
-                Ok(SignRequest::RsaPss { hash: *hash, digest, salt })
+                Ok(SignRequest::RsaPss {
+                    hash: *hash,
+                    digest,
+                    salt,
+                })
             }
             SignScheme::Ecdsa(h) => {
                 let prehash = match h {
@@ -173,7 +204,9 @@ impl SignScheme {
                 }
                 Ok(SignRequest::Ecdsa { prehash })
             }
-            SignScheme::EdDsa => Ok(SignRequest::Ed25519 { message: data.to_vec() }),
+            SignScheme::EdDsa => Ok(SignRequest::Ed25519 {
+                message: data.to_vec(),
+            }),
         }
     }
 }
@@ -242,18 +275,51 @@ pub fn verify(scheme: &SignScheme, public: &PublicKey, data: &[u8], sig: &[u8]) 
     }
     let bad = |_| Error::SignatureInvalid;
     match (scheme, public) {
-        (SignScheme::RsaPkcs, PublicKey::Rsa { modulus, public_exponent }) => rsa_key(modulus, public_exponent)?
+        (
+            SignScheme::RsaPkcs,
+            PublicKey::Rsa {
+                modulus,
+                public_exponent,
+            },
+        ) => rsa_key(modulus, public_exponent)?
             .verify(rsa::Pkcs1v15Sign::new_unprefixed(), data, sig)
             .map_err(bad),
-        (SignScheme::RsaPkcsHash(h), PublicKey::Rsa { modulus, public_exponent }) => {
-            rsa_key(modulus, public_exponent)?.verify(pkcs1v15_scheme(*h), &h.digest(data), sig).map_err(bad)
-        }
-        (SignScheme::RsaPss { hash, salt_len, hashes_data }, PublicKey::Rsa { modulus, public_exponent }) => {
-            let digest = if *hashes_data { hash.digest(data) } else { data.to_vec() };
+        (
+            SignScheme::RsaPkcsHash(h),
+            PublicKey::Rsa {
+                modulus,
+                public_exponent,
+            },
+        ) => rsa_key(modulus, public_exponent)?
+            .verify(pkcs1v15_scheme(*h), &h.digest(data), sig)
+            .map_err(bad),
+        (
+            SignScheme::RsaPss {
+                hash,
+                salt_len,
+                hashes_data,
+            },
+            PublicKey::Rsa {
+                modulus,
+                public_exponent,
+            },
+        ) => {
+            let digest = if *hashes_data {
+                hash.digest(data)
+            } else {
+                data.to_vec()
+            };
             if digest.len() != hash.output_len() {
                 return Err(Error::DataLenRange);
             }
-            pss_verify(&rsa_key(modulus, public_exponent)?, *hash, *salt_len, &digest, sig).map_err(bad)
+            pss_verify(
+                &rsa_key(modulus, public_exponent)?,
+                *hash,
+                *salt_len,
+                &digest,
+                sig,
+            )
+            .map_err(bad)
         }
         (SignScheme::Ecdsa(h), PublicKey::P256 { sec1_uncompressed }) => {
             use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
@@ -264,7 +330,8 @@ pub fn verify(scheme: &SignScheme, public: &PublicKey, data: &[u8], sig: &[u8]) 
                 Some(h) => h.digest(data),
                 None => data.to_vec(),
             };
-            vk.verify_prehash(&prehash, &s).map_err(|_| Error::SignatureInvalid)
+            vk.verify_prehash(&prehash, &s)
+                .map_err(|_| Error::SignatureInvalid)
         }
         (SignScheme::EdDsa, PublicKey::Ed25519 { point }) => {
             let vk = ed25519_dalek::VerifyingKey::from_bytes(point).map_err(|_| Error::KeyHandleInvalid)?;
@@ -280,7 +347,10 @@ pub fn verify(scheme: &SignScheme, public: &PublicKey, data: &[u8], sig: &[u8]) 
 pub fn public_key_info(public: &PublicKey) -> Result<Vec<u8>> {
     let fail = |_| Error::AttributeValueInvalid("public key");
     match public {
-        PublicKey::Rsa { modulus, public_exponent } => {
+        PublicKey::Rsa {
+            modulus,
+            public_exponent,
+        } => {
             use rsa::pkcs8::EncodePublicKey as _;
             let k = rsa_key(modulus, public_exponent)?;
             Ok(k.to_public_key_der().map_err(fail)?.into_vec())
@@ -376,29 +446,121 @@ const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS;
 
 const TABLE: &[MechEntry] = &[
-    MechEntry { ty: CKM_SHA_1, family: None, flags: CKF_DIGEST },
-    MechEntry { ty: CKM_SHA224, family: None, flags: CKF_DIGEST },
-    MechEntry { ty: CKM_SHA256, family: None, flags: CKF_DIGEST },
-    MechEntry { ty: CKM_SHA384, family: None, flags: CKF_DIGEST },
-    MechEntry { ty: CKM_SHA512, family: None, flags: CKF_DIGEST },
-    MechEntry { ty: CKM_RSA_PKCS_KEY_PAIR_GEN, family: Some(KeyFamily::Rsa), flags: CKF_GENERATE_KEY_PAIR },
-    MechEntry { ty: CKM_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA1_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA224_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA256_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA384_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA512_RSA_PKCS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_RSA_PKCS_PSS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA256_RSA_PKCS_PSS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA384_RSA_PKCS_PSS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_SHA512_RSA_PKCS_PSS, family: Some(KeyFamily::Rsa), flags: SV },
-    MechEntry { ty: CKM_EC_KEY_PAIR_GEN, family: Some(KeyFamily::P256), flags: CKF_GENERATE_KEY_PAIR | EC_FLAGS },
-    MechEntry { ty: CKM_ECDSA, family: Some(KeyFamily::P256), flags: SV | EC_FLAGS },
-    MechEntry { ty: CKM_ECDSA_SHA256, family: Some(KeyFamily::P256), flags: SV | EC_FLAGS },
-    MechEntry { ty: CKM_ECDSA_SHA384, family: Some(KeyFamily::P256), flags: SV | EC_FLAGS },
-    MechEntry { ty: CKM_ECDSA_SHA512, family: Some(KeyFamily::P256), flags: SV | EC_FLAGS },
-    MechEntry { ty: CKM_EC_EDWARDS_KEY_PAIR_GEN, family: Some(KeyFamily::Ed25519), flags: CKF_GENERATE_KEY_PAIR },
-    MechEntry { ty: CKM_EDDSA, family: Some(KeyFamily::Ed25519), flags: SV },
+    MechEntry {
+        ty: CKM_SHA_1,
+        family: None,
+        flags: CKF_DIGEST,
+    },
+    MechEntry {
+        ty: CKM_SHA224,
+        family: None,
+        flags: CKF_DIGEST,
+    },
+    MechEntry {
+        ty: CKM_SHA256,
+        family: None,
+        flags: CKF_DIGEST,
+    },
+    MechEntry {
+        ty: CKM_SHA384,
+        family: None,
+        flags: CKF_DIGEST,
+    },
+    MechEntry {
+        ty: CKM_SHA512,
+        family: None,
+        flags: CKF_DIGEST,
+    },
+    MechEntry {
+        ty: CKM_RSA_PKCS_KEY_PAIR_GEN,
+        family: Some(KeyFamily::Rsa),
+        flags: CKF_GENERATE_KEY_PAIR,
+    },
+    MechEntry {
+        ty: CKM_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA1_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA224_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA256_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA384_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA512_RSA_PKCS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_RSA_PKCS_PSS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA256_RSA_PKCS_PSS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA384_RSA_PKCS_PSS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_SHA512_RSA_PKCS_PSS,
+        family: Some(KeyFamily::Rsa),
+        flags: SV,
+    },
+    MechEntry {
+        ty: CKM_EC_KEY_PAIR_GEN,
+        family: Some(KeyFamily::P256),
+        flags: CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+    },
+    MechEntry {
+        ty: CKM_ECDSA,
+        family: Some(KeyFamily::P256),
+        flags: SV | EC_FLAGS,
+    },
+    MechEntry {
+        ty: CKM_ECDSA_SHA256,
+        family: Some(KeyFamily::P256),
+        flags: SV | EC_FLAGS,
+    },
+    MechEntry {
+        ty: CKM_ECDSA_SHA384,
+        family: Some(KeyFamily::P256),
+        flags: SV | EC_FLAGS,
+    },
+    MechEntry {
+        ty: CKM_ECDSA_SHA512,
+        family: Some(KeyFamily::P256),
+        flags: SV | EC_FLAGS,
+    },
+    MechEntry {
+        ty: CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        family: Some(KeyFamily::Ed25519),
+        flags: CKF_GENERATE_KEY_PAIR,
+    },
+    MechEntry {
+        ty: CKM_EDDSA,
+        family: Some(KeyFamily::Ed25519),
+        flags: SV,
+    },
 ];
 
 fn available(e: &MechEntry, caps: &Capabilities) -> bool {
@@ -412,19 +574,30 @@ fn available(e: &MechEntry, caps: &Capabilities) -> bool {
 
 /// `C_GetMechanismList`: the mechanisms the backend can serve, plus digests.
 pub fn mechanism_list(caps: &Capabilities) -> Vec<CK_MECHANISM_TYPE> {
-    TABLE.iter().filter(|e| available(e, caps)).map(|e| e.ty).collect()
+    TABLE
+        .iter()
+        .filter(|e| available(e, caps))
+        .map(|e| e.ty)
+        .collect()
 }
 
 /// `C_GetMechanismInfo`.
 pub fn mechanism_info(caps: &Capabilities, ty: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
-    let e = TABLE.iter().find(|e| e.ty == ty && available(e, caps)).ok_or(Error::MechanismInvalid)?;
+    let e = TABLE
+        .iter()
+        .find(|e| e.ty == ty && available(e, caps))
+        .ok_or(Error::MechanismInvalid)?;
     let (min, max) = match e.family {
         None => (0, 0),
         Some(KeyFamily::Rsa) => (caps.rsa_bits.0 as CK_ULONG, caps.rsa_bits.1 as CK_ULONG),
         Some(KeyFamily::P256) => (256, 256),
         Some(KeyFamily::Ed25519) => (255, 255),
     };
-    Ok(CK_MECHANISM_INFO { ulMinKeySize: min, ulMaxKeySize: max, flags: e.flags })
+    Ok(CK_MECHANISM_INFO {
+        ulMinKeySize: min,
+        ulMaxKeySize: max,
+        flags: e.flags,
+    })
 }
 
 #[cfg(test)]
@@ -437,17 +610,33 @@ mod tests {
 
     #[test]
     fn pss_parameters_must_agree_with_the_mechanism() {
-        let ok = MechParam::Pss { hash_alg: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 32 };
+        let ok = MechParam::Pss {
+            hash_alg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            salt_len: 32,
+        };
         assert_eq!(
             SignScheme::from_mechanism(&mech(CKM_SHA256_RSA_PKCS_PSS, ok.clone())).unwrap(),
-            SignScheme::RsaPss { hash: HashAlg::Sha256, salt_len: 32, hashes_data: true }
+            SignScheme::RsaPss {
+                hash: HashAlg::Sha256,
+                salt_len: 32,
+                hashes_data: true
+            }
         );
-        let wrong_hash = MechParam::Pss { hash_alg: CKM_SHA384, mgf: CKG_MGF1_SHA384, salt_len: 48 };
+        let wrong_hash = MechParam::Pss {
+            hash_alg: CKM_SHA384,
+            mgf: CKG_MGF1_SHA384,
+            salt_len: 48,
+        };
         assert!(matches!(
             SignScheme::from_mechanism(&mech(CKM_SHA256_RSA_PKCS_PSS, wrong_hash)),
             Err(Error::MechanismParamInvalid(_))
         ));
-        let wrong_mgf = MechParam::Pss { hash_alg: CKM_SHA256, mgf: CKG_MGF1_SHA1, salt_len: 32 };
+        let wrong_mgf = MechParam::Pss {
+            hash_alg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA1,
+            salt_len: 32,
+        };
         assert!(SignScheme::from_mechanism(&mech(CKM_RSA_PKCS_PSS, wrong_mgf)).is_err());
         assert!(SignScheme::from_mechanism(&mech(CKM_RSA_PKCS_PSS, MechParam::None)).is_err());
         assert!(matches!(
@@ -459,9 +648,16 @@ mod tests {
     #[test]
     fn mechanism_list_follows_backend_capabilities() {
         let none = Capabilities::default();
-        assert_eq!(mechanism_list(&none), vec![CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512]);
+        assert_eq!(
+            mechanism_list(&none),
+            vec![CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512]
+        );
         assert!(mechanism_info(&none, CKM_RSA_PKCS).is_err());
-        let rsa = Capabilities { rsa: true, rsa_bits: (1024, 4096), ..Capabilities::default() };
+        let rsa = Capabilities {
+            rsa: true,
+            rsa_bits: (1024, 4096),
+            ..Capabilities::default()
+        };
         let info = mechanism_info(&rsa, CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
         assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (1024, 4096));
         assert_eq!(info.flags, CKF_GENERATE_KEY_PAIR);
@@ -480,9 +676,17 @@ mod tests {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
         use ed25519_dalek::Signer as _;
         let sig = sk.sign(b"msg").to_bytes();
-        let pk = PublicKey::Ed25519 { point: sk.verifying_key().to_bytes() };
+        let pk = PublicKey::Ed25519 {
+            point: sk.verifying_key().to_bytes(),
+        };
         verify(&SignScheme::EdDsa, &pk, b"msg", &sig).unwrap();
-        assert!(matches!(verify(&SignScheme::EdDsa, &pk, b"msh", &sig), Err(Error::SignatureInvalid)));
-        assert!(matches!(verify(&SignScheme::EdDsa, &pk, b"msg", &sig[..63]), Err(Error::SignatureLenRange)));
+        assert!(matches!(
+            verify(&SignScheme::EdDsa, &pk, b"msh", &sig),
+            Err(Error::SignatureInvalid)
+        ));
+        assert!(matches!(
+            verify(&SignScheme::EdDsa, &pk, b"msg", &sig[..63]),
+            Err(Error::SignatureLenRange)
+        ));
     }
 }

@@ -75,7 +75,9 @@ struct Session {
 impl Module {
     /// A module that is not initialised.
     pub const fn new() -> Self {
-        Self { state: Mutex::new(None) }
+        Self {
+            state: Mutex::new(None),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Box<Instance>>> {
@@ -102,10 +104,7 @@ impl Module {
     }
 
     /// `C_Initialize` with an explicit configuration and backend source (tests).
-    pub fn initialize_with(
-        &self,
-        load: impl FnOnce() -> Result<(Config, Arc<dyn Backend>)>,
-    ) -> Result<()> {
+    pub fn initialize_with(&self, load: impl FnOnce() -> Result<(Config, Arc<dyn Backend>)>) -> Result<()> {
         let mut guard = self.lock();
         let pid = std::process::id();
         if let Some(old) = guard.take() {
@@ -258,7 +257,9 @@ impl Module {
             {
                 return Err(Error::PinIncorrect);
             }
-            let label = String::from_utf8_lossy(label).trim_end_matches([' ', '\0']).to_string();
+            let label = String::from_utf8_lossy(label)
+                .trim_end_matches([' ', '\0'])
+                .to_string();
             let hash = pin::hash_pin(so_pin)?;
             let mut destroyed = i.store.init_token(&name, &label, &hash)?;
             i.session_objects.retain(|_, o| {
@@ -306,7 +307,11 @@ impl Module {
                 return Err(Error::PinIncorrect);
             }
             let hash = pin::hash_pin(new)?;
-            if so { i.store.set_so_pin(&name, &hash) } else { i.store.set_user_pin(&name, &hash) }
+            if so {
+                i.store.set_so_pin(&name, &hash)
+            } else {
+                i.store.set_user_pin(&name, &hash)
+            }
         })
     }
 
@@ -323,7 +328,14 @@ impl Module {
             }
             let h = i.next_session;
             i.next_session += 1;
-            i.sessions.insert(h, Session { slot, rw, ..Session::default() });
+            i.sessions.insert(
+                h,
+                Session {
+                    slot,
+                    rw,
+                    ..Session::default()
+                },
+            );
             Ok(h)
         })
     }
@@ -342,7 +354,12 @@ impl Module {
     pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
         let (backend, keys) = self.with(|i| {
             i.token_name(slot)?;
-            let handles: Vec<_> = i.sessions.iter().filter(|(_, s)| s.slot == slot).map(|(h, _)| *h).collect();
+            let handles: Vec<_> = i
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.slot == slot)
+                .map(|(h, _)| *h)
+                .collect();
             let keys = handles.into_iter().flat_map(|h| i.close(h)).collect::<Vec<_>>();
             Ok((i.backend.clone(), keys))
         })?;
@@ -362,7 +379,12 @@ impl Module {
                 (None, false) => CKS_RO_PUBLIC_SESSION,
             };
             let flags = CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 };
-            Ok(CK_SESSION_INFO { slotID: s.slot, state, flags, ulDeviceError: 0 })
+            Ok(CK_SESSION_INFO {
+                slotID: s.slot,
+                state,
+                flags,
+                ulDeviceError: 0,
+            })
         })
     }
 
@@ -432,7 +454,9 @@ impl Instance {
 
     fn token(&self, slot: CK_SLOT_ID) -> Result<TokenRecord> {
         let name = self.token_name(slot)?;
-        self.store.token(name)?.ok_or(Error::Internal("configured token missing from the store"))
+        self.store
+            .token(name)?
+            .ok_or(Error::Internal("configured token missing from the store"))
     }
 
     fn session(&self, h: CK_SESSION_HANDLE) -> Result<&Session> {
@@ -449,7 +473,9 @@ impl Instance {
 
     /// Closes a session; returns keys that only its session objects referenced.
     fn close(&mut self, h: CK_SESSION_HANDLE) -> Vec<KeyRef> {
-        let Some(s) = self.sessions.remove(&h) else { return Vec::new() };
+        let Some(s) = self.sessions.remove(&h) else {
+            return Vec::new();
+        };
         let mut dropped = Vec::new();
         self.session_objects.retain(|_, o| {
             if o.session == h {
@@ -466,7 +492,11 @@ impl Instance {
 
     /// Whether any remaining object (token or session) refers to the key.
     fn key_in_use(&self, k: &KeyRef) -> Result<bool> {
-        Ok(self.session_objects.values().any(|o| o.object.key.as_ref() == Some(k)) || self.store.key_in_use(k)?)
+        Ok(self
+            .session_objects
+            .values()
+            .any(|o| o.object.key.as_ref() == Some(k))
+            || self.store.key_in_use(k)?)
     }
 }
 
@@ -480,7 +510,8 @@ fn backend_for(config: &Config) -> Result<Arc<dyn Backend>> {
             Ok(Arc::new(crate::backend::embedded::EmbeddedBackend::new(e)?))
         }
         BackendKind::Cluster => Err(Error::Config(
-            "backend = \"cluster\" is not available yet: the tcrypto-net coordinator driver is not wired in".into(),
+            "backend = \"cluster\" is not available yet: the tcrypto-net coordinator driver is not wired in"
+                .into(),
         )),
     }
 }
@@ -500,7 +531,11 @@ fn destroy_keys(backend: &dyn Backend, keys: Vec<KeyRef>) {
 }
 
 fn check_pin_len(pin: &[u8], min: usize) -> Result<()> {
-    if pin.len() < min || pin.len() > MAX_PIN_LEN { Err(Error::PinLenRange) } else { Ok(()) }
+    if pin.len() < min || pin.len() > MAX_PIN_LEN {
+        Err(Error::PinLenRange)
+    } else {
+        Ok(())
+    }
 }
 
 /// A blank-padded fixed-size field of a PKCS#11 info structure (truncated at a character boundary).
@@ -513,4 +548,3 @@ pub fn padded<const N: usize>(s: &str) -> [u8; N] {
     out[..end].copy_from_slice(&s.as_bytes()[..end]);
     out
 }
-

@@ -36,7 +36,11 @@ pub struct Template(pub Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>);
 impl Template {
     /// The value of `ty`, if present (the last one wins if repeated).
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
-        self.0.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| v.as_slice())
+        self.0
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == ty)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// A `CK_BBOOL` attribute.
@@ -104,7 +108,10 @@ impl Object {
 
     /// A boolean attribute; absent or malformed counts as `default`.
     pub fn flag(&self, ty: CK_ATTRIBUTE_TYPE, default: bool) -> bool {
-        self.attrs.get(&ty).and_then(|v| decode_bool(v).ok()).unwrap_or(default)
+        self.attrs
+            .get(&ty)
+            .and_then(|v| decode_bool(v).ok())
+            .unwrap_or(default)
     }
 
     /// A `CK_ULONG` attribute.
@@ -145,7 +152,10 @@ impl Object {
 
     /// Whether every attribute of `template` is present with exactly that value.
     pub fn matches(&self, template: &Template) -> bool {
-        template.0.iter().all(|(t, v)| self.lookup(*t) == Lookup::Value(v))
+        template
+            .0
+            .iter()
+            .all(|(t, v)| self.lookup(*t) == Lookup::Value(v))
     }
 
     /// The approximate storage size for `C_GetObjectSize`.
@@ -166,12 +176,15 @@ impl Object {
                     return Err(Error::CurveNotSupported);
                 }
                 let point = unwrap_octet_string(get(CKA_EC_POINT)?)?;
-                Ok(PublicKey::P256 { sec1_uncompressed: point })
+                Ok(PublicKey::P256 {
+                    sec1_uncompressed: point,
+                })
             }
             Some(CKK_EC_EDWARDS) => {
                 let point = unwrap_octet_string(get(CKA_EC_POINT)?)?;
-                let point: [u8; 32] =
-                    point.try_into().map_err(|_| Error::AttributeValueInvalid("Ed25519 point"))?;
+                let point: [u8; 32] = point
+                    .try_into()
+                    .map_err(|_| Error::AttributeValueInvalid("Ed25519 point"))?;
                 Ok(PublicKey::Ed25519 { point })
             }
             _ => Err(Error::KeyTypeInconsistent),
@@ -220,9 +233,15 @@ fn key_common(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, gen_mech: CK_MECHAN
         o.set(CKA_DECRYPT, encode_bool(false));
         o.set(CKA_UNWRAP, encode_bool(false));
         o.set(CKA_SENSITIVE, encode_bool(true));
-        o.set(CKA_ALWAYS_SENSITIVE, encode_bool(gen_mech != CK_UNAVAILABLE_INFORMATION));
+        o.set(
+            CKA_ALWAYS_SENSITIVE,
+            encode_bool(gen_mech != CK_UNAVAILABLE_INFORMATION),
+        );
         o.set(CKA_EXTRACTABLE, encode_bool(false));
-        o.set(CKA_NEVER_EXTRACTABLE, encode_bool(gen_mech != CK_UNAVAILABLE_INFORMATION));
+        o.set(
+            CKA_NEVER_EXTRACTABLE,
+            encode_bool(gen_mech != CK_UNAVAILABLE_INFORMATION),
+        );
         o.set(CKA_WRAP_WITH_TRUSTED, encode_bool(false));
         o.set(CKA_ALWAYS_AUTHENTICATE, encode_bool(false));
     } else {
@@ -296,8 +315,7 @@ fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<()> {
 }
 
 fn check_honest(o: &Object) -> Result<()> {
-    if o.class() == Some(CKO_PRIVATE_KEY)
-        && (!o.flag(CKA_SENSITIVE, true) || o.flag(CKA_EXTRACTABLE, false))
+    if o.class() == Some(CKO_PRIVATE_KEY) && (!o.flag(CKA_SENSITIVE, true) || o.flag(CKA_EXTRACTABLE, false))
     {
         return Err(Error::TemplateInconsistent(
             "threshold keys are always sensitive and never extractable",
@@ -315,8 +333,10 @@ pub fn modify(o: &mut Object, t: &Template, copying: bool) -> Result<()> {
                 _ => Error::AttributeReadOnly,
             });
         }
-        check_value(*ty, v)?;
-        let new = if check_value(*ty, v).is_ok() && v.len() == 1 { decode_bool(v).ok() } else { None };
+        let new = match *ty {
+            CKA_LABEL | CKA_ID | CKA_SUBJECT | CKA_START_DATE | CKA_END_DATE => None,
+            _ => Some(decode_bool(v)?),
+        };
         match (*ty, new) {
             // CKA_TOKEN and CKA_PRIVATE may only change on copy (§4.4.1 table 10 footnote 4 style rules).
             (CKA_TOKEN | CKA_PRIVATE, _) if !copying => return Err(Error::AttributeReadOnly),
@@ -324,7 +344,9 @@ pub fn modify(o: &mut Object, t: &Template, copying: bool) -> Result<()> {
                 return Err(Error::AttributeReadOnly);
             }
             // CKA_SENSITIVE can only become true, CKA_EXTRACTABLE only false (both already are, for private keys).
-            (CKA_SENSITIVE, Some(false)) if o.flag(CKA_SENSITIVE, false) => return Err(Error::AttributeReadOnly),
+            (CKA_SENSITIVE, Some(false)) if o.flag(CKA_SENSITIVE, false) => {
+                return Err(Error::AttributeReadOnly);
+            }
             (CKA_EXTRACTABLE, Some(true)) if !o.flag(CKA_EXTRACTABLE, true) => {
                 return Err(Error::AttributeReadOnly);
             }
@@ -342,7 +364,10 @@ pub fn key_pair_objects(
     key: KeyRef,
 ) -> Result<(Object, Object)> {
     let (key_type, attrs): (CK_KEY_TYPE, Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>) = match public {
-        PublicKey::Rsa { modulus, public_exponent } => {
+        PublicKey::Rsa {
+            modulus,
+            public_exponent,
+        } => {
             let bits = modulus_bits(modulus);
             (
                 CKK_RSA,
@@ -383,15 +408,24 @@ pub fn key_pair_objects(
 
 /// A public-key object from `C_CreateObject` (no backend involved).
 pub fn public_key_object(t: &Template) -> Result<Object> {
-    let key_type = t.ulong(CKA_KEY_TYPE)?.ok_or(Error::TemplateIncomplete("CKA_KEY_TYPE"))?;
+    let key_type = t
+        .ulong(CKA_KEY_TYPE)?
+        .ok_or(Error::TemplateIncomplete("CKA_KEY_TYPE"))?;
     let mut o = key_common(CKO_PUBLIC_KEY, key_type, CK_UNAVAILABLE_INFORMATION);
-    let need = |ty, what| t.get(ty).map(<[u8]>::to_vec).ok_or(Error::TemplateIncomplete(what));
+    let need = |ty, what| {
+        t.get(ty)
+            .map(<[u8]>::to_vec)
+            .ok_or(Error::TemplateIncomplete(what))
+    };
     match key_type {
         CKK_RSA => {
             let n = need(CKA_MODULUS, "CKA_MODULUS")?;
             o.set(CKA_MODULUS_BITS, encode_ulong(modulus_bits(&n) as CK_ULONG));
             o.set(CKA_MODULUS, n);
-            o.set(CKA_PUBLIC_EXPONENT, need(CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT")?);
+            o.set(
+                CKA_PUBLIC_EXPONENT,
+                need(CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT")?,
+            );
         }
         CKK_EC | CKK_EC_EDWARDS => {
             o.set(CKA_EC_PARAMS, need(CKA_EC_PARAMS, "CKA_EC_PARAMS")?);
@@ -453,7 +487,10 @@ mod tests {
     fn rsa_pair() -> (Object, Object) {
         let mut n = vec![0xc5u8; 256];
         n[255] |= 1;
-        let pk = PublicKey::Rsa { modulus: n, public_exponent: vec![1, 0, 1] };
+        let pk = PublicKey::Rsa {
+            modulus: n,
+            public_exponent: vec![1, 0, 1],
+        };
         key_pair_objects(&pk, CKM_RSA_PKCS_KEY_PAIR_GEN, KeyRef(b"k".to_vec())).unwrap()
     }
 
@@ -462,7 +499,10 @@ mod tests {
         let (_, private) = rsa_pair();
         assert_eq!(private.lookup(CKA_VALUE), Lookup::Sensitive);
         assert_eq!(private.lookup(CKA_PRIVATE_EXPONENT), Lookup::Sensitive);
-        assert_eq!(private.lookup(CKA_MODULUS_BITS), Lookup::Value(&encode_ulong(2048)));
+        assert_eq!(
+            private.lookup(CKA_MODULUS_BITS),
+            Lookup::Value(&encode_ulong(2048))
+        );
         assert_eq!(private.lookup(CKA_EXTRACTABLE), Lookup::Value(&[CK_FALSE]));
         assert_eq!(private.lookup(CKA_SENSITIVE), Lookup::Value(&[CK_TRUE]));
         assert_eq!(private.lookup(0x7777_0000), Lookup::Invalid);
@@ -472,16 +512,25 @@ mod tests {
     fn extractable_or_non_sensitive_private_keys_are_refused() {
         let (_, mut private) = rsa_pair();
         let t = Template(vec![(CKA_EXTRACTABLE, encode_bool(true))]);
-        assert!(matches!(apply_key_template(&mut private.clone(), &t), Err(Error::TemplateInconsistent(_))));
+        assert!(matches!(
+            apply_key_template(&mut private.clone(), &t),
+            Err(Error::TemplateInconsistent(_))
+        ));
         let t = Template(vec![(CKA_SENSITIVE, encode_bool(false))]);
-        assert!(matches!(modify(&mut private, &t, false), Err(Error::AttributeReadOnly)));
+        assert!(matches!(
+            modify(&mut private, &t, false),
+            Err(Error::AttributeReadOnly)
+        ));
     }
 
     #[test]
     fn read_only_attributes_cannot_be_set() {
         let (mut publ, _) = rsa_pair();
         let t = Template(vec![(CKA_MODULUS, vec![1])]);
-        assert!(matches!(modify(&mut publ, &t, false), Err(Error::AttributeReadOnly)));
+        assert!(matches!(
+            modify(&mut publ, &t, false),
+            Err(Error::AttributeReadOnly)
+        ));
         let t = Template(vec![(CKA_LABEL, b"new".to_vec())]);
         modify(&mut publ, &t, false).unwrap();
         assert_eq!(publ.lookup(CKA_LABEL), Lookup::Value(b"new"));

@@ -106,7 +106,8 @@ impl Store {
             "INSERT OR IGNORE INTO tokens (name, label, serial) VALUES (?1, ?1, ?2)",
             params![name, serial],
         )?;
-        self.token(name)?.ok_or(Error::Internal("token vanished after insert"))
+        self.token(name)?
+            .ok_or(Error::Internal("token vanished after insert"))
     }
 
     /// The token record, if it exists.
@@ -134,7 +135,8 @@ impl Store {
     pub fn init_token(&mut self, name: &str, label: &str, so_pin_hash: &str) -> Result<Vec<KeyRef>> {
         let tx = self.db.transaction()?;
         let refs = {
-            let mut st = tx.prepare("SELECT key_ref FROM objects WHERE token = ?1 AND key_ref IS NOT NULL")?;
+            let mut st =
+                tx.prepare("SELECT key_ref FROM objects WHERE token = ?1 AND key_ref IS NOT NULL")?;
             let rows = st.query_map(params![name], |r| r.get::<_, Vec<u8>>(0))?;
             rows.map(|r| r.map(KeyRef)).collect::<Result<Vec<_>, _>>()?
         };
@@ -149,13 +151,19 @@ impl Store {
 
     /// Sets the user PIN hash.
     pub fn set_user_pin(&self, name: &str, hash: &str) -> Result<()> {
-        self.db.execute("UPDATE tokens SET user_pin = ?2 WHERE name = ?1", params![name, hash])?;
+        self.db.execute(
+            "UPDATE tokens SET user_pin = ?2 WHERE name = ?1",
+            params![name, hash],
+        )?;
         Ok(())
     }
 
     /// Sets the SO PIN hash.
     pub fn set_so_pin(&self, name: &str, hash: &str) -> Result<()> {
-        self.db.execute("UPDATE tokens SET so_pin = ?2 WHERE name = ?1", params![name, hash])?;
+        self.db.execute(
+            "UPDATE tokens SET so_pin = ?2 WHERE name = ?1",
+            params![name, hash],
+        )?;
         Ok(())
     }
 
@@ -195,14 +203,25 @@ impl Store {
         let Some(rowid) = to_rowid(h) else { return Ok(None) };
         let head = self
             .db
-            .query_row("SELECT token, key_ref FROM objects WHERE handle = ?1", params![rowid], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-            })
+            .query_row(
+                "SELECT token, key_ref FROM objects WHERE handle = ?1",
+                params![rowid],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+            )
             .optional()?;
-        let Some((token, key_ref)) = head else { return Ok(None) };
-        let mut o = Object { key: key_ref.map(KeyRef), ..Object::default() };
-        let mut st = self.db.prepare_cached("SELECT type, value FROM attributes WHERE handle = ?1")?;
-        let rows = st.query_map(params![rowid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let Some((token, key_ref)) = head else {
+            return Ok(None);
+        };
+        let mut o = Object {
+            key: key_ref.map(KeyRef),
+            ..Object::default()
+        };
+        let mut st = self
+            .db
+            .prepare_cached("SELECT type, value FROM attributes WHERE handle = ?1")?;
+        let rows = st.query_map(params![rowid], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         for row in rows {
             let (t, v) = row?;
             o.attrs.insert(from_sql_type(t), v);
@@ -212,7 +231,9 @@ impl Store {
 
     /// Handles of every object of a token, in creation order.
     pub fn object_handles(&self, token: &str) -> Result<Vec<CK_OBJECT_HANDLE>> {
-        let mut st = self.db.prepare_cached("SELECT handle FROM objects WHERE token = ?1 ORDER BY handle")?;
+        let mut st = self
+            .db
+            .prepare_cached("SELECT handle FROM objects WHERE token = ?1 ORDER BY handle")?;
         let rows = st.query_map(params![token], |r| r.get::<_, i64>(0))?;
         rows.map(|r| r.map_err(Error::from).and_then(to_handle)).collect()
     }
@@ -220,14 +241,18 @@ impl Store {
     /// Deletes a token object.
     pub fn delete_object(&self, h: CK_OBJECT_HANDLE) -> Result<()> {
         let rowid = to_rowid(h).ok_or(Error::ObjectHandleInvalid)?;
-        self.db.execute("DELETE FROM objects WHERE handle = ?1", params![rowid])?;
+        self.db
+            .execute("DELETE FROM objects WHERE handle = ?1", params![rowid])?;
         Ok(())
     }
 
     /// Whether any token object still refers to the key.
     pub fn key_in_use(&self, key: &KeyRef) -> Result<bool> {
-        let n: i64 =
-            self.db.query_row("SELECT COUNT(*) FROM objects WHERE key_ref = ?1", params![key.0], |r| r.get(0))?;
+        let n: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM objects WHERE key_ref = ?1",
+            params![key.0],
+            |r| r.get(0),
+        )?;
         Ok(n > 0)
     }
 }

@@ -8,7 +8,9 @@
 
 use std::path::PathBuf;
 
-use super::{Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest};
+use super::{
+    Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+};
 use crate::config::EmbeddedConfig;
 use crate::error::{Error, Result};
 
@@ -54,11 +56,15 @@ impl Backend for EmbeddedBackend {
     }
 
     fn generate(&self, _kind: KeyKind) -> Result<(PublicKey, KeyRef), BackendError> {
-        Err(BackendError::Unsupported("threshold key generation is not available in tcrypto yet"))
+        Err(BackendError::Unsupported(
+            "threshold key generation is not available in tcrypto yet",
+        ))
     }
 
     fn import(&self, _key: PrivateKeyMaterial) -> Result<(PublicKey, KeyRef), BackendError> {
-        Err(BackendError::Unsupported("key import is not available in tcrypto yet"))
+        Err(BackendError::Unsupported(
+            "key import is not available in tcrypto yet",
+        ))
     }
 
     fn sign(&self, _key: &KeyRef, _request: &SignRequest) -> Result<Vec<u8>, BackendError> {

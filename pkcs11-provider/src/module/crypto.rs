@@ -83,7 +83,11 @@ impl Module {
     pub fn digest_final(&self, sh: CK_SESSION_HANDLE, out: Option<&mut [u8]>) -> Result<usize> {
         self.with(|i| {
             let s = i.session_mut(sh)?;
-            let needed = s.digest.as_ref().ok_or(Error::OperationNotInitialized)?.output_len();
+            let needed = s
+                .digest
+                .as_ref()
+                .ok_or(Error::OperationNotInitialized)?
+                .output_len();
             match &out {
                 None => return Ok(needed),
                 Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
@@ -118,7 +122,12 @@ impl Module {
                 return Err(Error::KeyFunctionNotPermitted);
             }
             let key = o.key.clone().ok_or(Error::KeyHandleInvalid)?;
-            i.session_mut(sh)?.sign = Some(SignOp { scheme, public, key, data: Vec::new() });
+            i.session_mut(sh)?.sign = Some(SignOp {
+                scheme,
+                public,
+                key,
+                data: Vec::new(),
+            });
             Ok(())
         })
     }
@@ -170,7 +179,9 @@ impl Module {
         // Never release a signature that does not verify (PSS checks the salt length it asked for).
         mechanism::verify(&op.scheme, &op.public, &op.data, &signature).map_err(|e| {
             tracing::error!(error = %e, "backend returned a signature that does not verify");
-            Error::Backend(crate::backend::BackendError::Cluster("invalid signature from the cluster".into()))
+            Error::Backend(crate::backend::BackendError::Cluster(
+                "invalid signature from the cluster".into(),
+            ))
         })?;
         output(&signature, out)
     }
@@ -195,21 +206,34 @@ impl Module {
             if mechanism::family_of(&public) != scheme.family() {
                 return Err(Error::KeyTypeInconsistent);
             }
-            i.session_mut(sh)?.verify = Some(VerifyOp { scheme, public, data: Vec::new() });
+            i.session_mut(sh)?.verify = Some(VerifyOp {
+                scheme,
+                public,
+                data: Vec::new(),
+            });
             Ok(())
         })
     }
 
     /// `C_Verify`.
     pub fn verify(&self, sh: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        let op = self.with(|i| i.session_mut(sh)?.verify.take().ok_or(Error::OperationNotInitialized))?;
+        let op = self.with(|i| {
+            i.session_mut(sh)?
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)
+        })?;
         mechanism::verify(&op.scheme, &op.public, data, signature)
     }
 
     /// `C_VerifyUpdate`.
     pub fn verify_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
         self.with(|i| {
-            let op = i.session_mut(sh)?.verify.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let op = i
+                .session_mut(sh)?
+                .verify
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
             op.data.extend_from_slice(data);
             Ok(())
         })
@@ -217,7 +241,12 @@ impl Module {
 
     /// `C_VerifyFinal`.
     pub fn verify_final(&self, sh: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        let op = self.with(|i| i.session_mut(sh)?.verify.take().ok_or(Error::OperationNotInitialized))?;
+        let op = self.with(|i| {
+            i.session_mut(sh)?
+                .verify
+                .take()
+                .ok_or(Error::OperationNotInitialized)
+        })?;
         mechanism::verify(&op.scheme, &op.public, &op.data, signature)
     }
 
@@ -230,7 +259,9 @@ impl Module {
         private_t: &Template,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         if m.param != mechanism::MechParam::None {
-            return Err(Error::MechanismParamInvalid("key-pair generation takes no parameter"));
+            return Err(Error::MechanismParamInvalid(
+                "key-pair generation takes no parameter",
+            ));
         }
         let (kind, family) = key_kind(m.ty, public_t)?;
         for t in [public_t, private_t] {
@@ -253,7 +284,8 @@ impl Module {
         object::apply_key_template(&mut probe_pub, public_t)?;
         object::apply_key_template(&mut probe_priv, private_t)?;
         let token = public_t.bool(CKA_TOKEN)?.unwrap_or(false) || private_t.bool(CKA_TOKEN)?.unwrap_or(false);
-        let private = private_t.bool(CKA_PRIVATE)?.unwrap_or(true) || public_t.bool(CKA_PRIVATE)?.unwrap_or(false);
+        let private =
+            private_t.bool(CKA_PRIVATE)?.unwrap_or(true) || public_t.bool(CKA_PRIVATE)?.unwrap_or(false);
         let backend = self.with(|i| {
             i.check_write(sh, token, private)?;
             if !supports(&i.backend.capabilities(), family, kind) {
@@ -290,7 +322,9 @@ impl Module {
 
 fn supports(caps: &crate::backend::Capabilities, f: KeyFamily, kind: KeyKind) -> bool {
     match (f, kind) {
-        (KeyFamily::Rsa, KeyKind::Rsa { bits }) => caps.rsa && (caps.rsa_bits.0..=caps.rsa_bits.1).contains(&bits),
+        (KeyFamily::Rsa, KeyKind::Rsa { bits }) => {
+            caps.rsa && (caps.rsa_bits.0..=caps.rsa_bits.1).contains(&bits)
+        }
         (KeyFamily::P256, _) => caps.p256,
         (KeyFamily::Ed25519, _) => caps.ed25519,
         _ => false,
@@ -309,7 +343,9 @@ fn key_type_of(f: KeyFamily) -> CK_KEY_TYPE {
 fn key_kind(mech: CK_MECHANISM_TYPE, t: &Template) -> Result<(KeyKind, KeyFamily)> {
     match mech {
         CKM_RSA_PKCS_KEY_PAIR_GEN => {
-            let bits = t.ulong(CKA_MODULUS_BITS)?.ok_or(Error::TemplateIncomplete("CKA_MODULUS_BITS"))?;
+            let bits = t
+                .ulong(CKA_MODULUS_BITS)?
+                .ok_or(Error::TemplateIncomplete("CKA_MODULUS_BITS"))?;
             let bits = usize::try_from(bits).map_err(|_| Error::KeySizeRange)?;
             if !(1024..=4096).contains(&bits) {
                 return Err(Error::KeySizeRange);
@@ -317,13 +353,17 @@ fn key_kind(mech: CK_MECHANISM_TYPE, t: &Template) -> Result<(KeyKind, KeyFamily
             if let Some(e) = t.get(CKA_PUBLIC_EXPONENT) {
                 let trimmed: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
                 if trimmed != [1, 0, 1] {
-                    return Err(Error::TemplateInconsistent("only public exponent 65537 is supported"));
+                    return Err(Error::TemplateInconsistent(
+                        "only public exponent 65537 is supported",
+                    ));
                 }
             }
             Ok((KeyKind::Rsa { bits }, KeyFamily::Rsa))
         }
         CKM_EC_KEY_PAIR_GEN => {
-            let p = t.get(CKA_EC_PARAMS).ok_or(Error::TemplateIncomplete("CKA_EC_PARAMS"))?;
+            let p = t
+                .get(CKA_EC_PARAMS)
+                .ok_or(Error::TemplateIncomplete("CKA_EC_PARAMS"))?;
             if p != object::P256_EC_PARAMS && p != b"\x13\x0aprime256v1" {
                 return Err(Error::CurveNotSupported);
             }

@@ -65,7 +65,14 @@ impl Instance {
         } else {
             let h = self.next_object;
             self.next_object += 1;
-            self.session_objects.insert(h, SessionObject { session: sh, slot, object: o });
+            self.session_objects.insert(
+                h,
+                SessionObject {
+                    session: sh,
+                    slot,
+                    object: o,
+                },
+            );
             Ok(h)
         }
     }
@@ -85,11 +92,17 @@ impl Module {
     /// `C_CreateObject`: data objects, public keys, and private keys (imported: split by the backend and
     /// forgotten; the module keeps only the public part).
     pub fn create_object(&self, sh: CK_SESSION_HANDLE, t: &Template) -> Result<CK_OBJECT_HANDLE> {
-        let class = t.ulong(CKA_CLASS)?.ok_or(Error::TemplateIncomplete("CKA_CLASS"))?;
+        let class = t
+            .ulong(CKA_CLASS)?
+            .ok_or(Error::TemplateIncomplete("CKA_CLASS"))?;
         let token = t.bool(CKA_TOKEN)?.unwrap_or(false);
         match class {
             CKO_DATA | CKO_PUBLIC_KEY => {
-                let o = if class == CKO_DATA { object::data_object(t)? } else { object::public_key_object(t)? };
+                let o = if class == CKO_DATA {
+                    object::data_object(t)?
+                } else {
+                    object::public_key_object(t)?
+                };
                 self.with(|i| {
                     i.check_write(sh, o.is_token(), o.is_private())?;
                     i.insert(sh, o)
@@ -134,7 +147,12 @@ impl Module {
     }
 
     /// `C_CopyObject`: the copy refers to the same key; the key's shares are destroyed only with its last object.
-    pub fn copy_object(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, t: &Template) -> Result<CK_OBJECT_HANDLE> {
+    pub fn copy_object(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        h: CK_OBJECT_HANDLE,
+        t: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
         self.with(|i| {
             let mut o = i.visible(sh, h)?;
             if !o.flag(CKA_COPYABLE, true) {
@@ -210,7 +228,12 @@ impl Module {
     }
 
     /// `C_SetAttributeValue`.
-    pub fn set_attribute_value(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE, t: &Template) -> Result<()> {
+    pub fn set_attribute_value(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        h: CK_OBJECT_HANDLE,
+        t: &Template,
+    ) -> Result<()> {
         self.with(|i| {
             let mut o = i.visible(sh, h)?;
             i.check_write(sh, o.is_token(), false)?;
@@ -257,7 +280,11 @@ impl Module {
     /// `C_FindObjects`: up to `max` further handles.
     pub fn find_objects(&self, sh: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
         self.with(|i| {
-            let found = i.session_mut(sh)?.find.as_mut().ok_or(Error::OperationNotInitialized)?;
+            let found = i
+                .session_mut(sh)?
+                .find
+                .as_mut()
+                .ok_or(Error::OperationNotInitialized)?;
             let n = max.min(found.len());
             Ok((0..n).filter_map(|_| found.pop()).collect())
         })
@@ -265,7 +292,13 @@ impl Module {
 
     /// `C_FindObjectsFinal`.
     pub fn find_objects_final(&self, sh: CK_SESSION_HANDLE) -> Result<()> {
-        self.with(|i| i.session_mut(sh)?.find.take().map(|_| ()).ok_or(Error::OperationNotInitialized))
+        self.with(|i| {
+            i.session_mut(sh)?
+                .find
+                .take()
+                .map(|_| ())
+                .ok_or(Error::OperationNotInitialized)
+        })
     }
 
     /// The backend, for operations that call it outside the lock.
@@ -278,7 +311,9 @@ impl Module {
 fn rsa_private_key_from_template(t: &Template) -> Result<PrivateKeyMaterial> {
     use rsa::pkcs1::EncodeRsaPrivateKey as _;
     if t.ulong(CKA_KEY_TYPE)? != Some(CKK_RSA) {
-        return Err(Error::AttributeValueInvalid("only RSA private keys can be imported"));
+        return Err(Error::AttributeValueInvalid(
+            "only RSA private keys can be imported",
+        ));
     }
     let big = |ty, what| -> Result<rsa::BoxedUint> {
         let v = t.get(ty).ok_or(Error::TemplateIncomplete(what))?;
@@ -292,6 +327,10 @@ fn rsa_private_key_from_template(t: &Template) -> Result<PrivateKeyMaterial> {
     let q = big(CKA_PRIME_2, "CKA_PRIME_2")?;
     let key = rsa::PrivateKey::from_components(n, e, d, vec![p, q])
         .map_err(|_| Error::TemplateInconsistent("RSA components do not form a key"))?;
-    let der = key.to_pkcs1_der().map_err(|_| Error::Internal("PKCS#1 encoding"))?;
-    Ok(PrivateKeyMaterial::RsaPkcs1Der(Zeroizing::new(der.as_bytes().to_vec())))
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|_| Error::Internal("PKCS#1 encoding"))?;
+    Ok(PrivateKeyMaterial::RsaPkcs1Der(Zeroizing::new(
+        der.as_bytes().to_vec(),
+    )))
 }

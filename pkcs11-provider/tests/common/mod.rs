@@ -1,0 +1,56 @@
+//! Shared helpers of the integration tests: where the built module is, and a throw-away configuration.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+/// Tokens configured for tests; each test uses its own slot so login states do not interfere.
+pub const TOKENS: usize = 8;
+pub const SO_PIN: &str = "so-pin-1234";
+pub const USER_PIN: &str = "user-pin-5678";
+
+/// The `cdylib` cargo built next to this test binary (`target/<profile>/libpkcs11_provider.so`).
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> directory");
+    let so = dir.join("libpkcs11_provider.so");
+    assert!(
+        so.exists(),
+        "{} was not built; cargo builds the cdylib with the tests",
+        so.display()
+    );
+    so
+}
+
+/// A fresh directory under the target directory (kept for post-mortem inspection, wiped on the next run).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("p11-test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes a configuration with [`TOKENS`] tokens and the embedded 2-of-3 cluster; returns its path.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut text = String::from("store = \"objects.sqlite\"\nbackend = \"embedded\"\n");
+    for i in 0..TOKENS {
+        text.push_str(&format!("[[tokens]]\nlabel = \"test-{i}\"\n"));
+    }
+    text.push_str("[embedded]\ndir = \"nodes\"\nthreshold = 2\nparties = 3\n");
+    let primes = fixtures.join("rsa-test-primes.txt");
+    if primes.exists() {
+        text.push_str(&format!("rsa_test_primes = \"{}\"\n", primes.display()));
+    }
+    let path = dir.join("pkcs11.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}

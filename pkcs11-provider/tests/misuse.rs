@@ -1,0 +1,421 @@
+//! Misuse through the raw C ABI: NULL pointers, short buffers, wrong handles, calls out of order. Every call must
+//! return the right `CKR_*` and nothing may crash. Runs in its own process so the module starts uninitialised.
+#![allow(clippy::unwrap_used)] // integration-test helpers outside #[test] functions
+#![allow(unsafe_code)] // calling a C ABI with deliberately bad pointers
+
+mod common;
+
+use std::ptr::{null, null_mut};
+
+use cryptoki_sys::*;
+
+struct Lib(cryptoki_sys::Pkcs11);
+
+macro_rules! call {
+    ($lib:expr, $f:ident($($arg:expr),*)) => {
+        // SAFETY: the module under test was built from this crate; arguments are valid or deliberately NULL/short,
+        // which the PKCS#11 contract of the module says it must reject without touching them.
+        unsafe { ($lib.0.$f.as_ref().expect(stringify!($f)))($($arg),*) }
+    };
+}
+
+fn pin(s: &str) -> (*mut u8, CK_ULONG) {
+    (s.as_ptr() as *mut u8, s.len() as CK_ULONG)
+}
+
+#[test]
+fn misuse_returns_the_right_error_codes_and_never_crashes() {
+    let dir = common::scratch_dir("misuse");
+    // SAFETY: a single test in this process; the module reads the variable only inside C_Initialize.
+    let lib = Lib(unsafe { cryptoki_sys::Pkcs11::new(common::module_path()) }.unwrap());
+
+    // Before C_Initialize.
+    let mut count: CK_ULONG = 0;
+    assert_eq!(
+        call!(lib, C_GetSlotList(CK_TRUE, null_mut(), &mut count)),
+        CKR_CRYPTOKI_NOT_INITIALIZED
+    );
+    let mut h: CK_SESSION_HANDLE = 0;
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(0, CKF_SERIAL_SESSION, null_mut(), None, &mut h)
+        ),
+        CKR_CRYPTOKI_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_Finalize(null_mut())), CKR_CRYPTOKI_NOT_INITIALIZED);
+    assert_eq!(
+        call!(lib, C_EncryptInit(1, null_mut(), 1)),
+        CKR_CRYPTOKI_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_GetFunctionList(null_mut())), CKR_ARGUMENTS_BAD);
+
+    // A missing configuration fails C_Initialize cleanly, then a good one works.
+    // SAFETY: see above.
+    unsafe { std::env::set_var("TCHSM_PKCS11_CONFIG", dir.join("missing.toml")) };
+    assert_eq!(call!(lib, C_Initialize(null_mut())), CKR_GENERAL_ERROR);
+    std::fs::write(dir.join("bad.toml"), "store = 3").unwrap();
+    // SAFETY: see above.
+    unsafe { std::env::set_var("TCHSM_PKCS11_CONFIG", dir.join("bad.toml")) };
+    assert_eq!(call!(lib, C_Initialize(null_mut())), CKR_GENERAL_ERROR);
+    let cfg = common::write_config(&dir);
+    // SAFETY: see above.
+    unsafe { std::env::set_var("TCHSM_PKCS11_CONFIG", &cfg) };
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_OS_LOCKING_OK,
+        pReserved: std::ptr::dangling_mut(),
+    };
+    assert_eq!(
+        call!(lib, C_Initialize(&raw mut args as *mut _)),
+        CKR_ARGUMENTS_BAD
+    );
+    args.pReserved = null_mut();
+    assert_eq!(call!(lib, C_Initialize(&raw mut args as *mut _)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Initialize(null_mut())),
+        CKR_CRYPTOKI_ALREADY_INITIALIZED
+    );
+
+    // NULL output pointers.
+    assert_eq!(call!(lib, C_GetInfo(null_mut())), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(lib, C_GetSlotList(CK_TRUE, null_mut(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(call!(lib, C_GetTokenInfo(0, null_mut())), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(0, CKF_SERIAL_SESSION, null_mut(), None, null_mut())
+        ),
+        CKR_ARGUMENTS_BAD
+    );
+
+    // Short list buffers report the needed count.
+    let mut slots = [0 as CK_SLOT_ID; 2];
+    let mut n: CK_ULONG = 2;
+    assert_eq!(
+        call!(lib, C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut n)),
+        CKR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(n, common::TOKENS as CK_ULONG);
+    let mut mechs = [0 as CK_MECHANISM_TYPE; 1];
+    let mut n: CK_ULONG = 1;
+    assert_eq!(
+        call!(lib, C_GetMechanismList(0, mechs.as_mut_ptr(), &mut n)),
+        CKR_BUFFER_TOO_SMALL
+    );
+    assert!(n > 1);
+
+    // Sessions: serial flag required, wrong handles.
+    assert_eq!(
+        call!(lib, C_OpenSession(0, 0, null_mut(), None, &mut h)),
+        CKR_SESSION_PARALLEL_NOT_SUPPORTED
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(99, CKF_SERIAL_SESSION, null_mut(), None, &mut h)
+        ),
+        CKR_SLOT_ID_INVALID
+    );
+    assert_eq!(call!(lib, C_CloseSession(12345)), CKR_SESSION_HANDLE_INVALID);
+
+    // Initialise token 0 and its user PIN.
+    let label = [b' '; 32];
+    let (so, so_len) = pin(common::SO_PIN);
+    let (user, user_len) = pin(common::USER_PIN);
+    let (short, short_len) = pin("12");
+    assert_eq!(
+        call!(lib, C_InitToken(0, short, short_len, label.as_ptr() as *mut _)),
+        CKR_PIN_LEN_RANGE
+    );
+    assert_eq!(
+        call!(lib, C_InitToken(0, so, so_len, null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_InitToken(0, so, so_len, label.as_ptr() as *mut _)),
+        CKR_OK
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, null_mut(), None, &mut h)
+        ),
+        CKR_OK
+    );
+    assert_eq!(call!(lib, C_InitPIN(h, user, user_len)), CKR_USER_NOT_LOGGED_IN);
+    assert_eq!(call!(lib, C_Login(h, 7, so, so_len)), CKR_USER_TYPE_INVALID);
+    assert_eq!(
+        call!(lib, C_Login(h, CKU_USER, user, user_len)),
+        CKR_USER_PIN_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_Login(h, CKU_SO, null_mut(), 4)), CKR_ARGUMENTS_BAD);
+    assert_eq!(call!(lib, C_Login(h, CKU_SO, so, so_len)), CKR_OK);
+    assert_eq!(call!(lib, C_InitPIN(h, user, user_len)), CKR_OK);
+    assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
+    assert_eq!(call!(lib, C_Login(h, CKU_USER, user, user_len)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Login(h, CKU_USER, user, user_len)),
+        CKR_USER_ALREADY_LOGGED_IN
+    );
+
+    // Digest with a short buffer: the needed length comes back and the operation stays active.
+    let mut mech = CK_MECHANISM {
+        mechanism: CKM_SHA256,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut out = [0u8; 64];
+    let mut len: CK_ULONG = 0;
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, null_mut(), &mut len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_DigestInit(h, null_mut())), CKR_ARGUMENTS_BAD);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OPERATION_ACTIVE);
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, null_mut(), &mut len)
+        ),
+        CKR_OK
+    );
+    assert_eq!(len, 32);
+    len = 10;
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, out.as_mut_ptr(), &mut len)
+        ),
+        CKR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(len, 32);
+    assert_eq!(
+        call!(lib, C_Digest(h, null_mut(), 3, out.as_mut_ptr(), &mut len)),
+        CKR_ARGUMENTS_BAD
+    );
+    len = 64;
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, out.as_mut_ptr(), &mut len)
+        ),
+        CKR_OK
+    );
+    assert_eq!(len, 32);
+    assert_eq!(
+        hex(&out[..32]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let mut bad_mech = CK_MECHANISM {
+        mechanism: 0x7fff_0000,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    assert_eq!(call!(lib, C_DigestInit(h, &mut bad_mech)), CKR_MECHANISM_INVALID);
+
+    // Objects: wrong handles, NULL templates, partial-failure C_GetAttributeValue.
+    let class = CKO_DATA.to_ne_bytes();
+    let yes = [CK_TRUE];
+    let value = b"hello";
+    let mut tmpl = [
+        attr(CKA_CLASS, class.as_ptr(), class.len()),
+        attr(CKA_TOKEN, yes.as_ptr(), 1),
+        attr(CKA_VALUE, value.as_ptr(), value.len()),
+    ];
+    let mut obj: CK_OBJECT_HANDLE = 0;
+    assert_eq!(
+        call!(lib, C_CreateObject(h, null_mut(), 3, &mut obj)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_CreateObject(h, tmpl.as_mut_ptr(), 3, null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_CreateObject(h, tmpl.as_mut_ptr(), 3, &mut obj)),
+        CKR_OK
+    );
+    let mut small = [0u8; 2];
+    let mut big = [0u8; 16];
+    let mut get = [
+        attr(CKA_VALUE, big.as_mut_ptr(), big.len()),
+        attr(0x7777_0000, big.as_mut_ptr(), 16),
+        attr(CKA_LABEL, null::<u8>(), 0),
+        attr(CKA_VALUE, small.as_mut_ptr(), small.len()),
+    ];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj, get.as_mut_ptr(), 4)),
+        CKR_ATTRIBUTE_TYPE_INVALID
+    );
+    assert_eq!(get[0].ulValueLen, 5);
+    assert_eq!(&big[..5], b"hello");
+    assert_eq!(get[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_eq!(get[2].ulValueLen, 0);
+    assert_eq!(get[3].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    let mut only_small = [attr(CKA_VALUE, small.as_mut_ptr(), small.len())];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj, only_small.as_mut_ptr(), 1)),
+        CKR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj + 1000, get.as_mut_ptr(), 1)),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(999, obj, get.as_mut_ptr(), 1)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj, null_mut(), 1)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_DestroyObject(h, obj + 1000)),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    let mut size: CK_ULONG = 0;
+    assert_eq!(call!(lib, C_GetObjectSize(h, obj, null_mut())), CKR_ARGUMENTS_BAD);
+    assert_eq!(call!(lib, C_GetObjectSize(h, obj, &mut size)), CKR_OK);
+    assert!(size > 0);
+
+    // Find: NULL arrays, operation order.
+    let mut found = [0 as CK_OBJECT_HANDLE; 4];
+    let mut nfound: CK_ULONG = 0;
+    assert_eq!(
+        call!(lib, C_FindObjects(h, found.as_mut_ptr(), 4, &mut nfound)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_FindObjectsInit(h, tmpl.as_mut_ptr(), 1)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_FindObjectsInit(h, tmpl.as_mut_ptr(), 1)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_FindObjects(h, null_mut(), 4, &mut nfound)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_FindObjects(h, found.as_mut_ptr(), 4, &mut nfound)),
+        CKR_OK
+    );
+    assert_eq!((nfound, found[0]), (1, obj));
+    assert_eq!(call!(lib, C_FindObjectsFinal(h)), CKR_OK);
+    assert_eq!(call!(lib, C_FindObjectsFinal(h)), CKR_OPERATION_NOT_INITIALIZED);
+
+    // Signing: wrong key handles, missing login, NULL mechanism.
+    let mut sign_mech = CK_MECHANISM {
+        mechanism: CKM_SHA256_RSA_PKCS,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    assert_eq!(call!(lib, C_SignInit(h, null_mut(), obj)), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(lib, C_SignInit(h, &mut sign_mech, obj)),
+        CKR_KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_SignInit(h, &mut sign_mech, obj + 1000)),
+        CKR_KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_Sign(h, b"x".as_ptr() as *mut _, 1, null_mut(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    let mut rnd = [0u8; 8];
+    assert_eq!(call!(lib, C_GenerateRandom(h, null_mut(), 8)), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(lib, C_GenerateRandom(77, rnd.as_mut_ptr(), 8)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+
+    // Unsupported functions answer, they do not crash.
+    assert_eq!(
+        call!(lib, C_EncryptInit(h, &mut mech, obj)),
+        CKR_FUNCTION_NOT_SUPPORTED
+    );
+    assert_eq!(
+        call!(lib, C_GetOperationState(h, null_mut(), null_mut())),
+        CKR_FUNCTION_NOT_SUPPORTED
+    );
+
+    assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
+    assert_eq!(call!(lib, C_Logout(h)), CKR_USER_NOT_LOGGED_IN);
+    assert_eq!(call!(lib, C_CloseAllSessions(0)), CKR_OK);
+    assert_eq!(call!(lib, C_CloseSession(h)), CKR_SESSION_HANDLE_INVALID);
+    assert_eq!(
+        call!(lib, C_Finalize(std::ptr::dangling_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(call!(lib, C_Finalize(null_mut())), CKR_OK);
+    assert_eq!(
+        call!(lib, C_GetSlotList(CK_TRUE, null_mut(), &mut count)),
+        CKR_CRYPTOKI_NOT_INITIALIZED
+    );
+}
+
+#[test]
+fn interfaces_offer_pkcs11_3_0_and_2_40_lists() {
+    // SAFETY: loading the module under test.
+    let lib = Lib(unsafe { cryptoki_sys::Pkcs11::new(common::module_path()) }.unwrap());
+    let mut n: CK_ULONG = 0;
+    assert_eq!(call!(lib, C_GetInterfaceList(null_mut(), &mut n)), CKR_OK);
+    assert_eq!(n, 2);
+    let mut list = [CK_INTERFACE {
+        pInterfaceName: null_mut(),
+        pFunctionList: null_mut(),
+        flags: 0,
+    }; 2];
+    assert_eq!(call!(lib, C_GetInterfaceList(list.as_mut_ptr(), &mut n)), CKR_OK);
+    let mut versions = Vec::new();
+    for i in list {
+        // SAFETY: the module returned pointers to its static function lists, which start with a CK_VERSION.
+        let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
+        versions.push((v.major, v.minor));
+    }
+    assert_eq!(versions, vec![(3, 0), (2, 40)]);
+    let mut iface: *mut CK_INTERFACE = null_mut();
+    let mut v240 = CK_VERSION { major: 2, minor: 40 };
+    assert_eq!(
+        call!(lib, C_GetInterface(null_mut(), &mut v240, &mut iface, 0)),
+        CKR_OK
+    );
+    assert!(!iface.is_null());
+    assert_eq!(
+        call!(
+            lib,
+            C_GetInterface(c"nope".as_ptr() as *mut _, null_mut(), &mut iface, 0)
+        ),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_GetInterface(null_mut(), null_mut(), null_mut(), 0)),
+        CKR_ARGUMENTS_BAD
+    );
+    let mut fl: *mut CK_FUNCTION_LIST = null_mut();
+    assert_eq!(call!(lib, C_GetFunctionList(&mut fl)), CKR_OK);
+    // SAFETY: a non-NULL pointer to the module's static 2.40 function list.
+    assert_eq!(unsafe { (*fl).version.minor }, 40);
+}
+
+fn attr<T>(ty: CK_ATTRIBUTE_TYPE, p: *const T, len: usize) -> CK_ATTRIBUTE {
+    CK_ATTRIBUTE {
+        type_: ty,
+        pValue: p as *mut _,
+        ulValueLen: len as CK_ULONG,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
