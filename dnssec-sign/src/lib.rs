@@ -1,1 +1,21 @@
-//! DNSSEC zone signer: NSEC, NSEC3 and ZONEMD over local, threshold and PKCS#11 keys.
+#![doc = include_str!("../README.md")]
+
+pub mod denial;
+pub mod error;
+pub mod keys;
+pub mod name;
+pub mod rdata;
+pub mod sign;
+pub mod verify;
+pub mod zone;
+pub mod zonefile;
+pub mod zonemd;
+
+pub use denial::Denial;
+pub use error::{KeyError, SignError, ZoneError};
+pub use keys::{Algorithm, DsDigest, LocalKey, ZoneSigningKey, ds_rdata, verify_signature};
+pub use name::Name;
+pub use sign::{SerialPolicy, SignOptions, SignStats, sign_zone};
+pub use zone::{Record, Zone};
+pub use zonefile::{parse_zone, read_zone_file, write_zone_file};
+pub use zonemd::ZonemdHash;

@@ -1,0 +1,486 @@
+//! `dnssec-sign`: sign, verify and digest DNS zones; generate keys; print DS records.
+//!
+//! Flags follow `ldns-signzone` and `dnssec-signzone` where they can: `-o` origin, `-f` output,
+//! `-n` NSEC3, `-t` iterations, `-s` salt, `-p`/`-A` opt-out, `-z` ZONEMD, `-i`/`-e` inception
+//! and expiration, `-j` jitter, `-N` serial policy, `-K` key directory.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dnssec_sign::denial::Denial;
+use dnssec_sign::keys::{Algorithm, DsDigest, LocalKey, ZoneSigningKey, ds_rdata};
+use dnssec_sign::rdata::{Nsec3Param, format_time, parse_time, rtype};
+use dnssec_sign::sign::{SerialPolicy, SignOptions, sign_zone};
+use dnssec_sign::verify::{VerifyOptions, verify_zone};
+use dnssec_sign::zone::Record;
+use dnssec_sign::zonemd::{self, ZonemdHash, ZonemdStatus};
+use dnssec_sign::{Name, read_zone_file, write_zone_file};
+
+#[derive(Parser)]
+#[command(
+    name = "dnssec-sign",
+    version,
+    about = "DNSSEC zone signer: NSEC, NSEC3, ZONEMD"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Serial {
+    Keep,
+    Increment,
+    Unixtime,
+    Date,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Hash {
+    Sha384,
+    Sha512,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DsHash {
+    Sha256,
+    Sha384,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign a zone file with key files `K<name>+<alg>+<tag>` (as ldns-signzone).
+    Sign {
+        /// Zone file to sign.
+        zonefile: PathBuf,
+        /// Key files (base name, `.key` or `.private`); KSKs have flags 257.
+        #[arg(required = true)]
+        keys: Vec<PathBuf>,
+        /// Zone origin (default: $ORIGIN or the SOA owner).
+        #[arg(short = 'o', long)]
+        origin: Option<String>,
+        /// Output file (default: <zonefile>.signed).
+        #[arg(short = 'f', long)]
+        output: Option<PathBuf>,
+        /// Use NSEC3 instead of NSEC.
+        #[arg(short = 'n', long = "nsec3")]
+        nsec3: bool,
+        /// NSEC3 additional iterations (RFC 9276: 0).
+        #[arg(short = 't', long, default_value_t = 0)]
+        iterations: u16,
+        /// NSEC3 salt in hex, `-` for none (RFC 9276: none).
+        #[arg(short = 's', long, default_value = "-")]
+        salt: String,
+        /// NSEC3 opt-out: insecure delegations get no NSEC3.
+        #[arg(short = 'p', long = "opt-out", alias = "A")]
+        opt_out: bool,
+        /// Add a ZONEMD record (repeatable): sha384 or sha512.
+        #[arg(short = 'z', long = "zonemd", value_enum)]
+        zonemd: Vec<Hash>,
+        /// Inception: YYYYMMDDHHmmSS or seconds since the epoch (default now - 1h).
+        #[arg(short = 'i', long)]
+        inception: Option<String>,
+        /// Expiration: YYYYMMDDHHmmSS or seconds since the epoch (default inception + validity).
+        #[arg(short = 'e', long)]
+        expiration: Option<String>,
+        /// Validity in seconds when -e is not given.
+        #[arg(long, default_value_t = 30 * 86400)]
+        validity: u32,
+        /// Spread expirations over this many seconds.
+        #[arg(short = 'j', long, default_value_t = 0)]
+        jitter: u32,
+        /// SOA serial policy.
+        #[arg(short = 'N', long, value_enum, default_value = "keep")]
+        serial: Serial,
+        /// Publish CDS and CDNSKEY for the KSKs.
+        #[arg(long)]
+        cds: bool,
+        /// Pretend the time is this (seconds since the epoch); for reproducible output.
+        #[arg(long)]
+        now: Option<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Verify a signed zone: RRSIGs, NSEC/NSEC3 chain, bitmaps, ZONEMD.
+    Verify {
+        /// Signed zone file.
+        zonefile: PathBuf,
+        /// Zone origin.
+        #[arg(short = 'o', long)]
+        origin: Option<String>,
+        /// Check validity periods at this time (default now).
+        #[arg(long)]
+        now: Option<u64>,
+        /// Do not check validity periods.
+        #[arg(long)]
+        no_time: bool,
+        /// Require a valid ZONEMD.
+        #[arg(short = 'Z', long)]
+        zonemd: bool,
+    },
+    /// Add (or with --check, verify) ZONEMD on a zone without re-signing it.
+    Digest {
+        /// Zone file.
+        zonefile: PathBuf,
+        /// Zone origin.
+        #[arg(short = 'o', long)]
+        origin: Option<String>,
+        /// Only verify the ZONEMD present.
+        #[arg(long)]
+        check: bool,
+        /// Hash to add.
+        #[arg(short = 'z', long = "zonemd", value_enum, default_value = "sha384")]
+        hash: Vec<Hash>,
+        /// Output file (default: <zonefile>.zonemd).
+        #[arg(short = 'f', long)]
+        output: Option<PathBuf>,
+    },
+    /// Generate a local key pair as K<name>+<alg>+<tag>.key/.private.
+    Keygen {
+        /// Zone name.
+        name: String,
+        /// Algorithm: 8, 10, 13, 15 or a mnemonic.
+        #[arg(short = 'a', long, default_value = "13")]
+        algorithm: String,
+        /// RSA modulus size.
+        #[arg(short = 'b', long, default_value_t = 2048)]
+        bits: usize,
+        /// Key-signing key (flags 257, SEP).
+        #[arg(short = 'k', long = "ksk", alias = "f")]
+        ksk: bool,
+        /// Directory for the files.
+        #[arg(short = 'K', long, default_value = ".")]
+        directory: PathBuf,
+    },
+    /// Print DS records for key files.
+    Ds {
+        /// Key files.
+        #[arg(required = true)]
+        keys: Vec<PathBuf>,
+        /// Digest type (repeatable).
+        #[arg(short = 'd', long = "digest", value_enum, default_value = "sha256")]
+        digest: Vec<DsHash>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let interactive = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(interactive)
+        .init();
+    match run(cli, interactive) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dnssec-sign: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn origin_arg(o: Option<&str>) -> Res<Option<Name>> {
+    Ok(match o {
+        Some(o) => Some(Name::parse(
+            if o.ends_with('.') {
+                o.to_string()
+            } else {
+                format!("{o}.")
+            }
+            .as_str(),
+            None,
+        )?),
+        None => None,
+    })
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn time_arg(s: Option<&str>) -> Res<Option<u32>> {
+    match s {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_time(s).ok_or_else(|| format!("bad time {s:?}"))?)),
+    }
+}
+
+fn zonemd_hash(h: Hash) -> ZonemdHash {
+    match h {
+        Hash::Sha384 => ZonemdHash::Sha384,
+        Hash::Sha512 => ZonemdHash::Sha512,
+    }
+}
+
+fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
+    match cli.command {
+        Command::Sign {
+            zonefile,
+            keys,
+            origin,
+            output,
+            nsec3,
+            iterations,
+            salt,
+            opt_out,
+            zonemd,
+            inception,
+            expiration,
+            validity,
+            jitter,
+            serial,
+            cds,
+            now,
+            threads,
+        } => {
+            if let Some(t) = threads {
+                rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+            }
+            let origin = origin_arg(origin.as_deref())?;
+            let zone = read_zone_file(&zonefile, origin.as_ref())?;
+            let local: Vec<LocalKey> = keys
+                .iter()
+                .map(|k| LocalKey::read_files(k))
+                .collect::<Result<_, _>>()?;
+            let keyrefs: Vec<&dyn ZoneSigningKey> = local.iter().map(|k| k as &dyn ZoneSigningKey).collect();
+            let mut opts = SignOptions::new(now.unwrap_or_else(now_secs));
+            opts.inception = time_arg(inception.as_deref())?;
+            opts.expiration = time_arg(expiration.as_deref())?;
+            if opts.expiration.is_none()
+                && let Some(inc) = opts.inception
+            {
+                opts.expiration = Some(inc.wrapping_add(validity));
+            }
+            opts.validity = validity;
+            opts.jitter = jitter;
+            opts.serial = match serial {
+                Serial::Keep => SerialPolicy::Keep,
+                Serial::Increment => SerialPolicy::Increment,
+                Serial::Unixtime => SerialPolicy::UnixTime,
+                Serial::Date => SerialPolicy::Date,
+            };
+            opts.cds = cds;
+            opts.zonemd = zonemd.into_iter().map(zonemd_hash).collect();
+            opts.denial = if nsec3 {
+                let salt = if salt == "-" {
+                    Vec::new()
+                } else {
+                    hex::decode(&salt)?
+                };
+                Denial::Nsec3 {
+                    params: Nsec3Param {
+                        hash_algorithm: 1,
+                        flags: 0,
+                        iterations,
+                        salt,
+                    },
+                    opt_out,
+                }
+            } else {
+                Denial::Nsec
+            };
+            let records = zone.records.len() as u64;
+            let bar = interactive.then(|| {
+                let b = indicatif::ProgressBar::new(records);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{spinner} signing [{bar:40}] {pos}/{len} RRsets {per_sec} ETA {eta}",
+                ) {
+                    b.set_style(style);
+                }
+                b
+            });
+            let tick = |n: usize| {
+                if let Some(b) = &bar {
+                    b.inc(n as u64);
+                }
+            };
+            if let Some(b) = &bar {
+                b.set_length(records);
+            }
+            tracing::info!(zone = %zone.origin, records, keys = local.len(), "signing");
+            let (signed, stats) = sign_zone(zone, &keyrefs, &opts, Some(&tick))?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let out = output.unwrap_or_else(|| {
+                let mut p = zonefile.clone().into_os_string();
+                p.push(".signed");
+                PathBuf::from(p)
+            });
+            write_zone_file(&out, &signed.origin, &signed.records)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            tracing::info!(
+                output = %out.display(),
+                rrsigs = stats.rrsigs,
+                denial = stats.denial_records,
+                signing_seconds = stats.signing_seconds,
+                rrsigs_per_second = (stats.rrsigs as f64 / stats.signing_seconds.max(1e-9)) as u64,
+                total_seconds = stats.total_seconds,
+                "signed"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            zonefile,
+            origin,
+            now,
+            no_time,
+            zonemd,
+        } => {
+            let origin = origin_arg(origin.as_deref())?;
+            let zone = read_zone_file(&zonefile, origin.as_ref())?;
+            let opts = VerifyOptions {
+                now: if no_time {
+                    None
+                } else {
+                    Some(now.unwrap_or_else(now_secs))
+                },
+                require_zonemd: zonemd,
+            };
+            let problems = verify_zone(&zone, &opts)?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!(
+                    "{}: zone verified ({} records)",
+                    zonefile.display(),
+                    zone.records.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{}: {} problem(s)", zonefile.display(), problems.len());
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Digest {
+            zonefile,
+            origin,
+            check,
+            hash,
+            output,
+        } => {
+            let origin = origin_arg(origin.as_deref())?;
+            let mut zone = read_zone_file(&zonefile, origin.as_ref())?;
+            if check {
+                return match zonemd::verify(&zone)? {
+                    ZonemdStatus::Valid => {
+                        println!("{}: ZONEMD verified", zonefile.display());
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    other => {
+                        println!("{}: ZONEMD {:?}", zonefile.display(), other);
+                        Ok(ExitCode::from(1))
+                    }
+                };
+            }
+            zone.canonicalize();
+            let apex = zone.origin.clone();
+            if zone.records.iter().any(|r| r.rtype == rtype::RRSIG) {
+                tracing::warn!("zone is signed; the new ZONEMD RRset will not be; use `sign -z` instead");
+            }
+            zone.records
+                .retain(|r| !(r.owner == apex && r.rtype == rtype::ZONEMD));
+            let soa = zone.soa().ok_or("no SOA at the apex")?.clone();
+            let (serial, _) = dnssec_sign::zone::soa_serial_minimum(&soa.rdata).ok_or("bad SOA")?;
+            for h in hash {
+                let h = zonemd_hash(h);
+                let z = dnssec_sign::rdata::Zonemd {
+                    serial,
+                    scheme: 1,
+                    hash_algorithm: h.number(),
+                    digest: vec![0; h.len()],
+                };
+                zone.records.push(Record {
+                    owner: apex.clone(),
+                    rtype: rtype::ZONEMD,
+                    class: 1,
+                    ttl: soa.ttl,
+                    rdata: z.to_wire().into(),
+                });
+            }
+            zone.canonicalize();
+            zonemd::fill_placeholders(&mut zone)?;
+            let out = output.unwrap_or_else(|| {
+                let mut p = zonefile.clone().into_os_string();
+                p.push(".zonemd");
+                PathBuf::from(p)
+            });
+            write_zone_file(&out, &zone.origin, &zone.records)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen {
+            name,
+            algorithm,
+            bits,
+            ksk,
+            directory,
+        } => {
+            let owner = origin_arg(Some(&name))?.ok_or("no name")?;
+            let alg = Algorithm::parse(&algorithm)?;
+            let key = LocalKey::generate(&owner, alg, ksk, bits, &mut rand::rng())?;
+            let base = key.write_files(&directory)?;
+            println!(
+                "{}",
+                base.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ds { keys, digest } => {
+            for k in keys {
+                let key = read_public_key(&k)?;
+                for d in &digest {
+                    let d = match d {
+                        DsHash::Sha256 => DsDigest::Sha256,
+                        DsHash::Sha384 => DsDigest::Sha384,
+                    };
+                    let rd = ds_rdata(&key.0, &key.1, d);
+                    println!(
+                        "{}\tIN\tDS\t{}",
+                        key.0,
+                        dnssec_sign::rdata::present(rtype::DS, &rd)
+                    );
+                }
+            }
+            let _ = format_time(0);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads the DNSKEY of a `.key` file (the private part is not needed for DS).
+fn read_public_key(path: &Path) -> Res<(Name, dnssec_sign::rdata::Dnskey)> {
+    let s = path.to_string_lossy();
+    let base = s
+        .strip_suffix(".key")
+        .or_else(|| s.strip_suffix(".private"))
+        .unwrap_or(&s);
+    let key_path = PathBuf::from(format!("{base}.key"));
+    let text = std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    // BIND writes .key files without a TTL
+    let zone = dnssec_sign::parse_zone(&format!("$TTL 3600\n{text}"), &key_path, None)?;
+    let rec = zone
+        .records
+        .iter()
+        .find(|r| r.rtype == rtype::DNSKEY)
+        .ok_or_else(|| format!("{}: no DNSKEY", key_path.display()))?;
+    Ok((
+        rec.owner.clone(),
+        dnssec_sign::rdata::Dnskey::from_wire(&rec.rdata)?,
+    ))
+}

@@ -1,0 +1,529 @@
+//! The signing pipeline, as plain stages (RFC 4033–4035, RFC 5155, RFC 8976):
+//!
+//! 1. [`prepare`]: canonical sort (RFC 4034 §6), strip old DNSSEC data, SOA serial policy,
+//!    DNSKEY / CDS / CDNSKEY / NSEC3PARAM / ZONEMD placeholder at the apex;
+//! 2. [`classify`]: zone cuts — apex, authoritative names, delegations, occluded data (glue and
+//!    anything below a cut or a DNAME);
+//! 3. [`crate::denial`]: the NSEC or NSEC3 chain (ENTs, opt-out, bitmaps, RFC 9077 TTLs);
+//! 4. [`sign_rrsets`]: RRSIGs, in parallel batches split at owner-name boundaries;
+//! 5. [`crate::zonemd`]: digest the signed zone, fill in the ZONEMD placeholder, re-sign it.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::denial::{self, Denial};
+use crate::error::{KeyError, SignError};
+use crate::keys::{DsDigest, ZoneSigningKey, ds_rdata};
+use crate::name::Name;
+use crate::rdata::{Rrsig, Zonemd, rtype};
+use crate::zone::{Record, Zone, soa_serial_minimum, soa_with_serial};
+use crate::zonemd::{self, ZonemdHash};
+
+/// How the SOA serial changes when signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SerialPolicy {
+    /// Leave it.
+    Keep,
+    /// Add one (RFC 1982 arithmetic).
+    Increment,
+    /// Seconds since the epoch, or old + 1 if that is not newer.
+    UnixTime,
+    /// `YYYYMMDDnn`, or old + 1 if that is not newer.
+    Date,
+}
+
+impl SerialPolicy {
+    /// The new serial.
+    pub fn apply(self, old: u32, now: u64) -> u32 {
+        let newer = |cand: u32| {
+            if serial_gt(cand, old) {
+                cand
+            } else {
+                old.wrapping_add(1)
+            }
+        };
+        match self {
+            Self::Keep => old,
+            Self::Increment => old.wrapping_add(1),
+            Self::UnixTime => newer(now as u32),
+            Self::Date => {
+                let (y, m, d) = crate::rdata::civil_from_days((now / 86400) as i64);
+                let base = (y * 1_000_000 + m * 10_000 + d * 100) as u32;
+                newer(base)
+            }
+        }
+    }
+}
+
+/// RFC 1982 "greater than" on 32-bit serials.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+/// Options of one signing run. Time comes from `now` (the injected clock), never the system.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// Current time, seconds since the epoch.
+    pub now: u64,
+    /// Inception = `now - inception_offset` unless `inception` is set (clock skew margin).
+    pub inception_offset: u32,
+    /// Explicit inception.
+    pub inception: Option<u32>,
+    /// Expiration = inception time + `validity` unless `expiration` is set.
+    pub validity: u32,
+    /// Explicit expiration.
+    pub expiration: Option<u32>,
+    /// Expirations are spread over `[exp - jitter, exp]`, deterministically per RRset.
+    pub jitter: u32,
+    /// NSEC or NSEC3.
+    pub denial: Denial,
+    /// ZONEMD digests to add (empty: none).
+    pub zonemd: Vec<ZonemdHash>,
+    /// SOA serial policy.
+    pub serial: SerialPolicy,
+    /// Publish CDS (SHA-256) and CDNSKEY for the key-signing keys (RFC 7344).
+    pub cds: bool,
+    /// RRsets per batch handed to a key (and per parallel work item).
+    pub batch_size: usize,
+}
+
+impl SignOptions {
+    /// Defaults: NSEC3 with RFC 9276 parameters, 30 days validity, 1 hour backdating,
+    /// no jitter, serial kept, no ZONEMD.
+    pub fn new(now: u64) -> Self {
+        Self {
+            now,
+            inception_offset: 3600,
+            inception: None,
+            validity: 30 * 86400,
+            expiration: None,
+            jitter: 0,
+            denial: Denial::nsec3_rfc9276(),
+            zonemd: Vec::new(),
+            serial: SerialPolicy::Keep,
+            cds: false,
+            batch_size: 512,
+        }
+    }
+
+    fn window(&self) -> (u32, u32) {
+        let inc = self
+            .inception
+            .unwrap_or((self.now as u32).wrapping_sub(self.inception_offset));
+        let exp = self
+            .expiration
+            .unwrap_or((self.now as u32).wrapping_add(self.validity));
+        (inc, exp)
+    }
+}
+
+/// Figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct SignStats {
+    /// Records in the input after canonicalization.
+    pub input_records: usize,
+    /// RRSIGs created.
+    pub rrsigs: usize,
+    /// NSEC or NSEC3 records created.
+    pub denial_records: usize,
+    /// Seconds spent creating RRSIGs (the parallel stage).
+    pub signing_seconds: f64,
+    /// Seconds for the whole pipeline.
+    pub total_seconds: f64,
+}
+
+/// Progress callback: called with the number of RRsets just signed.
+pub type Progress<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// Signs a zone with the given keys. The zone may contain old signatures; they are replaced.
+pub fn sign_zone(
+    zone: Zone,
+    keys: &[&dyn ZoneSigningKey],
+    opts: &SignOptions,
+    progress: Option<Progress<'_>>,
+) -> Result<(Zone, SignStats), SignError> {
+    let t0 = Instant::now();
+    if keys.is_empty() {
+        return Err(SignError::Options("no signing keys".into()));
+    }
+    for k in keys {
+        if *k.owner() != zone.origin {
+            return Err(SignError::Options(format!(
+                "key {} belongs to {}, not to zone {}",
+                k.dnskey().key_tag(),
+                k.owner(),
+                zone.origin
+            )));
+        }
+    }
+    let mut stats = SignStats::default();
+    // Stage 1: canonical form and apex records.
+    let mut zone = prepare(zone, keys, opts)?;
+    stats.input_records = zone.records.len();
+    // Stage 2: zone cuts.
+    let nodes = classify(&zone.records, &zone.origin);
+    // Stage 3: denial of existence.
+    let soa = zone.soa().ok_or_else(|| SignError::Options("no SOA".into()))?;
+    let (_, minimum) =
+        soa_serial_minimum(&soa.rdata).ok_or_else(|| SignError::Options("malformed SOA".into()))?;
+    let denial_ttl = soa.ttl.min(minimum); // RFC 9077 §3.1
+    let chain = denial::build_chain(&zone, &nodes, &opts.denial, denial_ttl)?;
+    stats.denial_records = chain.len();
+    zone.records.extend(chain);
+    zone.records.par_sort_unstable_by(Record::output_cmp);
+    // Stage 4: RRSIGs.
+    let t_sign = Instant::now();
+    let jobs = signing_jobs(&zone.records, &zone.origin);
+    let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, progress)?;
+    stats.signing_seconds = t_sign.elapsed().as_secs_f64();
+    stats.rrsigs = sigs.len();
+    zone.records.extend(sigs);
+    zone.records.par_sort_unstable_by(Record::output_cmp);
+    // Stage 5: ZONEMD.
+    if !opts.zonemd.is_empty() {
+        zonemd::fill_placeholders(&mut zone)?;
+        let apex = zone.origin.clone();
+        zone.records.retain(|r| {
+            !(r.owner == apex
+                && r.rtype == rtype::RRSIG
+                && crate::rdata::rrsig_type_covered(&r.rdata) == Some(rtype::ZONEMD))
+        });
+        let jobs: Vec<Job> = signing_jobs(&zone.records, &zone.origin)
+            .into_iter()
+            .filter(|j| zone.records[j.start].owner == apex && zone.records[j.start].rtype == rtype::ZONEMD)
+            .collect();
+        let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, None)?;
+        zone.records.extend(sigs);
+        zone.records.par_sort_unstable_by(Record::output_cmp);
+    }
+    stats.total_seconds = t0.elapsed().as_secs_f64();
+    Ok((zone, stats))
+}
+
+/// Stage 1: canonical sort and apex records (serial, DNSKEY, CDS/CDNSKEY, NSEC3PARAM, ZONEMD
+/// placeholders). Old RRSIG, NSEC, NSEC3, NSEC3PARAM and apex ZONEMD records are dropped.
+pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions) -> Result<Zone, SignError> {
+    let report = zone.canonicalize();
+    for n in &report.out_of_zone {
+        tracing::warn!(owner = %n, "out-of-zone record dropped");
+    }
+    if report.duplicates > 0 {
+        tracing::info!(count = report.duplicates, "duplicate records dropped");
+    }
+    for (n, t) in &report.ttl_fixed {
+        tracing::warn!(owner = %n, rtype = t, "RRset with differing TTLs set to the lowest");
+    }
+    let apex = zone.origin.clone();
+    let regenerate_cds = opts.cds;
+    zone.records.retain(|r| {
+        let old_dnssec = matches!(
+            r.rtype,
+            rtype::RRSIG | rtype::NSEC | rtype::NSEC3 | rtype::NSEC3PARAM
+        );
+        let apex_regenerated = r.owner == apex
+            && (r.rtype == rtype::ZONEMD
+                || (regenerate_cds && matches!(r.rtype, rtype::CDS | rtype::CDNSKEY)));
+        !old_dnssec && !apex_regenerated
+    });
+    let soa_count = zone.records.iter().filter(|r| r.rtype == rtype::SOA).count();
+    let soa_idx = zone
+        .records
+        .iter()
+        .position(|r| r.rtype == rtype::SOA && r.owner == apex)
+        .ok_or_else(|| SignError::Zone(crate::error::ZoneError::Structure("no SOA at the apex".into())))?;
+    if soa_count != 1 {
+        return Err(SignError::Zone(crate::error::ZoneError::Structure(format!(
+            "{soa_count} SOA records; a zone has exactly one, at its apex"
+        ))));
+    }
+    let (serial, _) = soa_serial_minimum(&zone.records[soa_idx].rdata)
+        .ok_or_else(|| SignError::Options("malformed SOA".into()))?;
+    let new_serial = opts.serial.apply(serial, opts.now);
+    zone.records[soa_idx].rdata = soa_with_serial(&zone.records[soa_idx].rdata, new_serial)
+        .ok_or_else(|| SignError::Options("malformed SOA".into()))?;
+    let soa_ttl = zone.records[soa_idx].ttl;
+    let dnskey_ttl = zone
+        .records
+        .iter()
+        .find(|r| r.owner == apex && r.rtype == rtype::DNSKEY)
+        .map_or(soa_ttl, |r| r.ttl);
+    let mut add = |rt: u16, ttl: u32, rdata: Vec<u8>| {
+        zone.records.push(Record {
+            owner: apex.clone(),
+            rtype: rt,
+            class: 1,
+            ttl,
+            rdata: rdata.into(),
+        })
+    };
+    for k in keys {
+        add(rtype::DNSKEY, dnskey_ttl, k.dnskey().to_wire());
+        if opts.cds && k.dnskey().is_sep() {
+            add(rtype::CDNSKEY, dnskey_ttl, k.dnskey().to_wire());
+            add(
+                rtype::CDS,
+                dnskey_ttl,
+                ds_rdata(&apex, k.dnskey(), DsDigest::Sha256),
+            );
+        }
+    }
+    if let Denial::Nsec3 { params, .. } = &opts.denial {
+        // NSEC3PARAM flags are zero (RFC 5155 §4.1.2); TTL 0 as BIND and Knot do.
+        let mut p = params.clone();
+        p.flags = 0;
+        add(rtype::NSEC3PARAM, 0, p.to_wire());
+    }
+    for h in &opts.zonemd {
+        add(
+            rtype::ZONEMD,
+            soa_ttl,
+            Zonemd {
+                serial: new_serial,
+                scheme: 1,
+                hash_algorithm: h.number(),
+                digest: vec![0; h.len()],
+            }
+            .to_wire(),
+        );
+    }
+    zone.canonicalize();
+    Ok(zone)
+}
+
+/// What a name is, after zone cuts are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeKind {
+    /// The zone apex.
+    Apex,
+    /// An authoritative name (signed).
+    Authoritative,
+    /// A delegation point: only DS (and NSEC) are authoritative.
+    Delegation {
+        /// Whether a DS RRset exists (a secure delegation).
+        has_ds: bool,
+    },
+    /// Below a delegation or a DNAME, or out of the authoritative data: glue and occluded
+    /// records; never signed, never in the NSEC/NSEC3 chain.
+    Occluded,
+}
+
+/// One owner name and its records.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Owner.
+    pub name: Name,
+    /// Index of the first record in the zone's record vector.
+    pub start: usize,
+    /// One past the last record.
+    pub end: usize,
+    /// Classification.
+    pub kind: NodeKind,
+}
+
+/// Stage 2: groups records by owner (they are contiguous in output order) and classifies each
+/// name. Works on canonical order: everything below a name follows it directly.
+pub fn classify(records: &[Record], apex: &Name) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let mut cut: Option<Name> = None;
+    let mut i = 0;
+    while i < records.len() {
+        let mut j = i + 1;
+        while j < records.len() && records[j].owner == records[i].owner {
+            j += 1;
+        }
+        let name = records[i].owner.clone();
+        let has = |t: u16| records[i..j].iter().any(|r| r.rtype == t);
+        if cut.as_ref().is_some_and(|c| !name.is_strict_subdomain_of(c)) {
+            cut = None;
+        }
+        let kind = if cut.is_some() || !name.is_subdomain_of(apex) {
+            NodeKind::Occluded
+        } else if name == *apex {
+            if has(rtype::DNAME) {
+                cut = Some(name.clone());
+            }
+            NodeKind::Apex
+        } else if has(rtype::NS) {
+            cut = Some(name.clone());
+            NodeKind::Delegation {
+                has_ds: has(rtype::DS),
+            }
+        } else {
+            if has(rtype::DNAME) {
+                cut = Some(name.clone());
+            }
+            NodeKind::Authoritative
+        };
+        nodes.push(Node {
+            name,
+            start: i,
+            end: j,
+            kind,
+        });
+        i = j;
+    }
+    nodes
+}
+
+/// An RRset to sign: a range of records of one owner and type.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    /// First record.
+    pub start: usize,
+    /// One past the last.
+    pub end: usize,
+}
+
+/// The RRsets that get RRSIGs: every RRset at authoritative names and the apex, and DS and
+/// NSEC at delegations; nothing occluded, no RRSIGs themselves.
+pub fn signing_jobs(records: &[Record], apex: &Name) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for node in classify(records, apex) {
+        let signable = |t: u16| match node.kind {
+            NodeKind::Apex | NodeKind::Authoritative => t != rtype::RRSIG,
+            NodeKind::Delegation { .. } => t == rtype::DS || t == rtype::NSEC,
+            NodeKind::Occluded => false,
+        };
+        let mut i = node.start;
+        while i < node.end {
+            let t = records[i].rtype;
+            let mut j = i + 1;
+            while j < node.end && records[j].rtype == t {
+                j += 1;
+            }
+            if signable(t) {
+                jobs.push(Job { start: i, end: j });
+            }
+            i = j;
+        }
+    }
+    jobs
+}
+
+/// The RRSIG signed data (RFC 4034 §3.1.8.1) of an RRset.
+pub fn signed_data(rrsig: &Rrsig, rrset: &[Record]) -> Vec<u8> {
+    let size: usize = rrset
+        .iter()
+        .map(|r| r.owner.wire().len() + 10 + r.rdata.len())
+        .sum();
+    let mut msg = rrsig.prefix_wire();
+    msg.reserve(size);
+    for r in rrset {
+        r.write_canonical(rrsig.original_ttl, &mut msg);
+    }
+    msg
+}
+
+fn jitter_for(owner: &Name, t: u16, jitter: u32) -> u32 {
+    if jitter == 0 {
+        return 0;
+    }
+    // FNV-1a: a fixed, reproducible spread; not a secret.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in owner.wire().iter().chain(t.to_be_bytes().iter()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    (h % (jitter as u64 + 1)) as u32
+}
+
+/// Stage 4: RRSIGs for `jobs`, in parallel. Work is split into batches of whole owner names
+/// (never inside a name); each batch goes to each key as one `sign_batch` call.
+pub fn sign_rrsets(
+    records: &[Record],
+    jobs: &[Job],
+    apex: &Name,
+    keys: &[&dyn ZoneSigningKey],
+    opts: &SignOptions,
+    progress: Option<Progress<'_>>,
+) -> Result<Vec<Record>, SignError> {
+    let ksks: Vec<&dyn ZoneSigningKey> = keys.iter().copied().filter(|k| k.dnskey().is_sep()).collect();
+    let zsks: Vec<&dyn ZoneSigningKey> = keys.iter().copied().filter(|k| !k.dnskey().is_sep()).collect();
+    // A key set without ZSKs is a CSK set; without KSKs the ZSKs sign the DNSKEY RRset too.
+    let key_sign: Vec<&dyn ZoneSigningKey> = if ksks.is_empty() { zsks.clone() } else { ksks };
+    let zone_sign: Vec<&dyn ZoneSigningKey> = if zsks.is_empty() { key_sign.clone() } else { zsks };
+    let (inception, expiration) = opts.window();
+    // batches end at owner boundaries
+    let mut batches: Vec<&[Job]> = Vec::new();
+    let mut s = 0;
+    let batch = opts.batch_size.max(1);
+    while s < jobs.len() {
+        let mut e = (s + batch).min(jobs.len());
+        while e < jobs.len() && records[jobs[e].start].owner == records[jobs[e - 1].start].owner {
+            e += 1;
+        }
+        batches.push(&jobs[s..e]);
+        s = e;
+    }
+    let results: Vec<Result<Vec<Record>, KeyError>> = batches
+        .par_iter()
+        .map(|batch| {
+            let mut out = Vec::with_capacity(batch.len() * 2);
+            for key in keys {
+                let dk = key.dnskey();
+                let is_key_signer = key_sign.iter().any(|k| std::ptr::addr_eq(*k, *key));
+                let is_zone_signer = zone_sign.iter().any(|k| std::ptr::addr_eq(*k, *key));
+                let mut templates = Vec::new();
+                let mut msgs = Vec::new();
+                for job in batch.iter() {
+                    let rrset = &records[job.start..job.end];
+                    let first = &rrset[0];
+                    let apex_key_rrset = first.owner == *apex
+                        && matches!(first.rtype, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY);
+                    if (apex_key_rrset && !is_key_signer) || (!apex_key_rrset && !is_zone_signer) {
+                        continue;
+                    }
+                    let rrsig = Rrsig {
+                        type_covered: first.rtype,
+                        algorithm: dk.algorithm,
+                        labels: first.owner.rrsig_labels(),
+                        original_ttl: first.ttl,
+                        expiration: expiration.wrapping_sub(jitter_for(
+                            &first.owner,
+                            first.rtype,
+                            opts.jitter,
+                        )),
+                        inception,
+                        key_tag: dk.key_tag(),
+                        signer: apex.clone(),
+                        signature: Vec::new(),
+                    };
+                    msgs.push(signed_data(&rrsig, rrset));
+                    templates.push((rrsig, first.owner.clone(), first.ttl));
+                }
+                if msgs.is_empty() {
+                    continue;
+                }
+                let sigs = key.sign_batch(&msgs)?;
+                if sigs.len() != msgs.len() {
+                    return Err(KeyError::BatchMismatch {
+                        want: msgs.len(),
+                        got: sigs.len(),
+                    });
+                }
+                for ((mut rrsig, owner, ttl), sig) in templates.into_iter().zip(sigs) {
+                    rrsig.signature = sig;
+                    out.push(Record {
+                        owner,
+                        rtype: rtype::RRSIG,
+                        class: 1,
+                        ttl,
+                        rdata: rrsig.to_wire().into_boxed_slice(),
+                    });
+                }
+            }
+            if let Some(p) = progress {
+                p(batch.len());
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
