@@ -2,6 +2,8 @@
 //! chains and bitmaps equal the published ones), the RFC 8976 ZONEMD examples, RFC 9276
 //! defaults.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -18,7 +20,15 @@ fn denial_lines(zone: &Zone, t: u16) -> Vec<String> {
     zone.records
         .iter()
         .filter(|r| r.rtype == t)
-        .map(|r| format!("{} {} {} {}", r.owner, r.ttl, type_name(t), present(t, &r.rdata).to_lowercase()))
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r.owner,
+                r.ttl,
+                type_name(t),
+                present(t, &r.rdata).to_lowercase()
+            )
+        })
         .collect()
 }
 
@@ -35,7 +45,10 @@ fn rfc4035_appendix_a_nsec_chain_and_bitmaps_equal_the_rfc() {
     let mut opts = SignOptions::new(now());
     opts.denial = Denial::Nsec;
     let signed = sign(load("rfc4035-example.zone", "example."), &[&ksk, &zsk], &opts);
-    assert_eq!(denial_lines(&signed, rtype::NSEC), expected_lines("rfc4035-nsec.txt", "example."));
+    assert_eq!(
+        denial_lines(&signed, rtype::NSEC),
+        expected_lines("rfc4035-nsec.txt", "example.")
+    );
 }
 
 #[test]
@@ -43,7 +56,12 @@ fn rfc5155_appendix_a_nsec3_chain_and_bitmaps_equal_the_rfc() {
     let (ksk, zsk) = fixture_keys(Algorithm::EcdsaP256Sha256);
     let mut opts = SignOptions::new(now());
     opts.denial = Denial::Nsec3 {
-        params: Nsec3Param { hash_algorithm: 1, flags: 0, iterations: 12, salt: vec![0xaa, 0xbb, 0xcc, 0xdd] },
+        params: Nsec3Param {
+            hash_algorithm: 1,
+            flags: 0,
+            iterations: 12,
+            salt: vec![0xaa, 0xbb, 0xcc, 0xdd],
+        },
         opt_out: true,
     };
     let signed = sign(load("rfc5155-example.zone", "example."), &[&ksk, &zsk], &opts);
@@ -62,14 +80,30 @@ fn rfc9276_defaults_are_sha1_zero_iterations_empty_salt_no_opt_out() {
     assert_eq!(
         opts.denial,
         Denial::Nsec3 {
-            params: Nsec3Param { hash_algorithm: 1, flags: 0, iterations: 0, salt: vec![] },
+            params: Nsec3Param {
+                hash_algorithm: 1,
+                flags: 0,
+                iterations: 0,
+                salt: vec![]
+            },
             opt_out: false
         }
     );
     let (ksk, zsk) = fixture_keys(Algorithm::Ed25519);
-    let signed = sign(load("rfc5155-example.zone", "example."), &[&ksk, &zsk], &SignOptions::new(now()));
-    assert_eq!(denial_lines(&signed, rtype::NSEC3PARAM), vec!["example. 0 NSEC3PARAM 1 0 0 -".to_string()]);
-    assert!(denial_lines(&signed, rtype::NSEC3).iter().all(|l| l.contains(" NSEC3 1 0 0 - ")));
+    let signed = sign(
+        load("rfc5155-example.zone", "example."),
+        &[&ksk, &zsk],
+        &SignOptions::new(now()),
+    );
+    assert_eq!(
+        denial_lines(&signed, rtype::NSEC3PARAM),
+        vec!["example. 0 NSEC3PARAM 1 0 0 -".to_string()]
+    );
+    assert!(
+        denial_lines(&signed, rtype::NSEC3)
+            .iter()
+            .all(|l| l.contains(" NSEC3 1 0 0 - "))
+    );
 }
 
 const RFC8976: [(&str, &str); 5] = [
@@ -103,15 +137,16 @@ fn rfc8976_examples_fail_when_any_covered_record_is_tampered() {
             if excluded || !r.owner.is_subdomain_of(&apex) {
                 continue;
             }
-            let duplicated = z.records.iter().enumerate().any(|(j, o)| {
-                j != i && o.owner == r.owner && o.rtype == r.rtype && o.rdata == r.rdata
-            });
+            let duplicated = z
+                .records
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.owner == r.owner && o.rtype == r.rtype && o.rdata == r.rdata);
             let mut t = z.clone();
             t.records[i].ttl ^= 1;
             // (a TTL change of one of two identical records leaves the other, digested once)
             assert!(
-                duplicated ||
-                matches!(zonemd::verify(&t).unwrap(), ZonemdStatus::Invalid(_)),
+                duplicated || matches!(zonemd::verify(&t).unwrap(), ZonemdStatus::Invalid(_)),
                 "{file}: TTL change of {} not detected",
                 r.owner
             );
@@ -146,10 +181,23 @@ fn rfc8976_uri_arpa_example_passes_our_whole_verifier_at_its_signing_time() {
     // RRSIG, NSEC chain and ZONEMD of a zone signed by someone else (RSASHA256).
     let z = load("uri.arpa.zone", "uri.arpa.");
     let when = dnssec_sign::rdata::parse_time("20210201000000").unwrap() as u64;
-    let problems =
-        verify_zone(&z, &VerifyOptions { now: Some(when), require_zonemd: true }).unwrap();
+    let problems = verify_zone(
+        &z,
+        &VerifyOptions {
+            now: Some(when),
+            require_zonemd: true,
+        },
+    )
+    .unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
     // and the same zone is out of its validity period today
-    let later = verify_zone(&z, &VerifyOptions { now: Some(now()), require_zonemd: true }).unwrap();
+    let later = verify_zone(
+        &z,
+        &VerifyOptions {
+            now: Some(now()),
+            require_zonemd: true,
+        },
+    )
+    .unwrap();
     assert!(later.iter().any(|p| p.message.contains("validity")));
 }

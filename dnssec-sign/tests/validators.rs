@@ -3,6 +3,8 @@
 //! ZONEMD checked by `ldns-verify-zone -ZZ` (NSEC) or `pdnsutil zonemd-verify-file` (NSEC3,
 //! since ldns 1.8.3 hangs on NSEC3 zones with ZONEMD).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -20,7 +22,12 @@ fn modes() -> Vec<(&'static str, Denial)> {
         (
             "nsec3-optout",
             Denial::Nsec3 {
-                params: Nsec3Param { hash_algorithm: 1, flags: 0, iterations: 5, salt: vec![0xca, 0xfe] },
+                params: Nsec3Param {
+                    hash_algorithm: 1,
+                    flags: 0,
+                    iterations: 5,
+                    salt: vec![0xca, 0xfe],
+                },
                 opt_out: true,
             },
         ),
@@ -37,14 +44,24 @@ fn check_algorithm(alg: Algorithm) {
             let mut opts = SignOptions::new(now());
             opts.denial = denial.clone();
             if with_zonemd {
-                opts.zonemd = vec![if nsec3 { ZonemdHash::Sha512 } else { ZonemdHash::Sha384 }];
+                opts.zonemd = vec![if nsec3 {
+                    ZonemdHash::Sha512
+                } else {
+                    ZonemdHash::Sha384
+                }];
             }
             let signed = sign(load("features.zone", "example."), &[&ksk, &zsk], &opts);
             let file = format!("{label}-{}-{}.signed", alg.number(), with_zonemd);
             let path = write_zone(dir.path(), &file, &signed);
             let p = path.to_str().unwrap();
-            let problems =
-                verify_zone(&signed, &VerifyOptions { now: Some(now()), require_zonemd: with_zonemd }).unwrap();
+            let problems = verify_zone(
+                &signed,
+                &VerifyOptions {
+                    now: Some(now()),
+                    require_zonemd: with_zonemd,
+                },
+            )
+            .unwrap();
             assert!(problems.is_empty(), "{file}: our verifier: {problems:#?}");
             if !(nsec3 && with_zonemd) {
                 let (ok, out) = run("ldns-verify-zone", &[p]);
@@ -134,7 +151,14 @@ fn glue_edited_after_signing_is_caught_only_by_zonemd() {
     // ... ZONEMD does, in an independent verifier and in ours
     let (ok, out) = independent_zonemd_ok(&path, "example", false);
     assert!(!ok, "ldns-verify-zone -ZZ should reject the edited glue:\n{out}");
-    let problems = verify_zone(&signed, &VerifyOptions { now: Some(now()), require_zonemd: true }).unwrap();
+    let problems = verify_zone(
+        &signed,
+        &VerifyOptions {
+            now: Some(now()),
+            require_zonemd: true,
+        },
+    )
+    .unwrap();
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].message.contains("ZONEMD"), "{problems:#?}");
     assert_eq!(problems[0].owner, name("example."));

@@ -1,5 +1,11 @@
 //! Shared helpers of the integration tests: fixtures, signing, external validators.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +40,11 @@ pub fn fixture_keys(alg: Algorithm) -> (LocalKey, LocalKey) {
         if p.extension().is_some_and(|x| x == "key") {
             let k = LocalKey::read_files(&p).unwrap();
             if k.algorithm() == alg {
-                if k.dnskey().is_sep() { ksk = Some(k) } else { zsk = Some(k) }
+                if k.dnskey().is_sep() {
+                    ksk = Some(k)
+                } else {
+                    zsk = Some(k)
+                }
             }
         }
     }
@@ -42,7 +52,10 @@ pub fn fixture_keys(alg: Algorithm) -> (LocalKey, LocalKey) {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn sign(zone: Zone, keys: &[&LocalKey], opts: &SignOptions) -> Zone {
@@ -53,7 +66,11 @@ pub fn sign(zone: Zone, keys: &[&LocalKey], opts: &SignOptions) -> Zone {
 /// Path of an external tool; panics (the test fails) when it is missing, since `.ci/run`
 /// installs it.
 pub fn tool(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin", "/sbin"])
+    {
         let p = Path::new(dir).join(name);
         if p.is_file() {
             return p;
