@@ -522,7 +522,8 @@ fn present_known(t: u16, b: &[u8]) -> Option<String> {
                 u32_at(o + 16)?
             )
         }
-        TXT => {
+        // HINFO is two character-strings, SPF (99) is TXT's twin
+        TXT | 13 | 99 => {
             let mut out = String::new();
             let mut i = 0;
             while i < b.len() {

@@ -440,11 +440,22 @@ pub fn sign_rrsets(
     opts: &SignOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<Vec<Record>, SignError> {
-    let ksks: Vec<&dyn ZoneSigningKey> = keys.iter().copied().filter(|k| k.dnskey().is_sep()).collect();
-    let zsks: Vec<&dyn ZoneSigningKey> = keys.iter().copied().filter(|k| !k.dnskey().is_sep()).collect();
-    // A key set without ZSKs is a CSK set; without KSKs the ZSKs sign the DNSKEY RRset too.
-    let key_sign: Vec<&dyn ZoneSigningKey> = if ksks.is_empty() { zsks.clone() } else { ksks };
-    let zone_sign: Vec<&dyn ZoneSigningKey> = if zsks.is_empty() { key_sign.clone() } else { zsks };
+    // Roles per algorithm (RFC 4035 §2.2: every algorithm signs every RRset): its KSKs sign the
+    // DNSKEY/CDS/CDNSKEY RRsets and its ZSKs the rest; an algorithm with keys of one kind only
+    // (a CSK) signs everything with them.
+    let has = |alg: u8, sep: bool| {
+        keys.iter()
+            .any(|k| k.dnskey().algorithm == alg && k.dnskey().is_sep() == sep)
+    };
+    let roles: Vec<(bool, bool)> = keys
+        .iter()
+        .map(|k| {
+            let (alg, sep) = (k.dnskey().algorithm, k.dnskey().is_sep());
+            let signs_keys = sep || !has(alg, true);
+            let signs_zone = !sep || !has(alg, false);
+            (signs_keys, signs_zone)
+        })
+        .collect();
     let (inception, expiration) = opts.window();
     // batches end at owner boundaries
     let mut batches: Vec<&[Job]> = Vec::new();
@@ -462,10 +473,8 @@ pub fn sign_rrsets(
         .par_iter()
         .map(|batch| {
             let mut out = Vec::with_capacity(batch.len() * 2);
-            for key in keys {
+            for (key, (is_key_signer, is_zone_signer)) in keys.iter().zip(roles.iter().copied()) {
                 let dk = key.dnskey();
-                let is_key_signer = key_sign.iter().any(|k| std::ptr::addr_eq(*k, *key));
-                let is_zone_signer = zone_sign.iter().any(|k| std::ptr::addr_eq(*k, *key));
                 let mut templates = Vec::new();
                 let mut msgs = Vec::new();
                 for job in batch.iter() {

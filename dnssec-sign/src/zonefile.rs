@@ -638,6 +638,20 @@ pub fn write_zone_file(path: &Path, origin: &Name, records: &[Record]) -> std::i
         write_records(&mut w, origin, records)?;
         w.flush()?;
     }
+    // temp files are created 0600; a zone file is public data: keep the mode of the file being
+    // replaced, or use 0644
+    let mode = std::fs::metadata(path).map(|m| m.permissions());
+    match mode {
+        Ok(p) => tmp.as_file().set_permissions(p)?,
+        Err(_) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            }
+        }
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

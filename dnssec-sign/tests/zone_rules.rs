@@ -405,3 +405,32 @@ fn signed_zone_round_trips_through_the_zone_file_writer_and_reader() {
     back.canonicalize();
     assert_eq!(back.records, z.records);
 }
+
+#[test]
+fn every_algorithm_signs_every_rrset_when_keys_of_two_algorithms_are_used() {
+    let (ksk13, zsk13) = fixture_keys(Algorithm::EcdsaP256Sha256);
+    let (ksk15, _) = fixture_keys(Algorithm::Ed25519);
+    let z = sign(
+        load("features.zone", "example."),
+        &[&ksk13, &zsk13, &ksk15],
+        &SignOptions::new(1_700_000_000),
+    );
+    let p = dnssec_sign::verify::verify_zone(
+        &z,
+        &dnssec_sign::verify::VerifyOptions {
+            now: Some(1_700_000_000),
+            require_zonemd: false,
+        },
+    )
+    .unwrap();
+    assert!(p.is_empty(), "{p:#?}");
+    // Ed25519 has only a KSK: it signs the zone data as well (CSK for its algorithm)
+    let ed_sigs_over_a = z
+        .records
+        .iter()
+        .filter(|r| r.rtype == rtype::RRSIG)
+        .map(|r| Rrsig::from_wire(&r.rdata).unwrap())
+        .filter(|s| s.algorithm == 15 && s.type_covered == rtype::A)
+        .count();
+    assert!(ed_sigs_over_a > 0);
+}
