@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod dkg;
 pub mod ecdsa;
 pub mod hash;
 pub mod id;
