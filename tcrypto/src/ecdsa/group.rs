@@ -305,12 +305,6 @@ impl Transcript {
         self
     }
 
-    /// Appends a (public) scalar.
-    pub(crate) fn scalar(&mut self, s: &Scalar) -> &mut Self {
-        put_scalar(&mut self.w, s);
-        self
-    }
-
     /// SHA-256 of the transcript.
     pub(crate) fn digest(&self) -> [u8; 32] {
         sha2::Sha256::digest(self.w.as_slice()).into()

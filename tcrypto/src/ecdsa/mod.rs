@@ -57,18 +57,25 @@
 //! Besides `R`, a presignature makes `g^{k^{-1}}` and `X^{k^{-1}}` public (through `K_j`, `KX_j`); this is what
 //! makes one-round, attributable signing by any `t + 1` parties possible.
 
-#![allow(dead_code)] // TEMPORARY: helpers used by the presigning rounds that land next
+pub mod combine;
+#[cfg(feature = "dealer")]
+pub mod dealer;
 pub(crate) mod group;
 pub mod key;
 pub mod presign;
+pub mod sign;
 
 use thiserror::Error;
 
 use crate::codec::DecodeError;
 use crate::id::SignerId;
 
+pub use combine::{Combined, combine};
+#[cfg(feature = "dealer")]
+pub use dealer::{deal, split};
 pub use key::KeyShare;
-pub use presign::PresignatureId;
+pub use presign::{Presignature, PresignatureId, PresignaturePublic};
+pub use sign::{SignRequest, SignatureShare, SpentPresignatures, sign_share};
 
 /// Type tags (codec header) of this module: 0x20..0x2f.
 pub(crate) mod tag {
