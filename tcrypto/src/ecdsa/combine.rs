@@ -61,10 +61,10 @@ pub fn combine(
             candidates.push((*j, share.s));
         }
     }
-    if candidates.len() >= needed {
-        if let Some(signature) = try_combine(&candidates[..needed], r, verifying_key, req) {
-            return Ok(Combined { signature, culprits });
-        }
+    if candidates.len() >= needed
+        && let Some(signature) = try_combine(&candidates[..needed], r, verifying_key, req)
+    {
+        return Ok(Combined { signature, culprits });
     }
     // Blame: check every share against its commitments.
     let dw = delta * public.w;

@@ -8,7 +8,6 @@ use p256::elliptic_curve::ff::FromUniformBytes as _;
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::group::GroupEncoding as _;
 use p256::elliptic_curve::ops::LinearCombination as _;
-use p256::elliptic_curve::ops::MulByGeneratorVartime as _;
 use p256::elliptic_curve::ops::Reduce as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::{ProjectivePoint, Scalar};
@@ -145,11 +144,6 @@ pub(crate) fn mul_g(s: &Scalar) -> ProjectivePoint {
     ProjectivePoint::mul_by_generator(s)
 }
 
-/// `g * s` for public `s` (variable time).
-pub(crate) fn mul_g_vartime(s: &Scalar) -> ProjectivePoint {
-    ProjectivePoint::mul_by_generator_vartime(s)
-}
-
 /// `Σ s_i · P_i` for public points and scalars (variable time, wNAF multi-scalar multiplication).
 pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
     if terms.is_empty() {
@@ -195,6 +189,16 @@ impl Polynomial {
         Self { coeffs }
     }
 
+    /// `f(0)`.
+    pub(crate) fn constant(&self) -> &Scalar {
+        &self.coeffs[0]
+    }
+
+    /// The coefficients `c_0..c_t`.
+    pub(crate) fn coefficients(&self) -> &[Scalar] {
+        &self.coeffs
+    }
+
     /// `f(j)`.
     pub(crate) fn eval(&self, j: SignerId) -> Scalar {
         let x = scalar_of(j);
@@ -234,31 +238,104 @@ pub(crate) fn lagrange_at(set: &[SignerId], i: SignerId, x: &Scalar) -> Scalar {
     num * Option::<Scalar>::from(den.invert()).unwrap_or(Scalar::ZERO)
 }
 
-/// Lagrange coefficients at 0 for every member of `set`.
-pub(crate) fn lagrange_at_zero(set: &[SignerId]) -> Vec<Scalar> {
-    set.iter().map(|&i| lagrange_at(set, i, &Scalar::ZERO)).collect()
+/// Inverts every non-zero element with one field inversion (Montgomery's trick); zeros stay zero.
+pub(crate) fn batch_invert(v: &mut [Scalar]) {
+    let mut prefix = Vec::with_capacity(v.len());
+    let mut acc = Scalar::ONE;
+    for x in v.iter() {
+        prefix.push(acc);
+        if !bool::from(x.is_zero()) {
+            acc *= x;
+        }
+    }
+    let mut inv = Option::<Scalar>::from(acc.invert()).unwrap_or(Scalar::ZERO);
+    for (x, pre) in v.iter_mut().zip(prefix).rev() {
+        if bool::from(x.is_zero()) {
+            continue;
+        }
+        let xi = inv * pre;
+        inv *= *x;
+        *x = xi;
+    }
 }
 
-/// Checks that the values `(j, y_j)` lie on one polynomial of degree `<= t`; returns `Ok(f(0))` or the ids
-/// whose values disagree with the polynomial through the first `t+1` points (the caller decides blame).
-pub(crate) fn interpolate_checked(points: &[(SignerId, Scalar)], t: u16) -> Result<Scalar, ()> {
-    let k = usize::from(t) + 1;
-    if points.len() < k {
-        return Err(());
-    }
-    let base: Vec<SignerId> = points[..k].iter().map(|(id, _)| *id).collect();
-    for (j, y) in &points[k..] {
-        let x = scalar_of(*j);
-        let mut acc = Scalar::ZERO;
-        for (i, yi) in &points[..k] {
-            acc += lagrange_at(&base, *i, &x) * yi;
+/// `1 / Π_{m≠i}(α_i − α_m)` for every evaluation point `α_i` (the barycentric weights of the points).
+pub(crate) fn barycentric_weights(alphas: &[Scalar]) -> Vec<Scalar> {
+    let mut dens: Vec<Scalar> = alphas
+        .iter()
+        .enumerate()
+        .map(|(i, ai)| {
+            alphas
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| *m != i)
+                .fold(Scalar::ONE, |acc, (_, am)| acc * (*ai - am))
+        })
+        .collect();
+    batch_invert(&mut dens);
+    dens
+}
+
+/// Lagrange coefficients at 0 for every member of `set` (one inversion):
+/// `λ_i = Π_{m≠i} x_m / (x_m − x_i)`.
+pub(crate) fn lagrange_at_zero(set: &[SignerId]) -> Vec<Scalar> {
+    let xs: Vec<Scalar> = set.iter().map(|j| scalar_of(*j)).collect();
+    let mut dens: Vec<Scalar> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, xi)| {
+            xs.iter()
+                .enumerate()
+                .filter(|(m, _)| *m != i)
+                .fold(Scalar::ONE, |acc, (_, xm)| acc * (*xm - xi))
+        })
+        .collect();
+    batch_invert(&mut dens);
+    dens.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            xs.iter()
+                .enumerate()
+                .filter(|(m, _)| *m != i)
+                .fold(Scalar::ONE, |acc, (_, xm)| acc * xm)
+                * d
+        })
+        .collect()
+}
+
+/// A random vector `μ` orthogonal to the evaluation vector `(f(α_0), …, f(α_{N-1}))` of every polynomial `f`
+/// of degree `<= t` (the dual of the Reed–Solomon code): `μ_i = q(α_i)·b_i` for a random `q` of degree
+/// `<= N − t − 2`, where `b_i` are the barycentric weights.
+pub(crate) fn random_dual_codeword(
+    alphas: &[Scalar],
+    weights: &[Scalar],
+    t: u16,
+    rng: &mut impl CryptoRng,
+) -> Vec<Scalar> {
+    let deg = alphas.len().saturating_sub(usize::from(t) + 2);
+    let q: Vec<Scalar> = (0..=deg).map(|_| random_scalar(rng)).collect();
+    alphas
+        .iter()
+        .zip(weights)
+        .map(|(a, b)| q.iter().rev().fold(Scalar::ZERO, |acc, c| acc * a + c) * b)
+        .collect()
+}
+
+/// Whether the values `y_i` at the points `α_i` lie on one polynomial of degree `<= t`: `Σ_i α_i^e b_i y_i = 0`
+/// for every `e <= N − t − 2` (a basis of the dual code).
+pub(crate) fn on_low_degree_polynomial(alphas: &[Scalar], weights: &[Scalar], ys: &[Scalar], t: u16) -> bool {
+    let extra = alphas.len().saturating_sub(usize::from(t) + 1);
+    let mut powers: Vec<Scalar> = weights.to_vec();
+    for _ in 0..extra {
+        let sum: Scalar = powers.iter().zip(ys).map(|(p, y)| *p * y).sum();
+        if !bool::from(sum.is_zero()) {
+            return false;
         }
-        if acc != *y {
-            return Err(());
+        for (p, a) in powers.iter_mut().zip(alphas) {
+            *p *= a;
         }
     }
-    let lambdas = lagrange_at_zero(&base);
-    Ok(points[..k].iter().zip(&lambdas).map(|((_, y), l)| *y * l).sum())
+    true
 }
 
 /// A domain-separated transcript hash: SHA-256 over a label and length-prefixed fields.

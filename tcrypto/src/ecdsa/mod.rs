@@ -90,6 +90,7 @@ pub(crate) mod tag {
     pub(crate) const SIGN_REQUEST: u8 = 0x28;
     pub(crate) const SIGNATURE_SHARE: u8 = 0x29;
     pub(crate) const PRESIGN_PARAMS: u8 = 0x2a;
+    pub(crate) const BLAME_REVEAL: u8 = 0x2b;
 }
 
 /// Largest number of parties supported.
@@ -108,15 +109,14 @@ pub enum Fault {
     Malformed,
     /// A revealed value does not match the party's earlier commitment.
     WrongCommitment,
-    /// A share does not match the sender's Feldman commitment (or per-party commitment when signing).
+    /// A share does not match the sender's commitment (named by the receiver's complaint when the share was
+    /// private), a resharing does not hold the product it must, or a signature share fails its check.
     WrongShare,
-    /// A zero-knowledge proof does not verify.
-    WrongProof,
     /// The party sent different broadcasts to different parties (seen through the echoes).
     Equivocation,
     /// A commitment or public value is the identity point.
     IdentityPoint,
-    /// The party's opened value is inconsistent with the others'.
+    /// The party's opened value (share of `w`, `a_i·R`, `a_i·X`, `A_i`, `VX_i`) is not what it must be.
     WrongOpening,
 }
 

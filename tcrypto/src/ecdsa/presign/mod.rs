@@ -24,8 +24,8 @@ pub mod round2;
 pub mod round3;
 
 pub use round1::{Round1Broadcast, Round1Direct, Round1State, round1};
-pub use round2::{DleqProof, Round2Broadcast, Round2Direct, Round2State};
-pub use round3::{Round3Broadcast, Round3State};
+pub use round2::{Round2Broadcast, Round2Direct, Round2State};
+pub use round3::{BlameReveal, BlameState, Finished, Round3Broadcast, Round3State};
 
 /// Names one presignature: the presigning run's session id and its index in the batch. This is what a signer
 /// must durably record as spent before releasing a signature share made with it.
@@ -100,6 +100,12 @@ pub(crate) struct Context {
     pub(crate) parties: Vec<SignerId>,
     /// Lagrange coefficients at 0 over `P`, aligned with `parties` (degree `|P| - 1 >= 2t`).
     pub(crate) lambdas: Vec<Scalar>,
+    /// Evaluation points `(0, j for j in P)`.
+    pub(crate) alphas0: Vec<Scalar>,
+    /// Barycentric weights of `alphas0`.
+    pub(crate) weights0: Vec<Scalar>,
+    /// Barycentric weights of `P` alone.
+    pub(crate) weights: Vec<Scalar>,
     pub(crate) batch: usize,
     pub(crate) key_id: KeyId,
     pub(crate) public_key: ProjectivePoint,
@@ -129,7 +135,14 @@ impl Context {
             return Err(Error::UnsupportedParameters("batch size must be 1..=1024"));
         }
         let lambdas = group::lagrange_at_zero(&parties);
+        let mut alphas0 = vec![Scalar::ZERO];
+        alphas0.extend(parties.iter().map(|j| group::scalar_of(*j)));
+        let weights0 = group::barycentric_weights(&alphas0);
+        let weights = group::barycentric_weights(&alphas0[1..]);
         Ok(Self {
+            alphas0,
+            weights0,
+            weights,
             session: params.session,
             me: key.id(),
             t,
@@ -151,6 +164,9 @@ impl Context {
             t: self.t,
             parties: self.parties.clone(),
             lambdas: self.lambdas.clone(),
+            alphas0: self.alphas0.clone(),
+            weights0: self.weights0.clone(),
+            weights: self.weights.clone(),
             batch: self.batch,
             key_id: self.key_id,
             public_key: self.public_key,
@@ -186,6 +202,12 @@ impl Context {
         Ok(())
     }
 
+    /// Index of `j` in `P` (0 if absent; callers only ask for members).
+    pub(crate) fn position(&self, j: SignerId) -> usize {
+        self.parties.iter().position(|p| *p == j).unwrap_or(0)
+    }
+
+    /// Lagrange coefficient at 0 of member `j` over `P`.
     pub(crate) fn lambda(&self, j: SignerId) -> Scalar {
         self.parties
             .iter()
@@ -359,22 +381,52 @@ impl fmt::Debug for Presignature {
     }
 }
 
-/// Hash of a list of Feldman vectors, used for round-1 commitments (`c_i`) and round-2 echoes.
-pub(crate) fn commitment_hash(
-    label: &'static str,
-    ctx_session: &SessionId,
-    sender: SignerId,
-    vectors: &[&[Vec<ProjectivePoint>]],
-) -> [u8; 32] {
-    let mut tr = group::Transcript::new(label);
-    tr.bytes(ctx_session.as_bytes()).id(sender);
-    for list in vectors {
-        tr.u32(u32::try_from(list.len()).unwrap_or(u32::MAX));
-        for v in *list {
-            tr.points(v);
-        }
-    }
+/// The salt `salt_ij` a dealer uses for receiver `j`: `H(label, sid, dealer, j, seed)`.
+pub(crate) fn salt_for(ctx: &Context, label: &'static str, seed: &[u8; 32], j: SignerId) -> [u8; 32] {
+    let mut tr = group::Transcript::new("salt");
+    tr.bytes(label.as_bytes())
+        .bytes(ctx.session.as_bytes())
+        .id(j)
+        .bytes(seed);
     tr.digest()
+}
+
+/// Salted hash commitment to the shares a dealer sends one receiver:
+/// `H(label, sid, key id, dealer, receiver, shares…, salt)`.
+pub(crate) fn share_commitment(
+    ctx: &Context,
+    label: &'static str,
+    dealer: SignerId,
+    receiver: SignerId,
+    lists: &[&[Scalar]],
+    salt: &[u8; 32],
+) -> [u8; 32] {
+    let mut w = Writer::bare();
+    for l in lists {
+        group::put_scalars(&mut w, l);
+    }
+    let mut tr = group::Transcript::new(label);
+    tr.bytes(ctx.session.as_bytes())
+        .bytes(ctx.key_id.as_bytes())
+        .id(dealer)
+        .id(receiver)
+        .bytes(w.as_slice())
+        .bytes(salt);
+    tr.digest()
+}
+
+/// Appends a list of 32-byte hashes.
+pub(crate) fn put_hashes(w: &mut Writer, v: &[[u8; 32]]) {
+    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+    for h in v {
+        w.raw(h);
+    }
+}
+
+/// Reads a list of 32-byte hashes.
+pub(crate) fn get_hashes(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, DecodeError> {
+    let n = r.count(32)?;
+    (0..n).map(|_| r.array::<32>()).collect()
 }
 
 /// Reads `batch` Feldman vectors of `t + 1` points each (the count is checked by the round, not here).
@@ -467,7 +519,16 @@ pub fn run_in_process(
             .filter(|(j, _)| **j != id)
             .map(|(j, b)| (*j, b.clone()))
             .collect();
-        out.insert(id, st.finish(&others, rng)?);
+        match st.finish(&others, rng)? {
+            Finished::Presignatures(p) => {
+                out.insert(id, p);
+            }
+            Finished::Blame(state, _reveal) => {
+                // In-process runs are honest; a blame step here means a bug.
+                drop(state);
+                return Err(Error::Degenerate("presigning checks failed in an honest run"));
+            }
+        }
     }
     Ok(out)
 }

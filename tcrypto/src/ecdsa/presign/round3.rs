@@ -1,14 +1,17 @@
-//! Presigning round 3 and output (DJNPØ §3: opening `w = a·k` and checking it in the exponent; §4 output of
-//! preprocessing). In [`Round2State::round3`], `P_i` checks every round-2 message — the revealed Feldman
-//! vectors against the round-1 commitments, the echoes, its private shares against the Feldman vectors, the
-//! Chaum–Pedersen proofs — then forms its degree-`t` shares `u'_i = Σ_j λ_j h^u_j(i)` of `w = a·k` and
-//! `v'_i = Σ_j λ_j h^v_j(i)` of `a·x` (BGW degree reduction with the Lagrange coefficients `λ_j` of `P`), and
-//! broadcasts `u'_i` and `VX_i = v'_i·G`. [`Round3State::finish`] opens `w`, checks
-//! `w·G == Σ_j λ_j U_j`, checks that the `VX_j` lie on one degree-`t` polynomial through `a·X = Σ_j λ_j V_j`,
-//! and outputs the presignatures `(ρ_i = w^{-1}a_i, σ_i = w^{-1}v'_i)`.
+//! Presigning round 3 and output (DJNPØ §3: open `w = a·k` and check it in the exponent; §4: output of the
+//! preprocessing). In [`Round2State::round3`], `P_i` checks the round-2 messages (echoes, the opening of the
+//! nonce commitments, its `h^u` shares against `c'_ji`, its `h^v` shares against `HV_j`), then forms its
+//! degree-`t` shares `u'_i = Σ_j λ_j h^u_j(i)` of `w = a·k` and `v'_i = Σ_j λ_j h^v_j(i)` of `a·x` (BGW degree
+//! reduction with the Lagrange coefficients `λ_j` of `P`) and broadcasts `u'_i`, `a_i·R`, `a_i·X`,
+//! `A_i = a_i·G` and `VX_i = v'_i·G` (DJNPØ's openings in the exponent).
 //!
-//! All checks are optimistic: aggregated or batched with random weights first, one by one only on failure,
-//! to name the culprits.
+//! [`Round3State::finish`] opens `w` (all `|P| >= 2t + 1` shares must lie on one degree-`t` polynomial) and
+//! checks, with one random linear combination over the dual of the Reed–Solomon code (so the `t + 1` honest
+//! values fix every value): `(0, w·G), (j, a_j·R)` lie on one degree-`t` polynomial (so `w = a·k` with
+//! `R = k·G`); the `A_j` and the `VX_j` each lie on one; and `(0, 0), (j, a_j·X − VX_j)` lie on one (so the
+//! `VX_j` share `a·x`). On success it outputs `ρ_i = w^{-1}a_i` and `σ_i = w^{-1}v'_i`. On failure every
+//! party opens its ephemeral polynomials ([`BlameReveal`]) and [`BlameState::conclude`] recomputes what each
+//! party should have sent and names who did not.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,9 +22,11 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::super::group::{self, get_point, put_point};
 use super::super::{Error, Fault, tag};
-use super::round2::{Round2Broadcast, Round2Direct, Round2State, dleq_challenge, identity_culprit};
+use super::round1::{Round1Broadcast, Round1Direct};
+use super::round2::{Round2Broadcast, Round2Direct, Round2State, echo_hash};
 use super::{
-    Context, Presignature, PresignatureId, PresignaturePublic, commitment_hash, fail_if_any, malformed_unless,
+    Context, Presignature, PresignatureId, PresignaturePublic, fail_if_any, get_hashes, malformed_unless,
+    put_hashes, salt_for,
 };
 use crate::codec::{Reader, Writer};
 use crate::id::SignerId;
@@ -31,46 +36,76 @@ use crate::id::SignerId;
 pub struct Round3Broadcast {
     /// `u'_i^b`: `P_i`'s degree-`t` share of `w^b = a^b·k^b` (opened: `w` is public).
     pub w_shares: Vec<Scalar>,
-    /// `VX_i^b = v'_i^b·G`: commitment to `P_i`'s share of `a^b·x`.
+    /// `a_i^b·R^b`.
+    pub a_r: Vec<ProjectivePoint>,
+    /// `a_i^b·X`.
+    pub a_x: Vec<ProjectivePoint>,
+    /// `A_i^b = a_i^b·G` (so `K_i = w^{-1}·A_i` commits to `P_i`'s share of `k^{-1}`).
+    pub a_g: Vec<ProjectivePoint>,
+    /// `VX_i^b = v'_i^b·G` (so `KX_i = w^{-1}·VX_i` commits to `P_i`'s share of `k^{-1}x`).
     pub vx: Vec<ProjectivePoint>,
-    /// Echo: `H(round-2 broadcast of j)` for every member `j` of `P`, in id order.
+    /// Dealers whose round-2 shares to `P_i` did not match their commitments (complaints).
+    pub complaints: Vec<SignerId>,
+    /// Echo: `H(round-2 broadcast of j)` for every member `j`, in id order.
     pub echo: Vec<[u8; 32]>,
 }
 
 /// `P_i`'s secret state after round 3.
 pub struct Round3State {
     ctx: Context,
-    /// `R^b = Σ_j F_j^b[0]`.
-    r_points: Vec<ProjectivePoint>,
-    /// `A_j^b` for every member `j` (from the aggregated Feldman vectors of `a`).
-    a_points: Vec<BTreeMap<SignerId, ProjectivePoint>>,
-    /// Every member's round-2 broadcast (own included).
+    r2: Round2State,
+    /// Every member's round-2 broadcast.
     round2: BTreeMap<SignerId, Round2Broadcast>,
-    /// Own `a_i^b`, `v'_i^b` (secret).
-    a: Zeroizing<Vec<Scalar>>,
+    /// `R^b = Σ_j R_j^b`.
+    r_points: Vec<ProjectivePoint>,
+    /// `v'_i^b` (secret).
     v: Zeroizing<Vec<Scalar>>,
-    /// Own round-3 broadcast.
     own: Round3Broadcast,
 }
 
-fn echo_hash(ctx: &Context, sender: SignerId, b: &Round2Broadcast) -> [u8; 32] {
-    let mut w = Writer::bare();
-    b.write(&mut w);
-    let mut tr = group::Transcript::new("round2-echo");
-    tr.bytes(ctx.session.as_bytes()).id(sender).bytes(w.as_slice());
-    tr.digest()
+/// A party's opening of its ephemeral polynomials after a failed presigning run (never the resharing of
+/// `a_i·x_i`): enough for everyone to recompute what it sent.
+#[derive(PartialEq, Eq)]
+pub struct BlameReveal {
+    /// Coefficients of `f_i^b` (`t + 1` each).
+    pub f: Vec<Vec<Scalar>>,
+    /// Coefficients of `g_i^b`.
+    pub g: Vec<Vec<Scalar>>,
+    /// Coefficients of `h^u_i^b`.
+    pub hu: Vec<Vec<Scalar>>,
+    /// Seeds of the round-1 and round-2 salts.
+    pub seeds: [[u8; 32]; 2],
+}
+
+/// State of a failed run, waiting for the other members' [`BlameReveal`]s.
+pub struct BlameState {
+    ctx: Context,
+    round1: BTreeMap<SignerId, Round1Broadcast>,
+    round2: BTreeMap<SignerId, Round2Broadcast>,
+    round3: BTreeMap<SignerId, Round3Broadcast>,
+    r_points: Vec<ProjectivePoint>,
+    own: BlameReveal,
+}
+
+/// What [`Round3State::finish`] produces.
+#[derive(Debug)]
+pub enum Finished {
+    /// The run succeeded: this party's presignatures, in batch order.
+    Presignatures(Vec<Presignature>),
+    /// A check failed: broadcast the [`BlameReveal`], collect everyone's, and call [`BlameState::conclude`].
+    Blame(Box<BlameState>, BlameReveal),
 }
 
 /// Compares every echo with our own view: a sender whose message was seen differently equivocated.
 fn check_echoes(
     ctx: &Context,
-    mine: &BTreeMap<SignerId, [u8; 32]>,
+    mine: &[[u8; 32]],
     echoes: impl Iterator<Item = (SignerId, Vec<[u8; 32]>)>,
 ) -> Result<(), Error> {
     let mut bad = Vec::new();
     for (_echoer, echo) in echoes {
-        for (s, seen) in ctx.parties.iter().zip(&echo) {
-            if mine.get(s) != Some(seen) {
+        for ((s, seen), my) in ctx.parties.iter().zip(&echo).zip(mine) {
+            if seen != my {
                 bad.push((*s, Fault::Equivocation));
             }
         }
@@ -78,34 +113,28 @@ fn check_echoes(
     fail_if_any(bad)
 }
 
+fn complaints_error(list: impl Iterator<Item = SignerId>) -> Result<(), Error> {
+    fail_if_any(list.map(|j| (j, Fault::WrongShare)).collect())
+}
+
 impl Round2State {
     /// Round 3: takes the other members' round-2 broadcasts and private shares.
+    #[allow(clippy::needless_range_loop)] // `b` indexes several per-presignature vectors at once
     pub fn round3(
         self,
         broadcasts: &BTreeMap<SignerId, Round2Broadcast>,
         directs: &BTreeMap<SignerId, Round2Direct>,
         rng: &mut impl CryptoRng,
     ) -> Result<(Round3State, Round3Broadcast), Error> {
-        let Round2State {
-            ctx,
-            commitments1,
-            shares1,
-            own_k_points,
-            own_a_points,
-            a,
-            own2,
-            broadcast,
-        } = self;
-        let ctx_ref = &ctx;
-        let ctx = ctx_ref;
+        let ctx = self.ctx.clone_of();
         ctx.check_senders(broadcasts.keys())?;
         ctx.check_senders(directs.keys())?;
         let mut bad = Vec::new();
         for (j, b) in broadcasts {
-            malformed_unless(b.well_formed(ctx), *j, &mut bad);
             if b.has_identity() {
-                identity_culprit(*j, &mut bad);
+                bad.push((*j, Fault::IdentityPoint));
             }
+            malformed_unless(b.well_formed(&ctx), *j, &mut bad);
         }
         for (j, d) in directs {
             malformed_unless(
@@ -115,196 +144,103 @@ impl Round2State {
             );
         }
         fail_if_any(bad)?;
-
-        // Equivocation of round 1 (echoes) and opening of the round-1 commitments.
+        // Complaints about round-1 dealings abort the run, naming the accused dealer.
+        complaints_error(
+            self.broadcast
+                .complaints
+                .iter()
+                .chain(broadcasts.values().flat_map(|b| b.complaints.iter()))
+                .copied(),
+        )?;
+        // Equivocation in round 1, then the opening of the nonce commitments.
+        let my_echo: Vec<[u8; 32]> = self.broadcast.echo.clone();
         check_echoes(
-            ctx,
-            &commitments1,
+            &ctx,
+            &my_echo,
             broadcasts.iter().map(|(j, b)| (*j, b.echo.clone())),
         )?;
-        let mut bad = Vec::new();
-        for (j, b) in broadcasts {
-            let c = commitment_hash(
-                "round1-commitment",
-                &ctx.session,
-                *j,
-                &[&b.k_commitments, &b.a_commitments],
-            );
-            if Some(&c) != commitments1.get(j) {
-                bad.push((*j, Fault::WrongCommitment));
-            }
-        }
-        fail_if_any(bad)?;
-
-        let mut all: BTreeMap<SignerId, Round2Broadcast> = broadcasts.clone();
-        all.insert(ctx.me, broadcast.clone());
-        let t1 = usize::from(ctx.t) + 1;
-
-        // Aggregated Feldman vectors of k and a: Fsum^b, Gsum^b.
-        let sum_vectors = |pick: &dyn Fn(&Round2Broadcast) -> &Vec<Vec<ProjectivePoint>>| {
-            (0..ctx.batch)
-                .map(|b| {
-                    (0..t1)
-                        .map(|m| all.values().map(|x| pick(x)[b][m]).sum::<ProjectivePoint>())
-                        .collect::<Vec<_>>()
-                })
-                .collect::<Vec<_>>()
-        };
-        let f_sum = sum_vectors(&|x| &x.k_commitments);
-        let g_sum = sum_vectors(&|x| &x.a_commitments);
-
-        // Own round-1 shares against the Feldman vectors: aggregated first (k_i·G == Fsum(i)), per dealer on
-        // failure.
-        let mut bad = Vec::new();
-        for b in 0..ctx.batch {
-            let ok = own_k_points[b] == group::eval_commitment(&f_sum[b], ctx.me)
-                && own_a_points[b] == group::eval_commitment(&g_sum[b], ctx.me);
-            if !ok {
-                for (j, d) in &shares1 {
-                    let x = &all[j];
-                    if group::mul_g(&d.k_shares[b]) != group::eval_commitment(&x.k_commitments[b], ctx.me)
-                        || group::mul_g(&d.a_shares[b]) != group::eval_commitment(&x.a_commitments[b], ctx.me)
-                    {
-                        bad.push((*j, Fault::WrongShare));
-                    }
-                }
-            }
-        }
-        fail_if_any(bad)?;
-
-        // Resharing values against HU_j, HV_j: one batched check with random weights.
-        let mut own_directs: BTreeMap<SignerId, (&[Scalar], &[Scalar])> = directs
+        let bad: Vec<(SignerId, Fault)> = broadcasts
             .iter()
-            .map(|(j, d)| (*j, (d.u_shares.as_slice(), d.v_shares.as_slice())))
+            .filter(|(j, b)| {
+                super::round1::r_commitment(&ctx, **j, &b.r_points) != self.round1[*j].r_commitment
+            })
+            .map(|(j, _)| (*j, Fault::WrongCommitment))
             .collect();
-        own_directs.insert(ctx.me, (own2.u_shares.as_slice(), own2.v_shares.as_slice()));
+        fail_if_any(bad)?;
+
+        let mut round2 = broadcasts.clone();
+        round2.insert(ctx.me, self.broadcast.clone());
+        let my_pos = ctx.position(ctx.me);
+
+        // Own h^u shares against c'_ji; own h^v shares against HV_j (batched, per dealer on failure).
+        let mut complaints: Vec<SignerId> = directs
+            .iter()
+            .filter(|(j, d)| d.commitment(&ctx, **j, ctx.me) != round2[*j].u_share_commitments[my_pos])
+            .map(|(j, _)| *j)
+            .collect();
         let mut lhs = Scalar::ZERO;
-        let mut terms = Vec::with_capacity(2 * ctx.parties.len() * ctx.batch);
-        for (j, (us, vs)) in &own_directs {
-            let x = &all[j];
+        let mut terms = Vec::with_capacity(ctx.parties.len() * ctx.batch);
+        for (j, d) in directs {
             for b in 0..ctx.batch {
-                let (bu, bv) = (group::random_weight(rng), group::random_weight(rng));
-                lhs += bu * us[b] + bv * vs[b];
-                terms.push((group::eval_commitment(&x.u_commitments[b], ctx.me), bu));
-                terms.push((group::eval_commitment(&x.v_commitments[b], ctx.me), bv));
+                let wgt = group::random_weight(rng);
+                lhs += wgt * d.v_shares[b];
+                terms.push((group::eval_commitment(&round2[j].v_commitments[b], ctx.me), wgt));
             }
         }
         if group::mul_g(&lhs) != group::lincomb_vartime(&terms) {
-            let mut bad = Vec::new();
-            for (j, (us, vs)) in &own_directs {
-                let x = &all[j];
-                for b in 0..ctx.batch {
-                    if group::mul_g(&us[b]) != group::eval_commitment(&x.u_commitments[b], ctx.me)
-                        || group::mul_g(&vs[b]) != group::eval_commitment(&x.v_commitments[b], ctx.me)
-                    {
-                        bad.push((*j, Fault::WrongShare));
-                    }
+            for (j, d) in directs {
+                let ok = (0..ctx.batch).all(|b| {
+                    group::mul_g(&d.v_shares[b])
+                        == group::eval_commitment(&round2[j].v_commitments[b], ctx.me)
+                });
+                if !ok && !complaints.contains(j) {
+                    complaints.push(*j);
                 }
             }
-            fail_if_any(bad)?;
+            complaints.sort();
         }
 
-        // Public shares A_j^b, K_j^b of every member, and the Chaum–Pedersen proofs (batched).
-        let a_points: Vec<BTreeMap<SignerId, ProjectivePoint>> = (0..ctx.batch)
-            .map(|b| {
-                ctx.parties
-                    .iter()
-                    .map(|j| (*j, group::eval_commitment(&g_sum[b], *j)))
-                    .collect()
-            })
+        let r_points: Vec<ProjectivePoint> = (0..ctx.batch)
+            .map(|b| round2.values().map(|x| x.r_points[b]).sum())
             .collect();
-        let k_points: Vec<BTreeMap<SignerId, ProjectivePoint>> = (0..ctx.batch)
-            .map(|b| {
-                ctx.parties
-                    .iter()
-                    .map(|j| (*j, group::eval_commitment(&f_sum[b], *j)))
-                    .collect()
-            })
-            .collect();
-        let proof_terms = |j: SignerId, b: usize, w: [Scalar; 3]| {
-            let x = &all[&j];
-            let p = &x.proofs[b];
-            let (a, k, xj) = (a_points[b][&j], k_points[b][&j], ctx.public_shares[&j]);
-            let (u, v) = (x.u_commitments[b][0], x.v_commitments[b][0]);
-            let c = dleq_challenge(ctx, j, b, [&a, &k, &xj, &u, &v, &p.t1, &p.t2, &p.t3]);
-            // w0(zG - T1 - cA) + w1(zK - T2 - cU) + w2(zX_j - T3 - cV) == 0; the G term is returned apart.
-            let g_coeff = w[0] * p.z;
-            let terms = [
-                (p.t1, -w[0]),
-                (a, -(w[0] * c)),
-                (k, w[1] * p.z),
-                (p.t2, -w[1]),
-                (u, -(w[1] * c)),
-                (xj, w[2] * p.z),
-                (p.t3, -w[2]),
-                (v, -(w[2] * c)),
-            ];
-            (g_coeff, terms)
-        };
-        let mut g_total = Scalar::ZERO;
-        let mut terms = Vec::with_capacity(8 * ctx.parties.len() * ctx.batch);
-        for j in ctx.others() {
-            for b in 0..ctx.batch {
-                let w = [
-                    group::random_weight(rng),
-                    group::random_weight(rng),
-                    group::random_weight(rng),
-                ];
-                let (g, t) = proof_terms(j, b, w);
-                g_total += g;
-                terms.extend_from_slice(&t);
-            }
-        }
-        terms.push((ProjectivePoint::GENERATOR, g_total));
-        if group::lincomb_vartime(&terms) != ProjectivePoint::IDENTITY {
-            let mut bad = Vec::new();
-            for j in ctx.others() {
-                for b in 0..ctx.batch {
-                    for i in 0..3 {
-                        let mut w = [Scalar::ZERO; 3];
-                        w[i] = Scalar::ONE;
-                        let (g, t) = proof_terms(j, b, w);
-                        let mut terms = t.to_vec();
-                        terms.push((ProjectivePoint::GENERATOR, g));
-                        if group::lincomb_vartime(&terms) != ProjectivePoint::IDENTITY {
-                            bad.push((j, Fault::WrongProof));
-                        }
-                    }
-                }
-            }
-            fail_if_any(bad)?;
-        }
-
-        // R^b, then BGW degree reduction: u'_i = Σ λ_j h^u_j(i), v'_i = Σ λ_j h^v_j(i).
-        let r_points: Vec<ProjectivePoint> = (0..ctx.batch).map(|b| f_sum[b][0]).collect();
-        if r_points.iter().any(|r| *r == ProjectivePoint::IDENTITY) {
+        if r_points.contains(&ProjectivePoint::IDENTITY) {
             return Err(Error::Degenerate("R is the identity"));
         }
-        let mut w_shares = Vec::with_capacity(ctx.batch);
         let mut v = Zeroizing::new(Vec::with_capacity(ctx.batch));
-        let mut vx = Vec::with_capacity(ctx.batch);
+        let mut own = Round3Broadcast {
+            w_shares: Vec::with_capacity(ctx.batch),
+            a_r: Vec::with_capacity(ctx.batch),
+            a_x: Vec::with_capacity(ctx.batch),
+            a_g: Vec::with_capacity(ctx.batch),
+            vx: Vec::with_capacity(ctx.batch),
+            complaints,
+            echo: round2
+                .iter()
+                .map(|(j, b)| echo_hash(&ctx, "round2-echo", *j, |w| b.write(w)))
+                .collect(),
+        };
         for b in 0..ctx.batch {
-            let mut u_sum = Scalar::ZERO;
-            let mut v_sum = Scalar::ZERO;
-            for (j, (us, vs)) in &own_directs {
+            let mut u_sum = ctx.lambda(ctx.me) * self.own.u_shares[b];
+            let mut v_sum = ctx.lambda(ctx.me) * self.own.v_shares[b];
+            for (j, d) in directs {
                 let l = ctx.lambda(*j);
-                u_sum += l * us[b];
-                v_sum += l * vs[b];
+                u_sum += l * d.u_shares[b];
+                v_sum += l * d.v_shares[b];
             }
-            w_shares.push(u_sum);
-            vx.push(group::mul_g(&v_sum));
+            let a = self.a[b];
+            own.w_shares.push(u_sum);
+            own.a_r.push(r_points[b] * a);
+            own.a_x.push(ctx.public_key * a);
+            own.a_g.push(group::mul_g(&a));
+            own.vx.push(group::mul_g(&v_sum));
             v.push(v_sum);
             v_sum.zeroize();
         }
-        let echo = all.iter().map(|(j, x)| echo_hash(ctx, *j, x)).collect();
-        let own = Round3Broadcast { w_shares, vx, echo };
-        drop(shares1);
         let state = Round3State {
-            ctx: Context::clone_of(ctx),
+            ctx,
+            r2: self,
+            round2,
             r_points,
-            a_points,
-            round2: all,
-            a,
             v,
             own: own.clone(),
         };
@@ -313,156 +249,239 @@ impl Round2State {
 }
 
 impl Round3State {
-    /// Output: takes the other members' round-3 broadcasts, opens `w` and returns this party's batch of
-    /// presignatures.
+    /// Output: takes the other members' round-3 broadcasts, opens `w` and returns this party's presignatures,
+    /// or — if a check fails — the blame step.
     pub fn finish(
         self,
         broadcasts: &BTreeMap<SignerId, Round3Broadcast>,
         rng: &mut impl CryptoRng,
-    ) -> Result<Vec<Presignature>, Error> {
+    ) -> Result<Finished, Error> {
         let ctx = &self.ctx;
         ctx.check_senders(broadcasts.keys())?;
         let mut bad = Vec::new();
         for (j, b) in broadcasts {
+            let pts = [&b.a_r, &b.a_x, &b.a_g, &b.vx];
+            if pts.iter().any(|v| v.contains(&ProjectivePoint::IDENTITY)) {
+                bad.push((*j, Fault::IdentityPoint));
+            }
             malformed_unless(
-                b.w_shares.len() == ctx.batch && b.vx.len() == ctx.batch && b.echo.len() == ctx.parties.len(),
+                b.w_shares.len() == ctx.batch
+                    && pts.iter().all(|v| v.len() == ctx.batch)
+                    && b.echo.len() == ctx.parties.len()
+                    && b.complaints.iter().all(|c| ctx.parties.contains(c)),
                 *j,
                 &mut bad,
             );
-            if b.vx.iter().any(|p| *p == ProjectivePoint::IDENTITY) {
-                identity_culprit(*j, &mut bad);
-            }
         }
         fail_if_any(bad)?;
-        let mine: BTreeMap<SignerId, [u8; 32]> = ctx
-            .parties
-            .iter()
-            .copied()
-            .zip(self.own.echo.iter().copied())
-            .collect();
-        check_echoes(ctx, &mine, broadcasts.iter().map(|(j, b)| (*j, b.echo.clone())))?;
+        complaints_error(
+            self.own
+                .complaints
+                .iter()
+                .chain(broadcasts.values().flat_map(|b| b.complaints.iter()))
+                .copied(),
+        )?;
+        check_echoes(
+            ctx,
+            &self.own.echo,
+            broadcasts.iter().map(|(j, b)| (*j, b.echo.clone())),
+        )?;
         let mut all = broadcasts.clone();
         all.insert(ctx.me, self.own.clone());
 
-        let mut out = Vec::with_capacity(ctx.batch);
+        let mut ws = Vec::with_capacity(ctx.batch);
+        let mut terms = Vec::with_capacity(ctx.batch * (4 * ctx.parties.len() + 1));
+        let mut ok = true;
+        let (a0, b0) = (&ctx.alphas0, &ctx.weights0);
+        let (ap, bp) = (&ctx.alphas0[1..], &ctx.weights);
         for b in 0..ctx.batch {
-            // Open w (degree t, all |P| >= 2t + 1 shares must agree) and check g^w = Σ λ_j U_j.
-            let points: Vec<(SignerId, Scalar)> = all.iter().map(|(j, x)| (*j, x.w_shares[b])).collect();
-            let opened = group::interpolate_checked(&points, ctx.t);
-            let u_terms: Vec<(ProjectivePoint, Scalar)> = ctx
-                .parties
-                .iter()
-                .map(|j| (self.round2[j].u_commitments[b][0], ctx.lambda(*j)))
-                .collect();
-            let w = match opened {
-                Ok(w) if group::mul_g_vartime(&w) == group::lincomb_vartime(&u_terms) => w,
-                _ => return Err(self.blame_opening(b, &all, true)),
-            };
-            let w_inv: Scalar = Option::from(w.invert()).ok_or(Error::Degenerate("w = a·k is zero"))?;
-
-            // VX_j on one degree-t polynomial through a·X = Σ λ_j V_j: random dual-code check.
-            let mut eval_points = vec![Scalar::ZERO];
-            eval_points.extend(ctx.parties.iter().map(|j| group::scalar_of(*j)));
-            let mu = random_dual_codeword(&eval_points, ctx.t, rng);
-            let mut terms = Vec::with_capacity(2 * ctx.parties.len());
+            let ys: Vec<Scalar> = all.values().map(|x| x.w_shares[b]).collect();
+            if !group::on_low_degree_polynomial(ap, bp, &ys, ctx.t) {
+                ok = false;
+                break;
+            }
+            let w: Scalar = ys.iter().zip(&ctx.lambdas).map(|(y, l)| *y * l).sum();
+            // One random combination of four dual-code checks.
+            let m1 = group::random_dual_codeword(a0, b0, ctx.t, rng); // (0, wG), (j, a_j R)
+            let m2 = group::random_dual_codeword(ap, bp, ctx.t, rng); // (j, A_j)
+            let m3 = group::random_dual_codeword(ap, bp, ctx.t, rng); // (j, VX_j)
+            let m4 = group::random_dual_codeword(a0, b0, ctx.t, rng); // (0, 0), (j, a_j X − VX_j)
+            terms.push((ProjectivePoint::GENERATOR, m1[0] * w));
             for (i, j) in ctx.parties.iter().enumerate() {
-                terms.push((all[j].vx[b], mu[i + 1]));
-                terms.push((self.round2[j].v_commitments[b][0], mu[0] * ctx.lambda(*j)));
+                let x = &all[j];
+                terms.push((x.a_r[b], m1[i + 1]));
+                terms.push((x.a_g[b], m2[i]));
+                terms.push((x.vx[b], m3[i] - m4[i + 1]));
+                terms.push((x.a_x[b], m4[i + 1]));
             }
-            if group::lincomb_vartime(&terms) != ProjectivePoint::IDENTITY {
-                return Err(self.blame_opening(b, &all, false));
-            }
+            ws.push(w);
+        }
+        if !ok || group::lincomb_vartime(&terms) != ProjectivePoint::IDENTITY {
+            return Ok(self.into_blame(all));
+        }
 
+        let mut out = Vec::with_capacity(ctx.batch);
+        for (b, w) in ws.into_iter().enumerate() {
+            let w_inv: Scalar = Option::from(w.invert()).ok_or(Error::Degenerate("w = a·k is zero"))?;
             let commitments = ctx
                 .parties
                 .iter()
-                .map(|j| (*j, (self.a_points[b][j], all[j].vx[b])))
+                .map(|j| (*j, (all[j].a_g[b], all[j].vx[b])))
                 .collect();
-            let public = PresignaturePublic {
-                id: PresignatureId {
-                    session: ctx.session,
-                    index: u32::try_from(b).unwrap_or(u32::MAX),
-                },
-                key_id: ctx.key_id,
-                threshold: ctx.t + 1,
-                r_point: self.r_points[b],
-                w,
-                commitments,
-            };
             out.push(Presignature {
                 signer: ctx.me,
-                rho: w_inv * self.a[b],
+                rho: w_inv * self.r2.a[b],
                 sigma: w_inv * self.v[b],
-                public,
+                public: PresignaturePublic {
+                    id: PresignatureId {
+                        session: ctx.session,
+                        index: u32::try_from(b).unwrap_or(u32::MAX),
+                    },
+                    key_id: ctx.key_id,
+                    threshold: ctx.t + 1,
+                    r_point: self.r_points[b],
+                    w,
+                    commitments,
+                },
             });
         }
-        Ok(out)
+        Ok(Finished::Presignatures(out))
     }
 
-    /// Blame for a failed opening: recompute the aggregated resharing vectors `Σ_j λ_j HU_j` (or `HV_j`) and
-    /// name every party whose opened value (`u'_j·G`, or `VX_j`) is off it.
-    fn blame_opening(&self, b: usize, all: &BTreeMap<SignerId, Round3Broadcast>, w: bool) -> Error {
+    fn into_blame(self, round3: BTreeMap<SignerId, Round3Broadcast>) -> Finished {
+        let coeffs = |ps: &[group::Polynomial]| ps.iter().map(|p| p.coefficients().to_vec()).collect();
+        let own = BlameReveal {
+            f: coeffs(&self.r2.r1.f),
+            g: coeffs(&self.r2.r1.g),
+            hu: coeffs(&self.r2.hu),
+            seeds: [self.r2.r1.seed, self.r2.seed],
+        };
+        let reveal = BlameReveal {
+            f: own.f.clone(),
+            g: own.g.clone(),
+            hu: own.hu.clone(),
+            seeds: own.seeds,
+        };
+        let state = BlameState {
+            ctx: self.ctx.clone_of(),
+            round1: self.r2.round1.clone(),
+            round2: self.round2.clone(),
+            round3,
+            r_points: self.r_points.clone(),
+            own,
+        };
+        Finished::Blame(Box::new(state), reveal)
+    }
+}
+
+impl BlameState {
+    /// Concludes a failed run from the other members' reveals: recomputes every party's shares, products,
+    /// resharings and openings and names who deviated (a member that sends no reveal is named too).
+    pub fn conclude(self, reveals: &BTreeMap<SignerId, BlameReveal>) -> Error {
         let ctx = &self.ctx;
         let t1 = usize::from(ctx.t) + 1;
-        let agg: Vec<ProjectivePoint> = (0..t1)
-            .map(|m| {
-                let terms: Vec<(ProjectivePoint, Scalar)> = ctx
+        let mut bad: Vec<(SignerId, Fault)> = Vec::new();
+        let mut all: BTreeMap<SignerId, &BlameReveal> = BTreeMap::new();
+        for j in ctx.others() {
+            match reveals.get(&j) {
+                Some(r)
+                    if [&r.f, &r.g, &r.hu]
+                        .iter()
+                        .all(|v| v.len() == ctx.batch && v.iter().all(|c| c.len() == t1)) =>
+                {
+                    all.insert(j, r);
+                }
+                _ => bad.push((j, Fault::Malformed)),
+            }
+        }
+        all.insert(ctx.me, &self.own);
+        if !bad.is_empty() {
+            return super::super::culprits(bad);
+        }
+        let eval = |c: &[Scalar], j: SignerId| {
+            let x = group::scalar_of(j);
+            c.iter().rev().fold(Scalar::ZERO, |acc, k| acc * x + k)
+        };
+        // Dealers: shares must match the commitments c_ij, c'_ij and R_i.
+        for (i, rv) in &all {
+            let pos_ok = ctx.parties.iter().enumerate().all(|(pj, j)| {
+                let d1 = Round1Direct {
+                    k_shares: rv.f.iter().map(|c| eval(c, *j)).collect(),
+                    a_shares: rv.g.iter().map(|c| eval(c, *j)).collect(),
+                    salt: salt_for(ctx, "round1", &rv.seeds[0], *j),
+                };
+                let u_ok = {
+                    let d2 = Round2Direct {
+                        u_shares: rv.hu.iter().map(|c| eval(c, *j)).collect(),
+                        v_shares: Vec::new(),
+                        salt: salt_for(ctx, "round2", &rv.seeds[1], *j),
+                    };
+                    d2.commitment(ctx, *i, *j) == self.round2[i].u_share_commitments[pj]
+                };
+                d1.commitment(ctx, *i, *j) == self.round1[i].share_commitments[pj] && u_ok
+            });
+            let r_ok = (0..ctx.batch).all(|b| group::mul_g(&rv.f[b][0]) == self.round2[i].r_points[b]);
+            if !pos_ok || !r_ok {
+                bad.push((*i, Fault::WrongCommitment));
+            }
+        }
+        if !bad.is_empty() {
+            return super::super::culprits(bad);
+        }
+        // Every party: its products, resharings and openings.
+        for j in &ctx.parties {
+            let x3 = &self.round3[j];
+            for b in 0..ctx.batch {
+                let k: Scalar = all.values().map(|rv| eval(&rv.f[b], *j)).sum();
+                let a: Scalar = all.values().map(|rv| eval(&rv.g[b], *j)).sum();
+                let hu0 = all[j].hu[b][0];
+                let v0 = self.round2[j].v_commitments[b][0];
+                let xj = ctx.public_shares[j];
+                let w_share: Scalar = ctx
                     .parties
                     .iter()
-                    .map(|j| {
-                        let x = &self.round2[j];
-                        let c = if w { &x.u_commitments } else { &x.v_commitments };
-                        (c[b][m], ctx.lambda(*j))
+                    .map(|m| ctx.lambda(*m) * eval(&all[m].hu[b], *j))
+                    .sum();
+                let hv_agg: Vec<ProjectivePoint> = (0..t1)
+                    .map(|c| {
+                        let terms: Vec<_> = ctx
+                            .parties
+                            .iter()
+                            .map(|m| (self.round2[m].v_commitments[b][c], ctx.lambda(*m)))
+                            .collect();
+                        group::lincomb_vartime(&terms)
                     })
                     .collect();
-                group::lincomb_vartime(&terms)
-            })
-            .collect();
-        let bad: Vec<(SignerId, Fault)> = ctx
-            .parties
-            .iter()
-            .filter(|j| {
-                let expected = group::eval_commitment(&agg, **j);
-                let got = if w {
-                    group::mul_g_vartime(&all[*j].w_shares[b])
-                } else {
-                    all[*j].vx[b]
-                };
-                expected != got
-            })
-            .map(|j| (*j, Fault::WrongOpening))
-            .collect();
+                if hu0 != a * k || v0 != xj * a {
+                    bad.push((*j, Fault::WrongShare));
+                } else if x3.w_shares[b] != w_share
+                    || x3.a_r[b] != self.r_points[b] * a
+                    || x3.a_x[b] != ctx.public_key * a
+                    || x3.a_g[b] != group::mul_g(&a)
+                    || x3.vx[b] != group::eval_commitment(&hv_agg, *j)
+                {
+                    bad.push((*j, Fault::WrongOpening));
+                }
+            }
+        }
         if bad.is_empty() {
-            Error::Degenerate("inconsistent opening without a culprit")
+            Error::Degenerate("presigning failed but no culprit was found")
         } else {
             super::super::culprits(bad)
         }
     }
 }
 
-/// A random vector `μ` orthogonal to every evaluation vector `(f(α_0), …, f(α_{N-1}))` of a polynomial `f` of
-/// degree `<= t` (the dual of the Reed–Solomon code): `μ_i = q(α_i) / Π_{m≠i}(α_i − α_m)` for a random `q` of
-/// degree `<= N − t − 2`.
-fn random_dual_codeword(alphas: &[Scalar], t: u16, rng: &mut impl CryptoRng) -> Vec<Scalar> {
-    let deg = alphas.len().saturating_sub(usize::from(t) + 2);
-    let q: Vec<Scalar> = (0..=deg).map(|_| group::random_scalar(rng)).collect();
-    alphas
-        .iter()
-        .enumerate()
-        .map(|(i, ai)| {
-            let mut den = Scalar::ONE;
-            for (m, am) in alphas.iter().enumerate() {
-                if m != i {
-                    den *= *ai - am;
-                }
-            }
-            let mut qv = Scalar::ZERO;
-            for c in q.iter().rev() {
-                qv = qv * ai + c;
-            }
-            qv * Option::<Scalar>::from(den.invert()).unwrap_or(Scalar::ZERO)
-        })
-        .collect()
+fn put_point_list(w: &mut Writer, v: &[ProjectivePoint]) {
+    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+    for p in v {
+        put_point(w, p);
+    }
+}
+
+fn get_point_list(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, Error> {
+    let n = r.count(group::POINT_LEN)?;
+    Ok((0..n).map(|_| get_point(r)).collect::<Result<Vec<_>, _>>()?)
 }
 
 impl Round3Broadcast {
@@ -470,14 +489,11 @@ impl Round3Broadcast {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::ROUND3_BROADCAST);
         group::put_scalars(&mut w, &self.w_shares);
-        w.u32(u32::try_from(self.vx.len()).unwrap_or(u32::MAX));
-        for p in &self.vx {
-            put_point(&mut w, p);
+        for v in [&self.a_r, &self.a_x, &self.a_g, &self.vx] {
+            put_point_list(&mut w, v);
         }
-        w.u32(u32::try_from(self.echo.len()).unwrap_or(u32::MAX));
-        for e in &self.echo {
-            w.raw(e);
-        }
+        group::put_ids(&mut w, self.complaints.iter());
+        put_hashes(&mut w, &self.echo);
         w.finish()
     }
 
@@ -485,12 +501,69 @@ impl Round3Broadcast {
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, tag::ROUND3_BROADCAST)?;
         let w_shares = group::get_scalars(&mut r)?;
-        let n = r.count(group::POINT_LEN)?;
-        let vx = (0..n).map(|_| get_point(&mut r)).collect::<Result<Vec<_>, _>>()?;
-        let n = r.count(32)?;
-        let echo = (0..n).map(|_| r.array::<32>()).collect::<Result<Vec<_>, _>>()?;
+        let a_r = get_point_list(&mut r)?;
+        let a_x = get_point_list(&mut r)?;
+        let a_g = get_point_list(&mut r)?;
+        let vx = get_point_list(&mut r)?;
+        let complaints = group::get_ids(&mut r)?;
+        let echo = get_hashes(&mut r)?;
         r.finish()?;
-        Ok(Self { w_shares, vx, echo })
+        Ok(Self {
+            w_shares,
+            a_r,
+            a_x,
+            a_g,
+            vx,
+            complaints,
+            echo,
+        })
+    }
+}
+
+impl BlameReveal {
+    /// Encodes (tag 0x2b).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(tag::BLAME_REVEAL);
+        for polys in [&self.f, &self.g, &self.hu] {
+            w.u32(u32::try_from(polys.len()).unwrap_or(u32::MAX));
+            for p in polys {
+                group::put_scalars(&mut w, p);
+            }
+        }
+        w.raw(&self.seeds[0]).raw(&self.seeds[1]);
+        w.finish()
+    }
+
+    /// Decodes strictly.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes, tag::BLAME_REVEAL)?;
+        let mut lists = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let n = r.count(4)?;
+            lists.push(
+                (0..n)
+                    .map(|_| group::get_scalars(&mut r))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        let seeds = [r.array::<32>()?, r.array::<32>()?];
+        r.finish()?;
+        let hu = lists.pop().unwrap_or_default();
+        let g = lists.pop().unwrap_or_default();
+        let f = lists.pop().unwrap_or_default();
+        Ok(Self { f, g, hu, seeds })
+    }
+}
+
+impl fmt::Debug for BlameReveal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlameReveal(<ephemeral values redacted>)")
+    }
+}
+
+impl fmt::Debug for BlameState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlameState").field("me", &self.ctx.me).finish()
     }
 }
 
