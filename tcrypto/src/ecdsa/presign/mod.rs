@@ -25,7 +25,7 @@ pub mod round3;
 
 pub use round1::{Round1Broadcast, Round1Direct, Round1State, round1};
 pub use round2::{Round2Broadcast, Round2Direct, Round2State};
-pub use round3::{BlameReveal, BlameState, Finished, Round3Broadcast, Round3State};
+pub use round3::{BlameReveal, BlameState, Finished, Output, Round3Broadcast, Round3State};
 
 /// Names one presignature: the presigning run's session id and its index in the batch. This is what a signer
 /// must durably record as spent before releasing a signature share made with it.
@@ -521,7 +521,7 @@ pub fn run_in_process(
             .collect();
         match st.finish(&others, rng)? {
             Finished::Presignatures(p) => {
-                out.insert(id, p);
+                out.insert(id, p.into_presignatures());
             }
             Finished::Blame(state, _reveal) => {
                 // In-process runs are honest; a blame step here means a bug.

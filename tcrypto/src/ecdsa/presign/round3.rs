@@ -90,10 +90,39 @@ pub struct BlameState {
 /// What [`Round3State::finish`] produces.
 #[derive(Debug)]
 pub enum Finished {
-    /// The run succeeded: this party's presignatures, in batch order.
-    Presignatures(Vec<Presignature>),
+    /// This party's checks passed: its presignatures, in batch order.
+    Presignatures(Output),
     /// A check failed: broadcast the [`BlameReveal`], collect everyone's, and call [`BlameState::conclude`].
     Blame(Box<BlameState>, BlameReveal),
+}
+
+/// A successful run's output. Use the presignatures only once the driver knows that every member of `P`
+/// succeeded; if another member reports a failed check, call [`Output::abort_and_reveal`] instead (which
+/// destroys the presignatures) so that the blame step can name the culprit.
+pub struct Output {
+    presignatures: Vec<Presignature>,
+    blame: Box<BlameState>,
+}
+
+impl Output {
+    /// The presignatures, in batch order.
+    pub fn into_presignatures(self) -> Vec<Presignature> {
+        self.presignatures
+    }
+
+    /// Discards the presignatures and opens this party's ephemeral polynomials for the blame step.
+    pub fn abort_and_reveal(self) -> (Box<BlameState>, BlameReveal) {
+        let reveal = self.blame.own.duplicate();
+        (self.blame, reveal)
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("presignatures", &self.presignatures)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Compares every echo with our own view: a sender whose message was seen differently equivocated.
@@ -317,7 +346,8 @@ impl Round3State {
             ws.push(w);
         }
         if !ok || group::lincomb_vartime(&terms) != ProjectivePoint::IDENTITY {
-            return Ok(self.into_blame(all));
+            let (state, reveal) = self.blame_state(all);
+            return Ok(Finished::Blame(state, reveal));
         }
 
         let mut out = Vec::with_capacity(ctx.batch);
@@ -345,10 +375,14 @@ impl Round3State {
                 },
             });
         }
-        Ok(Finished::Presignatures(out))
+        let (blame, _) = self.blame_state(all);
+        Ok(Finished::Presignatures(Output {
+            presignatures: out,
+            blame,
+        }))
     }
 
-    fn into_blame(self, round3: BTreeMap<SignerId, Round3Broadcast>) -> Finished {
+    fn blame_state(&self, round3: BTreeMap<SignerId, Round3Broadcast>) -> (Box<BlameState>, BlameReveal) {
         let coeffs = |ps: &[group::Polynomial]| ps.iter().map(|p| p.coefficients().to_vec()).collect();
         let own = BlameReveal {
             f: coeffs(&self.r2.r1.f),
@@ -356,12 +390,7 @@ impl Round3State {
             hu: coeffs(&self.r2.hu),
             seeds: [self.r2.r1.seed, self.r2.seed],
         };
-        let reveal = BlameReveal {
-            f: own.f.clone(),
-            g: own.g.clone(),
-            hu: own.hu.clone(),
-            seeds: own.seeds,
-        };
+        let reveal = own.duplicate();
         let state = BlameState {
             ctx: self.ctx.clone_of(),
             round1: self.r2.round1.clone(),
@@ -370,7 +399,7 @@ impl Round3State {
             r_points: self.r_points.clone(),
             own,
         };
-        Finished::Blame(Box::new(state), reveal)
+        (Box::new(state), reveal)
     }
 }
 
@@ -521,6 +550,15 @@ impl Round3Broadcast {
 }
 
 impl BlameReveal {
+    fn duplicate(&self) -> Self {
+        Self {
+            f: self.f.clone(),
+            g: self.g.clone(),
+            hu: self.hu.clone(),
+            seeds: self.seeds,
+        }
+    }
+
     /// Encodes (tag 0x2b).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::BLAME_REVEAL);
@@ -552,6 +590,17 @@ impl BlameReveal {
         let g = lists.pop().unwrap_or_default();
         let f = lists.pop().unwrap_or_default();
         Ok(Self { f, g, hu, seeds })
+    }
+}
+
+impl Drop for BlameReveal {
+    fn drop(&mut self) {
+        for v in [&mut self.f, &mut self.g, &mut self.hu] {
+            for p in v.iter_mut() {
+                p.zeroize();
+            }
+        }
+        self.seeds.zeroize();
     }
 }
 
