@@ -1,6 +1,7 @@
 //! Threshold ECDSA P-256: end-to-end runs checked by `p256`'s verifier and by `openssl`, misbehaviour in every
 //! round, single use of presignatures, parameter limits, strict decoders.
 #![cfg(feature = "dealer")]
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::collections::{BTreeMap, BTreeSet};
 
