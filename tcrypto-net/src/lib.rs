@@ -8,10 +8,12 @@
 //! - [`tls`]: mutual TLS 1.3 configurations with SPKI-pinned peers;
 #![forbid(unsafe_code)]
 
+pub mod algo;
 pub mod audit;
 pub mod bundle;
 pub mod frame;
 pub mod identity;
+pub mod node;
 pub mod replay;
 pub mod sealed;
 pub mod store;

@@ -1,0 +1,477 @@
+//! The signer node: the sans-io core that answers coordinator requests.
+//!
+//! [`SignerNode::handle_frame`] takes one request frame, the requester's pinned identity (from the TLS channel,
+//! never from the message) and the node's clock, and returns the response frame. It never panics on any input:
+//! garbage, truncated or unknown messages get a typed [`ErrorCode::Malformed`] answer and the node keeps serving.
+//! Before anything else every request passes the [`ReplayGuard`]; every request, accepted or not, is written to the
+//! audit log before its answer is returned (an audit failure turns the answer into an error, so no share leaves
+//! unaudited); imported shares are written to the encrypted store before they are acknowledged.
+//!
+//! The node is shared between connections (`&self` everywhere): the key table is behind a read-write lock and
+//! signing happens outside any lock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rand_core::CryptoRng;
+use tcrypto::{KeyId, SessionId};
+use thiserror::Error;
+
+use crate::algo::{HeldShare, Refusal};
+use crate::audit::{AuditRecord, AuditSink};
+use crate::bundle::{SealedBundle, ShareBundle};
+use crate::identity::{NodeIdentity, SpkiFingerprint};
+use crate::replay::{ReplayError, ReplayGuard};
+use crate::store::{SecretStore, StoreError};
+use crate::wire::{ErrorCode, KeyInfo, Request, RequestBody, Response, ResponseBody};
+
+/// Errors loading a node's state.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored share does not decode or does not match its public key.
+    #[error("stored share {name}: {detail}")]
+    BadStoredShare {
+        /// Secret name.
+        name: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+struct Held {
+    info: KeyInfo,
+    share: HeldShare,
+}
+
+/// Prefix of the store names of key shares.
+const KEY_PREFIX: &str = "key-";
+
+fn store_name(key: &KeyId) -> String {
+    format!("{KEY_PREFIX}{key}")
+}
+
+/// The signer node core.
+pub struct SignerNode {
+    identity: Arc<NodeIdentity>,
+    keys: RwLock<BTreeMap<KeyId, Arc<Held>>>,
+    replay: Mutex<ReplayGuard>,
+    store: Option<Arc<SecretStore>>,
+    audit: Arc<dyn AuditSink>,
+}
+
+impl std::fmt::Debug for SignerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerNode")
+            .field("name", &self.identity.name)
+            .field("keys", &self.key_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignerNode {
+    /// A node with `identity`, persisting shares to `store` (none: memory only) and auditing to `audit`.
+    pub fn new(
+        identity: Arc<NodeIdentity>,
+        store: Option<Arc<SecretStore>>,
+        audit: Arc<dyn AuditSink>,
+        replay: ReplayGuard,
+    ) -> Self {
+        Self {
+            identity,
+            keys: RwLock::new(BTreeMap::new()),
+            replay: Mutex::new(replay),
+            store,
+            audit,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// Loads every share from the store; returns how many.
+    pub fn load_keys(&self) -> Result<usize, NodeError> {
+        let Some(store) = &self.store else { return Ok(0) };
+        let mut loaded = BTreeMap::new();
+        for name in store.list()? {
+            if !name.starts_with(KEY_PREFIX) {
+                continue;
+            }
+            let bad = |detail: String| NodeError::BadStoredShare {
+                name: name.clone(),
+                detail,
+            };
+            let Some(pt) = store.get(&name)? else { continue };
+            let bundle = ShareBundle::decode(&pt).map_err(|e| bad(e.to_string()))?;
+            let share = HeldShare::from_bundle(&bundle).map_err(|(_, d)| bad(d))?;
+            if store_name(&bundle.info.key) != name {
+                return Err(bad("file name does not match the key id".into()));
+            }
+            loaded.insert(
+                bundle.info.key,
+                Arc::new(Held {
+                    info: bundle.info,
+                    share,
+                }),
+            );
+        }
+        let n = loaded.len();
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = loaded;
+        }
+        Ok(n)
+    }
+
+    /// Number of keys held.
+    pub fn key_count(&self) -> usize {
+        self.keys.read().map(|k| k.len()).unwrap_or(0)
+    }
+
+    /// Public descriptions of the keys held.
+    pub fn key_infos(&self) -> Vec<KeyInfo> {
+        self.keys
+            .read()
+            .map(|k| k.values().map(|h| h.info.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Answers one request frame.
+    pub fn handle_frame(
+        &self,
+        requester: Option<SpkiFingerprint>,
+        now_ms: u64,
+        frame: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        let response = match Request::decode(frame) {
+            Ok(req) => self.handle(requester, now_ms, req, rng),
+            Err(e) => {
+                let (id, session) = Request::decode_header(frame).unwrap_or((0, SessionId([0; 32])));
+                let rec = AuditRecord {
+                    time_ms: now_ms,
+                    requester,
+                    request: id,
+                    session,
+                    operation: "malformed",
+                    key: None,
+                    mechanism: None,
+                    payload: None,
+                    outcome: Err(ErrorCode::Malformed),
+                };
+                let _ = self.audit.record(&rec);
+                Response::error(
+                    id,
+                    session,
+                    ErrorCode::Malformed,
+                    format!("undecodable request: {e}"),
+                )
+            }
+        };
+        response.encode()
+    }
+
+    /// Answers one decoded request.
+    pub fn handle(
+        &self,
+        requester: Option<SpkiFingerprint>,
+        now_ms: u64,
+        req: Request,
+        rng: &mut impl CryptoRng,
+    ) -> Response {
+        let (key, mechanism, payload) = match &req.body {
+            RequestBody::Sign { key, mechanism } => (
+                Some(*key),
+                Some(mechanism.name()),
+                Some(mechanism.payload().to_vec()),
+            ),
+            RequestBody::DeleteKey { key } => (Some(*key), None, None),
+            _ => (None, None, None),
+        };
+        let mut body = self.answer(now_ms, &req, rng);
+        let outcome = match &body {
+            ResponseBody::Error { code, .. } => Err(*code),
+            _ => Ok(()),
+        };
+        let rec = AuditRecord {
+            time_ms: now_ms,
+            requester,
+            request: req.id,
+            session: req.session,
+            operation: req.body.name(),
+            key,
+            mechanism,
+            payload,
+            outcome,
+        };
+        if let Err(e) = self.audit.record(&rec) {
+            tracing::error!(error = %e, "audit log write failed; refusing to answer");
+            body = ResponseBody::Error {
+                code: ErrorCode::Internal,
+                detail: "audit log unavailable".into(),
+            };
+        }
+        Response {
+            id: req.id,
+            session: req.session,
+            body,
+        }
+    }
+
+    fn answer(&self, now_ms: u64, req: &Request, rng: &mut impl CryptoRng) -> ResponseBody {
+        let checked = match self.replay.lock() {
+            Ok(mut g) => g.check(req.session, req.issued_at_ms, now_ms),
+            Err(_) => Err(ReplayError::Full),
+        };
+        if let Err(e) = checked {
+            let code = match e {
+                ReplayError::Replayed => ErrorCode::Replayed,
+                ReplayError::Stale { .. } => ErrorCode::Stale,
+                _ => ErrorCode::Busy,
+            };
+            return refuse((code, e.to_string()));
+        }
+        match &req.body {
+            RequestBody::Ping => ResponseBody::Pong {
+                node: self.identity.name.clone(),
+                time_ms: now_ms,
+                keys: u32::try_from(self.key_count()).unwrap_or(u32::MAX),
+            },
+            RequestBody::ListKeys => ResponseBody::Keys(self.key_infos()),
+            RequestBody::Sign { key, mechanism } => {
+                let held = self.keys.read().ok().and_then(|k| k.get(key).cloned());
+                let Some(held) = held else {
+                    return refuse((ErrorCode::UnknownKey, format!("no share of key {key}")));
+                };
+                if mechanism.algorithm() != held.info.algorithm {
+                    return refuse((
+                        ErrorCode::BadEncoding,
+                        format!(
+                            "mechanism {} does not apply to a {} key",
+                            mechanism.name(),
+                            held.info.algorithm.name()
+                        ),
+                    ));
+                }
+                match held.share.sign(&req.session, mechanism, rng) {
+                    Ok(share) => ResponseBody::Share {
+                        signer: held.info.signer,
+                        share,
+                    },
+                    Err(r) => refuse(r),
+                }
+            }
+            RequestBody::ImportShare { bundle } => match self.import(bundle, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+            RequestBody::DeleteKey { key } => match self.delete(key) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+        }
+    }
+
+    fn import(&self, bundle: &[u8], rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        let sealed = SealedBundle::decode(bundle).map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
+        let opened = sealed
+            .open(&self.identity)
+            .map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
+        let share = HeldShare::from_bundle(&opened)?;
+        let key = opened.info.key;
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| (ErrorCode::Internal, "key table lock poisoned".to_string()))?;
+        if keys.contains_key(&key) {
+            return Err((
+                ErrorCode::KeyExists,
+                format!("a share of key {key} is already held"),
+            ));
+        }
+        if let Some(store) = &self.store {
+            store
+                .put(&store_name(&key), &opened.encode(), rng)
+                .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
+        }
+        keys.insert(
+            key,
+            Arc::new(Held {
+                info: opened.info,
+                share,
+            }),
+        );
+        Ok(())
+    }
+
+    fn delete(&self, key: &KeyId) -> Result<(), Refusal> {
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| (ErrorCode::Internal, "key table lock poisoned".to_string()))?;
+        if !keys.contains_key(key) {
+            return Err((ErrorCode::UnknownKey, format!("no share of key {key}")));
+        }
+        if let Some(store) = &self.store {
+            store
+                .delete(&store_name(key))
+                .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
+        }
+        keys.remove(key);
+        Ok(())
+    }
+}
+
+fn refuse((code, detail): Refusal) -> ResponseBody {
+    ResponseBody::Error { code, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MemoryAudit;
+    use crate::frame::{FrameDecoder, MAX_FRAME_LEN};
+    use crate::wire::Mechanism;
+    use tcrypto::HashAlg;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn node() -> (SignerNode, Arc<MemoryAudit>) {
+        let id = Arc::new(NodeIdentity::generate("n1", &mut rand::rng()).unwrap());
+        let audit = Arc::new(MemoryAudit::default());
+        (
+            SignerNode::new(id, None, audit.clone(), ReplayGuard::default()),
+            audit,
+        )
+    }
+
+    fn req(id: u64, body: RequestBody) -> Request {
+        Request {
+            id,
+            session: SessionId::random(&mut rand::rng()),
+            issued_at_ms: NOW,
+            body,
+        }
+    }
+
+    fn ask(n: &SignerNode, r: &Request) -> Response {
+        Response::decode(&n.handle_frame(None, NOW, &r.encode(), &mut rand::rng())).unwrap()
+    }
+
+    fn error_code(r: &Response) -> Option<ErrorCode> {
+        match r.body {
+            ResponseBody::Error { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_replayed_request_is_refused() {
+        let (n, _) = node();
+        let r = req(1, RequestBody::Ping);
+        assert!(matches!(ask(&n, &r).body, ResponseBody::Pong { .. }));
+        let again = ask(&n, &r);
+        assert_eq!(again.id, 1);
+        assert_eq!(error_code(&again), Some(ErrorCode::Replayed));
+    }
+
+    #[test]
+    fn a_stale_request_is_refused() {
+        let (n, _) = node();
+        let mut r = req(1, RequestBody::Ping);
+        r.issued_at_ms = NOW - 60_000;
+        assert_eq!(error_code(&ask(&n, &r)), Some(ErrorCode::Stale));
+    }
+
+    #[test]
+    fn unknown_key_gets_a_typed_error_and_the_node_keeps_serving() {
+        let (n, audit) = node();
+        let r = req(
+            5,
+            RequestBody::Sign {
+                key: KeyId([9; 32]),
+                mechanism: Mechanism::RsaPkcs1v15 {
+                    hash: HashAlg::Sha256,
+                    digest: vec![0; 32],
+                },
+            },
+        );
+        let resp = ask(&n, &r);
+        assert_eq!(resp.id, 5);
+        assert_eq!(error_code(&resp), Some(ErrorCode::UnknownKey));
+        assert!(matches!(
+            ask(&n, &req(6, RequestBody::Ping)).body,
+            ResponseBody::Pong { .. }
+        ));
+        let recs = audit.records();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].operation, "sign");
+        assert_eq!(recs[0].key, Some(KeyId([9; 32])));
+        assert_eq!(recs[0].mechanism, Some("rsa-pkcs1v15"));
+        assert_eq!(recs[0].outcome, Err(ErrorCode::UnknownKey));
+    }
+
+    #[test]
+    fn garbage_truncated_and_unknown_frames_get_malformed_answers() {
+        let (n, _) = node();
+        let good = req(77, RequestBody::ListKeys).encode();
+        let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0xff; 3], vec![1, 0x80], vec![9; 1000]];
+        for cut in 0..good.len() {
+            inputs.push(good[..cut].to_vec());
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        inputs.push(trailing);
+        for input in inputs {
+            let resp = Response::decode(&n.handle_frame(None, NOW, &input, &mut rand::rng())).unwrap();
+            assert_eq!(error_code(&resp), Some(ErrorCode::Malformed), "{input:?}");
+        }
+        let truncated_body = &good[..good.len() - 1];
+        let resp = Response::decode(&n.handle_frame(None, NOW, truncated_body, &mut rand::rng())).unwrap();
+        assert_eq!(resp.id, 77);
+        assert!(matches!(
+            ask(&n, &req(1, RequestBody::Ping)).body,
+            ResponseBody::Pong { .. }
+        ));
+    }
+
+    #[test]
+    fn a_bundle_for_another_node_is_refused() {
+        let (n, _) = node();
+        let other = NodeIdentity::generate("other", &mut rand::rng()).unwrap();
+        let bundle = ShareBundle {
+            info: KeyInfo {
+                key: KeyId([1; 32]),
+                algorithm: crate::wire::Algorithm::Rsa,
+                signer: tcrypto::SignerId::new(1).unwrap(),
+                threshold: 1,
+                parties: 1,
+                public: vec![],
+            },
+            share: zeroize::Zeroizing::new(vec![1]),
+        };
+        let sealed = bundle.seal(&other.public(), &mut rand::rng()).unwrap();
+        let resp = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::ImportShare {
+                    bundle: sealed.encode(),
+                },
+            ),
+        );
+        assert_eq!(error_code(&resp), Some(ErrorCode::BadBundle));
+        assert_eq!(n.key_count(), 0);
+    }
+
+    #[test]
+    fn oversized_frames_never_reach_the_node() {
+        let mut d = FrameDecoder::new();
+        d.push(&((MAX_FRAME_LEN + 1) as u32).to_be_bytes());
+        assert!(d.next_frame().is_err());
+    }
+}
