@@ -11,6 +11,7 @@
 pub mod algo;
 pub mod audit;
 pub mod bundle;
+pub mod coordinator;
 pub mod frame;
 pub mod identity;
 pub mod node;

@@ -1,0 +1,899 @@
+//! The coordinator: a sans-io state machine that turns signing requests into signatures from any `k` nodes.
+//!
+//! Inputs are calls ([`Coordinator::start_sign`], [`Coordinator::start_request`]), response frames from nodes
+//! ([`Coordinator::handle_frame`]), connection changes and the passage of time ([`Coordinator::handle_timeout`]);
+//! every input takes the current [`Instant`] (and, where a request is issued, the wall clock in Unix ms, which goes
+//! into the request for the node's staleness check). Outputs are frames to send ([`Coordinator::poll_transmit`]) and
+//! completed operations ([`Coordinator::poll_event`]). Nothing here touches a socket, a thread or a clock.
+//!
+//! Signing: the coordinator asks `k` holders of the key chosen by health (connected, not excluded, fewest recent
+//! failures, fewest requests in flight, lowest latency). A node that answers an error, times out or disconnects is
+//! replaced by the next best holder. When `k` shares are in, they are combined and the signature verified; if the
+//! combination names culprits, their nodes are excluded (and reported in [`Event::Culprit`]) and replacements
+//! asked. A signature that does not verify is never released. All requests of one signature share one fresh
+//! session id; each node is asked at most once per signature, so node-side replay protection never trips.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRng;
+use tcrypto::{KeyId, SessionId, SignerId};
+use thiserror::Error;
+
+use crate::algo::{CombineFailure, PublicKey};
+use crate::frame::{FrameError, encode_frame};
+use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
+
+/// Index of a node in the coordinator's table.
+pub type NodeIndex = usize;
+
+/// Id of an operation started on the coordinator.
+pub type OpId = u64;
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// How long to wait for one node's answer before asking another.
+    pub request_timeout: Duration,
+    /// Longest back-off of a failing node before it is preferred again.
+    pub max_backoff: Duration,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a signature could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The coordinator knows no such key.
+    #[error("unknown key {0}")]
+    UnknownKey(KeyId),
+    /// The mechanism cannot be used with the key (caller's error).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Fewer than `k` usable holders.
+    #[error("only {available} of the {needed} needed nodes are usable; failures: {failures:?}")]
+    Unavailable {
+        /// Usable holders (connected and not excluded) left.
+        available: usize,
+        /// `k`.
+        needed: usize,
+        /// Why asked nodes failed, by node name.
+        failures: Vec<(String, String)>,
+        /// Nodes excluded as culprits during this signature.
+        culprits: Vec<String>,
+    },
+    /// The request frame could not be built.
+    #[error("frame: {0}")]
+    Frame(#[from] FrameError),
+}
+
+/// A released signature: verified under the key's public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The signature bytes in the algorithm's standard format.
+    pub bytes: Vec<u8>,
+    /// Nodes whose shares were rejected and who were excluded on the way (by name).
+    pub culprits: Vec<String>,
+}
+
+/// Something that completed or happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A signing operation finished.
+    Signed {
+        /// The operation.
+        op: OpId,
+        /// Its outcome.
+        result: Result<Signature, SignError>,
+    },
+    /// A single-node request finished.
+    Reply {
+        /// The operation.
+        op: OpId,
+        /// The node asked.
+        node: NodeIndex,
+        /// The node's answer, or why there was none.
+        result: Result<ResponseBody, String>,
+    },
+    /// A node sent a bad share and was excluded.
+    Culprit {
+        /// The node.
+        node: NodeIndex,
+        /// Its name.
+        name: String,
+        /// The key concerned.
+        key: KeyId,
+    },
+}
+
+/// A frame to send to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The node.
+    pub node: NodeIndex,
+    /// The whole frame (length prefix included).
+    pub frame: Vec<u8>,
+}
+
+/// What the coordinator knows about a node's health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeHealth {
+    /// Name.
+    pub name: String,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Why the node is excluded, if it is.
+    pub excluded: Option<String>,
+    /// Requests awaiting an answer.
+    pub in_flight: usize,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Smoothed answer latency.
+    pub latency: Duration,
+    /// Answers received.
+    pub answered: u64,
+    /// Errors, timeouts and disconnections.
+    pub failed: u64,
+}
+
+#[derive(Debug)]
+struct NodeState {
+    health: NodeHealth,
+    down_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct KnownKey {
+    algorithm: Algorithm,
+    threshold: u16,
+    public: PublicKey,
+    holders: BTreeMap<SignerId, NodeIndex>,
+}
+
+#[derive(Debug)]
+struct SignOp {
+    key: KeyId,
+    session: SessionId,
+    mechanism: Mechanism,
+    unix_ms: u64,
+    asked: BTreeSet<NodeIndex>,
+    outstanding: BTreeSet<NodeIndex>,
+    shares: BTreeMap<SignerId, (NodeIndex, Vec<u8>)>,
+    failures: Vec<(String, String)>,
+    culprits: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Op {
+    Sign(Box<SignOp>),
+    Single,
+}
+
+#[derive(Debug)]
+struct Pending {
+    op: OpId,
+    node: NodeIndex,
+    sent: Instant,
+    deadline: Instant,
+}
+
+/// The coordinator state machine.
+#[derive(Debug)]
+pub struct Coordinator {
+    cfg: CoordinatorConfig,
+    nodes: Vec<NodeState>,
+    keys: HashMap<KeyId, KnownKey>,
+    ops: HashMap<OpId, Op>,
+    pending: HashMap<RequestId, Pending>,
+    deadlines: BTreeSet<(Instant, RequestId)>,
+    outbox: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_request: RequestId,
+    next_op: OpId,
+}
+
+impl Coordinator {
+    /// An empty coordinator.
+    pub fn new(cfg: CoordinatorConfig) -> Self {
+        Self {
+            cfg,
+            nodes: Vec::new(),
+            keys: HashMap::new(),
+            ops: HashMap::new(),
+            pending: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            next_request: 1,
+            next_op: 1,
+        }
+    }
+
+    /// Adds a node (initially disconnected).
+    pub fn add_node(&mut self, name: impl Into<String>) -> NodeIndex {
+        self.nodes.push(NodeState {
+            health: NodeHealth {
+                name: name.into(),
+                connected: false,
+                excluded: None,
+                in_flight: 0,
+                consecutive_failures: 0,
+                latency: Duration::ZERO,
+                answered: 0,
+                failed: 0,
+            },
+            down_until: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Health of every node, by index.
+    pub fn health(&self) -> Vec<NodeHealth> {
+        self.nodes.iter().map(|n| n.health.clone()).collect()
+    }
+
+    /// Registers a key: its public description and which node holds which share.
+    pub fn register_key(
+        &mut self,
+        info: &KeyInfo,
+        holders: BTreeMap<SignerId, NodeIndex>,
+    ) -> Result<(), String> {
+        let public = PublicKey::from_info(info)?;
+        if holders.values().any(|&n| n >= self.nodes.len()) {
+            return Err("holder index out of range".into());
+        }
+        self.keys.insert(
+            info.key,
+            KnownKey {
+                algorithm: info.algorithm,
+                threshold: info.threshold,
+                public,
+                holders,
+            },
+        );
+        Ok(())
+    }
+
+    /// Learns keys from nodes' key lists: a key is registered when at least `k` nodes report the same public
+    /// description (each with its own signer id), so no single node can plant a public key.
+    pub fn learn_keys(&mut self, lists: &BTreeMap<NodeIndex, Vec<KeyInfo>>) -> Vec<KeyId> {
+        type Claim = (Algorithm, u16, u16, Vec<u8>);
+        let mut claims: BTreeMap<KeyId, BTreeMap<Claim, BTreeMap<SignerId, NodeIndex>>> = BTreeMap::new();
+        for (&node, infos) in lists {
+            for info in infos {
+                claims
+                    .entry(info.key)
+                    .or_default()
+                    .entry((info.algorithm, info.threshold, info.parties, info.public.clone()))
+                    .or_default()
+                    .entry(info.signer)
+                    .or_insert(node);
+            }
+        }
+        let mut learned = Vec::new();
+        for (key, by_claim) in claims {
+            for ((algorithm, threshold, parties, public), holders) in by_claim {
+                let Some(&signer) = holders.keys().next() else {
+                    continue;
+                };
+                if holders.len() >= usize::from(threshold) {
+                    let info = KeyInfo {
+                        key,
+                        algorithm,
+                        signer,
+                        threshold,
+                        parties,
+                        public,
+                    };
+                    if self.register_key(&info, holders).is_ok() {
+                        learned.push(key);
+                    }
+                }
+            }
+        }
+        learned
+    }
+
+    /// Forgets a key.
+    pub fn forget_key(&mut self, key: &KeyId) {
+        self.keys.remove(key);
+    }
+
+    /// Keys known, with their algorithm and holders.
+    pub fn keys(&self) -> Vec<(KeyId, Algorithm, BTreeMap<SignerId, NodeIndex>)> {
+        self.keys
+            .iter()
+            .map(|(k, v)| (*k, v.algorithm, v.holders.clone()))
+            .collect()
+    }
+
+    /// The public key material of a known key.
+    pub fn public_key(&self, key: &KeyId) -> Option<&PublicKey> {
+        self.keys.get(key).map(|k| &k.public)
+    }
+
+    /// Marks a node connected.
+    pub fn node_connected(&mut self, node: NodeIndex, _now: Instant) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.connected = true;
+        }
+    }
+
+    /// Marks a node disconnected: its outstanding requests fail over to other nodes.
+    pub fn node_disconnected(&mut self, node: NodeIndex, now: Instant) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.connected = false;
+        }
+        self.outbox.retain(|t| t.node != node);
+        let lost: Vec<RequestId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            self.fail_request(id, "connection lost".into(), now);
+        }
+    }
+
+    /// Whether the node is connected.
+    pub fn is_connected(&self, node: NodeIndex) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.health.connected)
+    }
+
+    /// Excludes a node from future requests (operator action or misbehaviour).
+    pub fn exclude(&mut self, node: NodeIndex, reason: impl Into<String>) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.excluded = Some(reason.into());
+        }
+    }
+
+    /// Lets an excluded node serve again.
+    pub fn readmit(&mut self, node: NodeIndex) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.excluded = None;
+        }
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// The next completed operation or notable event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Coordinator::handle_timeout`] should next be called.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    /// Operations not yet finished.
+    pub fn ops_in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn new_op(&mut self, op: Op) -> OpId {
+        let id = self.next_op;
+        self.next_op += 1;
+        self.ops.insert(id, op);
+        id
+    }
+
+    fn send(
+        &mut self,
+        op: OpId,
+        node: NodeIndex,
+        session: SessionId,
+        unix_ms: u64,
+        body: RequestBody,
+        now: Instant,
+    ) -> Result<(), FrameError> {
+        let id = self.next_request;
+        self.next_request += 1;
+        let req = Request {
+            id,
+            session,
+            issued_at_ms: unix_ms,
+            body,
+        };
+        let frame = encode_frame(&req.encode())?;
+        let deadline = now + self.cfg.request_timeout;
+        self.pending.insert(
+            id,
+            Pending {
+                op,
+                node,
+                sent: now,
+                deadline,
+            },
+        );
+        self.deadlines.insert((deadline, id));
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.in_flight += 1;
+        }
+        self.outbox.push_back(Transmit { node, frame });
+        Ok(())
+    }
+
+    /// Sends one request to one node (ping, key list, import, delete). The answer comes as [`Event::Reply`].
+    pub fn start_request(
+        &mut self,
+        node: NodeIndex,
+        body: RequestBody,
+        now: Instant,
+        unix_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> OpId {
+        let op = self.new_op(Op::Single);
+        let usable = self.nodes.get(node).is_some_and(|n| n.health.connected);
+        if !usable {
+            self.ops.remove(&op);
+            self.events.push_back(Event::Reply {
+                op,
+                node,
+                result: Err("node not connected".into()),
+            });
+            return op;
+        }
+        if let Err(e) = self.send(op, node, SessionId::random(rng), unix_ms, body, now) {
+            self.ops.remove(&op);
+            self.events.push_back(Event::Reply {
+                op,
+                node,
+                result: Err(e.to_string()),
+            });
+        }
+        op
+    }
+
+    /// Starts a signature with `key`. The result comes as [`Event::Signed`] (possibly already queued on return).
+    pub fn start_sign(
+        &mut self,
+        key: KeyId,
+        mechanism: Mechanism,
+        now: Instant,
+        unix_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> OpId {
+        let op = self.new_op(Op::Sign(Box::new(SignOp {
+            key,
+            session: SessionId::random(rng),
+            mechanism,
+            unix_ms,
+            asked: BTreeSet::new(),
+            outstanding: BTreeSet::new(),
+            shares: BTreeMap::new(),
+            failures: Vec::new(),
+            culprits: Vec::new(),
+        })));
+        let check = match self.keys.get(&key) {
+            None => Err(SignError::UnknownKey(key)),
+            Some(k) => match &self.ops.get(&op) {
+                Some(Op::Sign(s)) => k
+                    .public
+                    .check_mechanism(&s.mechanism)
+                    .map_err(SignError::BadRequest),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = check {
+            self.finish_sign(op, Err(e));
+            return op;
+        }
+        self.top_up(op, now);
+        op
+    }
+
+    /// Holders of the op's key not yet asked, best first.
+    fn candidates(&self, key: &KnownKey, s: &SignOp, now: Instant) -> Vec<(SignerId, NodeIndex)> {
+        let mut c: Vec<(SignerId, NodeIndex)> = key
+            .holders
+            .iter()
+            .filter(|(signer, node)| {
+                !s.asked.contains(node)
+                    && !s.shares.contains_key(signer)
+                    && self
+                        .nodes
+                        .get(**node)
+                        .is_some_and(|n| n.health.connected && n.health.excluded.is_none())
+            })
+            .map(|(s, n)| (*s, *n))
+            .collect();
+        c.sort_by_key(|(_, idx)| {
+            let n = &self.nodes[*idx];
+            let backing_off = n.down_until.is_some_and(|t| t > now);
+            (
+                backing_off,
+                n.health.consecutive_failures.min(8),
+                n.health.in_flight,
+                n.health.latency,
+            )
+        });
+        c
+    }
+
+    /// Asks more holders until `k` answers are expected, or fails the op if that is impossible.
+    fn top_up(&mut self, op: OpId, now: Instant) {
+        let Some(Op::Sign(s)) = self.ops.get(&op) else {
+            return;
+        };
+        let Some(key) = self.keys.get(&s.key) else {
+            let key = s.key;
+            self.finish_sign(op, Err(SignError::UnknownKey(key)));
+            return;
+        };
+        let k = usize::from(key.threshold);
+        let have = s.shares.len() + s.outstanding.len();
+        if have >= k {
+            return;
+        }
+        let cands = self.candidates(key, s, now);
+        if have + cands.len() < k {
+            let available = s.shares.len() + s.outstanding.len() + cands.len();
+            let failures = s.failures.clone();
+            let culprits = s.culprits.clone();
+            self.finish_sign(
+                op,
+                Err(SignError::Unavailable {
+                    available,
+                    needed: k,
+                    failures,
+                    culprits,
+                }),
+            );
+            return;
+        }
+        let (session, unix_ms, key_id, mechanism) = (s.session, s.unix_ms, s.key, s.mechanism.clone());
+        for (_, node) in cands.into_iter().take(k - have) {
+            if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
+                s.asked.insert(node);
+                s.outstanding.insert(node);
+            }
+            let body = RequestBody::Sign {
+                key: key_id,
+                mechanism: mechanism.clone(),
+            };
+            if let Err(e) = self.send(op, node, session, unix_ms, body, now) {
+                self.finish_sign(op, Err(SignError::Frame(e)));
+                return;
+            }
+        }
+    }
+
+    fn finish_sign(&mut self, op: OpId, result: Result<Signature, SignError>) {
+        if self.ops.remove(&op).is_some() {
+            self.events.push_back(Event::Signed { op, result });
+        }
+    }
+
+    fn node_failed(&mut self, node: NodeIndex, now: Instant) {
+        let max = self.cfg.max_backoff;
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.health.failed += 1;
+            n.health.consecutive_failures = n.health.consecutive_failures.saturating_add(1);
+            let backoff = Duration::from_millis(100u64 << n.health.consecutive_failures.min(6)).min(max);
+            n.down_until = Some(now + backoff);
+        }
+    }
+
+    fn take_pending(&mut self, id: RequestId) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        self.deadlines.remove(&(p.deadline, id));
+        if let Some(n) = self.nodes.get_mut(p.node) {
+            n.health.in_flight = n.health.in_flight.saturating_sub(1);
+        }
+        Some(p)
+    }
+
+    fn fail_request(&mut self, id: RequestId, why: String, now: Instant) {
+        let Some(p) = self.take_pending(id) else { return };
+        self.node_failed(p.node, now);
+        self.request_failed(p.op, p.node, why, now);
+    }
+
+    fn request_failed(&mut self, op: OpId, node: NodeIndex, why: String, now: Instant) {
+        let name = self.node_name(node);
+        match self.ops.get_mut(&op) {
+            Some(Op::Sign(s)) => {
+                s.outstanding.remove(&node);
+                s.failures.push((name, why));
+                self.top_up(op, now);
+            }
+            Some(Op::Single) => {
+                self.ops.remove(&op);
+                self.events.push_back(Event::Reply {
+                    op,
+                    node,
+                    result: Err(why),
+                });
+            }
+            None => {}
+        }
+    }
+
+    fn node_name(&self, node: NodeIndex) -> String {
+        self.nodes
+            .get(node)
+            .map(|n| n.health.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Fails requests whose deadline passed; their operations fall back to other nodes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.fail_request(id, "timed out".into(), now);
+        }
+    }
+
+    /// Handles one frame received from `node`. A frame that does not decode, or answers a request this node was
+    /// not asked, counts against the node.
+    pub fn handle_frame(&mut self, node: NodeIndex, frame: &[u8], now: Instant) {
+        let resp = match Response::decode(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(node = %self.node_name(node), error = %e, "undecodable response");
+                self.node_failed(node, now);
+                return;
+            }
+        };
+        match self.pending.get(&resp.id) {
+            Some(p) if p.node == node => {}
+            _ => {
+                tracing::warn!(node = %self.node_name(node), id = resp.id, "response to no request of this node");
+                self.node_failed(node, now);
+                return;
+            }
+        }
+        let Some(p) = self.take_pending(resp.id) else {
+            return;
+        };
+        let latency = now.saturating_duration_since(p.sent);
+        if let ResponseBody::Error { code, detail } = &resp.body {
+            self.node_failed(node, now);
+            self.request_failed(p.op, node, format!("{code:?}: {detail}"), now);
+            return;
+        }
+        if let Some(n) = self.nodes.get_mut(node) {
+            let h = &mut n.health;
+            h.answered += 1;
+            h.consecutive_failures = 0;
+            h.latency = if h.latency.is_zero() {
+                latency
+            } else {
+                (h.latency * 7 + latency) / 8
+            };
+            n.down_until = None;
+        }
+        match self.ops.get_mut(&p.op) {
+            Some(Op::Single) => {
+                self.ops.remove(&p.op);
+                self.events.push_back(Event::Reply {
+                    op: p.op,
+                    node,
+                    result: Ok(resp.body),
+                });
+            }
+            Some(Op::Sign(s)) => {
+                s.outstanding.remove(&node);
+                let ResponseBody::Share { signer, share } = resp.body else {
+                    self.request_failed(
+                        p.op,
+                        node,
+                        "answered a signature request with something else".into(),
+                        now,
+                    );
+                    return;
+                };
+                let expected = self
+                    .keys
+                    .get(&s.key)
+                    .and_then(|k| k.holders.iter().find(|(_, n)| **n == node).map(|(s, _)| *s));
+                // The share counts under the signer id this node holds, whatever the message claims.
+                if expected != Some(signer) {
+                    self.request_failed(p.op, node, format!("share claims signer {signer}"), now);
+                    return;
+                }
+                s.shares.insert(signer, (node, share));
+                self.try_combine(p.op, now);
+            }
+            None => {}
+        }
+    }
+
+    fn try_combine(&mut self, op: OpId, now: Instant) {
+        let Some(Op::Sign(s)) = self.ops.get(&op) else {
+            return;
+        };
+        let Some(key) = self.keys.get(&s.key) else { return };
+        if s.shares.len() < usize::from(key.threshold) {
+            return;
+        }
+        let shares: BTreeMap<SignerId, Vec<u8>> =
+            s.shares.iter().map(|(id, (_, b))| (*id, b.clone())).collect();
+        let outcome = key.public.combine(&s.session, &s.mechanism, &shares);
+        let holders = key.holders.clone();
+        let key_id = s.key;
+        match outcome {
+            Ok(c) => {
+                self.blame(op, key_id, &holders, &c.culprits);
+                let culprits = match self.ops.get(&op) {
+                    Some(Op::Sign(s)) => s.culprits.clone(),
+                    _ => Vec::new(),
+                };
+                self.finish_sign(
+                    op,
+                    Ok(Signature {
+                        bytes: c.signature,
+                        culprits,
+                    }),
+                );
+            }
+            Err(CombineFailure::Culprits(culprits)) => {
+                self.blame(op, key_id, &holders, &culprits);
+                if culprits.is_empty() {
+                    self.finish_sign(op, Err(SignError::BadRequest("shares do not combine".into())));
+                    return;
+                }
+                self.top_up(op, now);
+            }
+            Err(CombineFailure::BadRequest(why)) => self.finish_sign(op, Err(SignError::BadRequest(why))),
+        }
+    }
+
+    fn blame(
+        &mut self,
+        op: OpId,
+        key: KeyId,
+        holders: &BTreeMap<SignerId, NodeIndex>,
+        culprits: &[SignerId],
+    ) {
+        for signer in culprits {
+            let Some(&node) = holders.get(signer) else {
+                continue;
+            };
+            let name = self.node_name(node);
+            tracing::error!(node = %name, signer = %signer, key = %key, "node sent an invalid signature share; excluded");
+            self.exclude(node, format!("invalid signature share for key {key}"));
+            self.events.push_back(Event::Culprit {
+                node,
+                name: name.clone(),
+                key,
+            });
+            if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
+                s.shares.remove(signer);
+                if !s.culprits.contains(&name) {
+                    s.culprits.push(name);
+                }
+            }
+        }
+    }
+}
+
+impl Default for Coordinator {
+    fn default() -> Self {
+        Self::new(CoordinatorConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameDecoder;
+
+    fn frames_of(t: &Transmit) -> Vec<u8> {
+        let mut d = FrameDecoder::new();
+        d.push(&t.frame);
+        d.next_frame().unwrap().unwrap()
+    }
+
+    #[test]
+    fn single_requests_are_answered_by_request_id_and_time_out() {
+        let mut c = Coordinator::default();
+        let n = c.add_node("n1");
+        let t0 = Instant::now();
+        c.node_connected(n, t0);
+        let op1 = c.start_request(n, RequestBody::Ping, t0, 1000, &mut rand::rng());
+        let op2 = c.start_request(n, RequestBody::ListKeys, t0, 1000, &mut rand::rng());
+        let t1 = c.poll_transmit().unwrap();
+        let t2 = c.poll_transmit().unwrap();
+        let r1 = Request::decode(&frames_of(&t1)).unwrap();
+        let r2 = Request::decode(&frames_of(&t2)).unwrap();
+        assert_ne!(r1.session, r2.session);
+        assert_eq!(r1.issued_at_ms, 1000);
+        // Answer the second first: pipelined, out of order.
+        let ans = Response {
+            id: r2.id,
+            session: r2.session,
+            body: ResponseBody::Keys(vec![]),
+        };
+        c.handle_frame(n, &ans.encode(), t0);
+        assert_eq!(
+            c.poll_event(),
+            Some(Event::Reply {
+                op: op2,
+                node: n,
+                result: Ok(ResponseBody::Keys(vec![]))
+            })
+        );
+        assert_eq!(c.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        c.handle_timeout(t0 + Duration::from_secs(6));
+        assert!(matches!(c.poll_event(), Some(Event::Reply { op, result: Err(_), .. }) if op == op1));
+        assert_eq!(c.health()[n].failed, 1);
+        assert_eq!(c.health()[n].in_flight, 0);
+    }
+
+    #[test]
+    fn a_response_for_another_node_or_unknown_request_is_ignored_and_counted() {
+        let mut c = Coordinator::default();
+        let a = c.add_node("a");
+        let b = c.add_node("b");
+        let t0 = Instant::now();
+        c.node_connected(a, t0);
+        c.node_connected(b, t0);
+        c.start_request(a, RequestBody::Ping, t0, 1, &mut rand::rng());
+        let r = Request::decode(&frames_of(&c.poll_transmit().unwrap())).unwrap();
+        let forged = Response {
+            id: r.id,
+            session: r.session,
+            body: ResponseBody::Done,
+        };
+        c.handle_frame(b, &forged.encode(), t0);
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.health()[b].failed, 1);
+        c.handle_frame(a, b"garbage", t0);
+        assert_eq!(c.health()[a].failed, 1);
+    }
+
+    #[test]
+    fn signing_with_an_unknown_key_fails_at_once() {
+        let mut c = Coordinator::default();
+        let op = c.start_sign(
+            KeyId([1; 32]),
+            Mechanism::Ecdsa { digest: vec![1; 32] },
+            Instant::now(),
+            1,
+            &mut rand::rng(),
+        );
+        assert_eq!(
+            c.poll_event(),
+            Some(Event::Signed {
+                op,
+                result: Err(SignError::UnknownKey(KeyId([1; 32])))
+            })
+        );
+    }
+
+    #[test]
+    fn disconnection_fails_requests_to_that_node() {
+        let mut c = Coordinator::default();
+        let a = c.add_node("a");
+        let t0 = Instant::now();
+        c.node_connected(a, t0);
+        let op = c.start_request(a, RequestBody::Ping, t0, 1, &mut rand::rng());
+        c.node_disconnected(a, t0);
+        assert!(matches!(c.poll_event(), Some(Event::Reply { op: o, result: Err(_), .. }) if o == op));
+        assert_eq!(c.poll_transmit(), None);
+        let op2 = c.start_request(a, RequestBody::Ping, t0, 1, &mut rand::rng());
+        assert!(matches!(c.poll_event(), Some(Event::Reply { op: o, result: Err(_), .. }) if o == op2));
+    }
+}
