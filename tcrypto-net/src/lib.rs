@@ -11,12 +11,14 @@
 pub mod algo;
 pub mod audit;
 pub mod bundle;
+pub mod config;
 pub mod coordinator;
 pub mod frame;
 pub mod identity;
 pub mod node;
 pub mod replay;
 pub mod sealed;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod wire;

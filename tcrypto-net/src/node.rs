@@ -276,6 +276,11 @@ impl SignerNode {
         }
     }
 
+    /// Checks that an opened bundle holds a share this node can use (it matches its public key).
+    pub fn check_bundle(&self, bundle: &ShareBundle) -> Result<(), String> {
+        HeldShare::from_bundle(bundle).map(|_| ()).map_err(|(_, d)| d)
+    }
+
     fn import(&self, bundle: &[u8], rng: &mut impl CryptoRng) -> Result<(), Refusal> {
         let sealed = SealedBundle::decode(bundle).map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
         let opened = sealed

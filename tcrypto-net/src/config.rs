@@ -1,0 +1,273 @@
+//! TOML configuration of a node daemon and of a coordinator.
+//!
+//! Node (`tcrypto-node --config node.toml`):
+//! ```toml
+//! name = "node1"
+//! listen = "127.0.0.2:7001"
+//! data_dir = "/var/lib/tcrypto-node"
+//! passphrase_file = "/etc/tcrypto-node/passphrase"   # or key_file = "...", or $TCRYPTO_NODE_PASSPHRASE
+//! max_clock_skew_ms = 30000
+//!
+//! [[coordinators]]
+//! name = "coord-a"
+//! spki_sha256 = "<64 hex digits printed by `tcrypto-node coordinator-init`>"
+//!
+//! [[peers]]
+//! name = "node2"
+//! public = "<hex printed by `tcrypto-node init` on node2>"
+//! ```
+//!
+//! Coordinator (used by [`crate::cluster`] and the PKCS#11 module):
+//! ```toml
+//! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`
+//! request_timeout_ms = 5000
+//!
+//! [[nodes]]
+//! address = "127.0.0.2:7001"
+//! public = "<hex printed by `tcrypto-node init`>"
+//! ```
+//! Unknown fields are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::identity::{IdentityError, NodePublic, SpkiFingerprint};
+use crate::store::StoreKeySource;
+
+/// Environment variable holding the store passphrase when no file is configured.
+pub const PASSPHRASE_ENV: &str = "TCRYPTO_NODE_PASSPHRASE";
+
+/// Configuration errors.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown fields.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+    /// A pinned identity is malformed.
+    #[error("{path}: {source}")]
+    Identity {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: IdentityError,
+    },
+    /// No source for the store key.
+    #[error("no store key: set passphrase_file or key_file in the configuration, or ${PASSPHRASE_ENV}")]
+    NoStoreKey,
+    /// Something else is inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// A pinned coordinator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedCoordinator {
+    /// A label for logs.
+    pub name: String,
+    /// SHA-256 of its TLS SubjectPublicKeyInfo, hex.
+    pub spki_sha256: String,
+}
+
+/// Another node, for relayed node-to-node messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its name.
+    pub name: String,
+    /// Its [`NodePublic`] encoding, hex.
+    pub public: String,
+}
+
+/// A node daemon's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name.
+    pub name: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (key store, audit log).
+    pub data_dir: PathBuf,
+    /// File holding the store passphrase.
+    pub passphrase_file: Option<PathBuf>,
+    /// File holding a 32-byte store key.
+    pub key_file: Option<PathBuf>,
+    /// Accepted clock difference to coordinators.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_ms: u64,
+    /// Coordinators allowed to connect.
+    #[serde(default)]
+    pub coordinators: Vec<PinnedCoordinator>,
+    /// The other nodes.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+fn default_skew() -> u64 {
+    crate::replay::ReplayGuard::DEFAULT_MAX_SKEW_MS
+}
+
+impl NodeConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Self = read_toml(path)?;
+        cfg.pinned_coordinators()
+            .map_err(|source| ConfigError::Identity {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        for p in &cfg.peers {
+            decode_public(&p.public).map_err(|source| ConfigError::Identity {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(cfg)
+    }
+
+    /// The pinned coordinator fingerprints.
+    pub fn pinned_coordinators(&self) -> Result<Vec<SpkiFingerprint>, IdentityError> {
+        self.coordinators
+            .iter()
+            .map(|c| SpkiFingerprint::from_hex(&c.spki_sha256))
+            .collect()
+    }
+
+    /// Where the store key comes from: key file, passphrase file, then the environment.
+    pub fn store_key(&self) -> Result<StoreKeySource, ConfigError> {
+        if let Some(k) = &self.key_file {
+            return Ok(StoreKeySource::KeyFile(k.clone()));
+        }
+        if let Some(p) = &self.passphrase_file {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let pass = text.trim_end_matches(['\n', '\r']).to_string();
+            return Ok(StoreKeySource::Passphrase(Zeroizing::new(pass)));
+        }
+        match std::env::var(PASSPHRASE_ENV) {
+            Ok(p) => Ok(StoreKeySource::Passphrase(Zeroizing::new(p))),
+            Err(_) => Err(ConfigError::NoStoreKey),
+        }
+    }
+
+    /// The audit log path.
+    pub fn audit_log(&self) -> PathBuf {
+        self.data_dir.join("audit.log")
+    }
+}
+
+/// Decodes a hex [`NodePublic`].
+pub fn decode_public(hex_text: &str) -> Result<NodePublic, IdentityError> {
+    let bytes = hex::decode(hex_text.trim()).map_err(|e| IdentityError::BadHex {
+        what: "node public identity",
+        detail: e.to_string(),
+    })?;
+    Ok(NodePublic::decode(&bytes)?)
+}
+
+/// A node as a coordinator sees it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its public identity, hex (name and pins inside).
+    pub public: String,
+}
+
+/// A coordinator's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfigFile {
+    /// File written by `tcrypto-node coordinator-init` (TLS certificate and key).
+    pub identity: PathBuf,
+    /// Per-node answer timeout.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_ms: u64,
+    /// The nodes.
+    pub nodes: Vec<NodeEntry>,
+}
+
+fn default_timeout() -> u64 {
+    5000
+}
+
+impl CoordinatorConfigFile {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Self = read_toml(path)?;
+        if cfg.nodes.is_empty() {
+            return Err(ConfigError::Invalid(format!("{}: no nodes", path.display())));
+        }
+        cfg.node_publics().map_err(|source| ConfigError::Identity {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(cfg)
+    }
+
+    /// The nodes' public identities, in order.
+    pub fn node_publics(&self) -> Result<Vec<(SocketAddr, NodePublic)>, IdentityError> {
+        self.nodes
+            .iter()
+            .map(|n| Ok((n.address, decode_public(&n.public)?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_configuration_errors() {
+        let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("node.toml");
+        std::fs::write(
+            &p,
+            "name = \"n\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\ncolour = \"blue\"\n",
+        )
+        .unwrap();
+        let err = NodeConfig::load(&p).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        std::fs::write(
+            &p,
+            "name = \"n\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\n[[coordinators]]\nname = \"c\"\nspki_sha256 = \"zz\"\n",
+        )
+        .unwrap();
+        assert!(matches!(NodeConfig::load(&p), Err(ConfigError::Identity { .. })));
+    }
+}
