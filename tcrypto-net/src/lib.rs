@@ -1,20 +1,34 @@
 //! Coordinator and signer-node protocol of the distributed HSM.
 //!
+//! Protocol core (sans-io):
 //! - [`frame`]: length-prefixed frames with a size limit;
 //! - [`wire`]: strictly decoded, versioned request/response messages (tags `0x80..=0xff`);
 //! - [`replay`]: the node's replay and staleness guard;
+//! - [`node`]: the signer node state machine;
+//! - [`coordinator`]: the coordinator state machine (k-of-n by health, fallback, culprit exclusion);
+//! - [`algo`]: the bridge to the threshold schemes of `tcrypto`;
+//! - [`sealed`]: node-to-node envelopes relayed by the coordinator (HPKE-sealed, Ed25519-signed, echoed broadcasts);
+//! - [`bundle`]: HPKE-sealed share bundles from a dealer or key ceremony.
+//!
+//! Identities, storage, transports:
 //! - [`identity`]: node and coordinator keys, SPKI pinning fingerprints;
-//! - [`sealed`]: node-to-node envelopes relayed by the coordinator (HPKE-sealed, Ed25519-signed, echoed broadcasts).
 //! - [`tls`]: mutual TLS 1.3 configurations with SPKI-pinned peers;
+//! - [`store`]: encrypted, crash-safe secret store; [`audit`]: the append-only audit log; [`config`]: TOML files;
+//! - [`server`]: the node's tokio server; [`embedded`]: nodes inside the current process;
+//! - [`cluster`]: the coordinator API over an engine: [`memory`] (in-process) or [`blocking`] (TLS, thread-free).
 #![forbid(unsafe_code)]
 
 pub mod algo;
 pub mod audit;
+pub mod blocking;
 pub mod bundle;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
+pub mod embedded;
 pub mod frame;
 pub mod identity;
+pub mod memory;
 pub mod node;
 pub mod replay;
 pub mod sealed;

@@ -1,0 +1,405 @@
+//! The thread-free coordinator transport: mutual TLS over TCP driven from the caller's own thread.
+//!
+//! No runtime and no thread is created: sockets are non-blocking and multiplexed with `poll` (via `mio`); TLS is a
+//! plain `rustls::ClientConnection` fed by hand. Whichever calling thread is waiting for a result becomes the
+//! driver for everyone (leader/followers): it polls without holding the state lock, then processes what is ready
+//! and wakes the others, who find their results or take over driving. So a PKCS#11 module can serve many sessions
+//! at once without ever spawning a thread, and nothing depends on an async runtime being (or not being) present.
+//!
+//! One connection per node carries all requests, pipelined. A connection that fails is retried with back-off;
+//! meanwhile the coordinator routes around the node.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::cluster::{Cluster, ClusterError, Engine, wall_ms};
+use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeIndex, OpId};
+use crate::frame::FrameDecoder;
+use crate::identity::{NodePublic, TlsIdentity};
+use crate::tls::{client_config, server_name};
+
+/// Longest single `poll` wait, so new work submitted by other threads is picked up promptly.
+const MAX_POLL: Duration = Duration::from_millis(20);
+/// Reconnection back-off bounds.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+enum ConnState {
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+    },
+    Up {
+        stream: TcpStream,
+        tls: Box<rustls::ClientConnection>,
+        decoder: FrameDecoder,
+        established: bool,
+        writable_interest: bool,
+    },
+}
+
+struct Conn {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    state: ConnState,
+}
+
+struct Driver {
+    coord: Coordinator,
+    conns: Vec<Conn>,
+    poll: Option<(Poll, Events)>,
+    results: HashMap<OpId, Event>,
+    notices: Vec<Event>,
+}
+
+/// Coordinator transport over mutual TLS, driven by the calling threads.
+pub struct BlockingEngine {
+    state: Mutex<Driver>,
+    cond: Condvar,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for BlockingEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingEngine").finish_non_exhaustive()
+    }
+}
+
+impl BlockingEngine {
+    /// An engine for `nodes` (address and pinned identity each), presenting `identity`. Connections are opened
+    /// lazily; call [`Engine::connect_all`] to wait for them.
+    pub fn new(
+        identity: &TlsIdentity,
+        nodes: &[(SocketAddr, NodePublic)],
+        cfg: CoordinatorConfig,
+    ) -> Result<Self, ClusterError> {
+        let poll = Poll::new().map_err(|e| ClusterError::Transport(e.to_string()))?;
+        let registry = poll
+            .registry()
+            .try_clone()
+            .map_err(|e| ClusterError::Transport(e.to_string()))?;
+        let mut coord = Coordinator::new(cfg);
+        let mut conns = Vec::new();
+        let now = Instant::now();
+        for (addr, public) in nodes {
+            coord.add_node(public.name.clone());
+            conns.push(Conn {
+                addr: *addr,
+                config: client_config(identity, public.tls_spki)
+                    .map_err(|e| ClusterError::Transport(e.to_string()))?,
+                state: ConnState::Down {
+                    retry_at: now,
+                    backoff: MIN_BACKOFF,
+                },
+            });
+        }
+        Ok(Self {
+            state: Mutex::new(Driver {
+                coord,
+                conns,
+                poll: Some((poll, Events::with_capacity(256))),
+                results: HashMap::new(),
+                notices: Vec::new(),
+            }),
+            cond: Condvar::new(),
+            registry,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Driver> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One round of driving by the current thread: poll (lock released), then process. Returns the relocked state.
+    fn drive<'a>(&'a self, mut g: MutexGuard<'a, Driver>) -> MutexGuard<'a, Driver> {
+        let Some((mut poll, mut events)) = g.poll.take() else {
+            // Another thread drives; wait for it to report progress.
+            return self
+                .cond
+                .wait_timeout(g, MAX_POLL)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        };
+        let now = Instant::now();
+        self.reconnect(&mut g, now);
+        let mut timeout = MAX_POLL;
+        if let Some(d) = g.coord.next_deadline() {
+            timeout = timeout.min(d.saturating_duration_since(now));
+        }
+        drop(g);
+        let polled = poll.poll(&mut events, Some(timeout));
+        let mut g = self.lock();
+        let now = Instant::now();
+        if polled.is_ok() {
+            for ev in events.iter() {
+                let i = ev.token().0;
+                self.service(&mut g, i, now);
+            }
+        }
+        g.coord.handle_timeout(now);
+        self.flush(&mut g, now);
+        g.poll = Some((poll, events));
+        self.cond.notify_all();
+        g
+    }
+
+    fn reconnect(&self, g: &mut Driver, now: Instant) {
+        for i in 0..g.conns.len() {
+            let conn = &mut g.conns[i];
+            let ConnState::Down { retry_at, backoff } = conn.state else {
+                continue;
+            };
+            if retry_at > now {
+                continue;
+            }
+            let next_backoff = (backoff * 2).min(MAX_BACKOFF);
+            let attempt = (|| -> io::Result<ConnState> {
+                let mut stream = TcpStream::connect(conn.addr)?;
+                stream.set_nodelay(true).ok();
+                let tls = rustls::ClientConnection::new(conn.config.clone(), server_name())
+                    .map_err(io::Error::other)?;
+                self.registry
+                    .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+                Ok(ConnState::Up {
+                    stream,
+                    tls: Box::new(tls),
+                    decoder: FrameDecoder::new(),
+                    established: false,
+                    writable_interest: true,
+                })
+            })();
+            conn.state = attempt.unwrap_or(ConnState::Down {
+                retry_at: now + backoff,
+                backoff: next_backoff,
+            });
+        }
+    }
+
+    fn close(&self, g: &mut Driver, i: NodeIndex, now: Instant, why: &str) {
+        let Some(conn) = g.conns.get_mut(i) else { return };
+        if let ConnState::Up {
+            stream, established, ..
+        } = &mut conn.state
+        {
+            let _ = self.registry.deregister(stream);
+            if *established {
+                tracing::warn!(node = i, addr = %conn.addr, why, "connection to node lost");
+            }
+            conn.state = ConnState::Down {
+                retry_at: now + MIN_BACKOFF,
+                backoff: MIN_BACKOFF * 2,
+            };
+        }
+        g.coord.node_disconnected(i, now);
+    }
+
+    /// Reads and writes what the socket of node `i` allows.
+    fn service(&self, g: &mut Driver, i: NodeIndex, now: Instant) {
+        let mut frames = Vec::new();
+        let mut failed = None;
+        let mut became_established = false;
+        if let Some(Conn {
+            state:
+                ConnState::Up {
+                    stream,
+                    tls,
+                    decoder,
+                    established,
+                    ..
+                },
+            ..
+        }) = g.conns.get_mut(i)
+        {
+            // Read everything available.
+            loop {
+                match tls.read_tls(stream) {
+                    Ok(0) => {
+                        failed = Some("closed by peer");
+                        break;
+                    }
+                    Ok(_) => {
+                        if let Err(e) = tls.process_new_packets() {
+                            tracing::warn!(node = i, error = %e, "TLS error");
+                            failed = Some("TLS error");
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        failed = Some("read error");
+                        break;
+                    }
+                }
+            }
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match tls.reader().read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => decoder.push(&buf[..n]),
+                    Err(_) => break,
+                }
+            }
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(_) => {
+                        failed = Some("bad frame");
+                        break;
+                    }
+                }
+            }
+            if !*established && !tls.is_handshaking() && failed.is_none() {
+                *established = true;
+                became_established = true;
+            }
+        }
+        if became_established {
+            g.coord.node_connected(i, now);
+            if let Some(c) = g.conns.get(i) {
+                tracing::info!(node = i, addr = %c.addr, "connected to node");
+            }
+        }
+        for f in frames {
+            g.coord.handle_frame(i, &f, now);
+        }
+        if let Some(why) = failed {
+            self.close(g, i, now, why);
+        }
+        self.collect(g);
+        self.write_out(g, i, now);
+    }
+
+    /// Moves queued frames into TLS and TLS records onto the socket.
+    fn flush(&self, g: &mut Driver, now: Instant) {
+        while let Some(t) = g.coord.poll_transmit() {
+            if let Some(Conn {
+                state: ConnState::Up { tls, .. },
+                ..
+            }) = g.conns.get_mut(t.node)
+            {
+                let _ = tls.writer().write_all(&t.frame);
+            }
+        }
+        for i in 0..g.conns.len() {
+            self.write_out(g, i, now);
+        }
+        self.collect(g);
+    }
+
+    fn write_out(&self, g: &mut Driver, i: NodeIndex, now: Instant) {
+        let mut failed = false;
+        if let Some(Conn {
+            state:
+                ConnState::Up {
+                    stream,
+                    tls,
+                    writable_interest,
+                    ..
+                },
+            ..
+        }) = g.conns.get_mut(i)
+        {
+            while tls.wants_write() {
+                match tls.write_tls(stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            let want = tls.wants_write();
+            if want != *writable_interest {
+                let interest = if want {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                if self.registry.reregister(stream, Token(i), interest).is_err() {
+                    failed = true;
+                }
+                *writable_interest = want;
+            }
+        }
+        if failed {
+            self.close(g, i, now, "write error");
+        }
+    }
+
+    fn collect(&self, g: &mut Driver) {
+        while let Some(e) = g.coord.poll_event() {
+            match e {
+                Event::Signed { op, .. } | Event::Reply { op, .. } => {
+                    g.results.insert(op, e);
+                }
+                other => g.notices.push(other),
+            }
+        }
+    }
+}
+
+impl Engine for BlockingEngine {
+    fn submit<R>(&self, f: impl FnOnce(&mut Coordinator, Instant, u64) -> R) -> R {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let r = f(&mut g.coord, now, wall_ms());
+        self.flush(&mut g, now);
+        r
+    }
+
+    fn wait(&self, op: OpId) -> Event {
+        let mut g = self.lock();
+        loop {
+            if let Some(e) = g.results.remove(&op) {
+                return e;
+            }
+            g = self.drive(g);
+        }
+    }
+
+    fn connect_all(&self, timeout: Duration) -> usize {
+        let end = Instant::now() + timeout;
+        let mut g = self.lock();
+        loop {
+            let n = (0..g.coord.node_count())
+                .filter(|&i| g.coord.is_connected(i))
+                .count();
+            if n == g.coord.node_count() || Instant::now() >= end {
+                return n;
+            }
+            g = self.drive(g);
+        }
+    }
+
+    fn take_notices(&self) -> Vec<Event> {
+        std::mem::take(&mut self.lock().notices)
+    }
+}
+
+/// A cluster reached over mutual TLS without any runtime or thread.
+pub type BlockingCluster = Cluster<BlockingEngine>;
+
+impl Cluster<BlockingEngine> {
+    /// Builds a cluster from a coordinator configuration file's contents.
+    pub fn connect_tls(
+        identity: &TlsIdentity,
+        nodes: &[(SocketAddr, NodePublic)],
+        cfg: CoordinatorConfig,
+    ) -> Result<Self, ClusterError> {
+        let engine = BlockingEngine::new(identity, nodes, cfg)?;
+        Ok(Cluster::new(
+            engine,
+            nodes.iter().map(|(_, p)| p.clone()).collect(),
+        ))
+    }
+}

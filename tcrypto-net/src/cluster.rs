@@ -1,0 +1,296 @@
+//! The coordinator API: a cluster of signer nodes seen as one signing device.
+//!
+//! [`Cluster`] offers create/import, sign, delete, list and health on top of any [`Engine`], the part that moves
+//! frames between the sans-io [`Coordinator`] and the nodes:
+//! - [`crate::memory::MemoryEngine`]: nodes in the same process, called directly (tests, embedded quickstart);
+//! - [`crate::blocking::BlockingEngine`]: mutual TLS over TCP, driven from the caller's thread with non-blocking
+//!   sockets and `poll`, without any runtime or extra thread (for PKCS#11 hosts).
+//!
+//! Many requests can be in flight at once: [`Cluster::sign_many`] pipelines a batch, and any number of threads may
+//! call [`Cluster::sign`] at the same time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRng;
+use tcrypto::{KeyId, SignerId};
+use thiserror::Error;
+
+use crate::bundle::{BundleError, ShareBundle};
+use crate::coordinator::{Coordinator, Event, NodeHealth, NodeIndex, OpId, SignError, Signature};
+use crate::identity::NodePublic;
+use crate::server::unix_ms_now;
+use crate::wire::{KeyInfo, Mechanism, RequestBody, ResponseBody};
+
+/// Errors of cluster operations.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// A node refused or failed a request.
+    #[error("node {node}: {detail}")]
+    Node {
+        /// The node's name.
+        node: String,
+        /// Why.
+        detail: String,
+    },
+    /// A bundle could not be sealed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A key could not be registered.
+    #[error("key registration: {0}")]
+    Key(String),
+    /// The engine failed.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// Moves frames between a [`Coordinator`] and the nodes.
+pub trait Engine: Send + Sync {
+    /// Runs `f` on the coordinator (with the current time) and sends what it queued.
+    fn submit<R>(&self, f: impl FnOnce(&mut Coordinator, Instant, u64) -> R) -> R;
+
+    /// Drives I/O until `op` completes and returns its event.
+    fn wait(&self, op: OpId) -> Event;
+
+    /// Drives I/O until every node is connected or `timeout` passes; returns how many are connected.
+    fn connect_all(&self, timeout: Duration) -> usize;
+
+    /// Events that no operation waits for (culprits), drained.
+    fn take_notices(&self) -> Vec<Event>;
+}
+
+/// A cluster of signer nodes.
+pub struct Cluster<E: Engine> {
+    engine: E,
+    nodes: Vec<NodePublic>,
+}
+
+impl<E: Engine> std::fmt::Debug for Cluster<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("nodes", &self.nodes.iter().map(|n| &n.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> Cluster<E> {
+    /// A cluster over `engine`, whose coordinator has the nodes `nodes` in this order.
+    pub fn new(engine: E, nodes: Vec<NodePublic>) -> Self {
+        Self { engine, nodes }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// The nodes' public identities, by index.
+    pub fn nodes(&self) -> &[NodePublic] {
+        &self.nodes
+    }
+
+    /// Waits until all nodes are connected or `timeout` passes; returns the number connected.
+    pub fn connect(&self, timeout: Duration) -> usize {
+        self.engine.connect_all(timeout)
+    }
+
+    fn node_name(&self, i: NodeIndex) -> String {
+        self.nodes.get(i).map(|n| n.name.clone()).unwrap_or_default()
+    }
+
+    /// Sends one request to one node and waits for its answer.
+    pub fn request(&self, node: NodeIndex, body: RequestBody) -> Result<ResponseBody, ClusterError> {
+        let op = self
+            .engine
+            .submit(|c, now, unix| c.start_request(node, body, now, unix, &mut rand::rng()));
+        match self.engine.wait(op) {
+            Event::Reply {
+                result: Ok(ResponseBody::Error { code, detail }),
+                ..
+            } => Err(ClusterError::Node {
+                node: self.node_name(node),
+                detail: format!("{code:?}: {detail}"),
+            }),
+            Event::Reply { result: Ok(b), .. } => Ok(b),
+            Event::Reply { result: Err(e), .. } => Err(ClusterError::Node {
+                node: self.node_name(node),
+                detail: e,
+            }),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    /// Distributes one share bundle per node (`bundles[i]` to the node holding signer id `i+1` in `holders`) and
+    /// registers the key. Every holder must accept.
+    pub fn import_key(
+        &self,
+        bundles: Vec<(NodeIndex, ShareBundle)>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let Some((_, first)) = bundles.first() else {
+            return Err(ClusterError::Key("no bundles".into()));
+        };
+        let mut info = first.info.clone();
+        let mut ops = Vec::new();
+        let mut holders = BTreeMap::new();
+        for (node, b) in &bundles {
+            let public = self
+                .nodes
+                .get(*node)
+                .ok_or_else(|| ClusterError::Key(format!("no node {node}")))?;
+            let sealed = b.seal(public, rng)?;
+            holders.insert(b.info.signer, *node);
+            let body = RequestBody::ImportShare {
+                bundle: sealed.encode(),
+            };
+            let node = *node;
+            ops.push((
+                node,
+                self.engine
+                    .submit(|c, now, unix| c.start_request(node, body, now, unix, &mut rand::rng())),
+            ));
+        }
+        let mut failures = Vec::new();
+        for (node, op) in ops {
+            match self.engine.wait(op) {
+                Event::Reply {
+                    result: Ok(ResponseBody::Done),
+                    ..
+                } => {}
+                Event::Reply { result, .. } => failures.push(format!("{}: {result:?}", self.node_name(node))),
+                other => failures.push(format!("{other:?}")),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ClusterError::Node {
+                node: "import".into(),
+                detail: failures.join("; "),
+            });
+        }
+        info.signer = holders.keys().next().copied().unwrap_or(info.signer);
+        let key = info.key;
+        self.engine
+            .submit(|c, _, _| c.register_key(&info, holders))
+            .map_err(ClusterError::Key)?;
+        Ok(key)
+    }
+
+    /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.
+    pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
+        let op = self
+            .engine
+            .submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+        self.signed(op)
+    }
+
+    fn signed(&self, op: OpId) -> Result<Signature, ClusterError> {
+        match self.engine.wait(op) {
+            Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    /// Signs a batch with all requests in flight at once; results in input order.
+    pub fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
+        let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
+            let mut rng = rand::rng();
+            requests
+                .into_iter()
+                .map(|(key, mech)| c.start_sign(key, mech, now, unix, &mut rng))
+                .collect()
+        });
+        ops.into_iter().map(|op| self.signed(op)).collect()
+    }
+
+    /// Asks every connected node for its keys and registers those that at least `k` nodes agree on.
+    pub fn refresh_keys(&self) -> Result<Vec<KeyId>, ClusterError> {
+        let mut lists = BTreeMap::new();
+        for i in 0..self.nodes.len() {
+            if let Ok(ResponseBody::Keys(keys)) = self.request(i, RequestBody::ListKeys) {
+                lists.insert(i, keys);
+            }
+        }
+        Ok(self.engine.submit(|c, _, _| c.learn_keys(&lists)))
+    }
+
+    /// Keys known to the coordinator.
+    pub fn list(&self) -> Vec<KeyId> {
+        let mut keys: Vec<KeyId> = self
+            .engine
+            .submit(|c, _, _| c.keys().into_iter().map(|k| k.0).collect());
+        keys.sort();
+        keys
+    }
+
+    /// The public key material of a known key.
+    pub fn public_key(&self, key: &KeyId) -> Option<crate::algo::PublicKey> {
+        self.engine.submit(|c, _, _| c.public_key(key).cloned())
+    }
+
+    /// Deletes `key` on every holder and forgets it. Holders that are down keep their share; they are listed in
+    /// the error.
+    pub fn delete(&self, key: KeyId) -> Result<(), ClusterError> {
+        let holders: Vec<NodeIndex> = self.engine.submit(|c, _, _| {
+            c.keys()
+                .into_iter()
+                .find(|k| k.0 == key)
+                .map(|k| k.2.values().copied().collect())
+                .unwrap_or_default()
+        });
+        if holders.is_empty() {
+            return Err(ClusterError::Sign(SignError::UnknownKey(key)));
+        }
+        self.engine.submit(|c, _, _| c.forget_key(&key));
+        let mut failures = Vec::new();
+        for node in holders {
+            if let Err(e) = self.request(node, RequestBody::DeleteKey { key }) {
+                failures.push(e.to_string());
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ClusterError::Node {
+                node: "delete".into(),
+                detail: failures.join("; "),
+            })
+        }
+    }
+
+    /// Pings every node and returns the coordinator's view of their health.
+    pub fn health(&self) -> Vec<NodeHealth> {
+        for i in 0..self.nodes.len() {
+            let _ = self.request(i, RequestBody::Ping);
+        }
+        self.engine.submit(|c, _, _| c.health())
+    }
+
+    /// Culprit notices since the last call.
+    pub fn culprits(&self) -> Vec<(NodeIndex, String, KeyId)> {
+        self.engine
+            .take_notices()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Culprit { node, name, key } => Some((node, name, key)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The current wall clock for requests.
+pub(crate) fn wall_ms() -> u64 {
+    unix_ms_now()
+}
+
+/// Public key info for a node holding signer `signer` of a key described by `info`.
+pub fn info_for(info: &KeyInfo, signer: SignerId) -> KeyInfo {
+    KeyInfo {
+        signer,
+        ..info.clone()
+    }
+}
