@@ -1,7 +1,7 @@
 //! The bridge between the wire protocol and the threshold schemes of `tcrypto`: what a node does with a share to
 //! answer a [`Mechanism`], and how a coordinator turns shares into a verified signature.
 //!
-//! Each algorithm appears here once; the node and coordinator state machines only see [`HeldShare`] and
+//! Each algorithm appears here once; the node and coordinator state machines only see `HeldShare` and
 //! [`PublicKey`].
 
 use std::collections::BTreeMap;
