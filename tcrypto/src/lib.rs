@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod dkg;
 pub mod ecdsa;
+pub mod ed25519;
 pub mod hash;
 pub mod id;
 

@@ -362,6 +362,16 @@ impl<C: Curve> fmt::Debug for PublicKeySet<C> {
 }
 
 impl<C: Curve> PublicKeySet<C> {
+    /// Builds a public key set from Feldman commitments `(φ_0, .., φ_{k-1})` (for key import or known-answer
+    /// tests), refusing an identity group key or public share and a vector whose length is not the threshold.
+    pub fn new(
+        threshold: u16,
+        participants: &BTreeSet<SignerId>,
+        commitments: Vec<C::Point>,
+    ) -> Result<Self, Error> {
+        Self::from_commitments(threshold, participants, commitments).map_err(Error::InvalidParameters)
+    }
+
     /// Builds the public key set from the summed Feldman commitments, refusing an identity group key or public
     /// share and a commitment vector whose length is not the threshold.
     pub(crate) fn from_commitments(
@@ -424,7 +434,7 @@ impl<C: Curve> PublicKeySet<C> {
         &self.public_shares
     }
 
-    fn encode_body(&self, w: &mut Writer) {
+    pub(crate) fn encode_body(&self, w: &mut Writer) {
         w.u16(self.threshold);
         w.u32(self.public_shares.len() as u32);
         for id in self.public_shares.keys() {
@@ -435,7 +445,7 @@ impl<C: Curve> PublicKeySet<C> {
         }
     }
 
-    fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let threshold = r.u16()?;
         let n = r.count(2)?;
         let participants = read_sorted_ids(r, n)?;
@@ -486,6 +496,11 @@ impl<C: Curve> fmt::Debug for KeyShare<C> {
 }
 
 impl<C: Curve> KeyShare<C> {
+    /// A key share from its parts (key import): refuses a secret that does not match the party's public share.
+    pub fn from_parts(id: SignerId, secret: C::Scalar, public: PublicKeySet<C>) -> Result<Self, Error> {
+        Self::new(id, secret, public).map_err(Error::InvalidParameters)
+    }
+
     /// Checks `x_i·G == Y_i` and wraps.
     pub(crate) fn new(
         id: SignerId,
@@ -608,21 +623,21 @@ fn read_curve<C: Curve>(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     }
 }
 
-fn read_point<C: Curve>(r: &mut Reader<'_>) -> Result<C::Point, DecodeError> {
+pub(crate) fn read_point<C: Curve>(r: &mut Reader<'_>) -> Result<C::Point, DecodeError> {
     let bytes = r.raw(C::POINT_LEN)?;
     C::point_from_bytes(bytes).ok_or(DecodeError::Invalid(
         "point not canonical, not in the prime-order group, or the identity",
     ))
 }
 
-fn read_scalar<C: Curve>(r: &mut Reader<'_>) -> Result<C::Scalar, DecodeError> {
+pub(crate) fn read_scalar<C: Curve>(r: &mut Reader<'_>) -> Result<C::Scalar, DecodeError> {
     let mut bytes = r.array::<32>()?;
     let s = C::scalar_from_bytes(&bytes).ok_or(DecodeError::Invalid("scalar not canonical"));
     zeroize::Zeroize::zeroize(&mut bytes);
     s
 }
 
-fn read_sorted_ids(r: &mut Reader<'_>, n: usize) -> Result<BTreeSet<SignerId>, DecodeError> {
+pub(crate) fn read_sorted_ids(r: &mut Reader<'_>, n: usize) -> Result<BTreeSet<SignerId>, DecodeError> {
     let mut set = BTreeSet::new();
     let mut last = 0u16;
     for _ in 0..n {
