@@ -1,5 +1,6 @@
-//! Threshold ECDSA P-256 end to end, with every party in this process: key generation among `n` parties,
-//! a batch of presignatures, one-round signing of FILE by a quorum of `k`, and files that `openssl` checks:
+//! Threshold ECDSA P-256 end to end, with every party in this process: a distributed key generation among `n`
+//! parties (nobody ever holds the key), presigning, one-round signing of FILE by a quorum of `k`, and files that
+//! `openssl` checks:
 //!
 //! ```text
 //! cargo run --example threshold_ecdsa -- -k 3 -n 5 --out /tmp/sig FILE
@@ -12,8 +13,73 @@ use std::path::PathBuf;
 use clap::Parser;
 use p256::pkcs8::EncodePublicKey as _;
 use sha2::Digest as _;
+use tcrypto::dkg::{self, P256};
 use tcrypto::ecdsa::{self, KeyShare, SignRequest};
 use tcrypto::{SessionId, SignerId};
+
+type Error = Box<dyn std::error::Error>;
+
+/// Runs the four DKG rounds among `n` in-process parties, routing every message, and converts each party's
+/// result into an ECDSA key share.
+fn distributed_key_generation(
+    k: u16,
+    n: u16,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<Vec<KeyShare>, Error> {
+    // Refuse unsupported (k, n) before running the DKG (which accepts any 1 <= k <= n).
+    if u32::from(n) + 1 < 2 * u32::from(k) || k < 2 {
+        return Err(ecdsa::Error::UnsupportedParameters(
+            "honest majority required: n >= 2t + 1, i.e. k = t + 1 <= (n + 1) / 2",
+        )
+        .into());
+    }
+    let ids: Vec<SignerId> = (1..=n).filter_map(SignerId::new).collect();
+    let params = dkg::Parameters::new(SessionId::random(rng), k, ids.iter().copied())?;
+    let others = |me: SignerId| ids.iter().copied().filter(move |j| *j != me);
+    let pick = |all: &BTreeMap<SignerId, _>, me: SignerId| -> BTreeMap<SignerId, _> {
+        others(me).filter_map(|j| all.get(&j).map(|m: &_| (j, Clone::clone(m)))).collect()
+    };
+
+    let mut s1 = BTreeMap::new();
+    let mut b1 = BTreeMap::new();
+    for &me in &ids {
+        let (st, b) = dkg::round1::commit::<P256>(params.clone(), me, rng)?;
+        s1.insert(me, st);
+        b1.insert(me, b);
+    }
+    let mut s2 = BTreeMap::new();
+    let mut b2 = BTreeMap::new();
+    let mut shares: BTreeMap<SignerId, BTreeMap<SignerId, _>> = BTreeMap::new();
+    for (me, st) in s1 {
+        let (st, b, out) = dkg::round2::reveal(st, &pick(&b1, me))?;
+        s2.insert(me, st);
+        b2.insert(me, b);
+        for (to, share) in out {
+            shares.entry(to).or_default().insert(me, share);
+        }
+    }
+    let mut s3 = BTreeMap::new();
+    let mut b3 = BTreeMap::new();
+    for (me, st) in s2 {
+        let (st, b) = dkg::round3::verify(st, &pick(&b2, me), shares.remove(&me).unwrap_or_default())?;
+        s3.insert(me, st);
+        b3.insert(me, b);
+    }
+    let mut keys = Vec::new();
+    for (me, st) in s3 {
+        let share = dkg::round4::finish(st, &pick(&b3, me))?;
+        let public = share.public();
+        keys.push(KeyShare::new(
+            me,
+            public.threshold(),
+            public.parties(),
+            *share.secret(),
+            public.public_key(),
+            public.public_shares().clone(),
+        )?);
+    }
+    Ok(keys)
+}
 
 /// Threshold ECDSA P-256 demo: key generation, presigning, one-round signing.
 #[derive(Parser)]
@@ -31,15 +97,15 @@ struct Args {
     file: PathBuf,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Error> {
     let args = Args::parse();
     let mut rng = rand::rng();
     let data = std::fs::read(&args.file)?;
 
-    // Key generation: each party gets its Shamir share of x and everyone's public shares.
-    let keys: Vec<KeyShare> = ecdsa::deal(args.k, args.n, &mut rng)?;
+    // Distributed key generation: each party ends with its Shamir share of x and everyone's public shares.
+    let keys = distributed_key_generation(args.k, args.n, &mut rng)?;
     println!(
-        "key generation among {} parties (quorum {}): trusted dealer",
+        "distributed key generation among {} parties (quorum {}): done",
         args.n, args.k
     );
 

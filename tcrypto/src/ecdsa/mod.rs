@@ -20,34 +20,46 @@
 //!
 //! # The protocol (DJNPØ with BGW degree reduction)
 //!
-//! DJNPØ (§3, the basic protocol; §4, preprocessing) computes `[k]`, `[a]` (random degree-`t` sharings),
-//! `R = g^k`, opens `w = a·k` and checks `g^w` in the exponent, and then the signature locally from
-//! `[k^{-1}] = w^{-1}[a]`. Their online phase multiplies `[k^{-1}]·[x]` into a degree-`2t` sharing, so it needs
-//! `2t + 1` signers. We move that multiplication into presigning and reduce its degree with the BGW resharing
-//! step (Ben-Or, Goldwasser, Wigderson 1988; Gennaro, Rabin, Rabin 1998), so that the online phase needs only
-//! `t + 1` signers and stays one round:
+//! DJNPØ (§3, the basic protocol, and §4, preprocessing) computes random sharings `[k]`, `[a]`, opens
+//! `R = g^k`, multiplies and opens `w = a·k`, checks `g^w = R^a` in the exponent (their "openExp" with the
+//! redundancy of `n >= 2t + 1` shares), and then gets `[k^{-1}] = w^{-1}[a]` locally. Their online phase
+//! multiplies `[k^{-1}]·[x]` into a degree-`2t` sharing and so needs `2t + 1` signers. We move that
+//! multiplication into presigning too and reduce its degree with the resharing step of Ben-Or, Goldwasser and
+//! Wigderson (and Gennaro, Rabin, Rabin 1998), so that the online phase needs only `t + 1` signers, is one
+//! round, and every share is checkable:
 //!
-//! 1. [`presign::round1`] — each `P_i` deals Feldman-committed sharings `f_i` (for `k`) and `g_i` (for `a`);
-//!    it broadcasts only a hash commitment to the Feldman vectors (commit before reveal, so nobody can bias
-//!    `R`) and sends the shares privately.
-//! 2. [`presign::round2`] — `P_i` reveals its Feldman vectors, computes `k_i = Σ f_j(i)`, `a_i = Σ g_j(i)`, the
-//!    degree-`2t` products `u_i = a_i k_i` and `v_i = a_i x_i`, and reshares them with Feldman-committed degree-`t`
-//!    polynomials, proving with a Chaum–Pedersen proof that `U_i = u_i·G` and `V_i = v_i·G` use the same `a_i`
-//!    as `A_i = a_i·G`. It echoes the round-1 broadcasts it saw.
-//! 3. [`presign::round3`] — `P_i` checks everything it received (commitment openings, private shares against
-//!    the Feldman vectors, the proofs, the echoes), computes its degree-`t` shares `u'_i` of `w = a·k` and `v'_i`
-//!    of `a·x` and broadcasts `u'_i` (opening `w`, as DJNPØ) and `VX_i = v'_i·G`.
-//! 4. [`presign::Round3State::finish`] — checks that the `u'_j` lie on one degree-`t` polynomial and
-//!    `g^w = Σ λ_j U_j` (DJNPØ's check of `w` in the exponent), that the `VX_j` lie on one degree-`t`
-//!    polynomial through `a·X`, and outputs presignatures holding `ρ_i = w^{-1} a_i` (a share of `k^{-1}`) and
-//!    `σ_i = w^{-1} v'_i` (a share of `k^{-1}x`), with the public `R`, `w`, `A_j` and `VX_j`, so that
-//!    `K_j = w^{-1}·A_j = ρ_j·G` and `KX_j = w^{-1}·VX_j = σ_j·G`.
+//! 1. [`presign::round1`] — each `P_i` deals degree-`t` sharings `f_i` (for `k`) and `g_i` (for `a`); it
+//!    broadcasts a hash commitment to `R_i = f_i(0)·G` (commit before reveal, so nobody can bias `R`) and a
+//!    salted hash commitment to the shares it sends each `P_j` privately.
+//! 2. [`presign::Round1State::round2`] — `P_i` checks its shares against the commitments (complaining
+//!    otherwise), reveals `R_i`, forms `k_i`, `a_i`, the degree-`2t` products `u_i = a_i k_i` and `v_i = a_i x_i`,
+//!    and reshares them with degree-`t` polynomials: `h^u_i` under salted hash commitments, `h^v_i` under Feldman
+//!    commitments `HV_i` (it hides `a_i x_i`, which is never opened). It echoes the round-1 broadcasts.
+//! 3. [`presign::Round2State::round3`] — `P_i` checks the reveals, echoes and its shares, forms its degree-`t`
+//!    shares `u'_i` of `w = a·k` and `v'_i` of `a·x` (BGW degree reduction) and broadcasts `u'_i` (opening `w`)
+//!    and DJNPØ's openings in the exponent `a_i·R`, `a_i·X`, plus `A_i = a_i·G` and `VX_i = v'_i·G`.
+//! 4. [`presign::Round3State::finish`] — opens `w` (all `|P|` shares on one degree-`t` polynomial) and checks,
+//!    with one random linear combination over the dual of the Reed–Solomon code, that `(0, w·G), (j, a_j·R)`
+//!    lie on one degree-`t` polynomial (`g^w = R^a`, DJNPØ's check), that the `A_j` and the `VX_j` each do, and
+//!    that `(0, 0), (j, a_j·X − VX_j)` do (so the `VX_j` share `a·x`). With `t + 1` honest members in `P`, the
+//!    honest values fix every polynomial, so a wrong value anywhere fails the check. The output is
+//!    `ρ_i = w^{-1}a_i` (a share of `k^{-1}`) and `σ_i = w^{-1}v'_i` (a share of `k^{-1}x`), with the public `R`,
+//!    `w`, `A_j`, `VX_j`, so that `K_j = w^{-1}·A_j = ρ_j·G` and `KX_j = w^{-1}·VX_j = σ_j·G`.
+//! 5. If a check fails, every member opens its ephemeral polynomials ([`presign::BlameReveal`]; never the
+//!    resharing of `a_i x_i`) and [`presign::BlameState::conclude`] recomputes what each party should have sent
+//!    and names who did not.
 //!
-//! Online, for digest `m` the signers derive `δ = H(session, presignature, R, X, m)` and use the
-//! re-randomised nonce `R' = δ·R` (Groth–Shoup, Eurocrypt 2022, recommend re-randomising presignatures with a
-//! hash of the message; we use the multiplicative form `k' = δ·k`, which keeps the online phase linear in the
-//! shares of `k^{-1}`), `r = x(R') mod n` and `s_i = δ^{-1}(m·ρ_i + r·σ_i)`. Each share is checkable:
+//! Online ([`sign`]), for digest `m` the signers derive `δ = H(session, presignature, R, X, m)` and use the
+//! re-randomised nonce `R' = δ·R` (Groth and Shoup, "On the security of ECDSA with additive key derivation and
+//! presignatures", Eurocrypt 2022, recommend re-randomising presignatures with a hash of the message; we use the
+//! multiplicative form `k' = δ·k`, which keeps the online phase linear in the shares of `k^{-1}`),
+//! `r = x(R') mod n` and `s_i = δ^{-1}(m·ρ_i + r·σ_i)`. Each share is checkable:
 //! `(δ·w·s_i)·G == m·A_i + r·VX_i`.
+//!
+//! A private share that does not match its commitment is reported by the receiver (its complaint names the
+//! dealer; without signatures on private messages such a complaint cannot be verified by others). A party that
+//! sends different broadcasts to different members is named through the echoes (a lying echoer could make an
+//! honest sender look like an equivocator; the run aborts either way and nothing secret is revealed).
 //!
 //! Verification is optimistic throughout (aggregate checks and random-linear-combination batch checks first;
 //! per-party checks only on failure, to name the culprit).

@@ -8,6 +8,29 @@
 //! records the presignature id with [`SpentPresignatures::mark_spent`], which must make the record durable
 //! before returning. A presignature restored from storage whose id is already recorded is refused with
 //! [`Error::PresignatureSpent`].
+//!
+//! Using one presignature twice does not compile:
+//!
+//! ```compile_fail
+//! # use std::collections::BTreeSet;
+//! # use tcrypto::ecdsa::{KeyShare, Presignature, SignRequest, sign_share};
+//! fn twice(key: &KeyShare, p: Presignature, req: &SignRequest) {
+//!     let mut spent = BTreeSet::new();
+//!     let _ = sign_share(key, p, req, &mut spent);
+//!     let _ = sign_share(key, p, req, &mut spent); // error[E0382]: use of moved value: `p`
+//! }
+//! ```
+//!
+//! while using it once does:
+//!
+//! ```
+//! # use std::collections::BTreeSet;
+//! # use tcrypto::ecdsa::{KeyShare, Presignature, SignRequest, sign_share};
+//! fn once(key: &KeyShare, p: Presignature, req: &SignRequest) {
+//!     let mut spent = BTreeSet::new();
+//!     let _ = sign_share(key, p, req, &mut spent);
+//! }
+//! ```
 
 use std::collections::BTreeSet;
 
