@@ -19,6 +19,14 @@ use tcrypto::{SessionId, SignerId};
 
 type Error = Box<dyn std::error::Error>;
 
+/// What party `me` receives of a broadcast round: every other party's message.
+fn pick<M: Clone>(all: &BTreeMap<SignerId, M>, me: SignerId) -> BTreeMap<SignerId, M> {
+    all.iter()
+        .filter(|(j, _)| **j != me)
+        .map(|(j, m)| (*j, m.clone()))
+        .collect()
+}
+
 /// Runs the four DKG rounds among `n` in-process parties, routing every message, and converts each party's
 /// result into an ECDSA key share.
 fn distributed_key_generation(
@@ -35,10 +43,6 @@ fn distributed_key_generation(
     }
     let ids: Vec<SignerId> = (1..=n).filter_map(SignerId::new).collect();
     let params = dkg::Parameters::new(SessionId::random(rng), k, ids.iter().copied())?;
-    let others = |me: SignerId| ids.iter().copied().filter(move |j| *j != me);
-    let pick = |all: &BTreeMap<SignerId, _>, me: SignerId| -> BTreeMap<SignerId, _> {
-        others(me).filter_map(|j| all.get(&j).map(|m: &_| (j, Clone::clone(m)))).collect()
-    };
 
     let mut s1 = BTreeMap::new();
     let mut b1 = BTreeMap::new();
