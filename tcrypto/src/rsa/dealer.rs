@@ -1,0 +1,283 @@
+//! The trusted dealer (Shoup 2000, §3 "The dealer") and key import. **Single point of failure**: the process
+//! running this sees the whole key; everything secret (`p`, `q`, `p'`, `q'`, `m`, `d`, the polynomial) is zeroized
+//! before returning and never leaves this module.
+//!
+//! The dealer picks safe primes `p = 2p'+1`, `q = 2q'+1` (`crypto-primes`), `N = pq` of exactly the requested size,
+//! a prime `e > n`, `d = e⁻¹ mod m` with `m = p'q'`, a random polynomial `f` of degree `k−1` over `Z_m` with
+//! `f(0) = d`, the shares `s_i = f(i) mod m`, a random square `v` and the verification keys `v_i = v^{s_i}`.
+//!
+//! [`deal`] searches the two primes one after the other on the calling thread (this crate spawns no threads). A
+//! caller with several cores calls [`generate_safe_prime`] on two threads (each with its own RNG) and then
+//! [`deal_with_primes`]; the `threshold_rsa` example and the dealer benchmark do that.
+
+use core::fmt;
+
+use crypto_bigint::modular::BoxedMontyForm;
+use crypto_bigint::{BoxedUint, NonZero, Odd, RandomBits, RandomMod};
+use crypto_primes::hazmat::{SetBits, SmallFactorsSieveFactory};
+use crypto_primes::{Flavor, is_prime, sieve_and_find};
+use der::Decode;
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::keys::{KeyShare, PublicKeySet, check_public_exponent};
+use super::math::{fixed_be, mul_wide, resize};
+use super::{DEFAULT_PUBLIC_EXPONENT, Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS};
+use crate::SignerId;
+
+/// Smallest modulus [`deal`] generates.
+pub const MIN_DEAL_BITS: usize = 2048;
+
+/// A safe prime `p = 2p' + 1` (both prime). Secret: zeroized on drop, `Debug` prints `<redacted>`.
+pub struct SafePrime(BoxedUint);
+
+impl SafePrime {
+    /// Checks that `bytes` (big-endian) is a safe prime of at least 64 bits.
+    pub fn from_be_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let p = Zeroizing::new(BoxedUint::from_be_slice_vartime(bytes));
+        Self::new((*p).clone())
+    }
+
+    fn new(p: BoxedUint) -> Result<Self, Error> {
+        let p = Self(p);
+        if p.0.bit_width_vartime() < 64 || !is_prime(Flavor::Safe, &p.0) {
+            return Err(Error::KeyImport("not a safe prime"));
+        }
+        Ok(p)
+    }
+
+    /// Bit length.
+    pub fn bits(&self) -> u32 {
+        self.0.bit_width_vartime()
+    }
+}
+
+impl Drop for SafePrime {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for SafePrime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SafePrime(<redacted>)")
+    }
+}
+
+/// A random safe prime of exactly `bits` bits whose two top bits are set, so the product of two of them has
+/// exactly `2·bits` bits.
+pub fn generate_safe_prime(bits: u32, rng: &mut (impl CryptoRng + ?Sized)) -> Result<SafePrime, Error> {
+    if !(32..=(MAX_MODULUS_BITS as u32) / 2).contains(&bits) {
+        return Err(Error::InvalidParameters("safe prime size out of range"));
+    }
+    let factory = SmallFactorsSieveFactory::<BoxedUint>::new(Flavor::Safe, bits, SetBits::TwoMsb)
+        .map_err(|_| Error::InvalidParameters("safe prime size out of range"))?;
+    let p = sieve_and_find(rng, factory, |_, candidate| is_prime(Flavor::Safe, candidate))
+        .map_err(|_| Error::Internal("prime sieve failed"))?
+        .ok_or(Error::Internal("prime sieve exhausted"))?;
+    Ok(SafePrime(p))
+}
+
+/// Deals a fresh `k`-of-`n` key with a modulus of exactly `bits` bits (even, `2048..=16384`) and `e = 65537`.
+pub fn deal(
+    bits: usize,
+    threshold: u16,
+    parties: u16,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    check_counts(threshold, parties)?;
+    if bits % 2 != 0 || !(MIN_DEAL_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+        return Err(Error::InvalidParameters("modulus size must be even and in 2048..=16384"));
+    }
+    let half = u32::try_from(bits / 2).map_err(|_| Error::InvalidParameters("modulus size"))?;
+    let p = generate_safe_prime(half, rng)?;
+    let q = loop {
+        let q = generate_safe_prime(half, rng)?;
+        if q.0 != p.0 {
+            break q;
+        }
+    };
+    let dealt = deal_with_primes(&p, &q, DEFAULT_PUBLIC_EXPONENT, threshold, parties, rng)?;
+    if dealt.0.modulus_bits() != bits {
+        return Err(Error::Internal("modulus has the wrong size"));
+    }
+    Ok(dealt)
+}
+
+/// Deals a `k`-of-`n` key from given safe primes `p ≠ q` and a prime public exponent `e > n` with
+/// `gcd(e, m) = 1`.
+pub fn deal_with_primes(
+    p: &SafePrime,
+    q: &SafePrime,
+    e: u64,
+    threshold: u16,
+    parties: u16,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    check_counts(threshold, parties)?;
+    check_public_exponent(e, parties)?;
+    if p.0 == q.0 {
+        return Err(Error::InvalidParameters("p and q must differ"));
+    }
+    let n = mul_wide(&p.0, &q.0);
+    let bits = n.bit_width_vartime();
+    if (bits as usize) < MIN_MODULUS_BITS || bits as usize > MAX_MODULUS_BITS {
+        return Err(Error::InvalidParameters("modulus size out of range"));
+    }
+    let n = Zeroizing::new(resize(&n, bits)?);
+    let precision = n.bits_precision();
+    let modulus = Odd::new((*n).clone())
+        .into_option()
+        .ok_or(Error::Internal("product of odd primes is even"))?;
+
+    // m = p'q', at the precision of N.
+    let p_half = Zeroizing::new(p.0.shr(1));
+    let q_half = Zeroizing::new(q.0.shr(1));
+    let m = Zeroizing::new(resize(&mul_wide(&p_half, &q_half), precision)?);
+    let m_odd = Odd::new((*m).clone())
+        .into_option()
+        .ok_or(Error::InvalidParameters("p' and q' must be odd primes"))?;
+    let m_nz = NonZero::new((*m).clone())
+        .into_option()
+        .ok_or(Error::Internal("m is zero"))?;
+
+    // d = e^{-1} mod m (exists iff gcd(e, m) = 1).
+    let e_big = resize(&BoxedUint::from(e), precision)?;
+    let d = Zeroizing::new(
+        e_big
+            .invert_odd_mod(&m_odd)
+            .into_option()
+            .ok_or(Error::InvalidParameters("gcd(e, m) != 1"))?,
+    );
+
+    // f(X) = d + a_1 X + … + a_{k−1} X^{k−1} over Z_m.
+    let mut coefficients: Vec<Zeroizing<BoxedUint>> = Vec::with_capacity(usize::from(threshold));
+    coefficients.push(d);
+    for _ in 1..threshold {
+        coefficients.push(Zeroizing::new(random_below(&m_nz, rng)));
+    }
+    let shares: Vec<Zeroizing<BoxedUint>> = (1..=parties)
+        .map(|i| {
+            let i = resize(&BoxedUint::from(u64::from(i)), precision)?;
+            let mut acc = Zeroizing::new(BoxedUint::zero_with_precision(precision));
+            for a in coefficients.iter().rev() {
+                *acc = acc.mul_mod(&i, &m_nz).add_mod(a, &m_nz);
+            }
+            Ok(acc)
+        })
+        .collect::<Result<_, Error>>()?;
+
+    // v: a random square in Z_N^*.
+    let n_nz = modulus.as_nz_ref();
+    let params = crypto_bigint::modular::BoxedMontyParams::new_vartime(modulus.clone());
+    let v = loop {
+        let r = BoxedUint::random_mod_vartime(rng, n_nz);
+        let r = BoxedMontyForm::new(r, &params);
+        let v = r.square();
+        if bool::from(v.invert_vartime().is_some()) {
+            break v;
+        }
+    };
+    let len = (bits as usize).div_ceil(8);
+    let verification_keys: Vec<Vec<u8>> = shares
+        .iter()
+        .map(|s| fixed_be(&v.pow(s).retrieve(), len))
+        .collect();
+    let public = PublicKeySet::from_parts(
+        &fixed_be(&n, len),
+        e,
+        &fixed_be(&v.retrieve(), len),
+        &verification_keys,
+        threshold,
+        parties,
+    )?;
+    let key_shares = shares
+        .iter()
+        .zip(1..=parties)
+        .map(|(s, i)| {
+            let id = SignerId::new(i).ok_or(Error::Internal("signer id 0"))?;
+            Ok(KeyShare::from_dealer(id, (**s).clone(), public.clone()))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok((public, key_shares))
+}
+
+/// Splits an existing RSA private key (PKCS#1 `RSAPrivateKey` or PKCS#8 `PrivateKeyInfo`, DER) into a `k`-of-`n`
+/// threshold key with the same public key. Its primes must be safe primes; most RSA keys' are not, and then this
+/// returns [`Error::KeyImport`].
+pub fn split(
+    private_key_der: &[u8],
+    threshold: u16,
+    parties: u16,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    check_counts(threshold, parties)?;
+    let pkcs1_der: &[u8] = match pkcs8::PrivateKeyInfoRef::from_der(private_key_der) {
+        Ok(info) => {
+            if info.algorithm.oid != pkcs1::ALGORITHM_OID {
+                return Err(Error::KeyImport("PKCS#8 key is not an RSA key"));
+            }
+            info.private_key.as_bytes()
+        }
+        Err(_) => private_key_der,
+    };
+    let key = pkcs1::RsaPrivateKey::<der::asn1::UintRef<'_>>::from_der(pkcs1_der)
+        .map_err(|_| Error::KeyImport("not a PKCS#1 or PKCS#8 RSA private key"))?;
+    if key.other_prime_infos.is_some() {
+        return Err(Error::KeyImport("multi-prime keys are not supported"));
+    }
+    let e_bytes = key.public_exponent.as_bytes();
+    if e_bytes.len() > 8 {
+        return Err(Error::KeyImport("public exponent larger than 64 bits"));
+    }
+    let e = e_bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let p = SafePrime::from_be_bytes(key.prime1.as_bytes())
+        .map_err(|_| Error::KeyImport("prime p is not a safe prime"))?;
+    let q = SafePrime::from_be_bytes(key.prime2.as_bytes())
+        .map_err(|_| Error::KeyImport("prime q is not a safe prime"))?;
+    let (public, shares) = deal_with_primes(&p, &q, e, threshold, parties, rng)?;
+    let modulus = key.modulus.as_bytes();
+    if public.modulus_bytes() != modulus {
+        return Err(Error::KeyImport("modulus is not p·q"));
+    }
+    Ok((public, shares))
+}
+
+fn check_counts(threshold: u16, parties: u16) -> Result<(), Error> {
+    if threshold == 0 || threshold > parties {
+        return Err(Error::InvalidParameters("threshold must satisfy 1 <= k <= n"));
+    }
+    if parties > MAX_PARTIES {
+        return Err(Error::InvalidParameters("too many parties"));
+    }
+    Ok(())
+}
+
+/// Uniform in `[0, m)` up to a `2^{-128}` bias: `|m| + 128` random bits reduced mod `m` in constant time.
+fn random_below(m: &NonZero<BoxedUint>, rng: &mut (impl CryptoRng + ?Sized)) -> BoxedUint {
+    let bits = m.bits_precision() + 128;
+    let wide = Zeroizing::new(BoxedUint::random_bits_with_precision(rng, bits, bits));
+    wide.rem(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_prime_refuses_non_safe_primes() {
+        // 2^61 - 1 is prime, (p - 1)/2 is not.
+        assert!(SafePrime::from_be_bytes(&((1u64 << 61) - 1).to_be_bytes()).is_err());
+        assert!(SafePrime::from_be_bytes(&[0xff; 16]).is_err());
+    }
+
+    #[test]
+    fn safe_prime_debug_is_redacted() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let p = generate_safe_prime(64, &mut rng).unwrap();
+        assert_eq!(format!("{p:?}"), "SafePrime(<redacted>)");
+        assert_eq!(p.bits(), 64);
+    }
+
+    use rand::SeedableRng;
+}

@@ -1,0 +1,458 @@
+//! Key material of Shoup's Protocol 1: the [`PublicKeySet`] everybody knows and the [`KeyShare`] of one signer.
+//!
+//! A public key set holds the RSA public key `(N, e)`, the threshold `k`, the number of parties `n` (the paper's
+//! `l`), the random square `v` and every verification key `v_i = v^{s_i}`. Its [`KeyId`] is a hash of all of that,
+//! so a decoded set whose id does not match its contents is rejected. A key share holds the signer id `i`, the
+//! secret `s_i = f(i) mod m` and the public key set; decoding one checks `v^{s_i} = v_i` (the node-side check on
+//! receipt), so a [`KeyShare`] value is always consistent with its public key set.
+
+use core::fmt;
+
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use crypto_bigint::{BoxedUint, Odd};
+use der::{Encode, EncodePem};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::encoding::MessageEncoding;
+use super::math::{factorial, fixed_be, from_be, pow_vartime};
+use super::{Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, tag};
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::{KeyId, SignerId};
+
+/// Domain separation of the key id hash.
+const KEY_ID_DOMAIN: &[u8] = b"tcrypto/rsa/shoup2000/key-id/v1";
+
+/// The public part of a threshold RSA key: `N`, `e`, `k`, `n`, `v`, `v_1 … v_n` and the key id.
+#[derive(Clone)]
+pub struct PublicKeySet {
+    threshold: u16,
+    parties: u16,
+    modulus: Odd<BoxedUint>,
+    e: u64,
+    v: BoxedUint,
+    verification_keys: Vec<BoxedUint>,
+    key_id: KeyId,
+    // Derived, not encoded.
+    params: BoxedMontyParams,
+    delta: BoxedUint,
+}
+
+impl PublicKeySet {
+    /// Builds and validates a public key set from its parts (big-endian integers); computes the key id.
+    ///
+    /// `verification_keys[i-1]` is `v_i`. Errors when `1 <= k <= n <= MAX_PARTIES` does not hold, `N` is even or out
+    /// of size, `e` is not a prime greater than `n`, or `v`, `v_i` are not in `[1, N)`.
+    pub fn from_parts(
+        modulus: &[u8],
+        e: u64,
+        v: &[u8],
+        verification_keys: &[Vec<u8>],
+        threshold: u16,
+        parties: u16,
+    ) -> Result<Self, Error> {
+        let mut set = Self::unchecked(modulus, e, v, verification_keys, threshold, parties)?;
+        set.key_id = set.compute_key_id();
+        Ok(set)
+    }
+
+    fn unchecked(
+        modulus: &[u8],
+        e: u64,
+        v: &[u8],
+        verification_keys: &[Vec<u8>],
+        threshold: u16,
+        parties: u16,
+    ) -> Result<Self, Error> {
+        if threshold == 0 || threshold > parties {
+            return Err(Error::InvalidParameters("threshold must satisfy 1 <= k <= n"));
+        }
+        if parties > MAX_PARTIES {
+            return Err(Error::InvalidParameters("too many parties"));
+        }
+        if verification_keys.len() != usize::from(parties) {
+            return Err(Error::InvalidParameters("one verification key per party is needed"));
+        }
+        if modulus.first() == Some(&0) {
+            return Err(Error::Decode(DecodeError::Invalid("modulus has a leading zero byte")));
+        }
+        let bits = modulus_bits_of(modulus);
+        if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+            return Err(Error::InvalidParameters("modulus size out of range"));
+        }
+        let precision = u32::try_from(bits).map_err(|_| Error::InvalidParameters("modulus size"))?;
+        let n = from_be(modulus, precision).ok_or(Error::Internal("modulus does not fit its own size"))?;
+        let modulus = Odd::new(n)
+            .into_option()
+            .ok_or(Error::InvalidParameters("modulus is even"))?;
+        check_public_exponent(e, parties)?;
+        let element = |bytes: &[u8]| -> Result<BoxedUint, Error> {
+            if bytes.len() != bits.div_ceil(8) {
+                return Err(Error::Decode(DecodeError::Invalid("group element of wrong length")));
+            }
+            let x = from_be(bytes, modulus.bits_precision())
+                .ok_or(Error::Decode(DecodeError::Invalid("group element too large")))?;
+            if bool::from(x.is_zero()) || x.cmp_vartime(modulus.as_ref()) != core::cmp::Ordering::Less {
+                return Err(Error::Decode(DecodeError::Invalid("group element not in [1, N)")));
+            }
+            Ok(x)
+        };
+        let v = element(v)?;
+        let verification_keys = verification_keys
+            .iter()
+            .map(|b| element(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = BoxedMontyParams::new_vartime(modulus.clone());
+        Ok(Self {
+            threshold,
+            parties,
+            modulus,
+            e,
+            v,
+            verification_keys,
+            key_id: KeyId([0; 32]),
+            params,
+            delta: factorial(parties),
+        })
+    }
+
+    /// The threshold `k`: shares needed for a signature.
+    pub fn threshold(&self) -> u16 {
+        self.threshold
+    }
+
+    /// The number of parties `n` (the paper's `l`); signer ids are `1..=n`.
+    pub fn parties(&self) -> u16 {
+        self.parties
+    }
+
+    /// The key id, a hash of everything in this set.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// Bit length of the modulus `N`.
+    pub fn modulus_bits(&self) -> usize {
+        self.modulus.bit_width_vartime() as usize
+    }
+
+    /// Length of a signature in bytes, `ceil(|N| / 8)`.
+    pub fn signature_len(&self) -> usize {
+        self.modulus_bits().div_ceil(8)
+    }
+
+    /// The modulus `N`, big-endian, without leading zeros.
+    pub fn modulus_bytes(&self) -> Vec<u8> {
+        fixed_be(self.modulus.as_ref(), self.signature_len())
+    }
+
+    /// The public exponent `e`.
+    pub fn public_exponent(&self) -> u64 {
+        self.e
+    }
+
+    /// `v`, big-endian in [`Self::signature_len`] bytes.
+    pub fn v_bytes(&self) -> Vec<u8> {
+        fixed_be(&self.v, self.signature_len())
+    }
+
+    /// The verification key `v_i` of `signer`, big-endian in [`Self::signature_len`] bytes; `None` for `i > n`.
+    pub fn verification_key_bytes(&self, signer: SignerId) -> Option<Vec<u8>> {
+        self.verification_key(signer).map(|x| fixed_be(x, self.signature_len()))
+    }
+
+    /// Whether `signer` is one of `1..=n`.
+    pub fn has_signer(&self, signer: SignerId) -> bool {
+        signer.get() <= self.parties
+    }
+
+    /// Verifies an RSA signature on the message `msg` (exactly what a plain RSA verifier checks: `sig^e mod N`
+    /// equals the encoded message).
+    pub fn verify(&self, msg: &MessageEncoding, sig: &[u8]) -> Result<(), Error> {
+        if sig.len() != self.signature_len() {
+            return Err(Error::InvalidSignature);
+        }
+        let expected = msg.encoded_message(self.modulus_bits())?;
+        let s = from_be(sig, self.precision()).ok_or(Error::InvalidSignature)?;
+        if s.cmp_vartime(self.modulus.as_ref()) != core::cmp::Ordering::Less {
+            return Err(Error::InvalidSignature);
+        }
+        let y = BoxedMontyForm::new(s, &self.params);
+        let got = pow_vartime(&y, &BoxedUint::from(self.e)).retrieve();
+        if fixed_be(&got, self.signature_len()) == expected {
+            Ok(())
+        } else {
+            Err(Error::InvalidSignature)
+        }
+    }
+
+    /// The public key as a PKCS#1 `RSAPublicKey`, DER.
+    pub fn to_pkcs1_der(&self) -> Result<Vec<u8>, Error> {
+        let n = self.modulus_bytes();
+        let e = self.e.to_be_bytes();
+        let e = &e[e.iter().position(|&b| b != 0).unwrap_or(7)..];
+        let key = pkcs1::RsaPublicKey {
+            modulus: der::asn1::UintRef::new(&n).map_err(|_| Error::Internal("modulus as DER INTEGER"))?,
+            public_exponent: der::asn1::UintRef::new(e).map_err(|_| Error::Internal("exponent as DER INTEGER"))?,
+        };
+        key.to_der().map_err(|_| Error::Internal("PKCS#1 encoding"))
+    }
+
+    /// The public key as a PKCS#1 `RSA PUBLIC KEY` PEM document.
+    pub fn to_pkcs1_pem(&self) -> Result<String, Error> {
+        let der = self.to_pkcs1_der()?;
+        let key = pkcs1::RsaPublicKeyRef::try_from(der.as_slice()).map_err(|_| Error::Internal("PKCS#1 re-read"))?;
+        key.to_pem(der::pem::LineEnding::LF)
+            .map_err(|_| Error::Internal("PKCS#1 PEM encoding"))
+    }
+
+    /// The public key as an X.509 `SubjectPublicKeyInfo` (rsaEncryption), DER: what `openssl` reads as `PUBLIC KEY`.
+    pub fn to_spki_der(&self) -> Result<Vec<u8>, Error> {
+        let pkcs1 = self.to_pkcs1_der()?;
+        let spki = spki::SubjectPublicKeyInfoRef {
+            algorithm: pkcs1::ALGORITHM_ID,
+            subject_public_key: der::asn1::BitStringRef::from_bytes(&pkcs1)
+                .map_err(|_| Error::Internal("SPKI bit string"))?,
+        };
+        spki.to_der().map_err(|_| Error::Internal("SPKI encoding"))
+    }
+
+    /// The public key as a `PUBLIC KEY` PEM document (SPKI).
+    pub fn to_spki_pem(&self) -> Result<String, Error> {
+        let der = self.to_spki_der()?;
+        der::Document::try_from(der.as_slice())
+            .and_then(|doc| doc.to_pem("PUBLIC KEY", der::pem::LineEnding::LF))
+            .map_err(|_| Error::Internal("SPKI PEM encoding"))
+    }
+
+    /// The strict binary encoding (version, tag [`tag::PUBLIC_KEY_SET`], fields, key id).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(tag::PUBLIC_KEY_SET);
+        self.encode_body(&mut w);
+        self.key_id.encode(&mut w);
+        w.finish()
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        w.u16(self.threshold).u16(self.parties);
+        w.bytes(&self.modulus_bytes());
+        w.u64(self.e);
+        w.bytes(&self.v_bytes());
+        for vk in &self.verification_keys {
+            w.bytes(&fixed_be(vk, self.signature_len()));
+        }
+    }
+
+    fn compute_key_id(&self) -> KeyId {
+        let mut w = Writer::bare();
+        self.encode_body(&mut w);
+        let mut h = Sha256::new();
+        h.update((KEY_ID_DOMAIN.len() as u64).to_be_bytes());
+        h.update(KEY_ID_DOMAIN);
+        h.update(w.as_slice());
+        KeyId(h.finalize().into())
+    }
+
+    /// Decodes and validates [`Self::encode`]'s output; the key id must match the contents.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes, tag::PUBLIC_KEY_SET)?;
+        let set = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(set)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let threshold = r.u16()?;
+        let parties = r.u16()?;
+        if parties > MAX_PARTIES {
+            return Err(Error::Decode(DecodeError::Invalid("too many parties")));
+        }
+        let modulus = r.bytes()?;
+        let e = r.u64()?;
+        let v = r.bytes()?;
+        let mut vks = Vec::with_capacity(usize::from(parties));
+        for _ in 0..parties {
+            vks.push(r.bytes()?.to_vec());
+        }
+        let key_id = KeyId::decode(r)?;
+        let mut set = Self::unchecked(modulus, e, v, &vks, threshold, parties)?;
+        set.key_id = set.compute_key_id();
+        if set.key_id != key_id {
+            return Err(Error::Decode(DecodeError::Invalid("key id does not match the key")));
+        }
+        Ok(set)
+    }
+
+    pub(crate) fn verification_key(&self, signer: SignerId) -> Option<&BoxedUint> {
+        self.verification_keys.get(usize::from(signer.get()) - 1)
+    }
+
+    pub(crate) fn modulus(&self) -> &Odd<BoxedUint> {
+        &self.modulus
+    }
+
+    pub(crate) fn params(&self) -> &BoxedMontyParams {
+        &self.params
+    }
+
+    pub(crate) fn precision(&self) -> u32 {
+        self.modulus.bits_precision()
+    }
+
+    pub(crate) fn v(&self) -> &BoxedUint {
+        &self.v
+    }
+
+    /// `Δ = n!`.
+    pub(crate) fn delta(&self) -> &BoxedUint {
+        &self.delta
+    }
+}
+
+impl PartialEq for PublicKeySet {
+    fn eq(&self, other: &Self) -> bool {
+        self.encode() == other.encode()
+    }
+}
+
+impl Eq for PublicKeySet {}
+
+impl fmt::Debug for PublicKeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKeySet")
+            .field("key_id", &self.key_id)
+            .field("threshold", &self.threshold)
+            .field("parties", &self.parties)
+            .field("modulus_bits", &self.modulus_bits())
+            .field("e", &self.e)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One signer's share of a threshold RSA key: its id `i`, the secret `s_i` and the public key set.
+///
+/// Zeroized on drop; `Debug` prints `<redacted>` for the secret; no `Clone`.
+pub struct KeyShare {
+    id: SignerId,
+    /// `s_i = f(i) mod m`, at the precision of `N`.
+    secret: BoxedUint,
+    public: PublicKeySet,
+}
+
+impl KeyShare {
+    /// Builds a share from its secret (big-endian) and checks it against the public key set: `i <= n`,
+    /// `0 <= s_i < N` and `v^{s_i} = v_i`.
+    pub fn new(id: SignerId, secret: &[u8], public: PublicKeySet) -> Result<Self, Error> {
+        if !public.has_signer(id) {
+            return Err(Error::KeyShareMismatch("signer id greater than the number of parties"));
+        }
+        let secret = from_be(secret, public.precision())
+            .ok_or(Error::KeyShareMismatch("secret share larger than the modulus"))?;
+        let share = Self { id, secret, public };
+        if share.secret.cmp_vartime(share.public.modulus().as_ref()) != core::cmp::Ordering::Less {
+            return Err(Error::KeyShareMismatch("secret share larger than the modulus"));
+        }
+        share.check_verification_key()?;
+        Ok(share)
+    }
+
+    /// Used by the dealer, which knows the share is right; still checked in debug builds and tests.
+    #[cfg(feature = "dealer")]
+    pub(crate) fn from_dealer(id: SignerId, secret: BoxedUint, public: PublicKeySet) -> Self {
+        Self { id, secret, public }
+    }
+
+    /// This signer's id `i`.
+    pub fn id(&self) -> SignerId {
+        self.id
+    }
+
+    /// The public key set this share belongs to.
+    pub fn public_key_set(&self) -> &PublicKeySet {
+        &self.public
+    }
+
+    /// Checks this share against a public key set obtained elsewhere (e.g. published by the coordinator): same
+    /// key, and `v^{s_i} = v_i`.
+    pub fn check_against(&self, public: &PublicKeySet) -> Result<(), Error> {
+        if &self.public != public {
+            return Err(Error::KeyShareMismatch("share belongs to another public key set"));
+        }
+        self.check_verification_key()
+    }
+
+    fn check_verification_key(&self) -> Result<(), Error> {
+        let v = BoxedMontyForm::new(self.public.v().clone(), self.public.params());
+        let got = v.pow(&self.secret).retrieve();
+        match self.public.verification_key(self.id) {
+            Some(vk) if &got == vk => Ok(()),
+            _ => Err(Error::KeyShareMismatch("v^s_i does not equal v_i")),
+        }
+    }
+
+    pub(crate) fn secret(&self) -> &BoxedUint {
+        &self.secret
+    }
+
+    /// The strict binary encoding, secret included (tag [`tag::KEY_SHARE`]); zeroized when dropped.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new(tag::KEY_SHARE);
+        self.id.encode(&mut w);
+        let secret = Zeroizing::new(fixed_be(&self.secret, self.public.signature_len()));
+        w.bytes(&secret);
+        w.bytes(&self.public.encode());
+        let mut out = w.finish();
+        let z = Zeroizing::new(out.clone());
+        out.zeroize();
+        z
+    }
+
+    /// Decodes a key share and performs the node-side check `v^{s_i} = v_i` (see [`Self::new`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes, tag::KEY_SHARE)?;
+        let id = SignerId::decode(&mut r)?;
+        let secret = r.bytes()?;
+        let public = PublicKeySet::decode(r.bytes()?)?;
+        r.finish()?;
+        if secret.len() != public.signature_len() {
+            return Err(Error::Decode(DecodeError::Invalid("secret share of wrong length")));
+        }
+        Self::new(id, secret, public)
+    }
+}
+
+impl Drop for KeyShare {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+impl fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyShare")
+            .field("id", &self.id)
+            .field("key_id", &self.public.key_id())
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Bit length of a big-endian integer.
+fn modulus_bits_of(bytes: &[u8]) -> usize {
+    match bytes.iter().position(|&b| b != 0) {
+        None => 0,
+        Some(i) => (bytes.len() - i - 1) * 8 + (8 - bytes[i].leading_zeros() as usize),
+    }
+}
+
+/// Shoup requires a prime `e > n`.
+pub(crate) fn check_public_exponent(e: u64, parties: u16) -> Result<(), Error> {
+    if e <= u64::from(parties) || e < 3 {
+        return Err(Error::InvalidParameters("public exponent must be a prime greater than n"));
+    }
+    let candidate = crypto_bigint::U64::from_u64(e);
+    if !crypto_primes::is_prime(crypto_primes::Flavor::Any, &candidate) {
+        return Err(Error::InvalidParameters("public exponent must be a prime greater than n"));
+    }
+    Ok(())
+}
