@@ -1,5 +1,5 @@
 //! Threshold signatures end to end, checked by independent verifiers (`rsa` crate, `openssl`).
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 mod common;
 
@@ -17,7 +17,11 @@ fn every_hash_and_encoding_gives_a_signature_the_rsa_crate_accepts() {
     let mut msgs = Vec::new();
     for hash in HashAlg::ALL {
         msgs.push(MessageEncoding::pkcs1v15_of(hash, b"hello threshold"));
-        msgs.push(MessageEncoding::pss_of(hash, b"hello threshold", vec![0x5a; hash.output_len()]));
+        msgs.push(MessageEncoding::pss_of(
+            hash,
+            b"hello threshold",
+            vec![0x5a; hash.output_len()],
+        ));
         let mut di = digest_info_prefix(hash).to_vec();
         di.extend(hash.digest(b"hello threshold"));
         msgs.push(MessageEncoding::Pkcs1v15DigestInfo { digest_info: di });
@@ -68,20 +72,26 @@ fn threshold_signature_equals_the_plain_rsa_signature_under_the_same_key() {
     let p = rsa::BoxedUint::from_be_slice_vartime(&primes[0]);
     let q = rsa::BoxedUint::from_be_slice_vartime(&primes[1]);
     let private = rsa::PrivateKey::from_p_q(p, q, rsa::BoxedUint::from(65537u64)).unwrap();
-    assert_eq!(private.n().as_ref().to_be_bytes_trimmed_vartime().to_vec(), pk.modulus_bytes());
+    assert_eq!(
+        private.n().as_ref().to_be_bytes_trimmed_vartime().to_vec(),
+        pk.modulus_bytes()
+    );
     let digest = HashAlg::Sha256.digest(b"known answer");
-    let expected = private
-        .sign(pkcs1_scheme(HashAlg::Sha256), &digest)
-        .unwrap();
+    let expected = private.sign(pkcs1_scheme(HashAlg::Sha256), &digest).unwrap();
     let msg = MessageEncoding::Pkcs1v15 {
         hash: HashAlg::Sha256,
         digest,
     };
     let session = SessionId([1; 32]);
     for subset in [[1u16, 2], [1, 3], [2, 3]] {
-        let sig = combine(&pk, &session, &msg, &sign_all(&shares, &subset, &session, &msg, 3))
-            .unwrap()
-            .signature;
+        let sig = combine(
+            &pk,
+            &session,
+            &msg,
+            &sign_all(&shares, &subset, &session, &msg, 3),
+        )
+        .unwrap()
+        .signature;
         assert_eq!(sig, expected, "subset {subset:?}");
     }
 }
@@ -140,7 +150,10 @@ fn public_key_exports_parse_with_openssl_and_the_rsa_crate() {
         .expect("openssl must be installed");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let modulus = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(modulus, format!("Modulus={}", hex::encode_upper(pk.modulus_bytes())));
+    assert_eq!(
+        modulus,
+        format!("Modulus={}", hex::encode_upper(pk.modulus_bytes()))
+    );
     use rsa::pkcs1::DecodeRsaPublicKey;
     let key = rsa::PublicKey::from_pkcs1_der(&pk.to_pkcs1_der().unwrap()).unwrap();
     let e: &rsa::BoxedUint = key.e();
@@ -153,9 +166,14 @@ fn a_signature_for_another_message_or_session_does_not_verify() {
     let session = SessionId([5; 32]);
     let msg = MessageEncoding::pkcs1v15_of(HashAlg::Sha256, b"one");
     let other = MessageEncoding::pkcs1v15_of(HashAlg::Sha256, b"two");
-    let sig = combine(&pk, &session, &msg, &sign_all(&shares, &[1, 2], &session, &msg, 6))
-        .unwrap()
-        .signature;
+    let sig = combine(
+        &pk,
+        &session,
+        &msg,
+        &sign_all(&shares, &[1, 2], &session, &msg, 6),
+    )
+    .unwrap()
+    .signature;
     assert_eq!(pk.verify(&other, &sig).unwrap_err(), Error::InvalidSignature);
     assert_eq!(pk.verify(&msg, &sig[1..]).unwrap_err(), Error::InvalidSignature);
 }

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use crypto_bigint::modular::BoxedMontyForm;
 
+use super::Error;
 use super::encoding::MessageEncoding;
 use super::keys::PublicKeySet;
 use super::math::{bezout_for_combination, fixed_be, lagrange_at_zero, mul_small, mul_wide, pow_vartime};
 use super::share::{ShareContext, SignatureShare};
 use super::verify::{ShareFault, check_share, verify_proof};
-use super::Error;
 use crate::{SessionId, SignerId};
 
 /// A verified signature, and the signers whose shares were found bad on the way.
@@ -61,7 +61,10 @@ pub fn combine_encoded(
                 faults.insert(sender, ShareFault::Undecodable(e));
             }
             Err(_) => {
-                faults.insert(sender, ShareFault::Undecodable(crate::codec::DecodeError::Invalid("share")));
+                faults.insert(
+                    sender,
+                    ShareFault::Undecodable(crate::codec::DecodeError::Invalid("share")),
+                );
             }
         }
     }
@@ -148,8 +151,8 @@ fn interpolate(
     let ids: Vec<u16> = subset.iter().map(|(id, _)| id.get()).collect();
     let mut w = BoxedMontyForm::one(pk.params());
     for (id, x_i) in subset {
-        let lambda =
-            lagrange_at_zero(pk.delta(), &ids, id.get()).ok_or(Error::Internal("Lagrange coefficient not integral"))?;
+        let lambda = lagrange_at_zero(pk.delta(), &ids, id.get())
+            .ok_or(Error::Internal("Lagrange coefficient not integral"))?;
         let squared = x_i.square();
         let base = if lambda.negative {
             squared
@@ -164,8 +167,8 @@ fn interpolate(
     // e' = 4Δ²
     let delta = pk.delta();
     let e_prime = mul_small(&mul_wide(delta, delta), 4);
-    let (a, b) = bezout_for_combination(&e_prime, pk.public_exponent())
-        .ok_or(Error::Internal("e divides 4Δ²"))?;
+    let (a, b) =
+        bezout_for_combination(&e_prime, pk.public_exponent()).ok_or(Error::Internal("e divides 4Δ²"))?;
     let x_inv = ctx
         .x_mont
         .invert_vartime()

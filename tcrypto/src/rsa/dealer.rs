@@ -86,8 +86,10 @@ pub fn deal(
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
     check_counts(threshold, parties)?;
-    if bits % 2 != 0 || !(MIN_DEAL_BITS..=MAX_MODULUS_BITS).contains(&bits) {
-        return Err(Error::InvalidParameters("modulus size must be even and in 2048..=16384"));
+    if !bits.is_multiple_of(2) || !(MIN_DEAL_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+        return Err(Error::InvalidParameters(
+            "modulus size must be even and in 2048..=16384",
+        ));
     }
     let half = u32::try_from(bits / 2).map_err(|_| Error::InvalidParameters("modulus size"))?;
     let p = generate_safe_prime(half, rng)?;

@@ -64,7 +64,9 @@ impl MessageEncoding {
     /// Checks the fields: digest lengths, salt length, that a DigestInfo is one.
     pub fn validate(&self) -> Result<(), Error> {
         match self {
-            Self::Pkcs1v15 { hash, digest } | Self::Pss { hash, digest, .. } if digest.len() != hash.output_len() => {
+            Self::Pkcs1v15 { hash, digest } | Self::Pss { hash, digest, .. }
+                if digest.len() != hash.output_len() =>
+            {
                 Err(Error::Encoding("digest length does not match the hash"))
             }
             Self::Pss { salt, .. } if salt.len() > MAX_SALT_LEN => Err(Error::Encoding("salt too long")),
@@ -168,20 +170,20 @@ pub fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
             0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
         ],
         HashAlg::Sha224 => &[
-            0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00,
-            0x04, 0x1c,
+            0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04, 0x05,
+            0x00, 0x04, 0x1c,
         ],
         HashAlg::Sha256 => &[
-            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-            0x04, 0x20,
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+            0x00, 0x04, 0x20,
         ],
         HashAlg::Sha384 => &[
-            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
-            0x04, 0x30,
+            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+            0x00, 0x04, 0x30,
         ],
         HashAlg::Sha512 => &[
-            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00,
-            0x04, 0x40,
+            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+            0x00, 0x04, 0x40,
         ],
     }
 }
@@ -204,7 +206,9 @@ fn check_digest_info(bytes: &[u8]) -> Result<(), Error> {
         // The OID of `hash` sits in the prefix after the two SEQUENCE headers and the OID header.
         let oid_bytes = &prefix[6..6 + usize::from(prefix[5])];
         if oid.as_bytes() == oid_bytes && digest_len != hash.output_len() {
-            return Err(Error::Encoding("DigestInfo digest length does not match its algorithm"));
+            return Err(Error::Encoding(
+                "DigestInfo digest length does not match its algorithm",
+            ));
         }
     }
     Ok(())
@@ -275,7 +279,9 @@ mod tests {
         for hash in HashAlg::ALL {
             let mut di = digest_info_prefix(hash).to_vec();
             di.extend(hash.digest(b"x"));
-            MessageEncoding::Pkcs1v15DigestInfo { digest_info: di }.validate().unwrap();
+            MessageEncoding::Pkcs1v15DigestInfo { digest_info: di }
+                .validate()
+                .unwrap();
         }
     }
 
@@ -300,7 +306,11 @@ mod tests {
             },
         ];
         for b in bad {
-            assert!(MessageEncoding::Pkcs1v15DigestInfo { digest_info: b }.validate().is_err());
+            assert!(
+                MessageEncoding::Pkcs1v15DigestInfo { digest_info: b }
+                    .validate()
+                    .is_err()
+            );
         }
     }
 
@@ -324,7 +334,8 @@ mod tests {
                 .unwrap();
             assert_eq!(em.len(), bits.div_ceil(8));
             assert_eq!(*em.last().unwrap(), 0xbc);
-            let value_bits = em.len() * 8 - em.iter().position(|&b| b != 0).unwrap() * 8
+            let value_bits = em.len() * 8
+                - em.iter().position(|&b| b != 0).unwrap() * 8
                 - em.iter().find(|&&b| b != 0).unwrap().leading_zeros() as usize;
             assert!(value_bits < bits);
         }

@@ -71,10 +71,14 @@ impl PublicKeySet {
             return Err(Error::InvalidParameters("too many parties"));
         }
         if verification_keys.len() != usize::from(parties) {
-            return Err(Error::InvalidParameters("one verification key per party is needed"));
+            return Err(Error::InvalidParameters(
+                "one verification key per party is needed",
+            ));
         }
         if modulus.first() == Some(&0) {
-            return Err(Error::Decode(DecodeError::Invalid("modulus has a leading zero byte")));
+            return Err(Error::Decode(DecodeError::Invalid(
+                "modulus has a leading zero byte",
+            )));
         }
         let bits = modulus_bits_of(modulus);
         if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits) {
@@ -88,7 +92,9 @@ impl PublicKeySet {
         check_public_exponent(e, parties)?;
         let element = |bytes: &[u8]| -> Result<BoxedUint, Error> {
             if bytes.len() != bits.div_ceil(8) {
-                return Err(Error::Decode(DecodeError::Invalid("group element of wrong length")));
+                return Err(Error::Decode(DecodeError::Invalid(
+                    "group element of wrong length",
+                )));
             }
             let x = from_be(bytes, modulus.bits_precision())
                 .ok_or(Error::Decode(DecodeError::Invalid("group element too large")))?;
@@ -158,7 +164,8 @@ impl PublicKeySet {
 
     /// The verification key `v_i` of `signer`, big-endian in [`Self::signature_len`] bytes; `None` for `i > n`.
     pub fn verification_key_bytes(&self, signer: SignerId) -> Option<Vec<u8>> {
-        self.verification_key(signer).map(|x| fixed_be(x, self.signature_len()))
+        self.verification_key(signer)
+            .map(|x| fixed_be(x, self.signature_len()))
     }
 
     /// Whether `signer` is one of `1..=n`.
@@ -193,7 +200,8 @@ impl PublicKeySet {
         let e = &e[e.iter().position(|&b| b != 0).unwrap_or(7)..];
         let key = pkcs1::RsaPublicKey {
             modulus: der::asn1::UintRef::new(&n).map_err(|_| Error::Internal("modulus as DER INTEGER"))?,
-            public_exponent: der::asn1::UintRef::new(e).map_err(|_| Error::Internal("exponent as DER INTEGER"))?,
+            public_exponent: der::asn1::UintRef::new(e)
+                .map_err(|_| Error::Internal("exponent as DER INTEGER"))?,
         };
         key.to_der().map_err(|_| Error::Internal("PKCS#1 encoding"))
     }
@@ -201,7 +209,8 @@ impl PublicKeySet {
     /// The public key as a PKCS#1 `RSA PUBLIC KEY` PEM document.
     pub fn to_pkcs1_pem(&self) -> Result<String, Error> {
         let der = self.to_pkcs1_der()?;
-        let key = pkcs1::RsaPublicKeyRef::try_from(der.as_slice()).map_err(|_| Error::Internal("PKCS#1 re-read"))?;
+        let key = pkcs1::RsaPublicKeyRef::try_from(der.as_slice())
+            .map_err(|_| Error::Internal("PKCS#1 re-read"))?;
         key.to_pem(der::pem::LineEnding::LF)
             .map_err(|_| Error::Internal("PKCS#1 PEM encoding"))
     }
@@ -278,7 +287,9 @@ impl PublicKeySet {
         let mut set = Self::unchecked(modulus, e, v, &vks, threshold, parties)?;
         set.key_id = set.compute_key_id();
         if set.key_id != key_id {
-            return Err(Error::Decode(DecodeError::Invalid("key id does not match the key")));
+            return Err(Error::Decode(DecodeError::Invalid(
+                "key id does not match the key",
+            )));
         }
         Ok(set)
     }
@@ -344,7 +355,9 @@ impl KeyShare {
     /// `0 <= s_i < N` and `v^{s_i} = v_i`.
     pub fn new(id: SignerId, secret: &[u8], public: PublicKeySet) -> Result<Self, Error> {
         if !public.has_signer(id) {
-            return Err(Error::KeyShareMismatch("signer id greater than the number of parties"));
+            return Err(Error::KeyShareMismatch(
+                "signer id greater than the number of parties",
+            ));
         }
         let secret = from_be(secret, public.precision())
             .ok_or(Error::KeyShareMismatch("secret share larger than the modulus"))?;
@@ -385,7 +398,7 @@ impl KeyShare {
         let v = BoxedMontyForm::new(self.public.v().clone(), self.public.params());
         let got = v.pow(&self.secret).retrieve();
         match self.public.verification_key(self.id) {
-            Some(vk) if &got == vk => Ok(()),
+            Some(vk) if got == *vk => Ok(()),
             _ => Err(Error::KeyShareMismatch("v^s_i does not equal v_i")),
         }
     }
@@ -415,7 +428,9 @@ impl KeyShare {
         let public = PublicKeySet::decode(r.bytes()?)?;
         r.finish()?;
         if secret.len() != public.signature_len() {
-            return Err(Error::Decode(DecodeError::Invalid("secret share of wrong length")));
+            return Err(Error::Decode(DecodeError::Invalid(
+                "secret share of wrong length",
+            )));
         }
         Self::new(id, secret, public)
     }
@@ -448,11 +463,15 @@ fn modulus_bits_of(bytes: &[u8]) -> usize {
 /// Shoup requires a prime `e > n`.
 pub(crate) fn check_public_exponent(e: u64, parties: u16) -> Result<(), Error> {
     if e <= u64::from(parties) || e < 3 {
-        return Err(Error::InvalidParameters("public exponent must be a prime greater than n"));
+        return Err(Error::InvalidParameters(
+            "public exponent must be a prime greater than n",
+        ));
     }
     let candidate = crypto_bigint::U64::from_u64(e);
     if !crypto_primes::is_prime(crypto_primes::Flavor::Any, &candidate) {
-        return Err(Error::InvalidParameters("public exponent must be a prime greater than n"));
+        return Err(Error::InvalidParameters(
+            "public exponent must be a prime greater than n",
+        ));
     }
     Ok(())
 }

@@ -67,9 +67,9 @@ pub(crate) fn mul_wide(a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
 
 /// `x` at `bits` bits of precision (rounded up to whole limbs); an error if it does not fit.
 pub(crate) fn resize(x: &BoxedUint, bits: u32) -> Result<BoxedUint, super::Error> {
-    x.clone()
-        .try_resize(bits)
-        .ok_or(super::Error::Internal("integer does not fit the requested precision"))
+    x.clone().try_resize(bits).ok_or(super::Error::Internal(
+        "integer does not fit the requested precision",
+    ))
 }
 
 /// A signed public integer.
@@ -119,7 +119,7 @@ pub(crate) fn bezout_for_combination(e_prime: &BoxedUint, e: u64) -> Option<(Box
     let a = inverse_mod_u64(r, e)?;
     // a·e' − 1 is divisible by e; |b| = (a·e' − 1)/e.
     let ae = mul_wide(e_prime, &BoxedUint::from(a));
-    let (ae_minus_1, borrow) = ae.borrowing_sub(&BoxedUint::one(), crypto_bigint::Limb::ZERO);
+    let (ae_minus_1, borrow) = ae.borrowing_sub(BoxedUint::one(), crypto_bigint::Limb::ZERO);
     if borrow != crypto_bigint::Limb::ZERO {
         return None;
     }
@@ -190,7 +190,7 @@ mod tests {
         let width = rhs.bits_precision().max(lhs.bits_precision());
         let (diff, _) = resize(&lhs, width)
             .unwrap()
-            .borrowing_sub(&resize(&rhs, width).unwrap(), crypto_bigint::Limb::ZERO);
+            .borrowing_sub(resize(&rhs, width).unwrap(), crypto_bigint::Limb::ZERO);
         assert_eq!(diff.bit_width_vartime(), 1);
         assert_eq!(diff.as_words()[0], 1);
     }

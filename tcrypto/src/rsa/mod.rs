@@ -8,12 +8,12 @@
 //! To sign, every signer builds the message representative `x` itself from a [`MessageEncoding`] (EMSA-PKCS1-v1_5
 //! or EMSA-PSS, never a raw integer), and returns the [`SignatureShare`] `x_i = x^{2Δ s_i}` with `Δ = n!` and a
 //! non-interactive proof that `log_{x̃}(x_i²) = log_v(v_i)` for `x̃ = x^{4Δ}` ([`KeyShare::sign_share`]).
-//! [`combine`] takes any `k` shares, computes `w = Π x_i^{2λ_i}` with the integral Lagrange coefficients
+//! [`combine()`] takes any `k` shares, computes `w = Π x_i^{2λ_i}` with the integral Lagrange coefficients
 //! `λ_i = Δ·Π j/(j-i)`, then `y = w^a x^b` with `a·4Δ² + b·e = 1`, and releases `y` only if `y^e = x`. When that
 //! check fails it verifies every proof ([`verify_share`]), names every culprit and combines from the valid shares.
 //!
 //! Modules follow the protocol: [`keys`] (key material and its encodings), [`encoding`] (message representatives),
-//! [`share`] (the signer's step), [`verify`] (share verification), [`combine`] (the combiner's step) and, behind the
+//! [`share`] (the signer's step), [`verify`] (share verification), [`mod@combine`] (the combiner's step) and, behind the
 //! `dealer` feature, [`dealer`].
 //!
 //! Arithmetic with a secret exponent (`s_i`, the proof's `r`, `d`) is constant time: `crypto-bigint` boxed

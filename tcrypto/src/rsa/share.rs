@@ -2,7 +2,7 @@
 //!
 //! Signer `i` builds `x` from the [`MessageEncoding`], computes `x_i = x^{2Δ s_i}` and proves that
 //! `log_{x̃}(x_i²) = log_v(v_i)` for `x̃ = x^{4Δ}`: it picks `r` uniformly from `[0, 2^{|N| + 2·L1})`, computes
-//! `v' = v^r`, `x' = x̃^r`, the challenge `c = H'(v, x̃, v_i, x_i², v', x')` (`L1 = 128` bits, see [`challenge`])
+//! `v' = v^r`, `x' = x̃^r`, the challenge `c = H'(v, x̃, v_i, x_i², v', x')` (`L1 = 128` bits)
 //! and `z = s_i c + r` over the integers. Exponentiations with `s_i` and `r` are constant time.
 //!
 //! Shares are sent in a canonical form: `x_i` and `N − x_i` are the same share (only `x_i²` enters the proof and
@@ -110,7 +110,8 @@ impl KeyShare {
             &x_prime.retrieve(),
         );
         // z = s_i c + r over the integers, constant time at fixed precision.
-        let c_int = BoxedUint::from_be_slice(&c, CHALLENGE_BITS).map_err(|_| Error::Internal("challenge size"))?;
+        let c_int =
+            BoxedUint::from_be_slice(&c, CHALLENGE_BITS).map_err(|_| Error::Internal("challenge size"))?;
         let s_c = Zeroizing::new(mul_wide(self.secret(), &c_int));
         let width = s_c.bits_precision().max(r.bits_precision()) + 64;
         let s_c = Zeroizing::new(resize(&s_c, width)?);
@@ -225,7 +226,7 @@ impl SignatureShare {
 
     /// Decodes [`Self::encode`]'s output. Integers must be minimal (no leading zero byte), so every share has
     /// exactly one encoding. Range checks against the key happen in [`super::verify_share`] and
-    /// [`super::combine`].
+    /// [`super::combine()`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, tag::SIGNATURE_SHARE)?;
         let signer = SignerId::decode(&mut r)?;

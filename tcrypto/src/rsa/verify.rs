@@ -9,12 +9,12 @@ use crypto_bigint::BoxedUint;
 use crypto_bigint::modular::BoxedMontyForm;
 use thiserror::Error;
 
+use super::CHALLENGE_BITS;
+use super::Error as RsaError;
 use super::encoding::MessageEncoding;
 use super::keys::PublicKeySet;
 use super::math::{from_be, from_be_vartime, pow_vartime};
 use super::share::{ShareContext, SignatureShare, challenge, r_bits};
-use super::CHALLENGE_BITS;
-use super::Error as RsaError;
 use crate::codec::DecodeError;
 use crate::{SessionId, SignerId};
 
@@ -54,8 +54,9 @@ pub enum ShareFault {
     InvalidProof,
 }
 
-/// Verifies the share `share` that arrived from `sender` for request `session` on `msg`: the structural checks of
-/// [`check_share`] and the proof of correctness.
+/// Verifies the share `share` that arrived from `sender` for request `session` on `msg`: the structural checks
+/// the combiner makes (sender is a signer and matches the share's id, `x_i` in range, canonical and invertible)
+/// and the proof of correctness.
 pub fn verify_share(
     pk: &PublicKeySet,
     session: &SessionId,

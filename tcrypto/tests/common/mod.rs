@@ -1,6 +1,6 @@
 //! Shared test helpers: committed safe-prime fixtures, keys dealt from them, and independent verifiers (the `rsa`
 //! crate and the `openssl` command line).
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +21,14 @@ pub fn safe_primes(bits: u32) -> Vec<Vec<u8>> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| hex::decode(if l.len() % 2 == 1 { format!("0{l}") } else { l.to_string() }).unwrap())
+        .map(|l| {
+            hex::decode(if l.len() % 2 == 1 {
+                format!("0{l}")
+            } else {
+                l.to_string()
+            })
+            .unwrap()
+        })
         .collect()
 }
 
@@ -32,7 +39,13 @@ pub fn rng(seed: u64) -> StdRng {
 }
 
 /// A `k`-of-`n` key dealt from fixture primes `pair` (indices into the file of `bits`-bit primes).
-pub fn key_from_fixture(bits: u32, pair: (usize, usize), k: u16, n: u16, seed: u64) -> (PublicKeySet, Vec<KeyShare>) {
+pub fn key_from_fixture(
+    bits: u32,
+    pair: (usize, usize),
+    k: u16,
+    n: u16,
+    seed: u64,
+) -> (PublicKeySet, Vec<KeyShare>) {
     let primes = safe_primes(bits);
     let p = SafePrime::from_be_bytes(&primes[pair.0]).unwrap();
     let q = SafePrime::from_be_bytes(&primes[pair.1]).unwrap();
@@ -51,7 +64,10 @@ pub fn rsa_public_key(pk: &PublicKeySet) -> rsa::PublicKey {
     if pk.modulus_bits() >= 1024 {
         // Goes through our SPKI export.
         let key = rsa::PublicKey::from_public_key_der(&pk.to_spki_der().unwrap()).unwrap();
-        assert_eq!(key.n().as_ref().to_be_bytes_trimmed_vartime(), n.to_be_bytes_trimmed_vartime());
+        assert_eq!(
+            key.n().as_ref().to_be_bytes_trimmed_vartime(),
+            n.to_be_bytes_trimmed_vartime()
+        );
         key
     } else {
         rsa::PublicKey::new_unchecked(n, e)
@@ -67,11 +83,31 @@ pub fn rsa_crate_verifies(pk: &PublicKeySet, msg: &MessageEncoding, sig: &[u8]) 
             key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), digest_info, sig)
         }
         MessageEncoding::Pss { hash, digest, salt } => match hash {
-            HashAlg::Sha1 => key.verify(rsa::pss::Pss::<sha1::Sha1>::new_with_salt(salt.len()), digest, sig),
-            HashAlg::Sha224 => key.verify(rsa::pss::Pss::<sha2::Sha224>::new_with_salt(salt.len()), digest, sig),
-            HashAlg::Sha256 => key.verify(rsa::pss::Pss::<sha2::Sha256>::new_with_salt(salt.len()), digest, sig),
-            HashAlg::Sha384 => key.verify(rsa::pss::Pss::<sha2::Sha384>::new_with_salt(salt.len()), digest, sig),
-            HashAlg::Sha512 => key.verify(rsa::pss::Pss::<sha2::Sha512>::new_with_salt(salt.len()), digest, sig),
+            HashAlg::Sha1 => key.verify(
+                rsa::pss::Pss::<sha1::Sha1>::new_with_salt(salt.len()),
+                digest,
+                sig,
+            ),
+            HashAlg::Sha224 => key.verify(
+                rsa::pss::Pss::<sha2::Sha224>::new_with_salt(salt.len()),
+                digest,
+                sig,
+            ),
+            HashAlg::Sha256 => key.verify(
+                rsa::pss::Pss::<sha2::Sha256>::new_with_salt(salt.len()),
+                digest,
+                sig,
+            ),
+            HashAlg::Sha384 => key.verify(
+                rsa::pss::Pss::<sha2::Sha384>::new_with_salt(salt.len()),
+                digest,
+                sig,
+            ),
+            HashAlg::Sha512 => key.verify(
+                rsa::pss::Pss::<sha2::Sha512>::new_with_salt(salt.len()),
+                digest,
+                sig,
+            ),
             _ => panic!("unknown hash"),
         },
         _ => panic!("unknown encoding"),
@@ -110,7 +146,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// Verifies with `openssl dgst` a signature over `message` (hashed by openssl itself). PSS uses the digest's
 /// length as salt length. Fails (does not skip) when `openssl` is missing: CI installs it.
-pub fn openssl_verifies(pk: &PublicKeySet, hash: HashAlg, pss_salt_len: Option<usize>, message: &[u8], sig: &[u8]) {
+pub fn openssl_verifies(
+    pk: &PublicKeySet,
+    hash: HashAlg,
+    pss_salt_len: Option<usize>,
+    message: &[u8],
+    sig: &[u8],
+) {
     let dir = scratch_dir(&format!("ossl-{}", hex::encode(&pk.key_id().as_bytes()[..6])));
     let tag = format!("{}-{:?}-{}", hex::encode(&sig[..6]), hash, pss_salt_len.is_some());
     let pem = dir.join(format!("{tag}.pem"));
@@ -120,13 +162,18 @@ pub fn openssl_verifies(pk: &PublicKeySet, hash: HashAlg, pss_salt_len: Option<u
     std::fs::write(&sig_path, sig).unwrap();
     std::fs::write(&msg_path, message).unwrap();
     let mut cmd = Command::new("openssl");
-    cmd.arg("dgst").arg(openssl_digest_name(hash)).arg("-verify").arg(&pem);
+    cmd.arg("dgst")
+        .arg(openssl_digest_name(hash))
+        .arg("-verify")
+        .arg(&pem);
     if let Some(salt) = pss_salt_len {
         cmd.args(["-sigopt", "rsa_padding_mode:pss", "-sigopt"])
             .arg(format!("rsa_pss_saltlen:{salt}"));
     }
     cmd.arg("-signature").arg(&sig_path).arg(&msg_path);
-    let out = cmd.output().expect("the openssl command line tool must be installed (.ci/run installs it)");
+    let out = cmd
+        .output()
+        .expect("the openssl command line tool must be installed (.ci/run installs it)");
     assert!(
         out.status.success(),
         "openssl rejects the signature: {}{}",
