@@ -2,6 +2,7 @@
 //! shares exist and names exactly the culprits; with fewer than `k` honest shares it returns a typed error.
 #![allow(missing_docs, clippy::unwrap_used)]
 
+#[path = "common/rsa.rs"]
 mod common;
 
 use std::collections::BTreeMap;

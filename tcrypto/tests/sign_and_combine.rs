@@ -1,6 +1,7 @@
 //! Threshold signatures end to end, checked by independent verifiers (`rsa` crate, `openssl`).
 #![allow(missing_docs, clippy::unwrap_used)]
 
+#[path = "common/rsa.rs"]
 mod common;
 
 use std::collections::BTreeMap;
