@@ -189,7 +189,7 @@ fn rsa_public(b: &[u8]) -> Option<rsa::PublicKey> {
 }
 
 /// RFC 3110 encoding of an RSA public key.
-fn rsa_dnskey_bytes(n: &[u8], e: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_dnskey_bytes(n: &[u8], e: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(3 + n.len() + e.len());
     if e.len() < 256 {
         v.push(e.len() as u8);

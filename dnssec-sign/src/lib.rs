@@ -4,6 +4,7 @@ pub mod denial;
 pub mod error;
 pub mod keys;
 pub mod name;
+pub mod pkcs11;
 pub mod rdata;
 pub mod sign;
 pub mod verify;

@@ -49,6 +49,41 @@ enum DsHash {
     Sha384,
 }
 
+/// Keys in a PKCS#11 token (found by label). The PIN comes from DNSSEC_SIGN_PKCS11_PIN.
+#[derive(clap::Args)]
+struct Pkcs11Args {
+    /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long = "pkcs11-module")]
+    module: Option<PathBuf>,
+    /// Token label.
+    #[arg(long = "pkcs11-token")]
+    token: Option<String>,
+    /// Label of a key-signing key in the token (sign), or of the key to generate (keygen).
+    #[arg(long = "pkcs11-ksk")]
+    ksk: Vec<String>,
+    /// Label of a zone-signing key in the token.
+    #[arg(long = "pkcs11-zsk")]
+    zsk: Vec<String>,
+    /// Sessions per key (requests in flight).
+    #[arg(long = "pkcs11-sessions", default_value_t = 4)]
+    sessions: usize,
+}
+
+impl Pkcs11Args {
+    fn token(&self) -> Res<Option<dnssec_sign::pkcs11::Token>> {
+        let Some(module) = &self.module else {
+            return Ok(None);
+        };
+        let label = self
+            .token
+            .as_deref()
+            .ok_or("--pkcs11-token is required with --pkcs11-module")?;
+        let pin = std::env::var("DNSSEC_SIGN_PKCS11_PIN")
+            .map_err(|_| "set the token PIN in DNSSEC_SIGN_PKCS11_PIN")?;
+        Ok(Some(dnssec_sign::pkcs11::Token::open(module, label, &pin)?))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Sign a zone file with key files `K<name>+<alg>+<tag>` (as ldns-signzone).
@@ -56,7 +91,6 @@ enum Command {
         /// Zone file to sign.
         zonefile: PathBuf,
         /// Key files (base name, `.key` or `.private`); KSKs have flags 257.
-        #[arg(required = true)]
         keys: Vec<PathBuf>,
         /// Zone origin (default: $ORIGIN or the SOA owner).
         #[arg(short = 'o', long)]
@@ -103,6 +137,8 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        #[command(flatten)]
+        pkcs11: Pkcs11Args,
     },
     /// Verify a signed zone: RRSIGs, NSEC/NSEC3 chain, bitmaps, ZONEMD.
     Verify {
@@ -154,6 +190,8 @@ enum Command {
         /// Directory for the files.
         #[arg(short = 'K', long, default_value = ".")]
         directory: PathBuf,
+        #[command(flatten)]
+        pkcs11: Pkcs11Args,
     },
     /// Print DS records for key files.
     Ds {
@@ -244,6 +282,7 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             cds,
             now,
             threads,
+            pkcs11,
         } => {
             if let Some(t) = threads {
                 rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
@@ -254,7 +293,20 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                 .iter()
                 .map(|k| LocalKey::read_files(k))
                 .collect::<Result<_, _>>()?;
-            let keyrefs: Vec<&dyn ZoneSigningKey> = local.iter().map(|k| k as &dyn ZoneSigningKey).collect();
+            let mut token_keys = Vec::new();
+            if let Some(token) = pkcs11.token()? {
+                let owner = zone.origin.clone();
+                for (labels, ksk) in [(&pkcs11.ksk, true), (&pkcs11.zsk, false)] {
+                    for l in labels {
+                        token_keys.push(token.key(l, &owner, ksk, false, pkcs11.sessions)?);
+                    }
+                }
+            }
+            let keyrefs: Vec<&dyn ZoneSigningKey> = local
+                .iter()
+                .map(|k| k as &dyn ZoneSigningKey)
+                .chain(token_keys.iter().map(|k| k as &dyn ZoneSigningKey))
+                .collect();
             let mut opts = SignOptions::new(now.unwrap_or_else(now_secs));
             opts.inception = time_arg(inception.as_deref())?;
             opts.expiration = time_arg(expiration.as_deref())?;
@@ -428,9 +480,20 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             bits,
             ksk,
             directory,
+            pkcs11,
         } => {
             let owner = origin_arg(Some(&name))?.ok_or("no name")?;
             let alg = Algorithm::parse(&algorithm)?;
+            if let Some(token) = pkcs11.token()? {
+                let label = pkcs11
+                    .ksk
+                    .first()
+                    .ok_or("--pkcs11-ksk <label> names the key to generate")?;
+                token.generate(label, alg, bits as u64)?;
+                let key = token.key(label, &owner, ksk, false, 1)?;
+                println!("{label}: {} key tag {}", alg.mnemonic(), key.dnskey().key_tag());
+                return Ok(ExitCode::SUCCESS);
+            }
             let key = LocalKey::generate(&owner, alg, ksk, bits, &mut rand::rng())?;
             let base = key.write_files(&directory)?;
             println!(
