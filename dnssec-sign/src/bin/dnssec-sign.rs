@@ -53,19 +53,19 @@ enum DsHash {
 #[derive(clap::Args)]
 struct Pkcs11Args {
     /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so).
-    #[arg(long = "pkcs11-module")]
+    #[arg(long = "pkcs11-module", id = "pkcs11_module")]
     module: Option<PathBuf>,
     /// Token label.
-    #[arg(long = "pkcs11-token")]
+    #[arg(long = "pkcs11-token", id = "pkcs11_token")]
     token: Option<String>,
     /// Label of a key-signing key in the token (sign), or of the key to generate (keygen).
-    #[arg(long = "pkcs11-ksk")]
+    #[arg(long = "pkcs11-ksk", id = "pkcs11_ksk")]
     ksk: Vec<String>,
     /// Label of a zone-signing key in the token.
-    #[arg(long = "pkcs11-zsk")]
+    #[arg(long = "pkcs11-zsk", id = "pkcs11_zsk")]
     zsk: Vec<String>,
     /// Sessions per key (requests in flight).
-    #[arg(long = "pkcs11-sessions", default_value_t = 4)]
+    #[arg(long = "pkcs11-sessions", id = "pkcs11_sessions", default_value_t = 4)]
     sessions: usize,
 }
 
@@ -546,4 +546,13 @@ fn read_public_key(path: &Path) -> Res<(Name, dnssec_sign::rdata::Dnskey)> {
         rec.owner.clone(),
         dnssec_sign::rdata::Dnskey::from_wire(&rec.rdata)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }
