@@ -503,3 +503,50 @@ fn dealer_and_split_produce_dkg_shaped_shares() {
     assert!(public.public_key() != public2.public_key());
     assert!(dkg::dealer::split::<P256>(&P256::zero(), 2, ids(3), &mut rng).is_err());
 }
+
+#[test]
+fn p256_dkg_key_signs_with_threshold_ecdsa_and_p256_verifies() {
+    use p256::ecdsa::signature::Verifier as _;
+    use sha2::Digest as _;
+    use tcrypto::ecdsa;
+    let mut rng = seeded_rng("p256_dkg_ecdsa");
+    // 3-of-5: n >= 2k - 1 as the honest-majority ECDSA requires.
+    let params = dkg::Parameters::new(tcrypto::SessionId::random(&mut rng), 3, ids(5)).unwrap();
+    let shares = dkg::run_in_process::<P256>(&params, &mut rng).unwrap();
+    let public = shares[0].public().public_key_bytes();
+    let keys: Vec<ecdsa::KeyShare> = shares.iter().map(|s| s.to_ecdsa().unwrap()).collect();
+    let refs: Vec<&ecdsa::KeyShare> = keys.iter().collect();
+    let mut presigs =
+        ecdsa::presign::run_in_process(&refs, tcrypto::SessionId::random(&mut rng), 1, &mut rng).unwrap();
+    let msg = b"a P-256 key nobody ever held";
+    let signers = [id(1), id(3), id(5)];
+    let first = presigs[&signers[0]].first().unwrap();
+    let req = ecdsa::SignRequest {
+        session: tcrypto::SessionId::random(&mut rng),
+        presignature: first.public().id,
+        digest: sha2::Sha256::digest(msg).to_vec(),
+    };
+    let presig_public = first.public().clone();
+    let mut sig_shares = BTreeMap::new();
+    for s in signers {
+        let key = keys.iter().find(|k| k.id() == s).unwrap();
+        let presig = presigs.get_mut(&s).unwrap().pop().unwrap();
+        let mut spent = BTreeSet::new();
+        sig_shares.insert(s, ecdsa::sign_share(key, presig, &req, &mut spent).unwrap());
+    }
+    let vk = keys[0].verifying_key().unwrap();
+    let combined = ecdsa::combine(&presig_public, &vk, &req, &sig_shares).unwrap();
+    let independent = p256::ecdsa::VerifyingKey::from_sec1_bytes(&public).unwrap();
+    let sig = p256::ecdsa::Signature::from_der(&combined.to_der()).unwrap();
+    independent
+        .verify(msg, &sig)
+        .expect("p256 rejected a signature made with a DKG key");
+}
+
+#[test]
+fn p256_dkg_key_with_too_few_parties_for_ecdsa_is_refused_by_the_conversion() {
+    let mut rng = seeded_rng("p256_dkg_ecdsa_params");
+    // 3-of-4 violates n >= 2k - 1.
+    let shares = honest::<P256>(3, 4, &mut rng);
+    assert!(shares[0].to_ecdsa().is_err());
+}

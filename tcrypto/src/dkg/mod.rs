@@ -564,6 +564,78 @@ impl<C: Curve> KeyShare<C> {
     }
 }
 
+impl KeyShare<P256> {
+    /// Converts a P-256 result into a threshold ECDSA key share (`tcrypto::ecdsa`), which checks its own
+    /// requirements: ids exactly `1..=n` and `n >= 2k - 1`.
+    pub fn to_ecdsa(&self) -> Result<crate::ecdsa::KeyShare, crate::ecdsa::Error> {
+        crate::ecdsa::KeyShare::new(
+            self.id,
+            self.public.threshold,
+            self.public.parties(),
+            *self.secret,
+            self.public_key(),
+            self.public.public_shares.clone(),
+        )
+    }
+}
+
+impl TryFrom<KeyShare<P256>> for crate::ecdsa::KeyShare {
+    type Error = crate::ecdsa::Error;
+    fn try_from(share: KeyShare<P256>) -> Result<Self, Self::Error> {
+        share.to_ecdsa()
+    }
+}
+
+/// Runs every party of a DKG in this process, in order, and returns every party's share (for examples,
+/// benchmarks, tests and single-host demos: a deployment runs one party per node, over `tcrypto-net`).
+pub fn run_in_process<C: Curve>(
+    params: &Parameters,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<Vec<KeyShare<C>>, Error> {
+    let others = |me: SignerId| params.participants.iter().copied().filter(move |id| *id != me);
+    let mut states1 = BTreeMap::new();
+    let mut b1 = BTreeMap::new();
+    for &id in &params.participants {
+        let (state, b) = round1::commit::<C>(params.clone(), id, rng)?;
+        states1.insert(id, state);
+        b1.insert(id, b);
+    }
+    let mut states2 = BTreeMap::new();
+    let mut b2 = BTreeMap::new();
+    let mut sent = BTreeMap::new();
+    for (id, state) in states1 {
+        let inbox = others(id)
+            .filter_map(|j| b1.get(&j).map(|b| (j, b.clone())))
+            .collect();
+        let (state, b, shares) = round2::reveal(state, &inbox)?;
+        states2.insert(id, state);
+        b2.insert(id, b);
+        sent.insert(id, shares);
+    }
+    let mut states3 = BTreeMap::new();
+    let mut b3 = BTreeMap::new();
+    for (id, state) in states2 {
+        let inbox = others(id)
+            .filter_map(|j| b2.get(&j).map(|b| (j, b.clone())))
+            .collect();
+        let shares = others(id)
+            .filter_map(|j| sent.get_mut(&j).and_then(|m| m.remove(&id)).map(|s| (j, s)))
+            .collect();
+        let (state, b) = round3::verify(state, &inbox, shares)?;
+        states3.insert(id, state);
+        b3.insert(id, b);
+    }
+    states3
+        .into_iter()
+        .map(|(id, state)| {
+            let inbox = others(id)
+                .filter_map(|j| b3.get(&j).map(|b| (j, b.clone())))
+                .collect();
+            round4::finish(state, &inbox)
+        })
+        .collect()
+}
+
 // ----- hashing: every hash is domain-separated by protocol, curve, purpose and session -----
 
 fn transcript<C: Curve>(label: &'static str, params: &Parameters) -> Writer {
