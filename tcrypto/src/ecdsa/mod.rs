@@ -28,7 +28,7 @@
 //! Wigderson (and Gennaro, Rabin, Rabin 1998), so that the online phase needs only `t + 1` signers, is one
 //! round, and every share is checkable:
 //!
-//! 1. [`presign::round1`] — each `P_i` deals degree-`t` sharings `f_i` (for `k`) and `g_i` (for `a`); it
+//! 1. [`presign::round1()`] — each `P_i` deals degree-`t` sharings `f_i` (for `k`) and `g_i` (for `a`); it
 //!    broadcasts a hash commitment to `R_i = f_i(0)·G` (commit before reveal, so nobody can bias `R`) and a
 //!    salted hash commitment to the shares it sends each `P_j` privately.
 //! 2. [`presign::Round1State::round2`] — `P_i` checks its shares against the commitments (complaining

@@ -1,6 +1,6 @@
 //! Presigning (DJNPØ §4, preprocessing, with the multiplication of §3 moved offline): message-independent
 //! presignatures, made in batches by a set `P` of at least `2t + 1` parties in three rounds
-//! ([`round1`], [`round2`], [`round3`]) and a local output step ([`Round3State::finish`]).
+//! ([`round1()`], [`round2`], [`round3`]) and a local output step ([`Round3State::finish`]).
 //!
 //! Each round is a sans-io step: it consumes the previous round's state by value, takes the other parties'
 //! messages as `BTreeMap<SignerId, Msg>` keyed by the sender id the authenticated channel reports, and returns
@@ -74,7 +74,7 @@ impl PresignParams {
         w.finish()
     }
 
-    /// Decodes parameters (ids strictly increasing; range checks happen in [`round1`]).
+    /// Decodes parameters (ids strictly increasing; range checks happen in [`round1()`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, tag::PRESIGN_PARAMS)?;
         let session = SessionId::decode(&mut r)?;
