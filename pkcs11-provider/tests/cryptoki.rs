@@ -343,3 +343,274 @@ fn imported_public_keys_verify_signatures_made_by_independent_signers() {
         ek.verifying_key().to_sec1_bytes()
     );
 }
+
+/// Generates a 1024-bit threshold RSA key pair (from the committed test primes) on token `i`.
+fn rsa_key_pair(
+    session: &Session,
+    id: &[u8],
+) -> (cryptoki::object::ObjectHandle, cryptoki::object::ObjectHandle) {
+    session
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::ModulusBits(1024.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Id(id.to_vec()),
+                Attribute::Label(b"rsa".to_vec()),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Id(id.to_vec()),
+                Attribute::Label(b"rsa".to_vec()),
+                Attribute::Sign(true),
+            ],
+        )
+        .unwrap()
+}
+
+fn rsa_public(session: &Session, h: cryptoki::object::ObjectHandle) -> rsa::PublicKey {
+    let attrs = session
+        .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent])
+        .unwrap();
+    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
+        panic!("{attrs:?}")
+    };
+    rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
+        rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn rsa_keys_sign_with_every_rsa_mechanism_and_rsa_crate_verifies() {
+    use sha2::Digest as _;
+    let session = user_session(5);
+    let (public, private) = rsa_key_pair(&session, b"r1");
+    let pk = rsa_public(&session, public);
+    let msg = b"threshold RSA through cryptoki";
+    let digest = sha2::Sha256::digest(msg);
+
+    let sig = session.sign(&Mechanism::Sha256RsaPkcs, private, msg).unwrap();
+    assert_eq!(sig.len(), 128);
+    pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
+        .unwrap();
+    assert!(
+        pk.verify(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &sha2::Sha256::digest(b"x"),
+            &sig
+        )
+        .is_err()
+    );
+
+    let sig = session.sign(&Mechanism::Sha512RsaPkcs, private, msg).unwrap();
+    pk.verify(
+        rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+        &sha2::Sha512::digest(msg),
+        &sig,
+    )
+    .unwrap();
+    let sig = session.sign(&Mechanism::Sha1RsaPkcs, private, msg).unwrap();
+    pk.verify(
+        rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
+        &sha1::Sha1::digest(msg),
+        &sig,
+    )
+    .unwrap();
+
+    // CKM_RSA_PKCS over a DigestInfo.
+    let mut di = hex_bytes("3031300d060960864801650304020105000420");
+    di.extend_from_slice(&digest);
+    let sig = session.sign(&Mechanism::RsaPkcs, private, &di).unwrap();
+    pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
+        .unwrap();
+    // Something that is not a DigestInfo is refused, not signed raw.
+    assert!(session.sign(&Mechanism::RsaPkcs, private, &[0u8; 40]).is_err());
+
+    // PSS, with the hash in the mechanism and over a given digest.
+    use cryptoki::mechanism::MechanismType;
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+    let params = PkcsPssParams {
+        hash_alg: MechanismType::SHA256,
+        mgf: PkcsMgfType::MGF1_SHA256,
+        s_len: 32.into(),
+    };
+    let sig = session
+        .sign(&Mechanism::Sha256RsaPkcsPss(params), private, msg)
+        .unwrap();
+    pk.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(32), &digest, &sig)
+        .unwrap();
+    let sig = session
+        .sign(&Mechanism::RsaPkcsPss(params), private, &digest)
+        .unwrap();
+    pk.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(32), &digest, &sig)
+        .unwrap();
+    let bad = PkcsPssParams {
+        hash_alg: MechanismType::SHA384,
+        mgf: PkcsMgfType::MGF1_SHA256,
+        s_len: 32.into(),
+    };
+    assert_eq!(
+        rv(session
+            .sign(&Mechanism::Sha256RsaPkcsPss(bad), private, msg)
+            .unwrap_err()),
+        RvError::MechanismParamInvalid
+    );
+
+    // Multi-part signing, and C_Verify of our own signature.
+    session.sign_init(&Mechanism::Sha256RsaPkcs, private).unwrap();
+    session.sign_update(&msg[..10]).unwrap();
+    session.sign_update(&msg[10..]).unwrap();
+    let sig = session.sign_final().unwrap();
+    pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
+        .unwrap();
+    session
+        .verify(&Mechanism::Sha256RsaPkcs, public, msg, &sig)
+        .unwrap();
+
+    // A key of the wrong family for the mechanism.
+    assert_eq!(
+        rv(session.sign(&Mechanism::EcdsaSha256, private, msg).unwrap_err()),
+        RvError::KeyTypeInconsistent
+    );
+}
+
+#[test]
+fn rsa_key_attributes_are_honest_and_destroy_removes_the_shares() {
+    let session = user_session(6);
+    let (public, private) = rsa_key_pair(&session, b"r2");
+    let attrs = session
+        .get_attributes(
+            private,
+            &[
+                AttributeType::ModulusBits,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::AlwaysSensitive,
+                AttributeType::NeverExtractable,
+                AttributeType::KeyType,
+                AttributeType::Id,
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        attrs,
+        vec![
+            Attribute::ModulusBits(1024.into()),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::AlwaysSensitive(true),
+            Attribute::NeverExtractable(true),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Id(b"r2".to_vec()),
+        ]
+    );
+    // Secret parts are never available (cryptoki skips sensitive attributes in its result).
+    let secret = session
+        .get_attributes(private, &[AttributeType::PrivateExponent, AttributeType::Value])
+        .unwrap();
+    assert!(secret.is_empty(), "{secret:?}");
+    // Attributes that would make the key extractable are refused.
+    assert!(
+        session
+            .update_attributes(private, &[Attribute::Extractable(true)])
+            .is_err()
+    );
+    assert!(
+        session
+            .update_attributes(private, &[Attribute::Sensitive(false)])
+            .is_err()
+    );
+    // Find by class and id.
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(b"r2".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(found, vec![private]);
+    // A copy refers to the same key: destroying the original keeps the copy usable.
+    let copy = session
+        .copy_object(private, &[Attribute::Label(b"copy".to_vec())])
+        .unwrap();
+    session.destroy_object(private).unwrap();
+    let sig = session.sign(&Mechanism::Sha256RsaPkcs, copy, b"m").unwrap();
+    session
+        .verify(&Mechanism::Sha256RsaPkcs, public, b"m", &sig)
+        .unwrap();
+    // Destroying the last object deletes the shares on every node.
+    let dir = std::path::PathBuf::from(std::env::var("TCHSM_PKCS11_CONFIG").unwrap());
+    let nodes = dir.parent().unwrap().join("nodes");
+    let before = share_files(&nodes);
+    session.destroy_object(copy).unwrap();
+    // Other tests add keys concurrently; only this key's files may disappear.
+    let gone: Vec<_> = before.difference(&share_files(&nodes)).cloned().collect();
+    assert_eq!(
+        gone.len(),
+        4,
+        "3 node shares and the public key set are gone: {gone:?}"
+    );
+    assert!(gone.iter().all(|(_, name)| *name == gone[0].1));
+    assert_eq!(
+        rv(session.sign(&Mechanism::Sha256RsaPkcs, copy, b"m").unwrap_err()),
+        RvError::KeyHandleInvalid
+    );
+}
+
+#[test]
+fn several_threads_sign_at_once_and_every_signature_verifies() {
+    use sha2::Digest as _;
+    let s = slot(0);
+    let session = user_session(0);
+    let (public, private) = rsa_key_pair(&session, b"r0");
+    let pk = rsa_public(&session, public);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let pk = &pk;
+            scope.spawn(move || {
+                let mine = ctx().open_ro_session(s).unwrap();
+                for i in 0..4u8 {
+                    let msg = [t, i, 42];
+                    let sig = mine.sign(&Mechanism::Sha256RsaPkcs, private, &msg).unwrap();
+                    pk.verify(
+                        rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                        &sha2::Sha256::digest(msg),
+                        &sig,
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    // Without login the private key cannot be used.
+    let other = ctx().open_ro_session(s).unwrap();
+    session.logout().unwrap();
+    assert_eq!(
+        rv(other.sign(&Mechanism::Sha256RsaPkcs, private, b"m").unwrap_err()),
+        RvError::UserNotLoggedIn
+    );
+}
+
+/// (node directory, file name) of every share file.
+fn share_files(dir: &std::path::Path) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for node in std::fs::read_dir(dir).unwrap() {
+        let node = node.unwrap();
+        for f in std::fs::read_dir(node.path()).unwrap() {
+            let f = f.unwrap();
+            out.insert((
+                node.file_name().into_string().unwrap(),
+                f.file_name().into_string().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}

@@ -20,7 +20,11 @@ impl Tool {
     fn new(name: &str) -> Self {
         let dir = common::scratch_dir(name);
         let config = common::write_config(&dir);
-        Self { module: common::module_path(), config, dir }
+        Self {
+            module: common::module_path(),
+            config,
+            dir,
+        }
     }
 
     fn path(&self, f: &str) -> PathBuf {
@@ -41,14 +45,26 @@ impl Tool {
     }
 
     fn openssl(&self, args: &[&str]) -> String {
-        let out = Command::new("openssl").args(args).current_dir(&self.dir).output().expect("openssl installed");
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("openssl installed");
         check("openssl", args, &out);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Initialises token 0 with the SO and user PINs.
     fn init_token(&self) {
-        self.p11(&["--init-token", "--slot", "0", "--label", "tool", "--so-pin", SO_PIN]);
+        self.p11(&[
+            "--init-token",
+            "--slot",
+            "0",
+            "--label",
+            "tool",
+            "--so-pin",
+            SO_PIN,
+        ]);
         self.p11(&["--init-pin", "--slot", "0", "--so-pin", SO_PIN, "--pin", USER_PIN]);
     }
 
@@ -56,16 +72,45 @@ impl Tool {
     fn public_pem(&self, id: &str, name: &str) -> PathBuf {
         let der = self.path(&format!("{name}.der"));
         self.p11(&[
-            "--slot", "0", "--read-object", "--type", "pubkey", "--id", id, "-o", der.to_str().unwrap(),
+            "--slot",
+            "0",
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--id",
+            id,
+            "-o",
+            der.to_str().unwrap(),
         ]);
         let pem = self.path(&format!("{name}.pem"));
-        self.openssl(&["pkey", "-pubin", "-inform", "DER", "-in", s(&der), "-out", s(&pem)]);
+        self.openssl(&[
+            "pkey",
+            "-pubin",
+            "-inform",
+            "DER",
+            "-in",
+            s(&der),
+            "-out",
+            s(&pem),
+        ]);
         pem
     }
 
     fn sign(&self, id: &str, mechanism: &str, input: &Path, output: &Path, extra: &[&str]) {
         let mut args = vec![
-            "--slot", "0", "--login", "--pin", USER_PIN, "--sign", "--id", id, "-m", mechanism, "-i", s(input), "-o",
+            "--slot",
+            "0",
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--sign",
+            "--id",
+            id,
+            "-m",
+            mechanism,
+            "-i",
+            s(input),
+            "-o",
             s(output),
         ];
         args.extend_from_slice(extra);
@@ -94,9 +139,17 @@ fn pkcs11_tool_lists_info_slots_and_mechanisms_and_survives_fork() {
     assert!(info.contains("distributed-hsm"), "{info}");
     t.init_token();
     let slots = t.p11(&["-L"]);
-    assert!(slots.contains("tool") && slots.contains("PIN initialized"), "{slots}");
+    assert!(
+        slots.contains("tool") && slots.contains("PIN initialized"),
+        "{slots}"
+    );
     let mechs = t.p11(&["-M", "--slot", "0"]);
-    for m in ["SHA256-RSA-PKCS", "RSA-PKCS-PSS", "SHA256", "RSA-PKCS-KEY-PAIR-GEN"] {
+    for m in [
+        "SHA256-RSA-PKCS",
+        "RSA-PKCS-PSS",
+        "SHA256",
+        "RSA-PKCS-KEY-PAIR-GEN",
+    ] {
         assert!(mechs.contains(m), "{m} missing from\n{mechs}");
     }
     let fork = t.p11(&["--slot", "0", "--test-fork"]);
@@ -108,11 +161,24 @@ fn pkcs11_tool_rsa_2048_signatures_verify_with_openssl() {
     let t = Tool::new("tool-rsa");
     t.init_token();
     t.p11(&[
-        "--slot", "0", "--login", "--pin", USER_PIN, "--keypairgen", "--key-type", "rsa:2048", "--id", "01", "--label",
+        "--slot",
+        "0",
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--keypairgen",
+        "--key-type",
+        "rsa:2048",
+        "--id",
+        "01",
+        "--label",
         "rsa-key",
     ]);
     let objects = t.p11(&["--slot", "0", "--login", "--pin", USER_PIN, "-O"]);
-    assert!(objects.contains("rsa-key") && objects.contains("Private Key Object"), "{objects}");
+    assert!(
+        objects.contains("rsa-key") && objects.contains("Private Key Object"),
+        "{objects}"
+    );
     let pem = t.public_pem("01", "rsa");
     let text = t.openssl(&["pkey", "-pubin", "-in", s(&pem), "-noout", "-text"]);
     assert!(text.contains("2048 bit"), "{text}");
@@ -122,7 +188,15 @@ fn pkcs11_tool_rsa_2048_signatures_verify_with_openssl() {
     // SHA256-RSA-PKCS: the module hashes.
     let sig = t.path("sig-sha256-rsa-pkcs");
     t.sign("01", "SHA256-RSA-PKCS", &data, &sig, &[]);
-    let v = t.openssl(&["dgst", "-sha256", "-verify", s(&pem), "-signature", s(&sig), s(&data)]);
+    let v = t.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&pem),
+        "-signature",
+        s(&sig),
+        s(&data),
+    ]);
     assert!(v.contains("Verified OK"), "{v}");
     // RSA-PKCS over a DigestInfo built here.
     let digest = t.openssl(&["dgst", "-sha256", "-hex", "-r", s(&data)]);
@@ -138,20 +212,51 @@ fn pkcs11_tool_rsa_2048_signatures_verify_with_openssl() {
     std::fs::write(&di, &digest_info).unwrap();
     let sig = t.path("sig-rsa-pkcs");
     t.sign("01", "RSA-PKCS", &di, &sig, &[]);
-    let v = t.openssl(&["dgst", "-sha256", "-verify", s(&pem), "-signature", s(&sig), s(&data)]);
+    let v = t.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&pem),
+        "-signature",
+        s(&sig),
+        s(&data),
+    ]);
     assert!(v.contains("Verified OK"), "{v}");
     // SHA256-RSA-PKCS-PSS with a digest-length salt.
     let sig = t.path("sig-pss");
-    t.sign("01", "SHA256-RSA-PKCS-PSS", &data, &sig, &["--mgf", "MGF1-SHA256", "--salt-len", "-1"]);
+    t.sign(
+        "01",
+        "SHA256-RSA-PKCS-PSS",
+        &data,
+        &sig,
+        &["--mgf", "MGF1-SHA256", "--salt-len", "-1"],
+    );
     let v = t.openssl(&[
-        "dgst", "-sha256", "-verify", s(&pem), "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32",
-        "-signature", s(&sig), s(&data),
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&pem),
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+        "-signature",
+        s(&sig),
+        s(&data),
     ]);
     assert!(v.contains("Verified OK"), "{v}");
     // A tampered file does not verify (the check above can fail).
     std::fs::write(&data, b"something else\n").unwrap();
     let out = Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify", s(&pem), "-signature", s(&t.path("sig-sha256-rsa-pkcs")), s(&data)])
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(&pem),
+            "-signature",
+            s(&t.path("sig-sha256-rsa-pkcs")),
+            s(&data),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -15,7 +15,9 @@ use rand_core::UnwrapErr;
 use tcrypto::rsa::{self, MessageEncoding};
 use tcrypto::{SessionId, SignerId};
 
-use super::{Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest};
+use super::{
+    Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+};
 use crate::config::EmbeddedConfig;
 use crate::error::{Error, Result};
 
@@ -45,12 +47,20 @@ fn protocol(e: impl core::fmt::Display) -> BackendError {
 impl EmbeddedBackend {
     /// Opens (creating the node directories if needed) the embedded cluster described by `cfg`.
     pub fn new(cfg: &EmbeddedConfig) -> Result<Self> {
-        for d in (1..=cfg.parties).map(|i| node_dir(&cfg.dir, i)).chain([cfg.dir.join("public")]) {
+        for d in (1..=cfg.parties)
+            .map(|i| node_dir(&cfg.dir, i))
+            .chain([cfg.dir.join("public")])
+        {
             std::fs::create_dir_all(&d)
                 .map_err(|e| Error::Config(format!("embedded node directory {}: {e}", d.display())))?;
         }
         let test_primes = cfg.rsa_test_primes.as_deref().map(load_primes).transpose()?;
-        Ok(Self { dir: cfg.dir.clone(), threshold: cfg.threshold, parties: cfg.parties, test_primes })
+        Ok(Self {
+            dir: cfg.dir.clone(),
+            threshold: cfg.threshold,
+            parties: cfg.parties,
+            test_primes,
+        })
     }
 
     fn share_path(&self, node: u16, key: &KeyRef) -> PathBuf {
@@ -67,7 +77,10 @@ impl EmbeddedBackend {
         let dealt = match &self.test_primes {
             Some(by_size) => {
                 let half = u32::try_from(bits / 2).map_err(|_| BackendError::KeySize)?;
-                let primes = by_size.get(&half).filter(|p| p.len() >= 2).ok_or(BackendError::KeySize)?;
+                let primes = by_size
+                    .get(&half)
+                    .filter(|p| p.len() >= 2)
+                    .ok_or(BackendError::KeySize)?;
                 let mut pick = [0u8; 2];
                 getrandom::fill(&mut pick).map_err(|e| BackendError::Protocol(e.to_string()))?;
                 let i = usize::from(pick[0]) % primes.len();
@@ -82,7 +95,11 @@ impl EmbeddedBackend {
         self.store_rsa(&public, shares)
     }
 
-    fn store_rsa(&self, public: &rsa::PublicKeySet, shares: Vec<rsa::KeyShare>) -> Result<(PublicKey, KeyRef), BackendError> {
+    fn store_rsa(
+        &self,
+        public: &rsa::PublicKeySet,
+        shares: Vec<rsa::KeyShare>,
+    ) -> Result<(PublicKey, KeyRef), BackendError> {
         let mut id = vec![TAG_RSA];
         id.extend_from_slice(public.key_id().as_bytes());
         let key = KeyRef(id);
@@ -92,18 +109,29 @@ impl EmbeddedBackend {
         }
         let e = public.public_exponent().to_be_bytes();
         let start = e.iter().position(|b| *b != 0).unwrap_or(e.len() - 1);
-        Ok((PublicKey::Rsa { modulus: public.modulus_bytes(), public_exponent: e[start..].to_vec() }, key))
+        Ok((
+            PublicKey::Rsa {
+                modulus: public.modulus_bytes(),
+                public_exponent: e[start..].to_vec(),
+            },
+            key,
+        ))
     }
 
     fn rsa_sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
         let msg = match request {
-            SignRequest::RsaPkcs1 { hash, digest } => MessageEncoding::Pkcs1v15 { hash: *hash, digest: digest.clone() },
-            SignRequest::RsaPkcs1DigestInfo { digest_info } => {
-                MessageEncoding::Pkcs1v15DigestInfo { digest_info: digest_info.clone() }
-            }
-            SignRequest::RsaPss { hash, digest, salt } => {
-                MessageEncoding::Pss { hash: *hash, digest: digest.clone(), salt: salt.clone() }
-            }
+            SignRequest::RsaPkcs1 { hash, digest } => MessageEncoding::Pkcs1v15 {
+                hash: *hash,
+                digest: digest.clone(),
+            },
+            SignRequest::RsaPkcs1DigestInfo { digest_info } => MessageEncoding::Pkcs1v15DigestInfo {
+                digest_info: digest_info.clone(),
+            },
+            SignRequest::RsaPss { hash, digest, salt } => MessageEncoding::Pss {
+                hash: *hash,
+                digest: digest.clone(),
+                salt: salt.clone(),
+            },
             _ => return Err(BackendError::Unsupported("mechanism does not fit an RSA key")),
         };
         let public = match std::fs::read(self.public_path(key)) {
@@ -151,21 +179,32 @@ impl Backend for EmbeddedBackend {
     fn capabilities(&self) -> Capabilities {
         let rsa_bits = match &self.test_primes {
             Some(by_size) => {
-                let sizes: Vec<usize> =
-                    by_size.iter().filter(|(_, v)| v.len() >= 2).map(|(b, _)| *b as usize * 2).collect();
-                (sizes.first().copied().unwrap_or(0), sizes.last().copied().unwrap_or(0))
+                let sizes: Vec<usize> = by_size
+                    .iter()
+                    .filter(|(_, v)| v.len() >= 2)
+                    .map(|(b, _)| *b as usize * 2)
+                    .collect();
+                (
+                    sizes.first().copied().unwrap_or(0),
+                    sizes.last().copied().unwrap_or(0),
+                )
             }
-            None => (rsa::MIN_DEAL_BITS, 4096),
+            None => (2048, 4096), // the dealer generates 2048 bits and more
         };
-        Capabilities { rsa: rsa_bits.1 > 0, p256: false, ed25519: false, rsa_bits }
+        Capabilities {
+            rsa: rsa_bits.1 > 0,
+            p256: false,
+            ed25519: false,
+            rsa_bits,
+        }
     }
 
     fn generate(&self, kind: KeyKind) -> Result<(PublicKey, KeyRef), BackendError> {
         match kind {
             KeyKind::Rsa { bits } => self.rsa_generate(bits),
-            KeyKind::P256 | KeyKind::Ed25519 => {
-                Err(BackendError::Unsupported("EC threshold keys are not available in the embedded cluster yet"))
-            }
+            KeyKind::P256 | KeyKind::Ed25519 => Err(BackendError::Unsupported(
+                "EC threshold keys are not available in the embedded cluster yet",
+            )),
         }
     }
 
@@ -187,7 +226,10 @@ impl Backend for EmbeddedBackend {
     }
 
     fn destroy(&self, key: &KeyRef) -> Result<(), BackendError> {
-        for path in (1..=self.parties).map(|i| self.share_path(i, key)).chain([self.public_path(key)]) {
+        for path in (1..=self.parties)
+            .map(|i| self.share_path(i, key))
+            .chain([self.public_path(key)])
+        {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -219,8 +261,16 @@ fn load_primes(path: &Path) -> Result<BTreeMap<u32, Vec<Vec<u8>>>> {
     let bad = |m: String| Error::Config(format!("rsa_test_primes {}: {m}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let mut out: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let digits = if line.len() % 2 == 1 { format!("0{line}") } else { line.to_string() };
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let digits = if line.len() % 2 == 1 {
+            format!("0{line}")
+        } else {
+            line.to_string()
+        };
         let bytes = (0..digits.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&digits[i..i + 2], 16))
