@@ -157,7 +157,7 @@ fn pkcs11_tool_lists_info_slots_and_mechanisms_and_survives_fork() {
 }
 
 #[test]
-fn pkcs11_tool_rsa_2048_signatures_verify_with_openssl() {
+fn pkcs11_tool_and_p11tool_rsa_2048_signatures_verify_with_openssl() {
     let t = Tool::new("tool-rsa");
     t.init_token();
     t.p11(&[
@@ -245,6 +245,21 @@ fn pkcs11_tool_rsa_2048_signatures_verify_with_openssl() {
         s(&data),
     ]);
     assert!(v.contains("Verified OK"), "{v}");
+    // GnuTLS signs with the key and checks the result against the token's public key.
+    let out = Command::new("p11tool")
+        .arg("--provider")
+        .arg(&t.module)
+        .args(["--login", "--test-sign", "pkcs11:token=tool;object=rsa-key"])
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .env("GNUTLS_PIN", USER_PIN)
+        .output()
+        .expect("p11tool must be installed (Debian package gnutls-bin; .ci/run installs it)");
+    check("p11tool", &["--test-sign"], &out);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        report.contains("Verifying against public key in the token... ok"),
+        "{report}"
+    );
     // A tampered file does not verify (the check above can fail).
     std::fs::write(&data, b"something else\n").unwrap();
     let out = Command::new("openssl")
