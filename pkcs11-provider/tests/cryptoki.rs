@@ -71,8 +71,8 @@ fn library_slots_tokens_and_mechanisms_are_reported() {
     assert_eq!(info.manufacturer_id(), "distributed-hsm");
     let slots = ctx().get_slots_with_token().unwrap();
     assert_eq!(slots.len(), common::TOKENS);
-    let ti = ctx().get_token_info(slots[7]).unwrap();
-    assert_eq!(ti.label(), "test-7");
+    let ti = ctx().get_token_info(slots[2]).unwrap(); // token 2 is never re-initialised by a test
+    assert_eq!(ti.label(), "test-2");
     assert!(ti.rng() && ti.login_required());
     let mechs = ctx().get_mechanism_list(slots[0]).unwrap();
     assert!(
@@ -613,4 +613,73 @@ fn hex_bytes(h: &str) -> Vec<u8> {
     (0..h.len() / 2)
         .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
         .collect()
+}
+
+#[test]
+fn imported_rsa_private_key_is_split_across_nodes_and_signs() {
+    use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
+    use sha2::Digest as _;
+    let session = user_session(7);
+    // A key over two committed safe primes (the dealer's split needs safe primes).
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa-test-primes.txt"),
+    )
+    .unwrap();
+    let primes: Vec<_> = fixture
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.len() == 128)
+        .map(|l| rsa::BoxedUint::from_be_slice(&hex_bytes(l), 512).unwrap())
+        .collect();
+    let key = rsa::PrivateKey::from_p_q(
+        primes[0].clone(),
+        primes[1].clone(),
+        rsa::BoxedUint::from_be_slice(&[1, 0, 1], 24).unwrap(),
+    )
+    .unwrap();
+    let be = |x: &rsa::BoxedUint| x.to_be_bytes_trimmed_vartime().to_vec();
+    let private = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Id(b"imp".to_vec()),
+            Attribute::Modulus(be(key.n())),
+            Attribute::PublicExponent(be(key.e())),
+            Attribute::PrivateExponent(be(key.d())),
+            Attribute::Prime1(be(&key.primes()[0])),
+            Attribute::Prime2(be(&key.primes()[1])),
+        ])
+        .unwrap();
+    let attrs = session
+        .get_attributes(
+            private,
+            &[
+                AttributeType::Local,
+                AttributeType::NeverExtractable,
+                AttributeType::Modulus,
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        &attrs[..2],
+        &[Attribute::Local(false), Attribute::NeverExtractable(false)]
+    );
+    assert_eq!(attrs[2], Attribute::Modulus(be(key.n())));
+    // The private exponent was not stored.
+    assert!(
+        session
+            .get_attributes(private, &[AttributeType::PrivateExponent])
+            .unwrap()
+            .is_empty()
+    );
+    let sig = session
+        .sign(&Mechanism::Sha256RsaPkcs, private, b"imported")
+        .unwrap();
+    rsa::PublicKey::from(&key)
+        .verify(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &sha2::Sha256::digest(b"imported"),
+            &sig,
+        )
+        .unwrap();
 }

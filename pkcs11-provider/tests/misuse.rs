@@ -339,6 +339,149 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         CKR_SESSION_HANDLE_INVALID
     );
 
+    // A real key: C_Sign length query, short buffer (needed length reported, operation kept), then the signature.
+    let bits: CK_ULONG = 1024;
+    let bits = bits.to_ne_bytes();
+    let mut pub_t = [attr(CKA_MODULUS_BITS, bits.as_ptr(), bits.len())];
+    let mut priv_t = [attr(CKA_SIGN, yes.as_ptr(), 1)];
+    let mut gen_mech = CK_MECHANISM {
+        mechanism: CKM_RSA_PKCS_KEY_PAIR_GEN,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let (mut pubk, mut privk): (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) = (0, 0);
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKeyPair(
+                h,
+                &mut gen_mech,
+                pub_t.as_mut_ptr(),
+                1,
+                priv_t.as_mut_ptr(),
+                1,
+                &mut pubk,
+                null_mut()
+            )
+        ),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKeyPair(
+                h,
+                &mut gen_mech,
+                null_mut(),
+                0,
+                priv_t.as_mut_ptr(),
+                1,
+                &mut pubk,
+                &mut privk
+            )
+        ),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKeyPair(
+                h,
+                &mut gen_mech,
+                pub_t.as_mut_ptr(),
+                1,
+                priv_t.as_mut_ptr(),
+                1,
+                &mut pubk,
+                &mut privk
+            )
+        ),
+        CKR_OK
+    );
+    assert_eq!(
+        call!(lib, C_SignInit(h, &mut sign_mech, pubk)),
+        CKR_KEY_HANDLE_INVALID
+    );
+    assert_eq!(call!(lib, C_SignInit(h, &mut sign_mech, privk)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_SignInit(h, &mut sign_mech, privk)),
+        CKR_OPERATION_ACTIVE
+    );
+    let mut sig = [0u8; 256];
+    let mut sig_len: CK_ULONG = 0;
+    assert_eq!(
+        call!(lib, C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), &mut sig_len)
+        ),
+        CKR_OK
+    );
+    assert_eq!(sig_len, 128);
+    sig_len = 100;
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, sig.as_mut_ptr(), &mut sig_len)
+        ),
+        CKR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(sig_len, 128);
+    sig_len = 256;
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, sig.as_mut_ptr(), &mut sig_len)
+        ),
+        CKR_OK
+    );
+    assert_eq!(sig_len, 128);
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, sig.as_mut_ptr(), &mut sig_len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_VerifyInit(h, &mut sign_mech, pubk)), CKR_OK);
+    assert_eq!(
+        call!(
+            lib,
+            C_Verify(h, b"m".as_ptr() as *mut _, 1, sig.as_mut_ptr(), 128)
+        ),
+        CKR_OK
+    );
+    assert_eq!(call!(lib, C_VerifyInit(h, &mut sign_mech, pubk)), CKR_OK);
+    assert_eq!(
+        call!(
+            lib,
+            C_Verify(h, b"n".as_ptr() as *mut _, 1, sig.as_mut_ptr(), 128)
+        ),
+        CKR_SIGNATURE_INVALID
+    );
+    assert_eq!(call!(lib, C_VerifyInit(h, &mut sign_mech, pubk)), CKR_OK);
+    assert_eq!(
+        call!(
+            lib,
+            C_Verify(h, b"m".as_ptr() as *mut _, 1, sig.as_mut_ptr(), 127)
+        ),
+        CKR_SIGNATURE_LEN_RANGE
+    );
+    // Sensitive attributes of the private key: CKR_ATTRIBUTE_SENSITIVE with CK_UNAVAILABLE_INFORMATION.
+    let mut get = [
+        attr(CKA_PRIVATE_EXPONENT, big.as_mut_ptr(), 16),
+        attr(CKA_MODULUS, null::<u8>(), 0),
+    ];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, privk, get.as_mut_ptr(), 2)),
+        CKR_ATTRIBUTE_SENSITIVE
+    );
+    assert_eq!(get[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_eq!(get[1].ulValueLen, 128);
+
     // Unsupported functions answer, they do not crash.
     assert_eq!(
         call!(lib, C_EncryptInit(h, &mut mech, obj)),
