@@ -8,19 +8,13 @@ pub const TOKENS: usize = 8;
 pub const SO_PIN: &str = "so-pin-1234";
 pub const USER_PIN: &str = "user-pin-5678";
 
-/// The `cdylib` cargo built next to this test binary (`target/<profile>/libpkcs11_provider.so`).
+/// The `cdylib` cargo built for this test run. `cargo test` compiles the library with both crate types into
+/// `target/<profile>/deps/`, next to the test binary (only `cargo build` copies it up to `target/<profile>/`, so
+/// that copy may be stale or missing).
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> directory");
-    let so = dir.join("libpkcs11_provider.so");
-    assert!(
-        so.exists(),
-        "{} was not built; cargo builds the cdylib with the tests",
-        so.display()
-    );
+    let so = exe.parent().expect("target/<profile>/deps").join("libpkcs11_provider.so");
+    assert!(so.exists(), "{} was not built; cargo builds the cdylib with the tests", so.display());
     so
 }
 
