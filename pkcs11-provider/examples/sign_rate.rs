@@ -22,11 +22,14 @@ use sha2::Digest as _;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let module = args.get(1).expect("usage: sign_rate <module.so> [threads] [seconds]");
+    let module = args
+        .get(1)
+        .expect("usage: sign_rate <module.so> [threads] [seconds]");
     let threads: usize = args.get(2).map_or(8, |s| s.parse().unwrap());
     let seconds: u64 = args.get(3).map_or(10, |s| s.parse().unwrap());
     let p11 = Pkcs11::new(module).unwrap();
-    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
     let slot = p11.get_slots_with_token().unwrap()[0];
     let so_pin = AuthPin::new("so-pin-1234".into());
     let user_pin = AuthPin::new("user-pin-5678".into());
@@ -40,19 +43,38 @@ fn main() {
     let (public, private) = session
         .generate_key_pair(
             &Mechanism::RsaPkcsKeyPairGen,
-            &[Attribute::Token(true), Attribute::ModulusBits(2048.into()), Attribute::PublicExponent(vec![1, 0, 1])],
-            &[Attribute::Token(true), Attribute::Sign(true), Attribute::Sensitive(true)],
+            &[
+                Attribute::Token(true),
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+            ],
         )
         .unwrap();
-    let attrs = session.get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent]).unwrap();
-    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else { panic!() };
+    let attrs = session
+        .get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])
+        .unwrap();
+    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
+        panic!()
+    };
     let pk = rsa::PublicKey::new(
         rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
         rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
     )
     .unwrap();
-    let sig = session.sign(&Mechanism::Sha256RsaPkcs, private, b"check").unwrap();
-    pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &sha2::Sha256::digest(b"check"), &sig).unwrap();
+    let sig = session
+        .sign(&Mechanism::Sha256RsaPkcs, private, b"check")
+        .unwrap();
+    pk.verify(
+        rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+        &sha2::Sha256::digest(b"check"),
+        &sig,
+    )
+    .unwrap();
 
     let done = AtomicU64::new(0);
     let deadline = Instant::now() + Duration::from_secs(seconds);

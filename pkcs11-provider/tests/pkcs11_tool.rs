@@ -276,3 +276,77 @@ fn pkcs11_tool_and_p11tool_rsa_2048_signatures_verify_with_openssl() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
+    let t = Tool::new("tool-ec");
+    t.init_token();
+    t.p11(&[
+        "--slot",
+        "0",
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--keypairgen",
+        "--key-type",
+        "EC:prime256v1",
+        "--id",
+        "02",
+        "--label",
+        "ec-key",
+    ]);
+    let pem = t.public_pem("02", "ec");
+    let text = t.openssl(&["pkey", "-pubin", "-in", s(&pem), "-noout", "-text"]);
+    assert!(text.contains("prime256v1") || text.contains("P-256"), "{text}");
+    let data = t.path("data.txt");
+    std::fs::write(&data, b"threshold ECDSA through pkcs11-tool\n").unwrap();
+    let hash = t.path("data.sha256");
+    t.openssl(&["dgst", "-sha256", "-binary", "-out", s(&hash), s(&data)]);
+    // ECDSA over a hash; pkcs11-tool converts r||s to DER for openssl.
+    let sig = t.path("sig-ecdsa");
+    t.sign("02", "ECDSA", &hash, &sig, &["--signature-format", "openssl"]);
+    let v = t.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&pem),
+        "-signature",
+        s(&sig),
+        s(&data),
+    ]);
+    assert!(v.contains("Verified OK"), "{v}");
+    // ECDSA-SHA256: the module hashes.
+    let sig = t.path("sig-ecdsa-sha256");
+    t.sign(
+        "02",
+        "ECDSA-SHA256",
+        &data,
+        &sig,
+        &["--signature-format", "openssl"],
+    );
+    let v = t.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&pem),
+        "-signature",
+        s(&sig),
+        s(&data),
+    ]);
+    assert!(v.contains("Verified OK"), "{v}");
+    // GnuTLS signs with the EC key too.
+    let out = Command::new("p11tool")
+        .arg("--provider")
+        .arg(&t.module)
+        .args(["--login", "--test-sign", "pkcs11:token=tool;object=ec-key"])
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .env("GNUTLS_PIN", USER_PIN)
+        .output()
+        .expect("p11tool installed");
+    check("p11tool", &["--test-sign"], &out);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        report.contains("Verifying against public key in the token... ok"),
+        "{report}"
+    );
+}

@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 
 /// First byte of a [`KeyRef`] of an RSA key; the rest is the `tcrypto` key id.
 const TAG_RSA: u8 = 0x01;
+/// First byte of a [`KeyRef`] of a P-256 key; the rest is the `tcrypto` key id.
+const TAG_P256: u8 = 0x02;
 
 /// The in-process threshold cluster.
 #[derive(Debug)]
@@ -175,6 +177,226 @@ impl EmbeddedBackend {
     }
 }
 
+impl EmbeddedBackend {
+    /// ECDSA presigning needs `2t + 1 = 2k - 1` parties (honest majority).
+    fn ecdsa_possible(&self) -> bool {
+        self.threshold >= 2 && self.parties >= 2 * self.threshold - 1
+    }
+
+    /// P-256 key generation by the distributed key generation of `tcrypto::dkg`, every party run in turn.
+    fn p256_generate(&self) -> Result<(PublicKey, KeyRef), BackendError> {
+        use tcrypto::dkg::{self, P256, round1, round2, round3, round4};
+        let mut rng = os_rng();
+        let ids: Vec<SignerId> = (1..=self.parties).filter_map(SignerId::new).collect();
+        let params = dkg::Parameters::new(SessionId::random(&mut rng), self.threshold, ids.iter().copied())
+            .map_err(protocol)?;
+        let mut st1 = BTreeMap::new();
+        let mut b1 = BTreeMap::new();
+        for &p in &ids {
+            let (s, b) = round1::commit::<P256>(params.clone(), p, &mut rng).map_err(protocol)?;
+            st1.insert(p, s);
+            b1.insert(p, b);
+        }
+        let mut st2 = BTreeMap::new();
+        let mut b2 = BTreeMap::new();
+        let mut shares2 = BTreeMap::new();
+        for (p, s) in st1 {
+            let (s, b, sh) = round2::reveal(s, &others(&b1, p)).map_err(protocol)?;
+            st2.insert(p, s);
+            b2.insert(p, b);
+            shares2.insert(p, sh);
+        }
+        let mut st3 = BTreeMap::new();
+        let mut b3 = BTreeMap::new();
+        for (p, s) in st2 {
+            let mine: BTreeMap<SignerId, round2::Share<P256>> = shares2
+                .iter_mut()
+                .filter(|(q, _)| **q != p)
+                .filter_map(|(q, m)| m.remove(&p).map(|sh| (*q, sh)))
+                .collect();
+            let (s, b) = round3::verify(s, &others(&b2, p), mine).map_err(protocol)?;
+            st3.insert(p, s);
+            b3.insert(p, b);
+        }
+        let mut key = None;
+        for (p, s) in st3 {
+            let share = round4::finish(s, &others(&b3, p)).map_err(protocol)?;
+            let public = share.public();
+            let ecdsa_share = tcrypto::ecdsa::KeyShare::new(
+                share.id(),
+                share.threshold(),
+                public.parties(),
+                *share.secret(),
+                public.public_key(),
+                public.public_shares().clone(),
+            )
+            .map_err(protocol)?;
+            let k = key.get_or_insert_with(|| {
+                let mut id = vec![TAG_P256];
+                id.extend_from_slice(ecdsa_share.key_id().as_bytes());
+                KeyRef(id)
+            });
+            write_atomic(&self.share_path(p.get(), k), &ecdsa_share.encode())?;
+            if p.get() == 1 {
+                let vk = ecdsa_share.verifying_key().map_err(protocol)?;
+                write_atomic(&self.public_path(k), &vk.to_sec1_bytes())?;
+            }
+        }
+        let key = key.ok_or(BackendError::Protocol("no party finished the DKG".into()))?;
+        Ok((
+            PublicKey::P256 {
+                sec1_uncompressed: self.p256_public(&key)?.to_sec1_point(false).as_bytes().to_vec(),
+            },
+            key,
+        ))
+    }
+
+    fn p256_public(&self, key: &KeyRef) -> Result<p256::ecdsa::VerifyingKey, BackendError> {
+        match std::fs::read(self.public_path(key)) {
+            Ok(b) => p256::ecdsa::VerifyingKey::from_sec1_bytes(&b).map_err(protocol),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BackendError::UnknownKey),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// ECDSA: a fresh presignature by `2k - 1` nodes (three rounds, each node in turn), then one-round signing by
+    /// `k` of them and the combine with blame. Presignatures are not stored, so none can be used twice.
+    fn p256_sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
+        use tcrypto::ecdsa::{self, presign};
+        let SignRequest::Ecdsa { prehash } = request else {
+            return Err(BackendError::Unsupported("mechanism does not fit a P-256 key"));
+        };
+        let vk = self.p256_public(key)?;
+        let needed = usize::from(2 * self.threshold - 1);
+        let mut keys = BTreeMap::new();
+        for node in 1..=self.parties {
+            if keys.len() == needed {
+                break;
+            }
+            let share = std::fs::read(self.share_path(node, key))
+                .map_err(protocol)
+                .and_then(|b| ecdsa::KeyShare::decode(&b).map_err(protocol))
+                .and_then(|s| {
+                    let ok = s.verifying_key().map_err(protocol)? == vk;
+                    if ok {
+                        Ok(s)
+                    } else {
+                        Err(protocol("share of another key"))
+                    }
+                });
+            match share {
+                Ok(s) => {
+                    keys.insert(s.id(), s);
+                }
+                Err(e) => tracing::warn!(node, error = %e, "embedded node did not answer"),
+            }
+        }
+        if keys.len() < needed {
+            return Err(BackendError::Cluster(format!(
+                "presigning needs {needed} nodes, only {} answered",
+                keys.len()
+            )));
+        }
+        let mut rng = os_rng();
+        let params = presign::PresignParams {
+            session: SessionId::random(&mut rng),
+            parties: keys.keys().copied().collect(),
+            batch: 1,
+        };
+        let mut s1 = BTreeMap::new();
+        let mut b1 = BTreeMap::new();
+        let mut d1 = BTreeMap::new();
+        for (id, k) in &keys {
+            let (st, b, d) = presign::round1(k, params.clone(), &mut rng).map_err(protocol)?;
+            s1.insert(*id, st);
+            b1.insert(*id, b);
+            d1.insert(*id, d);
+        }
+        let mut s2 = BTreeMap::new();
+        let mut b2 = BTreeMap::new();
+        let mut d2 = BTreeMap::new();
+        for (id, st) in s1 {
+            let (st, b, d) = st
+                .round2(&others(&b1, id), &directs_to(&mut d1, id), &mut rng)
+                .map_err(protocol)?;
+            s2.insert(id, st);
+            b2.insert(id, b);
+            d2.insert(id, d);
+        }
+        let mut s3 = BTreeMap::new();
+        let mut b3 = BTreeMap::new();
+        for (id, st) in s2 {
+            let (st, b) = st
+                .round3(&others(&b2, id), &directs_to(&mut d2, id), &mut rng)
+                .map_err(protocol)?;
+            s3.insert(id, st);
+            b3.insert(id, b);
+        }
+        let mut presigs = BTreeMap::new();
+        for (id, st) in s3 {
+            match st.finish(&others(&b3, id), &mut rng).map_err(protocol)? {
+                presign::Finished::Presignatures(out) => {
+                    let p = out
+                        .into_presignatures()
+                        .into_iter()
+                        .next()
+                        .ok_or(protocol("empty presignature batch"))?;
+                    presigs.insert(id, p);
+                }
+                presign::Finished::Blame(..) => {
+                    return Err(BackendError::Cluster(
+                        "presigning failed its checks; blame step needed".into(),
+                    ));
+                }
+            }
+        }
+        let public = presigs
+            .values()
+            .next()
+            .ok_or(protocol("no presignature"))?
+            .public()
+            .clone();
+        let req = ecdsa::SignRequest {
+            session: SessionId::random(&mut rng),
+            presignature: public.id,
+            digest: prehash.clone(),
+        };
+        let mut shares = BTreeMap::new();
+        for (id, p) in presigs.into_iter().take(usize::from(self.threshold)) {
+            let key_share = keys.get(&id).ok_or(protocol("presignature without key"))?;
+            let mut spent = std::collections::BTreeSet::new();
+            shares.insert(
+                id,
+                ecdsa::sign_share(key_share, p, &req, &mut spent).map_err(protocol)?,
+            );
+        }
+        let combined = ecdsa::combine(&public, &vk, &req, &shares).map_err(protocol)?;
+        if !combined.culprits.is_empty() {
+            tracing::warn!(culprits = ?combined.culprits, "misbehaving nodes excluded");
+        }
+        Ok(combined.signature.to_bytes().to_vec())
+    }
+}
+
+/// Everyone's broadcast except `me`'s.
+fn others<M: Clone>(all: &BTreeMap<SignerId, M>, me: SignerId) -> BTreeMap<SignerId, M> {
+    all.iter()
+        .filter(|(id, _)| **id != me)
+        .map(|(id, m)| (*id, m.clone()))
+        .collect()
+}
+
+/// The direct messages addressed to `me`, taken out of every sender's outbox.
+fn directs_to<M>(
+    outboxes: &mut BTreeMap<SignerId, BTreeMap<SignerId, M>>,
+    me: SignerId,
+) -> BTreeMap<SignerId, M> {
+    outboxes
+        .iter_mut()
+        .filter_map(|(from, out)| out.remove(&me).map(|m| (*from, m)))
+        .collect()
+}
+
 impl Backend for EmbeddedBackend {
     fn capabilities(&self) -> Capabilities {
         let rsa_bits = match &self.test_primes {
@@ -193,7 +415,7 @@ impl Backend for EmbeddedBackend {
         };
         Capabilities {
             rsa: rsa_bits.1 > 0,
-            p256: false,
+            p256: self.ecdsa_possible(),
             ed25519: false,
             rsa_bits,
         }
@@ -202,8 +424,12 @@ impl Backend for EmbeddedBackend {
     fn generate(&self, kind: KeyKind) -> Result<(PublicKey, KeyRef), BackendError> {
         match kind {
             KeyKind::Rsa { bits } => self.rsa_generate(bits),
-            KeyKind::P256 | KeyKind::Ed25519 => Err(BackendError::Unsupported(
-                "EC threshold keys are not available in the embedded cluster yet",
+            KeyKind::P256 if self.ecdsa_possible() => self.p256_generate(),
+            KeyKind::P256 => Err(BackendError::Unsupported(
+                "threshold ECDSA needs parties >= 2 * threshold - 1",
+            )),
+            KeyKind::Ed25519 => Err(BackendError::Unsupported(
+                "Ed25519 (FROST) is not available in the embedded cluster yet",
             )),
         }
     }
@@ -221,6 +447,7 @@ impl Backend for EmbeddedBackend {
     fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
         match key.0.first() {
             Some(&TAG_RSA) => self.rsa_sign(key, request),
+            Some(&TAG_P256) => self.p256_sign(key, request),
             _ => Err(BackendError::UnknownKey),
         }
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Tokens configured for tests; each test uses its own slot so login states do not interfere.
-pub const TOKENS: usize = 8;
+pub const TOKENS: usize = 12;
 pub const SO_PIN: &str = "so-pin-1234";
 pub const USER_PIN: &str = "user-pin-5678";
 
@@ -13,8 +13,15 @@ pub const USER_PIN: &str = "user-pin-5678";
 /// that copy may be stale or missing).
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let so = exe.parent().expect("target/<profile>/deps").join("libpkcs11_provider.so");
-    assert!(so.exists(), "{} was not built; cargo builds the cdylib with the tests", so.display());
+    let so = exe
+        .parent()
+        .expect("target/<profile>/deps")
+        .join("libpkcs11_provider.so");
+    assert!(
+        so.exists(),
+        "{} was not built; cargo builds the cdylib with the tests",
+        so.display()
+    );
     so
 }
 
