@@ -746,3 +746,36 @@ fn p256_keys_from_the_dkg_sign_ecdsa_that_p256_verifies() {
         .unwrap_err();
     assert_eq!(rv(err), RvError::CurveNotSupported);
 }
+
+#[test]
+fn ed25519_keys_from_the_dkg_sign_with_frost_that_dalek_verifies() {
+    let session = user_session(9);
+    let (public, private) = session
+        .generate_key_pair(
+            &Mechanism::EccEdwardsKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::EcParams(b"\x13\x0cedwards25519".to_vec()),
+            ],
+            &[Attribute::Token(true), Attribute::Sign(true)],
+        )
+        .unwrap();
+    let attrs = session
+        .get_attributes(public, &[AttributeType::EcPoint, AttributeType::KeyType])
+        .unwrap();
+    let Attribute::EcPoint(point) = &attrs[0] else {
+        panic!()
+    };
+    assert_eq!(attrs[1], Attribute::KeyType(KeyType::EC_EDWARDS));
+    assert_eq!(&point[..2], &[0x04, 32]);
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&point[2..].try_into().unwrap()).unwrap();
+    let eddsa = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+        cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+    ));
+    let msg = b"threshold Ed25519 through cryptoki";
+    let sig = session.sign(&eddsa, private, msg).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+    vk.verify_strict(msg, &sig).unwrap();
+    assert!(vk.verify_strict(b"other", &sig).is_err());
+    session.verify(&eddsa, public, msg, &sig.to_bytes()).unwrap();
+}

@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 const TAG_RSA: u8 = 0x01;
 /// First byte of a [`KeyRef`] of a P-256 key; the rest is the `tcrypto` key id.
 const TAG_P256: u8 = 0x02;
+/// First byte of a [`KeyRef`] of an Ed25519 key; the rest is the group public key.
+const TAG_ED25519: u8 = 0x03;
 
 /// The in-process threshold cluster.
 #[derive(Debug)]
@@ -183,9 +185,10 @@ impl EmbeddedBackend {
         self.threshold >= 2 && self.parties >= 2 * self.threshold - 1
     }
 
-    /// P-256 key generation by the distributed key generation of `tcrypto::dkg`, every party run in turn.
-    fn p256_generate(&self) -> Result<(PublicKey, KeyRef), BackendError> {
-        use tcrypto::dkg::{self, P256, round1, round2, round3, round4};
+    /// Runs the distributed key generation of `tcrypto::dkg` among all `n` nodes, each node in turn; returns
+    /// every node's share.
+    fn run_dkg<C: tcrypto::dkg::Curve>(&self) -> Result<Vec<tcrypto::dkg::KeyShare<C>>, BackendError> {
+        use tcrypto::dkg::{self, round1, round2, round3, round4};
         let mut rng = os_rng();
         let ids: Vec<SignerId> = (1..=self.parties).filter_map(SignerId::new).collect();
         let params = dkg::Parameters::new(SessionId::random(&mut rng), self.threshold, ids.iter().copied())
@@ -193,7 +196,7 @@ impl EmbeddedBackend {
         let mut st1 = BTreeMap::new();
         let mut b1 = BTreeMap::new();
         for &p in &ids {
-            let (s, b) = round1::commit::<P256>(params.clone(), p, &mut rng).map_err(protocol)?;
+            let (s, b) = round1::commit::<C>(params.clone(), p, &mut rng).map_err(protocol)?;
             st1.insert(p, s);
             b1.insert(p, b);
         }
@@ -209,18 +212,22 @@ impl EmbeddedBackend {
         let mut st3 = BTreeMap::new();
         let mut b3 = BTreeMap::new();
         for (p, s) in st2 {
-            let mine: BTreeMap<SignerId, round2::Share<P256>> = shares2
-                .iter_mut()
-                .filter(|(q, _)| **q != p)
-                .filter_map(|(q, m)| m.remove(&p).map(|sh| (*q, sh)))
-                .collect();
-            let (s, b) = round3::verify(s, &others(&b2, p), mine).map_err(protocol)?;
+            let (s, b) = round3::verify(s, &others(&b2, p), directs_to(&mut shares2, p)).map_err(protocol)?;
             st3.insert(p, s);
             b3.insert(p, b);
         }
-        let mut key = None;
+        let mut out = Vec::new();
         for (p, s) in st3 {
-            let share = round4::finish(s, &others(&b3, p)).map_err(protocol)?;
+            out.push(round4::finish(s, &others(&b3, p)).map_err(protocol)?);
+        }
+        Ok(out)
+    }
+
+    /// P-256 key generation by the DKG; each share becomes a `tcrypto::ecdsa` key share.
+    fn p256_generate(&self) -> Result<(PublicKey, KeyRef), BackendError> {
+        let mut key = None;
+        for share in self.run_dkg::<tcrypto::dkg::P256>()? {
+            let p = share.id();
             let public = share.public();
             let ecdsa_share = tcrypto::ecdsa::KeyShare::new(
                 share.id(),
@@ -243,12 +250,92 @@ impl EmbeddedBackend {
             }
         }
         let key = key.ok_or(BackendError::Protocol("no party finished the DKG".into()))?;
+        let point = self.p256_public(&key)?.to_sec1_point(false).as_bytes().to_vec();
         Ok((
             PublicKey::P256 {
-                sec1_uncompressed: self.p256_public(&key)?.to_sec1_point(false).as_bytes().to_vec(),
+                sec1_uncompressed: point,
             },
             key,
         ))
+    }
+
+    /// Ed25519 key generation by the DKG; each share becomes a FROST key share.
+    fn ed25519_generate(&self) -> Result<(PublicKey, KeyRef), BackendError> {
+        use tcrypto::ed25519;
+        let mut key = None;
+        let mut point = [0u8; 32];
+        for share in self.run_dkg::<tcrypto::dkg::Ed25519>()? {
+            let frost_share = ed25519::KeyShare::from_dkg(share).map_err(protocol)?;
+            point = frost_share.public().public_key_bytes();
+            let k = key.get_or_insert_with(|| {
+                let mut id = vec![TAG_ED25519];
+                id.extend_from_slice(&point);
+                KeyRef(id)
+            });
+            write_atomic(&self.share_path(frost_share.id().get(), k), &frost_share.encode())?;
+            write_atomic(&self.public_path(k), &frost_share.public().encode())?;
+        }
+        let key = key.ok_or(BackendError::Protocol("no party finished the DKG".into()))?;
+        Ok((PublicKey::Ed25519 { point }, key))
+    }
+
+    /// FROST (RFC 9591): `k` nodes commit to nonces, each signs the package, the shares are aggregated (with
+    /// blame on failure).
+    fn ed25519_sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
+        use tcrypto::ed25519::{self, round1, round2};
+        let SignRequest::Ed25519 { message } = request else {
+            return Err(BackendError::Unsupported("mechanism does not fit an Ed25519 key"));
+        };
+        let public = match std::fs::read(self.public_path(key)) {
+            Ok(b) => ed25519::PublicKeySet::decode(&b).map_err(protocol)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BackendError::UnknownKey),
+            Err(e) => return Err(e.into()),
+        };
+        let mut rng = os_rng();
+        let session = SessionId::random(&mut rng);
+        let mut signers = BTreeMap::new();
+        for node in 1..=self.parties {
+            if signers.len() == usize::from(self.threshold) {
+                break;
+            }
+            let answer = std::fs::read(self.share_path(node, key))
+                .map_err(protocol)
+                .and_then(|b| ed25519::KeyShare::decode(&b).map_err(protocol))
+                .and_then(|s| {
+                    if s.public().public_key_bytes() == public.public_key_bytes() {
+                        Ok(s)
+                    } else {
+                        Err(protocol("share of another key"))
+                    }
+                })
+                .and_then(|s| {
+                    round1::commit(&s, session, &mut rng)
+                        .map(|c| (s, c))
+                        .map_err(protocol)
+                });
+            match answer {
+                Ok((s, (nonces, commitment))) => {
+                    signers.insert(s.id(), (s, nonces, commitment));
+                }
+                Err(e) => tracing::warn!(node, error = %e, "embedded node did not answer"),
+            }
+        }
+        if signers.len() < usize::from(self.threshold) {
+            return Err(BackendError::Cluster(format!(
+                "only {} of the {} nodes needed answered",
+                signers.len(),
+                self.threshold
+            )));
+        }
+        let commitments = signers.iter().map(|(id, (_, _, c))| (*id, c.clone())).collect();
+        let package =
+            ed25519::SigningPackage::new(session, message.clone(), commitments).map_err(protocol)?;
+        let mut shares = BTreeMap::new();
+        for (id, (s, nonces, _)) in signers {
+            shares.insert(id, round2::sign(&s, nonces, &package).map_err(protocol)?);
+        }
+        let signature = ed25519::aggregate(&public, &package, &shares).map_err(protocol)?;
+        Ok(signature.to_bytes().to_vec())
     }
 
     fn p256_public(&self, key: &KeyRef) -> Result<p256::ecdsa::VerifyingKey, BackendError> {
@@ -416,7 +503,7 @@ impl Backend for EmbeddedBackend {
         Capabilities {
             rsa: rsa_bits.1 > 0,
             p256: self.ecdsa_possible(),
-            ed25519: false,
+            ed25519: true,
             rsa_bits,
         }
     }
@@ -428,9 +515,7 @@ impl Backend for EmbeddedBackend {
             KeyKind::P256 => Err(BackendError::Unsupported(
                 "threshold ECDSA needs parties >= 2 * threshold - 1",
             )),
-            KeyKind::Ed25519 => Err(BackendError::Unsupported(
-                "Ed25519 (FROST) is not available in the embedded cluster yet",
-            )),
+            KeyKind::Ed25519 => self.ed25519_generate(),
         }
     }
 
@@ -448,6 +533,7 @@ impl Backend for EmbeddedBackend {
         match key.0.first() {
             Some(&TAG_RSA) => self.rsa_sign(key, request),
             Some(&TAG_P256) => self.p256_sign(key, request),
+            Some(&TAG_ED25519) => self.ed25519_sign(key, request),
             _ => Err(BackendError::UnknownKey),
         }
     }
