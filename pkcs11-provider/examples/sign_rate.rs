@@ -1,11 +1,12 @@
 //! Signatures per second through `C_Sign` from several threads, for any PKCS#11 module.
 //!
 //! ```text
-//! cargo run --release -p pkcs11-provider --example sign_rate -- <module.so> [threads] [seconds]
+//! cargo run --release -p pkcs11-provider --example sign_rate -- <module.so> [threads] [seconds] [rsa|p256|ed25519]
 //! ```
 //!
-//! Initialises the first slot's token (SO PIN `so-pin-1234`, user PIN `user-pin-5678`), creates an RSA-2048 key
-//! pair, signs `CKM_SHA256_RSA_PKCS` from `threads` sessions for `seconds`, verifies one signature with the
+//! Initialises the first slot's token (SO PIN `so-pin-1234`, user PIN `user-pin-5678`), creates a key pair
+//! (RSA-2048, P-256 or Ed25519), signs (`CKM_SHA256_RSA_PKCS`, `CKM_ECDSA_SHA256`, `CKM_EDDSA`) from `threads`
+//! sessions for `seconds`, verifies one signature with the token's `C_Verify` and one RSA signature with the
 //! `rsa` crate, and prints the rate. For this module, point `TCHSM_PKCS11_CONFIG` at a configuration (for example
 //! the embedded 3-of-5 cluster with `rsa_test_primes`); for SoftHSM2 set `SOFTHSM2_CONF`.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -27,6 +28,7 @@ fn main() {
         .expect("usage: sign_rate <module.so> [threads] [seconds]");
     let threads: usize = args.get(2).map_or(8, |s| s.parse().unwrap());
     let seconds: u64 = args.get(3).map_or(10, |s| s.parse().unwrap());
+    let kind = args.get(4).map_or("rsa", String::as_str);
     let p11 = Pkcs11::new(module).unwrap();
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
@@ -40,54 +42,97 @@ fn main() {
     so.close().unwrap();
     let session = p11.open_rw_session(slot).unwrap();
     session.login(UserType::User, Some(&user_pin)).unwrap();
-    let (public, private) = session
-        .generate_key_pair(
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[
+    let (keygen, public_template) = match kind {
+        "p256" => (
+            Mechanism::EccKeyPairGen,
+            vec![
+                Attribute::Token(true),
+                Attribute::EcParams(vec![6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 3, 1, 7]),
+            ],
+        ),
+        "ed25519" => (
+            Mechanism::EccEdwardsKeyPairGen,
+            vec![
+                Attribute::Token(true),
+                Attribute::EcParams(b"\x13\x0cedwards25519".to_vec()),
+            ],
+        ),
+        _ => (
+            Mechanism::RsaPkcsKeyPairGen,
+            vec![
                 Attribute::Token(true),
                 Attribute::ModulusBits(2048.into()),
                 Attribute::PublicExponent(vec![1, 0, 1]),
             ],
-            &[
-                Attribute::Token(true),
-                Attribute::Sign(true),
-                Attribute::Sensitive(true),
-            ],
+        ),
+    };
+    let private_template = [
+        Attribute::Token(true),
+        Attribute::Sign(true),
+        Attribute::Sensitive(true),
+    ];
+    let (public, private) = session
+        .generate_key_pair(&keygen, &public_template, &private_template)
+        .unwrap();
+    let mechanism = mechanism_for(kind);
+    let sig = session.sign(&mechanism, private, b"check").unwrap();
+    session.verify(&mechanism, public, b"check", &sig).unwrap();
+    if kind == "rsa" {
+        // And with an independent verifier.
+        let attrs = session
+            .get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])
+            .unwrap();
+        let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
+            panic!()
+        };
+        let pk = rsa::PublicKey::new(
+            rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
+            rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
         )
         .unwrap();
-    let attrs = session
-        .get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])
+        pk.verify(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &sha2::Sha256::digest(b"check"),
+            &sig,
+        )
         .unwrap();
-    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
-        panic!()
-    };
-    let pk = rsa::PublicKey::new(
-        rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
-        rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
-    )
-    .unwrap();
-    let sig = session
-        .sign(&Mechanism::Sha256RsaPkcs, private, b"check")
-        .unwrap();
-    pk.verify(
-        rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-        &sha2::Sha256::digest(b"check"),
-        &sig,
-    )
-    .unwrap();
+    }
+    measure(&p11, slot, private, threads, seconds, module, kind);
+}
 
+fn mechanism_for(kind: &str) -> Mechanism<'static> {
+    match kind {
+        "p256" => Mechanism::EcdsaSha256,
+        "ed25519" => Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+            cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+        )),
+        _ => Mechanism::Sha256RsaPkcs,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    p11: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    private: cryptoki::object::ObjectHandle,
+    threads: usize,
+    seconds: u64,
+    module: &str,
+    kind: &str,
+) {
     let done = AtomicU64::new(0);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (p11, done) = (&p11, &done);
+            let done = &done;
             scope.spawn(move || {
                 let s = p11.open_ro_session(slot).unwrap();
+                let mechanism = mechanism_for(kind);
                 let mut i = 0u64;
                 while Instant::now() < deadline {
                     let msg = [t.to_le_bytes(), i.to_le_bytes()].concat();
-                    s.sign(&Mechanism::Sha256RsaPkcs, private, &msg).unwrap();
+                    s.sign(&mechanism, private, &msg).unwrap();
                     i += 1;
                 }
                 done.fetch_add(i, Ordering::Relaxed);
@@ -97,7 +142,7 @@ fn main() {
     let elapsed = start.elapsed().as_secs_f64();
     let total = done.load(Ordering::Relaxed);
     println!(
-        "{module}: RSA-2048 SHA256-RSA-PKCS, {threads} threads, {total} signatures in {elapsed:.1} s = {:.1}/s ({:.0}/min)",
+        "{module}: {kind}, {threads} threads, {total} signatures in {elapsed:.1} s = {:.1}/s ({:.0}/min)",
         total as f64 / elapsed,
         total as f64 / elapsed * 60.0
     );
