@@ -327,7 +327,7 @@ impl EmbeddedBackend {
                 self.threshold
             )));
         }
-        let commitments = signers.iter().map(|(id, (_, _, c))| (*id, c.clone())).collect();
+        let commitments = signers.iter().map(|(id, (_, _, c))| (*id, *c)).collect();
         let package =
             ed25519::SigningPackage::new(session, message.clone(), commitments).map_err(protocol)?;
         let mut shares = BTreeMap::new();
