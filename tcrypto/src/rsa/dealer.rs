@@ -281,5 +281,51 @@ mod tests {
         assert_eq!(p.bits(), 64);
     }
 
+    #[test]
+    fn generated_safe_primes_are_safe_and_have_their_two_top_bits_set() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        for bits in [128u32, 256, 512] {
+            let p = generate_safe_prime(bits, &mut rng).unwrap();
+            let big = num_bigint::BigUint::from_bytes_be(&p.0.to_be_bytes());
+            assert_eq!(big.bits(), u64::from(bits));
+            assert!(big.bit(u64::from(bits) - 2), "second-highest bit set");
+            let half = (&big - 1u32) >> 1;
+            assert!(miller_rabin(&big) && miller_rabin(&half), "p and (p-1)/2 prime");
+        }
+    }
+
+    #[test]
+    fn product_of_two_generated_primes_has_exactly_twice_the_bits() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..4 {
+            let p = generate_safe_prime(160, &mut rng).unwrap();
+            let q = generate_safe_prime(160, &mut rng).unwrap();
+            let (pk, _) = deal_with_primes(&p, &q, 65537, 2, 3, &mut rng).unwrap();
+            assert_eq!(pk.modulus_bits(), 320);
+        }
+    }
+
+    /// Miller–Rabin with 32 fixed bases, on `num-bigint` (independent of `crypto-primes`).
+    fn miller_rabin(n: &num_bigint::BigUint) -> bool {
+        let one = num_bigint::BigUint::from(1u32);
+        let n1 = n - &one;
+        let s = n1.trailing_zeros().unwrap_or(0);
+        let d = &n1 >> s;
+        'bases: for a in 2u32..34 {
+            let mut x = num_bigint::BigUint::from(a).modpow(&d, n);
+            if x == one || x == n1 {
+                continue;
+            }
+            for _ in 1..s {
+                x = x.modpow(&num_bigint::BigUint::from(2u32), n);
+                if x == n1 {
+                    continue 'bases;
+                }
+            }
+            return false;
+        }
+        true
+    }
+
     use rand::SeedableRng;
 }

@@ -1,0 +1,149 @@
+//! Criterion benchmarks of Shoup threshold RSA (`tcrypto::rsa`): one signer's share with and without its proof,
+//! share verification, combination, a whole 3-of-5 signature, and the dealer, for 2048/3072/4096-bit moduli.
+//!
+//! ```sh
+//! cargo bench --bench rsa                          # everything (dealer: 2048 and 3072 bits, 10 runs each)
+//! cargo bench --bench rsa -- share                 # just the share benchmarks
+//! RSA_BENCH_DEALER_BITS=2048,3072,4096 RSA_BENCH_DEALER_RUNS=20 cargo bench --bench rsa -- dealer
+//! benches/openssl_modexp.sh                        # the OpenSSL baseline for `share_unproven`
+//! ```
+//!
+//! Signing keys come from the committed fixture safe primes (`tcrypto/tests/data/`) so only the dealer benchmark
+//! searches for primes; it searches `p` and `q` on two threads at once, as the `threshold_rsa` example does.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tcrypto::rsa::{
+    KeyShare, MessageEncoding, PublicKeySet, SafePrime, combine, deal_with_primes, generate_safe_prime,
+    verify_share,
+};
+use tcrypto::{HashAlg, SessionId};
+
+const SIZES: [usize; 3] = [2048, 3072, 4096];
+
+fn fixture_key(bits: usize, k: u16, n: u16) -> (PublicKeySet, Vec<KeyShare>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tcrypto/tests/data/safe_primes_{}.txt", bits / 2));
+    let text = std::fs::read_to_string(path).unwrap();
+    let primes: Vec<Vec<u8>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| hex::decode(l.trim()).unwrap())
+        .collect();
+    let p = SafePrime::from_be_bytes(&primes[0]).unwrap();
+    let q = SafePrime::from_be_bytes(&primes[1]).unwrap();
+    deal_with_primes(&p, &q, 65537, k, n, &mut rand::rng()).unwrap()
+}
+
+fn signing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rsa");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    let session = SessionId([7; 32]);
+    let msg = MessageEncoding::pkcs1v15_of(HashAlg::Sha256, b"benchmark message");
+    for bits in SIZES {
+        let (pk, shares) = fixture_key(bits, 3, 5);
+        let mut rng = rand::rng();
+        group.bench_function(BenchmarkId::new("share_unproven", bits), |b| {
+            b.iter(|| black_box(shares[0].sign_share_unproven(black_box(&msg)).unwrap()))
+        });
+        group.bench_function(BenchmarkId::new("share_with_proof", bits), |b| {
+            b.iter(|| black_box(shares[0].sign_share(&session, black_box(&msg), &mut rng).unwrap()))
+        });
+        let share = shares[0].sign_share(&session, &msg, &mut rng).unwrap();
+        group.bench_function(BenchmarkId::new("verify_share", bits), |b| {
+            b.iter(|| verify_share(&pk, &session, &msg, shares[0].id(), black_box(&share)).unwrap())
+        });
+        let received: BTreeMap<_, _> = shares[..3]
+            .iter()
+            .map(|ks| (ks.id(), ks.sign_share(&session, &msg, &mut rng).unwrap()))
+            .collect();
+        group.bench_function(BenchmarkId::new("combine_3_of_5", bits), |b| {
+            b.iter(|| black_box(combine(&pk, &session, &msg, black_box(&received)).unwrap()))
+        });
+        group.bench_function(BenchmarkId::new("signature_3_of_5", bits), |b| {
+            b.iter(|| {
+                let received: BTreeMap<_, _> = shares[..3]
+                    .iter()
+                    .map(|ks| (ks.id(), ks.sign_share(&session, &msg, &mut rng).unwrap()))
+                    .collect();
+                black_box(combine(&pk, &session, &msg, &received).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Every dealer run's wall time, to report the maximum next to criterion's median.
+static DEALER_RUNS: Mutex<Vec<(usize, Duration)>> = Mutex::new(Vec::new());
+
+fn deal_two_threads(bits: usize) -> PublicKeySet {
+    let half = u32::try_from(bits / 2).unwrap();
+    let search = move || generate_safe_prime(half, &mut rand::rng()).unwrap();
+    let (p, q) = std::thread::scope(|s| {
+        let p = s.spawn(search);
+        let q = s.spawn(search);
+        (p.join().unwrap(), q.join().unwrap())
+    });
+    let (pk, _) = deal_with_primes(&p, &q, 65537, 3, 5, &mut rand::rng()).unwrap();
+    assert_eq!(pk.modulus_bits(), bits);
+    pk
+}
+
+fn dealer(c: &mut Criterion) {
+    let sizes: Vec<usize> = std::env::var("RSA_BENCH_DEALER_BITS")
+        .unwrap_or_else(|_| "2048,3072".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let runs: usize = std::env::var("RSA_BENCH_DEALER_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let mut group = c.benchmark_group("rsa_dealer");
+    group
+        .sample_size(runs.max(10))
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(1));
+    for bits in sizes {
+        group.bench_function(BenchmarkId::new("deal_3_of_5_two_threads", bits), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    black_box(deal_two_threads(bits));
+                    let took = start.elapsed();
+                    DEALER_RUNS.lock().unwrap().push((bits, took));
+                    total += took;
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+    let runs = DEALER_RUNS.lock().unwrap();
+    let mut by_size: BTreeMap<usize, Vec<Duration>> = BTreeMap::new();
+    for (bits, d) in runs.iter() {
+        by_size.entry(*bits).or_default().push(*d);
+    }
+    for (bits, mut times) in by_size {
+        times.sort();
+        println!(
+            "dealer {bits} bits: {} runs, median {:.2?}, max {:.2?}",
+            times.len(),
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+    }
+}
+
+criterion_group!(benches, signing, dealer);
+criterion_main!(benches);
