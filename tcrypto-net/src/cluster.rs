@@ -179,6 +179,42 @@ impl<E: Engine> Cluster<E> {
         Ok(key)
     }
 
+    /// Distributes the shares of an RSA key, share with signer id `i` to node `i - 1`, and registers the key.
+    pub fn import_rsa_shares(
+        &self,
+        pk: &tcrypto::rsa::PublicKeySet,
+        shares: &[tcrypto::rsa::KeyShare],
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        if usize::from(pk.parties()) != self.nodes.len() {
+            return Err(ClusterError::Key(format!(
+                "key has {} shares but the cluster {} nodes",
+                pk.parties(),
+                self.nodes.len()
+            )));
+        }
+        let bundles = crate::algo::rsa_bundles(pk, shares)
+            .into_iter()
+            .map(|b| (usize::from(b.info.signer.get()) - 1, b))
+            .collect();
+        self.import_key(bundles, rng)
+    }
+
+    /// Creates an RSA key with a trusted dealer in this process (which sees the whole key while dealing: a single
+    /// point of failure, hence the `dealer` feature) and distributes one share per node.
+    #[cfg(feature = "dealer")]
+    pub fn create_rsa_key_with_dealer(
+        &self,
+        bits: usize,
+        threshold: u16,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let parties = u16::try_from(self.nodes.len()).map_err(|_| ClusterError::Key("too many nodes".into()))?;
+        let (pk, shares) = tcrypto::rsa::deal(bits, threshold, parties, rng)
+            .map_err(|e| ClusterError::Key(e.to_string()))?;
+        self.import_rsa_shares(&pk, &shares, rng)
+    }
+
     /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.
     pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let op = self
