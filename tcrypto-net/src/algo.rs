@@ -36,10 +36,15 @@ pub fn rsa_encoding(mechanism: &Mechanism) -> Option<rsa::MessageEncoding> {
     }
 }
 
-fn checked_rsa_encoding(pk: &rsa::PublicKeySet, mechanism: &Mechanism) -> Result<rsa::MessageEncoding, String> {
-    let enc = rsa_encoding(mechanism).ok_or_else(|| format!("{} is not an RSA mechanism", mechanism.name()))?;
+fn checked_rsa_encoding(
+    pk: &rsa::PublicKeySet,
+    mechanism: &Mechanism,
+) -> Result<rsa::MessageEncoding, String> {
+    let enc =
+        rsa_encoding(mechanism).ok_or_else(|| format!("{} is not an RSA mechanism", mechanism.name()))?;
     enc.validate().map_err(|e| e.to_string())?;
-    enc.encoded_message(pk.modulus_bits()).map_err(|e| e.to_string())?;
+    enc.encoded_message(pk.modulus_bits())
+        .map_err(|e| e.to_string())?;
     Ok(enc)
 }
 

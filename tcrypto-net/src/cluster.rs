@@ -209,7 +209,8 @@ impl<E: Engine> Cluster<E> {
         threshold: u16,
         rng: &mut impl CryptoRng,
     ) -> Result<KeyId, ClusterError> {
-        let parties = u16::try_from(self.nodes.len()).map_err(|_| ClusterError::Key("too many nodes".into()))?;
+        let parties =
+            u16::try_from(self.nodes.len()).map_err(|_| ClusterError::Key("too many nodes".into()))?;
         let (pk, shares) = tcrypto::rsa::deal(bits, threshold, parties, rng)
             .map_err(|e| ClusterError::Key(e.to_string()))?;
         self.import_rsa_shares(&pk, &shares, rng)

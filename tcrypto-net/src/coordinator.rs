@@ -696,6 +696,7 @@ impl Coordinator {
             Some(Op::Sign(s)) => {
                 s.outstanding.remove(&node);
                 let ResponseBody::Share { signer, share } = resp.body else {
+                    self.node_failed(node, now);
                     self.request_failed(
                         p.op,
                         node,
@@ -710,6 +711,24 @@ impl Coordinator {
                     .and_then(|k| k.holders.iter().find(|(_, n)| **n == node).map(|(s, _)| *s));
                 // The share counts under the signer id this node holds, whatever the message claims.
                 if expected != Some(signer) {
+                    let key = s.key;
+                    let name = self.node_name(node);
+                    tracing::error!(node = %name, claimed = %signer, "node sent a share for another signer; excluded");
+                    self.node_failed(node, now);
+                    self.exclude(
+                        node,
+                        format!("sent a share claiming signer {signer} for key {key}"),
+                    );
+                    self.events.push_back(Event::Culprit {
+                        node,
+                        name: name.clone(),
+                        key,
+                    });
+                    if let Some(Op::Sign(s)) = self.ops.get_mut(&p.op)
+                        && !s.culprits.contains(&name)
+                    {
+                        s.culprits.push(name);
+                    }
                     self.request_failed(p.op, node, format!("share claims signer {signer}"), now);
                     return;
                 }

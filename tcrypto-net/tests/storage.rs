@@ -62,9 +62,13 @@ fn a_share_file_written_while_the_process_is_killed_is_old_or_new_never_torn() {
 fn wrong_passphrase_gives_a_clear_error() {
     let dir = common::scratch("wrongpw");
     SecretStore::create(&dir, &pass(), KdfCost::TESTING, &mut rand::rng()).unwrap();
-    let err = SecretStore::open(&dir, &StoreKeySource::Passphrase(Zeroizing::new("nope".into()))).unwrap_err();
+    let err =
+        SecretStore::open(&dir, &StoreKeySource::Passphrase(Zeroizing::new("nope".into()))).unwrap_err();
     assert!(matches!(err, StoreError::WrongKey(_)));
-    assert!(err.to_string().starts_with("wrong passphrase or key file"), "{err}");
+    assert!(
+        err.to_string().starts_with("wrong passphrase or key file"),
+        "{err}"
+    );
 }
 
 #[test]

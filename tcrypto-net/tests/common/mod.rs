@@ -14,12 +14,20 @@ use tcrypto_net::wire::Mechanism;
 
 /// Safe primes of `bits` bits committed in `tcrypto/tests/data/`.
 pub fn safe_primes(bits: u32) -> Vec<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tcrypto/tests/data/safe_primes_{bits}.txt"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../tcrypto/tests/data/safe_primes_{bits}.txt"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| hex::decode(if l.len() % 2 == 1 { format!("0{l}") } else { l.to_string() }).unwrap())
+        .map(|l| {
+            hex::decode(if l.len() % 2 == 1 {
+                format!("0{l}")
+            } else {
+                l.to_string()
+            })
+            .unwrap()
+        })
         .collect()
 }
 
@@ -63,7 +71,11 @@ pub fn rsa_crate_verifies(pk: &PublicKeySet, mech: &Mechanism, sig: &[u8]) -> Re
             hash: HashAlg::Sha256,
             digest,
             salt,
-        } => key.verify(rsa::pss::Pss::<sha2::Sha256>::new_with_salt(salt.len()), digest, sig),
+        } => key.verify(
+            rsa::pss::Pss::<sha2::Sha256>::new_with_salt(salt.len()),
+            digest,
+            sig,
+        ),
         other => return Err(format!("no independent verifier wired for {other:?}")),
     };
     r.map_err(|e| e.to_string())
