@@ -224,6 +224,22 @@ impl<E: Engine> Cluster<E> {
         self.signed(op)
     }
 
+    /// Starts signatures without waiting (all in flight at once); collect each with [`Cluster::wait_signature`].
+    pub fn start_signs(&self, requests: &[(KeyId, Mechanism)]) -> Vec<OpId> {
+        self.engine.submit(|c, now, unix| {
+            let mut rng = rand::rng();
+            requests
+                .iter()
+                .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
+                .collect()
+        })
+    }
+
+    /// Waits for a signature started with [`Cluster::start_signs`].
+    pub fn wait_signature(&self, op: OpId) -> Result<Signature, ClusterError> {
+        self.signed(op)
+    }
+
     fn signed(&self, op: OpId) -> Result<Signature, ClusterError> {
         match self.engine.wait(op) {
             Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
