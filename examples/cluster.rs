@@ -45,12 +45,6 @@ struct Args {
     primes: Option<PathBuf>,
 }
 
-/// DER prefix of a SHA-256 DigestInfo (RFC 8017, section 9.2, note 1).
-const SHA256_DIGEST_INFO: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    0x04, 0x20,
-];
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut rng = rand::rng();
