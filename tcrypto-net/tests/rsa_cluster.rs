@@ -107,7 +107,7 @@ fn signing_succeeds_with_n_minus_k_nodes_down_and_fails_clearly_below_k() {
 /// Rewrites node answers carrying a share with `f`.
 fn corrupt_shares(
     f: impl Fn(&mut SignatureShare) -> Option<Vec<u8>> + Send + Sync + 'static,
-) -> Box<dyn Fn(&mut Vec<u8>) + Send + Sync> {
+) -> tcrypto_net::memory::Tamper {
     Box::new(move |frame: &mut Vec<u8>| {
         let Ok(mut resp) = Response::decode(frame) else {
             return;
