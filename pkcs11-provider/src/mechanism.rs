@@ -442,7 +442,9 @@ struct MechEntry {
     flags: CK_FLAGS,
 }
 
-const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+/// Sign/verify mechanisms. `CKF_HW`: the private-key operation is performed by the cluster's nodes, outside this
+/// process (verification is local).
+const SV: CK_FLAGS = CKF_HW | CKF_SIGN | CKF_VERIFY;
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS;
 
 const TABLE: &[MechEntry] = &[
@@ -474,7 +476,7 @@ const TABLE: &[MechEntry] = &[
     MechEntry {
         ty: CKM_RSA_PKCS_KEY_PAIR_GEN,
         family: Some(KeyFamily::Rsa),
-        flags: CKF_GENERATE_KEY_PAIR,
+        flags: CKF_HW | CKF_GENERATE_KEY_PAIR,
     },
     MechEntry {
         ty: CKM_RSA_PKCS,
@@ -529,7 +531,7 @@ const TABLE: &[MechEntry] = &[
     MechEntry {
         ty: CKM_EC_KEY_PAIR_GEN,
         family: Some(KeyFamily::P256),
-        flags: CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+        flags: CKF_HW | CKF_GENERATE_KEY_PAIR | EC_FLAGS,
     },
     MechEntry {
         ty: CKM_ECDSA,
@@ -554,7 +556,7 @@ const TABLE: &[MechEntry] = &[
     MechEntry {
         ty: CKM_EC_EDWARDS_KEY_PAIR_GEN,
         family: Some(KeyFamily::Ed25519),
-        flags: CKF_GENERATE_KEY_PAIR,
+        flags: CKF_HW | CKF_GENERATE_KEY_PAIR,
     },
     MechEntry {
         ty: CKM_EDDSA,
@@ -660,7 +662,7 @@ mod tests {
         };
         let info = mechanism_info(&rsa, CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
         assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (1024, 4096));
-        assert_eq!(info.flags, CKF_GENERATE_KEY_PAIR);
+        assert_eq!(info.flags, CKF_HW | CKF_GENERATE_KEY_PAIR);
     }
 
     #[test]

@@ -245,6 +245,12 @@ fn pkcs11_tool_and_p11tool_rsa_2048_signatures_verify_with_openssl() {
         s(&data),
     ]);
     assert!(v.contains("Verified OK"), "{v}");
+    // OpenSC's own self-test signs and verifies with every RSA mechanism it knows.
+    let selftest = t.p11(&["--slot", "0", "--login", "--pin", USER_PIN, "--test"]);
+    assert!(
+        selftest.contains("all 4 signature functions seem to work") && selftest.contains("No errors"),
+        "{selftest}"
+    );
     // GnuTLS signs with the key and checks the result against the token's public key.
     let out = Command::new("p11tool")
         .arg("--provider")
