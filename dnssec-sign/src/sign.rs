@@ -134,8 +134,8 @@ pub struct SignStats {
     pub total_seconds: f64,
 }
 
-/// Progress callback: called with the number of RRsets just signed.
-pub type Progress<'a> = &'a (dyn Fn(usize) + Sync);
+/// Progress callback: called with the number of RRsets just signed and the total to sign.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Signs a zone with the given keys. The zone may contain old signatures; they are replaced.
 pub fn sign_zone(
@@ -525,7 +525,7 @@ pub fn sign_rrsets(
                 }
             }
             if let Some(p) = progress {
-                p(batch.len());
+                p(batch.len(), jobs.len());
             }
             Ok(out)
         })

@@ -353,14 +353,12 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                 }
                 b
             });
-            let tick = |n: usize| {
+            let tick = |n: usize, total: usize| {
                 if let Some(b) = &bar {
+                    b.set_length(total as u64);
                     b.inc(n as u64);
                 }
             };
-            if let Some(b) = &bar {
-                b.set_length(records);
-            }
             tracing::info!(zone = %zone.origin, records, keys = local.len(), "signing");
             let (signed, stats) = sign_zone(zone, &keyrefs, &opts, Some(&tick))?;
             if let Some(b) = bar {
