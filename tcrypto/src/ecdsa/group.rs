@@ -10,6 +10,7 @@ use p256::elliptic_curve::group::GroupEncoding as _;
 use p256::elliptic_curve::ops::LinearCombination as _;
 use p256::elliptic_curve::ops::Reduce as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
+use p256::elliptic_curve::point::BatchNormalize as _;
 use p256::{ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 use sha2::Digest as _;
@@ -76,11 +77,24 @@ pub(crate) fn get_scalars(r: &mut Reader<'_>) -> Result<Vec<Scalar>, DecodeError
     (0..n).map(|_| get_scalar(r)).collect()
 }
 
+/// Compressed encodings of many points with one field inversion (batch conversion to affine).
+pub(crate) fn points_to_bytes(ps: &[ProjectivePoint]) -> Vec<[u8; POINT_LEN]> {
+    let affine: Vec<p256::AffinePoint> = ProjectivePoint::batch_normalize(ps);
+    affine
+        .iter()
+        .map(|a| {
+            let mut out = [0u8; POINT_LEN];
+            out.copy_from_slice(&a.to_bytes());
+            out
+        })
+        .collect()
+}
+
 /// Appends a list of points.
 pub(crate) fn put_points(w: &mut Writer, v: &[ProjectivePoint]) {
     w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
-    for p in v {
-        put_point(w, p);
+    for p in points_to_bytes(v) {
+        w.raw(&p);
     }
 }
 
@@ -152,10 +166,13 @@ pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> Projective
     ProjectivePoint::lincomb_vartime(terms)
 }
 
-/// `P · k` for a small public integer `k` (double-and-add, variable time).
+/// `P · k` for a small public integer `k` (double-and-add from the top set bit, variable time).
 pub(crate) fn mul_small_vartime(p: &ProjectivePoint, k: u16) -> ProjectivePoint {
-    let mut acc = ProjectivePoint::IDENTITY;
-    for bit in (0..16).rev() {
+    if k == 0 {
+        return ProjectivePoint::IDENTITY;
+    }
+    let mut acc = *p;
+    for bit in (0..15 - k.leading_zeros()).rev() {
         acc = acc.double();
         if (k >> bit) & 1 == 1 {
             acc += p;

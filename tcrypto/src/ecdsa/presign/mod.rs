@@ -431,9 +431,14 @@ pub(crate) fn get_hashes(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, DecodeErro
 
 /// Reads `batch` Feldman vectors of `t + 1` points each (the count is checked by the round, not here).
 pub(crate) fn put_vectors(w: &mut Writer, vs: &[Vec<ProjectivePoint>]) {
+    let flat: Vec<ProjectivePoint> = vs.iter().flatten().copied().collect();
+    let mut bytes = group::points_to_bytes(&flat).into_iter();
     w.u32(u32::try_from(vs.len()).unwrap_or(u32::MAX));
     for v in vs {
-        group::put_points(w, v);
+        w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+        for b in bytes.by_ref().take(v.len()) {
+            w.raw(&b);
+        }
     }
 }
 

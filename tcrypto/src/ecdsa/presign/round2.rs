@@ -13,7 +13,7 @@ use p256::{ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::super::group::{self, Polynomial, get_point, put_point};
+use super::super::group::{self, Polynomial, get_point};
 use super::super::{Error, tag};
 use super::round1::{Round1Broadcast, Round1Direct, Round1State};
 use super::{
@@ -223,10 +223,7 @@ impl Round2Broadcast {
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.u32(u32::try_from(self.r_points.len()).unwrap_or(u32::MAX));
-        for p in &self.r_points {
-            put_point(w, p);
-        }
+        group::put_points(w, &self.r_points);
         put_vectors(w, &self.v_commitments);
         put_hashes(w, &self.u_share_commitments);
         group::put_ids(w, self.complaints.iter());

@@ -20,7 +20,7 @@ use p256::{ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::super::group::{self, get_point, put_point};
+use super::super::group::{self, get_point};
 use super::super::{Error, Fault, tag};
 use super::round1::{Round1Broadcast, Round1Direct};
 use super::round2::{Round2Broadcast, Round2Direct, Round2State, echo_hash};
@@ -502,10 +502,7 @@ impl BlameState {
 }
 
 fn put_point_list(w: &mut Writer, v: &[ProjectivePoint]) {
-    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
-    for p in v {
-        put_point(w, p);
-    }
+    group::put_points(w, v);
 }
 
 fn get_point_list(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, Error> {
