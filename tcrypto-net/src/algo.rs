@@ -76,20 +76,25 @@ impl HeldShare {
         }
     }
 
-    /// The signature share for `mechanism` in request `session`, in the algorithm's encoding.
+    /// The signature share for `mechanism` in request `session`, in the algorithm's encoding; with its proof of
+    /// correctness when `proven` (schemes without separate proofs ignore the flag).
     pub(crate) fn sign(
         &self,
         session: &SessionId,
         mechanism: &Mechanism,
+        proven: bool,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>, Refusal> {
         match self {
             HeldShare::Rsa(share) => {
                 let enc = checked_rsa_encoding(share.public_key_set(), mechanism)
                     .map_err(|d| (ErrorCode::BadEncoding, d))?;
-                let s = share
-                    .sign_share(session, &enc, rng)
-                    .map_err(|e| (ErrorCode::BadEncoding, e.to_string()))?;
+                let s = if proven {
+                    share.sign_share(session, &enc, rng)
+                } else {
+                    share.sign_share_unproven(&enc)
+                }
+                .map_err(|e| (ErrorCode::BadEncoding, e.to_string()))?;
                 Ok(s.encode())
             }
         }

@@ -37,6 +37,9 @@ pub struct CoordinatorConfig {
     pub request_timeout: Duration,
     /// Longest back-off of a failing node before it is preferred again.
     pub max_backoff: Duration,
+    /// Ask first for shares without proofs of correctness (cheaper for the nodes) and fall back to proven shares,
+    /// under a fresh session, only when the optimistic combination does not verify.
+    pub optimistic: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -44,6 +47,7 @@ impl Default for CoordinatorConfig {
         Self {
             request_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
+            optimistic: true,
         }
     }
 }
@@ -170,6 +174,10 @@ struct SignOp {
     shares: BTreeMap<SignerId, (NodeIndex, Vec<u8>)>,
     failures: Vec<(String, String)>,
     culprits: Vec<String>,
+    /// Whether shares are requested with proofs.
+    proven: bool,
+    /// The session of the proven retry after a failed optimistic round.
+    retry_session: SessionId,
 }
 
 #[derive(Debug)]
@@ -482,6 +490,8 @@ impl Coordinator {
             shares: BTreeMap::new(),
             failures: Vec::new(),
             culprits: Vec::new(),
+            proven: !self.cfg.optimistic,
+            retry_session: SessionId::random(rng),
         })));
         let check = match self.keys.get(&key) {
             None => Err(SignError::UnknownKey(key)),
@@ -560,15 +570,23 @@ impl Coordinator {
             );
             return;
         }
-        let (session, unix_ms, key_id, mechanism) = (s.session, s.unix_ms, s.key, s.mechanism.clone());
+        let (session, unix_ms, key_id, mechanism, proven) =
+            (s.session, s.unix_ms, s.key, s.mechanism.clone(), s.proven);
         for (_, node) in cands.into_iter().take(k - have) {
             if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
                 s.asked.insert(node);
                 s.outstanding.insert(node);
             }
-            let body = RequestBody::Sign {
-                key: key_id,
-                mechanism: mechanism.clone(),
+            let body = if proven {
+                RequestBody::Sign {
+                    key: key_id,
+                    mechanism: mechanism.clone(),
+                }
+            } else {
+                RequestBody::SignOptimistic {
+                    key: key_id,
+                    mechanism: mechanism.clone(),
+                }
             };
             if let Err(e) = self.send(op, node, session, unix_ms, body, now) {
                 self.finish_sign(op, Err(SignError::Frame(e)));
@@ -694,6 +712,10 @@ impl Coordinator {
                 });
             }
             Some(Op::Sign(s)) => {
+                if resp.session != s.session {
+                    // An answer from an abandoned optimistic round.
+                    return;
+                }
                 s.outstanding.remove(&node);
                 let ResponseBody::Share { signer, share } = resp.body else {
                     self.node_failed(node, now);
@@ -752,6 +774,32 @@ impl Coordinator {
         let outcome = key.public.combine(&s.session, &s.mechanism, &shares);
         let holders = key.holders.clone();
         let key_id = s.key;
+        if !s.proven {
+            match outcome {
+                Ok(c) => {
+                    let culprits = s.culprits.clone();
+                    self.finish_sign(
+                        op,
+                        Ok(Signature {
+                            bytes: c.signature,
+                            culprits,
+                        }),
+                    );
+                }
+                Err(_) => {
+                    tracing::warn!(key = %key_id, "optimistic combination failed; asking again with proofs");
+                    if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
+                        s.proven = true;
+                        s.session = s.retry_session;
+                        s.asked.clear();
+                        s.outstanding.clear();
+                        s.shares.clear();
+                    }
+                    self.top_up(op, now);
+                }
+            }
+            return;
+        }
         match outcome {
             Ok(c) => {
                 self.blame(op, key_id, &holders, &c.culprits);

@@ -184,7 +184,7 @@ impl SignerNode {
         rng: &mut impl CryptoRng,
     ) -> Response {
         let (key, mechanism, payload) = match &req.body {
-            RequestBody::Sign { key, mechanism } => (
+            RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => (
                 Some(*key),
                 Some(mechanism.name()),
                 Some(mechanism.payload().to_vec()),
@@ -242,7 +242,7 @@ impl SignerNode {
                 keys: u32::try_from(self.key_count()).unwrap_or(u32::MAX),
             },
             RequestBody::ListKeys => ResponseBody::Keys(self.key_infos()),
-            RequestBody::Sign { key, mechanism } => {
+            RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => {
                 let held = self.keys.read().ok().and_then(|k| k.get(key).cloned());
                 let Some(held) = held else {
                     return refuse((ErrorCode::UnknownKey, format!("no share of key {key}")));
@@ -257,7 +257,8 @@ impl SignerNode {
                         ),
                     ));
                 }
-                match held.share.sign(&req.session, mechanism, rng) {
+                let proven = matches!(req.body, RequestBody::Sign { .. });
+                match held.share.sign(&req.session, mechanism, proven, rng) {
                     Ok(share) => ResponseBody::Share {
                         signer: held.info.signer,
                         share,

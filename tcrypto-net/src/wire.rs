@@ -254,6 +254,15 @@ pub enum RequestBody {
         /// What to sign.
         mechanism: Mechanism,
     },
+    /// A signature share without its proof of correctness: cheaper for the node. The coordinator combines such
+    /// shares optimistically and, only if the result does not verify, asks again with [`RequestBody::Sign`] (fresh
+    /// session) so the proofs name the culprit.
+    SignOptimistic {
+        /// The key.
+        key: KeyId,
+        /// What to sign.
+        mechanism: Mechanism,
+    },
     /// Store a share delivered in a sealed bundle (dealer or key ceremony, [`crate::bundle`]).
     ImportShare {
         /// The encoded sealed bundle.
@@ -273,6 +282,7 @@ impl RequestBody {
             RequestBody::Ping => "ping",
             RequestBody::ListKeys => "list-keys",
             RequestBody::Sign { .. } => "sign",
+            RequestBody::SignOptimistic { .. } => "sign-optimistic",
             RequestBody::ImportShare { .. } => "import-share",
             RequestBody::DeleteKey { .. } => "delete-key",
         }
@@ -305,6 +315,11 @@ impl Request {
                 w.u8(5);
                 key.encode(&mut w);
             }
+            RequestBody::SignOptimistic { key, mechanism } => {
+                w.u8(6);
+                key.encode(&mut w);
+                mechanism.encode(&mut w);
+            }
         }
         w.finish()
     }
@@ -327,6 +342,10 @@ impl Request {
             },
             5 => RequestBody::DeleteKey {
                 key: KeyId::decode(&mut r)?,
+            },
+            6 => RequestBody::SignOptimistic {
+                key: KeyId::decode(&mut r)?,
+                mechanism: Mechanism::decode(&mut r)?,
             },
             _ => return Err(DecodeError::Invalid("unknown request kind")),
         };
@@ -642,6 +661,10 @@ mod tests {
             },
             RequestBody::ImportShare { bundle: vec![5; 10] },
             RequestBody::DeleteKey { key: KeyId([1; 32]) },
+            RequestBody::SignOptimistic {
+                key: KeyId([7; 32]),
+                mechanism: Mechanism::Ecdsa { digest: vec![4; 32] },
+            },
         ];
         bodies
             .into_iter()
