@@ -86,3 +86,108 @@ fn unknown_configuration_fields_are_refused() {
     assert!(!ok);
     assert!(err.contains("colour"), "{err}");
 }
+
+/// The offline key ceremony: bundles sealed per node, imported with the CLI, then a coordinator learns the key
+/// from the nodes' stores and signs; the `rsa` crate verifies.
+#[cfg(feature = "dealer")]
+#[test]
+fn key_ceremony_bundles_are_imported_by_each_node_and_sign() {
+    use std::sync::Arc;
+    use tcrypto_net::cluster::Cluster;
+    use tcrypto_net::identity::NodeIdentity;
+    use tcrypto_net::memory::MemoryEngine;
+    use tcrypto_net::node::SignerNode;
+    use tcrypto_net::store::{SecretStore, StoreKeySource};
+
+    let dir = common::scratch("ceremony");
+    let mut configs = Vec::new();
+    for i in 1..=3 {
+        let sub = dir.join(format!("n{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let cfg = write_config(&sub, &sub.join("data"), "");
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("name = \"n1\"", &format!("name = \"n{i}\""));
+        std::fs::write(&cfg, text).unwrap();
+        assert!(
+            run(
+                &["init", "--config", cfg.to_str().unwrap(), "--insecure-fast-kdf"],
+                "pw"
+            )
+            .0
+        );
+        configs.push((sub, cfg));
+    }
+    let primes = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tcrypto/tests/data/safe_primes_384.txt");
+    let out = dir.join("ceremony");
+    let mut args = vec![
+        "ceremony".to_string(),
+        "--threshold".into(),
+        "2".into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+        "--primes".into(),
+        primes.to_str().unwrap().into(),
+    ];
+    for (sub, _) in &configs {
+        args.push("--node".into());
+        args.push(sub.join("data/node.pub").to_str().unwrap().into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, stdout, err) = run(&args, "pw");
+    assert!(ok, "{err}");
+    assert!(stdout.contains("2-of-3 key"), "{stdout}");
+    // A bundle opens only at its own node.
+    let wrong = run(
+        &[
+            "import",
+            "--config",
+            configs[0].1.to_str().unwrap(),
+            out.join("n2.bundle").to_str().unwrap(),
+        ],
+        "pw",
+    );
+    assert!(!wrong.0 && wrong.2.contains("another node"), "{}", wrong.2);
+    for (i, (_, cfg)) in configs.iter().enumerate() {
+        let bundle = out.join(format!("n{}.bundle", i + 1));
+        let (ok, stdout, err) = run(
+            &[
+                "import",
+                "--config",
+                cfg.to_str().unwrap(),
+                bundle.to_str().unwrap(),
+            ],
+            "pw",
+        );
+        assert!(ok, "{err}");
+        assert!(stdout.contains("imported rsa share"), "{stdout}");
+        let (_, status, _) = run(&["status", "--config", cfg.to_str().unwrap()], "pw");
+        assert!(status.contains("keys 1"), "{status}");
+    }
+    // Load the three nodes from their encrypted stores and sign through a fresh coordinator.
+    let mut nodes = Vec::new();
+    let mut publics = Vec::new();
+    for (sub, _) in &configs {
+        let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
+        let store = SecretStore::open(&sub.join("data"), &pass).unwrap();
+        let identity = NodeIdentity::from_secret_bytes(&store.get("identity").unwrap().unwrap()).unwrap();
+        publics.push(identity.public());
+        let node = SignerNode::new(
+            Arc::new(identity),
+            Some(Arc::new(store)),
+            Arc::new(tcrypto_net::audit::MemoryAudit::default()),
+            tcrypto_net::replay::ReplayGuard::default(),
+        );
+        assert_eq!(node.load_keys().unwrap(), 1);
+        nodes.push(Arc::new(node));
+    }
+    let cluster = Cluster::new(MemoryEngine::new(nodes, Default::default()), publics);
+    let keys = cluster.refresh_keys().unwrap();
+    assert_eq!(keys.len(), 1);
+    let pk = cluster.public_key(&keys[0]).unwrap();
+    let pk = pk.as_rsa().unwrap();
+    let m = common::pkcs1_sha256(b"ceremony");
+    let sig = cluster.sign(keys[0], m.clone()).unwrap();
+    common::rsa_crate_verifies(pk, &m, &sig.bytes).unwrap();
+}

@@ -4,7 +4,8 @@
 //! - `serve`: answers pinned coordinators over mutual TLS;
 //! - `status`: what the node holds and whether it is listening;
 //! - `import`: imports a sealed share bundle written by a key ceremony;
-//! - `coordinator-init`: creates a coordinator TLS identity and prints the fingerprint nodes pin.
+//! - `coordinator-init`: creates a coordinator TLS identity and prints the fingerprint nodes pin;
+//! - `ceremony` (feature `dealer`): an offline RSA key ceremony writing one sealed share bundle per node.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -63,6 +64,27 @@ enum Command {
         /// The bundle file.
         bundle: PathBuf,
     },
+    /// Offline RSA key ceremony: deal a key and write one share bundle per node, sealed to that node's HPKE key
+    /// (import each with `tcrypto-node import`). The dealer sees the whole key while dealing: run it on an offline
+    /// machine; nothing secret is written but the sealed bundles.
+    #[cfg(feature = "dealer")]
+    Ceremony {
+        /// Shares needed to sign.
+        #[arg(long, short)]
+        threshold: u16,
+        /// Modulus size in bits.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// The nodes' `node.pub` files, in signer order (signer id 1 first).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<PathBuf>,
+        /// Output directory (bundles, public key).
+        #[arg(long)]
+        out: PathBuf,
+        /// Deal from these safe primes (hex, one per line, the first two used) instead of generating them.
+        #[arg(long)]
+        primes: Option<PathBuf>,
+    },
     /// Create a coordinator TLS identity file and print its fingerprint.
     CoordinatorInit {
         /// Output file (created with mode 0600; refuses to overwrite).
@@ -92,6 +114,14 @@ fn main() -> ExitCode {
         Command::Status { config } => status(&config),
         Command::Import { config, bundle } => import(&config, &bundle),
         Command::CoordinatorInit { out, name } => coordinator_init(&out, &name),
+        #[cfg(feature = "dealer")]
+        Command::Ceremony {
+            threshold,
+            bits,
+            nodes,
+            out,
+            primes,
+        } => ceremony(threshold, bits, &nodes, &out, primes.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -287,6 +317,66 @@ fn coordinator_init(out: &Path, name: &str) -> Result<()> {
     println!(
         "[[coordinators]]\nname = \"{name}\"\nspki_sha256 = \"{}\"",
         id.fingerprint()
+    );
+    Ok(())
+}
+
+#[cfg(feature = "dealer")]
+fn ceremony(threshold: u16, bits: usize, nodes: &[PathBuf], out: &Path, primes: Option<&Path>) -> Result<()> {
+    use tcrypto::rsa::{SafePrime, deal, deal_with_primes};
+    let publics = nodes
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            tcrypto_net::config::decode_public(&text).map_err(|e| format!("{}: {e}", p.display()).into())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let parties = u16::try_from(publics.len())?;
+    let mut rng = rand::rng();
+    let (pk, shares) = match primes {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)?;
+            let ps: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            let [p, q, ..] = ps.as_slice() else {
+                return Err(format!("{}: need two primes", file.display()).into());
+            };
+            let parse = |h: &str| {
+                let h = if h.len() % 2 == 1 {
+                    format!("0{h}")
+                } else {
+                    h.to_string()
+                };
+                hex::decode(h)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| SafePrime::from_be_bytes(&b).map_err(|e| e.to_string()))
+            };
+            deal_with_primes(&parse(p)?, &parse(q)?, 65537, threshold, parties, &mut rng)?
+        }
+        None => deal(bits, threshold, parties, &mut rng)?,
+    };
+    std::fs::create_dir_all(out)?;
+    for (bundle, public) in tcrypto_net::algo::rsa_bundles(&pk, &shares).iter().zip(&publics) {
+        let sealed = bundle.seal(public, &mut rng)?;
+        let path = out.join(format!("{}.bundle", public.name));
+        std::fs::write(&path, sealed.encode())?;
+        println!(
+            "share {} sealed to {} in {}",
+            bundle.info.signer,
+            public.name,
+            path.display()
+        );
+    }
+    drop(shares);
+    std::fs::write(out.join("public.pem"), pk.to_spki_pem()?)?;
+    std::fs::write(out.join("key-id"), format!("{}\n", pk.key_id()))?;
+    println!(
+        "RSA-{} {threshold}-of-{parties} key {}",
+        pk.modulus_bits(),
+        pk.key_id()
     );
     Ok(())
 }
