@@ -550,3 +550,47 @@ fn p256_dkg_key_with_too_few_parties_for_ecdsa_is_refused_by_the_conversion() {
     let shares = honest::<P256>(3, 4, &mut rng);
     assert!(shares[0].to_ecdsa().is_err());
 }
+
+#[test]
+fn after_a_cheater_is_named_the_honest_parties_rerun_and_get_a_working_key() {
+    let mut rng = seeded_rng("rerun_without_culprit");
+    let mut hooks = Hooks::<Ed25519>::default();
+    hooks.share = Box::new(|from, to, s| {
+        if from == id(4) && to == id(2) {
+            *s.value = Ed25519::scalar_from_u16(1);
+        }
+    });
+    let out = run(3, &ids(5), &mut rng, &mut hooks);
+    assert_blamed(&out, &[1, 2, 3, 5], &[4]);
+    let culprits = out[&id(1)].as_ref().unwrap_err().culprits();
+    let remaining: Vec<SignerId> = ids(5).into_iter().filter(|i| !culprits.contains(i)).collect();
+    let out = run::<Ed25519>(3, &remaining, &mut rng, &mut Hooks::default());
+    let shares: Vec<_> = out.into_values().map(|r| r.unwrap()).collect();
+    assert_eq!(shares.len(), 4);
+    assert_agreement(&shares);
+    // The new key signs (FROST), checked by ed25519-dalek.
+    let keys: Vec<tcrypto::ed25519::KeyShare> = shares
+        .into_iter()
+        .map(|s| tcrypto::ed25519::KeyShare::from_dkg(s).unwrap())
+        .collect();
+    let session = tcrypto::SessionId::random(&mut rng);
+    let mut nonces = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for k in &keys[1..] {
+        let (n, c) = tcrypto::ed25519::round1::commit(k, session, &mut rng).unwrap();
+        nonces.insert(k.id(), n);
+        commitments.insert(k.id(), c);
+    }
+    let package = tcrypto::ed25519::SigningPackage::new(session, b"rerun".to_vec(), commitments).unwrap();
+    let mut z = BTreeMap::new();
+    for k in &keys[1..] {
+        z.insert(
+            k.id(),
+            tcrypto::ed25519::round2::sign(k, nonces.remove(&k.id()).unwrap(), &package).unwrap(),
+        );
+    }
+    let sig = tcrypto::ed25519::aggregate(keys[0].public(), &package, &z).unwrap();
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&keys[0].public().public_key_bytes()).unwrap();
+    vk.verify_strict(b"rerun", &ed25519_dalek::Signature::from_bytes(&sig.to_bytes()))
+        .unwrap();
+}
