@@ -15,10 +15,12 @@
 //! - [`tls`]: mutual TLS 1.3 configurations with SPKI-pinned peers;
 //! - [`store`]: encrypted, crash-safe secret store; [`audit`]: the append-only audit log; [`config`]: TOML files;
 //! - [`server`]: the node's tokio server; [`embedded`]: nodes inside the current process;
-//! - [`cluster`]: the coordinator API over an engine: [`memory`] (in-process) or [`blocking`] (TLS, thread-free).
+//! - [`cluster`]: the coordinator API over an engine: [`memory`] (in-process) or [`blocking`] (TLS, thread-free);
+//!   [`asynchronous`]: the same on tokio.
 #![forbid(unsafe_code)]
 
 pub mod algo;
+pub mod asynchronous;
 pub mod audit;
 pub mod blocking;
 pub mod bundle;

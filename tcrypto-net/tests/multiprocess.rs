@@ -4,109 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::NodeProc;
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
 use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::config::decode_public;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::{NodePublic, TlsIdentity};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tcrypto-node");
-const PASS: &str = "multi-process test passphrase";
-
-struct NodeProc {
-    config: PathBuf,
-    data: PathBuf,
-    child: Option<Child>,
-    addr: SocketAddr,
-    public: NodePublic,
-}
-
-impl NodeProc {
-    fn create(dir: &std::path::Path, i: usize, coordinator: &TlsIdentity) -> Self {
-        let ip = format!("127.0.0.{}", 2 + i);
-        let port = TcpListener::bind((ip.as_str(), 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
-        let data = dir.join(format!("node{}", i + 1));
-        let config = dir.join(format!("node{}.toml", i + 1));
-        std::fs::write(
-            &config,
-            format!(
-                "name = \"node{}\"\nlisten = \"{addr}\"\ndata_dir = \"{}\"\n\n[[coordinators]]\nname = \"test\"\nspki_sha256 = \"{}\"\n",
-                i + 1,
-                data.display(),
-                coordinator.fingerprint()
-            ),
-        )
-        .unwrap();
-        let out = Command::new(BIN)
-            .args([
-                "init",
-                "--config",
-                config.to_str().unwrap(),
-                "--insecure-fast-kdf",
-            ])
-            .env("TCRYPTO_NODE_PASSPHRASE", PASS)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let public = decode_public(&std::fs::read_to_string(data.join("node.pub")).unwrap()).unwrap();
-        Self {
-            config,
-            data,
-            child: None,
-            addr,
-            public,
-        }
-    }
-
-    fn start(&mut self) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config", self.config.to_str().unwrap()])
-            .env("TCRYPTO_NODE_PASSPHRASE", PASS)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node did not start");
-        assert!(line.contains("listening on"), "{line}");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use tcrypto_net::identity::TlsIdentity;
 
 #[test]
 fn killing_n_minus_k_nodes_during_a_stream_loses_no_signature_and_restarted_nodes_rejoin() {

@@ -1,0 +1,386 @@
+//! The coordinator on tokio: [`AsyncCluster`], the async counterpart of [`crate::blocking::BlockingCluster`].
+//!
+//! One task per node keeps a mutual-TLS connection (reconnecting with back-off) and carries all requests to that
+//! node, pipelined; a timer task drives the coordinator's deadlines. The sans-io [`Coordinator`] sits behind a
+//! mutex that is never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRng;
+use tcrypto::KeyId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_rustls::TlsConnector;
+
+use crate::cluster::{ClusterError, wall_ms};
+use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeHealth, NodeIndex, OpId, Signature};
+use crate::frame::FrameDecoder;
+use crate::identity::{NodePublic, TlsIdentity};
+use crate::tls::{client_config, server_name};
+use crate::wire::{Mechanism, RequestBody, ResponseBody};
+
+struct State {
+    coord: Coordinator,
+    links: Vec<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    waiters: HashMap<OpId, oneshot::Sender<Event>>,
+    done: HashMap<OpId, Event>,
+    notices: Vec<Event>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    connected: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends queued frames and delivers finished events.
+    fn pump(st: &mut State) {
+        while let Some(t) = st.coord.poll_transmit() {
+            if let Some(Some(link)) = st.links.get(t.node) {
+                let _ = link.send(t.frame);
+            }
+        }
+        while let Some(e) = st.coord.poll_event() {
+            match &e {
+                Event::Signed { op, .. } | Event::Reply { op, .. } => match st.waiters.remove(op) {
+                    Some(w) => {
+                        let _ = w.send(e);
+                    }
+                    None => {
+                        st.done.insert(*op, e);
+                    }
+                },
+                _ => st.notices.push(e),
+            }
+        }
+    }
+}
+
+/// A cluster reached over mutual TLS from a tokio runtime.
+pub struct AsyncCluster {
+    shared: Arc<Shared>,
+    nodes: Vec<NodePublic>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AsyncCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncCluster")
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncCluster {
+    /// Starts connection tasks to `nodes` on the current tokio runtime.
+    pub fn connect_tls(
+        identity: &TlsIdentity,
+        nodes: &[(SocketAddr, NodePublic)],
+        cfg: CoordinatorConfig,
+    ) -> Result<Self, ClusterError> {
+        let mut coord = Coordinator::new(cfg);
+        for (_, p) in nodes {
+            coord.add_node(p.name.clone());
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                coord,
+                links: vec![None; nodes.len()],
+                waiters: HashMap::new(),
+                done: HashMap::new(),
+                notices: Vec::new(),
+            }),
+            connected: Notify::new(),
+        });
+        let mut tasks = Vec::new();
+        for (i, (addr, public)) in nodes.iter().enumerate() {
+            let cfg = client_config(identity, public.tls_spki)
+                .map_err(|e| ClusterError::Transport(e.to_string()))?;
+            tasks.push(tokio::spawn(link(
+                shared.clone(),
+                i,
+                *addr,
+                TlsConnector::from(cfg),
+            )));
+        }
+        let timer = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut st = timer.lock();
+                st.coord.handle_timeout(Instant::now());
+                Shared::pump(&mut st);
+            }
+        }));
+        Ok(Self {
+            shared,
+            nodes: nodes.iter().map(|(_, p)| p.clone()).collect(),
+            tasks,
+        })
+    }
+
+    /// Waits until all nodes are connected or `timeout` passes; returns the number connected.
+    pub async fn connect(&self, timeout: Duration) -> usize {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.connected.notified();
+            let n = {
+                let st = self.shared.lock();
+                (0..st.coord.node_count())
+                    .filter(|&i| st.coord.is_connected(i))
+                    .count()
+            };
+            if n == self.nodes.len() || tokio::time::Instant::now() >= end {
+                return n;
+            }
+            let _ = tokio::time::timeout_at(end, notified).await;
+        }
+    }
+
+    fn submit<R>(&self, f: impl FnOnce(&mut Coordinator, Instant, u64) -> R) -> R {
+        let mut st = self.shared.lock();
+        let r = f(&mut st.coord, Instant::now(), wall_ms());
+        Shared::pump(&mut st);
+        r
+    }
+
+    async fn wait(&self, op: OpId) -> Event {
+        let rx = {
+            let mut st = self.shared.lock();
+            if let Some(e) = st.done.remove(&op) {
+                return e;
+            }
+            let (tx, rx) = oneshot::channel();
+            st.waiters.insert(op, tx);
+            rx
+        };
+        rx.await.unwrap_or(Event::Reply {
+            op,
+            node: 0,
+            result: Err("cluster shut down".into()),
+        })
+    }
+
+    /// Sends one request to one node and waits for its answer.
+    pub async fn request(&self, node: NodeIndex, body: RequestBody) -> Result<ResponseBody, ClusterError> {
+        let op = self.submit(|c, now, unix| c.start_request(node, body, now, unix, &mut rand::rng()));
+        let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
+        match self.wait(op).await {
+            Event::Reply {
+                result: Ok(ResponseBody::Error { code, detail }),
+                ..
+            } => Err(ClusterError::Node {
+                node: name,
+                detail: format!("{code:?}: {detail}"),
+            }),
+            Event::Reply { result: Ok(b), .. } => Ok(b),
+            Event::Reply { result: Err(e), .. } => Err(ClusterError::Node {
+                node: name,
+                detail: e,
+            }),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    /// Signs with `key`.
+    pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
+        let op = self.submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+        match self.wait(op).await {
+            Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    /// Signs a batch with all requests in flight at once; results in input order.
+    pub async fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
+        let ops: Vec<OpId> = self.submit(|c, now, unix| {
+            let mut rng = rand::rng();
+            requests
+                .into_iter()
+                .map(|(k, m)| c.start_sign(k, m, now, unix, &mut rng))
+                .collect()
+        });
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            out.push(match self.wait(op).await {
+                Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+                other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+            });
+        }
+        out
+    }
+
+    /// Distributes the shares of an RSA key (signer `i` to node `i - 1`) and registers the key.
+    pub async fn import_rsa_shares(
+        &self,
+        pk: &tcrypto::rsa::PublicKeySet,
+        shares: &[tcrypto::rsa::KeyShare],
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let bundles = crate::algo::rsa_bundles(pk, shares);
+        let mut ops = Vec::new();
+        let mut holders = BTreeMap::new();
+        for b in &bundles {
+            let node = usize::from(b.info.signer.get()) - 1;
+            let public = self
+                .nodes
+                .get(node)
+                .ok_or_else(|| ClusterError::Key(format!("no node for signer {}", b.info.signer)))?;
+            let body = RequestBody::ImportShare {
+                bundle: b.seal(public, rng)?.encode(),
+            };
+            holders.insert(b.info.signer, node);
+            ops.push(self.submit(|c, now, unix| c.start_request(node, body, now, unix, &mut rand::rng())));
+        }
+        for op in ops {
+            match self.wait(op).await {
+                Event::Reply {
+                    result: Ok(ResponseBody::Done),
+                    ..
+                } => {}
+                other => return Err(ClusterError::Key(format!("import failed: {other:?}"))),
+            }
+        }
+        let info = bundles
+            .first()
+            .map(|b| b.info.clone())
+            .ok_or_else(|| ClusterError::Key("no shares".into()))?;
+        self.submit(|c, _, _| c.register_key(&info, holders))
+            .map_err(ClusterError::Key)?;
+        Ok(info.key)
+    }
+
+    /// Asks every node for its keys and registers those that at least `k` nodes agree on.
+    pub async fn refresh_keys(&self) -> Vec<KeyId> {
+        let mut lists = BTreeMap::new();
+        for i in 0..self.nodes.len() {
+            if let Ok(ResponseBody::Keys(k)) = self.request(i, RequestBody::ListKeys).await {
+                lists.insert(i, k);
+            }
+        }
+        self.submit(|c, _, _| c.learn_keys(&lists))
+    }
+
+    /// Keys known to the coordinator.
+    pub fn list(&self) -> Vec<KeyId> {
+        let mut keys: Vec<KeyId> = self.submit(|c, _, _| c.keys().into_iter().map(|k| k.0).collect());
+        keys.sort();
+        keys
+    }
+
+    /// Deletes `key` on every holder and forgets it.
+    pub async fn delete(&self, key: KeyId) -> Result<(), ClusterError> {
+        let holders: Vec<NodeIndex> = self.submit(|c, _, _| {
+            c.keys()
+                .into_iter()
+                .find(|k| k.0 == key)
+                .map(|k| k.2.values().copied().collect())
+                .unwrap_or_default()
+        });
+        self.submit(|c, _, _| c.forget_key(&key));
+        for node in holders {
+            self.request(node, RequestBody::DeleteKey { key }).await?;
+        }
+        Ok(())
+    }
+
+    /// Pings every node and returns the coordinator's view of their health.
+    pub async fn health(&self) -> Vec<NodeHealth> {
+        for i in 0..self.nodes.len() {
+            let _ = self.request(i, RequestBody::Ping).await;
+        }
+        self.submit(|c, _, _| c.health())
+    }
+
+    /// Culprit notices since the last call.
+    pub fn culprits(&self) -> Vec<Event> {
+        std::mem::take(&mut self.shared.lock().notices)
+    }
+}
+
+impl Drop for AsyncCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Keeps node `i` connected and moves its frames.
+async fn link(shared: Arc<Shared>, i: NodeIndex, addr: SocketAddr, connector: TlsConnector) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            connector.connect(server_name(), tcp).await
+        };
+        let stream = match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+            Ok(Ok(s)) => s,
+            _ => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        {
+            let mut st = shared.lock();
+            st.links[i] = Some(tx);
+            st.coord.node_connected(i, Instant::now());
+        }
+        shared.connected.notify_waiters();
+        tracing::info!(node = i, %addr, "connected to node");
+        let writer = tokio::spawn(async move {
+            while let Some(mut frame) = rx.recv().await {
+                while let Ok(more) = rx.try_recv() {
+                    frame.extend_from_slice(&more);
+                }
+                if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut decoder = FrameDecoder::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        'read: loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            decoder.push(&buf[..n]);
+            let mut frames = Vec::new();
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(_) => break 'read,
+                }
+            }
+            let mut st = shared.lock();
+            let now = Instant::now();
+            for f in frames {
+                st.coord.handle_frame(i, &f, now);
+            }
+            Shared::pump(&mut st);
+        }
+        writer.abort();
+        {
+            let mut st = shared.lock();
+            st.links[i] = None;
+            st.coord.node_disconnected(i, Instant::now());
+            Shared::pump(&mut st);
+        }
+        tracing::warn!(node = i, %addr, "connection to node lost");
+        tokio::time::sleep(backoff).await;
+    }
+}

@@ -1,0 +1,46 @@
+//! The coordinator on tokio over loopback mutual TLS: RSA signatures verified by the `rsa` crate, many in flight,
+//! a node down, delete.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
+use tcrypto_net::asynchronous::AsyncCluster;
+use tcrypto_net::coordinator::CoordinatorConfig;
+use tcrypto_net::embedded::EmbeddedNodes;
+use tcrypto_net::identity::TlsIdentity;
+
+#[test]
+fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cluster =
+            AsyncCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default()).unwrap();
+        assert_eq!(cluster.connect(Duration::from_secs(10)).await, 5);
+        let (pk, shares) = rsa_key(384, 3, 5, 3);
+        let key = cluster
+            .import_rsa_shares(&pk, &shares, &mut rand::rng())
+            .await
+            .unwrap();
+        assert_eq!(cluster.list(), vec![key]);
+        let reqs: Vec<_> = (0..48u32)
+            .map(|i| (key, pkcs1_sha256(&i.to_be_bytes())))
+            .collect();
+        for ((_, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
+            rsa_crate_verifies(&pk, m, &r.unwrap().bytes).unwrap();
+        }
+        let health = cluster.health().await;
+        assert!(health.iter().all(|h| h.connected && h.failed == 0), "{health:?}");
+        cluster.delete(key).await.unwrap();
+        assert!(cluster.list().is_empty());
+        assert!(cluster.sign(key, pkcs1_sha256(b"gone")).await.is_err());
+    });
+}
