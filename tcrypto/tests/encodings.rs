@@ -183,3 +183,74 @@ fn garbage_never_panics_any_decoder() {
         }
     }
 }
+
+fn seeds_dir(target: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fuzz/seeds/{target}"))
+}
+
+/// Regenerates the committed fuzz seeds under `fuzz/seeds/rsa_*`:
+/// `cargo test -p tcrypto --all-features --test encodings -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files; run by hand to regenerate the fuzz seeds"]
+fn write_fuzz_seeds() {
+    let (pk, shares) = small_key(2, 3);
+    let msg = MessageEncoding::pss_of(HashAlg::Sha256, b"seed", vec![1; 32]);
+    let share = shares[0].sign_share(&SessionId([1; 32]), &msg, &mut rng(1)).unwrap();
+    let digest_info = MessageEncoding::Pkcs1v15DigestInfo {
+        digest_info: [
+            tcrypto::rsa::encoding::digest_info_prefix(HashAlg::Sha1),
+            &[7u8; 20][..],
+        ]
+        .concat(),
+    };
+    let sets: [(&str, Vec<Vec<u8>>); 4] = [
+        ("rsa_public_key_set", vec![pk.encode()]),
+        ("rsa_key_share", vec![shares[1].encode().to_vec()]),
+        (
+            "rsa_signature_share",
+            vec![share.encode(), shares[2].sign_share_unproven(&msg).unwrap().encode()],
+        ),
+        (
+            "rsa_message_encoding",
+            vec![
+                msg.encode(),
+                MessageEncoding::pkcs1v15_of(HashAlg::Sha512, b"seed").encode(),
+                digest_info.encode(),
+            ],
+        ),
+    ];
+    for (target, seeds) in sets {
+        let dir = seeds_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("valid-{i}")), seed).unwrap();
+            std::fs::write(dir.join(format!("truncated-{i}")), &seed[..seed.len() / 2]).unwrap();
+        }
+    }
+}
+
+/// The fuzz targets' property (decode → encode gives the input back) over the committed seeds, on stable Rust.
+#[test]
+fn committed_fuzz_seeds_round_trip() {
+    let round_trips: [(&str, fn(&[u8]) -> Option<Vec<u8>>); 4] = [
+        ("rsa_public_key_set", |b| PublicKeySet::decode(b).ok().map(|v| v.encode())),
+        ("rsa_key_share", |b| KeyShare::decode(b).ok().map(|v| v.encode().to_vec())),
+        ("rsa_signature_share", |b| SignatureShare::decode(b).ok().map(|v| v.encode())),
+        ("rsa_message_encoding", |b| MessageEncoding::decode(b).ok().map(|v| v.encode())),
+    ];
+    for (target, round_trip) in round_trips {
+        let mut valid = 0;
+        for entry in std::fs::read_dir(seeds_dir(target)).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            match round_trip(&bytes) {
+                Some(again) => {
+                    assert_eq!(again, bytes, "{}", path.display());
+                    valid += 1;
+                }
+                None => assert!(path.file_name().unwrap().to_string_lossy().starts_with("truncated")),
+            }
+        }
+        assert!(valid > 0, "{target}: no valid seed");
+    }
+}
