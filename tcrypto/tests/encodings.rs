@@ -195,7 +195,9 @@ fn seeds_dir(target: &str) -> std::path::PathBuf {
 fn write_fuzz_seeds() {
     let (pk, shares) = small_key(2, 3);
     let msg = MessageEncoding::pss_of(HashAlg::Sha256, b"seed", vec![1; 32]);
-    let share = shares[0].sign_share(&SessionId([1; 32]), &msg, &mut rng(1)).unwrap();
+    let share = shares[0]
+        .sign_share(&SessionId([1; 32]), &msg, &mut rng(1))
+        .unwrap();
     let digest_info = MessageEncoding::Pkcs1v15DigestInfo {
         digest_info: [
             tcrypto::rsa::encoding::digest_info_prefix(HashAlg::Sha1),
@@ -208,7 +210,10 @@ fn write_fuzz_seeds() {
         ("rsa_key_share", vec![shares[1].encode().to_vec()]),
         (
             "rsa_signature_share",
-            vec![share.encode(), shares[2].sign_share_unproven(&msg).unwrap().encode()],
+            vec![
+                share.encode(),
+                shares[2].sign_share_unproven(&msg).unwrap().encode(),
+            ],
         ),
         (
             "rsa_message_encoding",
@@ -233,10 +238,18 @@ fn write_fuzz_seeds() {
 #[test]
 fn committed_fuzz_seeds_round_trip() {
     let round_trips: [(&str, fn(&[u8]) -> Option<Vec<u8>>); 4] = [
-        ("rsa_public_key_set", |b| PublicKeySet::decode(b).ok().map(|v| v.encode())),
-        ("rsa_key_share", |b| KeyShare::decode(b).ok().map(|v| v.encode().to_vec())),
-        ("rsa_signature_share", |b| SignatureShare::decode(b).ok().map(|v| v.encode())),
-        ("rsa_message_encoding", |b| MessageEncoding::decode(b).ok().map(|v| v.encode())),
+        ("rsa_public_key_set", |b| {
+            PublicKeySet::decode(b).ok().map(|v| v.encode())
+        }),
+        ("rsa_key_share", |b| {
+            KeyShare::decode(b).ok().map(|v| v.encode().to_vec())
+        }),
+        ("rsa_signature_share", |b| {
+            SignatureShare::decode(b).ok().map(|v| v.encode())
+        }),
+        ("rsa_message_encoding", |b| {
+            MessageEncoding::decode(b).ok().map(|v| v.encode())
+        }),
     ];
     for (target, round_trip) in round_trips {
         let mut valid = 0;
@@ -248,7 +261,12 @@ fn committed_fuzz_seeds_round_trip() {
                     assert_eq!(again, bytes, "{}", path.display());
                     valid += 1;
                 }
-                None => assert!(path.file_name().unwrap().to_string_lossy().starts_with("truncated")),
+                None => assert!(
+                    path.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("truncated")
+                ),
             }
         }
         assert!(valid > 0, "{target}: no valid seed");
