@@ -29,9 +29,9 @@ struct Args {
     /// Modulus size in bits (exact).
     #[arg(long, default_value_t = 2048)]
     bits: usize,
-    /// Threshold: shares needed for a signature.
-    #[arg(short, default_value_t = 3)]
-    k: u16,
+    /// Threshold: shares needed for a signature (default: a strict majority, floor(n/2) + 1).
+    #[arg(short)]
+    k: Option<u16>,
     /// Number of signers.
     #[arg(short, default_value_t = 5)]
     n: u16,
@@ -48,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.out)?;
 
     let start = Instant::now();
-    let (pk, shares) = deal_two_threads(args.bits, args.k, args.n)?;
+    let k = args.k.unwrap_or(tcrypto::id::default_threshold(args.n));
+    let (pk, shares) = deal_two_threads(args.bits, k, args.n)?;
     println!(
         "dealt a {}-of-{} key, {}-bit modulus, in {:.2?}",
         pk.threshold(),

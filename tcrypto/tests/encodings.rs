@@ -237,7 +237,8 @@ fn write_fuzz_seeds() {
 /// The fuzz targets' property (decode → encode gives the input back) over the committed seeds, on stable Rust.
 #[test]
 fn committed_fuzz_seeds_round_trip() {
-    let round_trips: [(&str, fn(&[u8]) -> Option<Vec<u8>>); 4] = [
+    type RoundTrip = fn(&[u8]) -> Option<Vec<u8>>;
+    let round_trips: [(&str, RoundTrip); 4] = [
         ("rsa_public_key_set", |b| {
             PublicKeySet::decode(b).ok().map(|v| v.encode())
         }),

@@ -136,12 +136,16 @@ pub fn deal_with_primes(
     let p_half = Zeroizing::new(p.0.shr(1));
     let q_half = Zeroizing::new(q.0.shr(1));
     let m = Zeroizing::new(resize(&mul_wide(&p_half, &q_half), precision)?);
-    let m_odd = Odd::new((*m).clone())
-        .into_option()
-        .ok_or(Error::InvalidParameters("p' and q' must be odd primes"))?;
-    let m_nz = NonZero::new((*m).clone())
-        .into_option()
-        .ok_or(Error::Internal("m is zero"))?;
+    let m_odd = Zeroizing::new(
+        Odd::new((*m).clone())
+            .into_option()
+            .ok_or(Error::InvalidParameters("p' and q' must be odd primes"))?,
+    );
+    let m_nz = Zeroizing::new(
+        NonZero::new((*m).clone())
+            .into_option()
+            .ok_or(Error::Internal("m is zero"))?,
+    );
 
     // d = e^{-1} mod m (exists iff gcd(e, m) = 1).
     let e_big = resize(&BoxedUint::from(e), precision)?;
