@@ -63,10 +63,17 @@ impl Commitment {
     }
 
     fn from_frost(session: SessionId, c: &frost::round1::SigningCommitments) -> Result<Self, Error> {
+        // Our own freshly computed `d_i·G`, `e_i·G`: prime order by construction (frost refuses to serialize the
+        // identity), so only decompressed, without the strict decoder's torsion check.
         let point = |n: &frost::round1::NonceCommitment| -> Result<EdwardsPoint, Error> {
-            let bytes = n.serialize().map_err(Error::Frost)?;
-            Ed25519::point_from_bytes(&bytes)
-                .ok_or(Error::InvalidParameters("nonce commitment is the identity"))
+            let bytes: [u8; 32] = n
+                .serialize()
+                .map_err(Error::Frost)?
+                .try_into()
+                .map_err(|_| Error::InvalidParameters("nonce commitment is not 32 bytes"))?;
+            curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+                .decompress()
+                .ok_or(Error::InvalidParameters("nonce commitment does not decompress"))
         };
         Ok(Self {
             session,
