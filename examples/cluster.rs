@@ -43,20 +43,37 @@ struct Args {
     /// File of hex safe primes of `bits/2` bits to deal from (test keys only).
     #[arg(long)]
     primes: Option<PathBuf>,
+    /// Use running `tcrypto-node` daemons listed in this coordinator configuration instead of in-process nodes
+    /// (see `tcrypto-net/scripts/local-cluster.sh`).
+    #[arg(long)]
+    connect: Option<PathBuf>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut rng = rand::rng();
-    let coordinator = TlsIdentity::generate("coordinator")?;
-    let nodes = EmbeddedNodes::start(usize::from(args.n), &[coordinator.fingerprint()])?;
-    let cluster = Arc::new(BlockingCluster::connect_tls(
-        &coordinator,
-        &nodes.addresses,
-        CoordinatorConfig::default(),
-    )?);
+    let mut _embedded = None;
+    let cluster = Arc::new(match &args.connect {
+        Some(cfg) => BlockingCluster::from_config_file(cfg)?,
+        None => {
+            let coordinator = TlsIdentity::generate("coordinator")?;
+            let nodes = EmbeddedNodes::start(usize::from(args.n), &[coordinator.fingerprint()])?;
+            let c =
+                BlockingCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default())?;
+            _embedded = Some(nodes);
+            c
+        }
+    });
     let up = cluster.connect(Duration::from_secs(10));
-    println!("{up} of {} nodes connected over mutual TLS 1.3", args.n);
+    println!(
+        "{up} of {} nodes connected over mutual TLS 1.3 ({})",
+        cluster.nodes().len(),
+        if args.connect.is_some() {
+            "node processes"
+        } else {
+            "in-process nodes"
+        }
+    );
 
     let t = Instant::now();
     let (pk, shares) = match &args.primes {

@@ -390,6 +390,25 @@ impl Engine for BlockingEngine {
 pub type BlockingCluster = Cluster<BlockingEngine>;
 
 impl Cluster<BlockingEngine> {
+    /// Builds a cluster from a coordinator configuration file ([`crate::config::CoordinatorConfigFile`]): the
+    /// coordinator identity written by `tcrypto-node coordinator-init`, the nodes and their pins.
+    pub fn from_config_file(path: &std::path::Path) -> Result<Self, ClusterError> {
+        let cfg = crate::config::CoordinatorConfigFile::load(path)
+            .map_err(|e| ClusterError::Transport(e.to_string()))?;
+        let secret = std::fs::read(&cfg.identity)
+            .map_err(|e| ClusterError::Transport(format!("{}: {e}", cfg.identity.display())))?;
+        let identity = TlsIdentity::from_secret_bytes(&secret)
+            .map_err(|e| ClusterError::Transport(format!("{}: {e}", cfg.identity.display())))?;
+        let nodes = cfg
+            .node_publics()
+            .map_err(|e| ClusterError::Transport(e.to_string()))?;
+        let coordinator = CoordinatorConfig {
+            request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            ..CoordinatorConfig::default()
+        };
+        Self::connect_tls(&identity, &nodes, coordinator)
+    }
+
     /// Builds a cluster from a coordinator configuration file's contents.
     pub fn connect_tls(
         identity: &TlsIdentity,

@@ -20,6 +20,10 @@ use tcrypto_net::replay::ReplayGuard;
 use tcrypto_net::wire::{Mechanism, RequestBody, Response, ResponseBody};
 
 fn cluster(n: usize) -> Cluster<MemoryEngine> {
+    cluster_with(n, true)
+}
+
+fn cluster_with(n: usize, optimistic: bool) -> Cluster<MemoryEngine> {
     let mut nodes = Vec::new();
     let mut publics = Vec::new();
     for i in 1..=n {
@@ -34,6 +38,7 @@ fn cluster(n: usize) -> Cluster<MemoryEngine> {
     }
     let cfg = CoordinatorConfig {
         request_timeout: Duration::from_secs(2),
+        optimistic,
         ..CoordinatorConfig::default()
     };
     Cluster::new(MemoryEngine::new(nodes, cfg), publics)
@@ -268,4 +273,22 @@ fn a_fresh_coordinator_learns_keys_that_k_nodes_agree_on() {
     assert_eq!(c.refresh_keys().unwrap(), vec![key]);
     let m = pkcs1_sha256(b"learned");
     rsa_crate_verifies(&pk, &m, &c.sign(key, m.clone()).unwrap().bytes).unwrap();
+}
+
+#[test]
+fn proven_shares_mode_signs_and_names_a_byzantine_node_at_once() {
+    let c = cluster_with(5, false);
+    let (pk, shares) = rsa_key(384, 3, 5, 7);
+    let key = c.import_rsa_shares(&pk, &shares, &mut rand::rng()).unwrap();
+    c.engine().set_tamper(
+        0,
+        corrupt_shares(|s| {
+            s.value[2] ^= 1;
+            None
+        }),
+    );
+    let m = pkcs1_sha256(b"proven");
+    let sig = c.sign(key, m.clone()).unwrap();
+    rsa_crate_verifies(&pk, &m, &sig.bytes).unwrap();
+    assert_eq!(sig.culprits, vec!["node1".to_string()]);
 }
