@@ -386,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_record_names_the_requester_from_the_channel() {
+        let (n, audit) = node();
+        let fp = SpkiFingerprint([7; 32]);
+        let r = req(3, RequestBody::ListKeys);
+        n.handle_frame(Some(fp), NOW, &r.encode(), &mut rand::rng());
+        let recs = audit.records();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].requester, Some(fp));
+        assert_eq!(recs[0].session, r.session);
+        assert_eq!(recs[0].operation, "list-keys");
+    }
+
+    #[test]
     fn a_stale_request_is_refused() {
         let (n, _) = node();
         let mut r = req(1, RequestBody::Ping);

@@ -43,7 +43,7 @@ impl ReplayGuard {
     /// Default accepted clock difference between coordinator and node: 30 s.
     pub const DEFAULT_MAX_SKEW_MS: u64 = 30_000;
     /// Default bound on remembered sessions.
-    pub const DEFAULT_MAX_ENTRIES: usize = 4_000_000;
+    pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
     /// A guard with the given skew bound and capacity.
     pub fn new(max_skew_ms: u64, max_entries: usize) -> Self {

@@ -211,3 +211,14 @@ fn oversized_and_truncated_frames_close_only_that_connection() {
         ResponseBody::Pong { .. }
     ));
 }
+
+#[test]
+fn a_node_serves_several_pinned_coordinators() {
+    let a = TlsIdentity::generate("coordinator-a").unwrap();
+    let b = TlsIdentity::generate("coordinator-b").unwrap();
+    let nodes = EmbeddedNodes::start(1, &[a.fingerprint(), b.fingerprint()]).unwrap();
+    for id in [&a, &b] {
+        let mut c = RawClient::connect(id, &nodes, 0).unwrap();
+        assert!(matches!(c.ask(&ping(1)).unwrap().body, ResponseBody::Pong { .. }));
+    }
+}
