@@ -1,8 +1,8 @@
 //! Threshold ECDSA P-256, 3-of-5: presigning per party, online share, combination, a whole signature, and a
 //! plain `p256` signature for comparison.
 //!
-//! Every benchmark measures the **CPU time of the benchmark thread** (from `/proc/thread-self/schedstat`, in
-//! nanoseconds), not wall-clock time, so that other processes on a shared machine do not inflate the figures;
+//! Every benchmark measures the **CPU time of the benchmark thread** (`CLOCK_THREAD_CPUTIME_ID`), not
+//! wall-clock time, so that other processes on a shared machine do not inflate the figures;
 //! setup (making presignatures for the online benchmarks) is outside the measured sections.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,12 +16,13 @@ use tcrypto::{SessionId, SignerId};
 
 type Rng = rand::rngs::StdRng;
 
-/// CPU time this thread has run so far (Linux `schedstat`, ns); falls back to 0 elsewhere.
+/// CPU time this thread has run so far.
 fn cpu_now() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
-        .map_or(Duration::ZERO, Duration::from_nanos)
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Measures `f` over `iters` runs in thread CPU time; `setup` runs outside the measurement.
