@@ -1,8 +1,8 @@
 //! Combining signature shares, optimistically then with blame (house style; DJNPØ §4 checks the result with
 //! the public key): interpolate `s` from `k = t + 1` shares and verify `(r, s)`; only if that fails, check
 //! every share against the presignature's per-party commitments,
-//! `(δ·w·s_j)·G == m·A_j + r·VX_j` (i.e. `s_j·G == δ^{-1}(m·K_j + r·KX_j)`), name the culprits and combine from
-//! the honest shares.
+//! `(w·s_j)·G == m·A_j + r·VX_j` (i.e. `s_j·G == m·K_j + r·KX_j`), name the culprits and combine from the
+//! honest shares. The interpolated value is `δ·s`; one multiplication by `δ^{-1}` gives `s`.
 
 use std::collections::BTreeMap;
 
@@ -38,11 +38,11 @@ pub fn combine(
     req: &SignRequest,
     shares: &BTreeMap<SignerId, SignatureShare>,
 ) -> Result<Combined, Error> {
-    let x = ProjectivePoint::from(*verifying_key.as_affine());
-    if super::key::key_id_of(&x) != public.key_id {
+    if super::key::key_id_of_affine(verifying_key.as_affine()) != public.key_id {
         return Err(Error::Misuse("presignature belongs to another key"));
     }
-    let (delta, r, m) = rerandomise(public, &x, req)?;
+    let (delta, _, r, m) = rerandomise(public, req)?;
+    let delta_inv: Scalar = Option::from(delta.invert()).ok_or(Error::Degenerate("δ = 0"))?;
     let needed = usize::from(public.threshold);
     let mut culprits = Vec::new();
     let mut candidates: Vec<(SignerId, Scalar)> = Vec::new();
@@ -62,16 +62,16 @@ pub fn combine(
         }
     }
     if candidates.len() >= needed
-        && let Some(signature) = try_combine(&candidates[..needed], r, verifying_key, req)
+        && let Some(signature) = try_combine(&candidates[..needed], r, delta_inv, verifying_key, req)
     {
         return Ok(Combined { signature, culprits });
     }
     // Blame: check every share against its commitments.
-    let dw = delta * public.w;
+    let w = public.w;
     let mut honest = Vec::new();
     for (j, s) in candidates {
         let (a, vx) = public.commitments[&j];
-        let check = group::lincomb_vartime(&[(a, m), (vx, r), (ProjectivePoint::GENERATOR, -(dw * s))]);
+        let check = group::lincomb_vartime(&[(a, m), (vx, r), (ProjectivePoint::GENERATOR, -(w * s))]);
         if check == ProjectivePoint::IDENTITY {
             honest.push((j, s));
         } else {
@@ -89,7 +89,7 @@ pub fn combine(
             culprits,
         });
     }
-    match try_combine(&honest[..needed], r, verifying_key, req) {
+    match try_combine(&honest[..needed], r, delta_inv, verifying_key, req) {
         Some(signature) => Ok(Combined { signature, culprits }),
         // Every share matches its commitment yet the signature is invalid: the presignature itself is bad,
         // which its checks at presigning time rule out.
@@ -100,12 +100,18 @@ pub fn combine(
 fn try_combine(
     shares: &[(SignerId, Scalar)],
     r: Scalar,
+    delta_inv: Scalar,
     verifying_key: &p256::ecdsa::VerifyingKey,
     req: &SignRequest,
 ) -> Option<p256::ecdsa::Signature> {
     let ids: Vec<SignerId> = shares.iter().map(|(j, _)| *j).collect();
     let lambdas = group::lagrange_at_zero(&ids);
-    let s: Scalar = shares.iter().zip(&lambdas).map(|((_, s), l)| *s * l).sum();
+    let s: Scalar = delta_inv
+        * shares
+            .iter()
+            .zip(&lambdas)
+            .map(|((_, s), l)| *s * l)
+            .sum::<Scalar>();
     let signature = p256::ecdsa::Signature::from_scalars(r.to_bytes(), s.to_bytes()).ok()?;
     verifying_key
         .verify_prehash(&req.digest, &signature)

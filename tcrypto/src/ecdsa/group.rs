@@ -387,12 +387,6 @@ impl Transcript {
         self
     }
 
-    /// Appends a point.
-    pub(crate) fn point(&mut self, p: &ProjectivePoint) -> &mut Self {
-        put_point(&mut self.w, p);
-        self
-    }
-
     /// Appends points.
     pub(crate) fn points(&mut self, ps: &[ProjectivePoint]) -> &mut Self {
         put_points(&mut self.w, ps);

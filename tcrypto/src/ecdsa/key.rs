@@ -23,6 +23,7 @@ pub struct KeyShare {
     secret: Scalar,
     public_key: ProjectivePoint,
     public_shares: BTreeMap<SignerId, ProjectivePoint>,
+    key_id: KeyId,
 }
 
 impl KeyShare {
@@ -48,6 +49,7 @@ impl KeyShare {
             secret,
             public_key,
             public_shares,
+            key_id: key_id_of(&public_key),
         };
         secret.zeroize();
         share.check()?;
@@ -143,7 +145,7 @@ impl KeyShare {
 
     /// The key id: SHA-256 of the compressed SEC1 public key.
     pub fn key_id(&self) -> KeyId {
-        key_id_of(&self.public_key)
+        self.key_id
     }
 
     /// The secret share (crate-internal).
@@ -185,6 +187,11 @@ impl KeyShare {
 
 /// The key id of a public key: SHA-256 of its compressed SEC1 encoding.
 pub(crate) fn key_id_of(public_key: &ProjectivePoint) -> KeyId {
+    KeyId(sha2::Sha256::digest(public_key.to_bytes()).into())
+}
+
+/// The key id of an affine public key (no field inversion).
+pub(crate) fn key_id_of_affine(public_key: &p256::AffinePoint) -> KeyId {
     KeyId(sha2::Sha256::digest(public_key.to_bytes()).into())
 }
 

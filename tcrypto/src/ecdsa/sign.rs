@@ -1,7 +1,8 @@
 //! Online signing, one round (DJNPØ §4, "online phase": once the message is known, each party computes its share
 //! of `s` with local operations only). The presignature is re-randomised with a hash of the request
-//! (Groth–Shoup, Eurocrypt 2022, §"re-randomized presignatures"): `δ = H(sid, presignature id, R, X, m)`,
-//! `R' = δ·R`, `r = x(R') mod n`, and `s_i = δ^{-1}(m·ρ_i + r·σ_i)` is `P_i`'s degree-`t` share of
+//! (Groth–Shoup, Eurocrypt 2022, "re-randomized presignatures"): `δ = H(sid, presignature id, key id, m)`,
+//! `R' = δ·R`, `r = x(R') mod n`, and `s_i = m·ρ_i + r·σ_i` is `P_i`'s degree-`t` share of
+//! `δ·s = k^{-1}(m + r·x)`; the combiner multiplies the interpolated value by `δ^{-1}` once, so that
 //! `s = (δk)^{-1}(m + r·x)`.
 //!
 //! A presignature signs at most once: [`sign_share`] consumes it by value, and before computing anything it
@@ -95,7 +96,7 @@ pub struct SignatureShare {
     pub id: SignerId,
     /// The presignature it was made with.
     pub presignature: PresignatureId,
-    /// `s_i = δ^{-1}(m·ρ_i + r·σ_i)`.
+    /// `s_i = m·ρ_i + r·σ_i`, a degree-`t` share of `δ·s`.
     pub s: Scalar,
 }
 
@@ -137,31 +138,31 @@ impl SpentPresignatures for BTreeSet<PresignatureId> {
 /// The re-randomisation of a presignature for a request: `(δ, R' = δ·R, r = x(R') mod n, m)`.
 pub(crate) fn rerandomise(
     public: &PresignaturePublic,
-    public_key: &ProjectivePoint,
     req: &SignRequest,
-) -> Result<(Scalar, Scalar, Scalar), Error> {
+) -> Result<(Scalar, ProjectivePoint, Scalar, Scalar), Error> {
     if !(MIN_DIGEST_LEN..=MAX_DIGEST_LEN).contains(&req.digest.len()) {
         return Err(Error::Misuse("digest must be 16..=64 bytes"));
     }
     if req.presignature != public.id {
         return Err(Error::Misuse("the request names a different presignature"));
     }
+    // The presignature id names R (one per run and index) and the key id names X.
     let mut tr = group::Transcript::new("sign-rerandomise");
     tr.bytes(req.session.as_bytes())
         .bytes(public.id.session.as_bytes())
         .u32(public.id.index)
-        .point(&public.r_point)
-        .point(public_key)
+        .bytes(public.key_id.as_bytes())
         .bytes(&req.digest);
     let delta = tr.challenge();
     if bool::from(delta.is_zero()) {
         return Err(Error::Degenerate("δ = 0"));
     }
-    let r = group::x_coordinate_scalar(&(public.r_point * delta));
+    let r_prime = public.r_point * delta;
+    let r = group::x_coordinate_scalar(&r_prime);
     if bool::from(r.is_zero()) {
         return Err(Error::Degenerate("r = 0"));
     }
-    Ok((delta, r, group::message_scalar(&req.digest)))
+    Ok((delta, r_prime, r, group::message_scalar(&req.digest)))
 }
 
 /// Computes this signer's share for `req`, consuming the presignature. The presignature id is recorded with
@@ -175,14 +176,13 @@ pub fn sign_share(
     if presignature.signer != key.id() || presignature.public.key_id != key.key_id() {
         return Err(Error::Misuse("presignature belongs to another key or signer"));
     }
-    let (delta, r, m) = rerandomise(&presignature.public, &key.public_key(), req)?;
+    let (_, _, r, m) = rerandomise(&presignature.public, req)?;
     match spent.mark_spent(&presignature.id()) {
         Ok(true) => {}
         Ok(false) => return Err(Error::PresignatureSpent(presignature.id())),
         Err(e) => return Err(Error::SpentLog(e)),
     }
-    let delta_inv: Scalar = Option::from(delta.invert()).ok_or(Error::Degenerate("δ = 0"))?;
-    let s = delta_inv * (m * presignature.rho + r * presignature.sigma);
+    let s = m * presignature.rho + r * presignature.sigma;
     Ok(SignatureShare {
         id: key.id(),
         presignature: presignature.id(),
