@@ -209,9 +209,11 @@ fn serve(config: &Path) -> Result<()> {
                 }
             }
         });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             () = tcrypto_net::server::serve(listener, tls, node) => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+            _ = term.recv() => tracing::info!("terminated; shutting down"),
         }
         audit.sync()?;
         Ok::<(), Box<dyn std::error::Error>>(())
