@@ -356,3 +356,70 @@ fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
         "{report}"
     );
 }
+
+/// Runs a DNS tool with our module configuration; panics with its output unless it succeeds.
+fn run(t: &Tool, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} must be installed (.ci/run installs knot, knot-dnssecutils, ldnsutils): {e}")
+        });
+    check(program, args, &out);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn knot_keymgr_generates_in_the_token_and_kzonesign_output_validates() {
+    let t = Tool::new("knot");
+    t.init_token();
+    let db = t.path("db");
+    let zones = t.path("zones");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(
+        zones.join("example.com.zone"),
+        "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 3600\n@ IN NS ns1\n\
+         ns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\n",
+    )
+    .unwrap();
+    let conf = t.path("knot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n    rundir: \"{db}\"\ndatabase:\n    storage: \"{db}\"\nkeystore:\n  - id: tchsm\n    backend: pkcs11\n\
+             \x20   config: \"pkcs11:token=tool;pin-value={USER_PIN} {module}\"\npolicy:\n  - id: p11\n    keystore: tchsm\n\
+             \x20   algorithm: ecdsap256sha256\n    manual: on\n    single-type-signing: on\nzone:\n  - domain: example.com\n\
+             \x20   storage: \"{zones}\"\n    file: \"example.com.zone\"\n    dnssec-signing: on\n    dnssec-policy: p11\n",
+            db = db.display(),
+            zones = zones.display(),
+            module = t.module.display(),
+        ),
+    )
+    .unwrap();
+    let c = s(&conf);
+    run(
+        &t,
+        "keymgr",
+        &[
+            "-c",
+            c,
+            "example.com.",
+            "generate",
+            "algorithm=ecdsap256sha256",
+            "ksk=yes",
+            "zsk=yes",
+        ],
+    );
+    // The key lives in the token (as threshold shares), not in Knot's key directory.
+    let objects = t.p11(&["--slot", "0", "--login", "--pin", USER_PIN, "-O"]);
+    assert!(objects.contains("Private Key Object; EC"), "{objects}");
+    run(&t, "kzonesign", &["-c", c, "example.com."]);
+    let zone = zones.join("example.com.zone");
+    let signed = std::fs::read_to_string(&zone).unwrap();
+    assert!(signed.contains("RRSIG") && signed.contains("DNSKEY"), "{signed}");
+    run(&t, "kzonecheck", &["-o", "example.com.", "-d", "on", s(&zone)]);
+    let verified = run(&t, "ldns-verify-zone", &[s(&zone)]);
+    assert!(verified.contains("Zone is verified and complete"), "{verified}");
+}
