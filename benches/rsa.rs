@@ -5,6 +5,7 @@
 //! cargo bench --bench rsa                          # everything (dealer: 2048 and 3072 bits, 10 runs each)
 //! cargo bench --bench rsa -- share                 # just the share benchmarks
 //! RSA_BENCH_DEALER_BITS=2048,3072,4096 RSA_BENCH_DEALER_RUNS=20 cargo bench --bench rsa -- dealer
+//! cargo bench --bench rsa -- cpu                   # CPU time per operation (comparable under load)
 //! benches/openssl_modexp.sh                        # the OpenSSL baseline for `share_unproven`
 //! ```
 //!
@@ -145,5 +146,85 @@ fn dealer(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, signing, dealer);
+/// CPU time of the calling thread in nanoseconds (`/proc/thread-self/schedstat`), so figures stay comparable when
+/// other processes compete for the cores (criterion reports wall time).
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Mean CPU time per call of `f` over at least `budget` of CPU time.
+fn cpu_time_per_call(budget: Duration, mut f: impl FnMut()) -> Option<Duration> {
+    f();
+    let start = thread_cpu_ns()?;
+    let mut calls = 0u32;
+    loop {
+        f();
+        calls += 1;
+        let spent = thread_cpu_ns()? - start;
+        if spent >= budget.as_nanos() as u64 {
+            return Some(Duration::from_nanos(spent / u64::from(calls)));
+        }
+    }
+}
+
+/// Prints CPU time per operation (not a criterion group; runs with `cargo bench --bench rsa -- cpu`).
+fn cpu_report(_: &mut Criterion) {
+    if !std::env::args().any(|a| a == "cpu") {
+        return;
+    }
+    let budget = Duration::from_secs(2);
+    let session = SessionId([7; 32]);
+    let msg = MessageEncoding::pkcs1v15_of(HashAlg::Sha256, b"benchmark message");
+    for bits in SIZES {
+        let (pk, shares) = fixture_key(bits, 3, 5);
+        let mut rng = rand::rng();
+        let share = shares[0].sign_share(&session, &msg, &mut rng).unwrap();
+        let received: BTreeMap<_, _> = shares[..3]
+            .iter()
+            .map(|ks| (ks.id(), ks.sign_share(&session, &msg, &mut rng).unwrap()))
+            .collect();
+        let report = |name: &str, t: Option<Duration>| match t {
+            Some(t) => println!("cpu {name}/{bits}: {:.3} ms", t.as_secs_f64() * 1e3),
+            None => println!("cpu {name}/{bits}: /proc/thread-self/schedstat unavailable"),
+        };
+        report(
+            "share_unproven",
+            cpu_time_per_call(budget, || {
+                black_box(shares[0].sign_share_unproven(&msg).unwrap());
+            }),
+        );
+        report(
+            "share_with_proof",
+            cpu_time_per_call(budget, || {
+                black_box(shares[0].sign_share(&session, &msg, &mut rng).unwrap());
+            }),
+        );
+        report(
+            "verify_share",
+            cpu_time_per_call(budget, || {
+                verify_share(&pk, &session, &msg, shares[0].id(), &share).unwrap();
+            }),
+        );
+        report(
+            "combine_3_of_5",
+            cpu_time_per_call(budget, || {
+                black_box(combine(&pk, &session, &msg, &received).unwrap());
+            }),
+        );
+        let mut rng = rand::rng();
+        report(
+            "signature_3_of_5",
+            cpu_time_per_call(budget, || {
+                let received: BTreeMap<_, _> = shares[..3]
+                    .iter()
+                    .map(|ks| (ks.id(), ks.sign_share(&session, &msg, &mut rng).unwrap()))
+                    .collect();
+                black_box(combine(&pk, &session, &msg, &received).unwrap());
+            }),
+        );
+    }
+}
+
+criterion_group!(benches, signing, dealer, cpu_report);
 criterion_main!(benches);
