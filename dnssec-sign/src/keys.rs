@@ -215,6 +215,8 @@ pub struct LocalKey {
     dnskey: Dnskey,
     secret: Secret,
     rsa: Option<rsa::PrivateKey>,
+    /// Fixed-size CRT fast path for 2048-bit keys.
+    rsa2048: Option<crate::rsa_crt::Rsa2048>,
 }
 
 impl fmt::Debug for LocalKey {
@@ -226,6 +228,19 @@ impl fmt::Debug for LocalKey {
             .field("secret", &"<redacted>")
             .finish()
     }
+}
+
+fn rsa2048_of(k: &rsa::PrivateKey) -> Option<crate::rsa_crt::Rsa2048> {
+    use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
+    if k.primes().len() != 2 {
+        return None;
+    }
+    let p = Zeroizing::new(k.p()?.modulus().as_ref().to_be_bytes());
+    let q = Zeroizing::new(k.q()?.modulus().as_ref().to_be_bytes());
+    let dp = Zeroizing::new(k.dp()?.to_be_bytes());
+    let dq = Zeroizing::new(k.dq()?.to_be_bytes());
+    let qinv = Zeroizing::new(k.qinv()?.retrieve().to_be_bytes());
+    crate::rsa_crt::Rsa2048::new(&k.n_bytes(), &k.e_bytes(), &p, &q, &dp, &dq, &qinv)
 }
 
 /// DNSKEY flags of a zone key (256) or a key-signing key (257, SEP bit).
@@ -290,6 +305,7 @@ impl LocalKey {
                 public_key,
             },
             secret,
+            rsa2048: rsa2048_of(&k),
             rsa: Some(k),
         })
     }
@@ -307,6 +323,7 @@ impl LocalKey {
             },
             secret: Secret::P256(k),
             rsa: None,
+            rsa2048: None,
         }
     }
 
@@ -322,6 +339,7 @@ impl LocalKey {
             },
             secret: Secret::Ed25519(k),
             rsa: None,
+            rsa2048: None,
         }
     }
 
@@ -348,6 +366,20 @@ impl LocalKey {
     /// Signs one message.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use rsa::signature::{SignatureEncoding as _, Signer as _};
+        if let Some(fast) = &self.rsa2048 {
+            let sig = match &self.secret {
+                Secret::RsaSha256(_) => {
+                    fast.sign_digest(crate::rsa_crt::RsaHash::Sha256, &Sha256::digest(message))
+                }
+                Secret::RsaSha512(_) => {
+                    fast.sign_digest(crate::rsa_crt::RsaHash::Sha512, &Sha512::digest(message))
+                }
+                _ => None,
+            };
+            if let Some(sig) = sig {
+                return sig;
+            }
+        }
         match &self.secret {
             Secret::RsaSha256(k) => k.sign(message).to_vec(),
             Secret::RsaSha512(k) => k.sign(message).to_vec(),
@@ -628,6 +660,36 @@ fn p256_sign_batch(key: &p256::ecdsa::SigningKey, messages: &[Vec<u8>]) -> Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_size_rsa2048_signatures_equal_the_rsa_crate_ones() {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys");
+        let mut seen = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "key") {
+                continue;
+            }
+            let k = LocalKey::read_files(&p).unwrap();
+            if !matches!(k.algorithm(), Algorithm::RsaSha256 | Algorithm::RsaSha512) {
+                continue;
+            }
+            assert!(k.rsa2048.is_some(), "fast path available for 2048-bit keys");
+            for i in 0..5u8 {
+                let m = vec![i; 100 + i as usize];
+                let reference = match &k.secret {
+                    Secret::RsaSha256(s) => s.sign(&m).to_vec(),
+                    Secret::RsaSha512(s) => s.sign(&m).to_vec(),
+                    _ => unreachable!(),
+                };
+                assert_eq!(k.sign(&m), reference);
+                assert!(verify_signature(k.dnskey(), &m, &reference));
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
+    }
 
     #[test]
     fn batched_ecdsa_equals_the_ecdsa_crate_rfc6979_signatures() {
