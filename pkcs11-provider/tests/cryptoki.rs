@@ -545,18 +545,44 @@ fn rsa_key_attributes_are_honest_and_destroy_removes_the_shares() {
     let nodes = dir.parent().unwrap().join("nodes");
     let before = share_files(&nodes);
     session.destroy_object(copy).unwrap();
-    // Other tests add keys concurrently; only this key's files may disappear.
-    let gone: Vec<_> = before.difference(&share_files(&nodes)).cloned().collect();
-    assert_eq!(
-        gone.len(),
-        4,
-        "3 node shares and the public key set are gone: {gone:?}"
+    // Other tests add keys (and one removes single shares) concurrently: exactly one key vanished entirely.
+    assert!(
+        whole_key_gone(&before, &share_files(&nodes)),
+        "the shares and public key set are gone"
     );
-    assert!(gone.iter().all(|(_, name)| *name == gone[0].1));
     assert_eq!(
         rv(session.sign(&Mechanism::Sha256RsaPkcs, copy, b"m").unwrap_err()),
         RvError::KeyHandleInvalid
     );
+
+    // A session key pair: its shares are deleted when its session closes.
+    let temp = ctx().open_rw_session(slot(6)).unwrap();
+    temp.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[Attribute::ModulusBits(1024.into())],
+        &[Attribute::Token(false), Attribute::Sign(true)],
+    )
+    .unwrap();
+    let during = share_files(&nodes);
+    temp.close().unwrap();
+    assert!(
+        whole_key_gone(&during, &share_files(&nodes)),
+        "session key shares survived the session"
+    );
+}
+
+/// Whether exactly one key's public key set and all its node shares (3 nodes) disappeared between two listings.
+fn whole_key_gone(
+    before: &std::collections::BTreeSet<(String, String)>,
+    after: &std::collections::BTreeSet<(String, String)>,
+) -> bool {
+    let gone: Vec<_> = before.difference(after).cloned().collect();
+    let keys: Vec<&String> = gone
+        .iter()
+        .filter(|(d, _)| d == "public")
+        .map(|(_, f)| f)
+        .collect();
+    keys.len() == 1 && gone.iter().filter(|(_, f)| f == keys[0]).count() == 4
 }
 
 #[test]
@@ -778,4 +804,42 @@ fn ed25519_keys_from_the_dkg_sign_with_frost_that_dalek_verifies() {
     vk.verify_strict(msg, &sig).unwrap();
     assert!(vk.verify_strict(b"other", &sig).is_err());
     session.verify(&eddsa, public, msg, &sig.to_bytes()).unwrap();
+}
+
+#[test]
+fn a_node_without_its_share_is_skipped_while_k_nodes_answer() {
+    let session = user_session(10);
+    let nodes = std::path::PathBuf::from(std::env::var("TCHSM_PKCS11_CONFIG").unwrap())
+        .parent()
+        .unwrap()
+        .join("nodes");
+    let (public, private) = session
+        .generate_key_pair(
+            &Mechanism::EccEdwardsKeyPairGen,
+            &[Attribute::Token(true)],
+            &[Attribute::Token(true), Attribute::Sign(true)],
+        )
+        .unwrap();
+    // The embedded cluster names an Ed25519 key's share files after its group public key.
+    let Attribute::EcPoint(point) = &session.get_attributes(public, &[AttributeType::EcPoint]).unwrap()[0]
+    else {
+        panic!()
+    };
+    let name = format!(
+        "03{}",
+        point[2..].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let eddsa = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+        cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+    ));
+    std::fs::remove_file(nodes.join("node-1").join(&name)).unwrap();
+    // 2-of-3: nodes 2 and 3 still answer, so the caller sees a valid signature.
+    let sig = session.sign(&eddsa, private, b"m").unwrap();
+    session.verify(&eddsa, public, b"m", &sig).unwrap();
+    // With a second node gone, signing fails cleanly (CKR_DEVICE_ERROR), never with a bad signature.
+    std::fs::remove_file(nodes.join("node-2").join(&name)).unwrap();
+    assert_eq!(
+        rv(session.sign(&eddsa, private, b"m").unwrap_err()),
+        RvError::DeviceError
+    );
 }
