@@ -49,12 +49,12 @@
 //!    resharing of `a_i x_i`) and [`presign::BlameState::conclude`] recomputes what each party should have sent
 //!    and names who did not.
 //!
-//! Online ([`sign`]), for digest `m` the signers derive `δ = H(session, presignature, R, X, m)` and use the
+//! Online ([`sign`]), for digest `m` the signers derive `δ = H(session, presignature id, key id, m)` and use the
 //! re-randomised nonce `R' = δ·R` (Groth and Shoup, "On the security of ECDSA with additive key derivation and
 //! presignatures", Eurocrypt 2022, recommend re-randomising presignatures with a hash of the message; we use the
 //! multiplicative form `k' = δ·k`, which keeps the online phase linear in the shares of `k^{-1}`),
-//! `r = x(R') mod n` and `s_i = δ^{-1}(m·ρ_i + r·σ_i)`. Each share is checkable:
-//! `(δ·w·s_i)·G == m·A_i + r·VX_i`.
+//! `r = x(R') mod n` and send `s_i = m·ρ_i + r·σ_i` (a share of `δ·s`); the combiner interpolates, multiplies by
+//! `δ^{-1}` and verifies. Each share is checkable: `(w·s_i)·G == m·A_i + r·VX_i`.
 //!
 //! A private share that does not match its commitment is reported by the receiver (its complaint names the
 //! dealer; without signatures on private messages such a complaint cannot be verified by others). A party that

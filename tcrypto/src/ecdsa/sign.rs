@@ -157,7 +157,7 @@ pub(crate) fn rerandomise(
     if bool::from(delta.is_zero()) {
         return Err(Error::Degenerate("δ = 0"));
     }
-    let r_prime = public.r_point * delta;
+    let r_prime = group::lincomb_vartime(&[(public.r_point, delta)]); // public values: variable time
     let r = group::x_coordinate_scalar(&r_prime);
     if bool::from(r.is_zero()) {
         return Err(Error::Degenerate("r = 0"));
