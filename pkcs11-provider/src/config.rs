@@ -17,6 +17,17 @@
 //! threshold = 2
 //! parties = 3
 //! ```
+//!
+//! With `backend = "cluster"`, a `[cluster]` table names a `tcrypto-net` coordinator configuration file (the same
+//! format `tcrypto-node coordinator-init` and the cluster tools use: coordinator identity, nodes with addresses
+//! and pinned identities, request timeout) and the threshold of keys made here:
+//!
+//! ```toml
+//! backend = "cluster"
+//! [cluster]
+//! coordinator = "coordinator.toml"
+//! threshold = 3
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +56,23 @@ pub struct Config {
     /// Settings of the embedded backend.
     #[serde(default)]
     pub embedded: Option<EmbeddedConfig>,
+    /// Settings of the cluster backend.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The networked cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A `tcrypto-net` coordinator configuration file ([`tcrypto_net::config::CoordinatorConfigFile`]).
+    pub coordinator: PathBuf,
+    /// Shares needed to sign (`k`) for keys generated or imported through the module; every node of the
+    /// coordinator file gets one share.
+    pub threshold: u16,
+    /// TEST ONLY: a file of committed safe primes used instead of generating new ones (as for `[embedded]`).
+    #[serde(default)]
+    pub rsa_test_primes: Option<PathBuf>,
 }
 
 /// The key backend selected by `backend = "..."`.
@@ -138,7 +166,20 @@ impl Config {
                 e.dir = resolve(base, &e.dir);
                 e.rsa_test_primes = e.rsa_test_primes.as_ref().map(|p| resolve(base, p));
             }
-            (BackendKind::Cluster, _) => {}
+            (BackendKind::Cluster, _) => match cfg.cluster.as_mut() {
+                None => {
+                    return Err(Error::Config(
+                        "backend = \"cluster\" needs a [cluster] table".into(),
+                    ));
+                }
+                Some(c) => {
+                    if c.threshold == 0 {
+                        return Err(Error::Config("cluster: threshold must be at least 1".into()));
+                    }
+                    c.coordinator = resolve(base, &c.coordinator);
+                    c.rsa_test_primes = c.rsa_test_primes.as_ref().map(|p| resolve(base, p));
+                }
+            },
         }
         Ok(cfg)
     }

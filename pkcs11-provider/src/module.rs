@@ -509,10 +509,13 @@ fn backend_for(config: &Config) -> Result<Arc<dyn Backend>> {
                 .ok_or_else(|| Error::Config("backend = \"embedded\" needs an [embedded] table".into()))?;
             Ok(Arc::new(crate::backend::embedded::EmbeddedBackend::new(e)?))
         }
-        BackendKind::Cluster => Err(Error::Config(
-            "backend = \"cluster\" is not available yet: the tcrypto-net coordinator driver is not wired in"
-                .into(),
-        )),
+        BackendKind::Cluster => {
+            let c = config
+                .cluster
+                .as_ref()
+                .ok_or_else(|| Error::Config("backend = \"cluster\" needs a [cluster] table".into()))?;
+            Ok(Arc::new(crate::backend::cluster::ClusterBackend::new(c)?))
+        }
     }
 }
 

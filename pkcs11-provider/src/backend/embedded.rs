@@ -78,24 +78,8 @@ impl EmbeddedBackend {
     fn rsa_generate(&self, bits: usize) -> Result<(PublicKey, KeyRef), BackendError> {
         let mut rng = os_rng();
         let (k, n) = (self.threshold, self.parties);
-        let dealt = match &self.test_primes {
-            Some(by_size) => {
-                let half = u32::try_from(bits / 2).map_err(|_| BackendError::KeySize)?;
-                let primes = by_size
-                    .get(&half)
-                    .filter(|p| p.len() >= 2)
-                    .ok_or(BackendError::KeySize)?;
-                let mut pick = [0u8; 2];
-                getrandom::fill(&mut pick).map_err(|e| BackendError::Protocol(e.to_string()))?;
-                let i = usize::from(pick[0]) % primes.len();
-                let j = (i + 1 + usize::from(pick[1]) % (primes.len() - 1)) % primes.len();
-                let p = rsa::SafePrime::from_be_bytes(&primes[i]).map_err(protocol)?;
-                let q = rsa::SafePrime::from_be_bytes(&primes[j]).map_err(protocol)?;
-                rsa::deal_with_primes(&p, &q, 65537, k, n, &mut rng)
-            }
-            None => rsa::deal(bits, k, n, &mut rng),
-        };
-        let (public, shares) = dealt.map_err(protocol)?;
+        let dealt = deal_rsa(bits, k, n, self.test_primes.as_ref(), &mut rng);
+        let (public, shares) = dealt?;
         self.store_rsa(&public, shares)
     }
 
@@ -111,15 +95,7 @@ impl EmbeddedBackend {
         for s in shares {
             write_atomic(&self.share_path(s.id().get(), &key), &s.encode())?;
         }
-        let e = public.public_exponent().to_be_bytes();
-        let start = e.iter().position(|b| *b != 0).unwrap_or(e.len() - 1);
-        Ok((
-            PublicKey::Rsa {
-                modulus: public.modulus_bytes(),
-                public_exponent: e[start..].to_vec(),
-            },
-            key,
-        ))
+        Ok((rsa_public(public), key))
     }
 
     fn rsa_sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
@@ -486,20 +462,7 @@ fn directs_to<M>(
 
 impl Backend for EmbeddedBackend {
     fn capabilities(&self) -> Capabilities {
-        let rsa_bits = match &self.test_primes {
-            Some(by_size) => {
-                let sizes: Vec<usize> = by_size
-                    .iter()
-                    .filter(|(_, v)| v.len() >= 2)
-                    .map(|(b, _)| *b as usize * 2)
-                    .collect();
-                (
-                    sizes.first().copied().unwrap_or(0),
-                    sizes.last().copied().unwrap_or(0),
-                )
-            }
-            None => (2048, 4096), // the dealer generates 2048 bits and more
-        };
+        let rsa_bits = rsa_bits(self.test_primes.as_ref());
         Capabilities {
             rsa: rsa_bits.1 > 0,
             p256: self.ecdsa_possible(),
@@ -553,6 +516,62 @@ impl Backend for EmbeddedBackend {
     }
 }
 
+/// Deals a fresh RSA key of `bits` bits into `n` shares with threshold `k`: from two distinct committed safe
+/// primes of `test_primes` when given (TEST ONLY), else from newly generated safe primes.
+pub(crate) fn deal_rsa(
+    bits: usize,
+    k: u16,
+    n: u16,
+    test_primes: Option<&BTreeMap<u32, Vec<Vec<u8>>>>,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<(rsa::PublicKeySet, Vec<rsa::KeyShare>), BackendError> {
+    match test_primes {
+        Some(by_size) => {
+            let half = u32::try_from(bits / 2).map_err(|_| BackendError::KeySize)?;
+            let primes = by_size
+                .get(&half)
+                .filter(|p| p.len() >= 2)
+                .ok_or(BackendError::KeySize)?;
+            let mut pick = [0u8; 2];
+            getrandom::fill(&mut pick).map_err(|e| BackendError::Protocol(e.to_string()))?;
+            let i = usize::from(pick[0]) % primes.len();
+            let j = (i + 1 + usize::from(pick[1]) % (primes.len() - 1)) % primes.len();
+            let p = rsa::SafePrime::from_be_bytes(&primes[i]).map_err(protocol)?;
+            let q = rsa::SafePrime::from_be_bytes(&primes[j]).map_err(protocol)?;
+            rsa::deal_with_primes(&p, &q, 65537, k, n, rng).map_err(protocol)
+        }
+        None => rsa::deal(bits, k, n, rng).map_err(protocol),
+    }
+}
+
+/// The RSA sizes a backend can make: from the test primes when given, else 2048..=4096 bits.
+pub(crate) fn rsa_bits(test_primes: Option<&BTreeMap<u32, Vec<Vec<u8>>>>) -> (usize, usize) {
+    match test_primes {
+        Some(by_size) => {
+            let sizes: Vec<usize> = by_size
+                .iter()
+                .filter(|(_, v)| v.len() >= 2)
+                .map(|(b, _)| *b as usize * 2)
+                .collect();
+            (
+                sizes.first().copied().unwrap_or(0),
+                sizes.last().copied().unwrap_or(0),
+            )
+        }
+        None => (2048, 4096), // the dealer generates 2048 bits and more
+    }
+}
+
+/// The public key as the module reports it.
+pub(crate) fn rsa_public(public: &rsa::PublicKeySet) -> PublicKey {
+    let e = public.public_exponent().to_be_bytes();
+    let start = e.iter().position(|b| *b != 0).unwrap_or(e.len() - 1);
+    PublicKey::Rsa {
+        modulus: public.modulus_bytes(),
+        public_exponent: e[start..].to_vec(),
+    }
+}
+
 fn node_dir(dir: &Path, i: u16) -> PathBuf {
     dir.join(format!("node-{i}"))
 }
@@ -570,7 +589,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BackendError> {
 }
 
 /// Reads a file of hexadecimal safe primes, one per line (`#` comments), grouped by bit length.
-fn load_primes(path: &Path) -> Result<BTreeMap<u32, Vec<Vec<u8>>>> {
+pub(crate) fn load_primes(path: &Path) -> Result<BTreeMap<u32, Vec<Vec<u8>>>> {
     let bad = |m: String| Error::Config(format!("rsa_test_primes {}: {m}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let mut out: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();

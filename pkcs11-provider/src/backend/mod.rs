@@ -6,8 +6,10 @@
 //! so many sessions sign at once.
 //!
 //! Implementations: [`embedded::EmbeddedBackend`] (an in-process threshold cluster on `tcrypto`, computed on the
-//! caller's thread; the test and quickstart mode). The networked cluster backend plugs in through the same trait.
+//! caller's thread; the test and quickstart mode) and [`cluster::ClusterBackend`] (the networked `tcrypto-net`
+//! cluster, driven from the caller's thread without any runtime or extra thread).
 
+pub mod cluster;
 pub mod embedded;
 
 use cryptoki_sys::{

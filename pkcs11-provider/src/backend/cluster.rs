@@ -1,0 +1,285 @@
+//! The cluster backend: keys live as shares on `tcrypto-net` signer nodes reached over mutual TLS.
+//!
+//! The coordinator is [`tcrypto_net::blocking::BlockingCluster`], the thread-free driver: sockets are polled from
+//! whichever caller's thread waits for a result, so the module creates no thread and no runtime (PKCS#11 hosts
+//! may forbid both). It is built in `C_Initialize` from the `tcrypto-net` coordinator configuration file named in
+//! `[cluster]`; a forked child's `C_Initialize` builds a fresh one (the parent's sockets are never touched).
+//!
+//! RSA only for now: keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole
+//! key while dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten.
+//! Signing sends the mechanism (hash and digest, DigestInfo, or PSS salt) and each node builds the encoding itself.
+//! P-256 and Ed25519 need the cluster's DKG, which the nodes do not serve yet: they are refused, never faked.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand_core::UnwrapErr;
+use tcrypto::KeyId;
+use tcrypto::rsa;
+use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::cluster::ClusterError;
+use tcrypto_net::coordinator::SignError;
+use tcrypto_net::wire::Mechanism;
+
+use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
+use super::{
+    Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+};
+use crate::config::ClusterConfig;
+use crate::error::{Error, Result};
+
+/// First byte of a [`KeyRef`] of an RSA key; the rest is the cluster's key id (32 bytes).
+const TAG_RSA: u8 = 0x01;
+
+/// How long `C_Initialize` waits for the first node connections (the driver keeps reconnecting afterwards).
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// The networked threshold cluster.
+pub struct ClusterBackend {
+    cluster: BlockingCluster,
+    threshold: u16,
+    parties: u16,
+    /// TEST ONLY: committed safe primes by bit length.
+    test_primes: Option<BTreeMap<u32, Vec<Vec<u8>>>>,
+}
+
+impl core::fmt::Debug for ClusterBackend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClusterBackend")
+            .field("cluster", &self.cluster)
+            .field("threshold", &self.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+fn os_rng() -> UnwrapErr<getrandom::SysRng> {
+    UnwrapErr(getrandom::SysRng)
+}
+
+fn cluster_error(e: ClusterError) -> BackendError {
+    match e {
+        ClusterError::Sign(SignError::UnknownKey(_)) => BackendError::UnknownKey,
+        other => BackendError::Cluster(other.to_string()),
+    }
+}
+
+fn key_id(key: &KeyRef) -> Result<KeyId, BackendError> {
+    match key.0.split_first() {
+        Some((&TAG_RSA, id)) => <[u8; 32]>::try_from(id)
+            .map(KeyId)
+            .map_err(|_| BackendError::UnknownKey),
+        _ => Err(BackendError::UnknownKey),
+    }
+}
+
+impl ClusterBackend {
+    /// Connects (lazily; no thread) to the cluster described by the coordinator file of `cfg`.
+    pub fn new(cfg: &ClusterConfig) -> Result<Self> {
+        let cluster = BlockingCluster::from_config_file(&cfg.coordinator)
+            .map_err(|e| Error::Config(format!("cluster {}: {e}", cfg.coordinator.display())))?;
+        let parties = u16::try_from(cluster.nodes().len())
+            .map_err(|_| Error::Config("cluster: too many nodes".into()))?;
+        if cfg.threshold > parties {
+            return Err(Error::Config(format!(
+                "cluster: threshold {} above the {parties} nodes of {}",
+                cfg.threshold,
+                cfg.coordinator.display()
+            )));
+        }
+        let test_primes = cfg.rsa_test_primes.as_deref().map(load_primes).transpose()?;
+        let connected = cluster.connect(CONNECT_WAIT);
+        if connected < usize::from(cfg.threshold) {
+            tracing::warn!(
+                connected,
+                parties,
+                "cluster: fewer nodes than the threshold reachable at start"
+            );
+        }
+        // Keys made by earlier processes: registered from the nodes' own lists (any `k` agreeing).
+        if let Err(e) = cluster.refresh_keys() {
+            tracing::warn!(error = %e, "cluster: could not list the nodes' keys");
+        }
+        Ok(Self {
+            cluster,
+            threshold: cfg.threshold,
+            parties,
+            test_primes,
+        })
+    }
+
+    fn distribute(
+        &self,
+        public: &rsa::PublicKeySet,
+        shares: &[rsa::KeyShare],
+    ) -> Result<(PublicKey, KeyRef), BackendError> {
+        let id = self
+            .cluster
+            .import_rsa_shares(public, shares, &mut os_rng())
+            .map_err(cluster_error)?;
+        let mut key = vec![TAG_RSA];
+        key.extend_from_slice(id.as_bytes());
+        Ok((rsa_public(public), KeyRef(key)))
+    }
+
+    /// Runs `op`; when the coordinator does not know the key (made by another process, or a node list changed),
+    /// learns the nodes' keys once and retries.
+    fn with_refresh<T>(&self, op: impl Fn() -> Result<T, ClusterError>) -> Result<T, BackendError> {
+        match op() {
+            Err(ClusterError::Sign(SignError::UnknownKey(_))) => {
+                self.cluster.refresh_keys().map_err(cluster_error)?;
+                op().map_err(cluster_error)
+            }
+            other => other.map_err(cluster_error),
+        }
+    }
+}
+
+/// The wire mechanism of a module sign request; the node builds the encoding from it.
+fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
+    Ok(match request {
+        SignRequest::RsaPkcs1 { hash, digest } => Mechanism::RsaPkcs1v15 {
+            hash: *hash,
+            digest: digest.clone(),
+        },
+        SignRequest::RsaPkcs1DigestInfo { digest_info } => Mechanism::RsaPkcs1v15DigestInfo {
+            digest_info: digest_info.clone(),
+        },
+        SignRequest::RsaPss { hash, digest, salt } => Mechanism::RsaPss {
+            hash: *hash,
+            digest: digest.clone(),
+            salt: salt.clone(),
+        },
+        SignRequest::Ecdsa { .. } | SignRequest::Ed25519 { .. } => {
+            return Err(BackendError::Unsupported(
+                "the cluster backend signs with RSA keys only",
+            ));
+        }
+    })
+}
+
+impl Backend for ClusterBackend {
+    fn capabilities(&self) -> Capabilities {
+        let rsa_bits = rsa_bits(self.test_primes.as_ref());
+        Capabilities {
+            rsa: rsa_bits.1 > 0,
+            p256: false,
+            ed25519: false,
+            rsa_bits,
+        }
+    }
+
+    fn generate(&self, kind: KeyKind) -> Result<(PublicKey, KeyRef), BackendError> {
+        match kind {
+            KeyKind::Rsa { bits } => {
+                let (public, shares) = deal_rsa(
+                    bits,
+                    self.threshold,
+                    self.parties,
+                    self.test_primes.as_ref(),
+                    &mut os_rng(),
+                )?;
+                self.distribute(&public, &shares)
+            }
+            KeyKind::P256 | KeyKind::Ed25519 => {
+                tracing::error!(
+                    ?kind,
+                    "the cluster backend does not support EC key generation yet (the nodes serve RSA only)"
+                );
+                Err(BackendError::Unsupported(
+                    "EC key generation on the cluster backend (the nodes serve RSA only)",
+                ))
+            }
+        }
+    }
+
+    fn import(&self, key: PrivateKeyMaterial) -> Result<(PublicKey, KeyRef), BackendError> {
+        match key {
+            PrivateKeyMaterial::RsaPkcs1Der(der) => {
+                let (public, shares) = rsa::split(&der, self.threshold, self.parties, &mut os_rng())
+                    .map_err(|e| BackendError::Protocol(e.to_string()))?;
+                self.distribute(&public, &shares)
+            }
+        }
+    }
+
+    fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
+        let id = key_id(key)?;
+        let mech = mechanism(request)?;
+        let sig = self.with_refresh(|| self.cluster.sign(id, mech.clone()))?;
+        if !sig.culprits.is_empty() {
+            tracing::warn!(culprits = ?sig.culprits, "cluster: misbehaving nodes excluded");
+        }
+        Ok(sig.bytes)
+    }
+
+    fn destroy(&self, key: &KeyRef) -> Result<(), BackendError> {
+        let id = key_id(key)?;
+        match self.with_refresh(|| self.cluster.delete(id)) {
+            // Nothing left that `k` nodes agree on: nothing to delete.
+            Err(BackendError::UnknownKey) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcrypto::HashAlg;
+
+    #[test]
+    fn every_rsa_request_maps_to_the_same_wire_mechanism() {
+        let d = vec![7u8; 32];
+        assert_eq!(
+            mechanism(&SignRequest::RsaPkcs1 {
+                hash: HashAlg::Sha256,
+                digest: d.clone()
+            })
+            .unwrap(),
+            Mechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha256,
+                digest: d.clone()
+            }
+        );
+        assert_eq!(
+            mechanism(&SignRequest::RsaPss {
+                hash: HashAlg::Sha384,
+                digest: d.clone(),
+                salt: vec![1; 48]
+            })
+            .unwrap(),
+            Mechanism::RsaPss {
+                hash: HashAlg::Sha384,
+                digest: d.clone(),
+                salt: vec![1; 48]
+            }
+        );
+        assert_eq!(
+            mechanism(&SignRequest::RsaPkcs1DigestInfo {
+                digest_info: d.clone()
+            })
+            .unwrap(),
+            Mechanism::RsaPkcs1v15DigestInfo { digest_info: d }
+        );
+        assert!(matches!(
+            mechanism(&SignRequest::Ecdsa { prehash: vec![0; 32] }),
+            Err(BackendError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn key_refs_of_other_backends_are_unknown_keys() {
+        assert!(matches!(
+            key_id(&KeyRef(vec![0x03; 33])),
+            Err(BackendError::UnknownKey)
+        ));
+        assert!(matches!(
+            key_id(&KeyRef(vec![TAG_RSA; 5])),
+            Err(BackendError::UnknownKey)
+        ));
+        assert_eq!(
+            key_id(&KeyRef([vec![TAG_RSA], vec![9; 32]].concat())).unwrap(),
+            KeyId([9; 32])
+        );
+    }
+}
