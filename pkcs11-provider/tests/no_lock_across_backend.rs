@@ -71,7 +71,8 @@ impl Backend for Rendezvous {
 fn two_sessions_are_inside_the_backend_at_the_same_time() {
     let dir = common::scratch_dir("rendezvous");
     let config = Config::parse(
-        "store = \"s.sqlite\"\nbackend = \"cluster\"\n[[tokens]]\nlabel = \"t\"\n",
+        "store = \"s.sqlite\"\nbackend = \"embedded\"\n[[tokens]]\nlabel = \"t\"\n\
+         [embedded]\ndir = \"nodes\"\nthreshold = 2\nparties = 3\n",
         &dir,
     )
     .unwrap();
