@@ -50,6 +50,9 @@ fn node_binary() -> PathBuf {
             "tcrypto-net",
             "--bin",
             "tcrypto-node",
+            // Same features as `cargo test --workspace --all-features`: this build replaces the binary that
+            // tcrypto-net's own tests run, so it must keep every subcommand (the key ceremony is behind `dealer`).
+            "--all-features",
             "--profile",
             &profile,
         ])
