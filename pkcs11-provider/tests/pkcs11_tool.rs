@@ -68,6 +68,24 @@ impl Tool {
         self.p11(&["--init-pin", "--slot", "0", "--so-pin", SO_PIN, "--pin", USER_PIN]);
     }
 
+    /// Generates a key pair in token 0 with pkcs11-tool.
+    fn keypairgen(&self, key_type: &str, id: &str, label: &str) {
+        self.p11(&[
+            "--slot",
+            "0",
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--id",
+            id,
+            "--label",
+            label,
+        ]);
+    }
+
     /// Reads the public key with id `id` back and converts it to PEM for openssl.
     fn public_pem(&self, id: &str, name: &str) -> PathBuf {
         let der = self.path(&format!("{name}.der"));
@@ -160,20 +178,7 @@ fn pkcs11_tool_lists_info_slots_and_mechanisms_and_survives_fork() {
 fn pkcs11_tool_and_p11tool_rsa_2048_signatures_verify_with_openssl() {
     let t = Tool::new("tool-rsa");
     t.init_token();
-    t.p11(&[
-        "--slot",
-        "0",
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--keypairgen",
-        "--key-type",
-        "rsa:2048",
-        "--id",
-        "01",
-        "--label",
-        "rsa-key",
-    ]);
+    t.keypairgen("rsa:2048", "01", "rsa-key");
     let objects = t.p11(&["--slot", "0", "--login", "--pin", USER_PIN, "-O"]);
     assert!(
         objects.contains("rsa-key") && objects.contains("Private Key Object"),
@@ -287,20 +292,7 @@ fn pkcs11_tool_and_p11tool_rsa_2048_signatures_verify_with_openssl() {
 fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
     let t = Tool::new("tool-ec");
     t.init_token();
-    t.p11(&[
-        "--slot",
-        "0",
-        "--login",
-        "--pin",
-        USER_PIN,
-        "--keypairgen",
-        "--key-type",
-        "EC:prime256v1",
-        "--id",
-        "02",
-        "--label",
-        "ec-key",
-    ]);
+    t.keypairgen("EC:prime256v1", "02", "ec-key");
     let pem = t.public_pem("02", "ec");
     let text = t.openssl(&["pkey", "-pubin", "-in", s(&pem), "-noout", "-text"]);
     assert!(text.contains("prime256v1") || text.contains("P-256"), "{text}");
@@ -359,12 +351,22 @@ fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
 
 /// Runs a DNS tool with our module configuration; panics with its output unless it succeeds.
 fn run(t: &Tool, program: &str, args: &[&str]) -> String {
+    run_with(t, program, args, &[])
+}
+
+/// [`run`] with extra environment variables (e.g. `OPENSSL_CONF`).
+fn run_with(t: &Tool, program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
     let out = Command::new(program)
         .args(args)
         .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .envs(env.iter().copied())
+        .current_dir(&t.dir)
         .output()
         .unwrap_or_else(|e| {
-            panic!("{program} must be installed (.ci/run installs knot, knot-dnssecutils, ldnsutils): {e}")
+            panic!(
+                "{program} must be installed (.ci/run installs knot, knot-dnssecutils, ldnsutils, \
+                 libengine-pkcs11-openssl, bind9-utils and pkcs11-provider from bookworm-backports): {e}"
+            )
         });
     check(program, args, &out);
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
@@ -422,4 +424,197 @@ fn knot_keymgr_generates_in_the_token_and_kzonesign_output_validates() {
     run(&t, "kzonecheck", &["-o", "example.com.", "-d", "on", s(&zone)]);
     let verified = run(&t, "ldns-verify-zone", &[s(&zone)]);
     assert!(verified.contains("Zone is verified and complete"), "{verified}");
+}
+
+/// A small zone without DNSSEC records, written to `name` in the tool's directory.
+fn write_zone(t: &Tool, name: &str) -> PathBuf {
+    let zone = t.path(name);
+    std::fs::write(
+        &zone,
+        "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 3600\n@ IN NS ns1\n\
+         ns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\nmail IN MX 10 www\n",
+    )
+    .unwrap();
+    zone
+}
+
+/// Checks a signed zone with both independent validators, then checks that a tampered copy is rejected (so the
+/// validation above can fail).
+fn assert_zone_validates(t: &Tool, signed: &Path, dnssec_verify_args: &[&str]) {
+    let verified = run(t, "ldns-verify-zone", &[s(signed)]);
+    assert!(verified.contains("Zone is verified and complete"), "{verified}");
+    let mut args = vec!["-o", "example.com."];
+    args.extend_from_slice(dnssec_verify_args);
+    args.push(s(signed));
+    run(t, "dnssec-verify", &args);
+    let text = std::fs::read_to_string(signed).unwrap();
+    assert!(text.contains("192.0.2.2"), "{text}");
+    let tampered = t.path("tampered.zone");
+    std::fs::write(&tampered, text.replace("192.0.2.2", "192.0.2.99")).unwrap();
+    let out = Command::new("ldns-verify-zone").arg(&tampered).output().unwrap();
+    assert!(!out.status.success(), "a tampered zone must not verify");
+}
+
+#[test]
+fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
+    let t = Tool::new("ldns");
+    t.init_token();
+    t.keypairgen("rsa:2048", "01", "ldns-rsa-ksk");
+    t.keypairgen("rsa:2048", "03", "ldns-rsa-zsk");
+    t.keypairgen("EC:prime256v1", "02", "ldns-ec-ksk");
+    t.keypairgen("EC:prime256v1", "04", "ldns-ec-zsk");
+    // libp11's OpenSSL engine (Debian libengine-pkcs11-openssl) loads our module; the PIN comes from the
+    // engine section, so ldns-signzone never prompts.
+    let engine = std::env::var("LIBP11_ENGINE")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so".to_owned());
+    assert!(
+        Path::new(&engine).exists(),
+        "{engine} missing: .ci/run installs libengine-pkcs11-openssl"
+    );
+    let conf = t.path("openssl-engine.cnf");
+    std::fs::write(
+        &conf,
+        format!(
+            "openssl_conf = openssl_init\n[openssl_init]\nengines = engine_section\n[engine_section]\n\
+             pkcs11 = pkcs11_section\n[pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {engine}\n\
+             MODULE_PATH = {module}\nPIN = {USER_PIN}\ninit = 0\n",
+            module = t.module.display(),
+        ),
+    )
+    .unwrap();
+    let env = [("OPENSSL_CONF", conf.as_path())];
+    for (alg, ksk, zsk) in [("RSASHA256", "01", "03"), ("ECDSAP256SHA256", "02", "04")] {
+        let zone = write_zone(&t, &format!("{alg}.zone"));
+        let signed = t.path(&format!("{alg}.signed"));
+        let out = run_with(
+            &t,
+            "ldns-signzone",
+            &[
+                "-E",
+                "pkcs11",
+                "-o",
+                "example.com.",
+                "-f",
+                s(&signed),
+                "-K",
+                &format!("{alg},0:{ksk}"),
+                "-k",
+                &format!("{alg},0:{zsk}"),
+                s(&zone),
+            ],
+            &env,
+        );
+        assert!(out.contains("Engine key id"), "{out}");
+        let text = std::fs::read_to_string(&signed).unwrap();
+        let algorithm = if alg == "RSASHA256" { " 8 " } else { " 13 " };
+        assert!(
+            text.lines()
+                .filter(|l| l.contains("\tDNSKEY\t") && l.contains(algorithm))
+                .count()
+                == 2,
+            "a KSK and a ZSK DNSKEY read from the token:\n{text}"
+        );
+        assert_zone_validates(&t, &signed, &[]);
+    }
+}
+
+/// BIND 9.20's `dnssec-keyfromlabel` opens `pkcs11:` URIs through OpenSSL's store API, which the OpenSSL 3
+/// `pkcs11-provider` (not libp11's engine: BIND 9.18 built against OpenSSL 3 has no engine support) serves from our
+/// module. Debian bookworm ships BIND 9.18; `.ci/run` installs 9.20 and pkcs11-provider from bookworm-backports.
+#[test]
+fn bind_9_20_signs_through_the_openssl_pkcs11_provider_and_the_zone_validates() {
+    let t = Tool::new("bind");
+    t.init_token();
+    t.keypairgen("rsa:2048", "01", "bind-rsa");
+    t.keypairgen("EC:prime256v1", "02", "bind-ec");
+    let version = run(&t, "dnssec-keyfromlabel", &["-V"]);
+    let minor: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.strip_prefix("9."))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected version line {version:?}"));
+    assert!(
+        minor >= 20,
+        "BIND 9.20 or later is needed for pkcs11: labels, found {version}: .ci/run installs bind9-utils from \
+         bookworm-backports"
+    );
+    let modules = t.openssl(&["version", "-m"]);
+    let modules = modules
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("openssl version -m: {modules}"));
+    let provider = Path::new(modules).join("pkcs11.so");
+    assert!(
+        provider.exists(),
+        "{} missing: .ci/run installs pkcs11-provider from bookworm-backports",
+        provider.display()
+    );
+    let conf = t.path("openssl-provider.cnf");
+    std::fs::write(
+        &conf,
+        format!(
+            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\n\
+             default = default_sect\npkcs11 = pkcs11_sect\n[default_sect]\nactivate = 1\n[pkcs11_sect]\n\
+             module = {provider}\npkcs11-module-path = {module}\npkcs11-module-token-pin = {USER_PIN}\nactivate = 1\n",
+            provider = provider.display(),
+            module = t.module.display(),
+        ),
+    )
+    .unwrap();
+    let env = [("OPENSSL_CONF", conf.as_path())];
+    let keys = t.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for (alg, label) in [("RSASHA256", "bind-rsa"), ("ECDSAP256SHA256", "bind-ec")] {
+        // One key per zone, flagged KSK and signing everything (`-z`); `-S` takes it from the key directory.
+        let name = run_with(
+            &t,
+            "dnssec-keyfromlabel",
+            &[
+                "-K",
+                s(&keys),
+                "-a",
+                alg,
+                "-f",
+                "KSK",
+                "-l",
+                &format!("pkcs11:token=tool;object={label}"),
+                "example.com.",
+            ],
+            &env,
+        );
+        let name = name
+            .lines()
+            .find(|l| l.starts_with("Kexample.com."))
+            .unwrap_or_else(|| panic!("no key name in {name:?}"));
+        let private = std::fs::read_to_string(keys.join(format!("{name}.private"))).unwrap();
+        assert!(
+            private.contains("Label:")
+                && !private.contains("PrivateExponent")
+                && !private.contains("PrivateKey"),
+            "the key file must only name the token key:\n{private}"
+        );
+        let zone = write_zone(&t, &format!("{alg}.bind.zone"));
+        let signed = t.path(&format!("{alg}.bind.signed"));
+        run_with(
+            &t,
+            "dnssec-signzone",
+            &[
+                "-z",
+                "-S",
+                "-K",
+                s(&keys),
+                "-o",
+                "example.com.",
+                "-f",
+                s(&signed),
+                s(&zone),
+            ],
+            &env,
+        );
+        assert_zone_validates(&t, &signed, &["-z"]);
+        std::fs::remove_file(keys.join(format!("{name}.key"))).unwrap();
+        std::fs::remove_file(keys.join(format!("{name}.private"))).unwrap();
+    }
 }
