@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
-use tcrypto::rsa;
-use tcrypto::{SessionId, SignerId};
+use sha2::{Digest as _, Sha256};
+use tcrypto::dkg::{self, P256};
+use tcrypto::{KeyId, SessionId, SignerId};
+use tcrypto::{ecdsa, ed25519, rsa};
 
 use crate::bundle::ShareBundle;
 use crate::wire::{Algorithm, ErrorCode, KeyInfo, Mechanism};
@@ -51,6 +53,8 @@ fn checked_rsa_encoding(
 /// A secret share held by a node, validated against its public key when loaded.
 pub(crate) enum HeldShare {
     Rsa(Box<rsa::KeyShare>),
+    Ecdsa(Box<ecdsa::KeyShare>),
+    Ed25519(Box<ed25519::KeyShare>),
 }
 
 impl HeldShare {
@@ -69,10 +73,38 @@ impl HeldShare {
                 share.check_against(&pk).map_err(|e| bad(e.to_string()))?;
                 Ok(HeldShare::Rsa(Box::new(share)))
             }
-            other => Err((
-                ErrorCode::Unsupported,
-                format!("algorithm {} not available on this node", other.name()),
-            )),
+            Algorithm::EcdsaP256 => {
+                let pk = EcdsaPublicKey::decode(&info.public).map_err(bad)?;
+                check_info(info, pk.key_id(), pk.set.threshold(), pk.set.parties()).map_err(bad)?;
+                let share = ecdsa::KeyShare::decode(&bundle.share).map_err(|e| bad(e.to_string()))?;
+                if share.id() != info.signer {
+                    return Err(bad("share's signer id differs from the bundle's".into()));
+                }
+                if share.key_id() != pk.key_id() || share.public_shares() != pk.set.public_shares() {
+                    return Err(bad("share does not match the public key set".into()));
+                }
+                Ok(HeldShare::Ecdsa(Box::new(share)))
+            }
+            Algorithm::Ed25519 => {
+                let pk = ed25519::PublicKeySet::decode(&info.public).map_err(|e| bad(e.to_string()))?;
+                check_info(info, ed25519_key_id(&pk), pk.threshold(), pk.parties()).map_err(bad)?;
+                let share = ed25519::KeyShare::decode(&bundle.share).map_err(|e| bad(e.to_string()))?;
+                if share.id() != info.signer {
+                    return Err(bad("share's signer id differs from the bundle's".into()));
+                }
+                if *share.public() != pk {
+                    return Err(bad("share does not match the public key set".into()));
+                }
+                Ok(HeldShare::Ed25519(Box::new(share)))
+            }
+        }
+    }
+
+    /// The FROST share, for Ed25519 keys.
+    pub(crate) fn as_ed25519(&self) -> Option<&ed25519::KeyShare> {
+        match self {
+            HeldShare::Ed25519(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -97,7 +129,53 @@ impl HeldShare {
                 .map_err(|e| (ErrorCode::BadEncoding, e.to_string()))?;
                 Ok(s.encode())
             }
+            HeldShare::Ecdsa(share) => Err((
+                ErrorCode::Unsupported,
+                format!(
+                    "ECDSA share {} signs with presignatures only (not served by this node yet)",
+                    share.id()
+                ),
+            )),
+            HeldShare::Ed25519(_) => Err((
+                ErrorCode::Unsupported,
+                "Ed25519 shares sign in FROST sessions (frost-commit, frost-sign)".into(),
+            )),
         }
+    }
+}
+
+/// The key id of an Ed25519 key: SHA-256 of its 32-byte RFC 8032 public key (as ECDSA keys use SHA-256 of the
+/// compressed SEC1 point).
+pub fn ed25519_key_id(pk: &ed25519::PublicKeySet) -> KeyId {
+    KeyId(Sha256::digest(pk.public_key_bytes()).into())
+}
+
+/// The public part of a threshold P-256 key: the Feldman commitments of the sharing (so every party's public share
+/// follows) and the `p256` verifying key.
+#[derive(Debug, Clone)]
+pub struct EcdsaPublicKey {
+    /// The public key set (`tcrypto::dkg` encoding, tag 0x35).
+    pub set: dkg::PublicKeySet<P256>,
+    /// The group public key as a `p256` verifying key.
+    pub verifying: p256::ecdsa::VerifyingKey,
+}
+
+impl EcdsaPublicKey {
+    /// Wraps a public key set (refuses one whose group key is not a valid verifying key).
+    pub fn new(set: dkg::PublicKeySet<P256>) -> Result<Self, String> {
+        let verifying = p256::ecdsa::VerifyingKey::from_affine(set.public_key().to_affine())
+            .map_err(|e| e.to_string())?;
+        Ok(Self { set, verifying })
+    }
+
+    /// Strictly decodes the public key set.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        Self::new(dkg::PublicKeySet::<P256>::decode(bytes).map_err(|e| e.to_string())?)
+    }
+
+    /// SHA-256 of the compressed SEC1 public key, as `tcrypto::ecdsa::KeyShare::key_id`.
+    pub fn key_id(&self) -> KeyId {
+        KeyId(Sha256::digest(self.set.public_key_bytes()).into())
     }
 }
 
@@ -117,6 +195,10 @@ fn check_info(info: &KeyInfo, key: tcrypto::KeyId, k: u16, n: u16) -> Result<(),
 pub enum PublicKey {
     /// Shoup threshold RSA.
     Rsa(Box<rsa::PublicKeySet>),
+    /// Threshold ECDSA P-256.
+    Ecdsa(Box<EcdsaPublicKey>),
+    /// FROST Ed25519.
+    Ed25519(Box<ed25519::PublicKeySet>),
 }
 
 /// A verified signature and the signers found misbehaving on the way.
@@ -146,7 +228,16 @@ impl PublicKey {
                 check_info(info, pk.key_id(), pk.threshold(), pk.parties())?;
                 Ok(PublicKey::Rsa(Box::new(pk)))
             }
-            other => Err(format!("algorithm {} not available", other.name())),
+            Algorithm::EcdsaP256 => {
+                let pk = EcdsaPublicKey::decode(&info.public)?;
+                check_info(info, pk.key_id(), pk.set.threshold(), pk.set.parties())?;
+                Ok(PublicKey::Ecdsa(Box::new(pk)))
+            }
+            Algorithm::Ed25519 => {
+                let pk = ed25519::PublicKeySet::decode(&info.public).map_err(|e| e.to_string())?;
+                check_info(info, ed25519_key_id(&pk), pk.threshold(), pk.parties())?;
+                Ok(PublicKey::Ed25519(Box::new(pk)))
+            }
         }
     }
 
@@ -154,6 +245,8 @@ impl PublicKey {
     pub fn algorithm(&self) -> Algorithm {
         match self {
             PublicKey::Rsa(_) => Algorithm::Rsa,
+            PublicKey::Ecdsa(_) => Algorithm::EcdsaP256,
+            PublicKey::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 
@@ -161,13 +254,62 @@ impl PublicKey {
     pub fn as_rsa(&self) -> Option<&rsa::PublicKeySet> {
         match self {
             PublicKey::Rsa(pk) => Some(pk),
+            _ => None,
+        }
+    }
+
+    /// The P-256 public key, for ECDSA keys.
+    pub fn as_ecdsa(&self) -> Option<&EcdsaPublicKey> {
+        match self {
+            PublicKey::Ecdsa(pk) => Some(pk),
+            _ => None,
+        }
+    }
+
+    /// The Ed25519 public key set, for Ed25519 keys.
+    pub fn as_ed25519(&self) -> Option<&ed25519::PublicKeySet> {
+        match self {
+            PublicKey::Ed25519(pk) => Some(pk),
+            _ => None,
+        }
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo (what `openssl` and PKCS#11 `CKA_PUBLIC_KEY_INFO` take).
+    pub fn to_spki_der(&self) -> Result<Vec<u8>, String> {
+        match self {
+            PublicKey::Rsa(pk) => pk.to_spki_der().map_err(|e| e.to_string()),
+            PublicKey::Ecdsa(pk) => {
+                use p256::pkcs8::EncodePublicKey as _;
+                pk.verifying
+                    .to_public_key_der()
+                    .map(|d| d.as_bytes().to_vec())
+                    .map_err(|e| e.to_string())
+            }
+            PublicKey::Ed25519(pk) => pk.to_public_key_der().map_err(|e| e.to_string()),
         }
     }
 
     /// Checks a mechanism can be used with this key before any node is asked.
     pub fn check_mechanism(&self, mechanism: &Mechanism) -> Result<(), String> {
-        match self {
-            PublicKey::Rsa(pk) => checked_rsa_encoding(pk, mechanism).map(|_| ()),
+        match (self, mechanism) {
+            (PublicKey::Rsa(pk), _) => checked_rsa_encoding(pk, mechanism).map(|_| ()),
+            (PublicKey::Ecdsa(_), Mechanism::Ecdsa { digest }) => {
+                if (ecdsa::sign::MIN_DIGEST_LEN..=ecdsa::sign::MAX_DIGEST_LEN).contains(&digest.len()) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "ECDSA digest must be {}..={} bytes",
+                        ecdsa::sign::MIN_DIGEST_LEN,
+                        ecdsa::sign::MAX_DIGEST_LEN
+                    ))
+                }
+            }
+            (PublicKey::Ed25519(_), Mechanism::Ed25519 { .. }) => Ok(()),
+            (pk, m) => Err(format!(
+                "mechanism {} does not apply to a {} key",
+                m.name(),
+                pk.algorithm().name()
+            )),
         }
     }
 
@@ -195,8 +337,58 @@ impl PublicKey {
                     Err(e) => Err(CombineFailure::BadRequest(e.to_string())),
                 }
             }
+            PublicKey::Ecdsa(_) | PublicKey::Ed25519(_) => Err(CombineFailure::BadRequest(
+                "EC signatures are combined by their own signing operations".into(),
+            )),
         }
     }
+}
+
+/// One bundle per share: the key's public description with each share's signer id.
+fn bundles_of<'a>(
+    key: KeyId,
+    algorithm: Algorithm,
+    (threshold, parties): (u16, u16),
+    public: &[u8],
+    shares: impl Iterator<Item = (SignerId, zeroize::Zeroizing<Vec<u8>>)> + 'a,
+) -> Vec<ShareBundle> {
+    shares
+        .map(|(signer, share)| ShareBundle {
+            info: KeyInfo {
+                key,
+                algorithm,
+                signer,
+                threshold,
+                parties,
+                public: public.to_vec(),
+            },
+            share,
+        })
+        .collect()
+}
+
+/// One bundle per share of a threshold P-256 key (dealer, `split`, or a DKG result), in the shares' order.
+pub fn ecdsa_bundles(pk: &EcdsaPublicKey, shares: &[ecdsa::KeyShare]) -> Vec<ShareBundle> {
+    bundles_of(
+        pk.key_id(),
+        Algorithm::EcdsaP256,
+        (pk.set.threshold(), pk.set.parties()),
+        &pk.set.encode(),
+        shares
+            .iter()
+            .map(|s| (s.id(), zeroize::Zeroizing::new(s.encode()))),
+    )
+}
+
+/// One bundle per share of a FROST Ed25519 key, in the shares' order.
+pub fn ed25519_bundles(pk: &ed25519::PublicKeySet, shares: &[ed25519::KeyShare]) -> Vec<ShareBundle> {
+    bundles_of(
+        ed25519_key_id(pk),
+        Algorithm::Ed25519,
+        (pk.threshold(), pk.parties()),
+        &pk.encode(),
+        shares.iter().map(|s| (s.id(), s.encode())),
+    )
 }
 
 /// One bundle per share of an RSA key dealt by a trusted dealer or a key ceremony, in signer order.

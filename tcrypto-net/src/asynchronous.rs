@@ -49,14 +49,16 @@ impl Shared {
         }
         while let Some(e) = st.coord.poll_event() {
             match &e {
-                Event::Signed { op, .. } | Event::Reply { op, .. } => match st.waiters.remove(op) {
-                    Some(w) => {
-                        let _ = w.send(e);
+                Event::Signed { op, .. } | Event::Reply { op, .. } | Event::Created { op, .. } => {
+                    match st.waiters.remove(op) {
+                        Some(w) => {
+                            let _ = w.send(e);
+                        }
+                        None => {
+                            st.done.insert(*op, e);
+                        }
                     }
-                    None => {
-                        st.done.insert(*op, e);
-                    }
-                },
+                }
                 _ => st.notices.push(e),
             }
         }
@@ -87,7 +89,8 @@ impl AsyncCluster {
     ) -> Result<Self, ClusterError> {
         let mut coord = Coordinator::new(cfg);
         for (_, p) in nodes {
-            coord.add_node(p.name.clone());
+            let i = coord.add_node(p.name.clone());
+            coord.set_identity(i, p.clone());
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -186,6 +189,25 @@ impl AsyncCluster {
                 detail: e,
             }),
             other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    /// Creates a `threshold`-of-`n` ECDSA P-256 or Ed25519 key by distributed key generation across the nodes
+    /// (see [`crate::cluster::Cluster::create_key`]).
+    pub async fn create_key(
+        &self,
+        algorithm: crate::wire::Algorithm,
+        threshold: u16,
+    ) -> Result<KeyId, ClusterError> {
+        let mut attempts = crate::cluster::CreateAttempts::default();
+        loop {
+            let op = self
+                .submit(|c, now, unix| c.start_create_key(algorithm, threshold, &attempts.avoid, now, unix));
+            if let Some(result) = attempts.judge(self.wait(op).await, &self.nodes) {
+                let key = result?;
+                self.submit(|c, now, unix| c.prefill(key, now, unix));
+                return Ok(key);
+            }
         }
     }
 

@@ -88,7 +88,8 @@ impl BlockingEngine {
         let mut conns = Vec::new();
         let now = Instant::now();
         for (addr, public) in nodes {
-            coord.add_node(public.name.clone());
+            let i = coord.add_node(public.name.clone());
+            coord.set_identity(i, public.clone());
             conns.push(Conn {
                 addr: *addr,
                 config: client_config(identity, public.tls_spki)
@@ -339,7 +340,7 @@ impl BlockingEngine {
     fn collect(&self, g: &mut Driver) {
         while let Some(e) = g.coord.poll_event() {
             match e {
-                Event::Signed { op, .. } | Event::Reply { op, .. } => {
+                Event::Signed { op, .. } | Event::Reply { op, .. } | Event::Created { op, .. } => {
                     g.results.insert(op, e);
                 }
                 other => g.notices.push(other),

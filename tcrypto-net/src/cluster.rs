@@ -9,18 +9,19 @@
 //! Many requests can be in flight at once: [`Cluster::sign_many`] pipelines a batch, and any number of threads may
 //! call [`Cluster::sign`] at the same time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 use tcrypto::{KeyId, SignerId};
 use thiserror::Error;
 
+use crate::algo::EcdsaPublicKey;
 use crate::bundle::{BundleError, ShareBundle};
 use crate::coordinator::{Coordinator, Event, NodeHealth, NodeIndex, OpId, SignError, Signature};
 use crate::identity::NodePublic;
 use crate::server::unix_ms_now;
-use crate::wire::{KeyInfo, Mechanism, RequestBody, ResponseBody};
+use crate::wire::{Algorithm, KeyInfo, Mechanism, RequestBody, ResponseBody};
 
 /// Errors of cluster operations.
 #[derive(Debug, Error)]
@@ -61,6 +62,50 @@ pub trait Engine: Send + Sync {
 
     /// Events that no operation waits for (culprits), drained.
     fn take_notices(&self) -> Vec<Event>;
+}
+
+/// How many DKG runs [`Cluster::create_key`] tries, each without the dealers named culprits by the previous.
+pub(crate) const CREATE_ATTEMPTS: usize = 3;
+
+/// The runs of one key creation: each new run avoids, as dealers, the nodes named culprits by earlier runs.
+#[derive(Debug, Default)]
+pub(crate) struct CreateAttempts {
+    /// Nodes that do not deal.
+    pub(crate) avoid: BTreeSet<NodeIndex>,
+    runs: usize,
+}
+
+impl CreateAttempts {
+    /// Judges a run's outcome: `Some` to return it, `None` to run again.
+    pub(crate) fn judge(
+        &mut self,
+        event: Event,
+        nodes: &[NodePublic],
+    ) -> Option<Result<KeyId, ClusterError>> {
+        self.runs += 1;
+        match event {
+            Event::Created { result: Ok(key), .. } => Some(Ok(key)),
+            Event::Created { result: Err(e), .. } => {
+                let culprits: Vec<NodeIndex> = match &e {
+                    SignError::Aborted { culprits, .. } => culprits
+                        .iter()
+                        .filter_map(|name| nodes.iter().position(|n| &n.name == name))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let fresh = culprits.iter().any(|c| !self.avoid.contains(c));
+                self.avoid.extend(culprits);
+                if fresh && self.runs < CREATE_ATTEMPTS {
+                    None
+                } else {
+                    Some(Err(ClusterError::Sign(e)))
+                }
+            }
+            other => Some(Err(ClusterError::Transport(format!(
+                "unexpected event {other:?}"
+            )))),
+        }
+    }
 }
 
 /// A cluster of signer nodes.
@@ -214,6 +259,118 @@ impl<E: Engine> Cluster<E> {
         let (pk, shares) = tcrypto::rsa::deal(bits, threshold, parties, rng)
             .map_err(|e| ClusterError::Key(e.to_string()))?;
         self.import_rsa_shares(&pk, &shares, rng)
+    }
+
+    /// Creates a `threshold`-of-`n` key of `algorithm` (ECDSA P-256 or Ed25519; `n` = the number of nodes, party
+    /// `i + 1` on node `i`) by distributed key generation across the nodes; no machine ever holds the key.
+    ///
+    /// What must be online: at least `k` nodes, which deal; nodes that are down receive their shares sealed by
+    /// the dealers when they reconnect to this coordinator. All dealers must stay up for the four rounds; a run
+    /// whose dealers name a culprit is repeated without it as a dealer (up to three runs). The key is registered
+    /// once every dealer reports the same public key set. For ECDSA, `n >= 2k - 1` (presigning needs `2k - 1`
+    /// holders online).
+    pub fn create_key(&self, algorithm: Algorithm, threshold: u16) -> Result<KeyId, ClusterError> {
+        let mut attempts = CreateAttempts::default();
+        loop {
+            let op = self
+                .engine
+                .submit(|c, now, unix| c.start_create_key(algorithm, threshold, &attempts.avoid, now, unix));
+            if let Some(result) = attempts.judge(self.engine.wait(op), &self.nodes) {
+                let key = result?;
+                self.engine.submit(|c, now, unix| c.prefill(key, now, unix));
+                return Ok(key);
+            }
+        }
+    }
+
+    /// Distributes the shares of a threshold P-256 key (signer `i` to node `i - 1`) and registers the key.
+    pub fn import_ecdsa_shares(
+        &self,
+        pk: &EcdsaPublicKey,
+        shares: &[tcrypto::ecdsa::KeyShare],
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        self.import_in_signer_order(crate::algo::ecdsa_bundles(pk, shares), rng)
+    }
+
+    /// Distributes the shares of a FROST Ed25519 key (signer `i` to node `i - 1`) and registers the key.
+    pub fn import_ed25519_shares(
+        &self,
+        pk: &tcrypto::ed25519::PublicKeySet,
+        shares: &[tcrypto::ed25519::KeyShare],
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let key = self.import_in_signer_order(crate::algo::ed25519_bundles(pk, shares), rng)?;
+        self.engine.submit(|c, now, unix| c.prefill(key, now, unix));
+        Ok(key)
+    }
+
+    fn import_in_signer_order(
+        &self,
+        bundles: Vec<ShareBundle>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        if bundles
+            .iter()
+            .any(|b| usize::from(b.info.parties) != self.nodes.len())
+        {
+            return Err(ClusterError::Key(format!(
+                "the key's party count differs from the cluster's {} nodes",
+                self.nodes.len()
+            )));
+        }
+        let bundles = bundles
+            .into_iter()
+            .map(|b| (usize::from(b.info.signer.get()) - 1, b))
+            .collect();
+        self.import_key(bundles, rng)
+    }
+
+    /// Creates a threshold P-256 key with a trusted dealer in this process (single point of failure, hence the
+    /// `dealer` feature; prefer [`Cluster::create_key`]) and distributes one share per node.
+    #[cfg(feature = "dealer")]
+    pub fn create_ecdsa_key_with_dealer(
+        &self,
+        threshold: u16,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let ids = self.party_ids()?;
+        let (set, shares) = tcrypto::dkg::dealer::deal::<tcrypto::dkg::P256>(threshold, ids, rng)
+            .map_err(|e| ClusterError::Key(e.to_string()))?;
+        let shares = shares
+            .iter()
+            .map(|s| s.to_ecdsa())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClusterError::Key(e.to_string()))?;
+        let pk = EcdsaPublicKey::new(set).map_err(ClusterError::Key)?;
+        self.import_ecdsa_shares(&pk, &shares, rng)
+    }
+
+    /// Creates a FROST Ed25519 key with a trusted dealer in this process (`dealer` feature) and distributes one
+    /// share per node.
+    #[cfg(feature = "dealer")]
+    pub fn create_ed25519_key_with_dealer(
+        &self,
+        threshold: u16,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyId, ClusterError> {
+        let ids = self.party_ids()?;
+        let (pk, shares) =
+            tcrypto::ed25519::deal(threshold, ids, rng).map_err(|e| ClusterError::Key(e.to_string()))?;
+        self.import_ed25519_shares(&pk, &shares, rng)
+    }
+
+    #[cfg(feature = "dealer")]
+    fn party_ids(&self) -> Result<Vec<SignerId>, ClusterError> {
+        (1..=self.nodes.len())
+            .map(|i| u16::try_from(i).ok().and_then(SignerId::new))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ClusterError::Key("too many nodes".into()))
+    }
+
+    /// Key ids whose DKG shares still wait to be delivered to node `node` (it was down during key creation).
+    pub fn pending_deliveries(&self, node: NodeIndex) -> Vec<KeyId> {
+        self.engine.submit(|c, _, _| c.pending_deliveries(node))
     }
 
     /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.

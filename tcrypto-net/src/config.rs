@@ -182,6 +182,11 @@ impl NodeConfig {
         }
     }
 
+    /// The pinned peers' public identities.
+    pub fn peer_publics(&self) -> Result<Vec<NodePublic>, IdentityError> {
+        self.peers.iter().map(|p| decode_public(&p.public)).collect()
+    }
+
     /// The audit log path.
     pub fn audit_log(&self) -> PathBuf {
         self.data_dir.join("audit.log")
@@ -227,7 +232,13 @@ fn default_timeout() -> u64 {
 impl CoordinatorConfigFile {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Self = read_toml(path)?;
+        let mut cfg: Self = read_toml(path)?;
+        // A relative identity path is relative to the configuration file, not to the current directory.
+        if cfg.identity.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            cfg.identity = dir.join(&cfg.identity);
+        }
         if cfg.nodes.is_empty() {
             return Err(ConfigError::Invalid(format!("{}: no nodes", path.display())));
         }
@@ -269,5 +280,23 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(NodeConfig::load(&p), Err(ConfigError::Identity { .. })));
+    }
+
+    #[test]
+    fn a_relative_coordinator_identity_is_resolved_against_the_config_files_directory() {
+        let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = crate::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
+        let p = dir.join("coordinator.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "identity = \"coordinator.identity\"\n[[nodes]]\naddress = \"127.0.0.1:1\"\npublic = \"{}\"\n",
+                hex::encode(node.public().encode())
+            ),
+        )
+        .unwrap();
+        let cfg = CoordinatorConfigFile::load(&p).unwrap();
+        assert_eq!(cfg.identity, dir.join("coordinator.identity"));
     }
 }

@@ -22,6 +22,9 @@ use thiserror::Error;
 
 use crate::algo::{CombineFailure, PublicKey};
 use crate::frame::{FrameError, encode_frame};
+use crate::identity::NodePublic;
+
+mod ec;
 use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
 
 /// Index of a node in the coordinator's table.
@@ -40,6 +43,10 @@ pub struct CoordinatorConfig {
     /// Ask first for shares without proofs of correctness (cheaper for the nodes) and fall back to proven shares,
     /// under a fresh session, only when the optimistic combination does not verify.
     pub optimistic: bool,
+    /// FROST pool: below this many ready signing sessions per Ed25519 key, a refill is requested.
+    pub frost_low_watermark: usize,
+    /// FROST pool: a refill brings the pool up to this many sessions.
+    pub frost_high_watermark: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -48,6 +55,8 @@ impl Default for CoordinatorConfig {
             request_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
             optimistic: true,
+            frost_low_watermark: 64,
+            frost_high_watermark: 256,
         }
     }
 }
@@ -77,6 +86,14 @@ pub enum SignError {
     /// The request frame could not be built.
     #[error("frame: {0}")]
     Frame(#[from] FrameError),
+    /// A multi-party run (key generation) was aborted; the nodes found misbehaving, by name.
+    #[error("aborted: {detail} (culprits: {culprits:?})")]
+    Aborted {
+        /// Nodes named as culprits.
+        culprits: Vec<String>,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// A released signature: verified under the key's public key.
@@ -108,6 +125,13 @@ pub enum Event {
         /// The node's answer, or why there was none.
         result: Result<ResponseBody, String>,
     },
+    /// A key creation (DKG) finished.
+    Created {
+        /// The operation.
+        op: OpId,
+        /// The key, registered with the coordinator, or why not.
+        result: Result<KeyId, SignError>,
+    },
     /// A node sent a bad share and was excluded.
     Culprit {
         /// The node.
@@ -117,6 +141,16 @@ pub enum Event {
         /// The key concerned.
         key: KeyId,
     },
+}
+
+impl Event {
+    /// The operation this event completes (`None` for notices such as [`Event::Culprit`]).
+    pub fn op(&self) -> Option<OpId> {
+        match self {
+            Event::Signed { op, .. } | Event::Reply { op, .. } | Event::Created { op, .. } => Some(*op),
+            Event::Culprit { .. } => None,
+        }
+    }
 }
 
 /// A frame to send to a node.
@@ -153,6 +187,7 @@ pub struct NodeHealth {
 struct NodeState {
     health: NodeHealth,
     down_until: Option<Instant>,
+    identity: Option<NodePublic>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +219,19 @@ struct SignOp {
 enum Op {
     Sign(Box<SignOp>),
     Single,
+    /// A request whose answer nobody waits for.
+    Unanswered,
+    Dkg(Box<ec::DkgOp>),
+    Deliver {
+        node: NodeIndex,
+        key: KeyId,
+    },
+    FrostRefill {
+        key: KeyId,
+        signer: SignerId,
+        sessions: Vec<SessionId>,
+    },
+    FrostSign(Box<ec::FrostSignOp>),
 }
 
 #[derive(Debug)]
@@ -207,6 +255,12 @@ pub struct Coordinator {
     events: VecDeque<Event>,
     next_request: RequestId,
     next_op: OpId,
+    ec: ec::EcState,
+    /// Secret seed of the session ids the coordinator makes for its own requests.
+    session_seed: [u8; 32],
+    session_counter: std::cell::Cell<u64>,
+    /// The last wall clock given by the caller, and when.
+    clock: (Instant, u64),
 }
 
 impl Coordinator {
@@ -223,6 +277,66 @@ impl Coordinator {
             events: VecDeque::new(),
             next_request: 1,
             next_op: 1,
+            ec: ec::EcState::default(),
+            session_seed: rand::random(),
+            session_counter: std::cell::Cell::new(0),
+            clock: (Instant::now(), 0),
+        }
+    }
+
+    /// A fresh, unpredictable session id: SHA-256 of a secret seed and a counter.
+    fn fresh_session(&self) -> SessionId {
+        use sha2::Digest as _;
+        let n = self.session_counter.get();
+        self.session_counter.set(n + 1);
+        let mut h = sha2::Sha256::new();
+        h.update(b"tcrypto-net coordinator session v1");
+        h.update(self.session_seed);
+        h.update(n.to_be_bytes());
+        SessionId(h.finalize().into())
+    }
+
+    /// Records the caller's wall clock at `now`.
+    fn observe_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.clock = (now, unix_ms);
+    }
+
+    /// The wall clock at `now`, extrapolated from the last one given.
+    fn unix_at(&self, now: Instant) -> u64 {
+        let (at, unix) = self.clock;
+        let elapsed = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+        unix.saturating_add(elapsed)
+    }
+
+    /// Sends a request whose answer nobody waits for (clean-up).
+    fn send_unanswered(&mut self, node: NodeIndex, body: RequestBody, now: Instant) {
+        let op = self.new_op(Op::Unanswered);
+        if self
+            .send(op, node, self.fresh_session(), self.unix_at(now), body, now)
+            .is_err()
+        {
+            self.ops.remove(&op);
+        }
+    }
+
+    /// Records a node's public identity (needed for key generation: the parties are named by identity key, and
+    /// the coordinator checks the signatures of the envelopes it relays).
+    pub fn set_identity(&mut self, node: NodeIndex, public: NodePublic) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.identity = Some(public);
+        }
+    }
+
+    /// Sort key of a node by health: not backing off, fewest failures, fewest in flight, lowest latency.
+    fn health_rank(&self, node: NodeIndex, now: Instant) -> (bool, u32, usize, Duration) {
+        match self.nodes.get(node) {
+            Some(n) => (
+                n.down_until.is_some_and(|t| t > now),
+                n.health.consecutive_failures.min(8),
+                n.health.in_flight,
+                n.health.latency,
+            ),
+            None => (true, u32::MAX, usize::MAX, Duration::MAX),
         }
     }
 
@@ -240,6 +354,7 @@ impl Coordinator {
                 failed: 0,
             },
             down_until: None,
+            identity: None,
         });
         self.nodes.len() - 1
     }
@@ -335,9 +450,13 @@ impl Coordinator {
     }
 
     /// Marks a node connected.
-    pub fn node_connected(&mut self, node: NodeIndex, _now: Instant) {
+    pub fn node_connected(&mut self, node: NodeIndex, now: Instant) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.health.connected = true;
+        }
+        self.deliver_missed(node, now);
+        for key in self.frost_keys_waiting() {
+            self.frost_serve(key, now);
         }
     }
 
@@ -353,6 +472,7 @@ impl Coordinator {
             .filter(|(_, p)| p.node == node)
             .map(|(id, _)| *id)
             .collect();
+        self.frost_forget_node(node);
         for id in lost {
             self.fail_request(id, "connection lost".into(), now);
         }
@@ -480,6 +600,12 @@ impl Coordinator {
         unix_ms: u64,
         rng: &mut impl CryptoRng,
     ) -> OpId {
+        self.observe_clock(now, unix_ms);
+        if let (Some(Algorithm::Ed25519), Mechanism::Ed25519 { message }) =
+            (self.keys.get(&key).map(|k| k.algorithm), &mechanism)
+        {
+            return self.start_frost_sign(key, message.clone(), now);
+        }
         let op = self.new_op(Op::Sign(Box::new(SignOp {
             key,
             session: SessionId::random(rng),
@@ -526,16 +652,7 @@ impl Coordinator {
             })
             .map(|(s, n)| (*s, *n))
             .collect();
-        c.sort_by_key(|(_, idx)| {
-            let n = &self.nodes[*idx];
-            let backing_off = n.down_until.is_some_and(|t| t > now);
-            (
-                backing_off,
-                n.health.consecutive_failures.min(8),
-                n.health.in_flight,
-                n.health.latency,
-            )
-        });
+        c.sort_by_key(|(_, idx)| self.health_rank(*idx, now));
         c
     }
 
@@ -557,17 +674,8 @@ impl Coordinator {
         let cands = self.candidates(key, s, now);
         if have + cands.len() < k {
             let available = s.shares.len() + s.outstanding.len() + cands.len();
-            let failures = s.failures.clone();
-            let culprits = s.culprits.clone();
-            self.finish_sign(
-                op,
-                Err(SignError::Unavailable {
-                    available,
-                    needed: k,
-                    failures,
-                    culprits,
-                }),
-            );
+            let err = unavailable(available, k, &s.failures, &s.culprits);
+            self.finish_sign(op, Err(err));
             return;
         }
         let (session, unix_ms, key_id, mechanism, proven) =
@@ -623,12 +731,22 @@ impl Coordinator {
     fn fail_request(&mut self, id: RequestId, why: String, now: Instant) {
         let Some(p) = self.take_pending(id) else { return };
         self.node_failed(p.node, now);
-        self.request_failed(p.op, p.node, why, now);
+        self.request_failed(p.op, id, p.node, why, now);
     }
 
-    fn request_failed(&mut self, op: OpId, node: NodeIndex, why: String, now: Instant) {
+    fn request_failed(&mut self, op: OpId, request: RequestId, node: NodeIndex, why: String, now: Instant) {
         let name = self.node_name(node);
         match self.ops.get_mut(&op) {
+            Some(Op::Unanswered) => {
+                self.ops.remove(&op);
+            }
+            Some(Op::Dkg(_)) => {
+                let detail = format!("{name} failed during key generation: {why}");
+                self.dkg_abort(op, Vec::new(), detail);
+            }
+            Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why)),
+            Some(Op::FrostRefill { .. }) => self.frost_refill_answered(op, node, None, now),
+            Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
             Some(Op::Sign(s)) => {
                 s.outstanding.remove(&node);
                 s.failures.push((name, why));
@@ -688,7 +806,7 @@ impl Coordinator {
         let latency = now.saturating_duration_since(p.sent);
         if let ResponseBody::Error { code, detail } = &resp.body {
             self.node_failed(node, now);
-            self.request_failed(p.op, node, format!("{code:?}: {detail}"), now);
+            self.request_failed(p.op, resp.id, node, format!("{code:?}: {detail}"), now);
             return;
         }
         if let Some(n) = self.nodes.get_mut(node) {
@@ -721,6 +839,7 @@ impl Coordinator {
                     self.node_failed(node, now);
                     self.request_failed(
                         p.op,
+                        resp.id,
                         node,
                         "answered a signature request with something else".into(),
                         now,
@@ -751,12 +870,25 @@ impl Coordinator {
                     {
                         s.culprits.push(name);
                     }
-                    self.request_failed(p.op, node, format!("share claims signer {signer}"), now);
+                    self.request_failed(p.op, resp.id, node, format!("share claims signer {signer}"), now);
                     return;
                 }
                 s.shares.insert(signer, (node, share));
                 self.try_combine(p.op, now);
             }
+            Some(Op::Unanswered) => {
+                self.ops.remove(&p.op);
+            }
+            Some(Op::Dkg(_)) => self.dkg_response(p.op, resp.id, node, resp.body, now),
+            Some(Op::Deliver { .. }) => self.delivery_answered(p.op, Ok(resp.body)),
+            Some(Op::FrostRefill { .. }) => {
+                let commitments = match resp.body {
+                    ResponseBody::Commitments(c) => Some(c),
+                    _ => None,
+                };
+                self.frost_refill_answered(p.op, node, commitments, now);
+            }
+            Some(Op::FrostSign(_)) => self.frost_response(p.op, resp.id, node, resp.body, now),
             None => {}
         }
     }
@@ -853,6 +985,21 @@ impl Coordinator {
                 }
             }
         }
+    }
+}
+
+/// The error of a signature that cannot get `needed` usable holders.
+fn unavailable(
+    available: usize,
+    needed: usize,
+    failures: &[(String, String)],
+    culprits: &[String],
+) -> SignError {
+    SignError::Unavailable {
+        available,
+        needed,
+        failures: failures.to_vec(),
+        culprits: culprits.to_vec(),
     }
 }
 

@@ -58,6 +58,10 @@ impl EmbeddedNodes {
             nodes.push(node);
             addresses.push((addr, public));
         }
+        let publics: Vec<NodePublic> = addresses.iter().map(|(_, p)| p.clone()).collect();
+        for node in &nodes {
+            node.set_peers(publics.clone());
+        }
         Ok(Self {
             runtime,
             nodes,

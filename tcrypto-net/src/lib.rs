@@ -7,6 +7,7 @@
 //! - [`node`]: the signer node state machine;
 //! - [`coordinator`]: the coordinator state machine (k-of-n by health, fallback, culprit exclusion);
 //! - [`algo`]: the bridge to the threshold schemes of `tcrypto`;
+//! - `ec` (internal): the node's side of the DKG and FROST runs relayed through the coordinator;
 //! - [`sealed`]: node-to-node envelopes relayed by the coordinator (HPKE-sealed, Ed25519-signed, echoed broadcasts);
 //! - [`bundle`]: HPKE-sealed share bundles from a dealer or key ceremony.
 //!
@@ -27,6 +28,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod config;
 pub mod coordinator;
+pub(crate) mod ec;
 pub mod embedded;
 pub mod frame;
 pub mod identity;

@@ -46,6 +46,7 @@ impl MemoryEngine {
         let now = Instant::now();
         for n in &nodes {
             let i = coord.add_node(n.name());
+            coord.set_identity(i, n.public());
             coord.node_connected(i, now);
         }
         let up = vec![true; nodes.len()];
@@ -98,7 +99,7 @@ impl MemoryEngine {
         }
         while let Some(e) = g.coord.poll_event() {
             match e {
-                Event::Signed { op, .. } | Event::Reply { op, .. } => {
+                Event::Signed { op, .. } | Event::Reply { op, .. } | Event::Created { op, .. } => {
                     g.results.insert(op, e);
                 }
                 other => g.notices.push(other),

@@ -20,7 +20,8 @@ use thiserror::Error;
 use crate::algo::{HeldShare, Refusal};
 use crate::audit::{AuditRecord, AuditSink};
 use crate::bundle::{SealedBundle, ShareBundle};
-use crate::identity::{NodeIdentity, SpkiFingerprint};
+use crate::ec::{self, Failure, Roster};
+use crate::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::store::{SecretStore, StoreError};
 use crate::wire::{ErrorCode, KeyInfo, Request, RequestBody, Response, ResponseBody};
@@ -61,6 +62,9 @@ pub struct SignerNode {
     replay: Mutex<ReplayGuard>,
     store: Option<Arc<SecretStore>>,
     audit: Arc<dyn AuditSink>,
+    peers: RwLock<Vec<NodePublic>>,
+    dkg_runs: Mutex<ec::dkg::Runs>,
+    nonces: ec::frost::NoncePool,
 }
 
 impl std::fmt::Debug for SignerNode {
@@ -86,7 +90,23 @@ impl SignerNode {
             replay: Mutex::new(replay),
             store,
             audit,
+            peers: RwLock::new(Vec::new()),
+            dkg_runs: Mutex::new(ec::dkg::Runs::default()),
+            nonces: ec::frost::NoncePool::default(),
         }
+    }
+
+    /// Pins the other nodes this node exchanges relayed messages with (DKG, presigning); from the
+    /// configuration's `[[peers]]`.
+    pub fn set_peers(&self, peers: Vec<NodePublic>) {
+        if let Ok(mut p) = self.peers.write() {
+            *p = peers;
+        }
+    }
+
+    /// The node's public identity.
+    pub fn public(&self) -> NodePublic {
+        self.identity.public()
     }
 
     /// The node's name.
@@ -189,7 +209,19 @@ impl SignerNode {
                 Some(mechanism.name()),
                 Some(mechanism.payload().to_vec()),
             ),
-            RequestBody::DeleteKey { key } => (Some(*key), None, None),
+            RequestBody::DeleteKey { key }
+            | RequestBody::FrostCommit { key, .. }
+            | RequestBody::PresignStart { key, .. }
+            | RequestBody::PresignRound { key, .. }
+            | RequestBody::DkgDeliver { key, .. } => (Some(*key), None, None),
+            RequestBody::FrostSign { key, package } => (
+                Some(*key),
+                Some("ed25519"),
+                tcrypto::ed25519::SigningPackage::decode(package)
+                    .ok()
+                    .map(|p| p.message),
+            ),
+            RequestBody::EcdsaSign { key, digest, .. } => (Some(*key), Some("ecdsa"), Some(digest.clone())),
             _ => (None, None, None),
         };
         let mut body = self.answer(now_ms, &req, rng);
@@ -274,21 +306,101 @@ impl SignerNode {
                 Ok(()) => ResponseBody::Done,
                 Err(r) => refuse(r),
             },
+            RequestBody::DkgStart(setup) => {
+                let run = setup.run;
+                let started = self
+                    .roster(&setup.parties, setup.me)
+                    .and_then(|roster| ec::dkg::start(setup.clone(), roster, &self.identity, rng));
+                match started {
+                    Ok((state, out)) => {
+                        if let Ok(mut runs) = self.dkg_runs.lock() {
+                            runs.insert(run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DkgRound { run, round, inbox } => {
+                let state = self.dkg_runs.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state else {
+                    return refuse((ErrorCode::UnknownKey, format!("no DKG run {run} in progress")));
+                };
+                match state.advance(*round, inbox, &self.identity, rng) {
+                    Ok(ec::dkg::Step::Continue(state, out)) => {
+                        if let Ok(mut runs) = self.dkg_runs.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Ok(ec::dkg::Step::Created(bundle)) => match self.store_new_key(bundle, rng) {
+                        Ok(info) => ResponseBody::KeyCreated(info),
+                        Err(r) => refuse(r),
+                    },
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DkgDeliver { setup, key, inbox } => {
+                let made = self
+                    .roster(&setup.parties, setup.me)
+                    .and_then(|roster| ec::dkg::deliver(setup, &roster, *key, inbox, &self.identity));
+                match made {
+                    Ok(bundle) => match self.store_new_key(bundle, rng) {
+                        Ok(info) => ResponseBody::KeyCreated(info),
+                        Err(r) => refuse(r),
+                    },
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::FrostCommit { key, sessions } => {
+                let held = self.held(key);
+                match held.as_ref().and_then(|h| h.share.as_ed25519()) {
+                    Some(share) => match self.nonces.commit(*key, share, sessions, rng) {
+                        Ok(c) => ResponseBody::Commitments(c),
+                        Err(r) => refuse(r),
+                    },
+                    None => refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}"))),
+                }
+            }
+            RequestBody::FrostSign { key, package } => {
+                let held = self.held(key);
+                let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ed25519()?))) else {
+                    return refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}")));
+                };
+                let package = match tcrypto::ed25519::SigningPackage::decode(package) {
+                    Ok(p) => p,
+                    Err(e) => return refuse((ErrorCode::BadEncoding, e.to_string())),
+                };
+                match self.nonces.sign(*key, share, &package) {
+                    Ok(s) => ResponseBody::Share {
+                        signer: held.info.signer,
+                        share: s,
+                    },
+                    Err(r) => refuse(r),
+                }
+            }
+            RequestBody::PresignStart { .. }
+            | RequestBody::PresignRound { .. }
+            | RequestBody::EcdsaSign { .. } => refuse((
+                ErrorCode::Unsupported,
+                "ECDSA presigning is not served yet".into(),
+            )),
         }
     }
 
-    /// Checks that an opened bundle holds a share this node can use (it matches its public key).
-    pub fn check_bundle(&self, bundle: &ShareBundle) -> Result<(), String> {
-        HeldShare::from_bundle(bundle).map(|_| ()).map_err(|(_, d)| d)
+    fn held(&self, key: &KeyId) -> Option<Arc<Held>> {
+        self.keys.read().ok().and_then(|k| k.get(key).cloned())
     }
 
-    fn import(&self, bundle: &[u8], rng: &mut impl CryptoRng) -> Result<(), Refusal> {
-        let sealed = SealedBundle::decode(bundle).map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
-        let opened = sealed
-            .open(&self.identity)
-            .map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
-        let share = HeldShare::from_bundle(&opened)?;
-        let key = opened.info.key;
+    fn roster(&self, parties: &[[u8; 32]], me: tcrypto::SignerId) -> Result<Roster, Failure> {
+        let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+        Roster::resolve(parties, me, &self.identity, &peers)
+    }
+
+    /// Validates a share, stores it encrypted (crash-safe) and adds it to the key table.
+    fn store_new_key(&self, bundle: ShareBundle, rng: &mut impl CryptoRng) -> Result<KeyInfo, Refusal> {
+        let share = HeldShare::from_bundle(&bundle)?;
+        let key = bundle.info.key;
         let mut keys = self
             .keys
             .write()
@@ -301,17 +413,31 @@ impl SignerNode {
         }
         if let Some(store) = &self.store {
             store
-                .put(&store_name(&key), &opened.encode(), rng)
+                .put(&store_name(&key), &bundle.encode(), rng)
                 .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
         }
+        let info = bundle.info.clone();
         keys.insert(
             key,
             Arc::new(Held {
-                info: opened.info,
+                info: bundle.info,
                 share,
             }),
         );
-        Ok(())
+        Ok(info)
+    }
+
+    /// Checks that an opened bundle holds a share this node can use (it matches its public key).
+    pub fn check_bundle(&self, bundle: &ShareBundle) -> Result<(), String> {
+        HeldShare::from_bundle(bundle).map(|_| ()).map_err(|(_, d)| d)
+    }
+
+    fn import(&self, bundle: &[u8], rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        let sealed = SealedBundle::decode(bundle).map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
+        let opened = sealed
+            .open(&self.identity)
+            .map_err(|e| (ErrorCode::BadBundle, e.to_string()))?;
+        self.store_new_key(opened, rng).map(|_| ())
     }
 
     fn delete(&self, key: &KeyId) -> Result<(), Refusal> {
@@ -328,12 +454,20 @@ impl SignerNode {
                 .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
         }
         keys.remove(key);
+        self.nonces.forget(key);
         Ok(())
     }
 }
 
 fn refuse((code, detail): Refusal) -> ResponseBody {
     ResponseBody::Error { code, detail }
+}
+
+fn failed(f: Failure) -> ResponseBody {
+    match f {
+        Failure::Refused(code, detail) => ResponseBody::Error { code, detail },
+        Failure::Aborted(culprits, detail) => ResponseBody::Aborted { culprits, detail },
+    }
 }
 
 #[cfg(test)]

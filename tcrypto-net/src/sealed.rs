@@ -168,6 +168,11 @@ impl Envelope {
             .map_err(|_| SealError::BadSignature(self.route.from))
     }
 
+    /// Whether the envelope carries a valid signature of `sender` (what the relaying coordinator checks).
+    pub fn verify(&self, sender: &VerifyingKey) -> bool {
+        self.verify_signature(sender).is_ok()
+    }
+
     /// Verifies the sender's signature, checks the route is `expected`, and decrypts with `recipient_secret`.
     pub fn open(
         &self,

@@ -273,6 +273,195 @@ pub enum RequestBody {
         /// The key.
         key: KeyId,
     },
+    /// Start a distributed key generation run as one of its dealers (the node side is the internal `ec::dkg` module); answered with the
+    /// node's round-1 envelopes.
+    DkgStart(DkgSetup),
+    /// Next DKG round: the envelopes relayed to this node (other dealers' broadcasts of the previous round and the
+    /// sealed messages addressed to it). Answered with [`ResponseBody::Envelopes`], after the last round with
+    /// [`ResponseBody::KeyCreated`].
+    DkgRound {
+        /// The run.
+        run: SessionId,
+        /// Round number, 2..=4.
+        round: u8,
+        /// Encoded [`crate::sealed::Envelope`]s.
+        inbox: Vec<Vec<u8>>,
+    },
+    /// Deliver a DKG result to a party that was offline during the run: every dealer's signed round-2 broadcast
+    /// and the sealed share each dealer made for this node. Answered with [`ResponseBody::KeyCreated`].
+    DkgDeliver {
+        /// The run's parameters (this node is in `parties`, not in `dealers`).
+        setup: DkgSetup,
+        /// The key the dealers created (checked by the node against the commitments).
+        key: KeyId,
+        /// Encoded [`crate::sealed::Envelope`]s.
+        inbox: Vec<Vec<u8>>,
+    },
+    /// FROST round 1 for a batch of future signing sessions: one nonce commitment per session id (kept in
+    /// memory by the node, each usable once). Answered with [`ResponseBody::Commitments`].
+    FrostCommit {
+        /// The Ed25519 key.
+        key: KeyId,
+        /// The signing sessions.
+        sessions: Vec<SessionId>,
+    },
+    /// FROST round 2: a signature share for a signing package of a session this node committed to.
+    FrostSign {
+        /// The Ed25519 key.
+        key: KeyId,
+        /// The `tcrypto::ed25519::SigningPackage` encoding (session, message, commitments of the chosen signers).
+        package: Vec<u8>,
+    },
+    /// Start an ECDSA presigning run among `parties` (at least `2t + 1` holders). Answered with envelopes.
+    PresignStart {
+        /// The P-256 key.
+        key: KeyId,
+        /// The run (becomes the session of every presignature id of the batch).
+        run: SessionId,
+        /// The presigning set.
+        parties: Vec<SignerId>,
+        /// Number of presignatures.
+        batch: u32,
+    },
+    /// Next presigning round (2, 3: envelopes; 4: the output check, answered with [`ResponseBody::Presigned`];
+    /// 5: commit, the node stores the batch and answers [`ResponseBody::Done`]).
+    PresignRound {
+        /// The P-256 key.
+        key: KeyId,
+        /// The run.
+        run: SessionId,
+        /// Round number.
+        round: u8,
+        /// Encoded [`crate::sealed::Envelope`]s.
+        inbox: Vec<Vec<u8>>,
+    },
+    /// One-round ECDSA signing with a stored presignature (marked spent on disk before the share is answered).
+    /// The request's session is the signing session bound into the re-randomisation.
+    EcdsaSign {
+        /// The P-256 key.
+        key: KeyId,
+        /// Run of the presignature.
+        run: SessionId,
+        /// Index of the presignature in its batch.
+        index: u32,
+        /// The digest to sign.
+        digest: Vec<u8>,
+    },
+}
+
+/// Parameters of a distributed key generation run, chosen by the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkgSetup {
+    /// The run's session id (bound into every hash and proof of the DKG).
+    pub run: SessionId,
+    /// The algorithm of the key (ECDSA P-256 or Ed25519).
+    pub algorithm: Algorithm,
+    /// `k`.
+    pub threshold: u16,
+    /// The receiving node's party id.
+    pub me: SignerId,
+    /// Ed25519 identity keys of the parties: entry `i` is party `i + 1` (each must be a pinned peer of the node).
+    pub parties: Vec<[u8; 32]>,
+    /// The parties that deal (the ones online; at least `k`). The others receive their shares sealed.
+    pub dealers: Vec<SignerId>,
+}
+
+impl DkgSetup {
+    fn encode(&self, w: &mut Writer) {
+        self.run.encode(w);
+        w.u8(self.algorithm.code()).u16(self.threshold);
+        self.me.encode(w);
+        w.u32(u32::try_from(self.parties.len()).unwrap_or(u32::MAX));
+        for p in &self.parties {
+            w.raw(p);
+        }
+        encode_ids(w, &self.dealers);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let run = SessionId::decode(r)?;
+        let algorithm = Algorithm::from_code(r.u8()?)?;
+        let threshold = r.u16()?;
+        let me = SignerId::decode(r)?;
+        let n = r.count(32)?;
+        if n > usize::from(u8::MAX) {
+            return Err(DecodeError::Invalid("more than 255 parties"));
+        }
+        let parties = (0..n).map(|_| r.array::<32>()).collect::<Result<Vec<_>, _>>()?;
+        let dealers = decode_ids(r)?;
+        if threshold == 0
+            || usize::from(threshold) > dealers.len()
+            || usize::from(me.get()) > n
+            || dealers.last().is_some_and(|d| usize::from(d.get()) > n)
+        {
+            return Err(DecodeError::Invalid(
+                "DKG threshold, parties and dealers inconsistent",
+            ));
+        }
+        Ok(Self {
+            run,
+            algorithm,
+            threshold,
+            me,
+            parties,
+            dealers,
+        })
+    }
+}
+
+/// Writes signer ids (count, then each).
+fn encode_ids(w: &mut Writer, ids: &[SignerId]) {
+    w.u32(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+    for id in ids {
+        id.encode(w);
+    }
+}
+
+/// Reads signer ids, strictly increasing.
+fn decode_ids(r: &mut Reader<'_>) -> Result<Vec<SignerId>, DecodeError> {
+    let n = r.count(2)?;
+    let mut out: Vec<SignerId> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = SignerId::decode(r)?;
+        if out.last().is_some_and(|l| *l >= id) {
+            return Err(DecodeError::Invalid("signer ids not strictly increasing"));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Longest list of relayed envelopes or commitments in one message.
+pub const MAX_LIST_LEN: usize = 4096;
+
+fn encode_blobs(w: &mut Writer, blobs: &[Vec<u8>]) {
+    w.u32(u32::try_from(blobs.len()).unwrap_or(u32::MAX));
+    for b in blobs {
+        w.bytes(b);
+    }
+}
+
+fn decode_blobs(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let n = r.count(4)?;
+    if n > MAX_LIST_LEN {
+        return Err(DecodeError::TooLong(n));
+    }
+    (0..n).map(|_| r.bytes().map(<[u8]>::to_vec)).collect()
+}
+
+fn encode_sessions(w: &mut Writer, sessions: &[SessionId]) {
+    w.u32(u32::try_from(sessions.len()).unwrap_or(u32::MAX));
+    for s in sessions {
+        s.encode(w);
+    }
+}
+
+fn decode_sessions(r: &mut Reader<'_>) -> Result<Vec<SessionId>, DecodeError> {
+    let n = r.count(32)?;
+    if n > MAX_LIST_LEN {
+        return Err(DecodeError::TooLong(n));
+    }
+    (0..n).map(|_| SessionId::decode(r)).collect()
 }
 
 impl RequestBody {
@@ -285,6 +474,14 @@ impl RequestBody {
             RequestBody::SignOptimistic { .. } => "sign-optimistic",
             RequestBody::ImportShare { .. } => "import-share",
             RequestBody::DeleteKey { .. } => "delete-key",
+            RequestBody::DkgStart(_) => "dkg-start",
+            RequestBody::DkgRound { .. } => "dkg-round",
+            RequestBody::DkgDeliver { .. } => "dkg-deliver",
+            RequestBody::FrostCommit { .. } => "frost-commit",
+            RequestBody::FrostSign { .. } => "frost-sign",
+            RequestBody::PresignStart { .. } => "presign-start",
+            RequestBody::PresignRound { .. } => "presign-round",
+            RequestBody::EcdsaSign { .. } => "ecdsa-sign",
         }
     }
 }
@@ -320,6 +517,67 @@ impl Request {
                 key.encode(&mut w);
                 mechanism.encode(&mut w);
             }
+            RequestBody::DkgStart(setup) => {
+                w.u8(7);
+                setup.encode(&mut w);
+            }
+            RequestBody::DkgRound { run, round, inbox } => {
+                w.u8(8);
+                run.encode(&mut w);
+                w.u8(*round);
+                encode_blobs(&mut w, inbox);
+            }
+            RequestBody::DkgDeliver { setup, key, inbox } => {
+                w.u8(9);
+                setup.encode(&mut w);
+                key.encode(&mut w);
+                encode_blobs(&mut w, inbox);
+            }
+            RequestBody::FrostCommit { key, sessions } => {
+                w.u8(10);
+                key.encode(&mut w);
+                encode_sessions(&mut w, sessions);
+            }
+            RequestBody::FrostSign { key, package } => {
+                w.u8(11);
+                key.encode(&mut w);
+                w.bytes(package);
+            }
+            RequestBody::PresignStart {
+                key,
+                run,
+                parties,
+                batch,
+            } => {
+                w.u8(12);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                encode_ids(&mut w, parties);
+                w.u32(*batch);
+            }
+            RequestBody::PresignRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                w.u8(13);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                w.u8(*round);
+                encode_blobs(&mut w, inbox);
+            }
+            RequestBody::EcdsaSign {
+                key,
+                run,
+                index,
+                digest,
+            } => {
+                w.u8(14);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                w.u32(*index).bytes(digest);
+            }
         }
         w.finish()
     }
@@ -346,6 +604,49 @@ impl Request {
             6 => RequestBody::SignOptimistic {
                 key: KeyId::decode(&mut r)?,
                 mechanism: Mechanism::decode(&mut r)?,
+            },
+            7 => RequestBody::DkgStart(DkgSetup::decode(&mut r)?),
+            8 => RequestBody::DkgRound {
+                run: SessionId::decode(&mut r)?,
+                round: r.u8()?,
+                inbox: decode_blobs(&mut r)?,
+            },
+            9 => RequestBody::DkgDeliver {
+                setup: DkgSetup::decode(&mut r)?,
+                key: KeyId::decode(&mut r)?,
+                inbox: decode_blobs(&mut r)?,
+            },
+            10 => RequestBody::FrostCommit {
+                key: KeyId::decode(&mut r)?,
+                sessions: decode_sessions(&mut r)?,
+            },
+            11 => RequestBody::FrostSign {
+                key: KeyId::decode(&mut r)?,
+                package: bounded(r.bytes()?, MAX_MESSAGE_LEN + 64 * 1024)?.to_vec(),
+            },
+            12 => RequestBody::PresignStart {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                parties: decode_ids(&mut r)?,
+                batch: r.u32()?,
+            },
+            13 => RequestBody::PresignRound {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                round: r.u8()?,
+                inbox: decode_blobs(&mut r)?,
+            },
+            14 => RequestBody::EcdsaSign {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                index: r.u32()?,
+                digest: {
+                    let d = r.bytes()?;
+                    if d.is_empty() || d.len() > 64 {
+                        return Err(DecodeError::Invalid("ECDSA digest must be 1..=64 bytes"));
+                    }
+                    d.to_vec()
+                },
             },
             _ => return Err(DecodeError::Invalid("unknown request kind")),
         };
@@ -521,6 +822,23 @@ pub enum ResponseBody {
     },
     /// The operation was carried out.
     Done,
+    /// Envelopes for other nodes (relayed by the coordinator), from a DKG or presigning round.
+    Envelopes(Vec<Vec<u8>>),
+    /// A DKG run ended: the node stored its share of this key.
+    KeyCreated(KeyInfo),
+    /// FROST nonce commitments (`tcrypto::ed25519::round1::Commitment` encodings), one per requested session.
+    Commitments(Vec<Vec<u8>>),
+    /// A presigning run's checks passed at this node: the public parts of the batch
+    /// (`tcrypto::ecdsa::PresignaturePublic` encodings), in batch order.
+    Presigned(Vec<Vec<u8>>),
+    /// A multi-party run (DKG, presigning) failed at this node and must be aborted; the parties it found
+    /// misbehaving (by party id; possibly none identified).
+    Aborted {
+        /// Misbehaving parties.
+        culprits: Vec<SignerId>,
+        /// What went wrong.
+        detail: String,
+    },
     /// The request was refused.
     Error {
         /// Why.
@@ -575,6 +893,27 @@ impl Response {
             ResponseBody::Error { code, detail } => {
                 w.u8(5).u16(code.code()).bytes(detail.as_bytes());
             }
+            ResponseBody::Envelopes(e) => {
+                w.u8(6);
+                encode_blobs(&mut w, e);
+            }
+            ResponseBody::KeyCreated(info) => {
+                w.u8(7);
+                info.encode(&mut w);
+            }
+            ResponseBody::Commitments(c) => {
+                w.u8(8);
+                encode_blobs(&mut w, c);
+            }
+            ResponseBody::Presigned(p) => {
+                w.u8(9);
+                encode_blobs(&mut w, p);
+            }
+            ResponseBody::Aborted { culprits, detail } => {
+                w.u8(10);
+                encode_ids(&mut w, culprits);
+                w.bytes(detail.as_bytes());
+            }
         }
         w.finish()
     }
@@ -606,6 +945,14 @@ impl Response {
             4 => ResponseBody::Done,
             5 => ResponseBody::Error {
                 code: ErrorCode::from_code(r.u16()?)?,
+                detail: text(&mut r)?,
+            },
+            6 => ResponseBody::Envelopes(decode_blobs(&mut r)?),
+            7 => ResponseBody::KeyCreated(KeyInfo::decode(&mut r)?),
+            8 => ResponseBody::Commitments(decode_blobs(&mut r)?),
+            9 => ResponseBody::Presigned(decode_blobs(&mut r)?),
+            10 => ResponseBody::Aborted {
+                culprits: decode_ids(&mut r)?,
                 detail: text(&mut r)?,
             },
             _ => return Err(DecodeError::Invalid("unknown response kind")),
@@ -665,6 +1012,43 @@ mod tests {
                 key: KeyId([7; 32]),
                 mechanism: Mechanism::Ecdsa { digest: vec![4; 32] },
             },
+            RequestBody::DkgStart(sample_setup()),
+            RequestBody::DkgRound {
+                run: sid(3),
+                round: 2,
+                inbox: vec![vec![1, 2], vec![]],
+            },
+            RequestBody::DkgDeliver {
+                setup: sample_setup(),
+                key: KeyId([2; 32]),
+                inbox: vec![vec![9; 40]],
+            },
+            RequestBody::FrostCommit {
+                key: KeyId([5; 32]),
+                sessions: vec![sid(1), sid(2)],
+            },
+            RequestBody::FrostSign {
+                key: KeyId([5; 32]),
+                package: vec![7; 100],
+            },
+            RequestBody::PresignStart {
+                key: KeyId([6; 32]),
+                run: sid(4),
+                parties: vec![SignerId::new(1).unwrap(), SignerId::new(3).unwrap()],
+                batch: 16,
+            },
+            RequestBody::PresignRound {
+                key: KeyId([6; 32]),
+                run: sid(4),
+                round: 3,
+                inbox: vec![vec![5; 3]],
+            },
+            RequestBody::EcdsaSign {
+                key: KeyId([6; 32]),
+                run: sid(4),
+                index: 7,
+                digest: vec![8; 32],
+            },
         ];
         bodies
             .into_iter()
@@ -676,6 +1060,30 @@ mod tests {
                 body,
             })
             .collect()
+    }
+
+    fn sample_setup() -> DkgSetup {
+        DkgSetup {
+            run: sid(9),
+            algorithm: Algorithm::Ed25519,
+            threshold: 2,
+            me: SignerId::new(3).unwrap(),
+            parties: vec![[1; 32], [2; 32], [3; 32]],
+            dealers: vec![SignerId::new(1).unwrap(), SignerId::new(3).unwrap()],
+        }
+    }
+
+    #[test]
+    fn dkg_setup_with_fewer_dealers_than_the_threshold_is_refused() {
+        let mut setup = sample_setup();
+        setup.threshold = 3;
+        let req = Request {
+            id: 1,
+            session: sid(1),
+            issued_at_ms: 1,
+            body: RequestBody::DkgStart(setup),
+        };
+        assert!(Request::decode(&req.encode()).is_err());
     }
 
     fn sample_responses() -> Vec<Response> {
@@ -702,6 +1110,21 @@ mod tests {
             ResponseBody::Error {
                 code: ErrorCode::UnknownKey,
                 detail: "no such key".into(),
+            },
+            ResponseBody::Envelopes(vec![vec![1; 5], vec![2; 7]]),
+            ResponseBody::KeyCreated(KeyInfo {
+                key: KeyId([3; 32]),
+                algorithm: Algorithm::EcdsaP256,
+                signer: SignerId::new(2).unwrap(),
+                threshold: 2,
+                parties: 3,
+                public: vec![4; 10],
+            }),
+            ResponseBody::Commitments(vec![vec![3; 66]]),
+            ResponseBody::Presigned(vec![]),
+            ResponseBody::Aborted {
+                culprits: vec![SignerId::new(4).unwrap()],
+                detail: "bad share".into(),
             },
         ];
         bodies

@@ -4,19 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
 use tcrypto::HashAlg;
 use tcrypto::rsa::{PublicKeySet, SignatureShare};
-use tcrypto_net::audit::MemoryAudit;
 use tcrypto_net::cluster::{Cluster, ClusterError, Engine};
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::identity::NodeIdentity;
 use tcrypto_net::memory::MemoryEngine;
-use tcrypto_net::node::SignerNode;
-use tcrypto_net::replay::ReplayGuard;
 use tcrypto_net::wire::{Mechanism, RequestBody, Response, ResponseBody};
 
 fn cluster(n: usize) -> Cluster<MemoryEngine> {
@@ -24,18 +19,7 @@ fn cluster(n: usize) -> Cluster<MemoryEngine> {
 }
 
 fn cluster_with(n: usize, optimistic: bool) -> Cluster<MemoryEngine> {
-    let mut nodes = Vec::new();
-    let mut publics = Vec::new();
-    for i in 1..=n {
-        let id = Arc::new(NodeIdentity::generate(&format!("node{i}"), &mut rand::rng()).unwrap());
-        publics.push(id.public());
-        nodes.push(Arc::new(SignerNode::new(
-            id,
-            None,
-            Arc::new(MemoryAudit::default()),
-            ReplayGuard::default(),
-        )));
-    }
+    let (nodes, publics) = common::memory_nodes(n);
     let cfg = CoordinatorConfig {
         request_timeout: Duration::from_secs(2),
         optimistic,

@@ -184,6 +184,7 @@ fn serve(config: &Path) -> Result<()> {
         audit.clone(),
         ReplayGuard::new(cfg.max_clock_skew_ms, ReplayGuard::DEFAULT_MAX_ENTRIES),
     ));
+    node.set_peers(cfg.peer_publics()?);
     let keys = node.load_keys()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -199,3 +199,32 @@ impl Drop for NodeProc {
         self.kill();
     }
 }
+
+/// `n` in-memory signer nodes `node1..` (no disk store), each pinning the others as peers, with their public
+/// identities.
+pub fn memory_nodes(
+    n: usize,
+) -> (
+    Vec<std::sync::Arc<tcrypto_net::node::SignerNode>>,
+    Vec<NodePublic>,
+) {
+    use std::sync::Arc;
+    let mut nodes = Vec::new();
+    let mut publics = Vec::new();
+    for i in 1..=n {
+        let id = Arc::new(
+            tcrypto_net::identity::NodeIdentity::generate(&format!("node{i}"), &mut rand::rng()).unwrap(),
+        );
+        publics.push(id.public());
+        nodes.push(Arc::new(tcrypto_net::node::SignerNode::new(
+            id,
+            None,
+            Arc::new(tcrypto_net::audit::MemoryAudit::default()),
+            tcrypto_net::replay::ReplayGuard::default(),
+        )));
+    }
+    for node in &nodes {
+        node.set_peers(publics.clone());
+    }
+    (nodes, publics)
+}

@@ -107,3 +107,20 @@ pub fn commit<C: Curve>(
         Broadcast::new(own),
     ))
 }
+
+impl<C: Curve> State<C> {
+    /// `f_i(j)` for a party `j` that receives a share of the key but does not deal in this run because it is
+    /// offline (its dealers seal the value to it; on its return it checks the value against the dealer's Feldman
+    /// commitments `C_i` of round 2 and sums). Refuses a participant of the run, whose share [`super::round2::reveal`]
+    /// makes.
+    pub fn share_for_non_dealer(&self, id: SignerId) -> Result<super::round2::Share<C>, Error> {
+        if self.params.participants.contains(&id) {
+            return Err(Error::InvalidParameters(
+                "a participant receives its share from round 2",
+            ));
+        }
+        Ok(super::round2::Share {
+            value: Zeroizing::new(super::curve::evaluate::<C>(&self.coefficients, id.get())),
+        })
+    }
+}

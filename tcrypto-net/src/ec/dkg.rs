@@ -1,0 +1,368 @@
+//! Distributed key generation across the nodes (`tcrypto::dkg`, four rounds), one party per node.
+//!
+//! The dealers are the parties online when the run starts (at least `k`). Round by round the coordinator relays:
+//!
+//! | request | this node does | answers |
+//! |---|---|---|
+//! | `DkgStart` | `round1::commit` | round-1 broadcast (hash commitment) |
+//! | `DkgRound 2` | `round2::reveal` | round-2 broadcast (echo, Feldman commitments, proof), a sealed share to every other dealer, and a sealed share to every party that is offline |
+//! | `DkgRound 3` | `round3::verify` | round-3 broadcast (complaints naming culprits, transcript hash) |
+//! | `DkgRound 4` | `round4::finish`, store the share encrypted | `KeyCreated` with the public key set |
+//!
+//! Equivocation is caught by the DKG itself: the round-2 broadcast echoes every round-1 broadcast and round 3
+//! confirms a hash of the whole public transcript; the coordinator registers the key only when every dealer
+//! answers the same public key set. A party that was offline receives, when it returns (`DkgDeliver`), every
+//! dealer's signed round-2 broadcast and the share each dealer sealed to it; it checks each share against that
+//! dealer's Feldman commitments (naming a dealer whose share does not match), sums them, and checks that the
+//! commitments give the key id the coordinator claims.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::CryptoRng;
+use tcrypto::dkg::{self, Curve, Ed25519, Message as _, P256, Parameters, round1, round2, round3, round4};
+use tcrypto::{KeyId, SessionId, SignerId};
+
+use super::{Failure, Roster, require_all};
+use crate::algo::{EcdsaPublicKey, ecdsa_bundles, ed25519_bundles};
+use crate::bundle::ShareBundle;
+use crate::identity::NodeIdentity;
+use crate::wire::{Algorithm, DkgSetup, ErrorCode};
+
+/// A curve whose DKG results this node can hold.
+pub(crate) trait HeldCurve: Curve {
+    /// Wraps a run of this curve.
+    fn wrap(run: DkgRun<Self>) -> AnyDkg;
+    /// Converts a result into the stored bundle.
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String>;
+}
+
+impl HeldCurve for P256 {
+    fn wrap(run: DkgRun<Self>) -> AnyDkg {
+        AnyDkg::P256(Box::new(run))
+    }
+
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String> {
+        let ecdsa = share.to_ecdsa().map_err(|e| e.to_string())?;
+        let pk = EcdsaPublicKey::new(share.public().clone())?;
+        ecdsa_bundles(&pk, &[ecdsa])
+            .pop()
+            .ok_or_else(|| "no bundle".to_string())
+    }
+}
+
+impl HeldCurve for Ed25519 {
+    fn wrap(run: DkgRun<Self>) -> AnyDkg {
+        AnyDkg::Ed25519(Box::new(run))
+    }
+
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String> {
+        let ed = tcrypto::ed25519::KeyShare::from_dkg(share).map_err(|e| e.to_string())?;
+        ed25519_bundles(&ed.public().clone(), &[ed])
+            .pop()
+            .ok_or_else(|| "no bundle".to_string())
+    }
+}
+
+enum State<C: Curve> {
+    Committed(round1::State<C>),
+    Revealed(round2::State<C>),
+    Verified(round3::State<C>),
+}
+
+/// A run in progress at this node.
+pub(crate) struct DkgRun<C: Curve> {
+    setup: DkgSetup,
+    roster: Roster,
+    dealers: BTreeSet<SignerId>,
+    state: State<C>,
+}
+
+/// A run of either curve.
+pub(crate) enum AnyDkg {
+    /// ECDSA P-256 key.
+    P256(Box<DkgRun<P256>>),
+    /// Ed25519 key.
+    Ed25519(Box<DkgRun<Ed25519>>),
+}
+
+/// What a round produced.
+pub(crate) enum Step {
+    /// Envelopes to relay; the run continues.
+    Continue(AnyDkg, Vec<Vec<u8>>),
+    /// The run ended with this node's share.
+    Created(ShareBundle),
+}
+
+fn aborted(e: &dkg::Error) -> Failure {
+    match e {
+        dkg::Error::InvalidParameters(_) | dkg::Error::InvalidResult(_) => {
+            Failure::Aborted(Vec::new(), e.to_string())
+        }
+        _ => Failure::Aborted(e.culprits(), e.to_string()),
+    }
+}
+
+fn other_dealers(dealers: &BTreeSet<SignerId>, me: SignerId) -> BTreeSet<SignerId> {
+    dealers.iter().copied().filter(|d| *d != me).collect()
+}
+
+fn decode_each<M: dkg::Message>(
+    messages: &BTreeMap<SignerId, Vec<u8>>,
+) -> Result<BTreeMap<SignerId, M>, Failure> {
+    messages
+        .iter()
+        .map(|(id, b)| {
+            dkg::decode_from::<M>(*id, b)
+                .map(|m| (*id, m))
+                .map_err(|e| aborted(&e))
+        })
+        .collect()
+}
+
+/// Starts a run as dealer `setup.me`.
+pub(crate) fn start(
+    setup: DkgSetup,
+    roster: Roster,
+    own: &NodeIdentity,
+    rng: &mut impl CryptoRng,
+) -> Result<(AnyDkg, Vec<Vec<u8>>), Failure> {
+    match setup.algorithm {
+        Algorithm::EcdsaP256 => start_on::<P256>(setup, roster, own, rng),
+        Algorithm::Ed25519 => start_on::<Ed25519>(setup, roster, own, rng),
+        other => Err(Failure::refused(
+            ErrorCode::Unsupported,
+            format!("no DKG for {}", other.name()),
+        )),
+    }
+}
+
+fn start_on<C: HeldCurve>(
+    setup: DkgSetup,
+    roster: Roster,
+    own: &NodeIdentity,
+    rng: &mut impl CryptoRng,
+) -> Result<(AnyDkg, Vec<Vec<u8>>), Failure> {
+    let dealers: BTreeSet<SignerId> = setup.dealers.iter().copied().collect();
+    if !dealers.contains(&setup.me) {
+        return Err(Failure::refused(
+            ErrorCode::Malformed,
+            "this node is not a dealer of the run",
+        ));
+    }
+    let params = Parameters::new(setup.run, setup.threshold, dealers.iter().copied())
+        .map_err(|e| Failure::refused(ErrorCode::Malformed, e.to_string()))?;
+    let (state, b1) = round1::commit::<C>(params, setup.me, rng).map_err(|e| aborted(&e))?;
+    let out = vec![roster.broadcast(own, setup.run, 1, &b1.encode())?];
+    Ok((
+        C::wrap(DkgRun {
+            setup,
+            roster,
+            dealers,
+            state: State::Committed(state),
+        }),
+        out,
+    ))
+}
+
+impl AnyDkg {
+    /// Runs round `round` with the relayed envelopes.
+    pub(crate) fn advance(
+        self,
+        round: u8,
+        envelopes: &[Vec<u8>],
+        own: &NodeIdentity,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Step, Failure> {
+        match self {
+            AnyDkg::P256(run) => run.advance(round, envelopes, own, rng),
+            AnyDkg::Ed25519(run) => run.advance(round, envelopes, own, rng),
+        }
+    }
+}
+
+impl<C: HeldCurve> DkgRun<C> {
+    fn advance(
+        self,
+        round: u8,
+        envelopes: &[Vec<u8>],
+        own: &NodeIdentity,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Step, Failure> {
+        let DkgRun {
+            setup,
+            roster,
+            dealers,
+            state,
+        } = self;
+        let run = setup.run;
+        let others = other_dealers(&dealers, roster.me);
+        let previous = round
+            .checked_sub(1)
+            .ok_or_else(|| Failure::refused(ErrorCode::Malformed, "DKG round 0"))?;
+        let inbox = roster.open(own, run, previous, &others, envelopes)?;
+        require_all(&inbox.broadcasts, &others, "broadcasts")?;
+        match (round, state) {
+            (2, State::Committed(st)) => {
+                let received = decode_each::<round1::Broadcast<C>>(&inbox.broadcasts)?;
+                let mut out = Vec::new();
+                for absent in roster.ids().difference(&dealers) {
+                    let share = st.share_for_non_dealer(*absent).map_err(|e| aborted(&e))?;
+                    out.push(roster.seal(own, run, 2, *absent, &share.encode(), rng)?);
+                }
+                let (st, b2, shares) = round2::reveal(st, &received).map_err(|e| aborted(&e))?;
+                out.push(roster.broadcast(own, run, 2, &b2.encode())?);
+                for (to, share) in shares {
+                    out.push(roster.seal(own, run, 2, to, &share.encode(), rng)?);
+                }
+                Ok(Step::Continue(
+                    C::wrap(DkgRun {
+                        setup,
+                        roster,
+                        dealers,
+                        state: State::Revealed(st),
+                    }),
+                    out,
+                ))
+            }
+            (3, State::Revealed(st)) => {
+                require_all(&inbox.direct, &others, "private shares")?;
+                let broadcasts = decode_each::<round2::Broadcast<C>>(&inbox.broadcasts)?;
+                let shares = decode_each::<round2::Share<C>>(&inbox.direct)?;
+                let (st, b3) = round3::verify(st, &broadcasts, shares).map_err(|e| aborted(&e))?;
+                let out = vec![roster.broadcast(own, run, 3, &b3.encode())?];
+                Ok(Step::Continue(
+                    C::wrap(DkgRun {
+                        setup,
+                        roster,
+                        dealers,
+                        state: State::Verified(st),
+                    }),
+                    out,
+                ))
+            }
+            (4, State::Verified(st)) => {
+                let broadcasts = decode_each::<round3::Broadcast<C>>(&inbox.broadcasts)?;
+                let share = round4::finish(st, &broadcasts).map_err(|e| aborted(&e))?;
+                let full = dkg::PublicKeySet::<C>::new(
+                    setup.threshold,
+                    &roster.ids(),
+                    share.public().commitments().to_vec(),
+                )
+                .map_err(|e| aborted(&e))?;
+                let share =
+                    dkg::KeyShare::from_parts(roster.me, *share.secret(), full).map_err(|e| aborted(&e))?;
+                let bundle = C::bundle(share).map_err(|e| Failure::Aborted(Vec::new(), e))?;
+                Ok(Step::Created(bundle))
+            }
+            _ => Err(Failure::refused(
+                ErrorCode::Malformed,
+                format!("DKG round {round} out of order"),
+            )),
+        }
+    }
+}
+
+/// Builds this node's share from a run it missed (see the module docs).
+pub(crate) fn deliver(
+    setup: &DkgSetup,
+    roster: &Roster,
+    key: KeyId,
+    envelopes: &[Vec<u8>],
+    own: &NodeIdentity,
+) -> Result<ShareBundle, Failure> {
+    let bundle = match setup.algorithm {
+        Algorithm::EcdsaP256 => deliver_on::<P256>(setup, roster, envelopes, own)?,
+        Algorithm::Ed25519 => deliver_on::<Ed25519>(setup, roster, envelopes, own)?,
+        other => {
+            return Err(Failure::refused(
+                ErrorCode::Unsupported,
+                format!("no DKG for {}", other.name()),
+            ));
+        }
+    };
+    if bundle.info.key != key {
+        return Err(Failure::refused(
+            ErrorCode::BadBundle,
+            "the dealers' commitments give another key than the one delivered",
+        ));
+    }
+    Ok(bundle)
+}
+
+fn deliver_on<C: HeldCurve>(
+    setup: &DkgSetup,
+    roster: &Roster,
+    envelopes: &[Vec<u8>],
+    own: &NodeIdentity,
+) -> Result<ShareBundle, Failure> {
+    let dealers: BTreeSet<SignerId> = setup.dealers.iter().copied().collect();
+    if dealers.contains(&roster.me) {
+        return Err(Failure::refused(
+            ErrorCode::Malformed,
+            "a dealer is not delivered its share",
+        ));
+    }
+    let inbox = roster.open(own, setup.run, 2, &dealers, envelopes)?;
+    require_all(&inbox.broadcasts, &dealers, "dealer broadcasts")?;
+    require_all(&inbox.direct, &dealers, "sealed shares")?;
+    let broadcasts = decode_each::<round2::Broadcast<C>>(&inbox.broadcasts)?;
+    let shares = decode_each::<round2::Share<C>>(&inbox.direct)?;
+    let k = usize::from(setup.threshold);
+    let x = C::scalar_from_u16(roster.me.get());
+    let mut group = vec![C::identity(); k];
+    let mut secret = zeroize::Zeroizing::new(C::zero());
+    for (dealer, b) in &broadcasts {
+        if b.commitments.len() != k {
+            return Err(Failure::blame(*dealer, "wrong number of Feldman commitments"));
+        }
+        let expected = b
+            .commitments
+            .iter()
+            .rev()
+            .fold(C::identity(), |acc, &a| acc * x + a);
+        let share = shares
+            .get(dealer)
+            .ok_or_else(|| Failure::blame(*dealer, "no sealed share"))?;
+        if C::mul_base(&share.value) != expected {
+            return Err(Failure::blame(
+                *dealer,
+                format!("share from dealer {dealer} does not match its Feldman commitments"),
+            ));
+        }
+        for (acc, p) in group.iter_mut().zip(&b.commitments) {
+            *acc = *acc + *p;
+        }
+        *secret = *secret + *share.value;
+    }
+    let full = dkg::PublicKeySet::<C>::new(setup.threshold, &roster.ids(), group).map_err(|e| aborted(&e))?;
+    let share = dkg::KeyShare::from_parts(roster.me, *secret, full).map_err(|e| aborted(&e))?;
+    C::bundle(share).map_err(|e| Failure::Aborted(Vec::new(), e))
+}
+
+/// Runs of one node, by run id (a bounded number at once).
+#[derive(Default)]
+pub(crate) struct Runs {
+    runs: BTreeMap<SessionId, AnyDkg>,
+    order: std::collections::VecDeque<SessionId>,
+}
+
+/// Most DKG runs a node keeps open at once (the oldest is dropped beyond).
+const MAX_RUNS: usize = 16;
+
+impl Runs {
+    pub(crate) fn insert(&mut self, run: SessionId, state: AnyDkg) {
+        if self.runs.insert(run, state).is_none() {
+            self.order.push_back(run);
+        }
+        while self.order.len() > MAX_RUNS {
+            if let Some(old) = self.order.pop_front() {
+                self.runs.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn take(&mut self, run: &SessionId) -> Option<AnyDkg> {
+        self.order.retain(|r| r != run);
+        self.runs.remove(run)
+    }
+}
