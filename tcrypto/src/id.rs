@@ -5,6 +5,7 @@
 
 use core::fmt;
 use core::num::NonZeroU16;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 
@@ -42,6 +43,35 @@ impl SignerId {
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let v = r.u16()?;
         Self::new(v).ok_or(DecodeError::Invalid("signer id 0"))
+    }
+
+    /// Reads a map keyed by signer id: a `u32` count, then `(id, value)` entries with strictly increasing ids, so
+    /// that a map has exactly one encoding and a duplicated id is refused. `value_len` is the shortest encoding of
+    /// a value (it bounds the count by the bytes left); `value` reads one value.
+    pub(crate) fn decode_map<T>(
+        r: &mut Reader<'_>,
+        value_len: usize,
+        mut value: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<BTreeMap<Self, T>, DecodeError> {
+        let n = r.count(2 + value_len)?;
+        let mut out = BTreeMap::new();
+        let mut last: Option<Self> = None;
+        for _ in 0..n {
+            let id = Self::decode(r)?;
+            if last.is_some_and(|l| l >= id) {
+                return Err(DecodeError::Invalid(
+                    "signer ids not strictly increasing (duplicate id)",
+                ));
+            }
+            last = Some(id);
+            out.insert(id, value(r)?);
+        }
+        Ok(out)
+    }
+
+    /// Reads a set of signer ids: a `u32` count, then strictly increasing ids (see [`SignerId::decode_map`]).
+    pub(crate) fn decode_set(r: &mut Reader<'_>) -> Result<BTreeSet<Self>, DecodeError> {
+        Ok(Self::decode_map(r, 0, |_| Ok(()))?.into_keys().collect())
     }
 }
 

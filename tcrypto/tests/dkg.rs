@@ -12,11 +12,11 @@ mod net;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use net::{Hooks, Outcome, honest, id, ids, run, seeded_rng};
+use net::{Hooks, Outcome, Resolution, honest, id, ids, run, run_resolving, seeded_rng};
 use proptest::prelude::*;
 use tcrypto::SignerId;
 use tcrypto::dkg::{
-    self, Curve, Ed25519, Error, Fault, KeyShare, Message, P256, PublicKeySet, round2, round3,
+    self, Curve, Ed25519, Error, Fault, KeyShare, Message, P256, PublicKeySet, resolve, round2, round3,
 };
 
 /// Every party that finished holds the same public key set, and its share matches its public share.
@@ -396,6 +396,193 @@ fn messages_for_another_curve_are_refused() {
     assert!(round3::Broadcast::<P256>::decode(&b.encode()).is_ok());
 }
 
+// ----- complaint resolution -----
+
+/// Every honest party finished with the same key from the qualified dealers `qualified`, and named exactly
+/// `culprits` (with their faults); `k` shares of the honest parties reconstruct the key.
+fn assert_resolved<C: Curve>(
+    outcome: &Resolution<C>,
+    honest: &[u16],
+    qualified: &[u16],
+    culprits: &[(u16, Fault)],
+    k: usize,
+) {
+    let want_q: BTreeSet<SignerId> = qualified.iter().map(|&i| id(i)).collect();
+    let want_c: BTreeMap<SignerId, Fault> = culprits.iter().map(|&(i, f)| (id(i), f)).collect();
+    let mut shares = Vec::new();
+    for &h in honest {
+        match &outcome[&id(h)] {
+            Ok(r) => {
+                assert_eq!(r.qualified, want_q, "party {h}: qualified set");
+                assert_eq!(r.culprits, want_c, "party {h}: culprits");
+                shares.push(dkg::KeyShare::<C>::decode(&r.share.encode()).unwrap());
+            }
+            Err(e) => panic!("party {h} failed: {e}"),
+        }
+    }
+    assert_agreement(&shares);
+    #[cfg(feature = "dealer")]
+    assert_key_reconstructs(shares, k);
+    #[cfg(not(feature = "dealer"))]
+    let _ = (shares, k);
+}
+
+/// The group key is the sum of the qualified dealers' constant-term commitments: checked by reconstructing the
+/// secret from `k` honest shares.
+#[cfg(feature = "dealer")]
+fn assert_key_reconstructs<C: Curve>(shares: Vec<KeyShare<C>>, k: usize) {
+    let public = shares[0].public().public_key();
+    let x = reconstruct(shares.into_iter().take(k).collect());
+    assert!(
+        C::mul_base(&x) == public,
+        "shares do not reconstruct the group key"
+    );
+}
+
+#[test]
+fn resolution_round_without_complaints_gives_every_party_the_same_key() {
+    let mut rng = seeded_rng("resolve_honest");
+    let out = run_resolving::<P256>(3, &ids(5), &mut rng, &mut Hooks::default());
+    assert_resolved(&out, &[1, 2, 3, 4, 5], &[1, 2, 3, 4, 5], &[], 3);
+}
+
+#[test]
+fn true_share_complaint_disqualifies_the_dealer_and_the_key_forms_from_the_others() {
+    let mut rng = seeded_rng("resolve_true_complaint");
+    let mut hooks = Hooks::<Ed25519>::default();
+    // Dealer 4 sends party 1 a wrong share and stands by it when answering the complaint.
+    hooks.share = Box::new(|from, to, s| {
+        if from == id(4) && to == id(1) {
+            *s.value = *s.value + Ed25519::scalar_from_u16(1);
+        }
+    });
+    hooks.resolve = Box::new(|from, _to, b| {
+        if from == id(4) {
+            let v = b.answers.get_mut(&id(1)).unwrap();
+            *v = *v + Ed25519::scalar_from_u16(1);
+        }
+        true
+    });
+    let out = run_resolving(3, &ids(5), &mut rng, &mut hooks);
+    // The key leaves dealer 4's polynomial out, and the honest shares still reconstruct it.
+    assert_resolved(&out, &[1, 2, 3, 5], &[1, 2, 3, 5], &[(4, Fault::InvalidShare)], 3);
+}
+
+/// Party 1 accuses dealer 2, whose share to it was correct.
+fn false_accuser() -> Hooks<P256> {
+    let mut hooks = Hooks::<P256>::default();
+    hooks.round3 = Box::new(|from, _to, b| {
+        if from == id(1) {
+            b.complaints.insert(id(2), Fault::InvalidShare);
+        }
+    });
+    hooks
+}
+
+#[test]
+fn false_share_complaint_names_the_accuser_and_the_key_still_forms() {
+    let mut rng = seeded_rng("resolve_false_complaint");
+    let out = run_resolving(2, &ids(3), &mut rng, &mut false_accuser());
+    assert_resolved(&out, &[2, 3], &[1, 2, 3], &[(1, Fault::FalseComplaint)], 2);
+    // Without resolution the same false complaint blocks the run (round 4 accepts no complaint at all).
+    let blocked = run(2, &ids(3), &mut rng, &mut false_accuser());
+    assert!(blocked[&id(3)].is_err());
+}
+
+#[test]
+fn silent_accused_dealer_is_disqualified() {
+    let mut rng = seeded_rng("resolve_silent_dealer");
+    let mut hooks = Hooks::<P256>::default();
+    hooks.share = Box::new(|from, to, s| {
+        if from == id(3) && to == id(2) {
+            *s.value = P256::scalar_from_u16(5);
+        }
+    });
+    // Dealer 3 never answers.
+    hooks.resolve = Box::new(|from, _to, _b| from != id(3));
+    let out = run_resolving(3, &ids(5), &mut rng, &mut hooks);
+    assert_resolved(&out, &[1, 2, 4, 5], &[1, 2, 4, 5], &[(3, Fault::NoAnswer)], 3);
+}
+
+#[test]
+fn answer_with_an_unrequested_share_disqualifies_nobody_but_names_the_dealer() {
+    let mut rng = seeded_rng("resolve_unrequested_answer");
+    let mut hooks = Hooks::<Ed25519>::default();
+    hooks.resolve = Box::new(|from, _to, b| {
+        if from == id(2) {
+            b.answers.insert(id(1), Ed25519::scalar_from_u16(9));
+        }
+        true
+    });
+    let out = run_resolving(2, &ids(3), &mut rng, &mut hooks);
+    assert_resolved(&out, &[1, 3], &[1, 2, 3], &[(2, Fault::Malformed)], 2);
+}
+
+#[test]
+fn too_few_qualified_dealers_abort_the_run() {
+    let mut rng = seeded_rng("resolve_too_few_qualified");
+    let mut hooks = Hooks::<P256>::default();
+    // Dealers 1 and 2 each send party 3 a wrong share and stay silent: 2 qualified dealers for k = 3.
+    hooks.share = Box::new(|from, to, s| {
+        if (from == id(1) || from == id(2)) && to == id(3) {
+            *s.value = P256::scalar_from_u16(1);
+        }
+    });
+    hooks.resolve = Box::new(|from, _to, _b| from != id(1) && from != id(2));
+    let out = run_resolving(3, &ids(4), &mut rng, &mut hooks);
+    for h in [3, 4] {
+        match &out[&id(h)] {
+            Err(Error::Complaints { culprits, .. }) => {
+                assert_eq!(culprits, &BTreeSet::from([id(1), id(2)]));
+            }
+            other => panic!("party {h}: expected an abort naming 1 and 2, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn broadcast_faults_are_not_resolved_and_abort_the_run() {
+    let mut rng = seeded_rng("resolve_broadcast_fault");
+    let mut hooks = Hooks::<P256>::default();
+    hooks.round2 = Box::new(|from, _to, b| {
+        if from == id(1) {
+            b.commitments.pop();
+        }
+    });
+    let out = run_resolving(3, &ids(4), &mut rng, &mut hooks);
+    for h in [2, 3, 4] {
+        let err = out[&id(h)].as_ref().unwrap_err();
+        assert_eq!(err.culprits(), vec![id(1)], "party {h}");
+    }
+}
+
+#[test]
+fn resolution_broadcast_round_trips_and_refuses_duplicate_ids_and_non_canonical_scalars() {
+    let b = resolve::Broadcast::<P256> {
+        answers: BTreeMap::from([
+            (id(2), P256::scalar_from_u16(7)),
+            (id(5), P256::scalar_from_u16(9)),
+        ]),
+    };
+    let bytes = b.encode();
+    assert!(resolve::Broadcast::<P256>::decode(&bytes).unwrap() == b);
+    assert!(resolve::Broadcast::<Ed25519>::decode(&bytes).is_err());
+    // header(2) + curve(1) + count(4) + (id 2 + 32) + id: rewrite the second id to 2.
+    let mut dup = bytes.clone();
+    dup[2 + 1 + 4 + 34 + 1] = 2;
+    assert!(resolve::Broadcast::<P256>::decode(&dup).is_err());
+    let mut big = bytes.clone();
+    big[2 + 1 + 4 + 2..2 + 1 + 4 + 34].fill(0xff);
+    assert!(resolve::Broadcast::<P256>::decode(&big).is_err());
+    let mut trailing = bytes;
+    trailing.push(0);
+    assert!(resolve::Broadcast::<P256>::decode(&trailing).is_err());
+    let empty = resolve::Broadcast::<Ed25519> {
+        answers: BTreeMap::new(),
+    };
+    assert!(resolve::Broadcast::<Ed25519>::decode(&empty.encode()).unwrap() == empty);
+}
+
 // ----- encodings -----
 
 #[test]
@@ -593,4 +780,95 @@ fn after_a_cheater_is_named_the_honest_parties_rerun_and_get_a_working_key() {
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&keys[0].public().public_key_bytes()).unwrap();
     vk.verify_strict(b"rerun", &ed25519_dalek::Signature::from_bytes(&sig.to_bytes()))
         .unwrap();
+}
+
+// ----- fuzz seeds -----
+
+#[path = "common/fuzz_seeds.rs"]
+mod fuzz_seeds;
+
+/// Decodes with either curve and re-encodes (the fuzz targets' round-trip property).
+type RoundTrip = fn(&[u8]) -> Option<Vec<u8>>;
+
+/// A fuzz target's name, its valid seeds, and its round trips.
+type SeedSet = (&'static str, Vec<Vec<u8>>, [RoundTrip; 2]);
+
+fn round_trip<M: Message>(b: &[u8]) -> Option<Vec<u8>> {
+    M::decode(b).ok().map(|m| m.encode())
+}
+
+/// Valid encodings of the complaint-handling messages, for the fuzz targets' seed corpora, with the targets'
+/// round trips.
+fn complaint_seeds() -> [SeedSet; 2] {
+    let answers = resolve::Broadcast::<P256> {
+        answers: BTreeMap::from([
+            (id(1), P256::scalar_from_u16(3)),
+            (id(4), -P256::scalar_from_u16(1)),
+        ]),
+    };
+    let one = resolve::Broadcast::<Ed25519> {
+        answers: BTreeMap::from([(id(2), Ed25519::scalar_from_u16(11))]),
+    };
+    let none = resolve::Broadcast::<Ed25519> {
+        answers: BTreeMap::new(),
+    };
+    let complaints = round3::Broadcast::<P256>::new(
+        BTreeMap::from([
+            (id(2), Fault::InvalidShare),
+            (id(3), Fault::NoAnswer),
+            (id(7), Fault::FalseComplaint),
+        ]),
+        [0; 32],
+    );
+    let confirmed = round3::Broadcast::<Ed25519>::new(BTreeMap::new(), [0x5a; 32]);
+    [
+        (
+            "dkg_resolve_broadcast",
+            vec![answers.encode(), one.encode(), none.encode()],
+            [
+                round_trip::<resolve::Broadcast<P256>>,
+                round_trip::<resolve::Broadcast<Ed25519>>,
+            ],
+        ),
+        (
+            "dkg_round3_broadcast",
+            vec![complaints.encode(), confirmed.encode()],
+            [
+                round_trip::<round3::Broadcast<P256>>,
+                round_trip::<round3::Broadcast<Ed25519>>,
+            ],
+        ),
+    ]
+}
+
+/// Regenerates the committed fuzz seeds under `fuzz/seeds/dkg_{resolve,round3}_broadcast`:
+/// `cargo test -p tcrypto --all-features --test dkg -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files; run by hand to regenerate the fuzz seeds"]
+fn write_fuzz_seeds() {
+    for (target, seeds, _) in complaint_seeds() {
+        fuzz_seeds::write_seeds(target, &seeds);
+    }
+}
+
+/// The committed seeds are what [`write_fuzz_seeds`] writes, and they pass the fuzz targets' property (decode →
+/// encode gives the input back; truncations do not decode) on stable Rust.
+#[test]
+fn committed_complaint_fuzz_seeds_round_trip() {
+    for (target, seeds, round_trips) in complaint_seeds() {
+        let dir = fuzz_seeds::seeds_dir(target);
+        for (i, seed) in seeds.iter().enumerate() {
+            let committed = std::fs::read(dir.join(format!("valid-{i}"))).unwrap();
+            assert_eq!(&committed, seed, "{target}/valid-{i} is stale");
+            assert!(
+                round_trips.iter().any(|rt| rt(seed).as_ref() == Some(seed)),
+                "{target}/valid-{i}"
+            );
+            let truncated = std::fs::read(dir.join(format!("truncated-{i}"))).unwrap();
+            assert!(
+                round_trips.iter().all(|rt| rt(&truncated).is_none()),
+                "{target}/truncated-{i} decodes"
+            );
+        }
+    }
 }

@@ -184,9 +184,9 @@ fn garbage_never_panics_any_decoder() {
     }
 }
 
-fn seeds_dir(target: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fuzz/seeds/{target}"))
-}
+#[path = "common/fuzz_seeds.rs"]
+mod fuzz_seeds;
+use fuzz_seeds::{seeds_dir, write_seeds};
 
 /// Regenerates the committed fuzz seeds under `fuzz/seeds/rsa_*`:
 /// `cargo test -p tcrypto --all-features --test encodings -- --ignored write_fuzz_seeds`.
@@ -225,12 +225,7 @@ fn write_fuzz_seeds() {
         ),
     ];
     for (target, seeds) in sets {
-        let dir = seeds_dir(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, seed) in seeds.iter().enumerate() {
-            std::fs::write(dir.join(format!("valid-{i}")), seed).unwrap();
-            std::fs::write(dir.join(format!("truncated-{i}")), &seed[..seed.len() / 2]).unwrap();
-        }
+        write_seeds(target, &seeds);
     }
 }
 

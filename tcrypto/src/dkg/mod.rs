@@ -21,12 +21,19 @@
 //! the whole public transcript. [`finish`](round4::finish) accepts only if nobody complained and every party
 //! confirmed the same transcript; every party checks its own share against the public result.
 //!
+//! When somebody complained about a private share, the complaint-resolution round of Gennaro et al. settles it
+//! ([`resolve`]): the accused dealer reveals the disputed share, everyone checks it against the dealer's Feldman
+//! commitments, a dealer that fails or stays silent is disqualified and the key is formed from the qualified
+//! dealers, and a complaint answered with a correct share names its accuser ([`Fault::FalseComplaint`]).
+//!
 //! | step | function | sends |
 //! |---|---|---|
 //! | 1 | [`round1::commit`] | [`round1::Broadcast`] `h_i` to all |
 //! | 2 | [`round2::reveal`] | [`round2::Broadcast`] (echo, `C_i`, `σ_i`) to all, [`round2::Share`] `f_i(j)` to each `P_j` |
 //! | 3 | [`round3::verify`] | [`round3::Broadcast`] (complaints, transcript hash) to all |
-//! | 4 | [`round4::finish`] | nothing: the [`KeyShare`] |
+//! | 4 | [`round4::finish`] | nothing: the [`KeyShare`] (when nobody complained) |
+//! | 3b | [`resolve::answer`] | [`resolve::Broadcast`] (the disputed shares) to all (when somebody complained) |
+//! | 4b | [`resolve::finish`] | nothing: a [`resolve::Resolved`] key share from the qualified dealers |
 //!
 //! Every step is sans-io: it takes the previous step's state by value (so a state cannot be used twice) and the
 //! messages received, keyed by the sender as the authenticated channel reports it. The session id is bound into
@@ -59,6 +66,7 @@ use crate::id::{SessionId, SignerId};
 pub mod curve;
 #[cfg(feature = "dealer")]
 pub mod dealer;
+pub mod resolve;
 pub mod round1;
 pub mod round2;
 pub mod round3;
@@ -74,6 +82,7 @@ pub(crate) mod tag {
     pub(crate) const ROUND3_BROADCAST: u8 = 0x33;
     pub(crate) const KEY_SHARE: u8 = 0x34;
     pub(crate) const PUBLIC_KEY_SET: u8 = 0x35;
+    pub(crate) const RESOLVE_BROADCAST: u8 = 0x36;
 }
 
 /// The public parameters every party of a run agrees on before starting.
@@ -173,6 +182,11 @@ pub enum Fault {
     Malformed,
     /// It confirmed a different transcript than ours in round 3.
     InconsistentTranscript,
+    /// Accused of sending a wrong share, it did not reveal that share in the resolution round
+    /// ([`resolve`]); it is disqualified.
+    NoAnswer,
+    /// It complained about a share that the dealer then revealed and that matches the dealer's commitments.
+    FalseComplaint,
 }
 
 impl Fault {
@@ -184,6 +198,8 @@ impl Fault {
             Fault::InvalidShare => 4,
             Fault::Malformed => 5,
             Fault::InconsistentTranscript => 6,
+            Fault::NoAnswer => 7,
+            Fault::FalseComplaint => 8,
         }
     }
 
@@ -195,6 +211,8 @@ impl Fault {
             4 => Fault::InvalidShare,
             5 => Fault::Malformed,
             6 => Fault::InconsistentTranscript,
+            7 => Fault::NoAnswer,
+            8 => Fault::FalseComplaint,
             _ => return Err(DecodeError::Invalid("unknown DKG fault code")),
         })
     }
@@ -447,8 +465,7 @@ impl<C: Curve> PublicKeySet<C> {
 
     pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let threshold = r.u16()?;
-        let n = r.count(2)?;
-        let participants = read_sorted_ids(r, n)?;
+        let participants = SignerId::decode_set(r)?;
         if threshold == 0 || usize::from(threshold) > participants.len() {
             return Err(DecodeError::Invalid("threshold not in 1..=n"));
         }
@@ -707,22 +724,6 @@ pub(crate) fn read_scalar<C: Curve>(r: &mut Reader<'_>) -> Result<C::Scalar, Dec
     let s = C::scalar_from_bytes(&bytes).ok_or(DecodeError::Invalid("scalar not canonical"));
     zeroize::Zeroize::zeroize(&mut bytes);
     s
-}
-
-pub(crate) fn read_sorted_ids(r: &mut Reader<'_>, n: usize) -> Result<BTreeSet<SignerId>, DecodeError> {
-    let mut set = BTreeSet::new();
-    let mut last = 0u16;
-    for _ in 0..n {
-        let id = SignerId::decode(r)?;
-        if id.get() <= last {
-            return Err(DecodeError::Invalid(
-                "signer ids not strictly increasing (duplicate id)",
-            ));
-        }
-        last = id.get();
-        set.insert(id);
-    }
-    Ok(set)
 }
 
 fn hex_bytes(b: &[u8]) -> String {

@@ -66,19 +66,7 @@ impl<C: Curve> Message for Broadcast<C> {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tag::ROUND2_BROADCAST)?;
         read_curve::<C>(&mut r)?;
-        let n = r.count(34)?;
-        let mut echo = BTreeMap::new();
-        let mut last = 0u16;
-        for _ in 0..n {
-            let id = SignerId::decode(&mut r)?;
-            if id.get() <= last {
-                return Err(DecodeError::Invalid(
-                    "echo ids not strictly increasing (duplicate id)",
-                ));
-            }
-            last = id.get();
-            echo.insert(id, r.array::<32>()?);
-        }
+        let echo = SignerId::decode_map(&mut r, 32, |r| r.array::<32>())?;
         let k = r.count(C::POINT_LEN)?;
         if k == 0 {
             return Err(DecodeError::Invalid("no commitments"));
@@ -152,6 +140,8 @@ pub struct State<C: Curve> {
     pub(super) proof: Proof<C>,
     /// `h_j` as received, for every participant (own included).
     pub(super) seen: BTreeMap<SignerId, [u8; 32]>,
+    /// `f_i(j)` as sent to every other `P_j`: revealed only to answer `P_j`'s complaint ([`super::resolve`]).
+    pub(super) sent: BTreeMap<SignerId, Zeroizing<C::Scalar>>,
 }
 
 impl<C: Curve> fmt::Debug for State<C> {
@@ -181,7 +171,7 @@ pub fn reveal<C: Curve>(
     params.check_senders(me, received)?;
     let mut seen: BTreeMap<SignerId, [u8; 32]> = received.iter().map(|(id, b)| (*id, b.commitment)).collect();
     seen.insert(me, own);
-    let shares = params
+    let shares: BTreeMap<SignerId, Share<C>> = params
         .participants
         .iter()
         .filter(|id| **id != me)
@@ -195,6 +185,7 @@ pub fn reveal<C: Curve>(
         })
         .collect();
     let own_share = Zeroizing::new(curve::evaluate::<C>(&coefficients, me.get()));
+    let sent = shares.iter().map(|(id, s)| (*id, s.value.clone())).collect();
     let broadcast = Broadcast {
         echo: seen.clone(),
         commitments: commitments.clone(),
@@ -208,6 +199,7 @@ pub fn reveal<C: Curve>(
             commitments,
             proof,
             seen,
+            sent,
         },
         broadcast,
         shares,

@@ -23,7 +23,7 @@ pub struct Broadcast<C: Curve> {
     /// `P_i`'s complaints: accused party and fault. Empty when all is well.
     pub complaints: BTreeMap<SignerId, Fault>,
     /// `H(session, params, (j, h_j, C_j, σ_j) for every j)`: the public transcript `P_i` accepts (all zero when
-    /// it complains).
+    /// it complains about a broadcast; a complaint about a private share alone leaves the transcript confirmed).
     pub confirmation: [u8; 32],
     _curve: core::marker::PhantomData<C>,
 }
@@ -65,19 +65,7 @@ impl<C: Curve> Message for Broadcast<C> {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tag::ROUND3_BROADCAST)?;
         read_curve::<C>(&mut r)?;
-        let n = r.count(3)?;
-        let mut complaints = BTreeMap::new();
-        let mut last = 0u16;
-        for _ in 0..n {
-            let id = SignerId::decode(&mut r)?;
-            if id.get() <= last {
-                return Err(DecodeError::Invalid(
-                    "accused ids not strictly increasing (duplicate id)",
-                ));
-            }
-            last = id.get();
-            complaints.insert(id, Fault::from_code(r.u8()?)?);
-        }
+        let complaints = SignerId::decode_map(&mut r, 1, |r| Fault::from_code(r.u8()?))?;
         let confirmation = r.array::<32>()?;
         r.finish()?;
         Ok(Self::new(complaints, confirmation))
@@ -94,6 +82,12 @@ pub struct State<C: Curve> {
     pub(super) group_commitments: Vec<C::Point>,
     pub(super) complaints: BTreeMap<SignerId, Fault>,
     pub(super) confirmation: [u8; 32],
+    /// Every dealer's Feldman commitments `C_j` (own included), kept for the complaint-resolution round.
+    pub(super) dealings: BTreeMap<SignerId, Vec<C::Point>>,
+    /// `f_j(i)` as received from every dealer `P_j` (own `f_i(i)` included).
+    pub(super) received: BTreeMap<SignerId, Zeroizing<C::Scalar>>,
+    /// `f_i(j)` as sent to every other `P_j` (revealed only to answer `P_j`'s complaint).
+    pub(super) sent: BTreeMap<SignerId, Zeroizing<C::Scalar>>,
 }
 
 impl<C: Curve> fmt::Debug for State<C> {
@@ -136,6 +130,7 @@ pub fn verify<C: Curve>(
         commitments,
         proof,
         seen,
+        sent,
     } = state;
     params.check_senders(me, broadcasts)?;
     params.check_senders(me, &shares)?;
@@ -179,7 +174,7 @@ pub fn verify<C: Curve>(
         }
     }
 
-    let mut secret = own_share;
+    let mut secret = own_share.clone();
     let mut group_commitments = Vec::new();
     let mut confirmation = [0u8; 32];
     if complaints.is_empty() {
@@ -192,6 +187,10 @@ pub fn verify<C: Curve>(
                 *acc = *acc + *p;
             }
         }
+    }
+    // The public transcript is complete unless a broadcast itself was at fault: a complaint about a private share
+    // alone leaves it intact, and it is confirmed so that the resolution round starts from an agreed transcript.
+    if complaints.values().all(|f| *f == Fault::InvalidShare) {
         let mut w = transcript::<C>("confirmation", &params);
         for (&j, h) in &seen {
             j.encode(&mut w);
@@ -208,6 +207,14 @@ pub fn verify<C: Curve>(
         confirmation = super::sha256(w.as_slice());
     }
     let broadcast = Broadcast::new(complaints.clone(), confirmation);
+    let mut dealings: BTreeMap<SignerId, Vec<C::Point>> = broadcasts
+        .iter()
+        .map(|(j, b)| (*j, b.commitments.clone()))
+        .collect();
+    dealings.insert(me, commitments);
+    let mut received: BTreeMap<SignerId, Zeroizing<C::Scalar>> =
+        shares.into_iter().map(|(j, s)| (j, s.value)).collect();
+    received.insert(me, own_share);
     Ok((
         State {
             params,
@@ -216,6 +223,9 @@ pub fn verify<C: Curve>(
             group_commitments,
             complaints,
             confirmation,
+            dealings,
+            received,
+            sent,
         },
         broadcast,
     ))

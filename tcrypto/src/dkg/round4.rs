@@ -18,6 +18,28 @@ pub fn finish<C: Curve>(
     broadcasts: &BTreeMap<SignerId, round3::Broadcast<C>>,
 ) -> Result<KeyShare<C>, Error> {
     state.params.check_senders(state.me, broadcasts)?;
+    let mut complaints = gather_complaints(&state, broadcasts);
+    if complaints.is_empty() {
+        complaints = transcript_mismatches(&state, broadcasts);
+    }
+    if !complaints.is_empty() {
+        return Err(complaints_error(complaints));
+    }
+    let public = PublicKeySet::from_commitments(
+        state.params.threshold,
+        &state.params.participants,
+        state.group_commitments.clone(),
+    )
+    .map_err(Error::InvalidResult)?;
+    KeyShare::new(state.me, *state.secret, public).map_err(Error::InvalidResult)
+}
+
+/// Every complaint of the run: ours, and those in the others' round-3 broadcasts (accusing oneself or a
+/// non-participant is itself malformed and blames the accuser).
+pub(super) fn gather_complaints<C: Curve>(
+    state: &round3::State<C>,
+    broadcasts: &BTreeMap<SignerId, round3::Broadcast<C>>,
+) -> Vec<Complaint> {
     let mut complaints = state.complaints();
     for (&accuser, b) in broadcasts {
         for (&accused, &fault) in &b.complaints {
@@ -37,28 +59,29 @@ pub fn finish<C: Curve>(
             }
         }
     }
-    if complaints.is_empty() {
-        for (&sender, b) in broadcasts {
-            if b.confirmation != state.confirmation {
-                complaints.push(Complaint {
-                    accuser: state.me,
-                    accused: sender,
-                    fault: Fault::InconsistentTranscript,
-                });
-            }
-        }
-    }
-    if !complaints.is_empty() {
-        let culprits: BTreeSet<SignerId> = complaints.iter().map(|c| c.accused).collect();
-        complaints.sort();
-        complaints.dedup();
-        return Err(Error::Complaints { culprits, complaints });
-    }
-    let public = PublicKeySet::from_commitments(
-        state.params.threshold,
-        &state.params.participants,
-        state.group_commitments.clone(),
-    )
-    .map_err(Error::InvalidResult)?;
-    KeyShare::new(state.me, *state.secret, public).map_err(Error::InvalidResult)
+    complaints
+}
+
+/// A complaint against every party that confirmed another transcript than ours.
+pub(super) fn transcript_mismatches<C: Curve>(
+    state: &round3::State<C>,
+    broadcasts: &BTreeMap<SignerId, round3::Broadcast<C>>,
+) -> Vec<Complaint> {
+    broadcasts
+        .iter()
+        .filter(|(_, b)| b.confirmation != state.confirmation)
+        .map(|(&sender, _)| Complaint {
+            accuser: state.me,
+            accused: sender,
+            fault: Fault::InconsistentTranscript,
+        })
+        .collect()
+}
+
+/// [`Error::Complaints`] naming every accused party.
+pub(super) fn complaints_error(mut complaints: Vec<Complaint>) -> Error {
+    let culprits: BTreeSet<SignerId> = complaints.iter().map(|c| c.accused).collect();
+    complaints.sort();
+    complaints.dedup();
+    Error::Complaints { culprits, complaints }
 }

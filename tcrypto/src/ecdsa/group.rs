@@ -106,16 +106,7 @@ pub(crate) fn get_points(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, Dec
 
 /// Reads a set of signer ids in strictly increasing order (so each set has one encoding).
 pub(crate) fn get_ids(r: &mut Reader<'_>) -> Result<Vec<SignerId>, DecodeError> {
-    let n = r.count(2)?;
-    let mut out: Vec<SignerId> = Vec::with_capacity(n);
-    for _ in 0..n {
-        let id = SignerId::decode(r)?;
-        if out.last().is_some_and(|last| *last >= id) {
-            return Err(DecodeError::Invalid("signer ids not strictly increasing"));
-        }
-        out.push(id);
-    }
-    Ok(out)
+    Ok(SignerId::decode_set(r)?.into_iter().collect())
 }
 
 /// Appends a set of signer ids (already sorted, as from a `BTreeSet`/`BTreeMap`).

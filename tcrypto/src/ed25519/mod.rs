@@ -416,19 +416,8 @@ impl SigningPackage {
         let mut r = Reader::new(bytes, tag::SIGNING_PACKAGE)?;
         let session = SessionId::decode(&mut r)?;
         let message = r.bytes()?.to_vec();
-        let n = r.count(66)?;
-        let mut commitments = BTreeMap::new();
-        let mut last = 0u16;
-        for _ in 0..n {
-            let id = SignerId::decode(&mut r)?;
-            if id.get() <= last {
-                return Err(DecodeError::Invalid(
-                    "signer ids not strictly increasing (duplicate id)",
-                ));
-            }
-            last = id.get();
-            commitments.insert(id, round1::Commitment::decode_points(session, &mut r)?);
-        }
+        let commitments =
+            SignerId::decode_map(&mut r, 64, |r| round1::Commitment::decode_points(session, r))?;
         r.finish()?;
         Self::new(session, message, commitments).map_err(|_| DecodeError::Invalid("empty signing package"))
     }

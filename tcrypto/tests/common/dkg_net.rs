@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tcrypto::SignerId;
-use tcrypto::dkg::{self, Curve, Error, KeyShare, Message, Parameters, round1, round2, round3, round4};
+use tcrypto::dkg::{
+    self, Curve, Error, KeyShare, Message, Parameters, resolve, round1, round2, round3, round4,
+};
 
 /// A seeded RNG that prints its seed, so a failure can be replayed.
 pub fn seeded_rng(label: &str) -> StdRng {
@@ -39,6 +41,8 @@ pub struct Hooks<C: Curve> {
     /// Called on encoded round-2 broadcast bytes (after `round2`).
     pub round2_bytes: Box<dyn FnMut(SignerId, SignerId, &mut Vec<u8>)>,
     pub round3: Box<dyn FnMut(SignerId, SignerId, &mut round3::Broadcast<C>)>,
+    /// Called on the resolution broadcast; returning `false` withholds that copy (a silent dealer).
+    pub resolve: Box<dyn FnMut(SignerId, SignerId, &mut resolve::Broadcast<C>) -> bool>,
 }
 
 impl<C: Curve> Default for Hooks<C> {
@@ -50,6 +54,7 @@ impl<C: Curve> Default for Hooks<C> {
             share_bytes: Box::new(|_, _, _| {}),
             round2_bytes: Box::new(|_, _, _| {}),
             round3: Box::new(|_, _, _| {}),
+            resolve: Box::new(|_, _, _| true),
         }
     }
 }
@@ -61,13 +66,95 @@ fn deliver<M: Message>(from: SignerId, bytes: Vec<u8>) -> Result<M, Error> {
     dkg::decode_from::<M>(from, &bytes)
 }
 
-/// Runs a whole DKG among `participants` with threshold `k`.
+/// Runs a whole DKG among `participants` with threshold `k` (round 4 without complaint resolution).
 pub fn run<C: Curve>(
     k: u16,
     participants: &[SignerId],
     rng: &mut StdRng,
     hooks: &mut Hooks<C>,
 ) -> Outcome<C> {
+    let (mut out, st3, b3) = run_to_round3(k, participants, rng, hooks);
+    for (p, s) in st3 {
+        let inbox = round3_inbox(p, &b3, hooks);
+        out.insert(p, round4::finish(s, &inbox));
+    }
+    out
+}
+
+/// Outcome per party of a run through the complaint-resolution round.
+pub type Resolution<C> = BTreeMap<SignerId, Result<resolve::Resolved<C>, Error>>;
+
+/// Runs a whole DKG with the complaint-resolution round after round 3 (always, so that an honest run shows it
+/// gives the same key as round 4).
+pub fn run_resolving<C: Curve>(
+    k: u16,
+    participants: &[SignerId],
+    rng: &mut StdRng,
+    hooks: &mut Hooks<C>,
+) -> Resolution<C> {
+    let (early, st3, b3) = run_to_round3(k, participants, rng, hooks);
+    let mut out: Resolution<C> = early
+        .into_iter()
+        .filter_map(|(p, r)| r.err().map(|e| (p, Err(e))))
+        .collect();
+    let mut st = BTreeMap::new();
+    let mut answers = BTreeMap::new();
+    for (p, s) in st3 {
+        let inbox = round3_inbox(p, &b3, hooks);
+        match resolve::answer(s, &inbox) {
+            Ok((s, b)) => {
+                st.insert(p, s);
+                answers.insert(p, b);
+            }
+            Err(e) => {
+                out.insert(p, Err(e));
+            }
+        }
+    }
+    for (p, s) in st {
+        let mut inbox = BTreeMap::new();
+        for (&q, b) in &answers {
+            if q == p {
+                continue;
+            }
+            let mut copy = b.clone();
+            if (hooks.resolve)(q, p, &mut copy) {
+                inbox.insert(q, deliver::<resolve::Broadcast<C>>(q, copy.encode()).unwrap());
+            }
+        }
+        out.insert(p, resolve::finish(s, &inbox));
+    }
+    out
+}
+
+fn round3_inbox<C: Curve>(
+    p: SignerId,
+    b3: &BTreeMap<SignerId, round3::Broadcast<C>>,
+    hooks: &mut Hooks<C>,
+) -> BTreeMap<SignerId, round3::Broadcast<C>> {
+    let mut inbox = BTreeMap::new();
+    for (&q, b) in b3 {
+        if q == p {
+            continue;
+        }
+        let mut copy = b.clone();
+        (hooks.round3)(q, p, &mut copy);
+        inbox.insert(q, deliver::<round3::Broadcast<C>>(q, copy.encode()).unwrap());
+    }
+    inbox
+}
+
+/// Rounds 1 to 3: the parties that failed early, the round-3 states and broadcasts of the others.
+fn run_to_round3<C: Curve>(
+    k: u16,
+    participants: &[SignerId],
+    rng: &mut StdRng,
+    hooks: &mut Hooks<C>,
+) -> (
+    Outcome<C>,
+    BTreeMap<SignerId, round3::State<C>>,
+    BTreeMap<SignerId, round3::Broadcast<C>>,
+) {
     let session = tcrypto::SessionId::random(rng);
     let params = Parameters::new(session, k, participants.iter().copied()).unwrap();
     let mut out: Outcome<C> = BTreeMap::new();
@@ -163,20 +250,7 @@ pub fn run<C: Curve>(
             }
         }
     }
-    // Round 4.
-    for (p, s) in st3 {
-        let mut inbox = BTreeMap::new();
-        for (&q, b) in &b3 {
-            if q == p {
-                continue;
-            }
-            let mut copy = b.clone();
-            (hooks.round3)(q, p, &mut copy);
-            inbox.insert(q, deliver::<round3::Broadcast<C>>(q, copy.encode()).unwrap());
-        }
-        out.insert(p, round4::finish(s, &inbox));
-    }
-    out
+    (out, st3, b3)
 }
 
 /// Runs an honest DKG and returns every share (panics on failure).
