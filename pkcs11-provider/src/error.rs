@@ -153,6 +153,13 @@ pub enum Error {
     /// The key backend (the cluster) failed or refused.
     #[error("key backend: {0}")]
     Backend(#[from] BackendError),
+    /// `C_DestroyObject` removed the object, but these nodes did not answer the deletion of their key shares:
+    /// the shares are recorded as pending deletions in the store and deleted when the nodes answer again.
+    #[error("object destroyed, but the key shares on {} are pending deletion (nodes unreachable)", nodes.join(", "))]
+    SharesPendingDeletion {
+        /// Names of the nodes still holding a share.
+        nodes: Vec<String>,
+    },
     /// The operating system's random source failed.
     #[error("random source failed")]
     Random,
@@ -211,6 +218,7 @@ impl Error {
             Error::RandomSeedNotSupported => CKR_RANDOM_SEED_NOT_SUPPORTED,
             Error::Store(_) => CKR_DEVICE_ERROR,
             Error::Backend(e) => e.rv(),
+            Error::SharesPendingDeletion { .. } => CKR_DEVICE_ERROR,
             Error::Random => CKR_DEVICE_ERROR,
             Error::Internal(_) => CKR_GENERAL_ERROR,
         }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, KeyRef};
+use crate::backend::{Backend, KeyRef, UndeletedShare};
 use crate::config::{BackendKind, Config};
 use crate::error::{Error, Result};
 use crate::object::Object;
@@ -70,6 +70,9 @@ struct Session {
     digest: Option<crate::mechanism::Hasher>,
     sign: Option<crypto::SignOp>,
     verify: Option<crypto::VerifyOp>,
+    /// `ulDeviceError` of `C_GetSessionInfo`: the number of key shares the session's last `C_DestroyObject` left
+    /// pending deletion.
+    device_error: CK_ULONG,
 }
 
 impl Module {
@@ -133,7 +136,74 @@ impl Module {
             session_objects: HashMap::new(),
             next_object: SESSION_OBJECT_BASE,
         }));
+        drop(guard);
+        // Shares of keys destroyed while their nodes were down (by this or an earlier process).
+        if let Err(e) = self.retry_pending_deletions() {
+            tracing::warn!(error = %e, "could not retry pending share deletions");
+        }
         Ok(())
+    }
+
+    /// Destroys keys whose last object went away (the objects are already gone). A share that a node could not
+    /// delete (the node is down) is recorded in the store as a pending deletion, logged, and returned; it is
+    /// retried by [`Module::retry_pending_deletions`].
+    fn destroy_keys(&self, backend: &dyn Backend, keys: Vec<KeyRef>) -> Vec<UndeletedShare> {
+        let mut left = Vec::new();
+        for k in keys {
+            match backend.destroy(&k) {
+                Ok(undeleted) => left.extend(undeleted.into_iter().map(|u| (k.clone(), u))),
+                Err(e) => tracing::warn!(error = %e, "could not destroy key shares"),
+            }
+        }
+        if left.is_empty() {
+            return Vec::new();
+        }
+        for (_, u) in &left {
+            tracing::error!(node = %u.node, reason = %u.reason, "key share left on a node; deletion pending");
+        }
+        let recorded = self.with(|i| {
+            for (k, u) in &left {
+                i.store.add_pending_deletion(k, &u.node, &u.reason)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not record pending share deletions");
+        }
+        left.into_iter().map(|(_, u)| u).collect()
+    }
+
+    /// Retries every pending share deletion in the store (`C_Initialize` and `C_DestroyObject` call it); a node
+    /// that confirms is struck off, one that fails again has its attempt counted. Returns how many remain.
+    pub fn retry_pending_deletions(&self) -> Result<usize> {
+        let (backend, pending) = self.with(|i| Ok((i.backend.clone(), i.store.pending_deletions()?)))?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let outcomes: Vec<_> = pending
+            .into_iter()
+            .map(|p| {
+                let r = backend.destroy_share(&p.key, &p.node);
+                (p, r)
+            })
+            .collect();
+        self.with(|i| {
+            let mut remaining = 0;
+            for (p, r) in &outcomes {
+                match r {
+                    Ok(()) => {
+                        tracing::info!(node = %p.node, attempts = p.attempts, "pending key share deleted");
+                        i.store.remove_pending_deletion(&p.key, &p.node)?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %p.node, attempts = p.attempts + 1, error = %e, "key share still pending deletion");
+                        i.store.add_pending_deletion(&p.key, &p.node, &e.to_string())?;
+                        remaining += 1;
+                    }
+                }
+            }
+            Ok(remaining)
+        })
     }
 
     /// Fails with `NotInitialized` unless `C_Initialize` ran in this process.
@@ -271,7 +341,7 @@ impl Module {
             i.logins.remove(&slot);
             Ok((i.backend.clone(), destroyed))
         })?;
-        destroy_keys(backend.as_ref(), destroyed);
+        self.destroy_keys(backend.as_ref(), destroyed);
         Ok(())
     }
 
@@ -346,7 +416,7 @@ impl Module {
             i.session(h)?;
             Ok((i.backend.clone(), i.close(h)))
         })?;
-        destroy_keys(backend.as_ref(), keys);
+        self.destroy_keys(backend.as_ref(), keys);
         Ok(())
     }
 
@@ -363,7 +433,7 @@ impl Module {
             let keys = handles.into_iter().flat_map(|h| i.close(h)).collect::<Vec<_>>();
             Ok((i.backend.clone(), keys))
         })?;
-        destroy_keys(backend.as_ref(), keys);
+        self.destroy_keys(backend.as_ref(), keys);
         Ok(())
     }
 
@@ -383,7 +453,7 @@ impl Module {
                 slotID: s.slot,
                 state,
                 flags,
-                ulDeviceError: 0,
+                ulDeviceError: s.device_error,
             })
         })
     }
@@ -522,15 +592,6 @@ fn backend_for(config: &Config) -> Result<Arc<dyn Backend>> {
 fn report_init_failure(e: &Error) {
     tracing::error!(error = %e, "C_Initialize failed");
     eprintln!("tchsm-pkcs11: C_Initialize failed: {e}");
-}
-
-/// Destroys keys whose last object went away; failures are logged (the objects are already gone).
-fn destroy_keys(backend: &dyn Backend, keys: Vec<KeyRef>) {
-    for k in keys {
-        if let Err(e) = backend.destroy(&k) {
-            tracing::warn!(error = %e, "could not destroy key shares");
-        }
-    }
 }
 
 fn check_pin_len(pin: &[u8], min: usize) -> Result<()> {

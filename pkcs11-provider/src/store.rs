@@ -28,6 +28,14 @@ CREATE TABLE IF NOT EXISTS objects (
     token   TEXT NOT NULL REFERENCES tokens(name),
     key_ref BLOB
 );
+CREATE TABLE IF NOT EXISTS pending_deletions (
+    key_ref    BLOB NOT NULL,
+    node       TEXT NOT NULL,
+    since      INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    PRIMARY KEY (key_ref, node)
+);
 CREATE TABLE IF NOT EXISTS attributes (
     handle INTEGER NOT NULL REFERENCES objects(handle) ON DELETE CASCADE,
     type   INTEGER NOT NULL,
@@ -49,6 +57,22 @@ pub struct TokenRecord {
     pub so_pin: Option<String>,
     /// Argon2id PHC string of the user PIN.
     pub user_pin: Option<String>,
+}
+
+/// A key share a node still holds although its key was destroyed: the node did not answer the deletion. The
+/// module retries until the node confirms (tombstone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeletion {
+    /// The destroyed key.
+    pub key: KeyRef,
+    /// The node's configured name.
+    pub node: String,
+    /// When the first deletion failed, seconds since the Unix epoch.
+    pub since: i64,
+    /// How many deletions have failed.
+    pub attempts: u32,
+    /// Why the last one failed.
+    pub last_error: String,
 }
 
 /// The SQLite object store.
@@ -246,6 +270,45 @@ impl Store {
         Ok(())
     }
 
+    /// Records (or, when already recorded, counts another) failed deletion of `key`'s share on `node`.
+    pub fn add_pending_deletion(&self, key: &KeyRef, node: &str, error: &str) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.db.execute(
+            "INSERT INTO pending_deletions (key_ref, node, since, attempts, last_error) VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT (key_ref, node) DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error",
+            params![key.0, node, now, error],
+        )?;
+        Ok(())
+    }
+
+    /// Every share still waiting to be deleted, oldest first.
+    pub fn pending_deletions(&self) -> Result<Vec<PendingDeletion>> {
+        let mut st = self.db.prepare_cached(
+            "SELECT key_ref, node, since, attempts, last_error FROM pending_deletions ORDER BY since, node",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(PendingDeletion {
+                key: KeyRef(r.get(0)?),
+                node: r.get(1)?,
+                since: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The node confirmed the deletion.
+    pub fn remove_pending_deletion(&self, key: &KeyRef, node: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM pending_deletions WHERE key_ref = ?1 AND node = ?2",
+            params![key.0, node],
+        )?;
+        Ok(())
+    }
+
     /// Whether any token object still refers to the key.
     pub fn key_in_use(&self, key: &KeyRef) -> Result<bool> {
         let n: i64 = self.db.query_row(
@@ -292,6 +355,24 @@ mod tests {
         let t = s.token("t").unwrap().unwrap();
         assert!(t.initialized && t.user_pin.is_none());
         assert_eq!(t.label, "new label");
+    }
+
+    #[test]
+    fn pending_deletions_count_attempts_until_removed() {
+        let s = Store::in_memory().unwrap();
+        let k = KeyRef(vec![1, 9]);
+        s.add_pending_deletion(&k, "node2", "not connected").unwrap();
+        s.add_pending_deletion(&k, "node5", "not connected").unwrap();
+        s.add_pending_deletion(&k, "node2", "timed out").unwrap();
+        let p = s.pending_deletions().unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].node.as_str(), p[0].attempts), ("node2", 2));
+        assert_eq!(p[0].last_error, "timed out");
+        assert_eq!((p[1].node.as_str(), p[1].attempts), ("node5", 1));
+        s.remove_pending_deletion(&k, "node2").unwrap();
+        let p = s.pending_deletions().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].key, k);
     }
 
     #[test]

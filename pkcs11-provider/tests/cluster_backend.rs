@@ -1,7 +1,8 @@
 //! The module's cluster backend against five real `tcrypto-node` processes on 127.0.0.x with mutual TLS, loaded
 //! through `cryptoki` as a host loads it: RSA key generation (dealt from committed test primes), signing with
-//! PKCS#1 v1.5 and PSS checked by the `rsa` crate, signing with two of five nodes killed, and destroy deleting the
-//! shares on the nodes.
+//! PKCS#1 v1.5 and PSS checked by the `rsa` crate, signing with two of five nodes killed, destroy deleting the
+//! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions that the next
+//! `C_Initialize` carries out.
 #![allow(clippy::unwrap_used)]
 // The only unsafe here: setting the configuration variable before the module is loaded.
 #![allow(unsafe_code)]
@@ -346,5 +347,80 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
         assert!(!keys.contains(&key), "node {i} still holds the destroyed key");
     }
+
+    // Destroy while two nodes are down: the object goes and the three live nodes drop their shares, but the call
+    // says CKR_DEVICE_ERROR (ulDeviceError = 2) and the store keeps a pending deletion for each down node.
+    let (_, private2) = session
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::Token(true), Attribute::ModulusBits(2048.into())],
+            &[Attribute::Token(true), Attribute::Id(b"c2".to_vec())],
+        )
+        .unwrap();
+    let key2 = keys_on_all_nodes(&observer, 5)[0][0];
+    nodes[1].kill();
+    nodes[4].kill();
+    let err = session.destroy_object(private2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::DeviceError, _)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(session.get_session_info().unwrap().device_error(), 2);
+    assert!(
+        session
+            .find_objects(&[
+                Attribute::Id(b"c2".to_vec()),
+                Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY)
+            ])
+            .unwrap()
+            .is_empty()
+    );
+    let live = keys_on_nodes(&observer, 5);
+    for i in [0, 2, 3] {
+        assert_eq!(
+            live[i].as_deref(),
+            Some(&[][..]),
+            "live node {i} deleted its share"
+        );
+    }
+    drop(session);
     p11.finalize().unwrap();
+    // The store is read only while the module is finalized: the loaded module has its own bundled SQLite, and two
+    // SQLite copies in one process must not hold the same database open (their POSIX locks would interfere).
+    let pending_nodes = || {
+        let store = pkcs11_provider::store::Store::open(&dir.join("objects.sqlite")).unwrap();
+        let mut p: Vec<_> = store
+            .pending_deletions()
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.key.0[1..], key2.0[..]);
+                p.node
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(
+        pending_nodes(),
+        [nodes[1].public.name.clone(), nodes[4].public.name.clone()]
+    );
+
+    // The nodes come back still holding their shares (nothing was dropped silently); the next C_Initialize (as in
+    // a new process) deletes them and clears the records.
+    nodes[1].start();
+    nodes[4].start();
+    let back = keys_on_all_nodes(&observer, 5);
+    assert_eq!((&back[1][..], &back[4][..]), (&[key2][..], &[key2][..]));
+    let p11 = Pkcs11::new(common::module_path()).unwrap();
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
+        assert!(keys.is_empty(), "node {i} still holds {keys:?}");
+    }
+    p11.finalize().unwrap();
+    assert!(pending_nodes().is_empty());
 }

@@ -12,6 +12,7 @@ use cryptoki_sys::*;
 use ed25519_dalek::Signer as _;
 use pkcs11_provider::backend::{
     Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+    UndeletedShare,
 };
 use pkcs11_provider::config::Config;
 use pkcs11_provider::mechanism::{MechParam, Mechanism};
@@ -62,8 +63,8 @@ impl Backend for Rendezvous {
         }
         Ok(self.key.sign(message).to_bytes().to_vec())
     }
-    fn destroy(&self, _: &KeyRef) -> Result<(), BackendError> {
-        Ok(())
+    fn destroy(&self, _: &KeyRef) -> Result<Vec<UndeletedShare>, BackendError> {
+        Ok(Vec::new())
     }
 }
 

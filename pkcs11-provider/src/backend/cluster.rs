@@ -8,6 +8,8 @@
 //! RSA only for now: keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole
 //! key while dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten.
 //! Signing sends the mechanism (hash and digest, DigestInfo, or PSS salt) and each node builds the encoding itself.
+//! Destroying a key asks every node to delete its share; the nodes that do not answer are reported back to the
+//! module, which keeps them in its store as pending deletions and retries them (see `crate::module`).
 //! P-256 and Ed25519 need the cluster's DKG, which the nodes do not serve yet: they are refused, never faked.
 
 use std::collections::BTreeMap;
@@ -17,13 +19,14 @@ use rand_core::UnwrapErr;
 use tcrypto::KeyId;
 use tcrypto::rsa;
 use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::ClusterError;
-use tcrypto_net::coordinator::SignError;
-use tcrypto_net::wire::Mechanism;
+use tcrypto_net::cluster::{ClusterError, Engine as _};
+use tcrypto_net::coordinator::{Event, NodeIndex, SignError};
+use tcrypto_net::wire::{ErrorCode, Mechanism, RequestBody, ResponseBody};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
 use super::{
     Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+    UndeletedShare,
 };
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
@@ -212,13 +215,85 @@ impl Backend for ClusterBackend {
         Ok(sig.bytes)
     }
 
-    fn destroy(&self, key: &KeyRef) -> Result<(), BackendError> {
+    fn destroy(&self, key: &KeyRef) -> Result<Vec<UndeletedShare>, BackendError> {
         let id = key_id(key)?;
-        match self.with_refresh(|| self.cluster.delete(id)) {
-            // Nothing left that `k` nodes agree on: nothing to delete.
-            Err(BackendError::UnknownKey) => Ok(()),
-            other => other,
+        // The coordinator stops using the key at once; every node is asked, holder or not (the coordinator's
+        // holder map may be stale, and a node without the share simply says so).
+        self.cluster.engine().submit(|c, _, _| c.forget_key(&id));
+        let all: Vec<NodeIndex> = (0..self.cluster.nodes().len()).collect();
+        Ok(self
+            .delete_shares(id, &all)
+            .into_iter()
+            .filter_map(|(node, result)| {
+                result.err().map(|reason| UndeletedShare {
+                    node: self
+                        .cluster
+                        .nodes()
+                        .get(node)
+                        .map_or_else(|| format!("#{node}"), |n| n.name.clone()),
+                    reason,
+                })
+            })
+            .collect())
+    }
+
+    fn destroy_share(&self, key: &KeyRef, node: &str) -> Result<(), BackendError> {
+        let id = key_id(key)?;
+        let index = self
+            .cluster
+            .nodes()
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| {
+                BackendError::Cluster(format!("node {node} is no longer in the cluster configuration"))
+            })?;
+        match self.delete_shares(id, &[index]).pop() {
+            Some((_, Ok(()))) => Ok(()),
+            Some((_, Err(reason))) => Err(BackendError::Cluster(format!("node {node}: {reason}"))),
+            None => Err(BackendError::Cluster(format!("node {node}: no answer"))),
         }
+    }
+}
+
+impl ClusterBackend {
+    /// Asks the nodes `nodes` to delete their shares of `id`, all requests in flight at once. A node that holds no
+    /// share (any more) counts as done; a node that is down fails at once ("not connected").
+    fn delete_shares(&self, id: KeyId, nodes: &[NodeIndex]) -> Vec<(NodeIndex, Result<(), String>)> {
+        let engine = self.cluster.engine();
+        let ops: Vec<_> = nodes
+            .iter()
+            .map(|&node| {
+                let body = RequestBody::DeleteKey { key: id };
+                (
+                    node,
+                    engine.submit(|c, now, unix| c.start_request(node, body, now, unix, &mut os_rng())),
+                )
+            })
+            .collect();
+        ops.into_iter()
+            .map(|(node, op)| {
+                let result = match engine.wait(op) {
+                    Event::Reply {
+                        result:
+                            Ok(
+                                ResponseBody::Done
+                                | ResponseBody::Error {
+                                    code: ErrorCode::UnknownKey,
+                                    ..
+                                },
+                            ),
+                        ..
+                    } => Ok(()),
+                    Event::Reply {
+                        result: Ok(ResponseBody::Error { code, detail }),
+                        ..
+                    } => Err(format!("{code:?}: {detail}")),
+                    Event::Reply { result: Err(e), .. } => Err(e),
+                    other => Err(format!("unexpected answer {other:?}")),
+                };
+                (node, result)
+            })
+            .collect()
     }
 }
 

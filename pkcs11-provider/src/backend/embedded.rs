@@ -17,6 +17,7 @@ use tcrypto::{SessionId, SignerId};
 
 use super::{
     Backend, BackendError, Capabilities, KeyKind, KeyRef, PrivateKeyMaterial, PublicKey, SignRequest,
+    UndeletedShare,
 };
 use crate::config::EmbeddedConfig;
 use crate::error::{Error, Result};
@@ -501,7 +502,7 @@ impl Backend for EmbeddedBackend {
         }
     }
 
-    fn destroy(&self, key: &KeyRef) -> Result<(), BackendError> {
+    fn destroy(&self, key: &KeyRef) -> Result<Vec<UndeletedShare>, BackendError> {
         for path in (1..=self.parties)
             .map(|i| self.share_path(i, key))
             .chain([self.public_path(key)])
@@ -512,7 +513,8 @@ impl Backend for EmbeddedBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        // Every share is a local file: none can be left behind on an unreachable node.
+        Ok(Vec::new())
     }
 }
 

@@ -171,6 +171,22 @@ pub trait Backend: Send + Sync {
     fn import(&self, key: PrivateKeyMaterial) -> Result<(PublicKey, KeyRef), BackendError>;
     /// Signs; the result is the signature in PKCS#11 format (RSA: |n| bytes; ECDSA: `r || s`; Ed25519: 64 bytes).
     fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError>;
-    /// Deletes the key's shares everywhere.
-    fn destroy(&self, key: &KeyRef) -> Result<(), BackendError>;
+    /// Deletes the key's shares everywhere it can. The shares of nodes that could not be reached are still there:
+    /// they come back as [`UndeletedShare`]s, which the module records and retries with [`Backend::destroy_share`].
+    fn destroy(&self, key: &KeyRef) -> Result<Vec<UndeletedShare>, BackendError>;
+    /// Retries deleting the share of `key` held by the node named `node` (a name [`Backend::destroy`] returned).
+    /// `Ok` once the node holds no share of the key.
+    fn destroy_share(&self, key: &KeyRef, node: &str) -> Result<(), BackendError> {
+        let _ = (key, node);
+        Err(BackendError::Unsupported("this backend has no per-node shares"))
+    }
+}
+
+/// A key share left on a node that did not answer a deletion (it is down or refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeletedShare {
+    /// The node's configured name.
+    pub node: String,
+    /// Why the deletion failed there.
+    pub reason: String,
 }

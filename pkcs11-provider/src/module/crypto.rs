@@ -314,7 +314,7 @@ impl Module {
             })
         })();
         if stored.is_err() {
-            super::destroy_keys(backend.as_ref(), vec![key]);
+            self.destroy_keys(backend.as_ref(), vec![key]);
         }
         stored
     }

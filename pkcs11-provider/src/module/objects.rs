@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Instance, Module, SessionObject, destroy_keys};
+use super::{Instance, Module, SessionObject};
 use crate::backend::{Backend, PrivateKeyMaterial};
 use crate::error::{Error, Result};
 use crate::object::{self, Lookup, Object, Template};
@@ -138,7 +138,7 @@ impl Module {
                 let stored = object::apply_key_template(&mut private_obj, &rest)
                     .and_then(|()| self.with(|i| i.insert(sh, private_obj)));
                 if stored.is_err() {
-                    destroy_keys(backend.as_ref(), vec![key]);
+                    self.destroy_keys(backend.as_ref(), vec![key]);
                 }
                 stored
             }
@@ -164,8 +164,13 @@ impl Module {
         })
     }
 
-    /// `C_DestroyObject`: when no other object refers to the key any more, its shares are deleted.
+    /// `C_DestroyObject`: when no other object refers to the key any more, its shares are deleted. Shares on nodes
+    /// that do not answer stay pending deletion (recorded in the store, retried here and by `C_Initialize`): the
+    /// object is gone, but the call fails with `CKR_DEVICE_ERROR` and the session's `ulDeviceError` counts them.
     pub fn destroy_object(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Result<()> {
+        if let Err(e) = self.retry_pending_deletions() {
+            tracing::warn!(error = %e, "could not retry pending share deletions");
+        }
         let (backend, key) = self.with(|i| {
             let o = i.visible(sh, h)?;
             i.check_write(sh, o.is_token(), false)?;
@@ -181,8 +186,20 @@ impl Module {
             };
             Ok((i.backend.clone(), key))
         })?;
-        destroy_keys(backend.as_ref(), key.into_iter().collect());
-        Ok(())
+        let left = self.destroy_keys(backend.as_ref(), key.into_iter().collect());
+        self.with(|i| {
+            if let Some(s) = i.sessions.get_mut(&sh) {
+                s.device_error = left.len() as CK_ULONG;
+            }
+            Ok(())
+        })?;
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::SharesPendingDeletion {
+                nodes: left.into_iter().map(|u| u.node).collect(),
+            })
+        }
     }
 
     /// `C_GetObjectSize`.
