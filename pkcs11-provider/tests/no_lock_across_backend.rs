@@ -90,15 +90,7 @@ fn two_sessions_are_inside_the_backend_at_the_same_time() {
         module.initialize_with(|| unreachable!()),
         Err(Error::AlreadyInitialized)
     ));
-    let pad = [b' '; 32];
-    module.init_token(0, b"so-pin", &pad).unwrap();
-    let so = module
-        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
-        .unwrap();
-    module.login(so, CKU_SO, b"so-pin").unwrap();
-    module.init_pin(so, b"user-pin").unwrap();
-    module.logout(so).unwrap();
-    module.login(so, CKU_USER, b"user-pin").unwrap();
+    let so = common::user_session(&module);
     let keygen = Mechanism {
         ty: CKM_EC_EDWARDS_KEY_PAIR_GEN,
         param: MechParam::None,

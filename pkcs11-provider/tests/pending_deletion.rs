@@ -118,14 +118,7 @@ fn shares_on_a_down_node_stay_pending_until_a_later_call_deletes_them() {
     let backend = Arc::new(TwoNodes::default());
     let module = Module::new();
     start(&module, &dir, &backend);
-    module.init_token(0, b"so-pin", &[b' '; 32]).unwrap();
-    let s = module
-        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
-        .unwrap();
-    module.login(s, CKU_SO, b"so-pin").unwrap();
-    module.init_pin(s, b"user-pin").unwrap();
-    module.logout(s).unwrap();
-    module.login(s, CKU_USER, b"user-pin").unwrap();
+    let s = common::user_session(&module);
     let (public, private) = keypair(&module, s);
     let (_, other) = keypair(&module, s);
     let key = vec![0xee, 1];

@@ -55,3 +55,18 @@ pub fn write_config(dir: &Path) -> PathBuf {
     std::fs::write(&path, text).expect("write config");
     path
 }
+
+/// Initialises slot 0's token of a module driven directly (SO PIN `so-pin`, user PIN `user-pin`) and returns a
+/// read-write session logged in as the user.
+pub fn user_session(module: &pkcs11_provider::Module) -> cryptoki_sys::CK_SESSION_HANDLE {
+    use cryptoki_sys::{CKF_RW_SESSION, CKF_SERIAL_SESSION, CKU_SO, CKU_USER};
+    module.init_token(0, b"so-pin", &[b' '; 32]).expect("C_InitToken");
+    let s = module
+        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .expect("C_OpenSession");
+    module.login(s, CKU_SO, b"so-pin").expect("SO login");
+    module.init_pin(s, b"user-pin").expect("C_InitPIN");
+    module.logout(s).expect("C_Logout");
+    module.login(s, CKU_USER, b"user-pin").expect("user login");
+    s
+}
