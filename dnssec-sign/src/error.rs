@@ -62,6 +62,9 @@ pub enum KeyError {
         /// Signatures received.
         got: usize,
     },
+    /// The threshold cluster failed or has no such key.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     Generation(String),

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cluster;
 pub mod denial;
 pub mod error;
 pub mod keys;

@@ -163,8 +163,12 @@ impl BlockingEngine {
             let attempt = (|| -> io::Result<ConnState> {
                 let mut stream = TcpStream::connect(conn.addr)?;
                 stream.set_nodelay(true).ok();
-                let tls = rustls::ClientConnection::new(conn.config.clone(), server_name())
+                let mut tls = rustls::ClientConnection::new(conn.config.clone(), server_name())
                     .map_err(io::Error::other)?;
+                // Frames are queued whole into TLS by `flush`; with rustls' default 64 KiB limit a deep pipeline
+                // (hundreds of requests per node) would cut a frame short and corrupt the stream. The queue is
+                // bounded by the requests in flight.
+                tls.set_buffer_limit(None);
                 self.registry
                     .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(ConnState::Up {

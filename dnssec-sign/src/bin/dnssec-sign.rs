@@ -84,6 +84,70 @@ impl Pkcs11Args {
     }
 }
 
+/// Threshold keys in the cluster (`tcrypto-net`), reached through a coordinator configuration.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Coordinator configuration file (as `tcrypto-node` and the PKCS#11 module read it).
+    #[arg(long = "cluster", id = "cluster_config")]
+    config: Option<PathBuf>,
+    /// A key-signing key in the cluster: key id (hex), unique id prefix (8+ hex digits) or key tag.
+    #[arg(long = "cluster-ksk", id = "cluster_ksk")]
+    ksk: Vec<String>,
+    /// A zone-signing key in the cluster (same forms as --cluster-ksk).
+    #[arg(long = "cluster-zsk", id = "cluster_zsk")]
+    zsk: Vec<String>,
+    /// DNSSEC algorithm of cluster RSA keys: 8 (RSASHA256) or 10 (RSASHA512).
+    #[arg(
+        long = "cluster-rsa-algorithm",
+        id = "cluster_rsa_algorithm",
+        default_value = "8"
+    )]
+    rsa_algorithm: String,
+    /// Signature requests in flight per signing thread and key.
+    #[arg(long = "cluster-in-flight", id = "cluster_in_flight", default_value_t = 64)]
+    in_flight: usize,
+    /// Seconds to wait for the nodes to connect.
+    #[arg(long = "cluster-timeout", id = "cluster_timeout", default_value_t = 10)]
+    timeout: u64,
+}
+
+impl ClusterArgs {
+    fn keys(
+        &self,
+        owner: &Name,
+    ) -> Res<Vec<dnssec_sign::cluster::ClusterKey<tcrypto_net::blocking::BlockingEngine>>> {
+        use dnssec_sign::cluster::{ClusterKey, ClusterKeyOptions, ClusterKeyRef};
+        let Some(config) = &self.config else {
+            if self.ksk.is_empty() && self.zsk.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err("--cluster <coordinator config> is required with --cluster-ksk/--cluster-zsk".into());
+        };
+        let cluster = dnssec_sign::cluster::connect(config, std::time::Duration::from_secs(self.timeout))?;
+        let rsa_algorithm = Algorithm::parse(&self.rsa_algorithm)?;
+        let mut keys = Vec::new();
+        for (refs, ksk) in [(&self.ksk, true), (&self.zsk, false)] {
+            for r in refs {
+                let opts = ClusterKeyOptions {
+                    ksk,
+                    rsa_algorithm,
+                    in_flight: self.in_flight,
+                };
+                keys.push(ClusterKey::find(
+                    cluster.clone(),
+                    &ClusterKeyRef::parse(r)?,
+                    owner,
+                    opts,
+                )?);
+            }
+        }
+        if keys.is_empty() {
+            return Err("--cluster needs at least one --cluster-ksk or --cluster-zsk".into());
+        }
+        Ok(keys)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Sign a zone file with key files `K<name>+<alg>+<tag>` (as ldns-signzone).
@@ -139,6 +203,8 @@ enum Command {
         threads: Option<usize>,
         #[command(flatten)]
         pkcs11: Pkcs11Args,
+        #[command(flatten)]
+        cluster: Box<ClusterArgs>,
     },
     /// Verify a signed zone: RRSIGs, NSEC/NSEC3 chain, bitmaps, ZONEMD.
     Verify {
@@ -283,6 +349,7 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             now,
             threads,
             pkcs11,
+            cluster,
         } => {
             if let Some(t) = threads {
                 rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
@@ -302,10 +369,12 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                     }
                 }
             }
+            let cluster_keys = cluster.keys(&zone.origin)?;
             let keyrefs: Vec<&dyn ZoneSigningKey> = local
                 .iter()
                 .map(|k| k as &dyn ZoneSigningKey)
                 .chain(token_keys.iter().map(|k| k as &dyn ZoneSigningKey))
+                .chain(cluster_keys.iter().map(|k| k as &dyn ZoneSigningKey))
                 .collect();
             let mut opts = SignOptions::new(now.unwrap_or_else(now_secs));
             opts.inception = time_arg(inception.as_deref())?;
@@ -359,7 +428,7 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                     b.inc(n as u64);
                 }
             };
-            tracing::info!(zone = %zone.origin, records, keys = local.len(), "signing");
+            tracing::info!(zone = %zone.origin, records, keys = keyrefs.len(), "signing");
             let (signed, stats) = sign_zone(zone, &keyrefs, &opts, Some(&tick))?;
             if let Some(b) = bar {
                 b.finish_and_clear();

@@ -1,0 +1,212 @@
+//! Threshold keys of an in-process 3-of-5 cluster (five signer nodes on loopback mutual TLS, the
+//! thread-free coordinator) sign zones that `ldns-verify-zone`, `dnssec-verify` and `kzonecheck`
+//! accept, also with `n - k` nodes down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "../../examples/support/fixture_primes.rs"]
+mod fixture_primes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dnssec_sign::Denial;
+use dnssec_sign::cluster::{ClusterKey, ClusterKeyOptions, ClusterKeyRef};
+use dnssec_sign::keys::{Algorithm, ZoneSigningKey};
+use dnssec_sign::sign::{SignOptions, sign_zone};
+use dnssec_sign::zonemd::ZonemdHash;
+use tcrypto::KeyId;
+use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::coordinator::CoordinatorConfig;
+use tcrypto_net::embedded::EmbeddedNodes;
+use tcrypto_net::identity::TlsIdentity;
+
+struct InProcess {
+    cluster: Arc<BlockingCluster>,
+    coordinator: TlsIdentity,
+    nodes: EmbeddedNodes,
+    rsa_key: KeyId,
+}
+
+/// Five nodes, a coordinator, and an RSA-2048 3-of-5 key dealt from the fixture primes.
+fn in_process_cluster() -> InProcess {
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let cluster =
+        BlockingCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default()).unwrap();
+    assert_eq!(cluster.connect(Duration::from_secs(10)), 5);
+    let mut rng = rand::rng();
+    let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
+    let rsa_key = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
+    InProcess {
+        cluster: Arc::new(cluster),
+        coordinator,
+        nodes,
+        rsa_key,
+    }
+}
+
+fn sign_with(keys: &[&dyn ZoneSigningKey], denial: Denial, zonemd: Option<ZonemdHash>) -> dnssec_sign::Zone {
+    let mut opts = SignOptions::new(now());
+    opts.denial = denial;
+    opts.zonemd = zonemd.into_iter().collect();
+    sign_zone(load("features.zone", "example."), keys, &opts, None)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn zones_signed_by_a_3_of_5_cluster_rsa_key_pass_ldns_bind_and_knot() {
+    let c = in_process_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let origin = name("example.");
+    // a combined key (CSK) in the cluster, found by its id
+    let csk = ClusterKey::find(
+        c.cluster.clone(),
+        &ClusterKeyRef::Id(c.rsa_key),
+        &origin,
+        ClusterKeyOptions {
+            ksk: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(csk.algorithm(), Algorithm::RsaSha256);
+    let signed = sign_with(&[&csk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha512));
+    assert_signed_zone_accepted(
+        dir.path(),
+        "cluster-csk-nsec3.signed",
+        &signed,
+        "example",
+        true,
+        true,
+    );
+
+    // a KSK in the cluster (algorithm 10, found by its key tag) with a local ZSK
+    let tag = {
+        let probe = ClusterKey::new(
+            c.cluster.clone(),
+            c.rsa_key,
+            &origin,
+            ClusterKeyOptions {
+                ksk: true,
+                rsa_algorithm: Algorithm::RsaSha512,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        probe.dnskey().key_tag()
+    };
+    let ksk = ClusterKey::find(
+        c.cluster.clone(),
+        &ClusterKeyRef::KeyTag(tag),
+        &origin,
+        ClusterKeyOptions {
+            ksk: true,
+            rsa_algorithm: Algorithm::RsaSha512,
+            in_flight: 4,
+        },
+    )
+    .unwrap();
+    let (_, zsk) = fixture_keys(Algorithm::RsaSha512);
+    let signed = sign_with(&[&ksk, &zsk], Denial::Nsec, Some(ZonemdHash::Sha384));
+    assert_signed_zone_accepted(
+        dir.path(),
+        "cluster-ksk-nsec.signed",
+        &signed,
+        "example",
+        false,
+        true,
+    );
+    drop(c.nodes);
+}
+
+#[test]
+fn signing_completes_with_n_minus_k_cluster_nodes_down() {
+    let c = in_process_cluster();
+    // A second coordinator view of the same nodes in which two of the five cannot be reached
+    // (their addresses point at closed ports): it learns the key from the three that answer.
+    let mut addresses = c.nodes.addresses.clone();
+    for a in addresses.iter_mut().skip(3) {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        a.0 = closed.local_addr().unwrap();
+    }
+    let degraded =
+        BlockingCluster::connect_tls(&c.coordinator, &addresses, CoordinatorConfig::default()).unwrap();
+    assert_eq!(degraded.connect(Duration::from_secs(2)), 3);
+    degraded.refresh_keys().unwrap();
+    let prefix = c.rsa_key.to_string()[..12].to_string();
+    let key = ClusterKey::find(
+        Arc::new(degraded),
+        &ClusterKeyRef::parse(&prefix).unwrap(),
+        &name("example."),
+        ClusterKeyOptions {
+            ksk: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let signed = sign_with(&[&key], Denial::nsec3_rfc9276(), None);
+    let dir = tempfile::tempdir().unwrap();
+    assert_signed_zone_accepted(dir.path(), "two-down.signed", &signed, "example", true, false);
+}
+
+#[test]
+fn unknown_cluster_keys_are_clear_errors() {
+    let c = in_process_cluster();
+    let err = ClusterKey::find(
+        c.cluster.clone(),
+        &ClusterKeyRef::Id(KeyId([9; 32])),
+        &name("example."),
+        ClusterKeyOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("knows no key"), "{err}");
+    // a prefix that differs from the only key's id in its first digit
+    let id = c.rsa_key.to_string();
+    let other = if id.starts_with('0') { "1" } else { "0" };
+    let err = ClusterKey::find(
+        c.cluster.clone(),
+        &ClusterKeyRef::parse(&format!("{other}{}", &id[1..10])).unwrap(),
+        &name("example."),
+        ClusterKeyOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no cluster key matches"), "{err}");
+}
+
+#[test]
+fn command_line_signs_with_cluster_keys_named_in_a_coordinator_config() {
+    let c = in_process_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("coordinator.identity");
+    std::fs::write(&identity, c.coordinator.to_secret_bytes()).unwrap();
+    let mut config = format!("identity = {:?}\n", identity.to_str().unwrap());
+    for (addr, public) in &c.nodes.addresses {
+        config.push_str(&format!(
+            "[[nodes]]\naddress = \"{addr}\"\npublic = \"{}\"\n",
+            hex::encode(public.encode())
+        ));
+    }
+    let config_path = dir.path().join("coordinator.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let out_path = dir.path().join("cli.signed");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnssec-sign"))
+        .args(["sign", "-n", "-z", "sha512", "-o", "example.", "-f"])
+        .arg(&out_path)
+        .arg(data("features.zone"))
+        .arg("--cluster")
+        .arg(&config_path)
+        .args(["--cluster-ksk", &c.rsa_key.to_string()[..16]])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dnssec-sign failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = dnssec_sign::read_zone_file(&out_path, Some(&name("example."))).unwrap();
+    assert_signed_zone_accepted(dir.path(), "cli-checked.signed", &signed, "example", true, true);
+}
