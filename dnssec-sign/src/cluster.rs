@@ -301,8 +301,15 @@ fn dnssec_public_key(public: &PublicKey, rsa_algorithm: Algorithm) -> Result<(Al
             let first = e.iter().position(|b| *b != 0).unwrap_or(e.len() - 1);
             Ok((rsa_algorithm, rsa_dnskey_bytes(&pk.modulus_bytes(), &e[first..])))
         }
+        PublicKey::Ecdsa(pk) => {
+            // RFC 6605 §4: the uncompressed point without its 0x04 prefix
+            let sec1 = pk.verifying.to_sec1_point(false);
+            let xy = sec1.as_bytes().get(1..).unwrap_or_default().to_vec();
+            Ok((Algorithm::EcdsaP256Sha256, xy))
+        }
+        PublicKey::Ed25519(pk) => Ok((Algorithm::Ed25519, pk.public_key_bytes().to_vec())),
         other => Err(KeyError::Cluster(format!(
-            "cluster keys of algorithm {} cannot sign DNSSEC zones yet",
+            "cluster keys of algorithm {} cannot sign DNSSEC zones",
             other.algorithm().name()
         ))),
     }

@@ -22,16 +22,23 @@ use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::embedded::EmbeddedNodes;
 use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::wire::Algorithm as ClusterAlgorithm;
 
 struct InProcess {
     cluster: Arc<BlockingCluster>,
     coordinator: TlsIdentity,
     nodes: EmbeddedNodes,
     rsa_key: KeyId,
+    ed25519_key: KeyId,
 }
 
 /// Five nodes, a coordinator, and an RSA-2048 3-of-5 key dealt from the fixture primes.
 fn in_process_cluster() -> InProcess {
+    // RUST_LOG=warn shows the coordinator's view of the nodes on a failure
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
     let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
     let cluster =
@@ -40,11 +47,14 @@ fn in_process_cluster() -> InProcess {
     let mut rng = rand::rng();
     let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
     let rsa_key = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
+    // born by distributed key generation among the five nodes
+    let ed25519_key = cluster.create_key(ClusterAlgorithm::Ed25519, 3).unwrap();
     InProcess {
         cluster: Arc::new(cluster),
         coordinator,
         nodes,
         rsa_key,
+        ed25519_key,
     }
 }
 
@@ -124,6 +134,44 @@ fn zones_signed_by_a_3_of_5_cluster_rsa_key_pass_ldns_bind_and_knot() {
 }
 
 #[test]
+fn zones_signed_by_a_3_of_5_cluster_ed25519_key_pass_ldns_bind_and_knot() {
+    let c = in_process_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let origin = name("example.");
+    let ksk = ClusterKey::find(
+        c.cluster.clone(),
+        &ClusterKeyRef::Id(c.ed25519_key),
+        &origin,
+        ClusterKeyOptions {
+            ksk: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ksk.algorithm(), Algorithm::Ed25519);
+    let signed = sign_with(&[&ksk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha384));
+    assert_signed_zone_accepted(
+        dir.path(),
+        "ed25519-csk-nsec3.signed",
+        &signed,
+        "example",
+        true,
+        true,
+    );
+    // with a local Ed25519 ZSK, NSEC
+    let (_, zsk) = fixture_keys(Algorithm::Ed25519);
+    let signed = sign_with(&[&ksk, &zsk], Denial::Nsec, None);
+    assert_signed_zone_accepted(
+        dir.path(),
+        "ed25519-ksk-nsec.signed",
+        &signed,
+        "example",
+        false,
+        false,
+    );
+}
+
+#[test]
 fn signing_completes_with_n_minus_k_cluster_nodes_down() {
     let c = in_process_cluster();
     // A second coordinator view of the same nodes in which two of the five cannot be reached
@@ -137,20 +185,26 @@ fn signing_completes_with_n_minus_k_cluster_nodes_down() {
         BlockingCluster::connect_tls(&c.coordinator, &addresses, CoordinatorConfig::default()).unwrap();
     assert_eq!(degraded.connect(Duration::from_secs(2)), 3);
     degraded.refresh_keys().unwrap();
-    let prefix = c.rsa_key.to_string()[..12].to_string();
-    let key = ClusterKey::find(
-        Arc::new(degraded),
-        &ClusterKeyRef::parse(&prefix).unwrap(),
-        &name("example."),
-        ClusterKeyOptions {
-            ksk: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let signed = sign_with(&[&key], Denial::nsec3_rfc9276(), None);
+    let degraded = Arc::new(degraded);
     let dir = tempfile::tempdir().unwrap();
-    assert_signed_zone_accepted(dir.path(), "two-down.signed", &signed, "example", true, false);
+    for (id, label) in [(c.rsa_key, "rsa"), (c.ed25519_key, "ed25519")] {
+        let prefix = id.to_string()[..12].to_string();
+        let key = ClusterKey::find(
+            degraded.clone(),
+            &ClusterKeyRef::parse(&prefix).unwrap(),
+            &name("example."),
+            ClusterKeyOptions {
+                ksk: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let signed = sign_with(&[&key], Denial::nsec3_rfc9276(), None);
+        let file = format!("two-down-{label}.signed");
+        assert_signed_zone_accepted(dir.path(), &file, &signed, "example", true, false);
+    }
+    let health = degraded.health();
+    assert_eq!(health.iter().filter(|h| h.connected).count(), 3, "{health:?}");
 }
 
 #[test]

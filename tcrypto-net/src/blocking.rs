@@ -221,7 +221,10 @@ impl BlockingEngine {
             ..
         }) = g.conns.get_mut(i)
         {
-            // Read everything available.
+            // Read everything available. The plaintext is moved into the frame decoder after every TLS read:
+            // rustls refuses to read more records while its received-plaintext buffer (16 KiB) is full, which a
+            // burst of answers to a deep pipeline fills.
+            let mut buf = [0u8; 16 * 1024];
             loop {
                 match tls.read_tls(stream) {
                     Ok(0) => {
@@ -234,6 +237,13 @@ impl BlockingEngine {
                             failed = Some("TLS error");
                             break;
                         }
+                        loop {
+                            match tls.reader().read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => decoder.push(&buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -241,14 +251,6 @@ impl BlockingEngine {
                         failed = Some("read error");
                         break;
                     }
-                }
-            }
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match tls.reader().read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => decoder.push(&buf[..n]),
-                    Err(_) => break,
                 }
             }
             loop {
