@@ -100,6 +100,14 @@ impl HeldShare {
         }
     }
 
+    /// The threshold ECDSA share, for ECDSA keys.
+    pub(crate) fn as_ecdsa(&self) -> Option<&ecdsa::KeyShare> {
+        match self {
+            HeldShare::Ecdsa(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The FROST share, for Ed25519 keys.
     pub(crate) fn as_ed25519(&self) -> Option<&ed25519::KeyShare> {
         match self {
@@ -129,12 +137,9 @@ impl HeldShare {
                 .map_err(|e| (ErrorCode::BadEncoding, e.to_string()))?;
                 Ok(s.encode())
             }
-            HeldShare::Ecdsa(share) => Err((
+            HeldShare::Ecdsa(_) => Err((
                 ErrorCode::Unsupported,
-                format!(
-                    "ECDSA share {} signs with presignatures only (not served by this node yet)",
-                    share.id()
-                ),
+                "ECDSA shares sign with presignatures (presign-*, ecdsa-sign)".into(),
             )),
             HeldShare::Ed25519(_) => Err((
                 ErrorCode::Unsupported,

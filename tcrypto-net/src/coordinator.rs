@@ -25,6 +25,7 @@ use crate::frame::{FrameError, encode_frame};
 use crate::identity::NodePublic;
 
 mod ec;
+mod ecdsa;
 use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
 
 /// Index of a node in the coordinator's table.
@@ -47,6 +48,10 @@ pub struct CoordinatorConfig {
     pub frost_low_watermark: usize,
     /// FROST pool: a refill brings the pool up to this many sessions.
     pub frost_high_watermark: usize,
+    /// ECDSA pool: below this many ready presignatures per P-256 key, a presigning run starts.
+    pub presign_low_watermark: usize,
+    /// ECDSA pool: a presigning run brings the pool up to this many presignatures.
+    pub presign_high_watermark: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -57,6 +62,8 @@ impl Default for CoordinatorConfig {
             optimistic: true,
             frost_low_watermark: 64,
             frost_high_watermark: 256,
+            presign_low_watermark: 64,
+            presign_high_watermark: 256,
         }
     }
 }
@@ -232,6 +239,8 @@ enum Op {
         sessions: Vec<SessionId>,
     },
     FrostSign(Box<ec::FrostSignOp>),
+    Presign(Box<ecdsa::PresignOp>),
+    EcdsaSign(Box<ecdsa::EcdsaSignOp>),
 }
 
 #[derive(Debug)]
@@ -256,6 +265,7 @@ pub struct Coordinator {
     next_request: RequestId,
     next_op: OpId,
     ec: ec::EcState,
+    presig_pools: HashMap<KeyId, ecdsa::PresigPool>,
     /// Secret seed of the session ids the coordinator makes for its own requests.
     session_seed: [u8; 32],
     session_counter: std::cell::Cell<u64>,
@@ -278,6 +288,7 @@ impl Coordinator {
             next_request: 1,
             next_op: 1,
             ec: ec::EcState::default(),
+            presig_pools: HashMap::new(),
             session_seed: rand::random(),
             session_counter: std::cell::Cell::new(0),
             clock: (Instant::now(), 0),
@@ -458,6 +469,9 @@ impl Coordinator {
         for key in self.frost_keys_waiting() {
             self.frost_serve(key, now);
         }
+        for key in self.ecdsa_keys_waiting() {
+            self.ecdsa_serve(key, now);
+        }
     }
 
     /// Marks a node disconnected: its outstanding requests fail over to other nodes.
@@ -606,6 +620,15 @@ impl Coordinator {
         {
             return self.start_frost_sign(key, message.clone(), now);
         }
+        if let (Some(Algorithm::EcdsaP256), Mechanism::Ecdsa { digest }) =
+            (self.keys.get(&key).map(|k| k.algorithm), &mechanism)
+            && self
+                .keys
+                .get(&key)
+                .is_some_and(|k| k.public.check_mechanism(&mechanism).is_ok())
+        {
+            return self.start_ecdsa_sign(key, digest.clone(), now);
+        }
         let op = self.new_op(Op::Sign(Box::new(SignOp {
             key,
             session: SessionId::random(rng),
@@ -747,6 +770,8 @@ impl Coordinator {
             Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why)),
             Some(Op::FrostRefill { .. }) => self.frost_refill_answered(op, node, None, now),
             Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
+            Some(Op::Presign(_)) => self.presign_request_failed(op, node, why, now),
+            Some(Op::EcdsaSign(_)) => self.ecdsa_request_failed(op, request, node, why, now),
             Some(Op::Sign(s)) => {
                 s.outstanding.remove(&node);
                 s.failures.push((name, why));
@@ -889,6 +914,8 @@ impl Coordinator {
                 self.frost_refill_answered(p.op, node, commitments, now);
             }
             Some(Op::FrostSign(_)) => self.frost_response(p.op, resp.id, node, resp.body, now),
+            Some(Op::Presign(_)) => self.presign_response(p.op, resp.id, node, resp.body, now),
+            Some(Op::EcdsaSign(_)) => self.ecdsa_response(p.op, resp.id, node, resp.body, now),
             None => {}
         }
     }

@@ -63,9 +63,14 @@ pub struct SignerNode {
     store: Option<Arc<SecretStore>>,
     audit: Arc<dyn AuditSink>,
     peers: RwLock<Vec<NodePublic>>,
-    dkg_runs: Mutex<ec::dkg::Runs>,
+    dkg_runs: Mutex<ec::Runs<ec::dkg::AnyDkg>>,
     nonces: ec::frost::NoncePool,
+    presign_runs: Mutex<ec::Runs<ec::presign::PresignRun>>,
+    presignatures: ec::presign::Stock,
 }
+
+/// The spent-presignature log's file name in the data directory.
+pub const SPENT_LOG: &str = "spent-presignatures.log";
 
 impl std::fmt::Debug for SignerNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +89,13 @@ impl SignerNode {
         audit: Arc<dyn AuditSink>,
         replay: ReplayGuard,
     ) -> Self {
+        // The spent-presignature log lives next to the store; if it cannot be opened, every ECDSA signature is
+        // refused (a presignature is never used without a durable spent mark).
+        let spent = match &store {
+            Some(s) => ec::presign::SpentLog::open(&s.dir().join(SPENT_LOG))
+                .unwrap_or_else(|e| ec::presign::SpentLog::broken(format!("{SPENT_LOG}: {e}"))),
+            None => ec::presign::SpentLog::in_memory(),
+        };
         Self {
             identity,
             keys: RwLock::new(BTreeMap::new()),
@@ -91,9 +103,16 @@ impl SignerNode {
             store,
             audit,
             peers: RwLock::new(Vec::new()),
-            dkg_runs: Mutex::new(ec::dkg::Runs::default()),
+            dkg_runs: Mutex::new(ec::Runs::new(ec::dkg::MAX_RUNS)),
             nonces: ec::frost::NoncePool::default(),
+            presign_runs: Mutex::new(ec::Runs::new(ec::presign::MAX_RUNS)),
+            presignatures: ec::presign::Stock::new(spent),
         }
+    }
+
+    /// Unused presignatures of `key` held by this node.
+    pub fn presignature_count(&self, key: &KeyId) -> usize {
+        self.presignatures.count(key)
     }
 
     /// Pins the other nodes this node exchanges relayed messages with (DKG, presigning); from the
@@ -144,6 +163,12 @@ impl SignerNode {
         if let Ok(mut keys) = self.keys.write() {
             *keys = loaded;
         }
+        self.presignatures
+            .load(store)
+            .map_err(|detail| NodeError::BadStoredShare {
+                name: "presignatures".into(),
+                detail,
+            })?;
         Ok(n)
     }
 
@@ -379,12 +404,94 @@ impl SignerNode {
                     Err(r) => refuse(r),
                 }
             }
-            RequestBody::PresignStart { .. }
-            | RequestBody::PresignRound { .. }
-            | RequestBody::EcdsaSign { .. } => refuse((
-                ErrorCode::Unsupported,
-                "ECDSA presigning is not served yet".into(),
-            )),
+            RequestBody::PresignStart {
+                key,
+                run,
+                parties,
+                batch,
+            } => {
+                let held = self.held(key);
+                let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
+                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                };
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                let started =
+                    Roster::resolve_pairs(parties, share.id(), &self.identity, &peers).and_then(|roster| {
+                        ec::presign::start(*key, share, roster, *run, *batch, &self.identity, rng)
+                    });
+                match started {
+                    Ok((state, out)) => {
+                        if let Ok(mut runs) = self.presign_runs.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::PresignRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                let state = self.presign_runs.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| s.key() == *key) else {
+                    return refuse((
+                        ErrorCode::UnknownKey,
+                        format!("no presigning run {run} of key {key}"),
+                    ));
+                };
+                match state.advance(*run, *round, inbox, &self.identity, rng) {
+                    Ok(ec::presign::Step::Envelopes(state, out)) => {
+                        if let Ok(mut runs) = self.presign_runs.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Ok(ec::presign::Step::Checked(state, publics)) => {
+                        if let Ok(mut runs) = self.presign_runs.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Presigned(publics)
+                    }
+                    Ok(ec::presign::Step::Commit(key, batch)) => {
+                        match self
+                            .presignatures
+                            .commit(self.store.as_deref(), key, *run, batch, rng)
+                        {
+                            Ok(_) => ResponseBody::Done,
+                            Err(r) => refuse(r),
+                        }
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::EcdsaSign {
+                key,
+                run,
+                index,
+                digest,
+            } => {
+                let held = self.held(key);
+                let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ecdsa()?))) else {
+                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                };
+                let id = tcrypto::ecdsa::PresignatureId {
+                    session: *run,
+                    index: *index,
+                };
+                match self
+                    .presignatures
+                    .sign(self.store.as_deref(), *key, share, id, req.session, digest)
+                {
+                    Ok(s) => ResponseBody::Share {
+                        signer: held.info.signer,
+                        share: s,
+                    },
+                    Err(r) => refuse(r),
+                }
+            }
         }
     }
 
@@ -455,6 +562,7 @@ impl SignerNode {
         }
         keys.remove(key);
         self.nonces.forget(key);
+        self.presignatures.forget(key);
         Ok(())
     }
 }

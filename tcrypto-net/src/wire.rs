@@ -318,8 +318,8 @@ pub enum RequestBody {
         key: KeyId,
         /// The run (becomes the session of every presignature id of the batch).
         run: SessionId,
-        /// The presigning set.
-        parties: Vec<SignerId>,
+        /// The presigning set, each party with its node's Ed25519 identity key (a pinned peer of the node).
+        parties: Vec<(SignerId, [u8; 32])>,
         /// Number of presignatures.
         batch: u32,
     },
@@ -552,7 +552,11 @@ impl Request {
                 w.u8(12);
                 key.encode(&mut w);
                 run.encode(&mut w);
-                encode_ids(&mut w, parties);
+                let ids: Vec<SignerId> = parties.iter().map(|(id, _)| *id).collect();
+                encode_ids(&mut w, &ids);
+                for (_, key) in parties {
+                    w.raw(key);
+                }
                 w.u32(*batch);
             }
             RequestBody::PresignRound {
@@ -627,7 +631,12 @@ impl Request {
             12 => RequestBody::PresignStart {
                 key: KeyId::decode(&mut r)?,
                 run: SessionId::decode(&mut r)?,
-                parties: decode_ids(&mut r)?,
+                parties: {
+                    let ids = decode_ids(&mut r)?;
+                    ids.into_iter()
+                        .map(|id| r.array::<32>().map(|k| (id, k)))
+                        .collect::<Result<Vec<_>, _>>()?
+                },
                 batch: r.u32()?,
             },
             13 => RequestBody::PresignRound {
@@ -1034,7 +1043,10 @@ mod tests {
             RequestBody::PresignStart {
                 key: KeyId([6; 32]),
                 run: sid(4),
-                parties: vec![SignerId::new(1).unwrap(), SignerId::new(3).unwrap()],
+                parties: vec![
+                    (SignerId::new(1).unwrap(), [1; 32]),
+                    (SignerId::new(3).unwrap(), [3; 32]),
+                ],
                 batch: 16,
             },
             RequestBody::PresignRound {

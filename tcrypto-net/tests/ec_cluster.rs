@@ -7,13 +7,17 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tcrypto::KeyId;
 use tcrypto_net::algo::PublicKey;
+use tcrypto_net::audit::MemoryAudit;
 use tcrypto_net::cluster::{Cluster, Engine};
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, SignError};
 use tcrypto_net::memory::MemoryEngine;
+use tcrypto_net::node::SignerNode;
+use tcrypto_net::replay::ReplayGuard;
 use tcrypto_net::sealed::Envelope;
 use tcrypto_net::wire::{Algorithm, Mechanism, Response, ResponseBody};
 
@@ -237,4 +241,174 @@ fn a_node_refuses_a_dkg_naming_a_party_it_has_not_pinned() {
     c.engine().nodes()[0].set_peers(Vec::new());
     let err = c.create_key(Algorithm::Ed25519, 2).unwrap_err();
     assert!(err.to_string().contains("not a pinned peer"), "{err}");
+}
+
+fn p256_verifier(c: &Cluster<MemoryEngine>, key: &KeyId) -> p256::ecdsa::VerifyingKey {
+    let Some(PublicKey::Ecdsa(pk)) = c.public_key(key) else {
+        panic!("not an ECDSA key");
+    };
+    // An independent verifier built from the SEC1 bytes alone.
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.set.public_key_bytes()).unwrap()
+}
+
+fn sign_and_verify_ecdsa(c: &Cluster<MemoryEngine>, key: KeyId, from: u32, count: u32) -> Vec<String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    use sha2::Digest as _;
+    let vk = p256_verifier(c, &key);
+    let mut culprits = Vec::new();
+    for i in from..from + count {
+        let digest = sha2::Sha256::digest(format!("message {i}")).to_vec();
+        let sig = c
+            .sign(
+                key,
+                Mechanism::Ecdsa {
+                    digest: digest.clone(),
+                },
+            )
+            .unwrap_or_else(|e| panic!("signature {i}: {e}"));
+        let der = p256::ecdsa::Signature::from_der(&sig.bytes).unwrap();
+        vk.verify_prehash(&digest, &der)
+            .unwrap_or_else(|e| panic!("invalid ECDSA signature released: {e}"));
+        culprits.extend(sig.culprits);
+    }
+    culprits
+}
+
+#[test]
+fn ecdsa_signatures_from_the_presignature_pool_verify_with_p256() {
+    let c = cluster(5);
+    let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    assert!(sign_and_verify_ecdsa(&c, key, 0, 40).is_empty());
+    // The pool was refilled in the background: more than one presigning run served the 40 signatures.
+    let left = c.engine().submit(|co, _, _| co.presignature_pool_len(&key));
+    assert!(left > 0);
+}
+
+#[test]
+fn ecdsa_signing_survives_n_minus_k_nodes_going_down_and_presigning_resumes_when_they_return() {
+    let c = cluster(5);
+    let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    sign_and_verify_ecdsa(&c, key, 0, 3);
+    c.engine().set_up(1, false);
+    c.engine().set_up(3, false);
+    // Presignatures made by all five still sign with the three left.
+    sign_and_verify_ecdsa(&c, key, 3, 8);
+    c.engine().set_up(1, true);
+    c.engine().set_up(3, true);
+    sign_and_verify_ecdsa(&c, key, 11, 30);
+}
+
+/// A way to corrupt an ECDSA signature share.
+type Corruption = fn(&mut tcrypto::ecdsa::SignatureShare);
+
+fn tamper_ecdsa_shares(c: &Cluster<MemoryEngine>, node: usize, f: Corruption) {
+    c.engine().set_tamper(
+        node,
+        Box::new(move |frame: &mut Vec<u8>| {
+            let Ok(mut resp) = Response::decode(frame) else {
+                return;
+            };
+            if let ResponseBody::Share { share, .. } = &mut resp.body
+                && let Ok(mut s) = tcrypto::ecdsa::SignatureShare::decode(share)
+            {
+                f(&mut s);
+                *share = s.encode();
+            }
+            *frame = resp.encode();
+        }),
+    );
+}
+
+#[test]
+fn a_node_returning_corrupted_ecdsa_shares_is_named_excluded_and_no_invalid_signature_is_released() {
+    let kinds: [(&str, Corruption); 4] = [
+        ("s + 1", |s| s.s += p256::Scalar::ONE),
+        ("s negated", |s| s.s = -s.s),
+        ("another presignature", |s| s.presignature.index ^= 1),
+        ("another signer id", |s| s.id = tcrypto::SignerId::new(5).unwrap()),
+    ];
+    for (name, f) in kinds {
+        let c = cluster(5);
+        let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
+        tamper_ecdsa_shares(&c, 2, f);
+        let culprits = sign_and_verify_ecdsa(&c, key, 0, 10);
+        assert!(
+            culprits.contains(&"node3".to_string()),
+            "{name}: culprit never named"
+        );
+        let health = c.engine().submit(|co, _, _| co.health());
+        assert!(health[2].excluded.is_some(), "{name}: node3 not excluded");
+    }
+}
+
+#[test]
+fn a_presignature_is_never_used_twice_across_a_node_restart() {
+    use tcrypto_net::store::{KdfCost, SecretStore, StoreKeySource};
+    use tcrypto_net::wire::{Request, RequestBody};
+    let dir = std::env::temp_dir().join(format!("tcrypto-net-presig-{:x}", rand::random::<u64>()));
+    let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
+    let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
+    let (mut nodes, publics, identities) = common::memory_nodes_with_identities(3);
+    let identity = identities[0].clone();
+    let stored = |store: Arc<SecretStore>| {
+        let n = Arc::new(SignerNode::new(
+            identity.clone(),
+            Some(store),
+            Arc::new(MemoryAudit::default()),
+            ReplayGuard::default(),
+        ));
+        n.set_peers(publics.clone());
+        n
+    };
+    nodes[0] = stored(store.clone());
+    let cfg = CoordinatorConfig {
+        presign_low_watermark: 4,
+        presign_high_watermark: 8,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics.clone());
+    let key = c.create_key(Algorithm::EcdsaP256, 2).unwrap();
+    sign_and_verify_ecdsa(&c, key, 0, 1);
+    let node = c.engine().nodes()[0].clone();
+    let before = node.presignature_count(&key);
+    assert!(before > 0);
+    let batch = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .find_map(|n| n.strip_prefix("presig-").map(str::to_string))
+        .expect("a stored batch");
+    let run = tcrypto::SessionId(hex::decode(&batch).unwrap().try_into().unwrap());
+    let ask = |n: &SignerNode, index: u32| {
+        let req = Request {
+            id: 1,
+            session: tcrypto::SessionId::random(&mut rand::rng()),
+            issued_at_ms: tcrypto_net::server::unix_ms_now(),
+            body: RequestBody::EcdsaSign {
+                key,
+                run,
+                index,
+                digest: vec![7; 32],
+            },
+        };
+        n.handle(None, tcrypto_net::server::unix_ms_now(), req, &mut rand::rng())
+            .body
+    };
+    // Find a presignature of the batch this node has not used yet, and use it.
+    let used = (0..8)
+        .find(|i| matches!(ask(&node, *i), ResponseBody::Share { .. }))
+        .expect("an unused presignature");
+    assert!(
+        matches!(ask(&node, used), ResponseBody::Error { .. }),
+        "used twice in one process"
+    );
+    // Restart: the same identity and store, a fresh process state.
+    let restarted = stored(store.clone());
+    restarted.load_keys().unwrap();
+    assert_eq!(restarted.presignature_count(&key), node.presignature_count(&key));
+    match ask(&restarted, used) {
+        ResponseBody::Error { .. } => {}
+        other => panic!("a spent presignature was used again after a restart: {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,21 +83,124 @@ pub(super) struct FrostSignOp {
     package: Option<SigningPackage>,
     asked: HashMap<RequestId, (SignerId, NodeIndex)>,
     shares: BTreeMap<SignerId, round2::SignatureShare>,
-    avoid: BTreeSet<NodeIndex>,
-    failures: Vec<(String, String)>,
-    culprits: Vec<String>,
-    attempts: u32,
+    tries: Tries,
+}
+
+/// What a pooled EC signature (FROST or ECDSA) learned over its attempts.
+#[derive(Debug, Default)]
+pub(super) struct Tries {
+    /// Nodes not to ask again for this signature.
+    pub(super) avoid: BTreeSet<NodeIndex>,
+    /// Why asked nodes failed, by node name.
+    pub(super) failures: Vec<(String, String)>,
+    /// Nodes named culprits, by name.
+    pub(super) culprits: Vec<String>,
+    /// Sessions (presignatures) tried.
+    pub(super) attempts: u32,
+}
+
+impl Tries {
+    /// Records a failed attempt (`avoid`: the node at fault and why, if one was); returns the error to finish
+    /// the signature with once `max` attempts are used up.
+    pub(super) fn failed(
+        &mut self,
+        avoid: Option<(NodeIndex, String, String)>,
+        max: u32,
+        needed: usize,
+    ) -> Option<SignError> {
+        if let Some((node, name, why)) = avoid {
+            self.avoid.insert(node);
+            if !why.is_empty() {
+                self.failures.push((name, why));
+            }
+        }
+        (self.attempts >= max).then(|| unavailable(0, needed, &self.failures, &self.culprits))
+    }
+}
+
+impl Op {
+    /// The attempts record of a pooled EC signature.
+    pub(super) fn tries_mut(&mut self) -> Option<&mut Tries> {
+        match self {
+            Op::FrostSign(s) => Some(&mut s.tries),
+            Op::EcdsaSign(s) => Some(&mut s.tries),
+            _ => None,
+        }
+    }
+}
+
+/// Routes the envelopes returned in a round: each broadcast to every other recipient, each point-to-point
+/// envelope to its addressee. Point-to-point envelopes for parties that are not recipients are returned apart.
+#[allow(clippy::type_complexity)]
+pub(super) fn route_envelopes(
+    returned: &BTreeMap<SignerId, Vec<Envelope>>,
+    recipients: impl Iterator<Item = SignerId>,
+) -> (BTreeMap<SignerId, Vec<Vec<u8>>>, Vec<(SignerId, Vec<u8>)>) {
+    let mut inboxes: BTreeMap<SignerId, Vec<Vec<u8>>> = recipients.map(|id| (id, Vec::new())).collect();
+    let mut elsewhere = Vec::new();
+    for (from, envs) in returned {
+        for env in envs {
+            let bytes = env.encode();
+            match env.route.to {
+                None => {
+                    for (to, inbox) in inboxes.iter_mut() {
+                        if to != from {
+                            inbox.push(bytes.clone());
+                        }
+                    }
+                }
+                Some(to) => match inboxes.get_mut(&to) {
+                    Some(inbox) => inbox.push(bytes),
+                    None => elsewhere.push((to, bytes)),
+                },
+            }
+        }
+    }
+    (inboxes, elsewhere)
 }
 
 impl Coordinator {
-    fn usable(&self, node: NodeIndex, now: Instant) -> bool {
+    /// Checks the envelopes party `from` (on `node`) returned for `round` of `run`: each decodes, is routed from
+    /// `from` for this run and round, and carries the node's identity signature. The coordinator saw them come
+    /// over the node's authenticated connection, so a bad one makes that node the culprit.
+    pub(super) fn checked_envelopes(
+        &self,
+        node: NodeIndex,
+        from: SignerId,
+        run: SessionId,
+        round: u8,
+        envelopes: &[Vec<u8>],
+    ) -> Result<Vec<Envelope>, String> {
+        let verifying = self
+            .nodes
+            .get(node)
+            .and_then(|n| n.identity.as_ref())
+            .and_then(|p| p.verifying_key().ok())
+            .ok_or_else(|| format!("no identity known for {}", self.node_name(node)))?;
+        envelopes
+            .iter()
+            .map(|bytes| {
+                let env = Envelope::decode(bytes).map_err(|e| format!("undecodable envelope: {e}"))?;
+                let r = env.route;
+                if r.from != from || r.session != run || r.round != round || !env.verify(&verifying) {
+                    return Err(format!(
+                        "envelope of {} not signed by it for round {round}",
+                        self.node_name(node)
+                    ));
+                }
+                Ok(env)
+            })
+            .collect()
+    }
+
+    pub(super) fn usable(&self, node: NodeIndex, now: Instant) -> bool {
         let _ = now;
         self.nodes
             .get(node)
             .is_some_and(|n| n.health.connected && n.health.excluded.is_none())
     }
 
-    fn party_node(&self, node: NodeIndex) -> Option<[u8; 32]> {
+    pub(super) fn party_node(&self, node: NodeIndex) -> Option<[u8; 32]> {
         self.nodes
             .get(node)
             .and_then(|n| n.identity.as_ref())
@@ -243,34 +346,13 @@ impl Coordinator {
         let round = d.round;
         match body {
             ResponseBody::Envelopes(envs) if round < 4 => {
-                let Some(verifying) = self
-                    .nodes
-                    .get(node)
-                    .and_then(|n| n.identity.as_ref())
-                    .and_then(|p| p.verifying_key().ok())
-                else {
-                    return;
-                };
-                let mut checked = Vec::with_capacity(envs.len());
-                for bytes in &envs {
-                    let env = match Envelope::decode(bytes) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            self.dkg_abort(op, vec![node], format!("undecodable envelope: {e}"));
-                            return;
-                        }
-                    };
-                    let r = env.route;
-                    if r.from != id || r.session != run || r.round != round || !env.verify(&verifying) {
-                        self.dkg_abort(
-                            op,
-                            vec![node],
-                            "envelope not signed by the dealer for this round".into(),
-                        );
+                let checked = match self.checked_envelopes(node, id, run, round, &envs) {
+                    Ok(c) => c,
+                    Err(why) => {
+                        self.dkg_abort(op, vec![node], why);
                         return;
                     }
-                    checked.push(env);
-                }
+                };
                 let Some(Op::Dkg(d)) = self.ops.get_mut(&op) else {
                     return;
                 };
@@ -307,31 +389,18 @@ impl Coordinator {
         let run = d.setup.run;
         let next = d.round + 1;
         let returned = std::mem::take(&mut d.returned);
-        let mut inboxes: BTreeMap<SignerId, Vec<Vec<u8>>> =
-            d.dealers.keys().map(|id| (*id, Vec::new())).collect();
-        for (from, envs) in &returned {
-            for env in envs {
-                let bytes = env.encode();
-                match env.route.to {
-                    None => {
-                        for (to, inbox) in inboxes.iter_mut() {
-                            if to != from {
-                                inbox.push(bytes.clone());
-                            }
-                        }
-                        if d.round == 2 {
-                            for absent in d.key_parties.keys().filter(|p| !d.dealers.contains_key(p)) {
-                                d.for_absent.entry(*absent).or_default().push(bytes.clone());
-                            }
-                        }
-                    }
-                    Some(to) => {
-                        if let Some(inbox) = inboxes.get_mut(&to) {
-                            inbox.push(bytes);
-                        } else if d.round == 2 && d.key_parties.contains_key(&to) {
-                            d.for_absent.entry(to).or_default().push(bytes);
-                        }
-                    }
+        let (inboxes, elsewhere) = route_envelopes(&returned, d.dealers.keys().copied());
+        if d.round == 2 {
+            // What an offline party needs: every dealer's round-2 broadcast and the shares sealed to it.
+            for absent in d.key_parties.keys().filter(|p| !d.dealers.contains_key(p)) {
+                let kept = d.for_absent.entry(*absent).or_default();
+                for env in returned.values().flatten().filter(|e| e.route.to.is_none()) {
+                    kept.push(env.encode());
+                }
+            }
+            for (to, bytes) in elsewhere {
+                if d.key_parties.contains_key(&to) {
+                    d.for_absent.entry(to).or_default().push(bytes);
                 }
             }
         }
@@ -474,10 +543,7 @@ impl Coordinator {
             package: None,
             asked: HashMap::new(),
             shares: BTreeMap::new(),
-            avoid: BTreeSet::new(),
-            failures: Vec::new(),
-            culprits: Vec::new(),
-            attempts: 0,
+            tries: Tries::default(),
         })));
         self.ec.frost.entry(key).or_default().waiting.push_back(op);
         self.frost_serve(key, now);
@@ -616,7 +682,7 @@ impl Coordinator {
             };
             let Some(&op) = pool.waiting.front() else { break };
             let avoid = match self.ops.get(&op) {
-                Some(Op::FrostSign(s)) => s.avoid.clone(),
+                Some(Op::FrostSign(s)) => s.tries.avoid.clone(),
                 _ => {
                     if let Some(p) = self.ec.frost.get_mut(&key) {
                         p.waiting.pop_front();
@@ -677,7 +743,9 @@ impl Coordinator {
                     .unwrap_or_default();
                 for op in waiting {
                     let err = match self.ops.get(&op) {
-                        Some(Op::FrostSign(s)) => unavailable(available, k, &s.failures, &s.culprits),
+                        Some(Op::FrostSign(s)) => {
+                            unavailable(available, k, &s.tries.failures, &s.tries.culprits)
+                        }
                         _ => unavailable(available, k, &[], &[]),
                     };
                     self.finish_sign(op, Err(err));
@@ -709,7 +777,7 @@ impl Coordinator {
         s.package = Some(package);
         s.shares.clear();
         s.asked.clear();
-        s.attempts += 1;
+        s.tries.attempts += 1;
         for (id, node, _) in signers {
             let request = self.next_request;
             let body = RequestBody::FrostSign {
@@ -729,23 +797,16 @@ impl Coordinator {
     /// Puts a FROST signature back in line for another session, avoiding `node`, or fails it after too many
     /// attempts.
     fn frost_retry(&mut self, op: OpId, avoid: Option<NodeIndex>, why: Option<String>, now: Instant) {
-        let name = avoid.map(|n| self.node_name(n));
+        let avoid = avoid.map(|n| (n, self.node_name(n), why.unwrap_or_default()));
         let Some(Op::FrostSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
-        if let Some(n) = avoid {
-            s.avoid.insert(n);
-        }
-        if let (Some(name), Some(why)) = (name, why) {
-            s.failures.push((name, why));
-        }
         s.asked.clear();
         s.shares.clear();
         s.package = None;
         let key = s.key;
-        if s.attempts >= MAX_FROST_ATTEMPTS {
-            let needed = self.keys.get(&key).map_or(0, |k| usize::from(k.threshold));
-            let err = unavailable(0, needed, &s.failures, &s.culprits);
+        let needed = self.keys.get(&key).map_or(0, |k| usize::from(k.threshold));
+        if let Some(err) = s.tries.failed(avoid, MAX_FROST_ATTEMPTS, needed) {
             self.finish_sign(op, Err(err));
             return;
         }
@@ -811,7 +872,7 @@ impl Coordinator {
         };
         match ed25519::aggregate(pk, package, &s.shares) {
             Ok(sig) if pk.verify(&s.message, &sig).is_ok() => {
-                let culprits = s.culprits.clone();
+                let culprits = s.tries.culprits.clone();
                 self.finish_sign(
                     op,
                     Ok(Signature {
@@ -838,7 +899,7 @@ impl Coordinator {
     }
 
     /// Names `node` a culprit for `key`: excluded, reported in an event and in the operation's result.
-    fn culprit(&mut self, op: OpId, node: NodeIndex, key: KeyId, what: &str) {
+    pub(super) fn culprit(&mut self, op: OpId, node: NodeIndex, key: KeyId, what: &str) {
         let name = self.node_name(node);
         tracing::error!(node = %name, %key, what, "node misbehaved; excluded");
         self.exclude(node, format!("{what} for key {key}"));
@@ -847,11 +908,11 @@ impl Coordinator {
             name: name.clone(),
             key,
         });
-        if let Some(Op::FrostSign(s)) = self.ops.get_mut(&op) {
-            if !s.culprits.contains(&name) {
-                s.culprits.push(name);
+        if let Some(t) = self.ops.get_mut(&op).and_then(Op::tries_mut) {
+            if !t.culprits.contains(&name) {
+                t.culprits.push(name);
             }
-            s.avoid.insert(node);
+            t.avoid.insert(node);
         }
     }
 
@@ -877,13 +938,13 @@ impl Coordinator {
     /// Fills the FROST pool of `key` up to the high watermark now (e.g. right after creating the key).
     pub fn prefill(&mut self, key: KeyId, now: Instant, unix_ms: u64) {
         self.observe_clock(now, unix_ms);
-        if self
-            .keys
-            .get(&key)
-            .is_some_and(|k| k.algorithm == Algorithm::Ed25519)
-        {
-            self.ec.frost.entry(key).or_default();
-            self.frost_serve(key, now);
+        match self.keys.get(&key).map(|k| k.algorithm) {
+            Some(Algorithm::Ed25519) => {
+                self.ec.frost.entry(key).or_default();
+                self.frost_serve(key, now);
+            }
+            Some(Algorithm::EcdsaP256) => self.ecdsa_prefill(key, now),
+            _ => {}
         }
     }
 

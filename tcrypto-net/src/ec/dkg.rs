@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 use tcrypto::dkg::{self, Curve, Ed25519, Message as _, P256, Parameters, round1, round2, round3, round4};
-use tcrypto::{KeyId, SessionId, SignerId};
+use tcrypto::{KeyId, SignerId};
 
 use super::{Failure, Roster, require_all};
 use crate::algo::{EcdsaPublicKey, ecdsa_bundles, ed25519_bundles};
@@ -339,30 +339,5 @@ fn deliver_on<C: HeldCurve>(
     C::bundle(share).map_err(|e| Failure::Aborted(Vec::new(), e))
 }
 
-/// Runs of one node, by run id (a bounded number at once).
-#[derive(Default)]
-pub(crate) struct Runs {
-    runs: BTreeMap<SessionId, AnyDkg>,
-    order: std::collections::VecDeque<SessionId>,
-}
-
 /// Most DKG runs a node keeps open at once (the oldest is dropped beyond).
-const MAX_RUNS: usize = 16;
-
-impl Runs {
-    pub(crate) fn insert(&mut self, run: SessionId, state: AnyDkg) {
-        if self.runs.insert(run, state).is_none() {
-            self.order.push_back(run);
-        }
-        while self.order.len() > MAX_RUNS {
-            if let Some(old) = self.order.pop_front() {
-                self.runs.remove(&old);
-            }
-        }
-    }
-
-    pub(crate) fn take(&mut self, run: &SessionId) -> Option<AnyDkg> {
-        self.order.retain(|r| r != run);
-        self.runs.remove(run)
-    }
-}
+pub(crate) const MAX_RUNS: usize = 16;

@@ -8,6 +8,7 @@
 
 pub(crate) mod dkg;
 pub(crate) mod frost;
+pub(crate) mod presign;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,9 +58,32 @@ pub(crate) struct Inbox {
 }
 
 impl Roster {
-    /// Resolves the listed identity keys: this node must be party `me`, every other must be a pinned peer.
+    /// Resolves the parties `1..=n` of a key, party `i + 1` with the `i`-th identity key (see
+    /// [`Roster::resolve_pairs`]).
     pub(crate) fn resolve(
         identity_keys: &[[u8; 32]],
+        me: SignerId,
+        own: &NodeIdentity,
+        peers: &[NodePublic],
+    ) -> Result<Self, Failure> {
+        let pairs = identity_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                u16::try_from(i + 1)
+                    .ok()
+                    .and_then(SignerId::new)
+                    .map(|id| (id, *key))
+                    .ok_or_else(|| Failure::refused(ErrorCode::Malformed, "too many parties"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::resolve_pairs(&pairs, me, own, peers)
+    }
+
+    /// Resolves the listed parties and their identity keys: this node must be party `me`, every other must be a
+    /// pinned peer.
+    pub(crate) fn resolve_pairs(
+        listed: &[(SignerId, [u8; 32])],
         me: SignerId,
         own: &NodeIdentity,
         peers: &[NodePublic],
@@ -67,11 +91,7 @@ impl Roster {
         let own_key = own.signing.verifying_key().to_bytes();
         let mut parties = BTreeMap::new();
         let mut seen = BTreeSet::new();
-        for (i, key) in identity_keys.iter().enumerate() {
-            let id = u16::try_from(i + 1)
-                .ok()
-                .and_then(SignerId::new)
-                .ok_or_else(|| Failure::refused(ErrorCode::Malformed, "too many parties"))?;
+        for &(id, ref key) in listed {
             if !seen.insert(*key) {
                 return Err(Failure::refused(ErrorCode::Malformed, "a node is listed twice"));
             }
@@ -102,7 +122,7 @@ impl Roster {
             };
             parties.insert(id, party);
         }
-        if identity_keys.get(usize::from(me.get()) - 1) != Some(&own_key) {
+        if !listed.iter().any(|(id, key)| *id == me && *key == own_key) {
             return Err(Failure::refused(
                 ErrorCode::Malformed,
                 format!("party {me} is not this node"),
@@ -235,5 +255,39 @@ pub(crate) fn require_all<M>(
         Ok(())
     } else {
         Err(Failure::Aborted(missing, format!("{what} missing")))
+    }
+}
+
+/// Multi-party runs open at a node, by run id; beyond `max` the oldest is dropped (a coordinator that abandons
+/// runs cannot fill the node's memory).
+pub(crate) struct Runs<T> {
+    runs: std::collections::HashMap<SessionId, T>,
+    order: std::collections::VecDeque<SessionId>,
+    max: usize,
+}
+
+impl<T> Runs<T> {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            runs: std::collections::HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            max,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, run: SessionId, state: T) {
+        if self.runs.insert(run, state).is_none() {
+            self.order.push_back(run);
+        }
+        while self.order.len() > self.max {
+            if let Some(old) = self.order.pop_front() {
+                self.runs.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn take(&mut self, run: &SessionId) -> Option<T> {
+        self.order.retain(|r| r != run);
+        self.runs.remove(run)
     }
 }

@@ -208,13 +208,28 @@ pub fn memory_nodes(
     Vec<std::sync::Arc<tcrypto_net::node::SignerNode>>,
     Vec<NodePublic>,
 ) {
+    let (nodes, publics, _) = memory_nodes_with_identities(n);
+    (nodes, publics)
+}
+
+/// [`memory_nodes`] and the nodes' secret identities (to restart a node with the same identity).
+#[allow(clippy::type_complexity)]
+pub fn memory_nodes_with_identities(
+    n: usize,
+) -> (
+    Vec<std::sync::Arc<tcrypto_net::node::SignerNode>>,
+    Vec<NodePublic>,
+    Vec<std::sync::Arc<tcrypto_net::identity::NodeIdentity>>,
+) {
     use std::sync::Arc;
     let mut nodes = Vec::new();
     let mut publics = Vec::new();
+    let mut identities = Vec::new();
     for i in 1..=n {
         let id = Arc::new(
             tcrypto_net::identity::NodeIdentity::generate(&format!("node{i}"), &mut rand::rng()).unwrap(),
         );
+        identities.push(id.clone());
         publics.push(id.public());
         nodes.push(Arc::new(tcrypto_net::node::SignerNode::new(
             id,
@@ -226,5 +241,5 @@ pub fn memory_nodes(
     for node in &nodes {
         node.set_peers(publics.clone());
     }
-    (nodes, publics)
+    (nodes, publics, identities)
 }
