@@ -6,6 +6,7 @@
 //! cargo bench --bench rsa -- share                 # just the share benchmarks
 //! RSA_BENCH_DEALER_BITS=2048,3072,4096 RSA_BENCH_DEALER_RUNS=20 cargo bench --bench rsa -- dealer
 //! cargo bench --bench rsa -- cpu                   # CPU time per operation (comparable under load)
+//! RSA_BENCH_DEALER_BITS=4096 RSA_BENCH_DEALER_RUNS=5 cargo bench --bench rsa -- dealer-runs   # a few slow runs
 //! benches/openssl_modexp.sh                        # the OpenSSL baseline for `share_unproven`
 //! ```
 //!
@@ -99,16 +100,22 @@ fn deal_two_threads(bits: usize) -> PublicKeySet {
     pk
 }
 
-fn dealer(c: &mut Criterion) {
-    let sizes: Vec<usize> = std::env::var("RSA_BENCH_DEALER_BITS")
-        .unwrap_or_else(|_| "2048,3072".into())
+/// Key sizes (`RSA_BENCH_DEALER_BITS`, comma-separated) and runs per size (`RSA_BENCH_DEALER_RUNS`) of the dealer.
+fn dealer_settings(default_bits: &str, default_runs: usize) -> (Vec<usize>, usize) {
+    let sizes = std::env::var("RSA_BENCH_DEALER_BITS")
+        .unwrap_or_else(|_| default_bits.into())
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();
-    let runs: usize = std::env::var("RSA_BENCH_DEALER_RUNS")
+    let runs = std::env::var("RSA_BENCH_DEALER_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(default_runs);
+    (sizes, runs)
+}
+
+fn dealer(c: &mut Criterion) {
+    let (sizes, runs) = dealer_settings("2048,3072", 10);
     let mut group = c.benchmark_group("rsa_dealer");
     group
         .sample_size(runs.max(10))
@@ -142,6 +149,46 @@ fn dealer(c: &mut Criterion) {
             times.len(),
             times[times.len() / 2],
             times[times.len() - 1]
+        );
+    }
+}
+
+/// CPU time of the whole process (every thread), for the two-thread dealer.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Times a few dealer runs outside criterion, which insists on at least 10 samples (too slow at 4096 bits):
+/// `RSA_BENCH_DEALER_BITS=4096 RSA_BENCH_DEALER_RUNS=5 cargo bench --bench rsa -- dealer-runs`. Prints every run's
+/// wall time and process CPU time (both search threads), then the median and the maximum.
+fn dealer_runs(_: &mut Criterion) {
+    if !std::env::args().any(|a| a == "dealer-runs") {
+        return;
+    }
+    let (sizes, runs) = dealer_settings("4096", 5);
+    for bits in sizes {
+        let mut wall = Vec::new();
+        let mut cpu = Vec::new();
+        for run in 1..=runs {
+            let (start, start_cpu) = (Instant::now(), process_cpu());
+            black_box(deal_two_threads(bits));
+            wall.push(start.elapsed());
+            cpu.push(process_cpu() - start_cpu);
+            println!(
+                "dealer-runs {bits} bits, run {run}: wall {:.2?}, cpu {:.2?}",
+                wall[run - 1],
+                cpu[run - 1]
+            );
+        }
+        wall.sort();
+        cpu.sort();
+        println!(
+            "dealer-runs {bits} bits: {runs} runs, wall median {:.2?} max {:.2?}; cpu median {:.2?} max {:.2?}",
+            wall[runs / 2],
+            wall[runs - 1],
+            cpu[runs / 2],
+            cpu[runs - 1]
         );
     }
 }
@@ -226,5 +273,5 @@ fn cpu_report(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, signing, dealer, cpu_report);
+criterion_group!(benches, signing, dealer, cpu_report, dealer_runs);
 criterion_main!(benches);

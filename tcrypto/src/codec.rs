@@ -56,6 +56,14 @@ impl Writer {
         }
     }
 
+    /// Starts an object with room for `capacity` bytes in all (header included), so an encoding of known size never
+    /// reallocates: secret bytes are then never left behind in a freed, larger-grown buffer.
+    pub fn with_capacity(tag: u8, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(2));
+        buf.extend_from_slice(&[VERSION, tag]);
+        Self { buf }
+    }
+
     /// Starts a headerless buffer (for nested fields or hash inputs).
     pub fn bare() -> Self {
         Self::default()
@@ -230,6 +238,17 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writer_with_exact_capacity_writes_in_place() {
+        // What KeyShare::encode relies on: a buffer that never moves leaves no stale copy of a secret behind.
+        let mut w = Writer::with_capacity(7, 2 + 2 + 4 + 300);
+        let start = w.as_slice().as_ptr();
+        w.u16(1).bytes(&[0xAA; 300]);
+        assert_eq!(w.as_slice().as_ptr(), start);
+        let buf = w.finish();
+        assert_eq!((buf.len(), buf.capacity()), (308, 308));
+    }
 
     #[test]
     fn round_trip_of_every_field_kind() {

@@ -408,16 +408,20 @@ impl KeyShare {
     }
 
     /// The strict binary encoding, secret included (tag [`tag::KEY_SHARE`]); zeroized when dropped.
+    ///
+    /// The buffer is sized up front (header, id, two length-prefixed fields), so it never grows and no copy of the
+    /// secret is left in a freed allocation.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::new(tag::KEY_SHARE);
-        self.id.encode(&mut w);
+        let public = self.public.encode();
         let secret = Zeroizing::new(fixed_be(&self.secret, self.public.signature_len()));
+        let len = 2 + 2 + (4 + secret.len()) + (4 + public.len());
+        let mut w = Writer::with_capacity(tag::KEY_SHARE, len);
+        self.id.encode(&mut w);
         w.bytes(&secret);
-        w.bytes(&self.public.encode());
-        let mut out = w.finish();
-        let z = Zeroizing::new(out.clone());
-        out.zeroize();
-        z
+        w.bytes(&public);
+        let out = Zeroizing::new(w.finish());
+        debug_assert_eq!(out.len(), len, "key share encoding size");
+        out
     }
 
     /// Decodes a key share and performs the node-side check `v^{s_i} = v_i` (see [`Self::new`]).

@@ -4,6 +4,7 @@
 
 use crypto_bigint::modular::BoxedMontyForm;
 use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero, Resize};
+use zeroize::Zeroizing;
 
 /// Parses big-endian bytes (leading zeros allowed) into an integer of `precision` bits; `None` if it does not fit.
 /// Constant time in the value for a given input length.
@@ -18,15 +19,18 @@ pub(crate) fn from_be(bytes: &[u8], precision: u32) -> Option<BoxedUint> {
 }
 
 /// The big-endian encoding of `x` in exactly `len` bytes (`x` must fit; leading bytes are zero).
+///
+/// Also used for secrets: the output is allocated once at its final size and the intermediate full-width encoding
+/// is wiped, so no copy of `x` is left in freed memory (the caller wraps a secret's output in `Zeroizing`).
 pub(crate) fn fixed_be(x: &BoxedUint, len: usize) -> Vec<u8> {
-    let full = x.to_be_bytes();
+    let full = Zeroizing::new(x.to_be_bytes());
+    let mut out = vec![0u8; len];
     if full.len() >= len {
-        full[full.len() - len..].to_vec()
+        out.copy_from_slice(&full[full.len() - len..]);
     } else {
-        let mut out = vec![0u8; len - full.len()];
-        out.extend_from_slice(&full);
-        out
+        out[len - full.len()..].copy_from_slice(&full);
     }
+    out
 }
 
 /// The shortest big-endian encoding of a public integer (empty for 0).
