@@ -16,32 +16,19 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tcrypto::rsa::{
-    KeyShare, MessageEncoding, PublicKeySet, SafePrime, combine, deal_with_primes, generate_safe_prime,
-    verify_share,
+    MessageEncoding, PublicKeySet, combine, deal_with_primes, generate_safe_prime, verify_share,
 };
 use tcrypto::{HashAlg, SessionId};
 
-const SIZES: [usize; 3] = [2048, 3072, 4096];
+mod common;
+use common::{fixture_key, process_cpu};
 
-fn fixture_key(bits: usize, k: u16, n: u16) -> (PublicKeySet, Vec<KeyShare>) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tcrypto/tests/data/safe_primes_{}.txt", bits / 2));
-    let text = std::fs::read_to_string(path).unwrap();
-    let primes: Vec<Vec<u8>> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| hex::decode(l.trim()).unwrap())
-        .collect();
-    let p = SafePrime::from_be_bytes(&primes[0]).unwrap();
-    let q = SafePrime::from_be_bytes(&primes[1]).unwrap();
-    deal_with_primes(&p, &q, 65537, k, n, &mut rand::rng()).unwrap()
-}
+const SIZES: [usize; 3] = [2048, 3072, 4096];
 
 fn signing(c: &mut Criterion) {
     let mut group = c.benchmark_group("rsa");
@@ -151,12 +138,6 @@ fn dealer(c: &mut Criterion) {
             times[times.len() - 1]
         );
     }
-}
-
-/// CPU time of the whole process (every thread), for the two-thread dealer.
-fn process_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Times a few dealer runs outside criterion, which insists on at least 10 samples (too slow at 4096 bits):

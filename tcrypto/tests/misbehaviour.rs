@@ -130,6 +130,21 @@ fn inverse_of_the_share_is_blamed() {
 }
 
 #[test]
+fn share_sharing_a_factor_with_the_modulus_is_blamed_as_not_invertible() {
+    // Only someone who knows a factor of N can send this; the optimistic path skips the per-share inversion, so the
+    // combination fails and the proof check names the share.
+    let f = fixture();
+    let p = safe_primes(384)[0].clone();
+    assert_eq!(modulus(&f.pk) % BigUint::from_bytes_be(&p), BigUint::from(0u8));
+    let bad = with_value(&f.honest[&id(2)], p);
+    signer_2_sends(&f, bad.clone(), ShareFault::NotInvertible);
+    assert_eq!(
+        verify_share(&f.pk, &f.session, &f.msg, id(2), &bad),
+        Err(VerifyError::Fault(ShareFault::NotInvertible))
+    );
+}
+
+#[test]
 fn negated_share_is_blamed_as_not_canonical() {
     let f = fixture();
     let negated = modulus(&f.pk) - value(&f.honest[&id(2)]);

@@ -13,9 +13,9 @@ use crypto_bigint::modular::BoxedMontyForm;
 use super::Error;
 use super::encoding::MessageEncoding;
 use super::keys::PublicKeySet;
-use super::math::{bezout_for_combination, fixed_be, lagrange_at_zero, mul_small, mul_wide, pow_vartime};
+use super::math::{fixed_be, lagrange_at_zero, pow_vartime};
 use super::share::{ShareContext, SignatureShare};
-use super::verify::{ShareFault, check_share, verify_proof};
+use super::verify::{ShareFault, check_share_range, verify_proof};
 use crate::{SessionId, SignerId};
 
 /// A verified signature, and the signers whose shares were found bad on the way.
@@ -83,7 +83,7 @@ fn combine_with_faults(
 
     let mut candidates = Vec::with_capacity(shares.len());
     for (&sender, share) in shares {
-        match check_share(pk, sender, share) {
+        match check_share_range(pk, sender, share) {
             Ok(x_i) => candidates.push((sender, share, x_i)),
             Err(fault) => {
                 faults.insert(sender, fault);
@@ -115,6 +115,9 @@ fn combine_with_faults(
     }
     match interpolate(pk, &ctx, &valid[..k])? {
         Some(signature) => Ok(done(signature, faults)),
+        None if !bool::from(ctx.x_mont.invert_vartime().is_some()) => {
+            Err(Error::Encoding("message representative shares a factor with N"))
+        }
         None => Err(Error::Internal(
             "shares with valid proofs did not combine (inconsistent public key set)",
         )),
@@ -143,38 +146,34 @@ fn not_enough(faults: BTreeMap<SignerId, ShareFault>, valid: usize, needed: usiz
 }
 
 /// `y = w^a x^b` from exactly `k` shares; `Some(signature)` only if `y^e = x`.
+///
+/// `w = P / Q` with `P` the product of the `x_i^{2λ_i}` with `λ_i > 0` and `Q` that of the `x_i^{2|λ_i|}` with
+/// `λ_i < 0`; as `b ≤ 0`, `y = P^a · (Q^a · x^{|b|})^{-1}`: one modular inversion per combination. `None` also when
+/// that inversion does not exist (a share or `x` shares a factor with `N`), so the caller falls back to the proofs.
 fn interpolate(
     pk: &PublicKeySet,
     ctx: &ShareContext,
     subset: &[(SignerId, &BoxedMontyForm)],
 ) -> Result<Option<Vec<u8>>, Error> {
     let ids: Vec<u16> = subset.iter().map(|(id, _)| id.get()).collect();
-    let mut w = BoxedMontyForm::one(pk.params());
+    let mut numerator = BoxedMontyForm::one(pk.params());
+    let mut denominator = BoxedMontyForm::one(pk.params());
     for (id, x_i) in subset {
         let lambda = lagrange_at_zero(pk.delta(), &ids, id.get())
             .ok_or(Error::Internal("Lagrange coefficient not integral"))?;
-        let squared = x_i.square();
-        let base = if lambda.negative {
-            squared
-                .invert_vartime()
-                .into_option()
-                .ok_or(Error::Internal("checked share not invertible"))?
+        let term = pow_vartime(&x_i.square(), &lambda.magnitude);
+        if lambda.negative {
+            denominator = denominator.mul(&term);
         } else {
-            squared
-        };
-        w = w.mul(&pow_vartime(&base, &lambda.magnitude));
+            numerator = numerator.mul(&term);
+        }
     }
-    // e' = 4Δ²
-    let delta = pk.delta();
-    let e_prime = mul_small(&mul_wide(delta, delta), 4);
-    let (a, b) =
-        bezout_for_combination(&e_prime, pk.public_exponent()).ok_or(Error::Internal("e divides 4Δ²"))?;
-    let x_inv = ctx
-        .x_mont
-        .invert_vartime()
-        .into_option()
-        .ok_or(Error::Encoding("message representative shares a factor with N"))?;
-    let y = pow_vartime(&w, &a).mul(&pow_vartime(&x_inv, &b));
+    let (a, b) = pk.combination_exponents();
+    let divisor = pow_vartime(&denominator, a).mul(&pow_vartime(&ctx.x_mont, b));
+    let Some(divisor_inv) = divisor.invert_vartime().into_option() else {
+        return Ok(None);
+    };
+    let y = pow_vartime(&numerator, a).mul(&divisor_inv);
     let check = pow_vartime(&y, &crypto_bigint::BoxedUint::from(pk.public_exponent()));
     if check == ctx.x_mont {
         Ok(Some(fixed_be(&y.retrieve(), pk.signature_len())))

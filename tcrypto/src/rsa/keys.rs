@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::encoding::MessageEncoding;
-use super::math::{factorial, fixed_be, from_be, pow_vartime};
+use super::math::{bezout_for_combination, factorial, fixed_be, from_be, mul_small, mul_wide, pow_vartime};
 use super::{Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, tag};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::{KeyId, SignerId};
@@ -36,6 +36,8 @@ pub struct PublicKeySet {
     // Derived, not encoded.
     params: BoxedMontyParams,
     delta: BoxedUint,
+    /// `(a, |b|)` with `a·e' + b·e = 1`, `e' = 4Δ²` (the combiner's exponents; depend only on `n` and `e`).
+    combination: (BoxedUint, BoxedUint),
 }
 
 impl PublicKeySet {
@@ -109,6 +111,10 @@ impl PublicKeySet {
             .map(|b| element(b))
             .collect::<Result<Vec<_>, _>>()?;
         let params = BoxedMontyParams::new_vartime(modulus.clone());
+        let delta = factorial(parties);
+        let e_prime = mul_small(&mul_wide(&delta, &delta), 4);
+        let combination = bezout_for_combination(&e_prime, e)
+            .ok_or(Error::InvalidParameters("public exponent must not divide 4Δ²"))?;
         Ok(Self {
             threshold,
             parties,
@@ -118,7 +124,8 @@ impl PublicKeySet {
             verification_keys,
             key_id: KeyId([0; 32]),
             params,
-            delta: factorial(parties),
+            delta,
+            combination,
         })
     }
 
@@ -317,6 +324,11 @@ impl PublicKeySet {
     /// `Δ = n!`.
     pub(crate) fn delta(&self) -> &BoxedUint {
         &self.delta
+    }
+
+    /// `(a, |b|)` with `a·e' + b·e = 1` for `e' = 4Δ²` (`b ≤ 0`), computed once per key set.
+    pub(crate) fn combination_exponents(&self) -> (&BoxedUint, &BoxedUint) {
+        (&self.combination.0, &self.combination.1)
     }
 }
 

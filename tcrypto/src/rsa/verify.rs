@@ -88,6 +88,20 @@ pub(crate) fn check_share(
     sender: SignerId,
     share: &SignatureShare,
 ) -> Result<BoxedMontyForm, ShareFault> {
+    let x_i = check_share_range(pk, sender, share)?;
+    if !bool::from(x_i.invert_vartime().is_some()) {
+        return Err(ShareFault::NotInvertible);
+    }
+    Ok(x_i)
+}
+
+/// [`check_share`] without the invertibility check, which costs a modular inversion per share: the combiner's
+/// optimistic path skips it (a non-invertible share makes the combination fail, and [`verify_proof`] then names it).
+pub(crate) fn check_share_range(
+    pk: &PublicKeySet,
+    sender: SignerId,
+    share: &SignatureShare,
+) -> Result<BoxedMontyForm, ShareFault> {
     if !pk.has_signer(sender) {
         return Err(ShareFault::UnknownSigner);
     }
@@ -105,11 +119,7 @@ pub(crate) fn check_share(
     if value.shl(1).cmp_vartime(n) != Ordering::Less || value.bit_width_vartime() >= n.bit_width_vartime() {
         return Err(ShareFault::NotCanonical);
     }
-    let x_i = BoxedMontyForm::new(value, pk.params());
-    if !bool::from(x_i.invert_vartime().is_some()) {
-        return Err(ShareFault::NotInvertible);
-    }
-    Ok(x_i)
+    Ok(BoxedMontyForm::new(value, pk.params()))
 }
 
 /// Checks the proof `(c, z)` of a structurally valid share.
