@@ -21,6 +21,13 @@ name = "local"
 spki_sha256 = "$fp"
 TOML
   "$bin" init --config "$dir/node$i.toml" | sed -n '/^\[\[nodes\]\]/,$p' >> "$dir/coordinator.toml"
+done
+# Every node pins the others (relayed DKG and presigning messages are signed and sealed node to node).
+for i in $(seq 1 "$n"); do
+  for j in $(seq 1 "$n"); do
+    [ "$i" = "$j" ] && continue
+    printf '\n[[peers]]\nname = "node%s"\npublic = "%s"\n' "$j" "$(cat "$dir/node$j/node.pub")" >> "$dir/node$i.toml"
+  done
   RUST_LOG=warn "$bin" serve --config "$dir/node$i.toml" > "$dir/node$i.log" 2>&1 &
   echo $! >> "$dir/pids"
 done

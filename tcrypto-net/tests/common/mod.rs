@@ -194,6 +194,23 @@ impl NodeProc {
     }
 }
 
+/// Makes every node pin every other as a peer (appends `[[peers]]` to the configurations; before `start`).
+pub fn pin_peers(nodes: &[NodeProc]) {
+    use std::io::Write as _;
+    for n in nodes {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&n.config).unwrap();
+        for p in nodes.iter().filter(|p| p.public != n.public) {
+            write!(
+                f,
+                "\n[[peers]]\nname = \"{}\"\npublic = \"{}\"\n",
+                p.public.name,
+                hex::encode(p.public.encode())
+            )
+            .unwrap();
+        }
+    }
+}
+
 impl Drop for NodeProc {
     fn drop(&mut self) {
         self.kill();

@@ -1,0 +1,126 @@
+//! ECDSA P-256 and Ed25519 keys on five `tcrypto-node` processes (127.0.0.x, mutual TLS): keys created by DKG
+//! with two nodes down, shares delivered when they come back, signing streams while `n - k` nodes are killed,
+//! restarted nodes rejoining; every signature checked by `p256` / `ed25519-dalek`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::NodeProc;
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+use sha2::Digest as _;
+use tcrypto::KeyId;
+use tcrypto_net::algo::PublicKey;
+use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::coordinator::CoordinatorConfig;
+use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::wire::{Algorithm, Mechanism};
+
+/// Signs 32 requests in flight for each key; `during` runs while they are in flight. Every signature verifies.
+fn stream(cluster: &BlockingCluster, ec: KeyId, ed: KeyId, from: u32, during: impl FnOnce()) {
+    let Some(PublicKey::Ecdsa(ecpk)) = cluster.public_key(&ec) else {
+        panic!()
+    };
+    let Some(PublicKey::Ed25519(edpk)) = cluster.public_key(&ed) else {
+        panic!()
+    };
+    let p256_vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ecpk.set.public_key_bytes()).unwrap();
+    let dalek_vk = ed25519_dalek::VerifyingKey::from_bytes(&edpk.public_key_bytes()).unwrap();
+    let mut reqs = Vec::new();
+    for i in from..from + 32 {
+        let message = format!("message {i}").into_bytes();
+        reqs.push((
+            ec,
+            Mechanism::Ecdsa {
+                digest: sha2::Sha256::digest(&message).to_vec(),
+            },
+        ));
+        reqs.push((ed, Mechanism::Ed25519 { message }));
+    }
+    let ops = cluster.start_signs(&reqs);
+    during();
+    for ((_, mech), op) in reqs.iter().zip(ops) {
+        let sig = cluster
+            .wait_signature(op)
+            .unwrap_or_else(|e| panic!("in-flight request failed: {e}"));
+        match mech {
+            Mechanism::Ecdsa { digest } => p256_vk
+                .verify_prehash(digest, &p256::ecdsa::Signature::from_der(&sig.bytes).unwrap())
+                .unwrap(),
+            Mechanism::Ed25519 { message } => dalek_vk
+                .verify_strict(
+                    message,
+                    &ed25519_dalek::Signature::from_slice(&sig.bytes).unwrap(),
+                )
+                .unwrap(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed_and_restarted() {
+    let dir = common::scratch("multiprocess-ec");
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..5).map(|i| NodeProc::create(&dir, i, &coordinator)).collect();
+    common::pin_peers(&nodes);
+    for n in &mut nodes[..3] {
+        n.start();
+    }
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let cfg = CoordinatorConfig {
+        request_timeout: Duration::from_secs(3),
+        presign_low_watermark: 96,
+        presign_high_watermark: 256,
+        ..CoordinatorConfig::default()
+    };
+    let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, cfg).unwrap();
+    assert_eq!(cluster.connect(Duration::from_secs(5)), 3);
+
+    // Two of five nodes are down: the three others deal; the absent two get their shares when they return.
+    let ed = cluster.create_key(Algorithm::Ed25519, 3).unwrap();
+    let ec = cluster.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    let mut expected = vec![ed, ec];
+    expected.sort();
+    let mut pending = cluster.pending_deliveries(3);
+    pending.sort();
+    assert_eq!(pending, expected);
+    nodes[3].start();
+    nodes[4].start();
+    assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
+    for _ in 0..50 {
+        if cluster.pending_deliveries(3).is_empty() && cluster.pending_deliveries(4).is_empty() {
+            break;
+        }
+        cluster.health();
+    }
+    assert!(cluster.pending_deliveries(3).is_empty() && cluster.pending_deliveries(4).is_empty());
+
+    stream(&cluster, ec, ed, 0, || {});
+    // Kill two nodes while 64 requests are in flight.
+    stream(&cluster, ec, ed, 100, || {
+        nodes[0].kill();
+        nodes[1].kill();
+    });
+    stream(&cluster, ec, ed, 200, || {});
+    // Restart them: they rejoin by themselves, with their shares and unspent presignatures from disk.
+    nodes[0].start();
+    nodes[1].start();
+    assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
+    stream(&cluster, ec, ed, 300, || {
+        nodes[2].kill();
+        nodes[4].kill();
+    });
+    stream(&cluster, ec, ed, 400, || {});
+
+    let audit = std::fs::read_to_string(nodes[3].data.join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("op=dkg-deliver") && l.contains("outcome=ok")),
+        "{audit}"
+    );
+    let spent = std::fs::metadata(nodes[0].data.join("spent-presignatures.log")).unwrap();
+    assert!(spent.len() > 0 && spent.len().is_multiple_of(36));
+}
