@@ -290,6 +290,11 @@ impl AsyncCluster {
         self.submit(|c, _, _| c.learn_keys(&lists))
     }
 
+    /// The public key material of a known key.
+    pub fn public_key(&self, key: &KeyId) -> Option<crate::algo::PublicKey> {
+        self.submit(|c, _, _| c.public_key(key).cloned())
+    }
+
     /// Keys known to the coordinator.
     pub fn list(&self) -> Vec<KeyId> {
         let mut keys: Vec<KeyId> = self.submit(|c, _, _| c.keys().into_iter().map(|k| k.0).collect());

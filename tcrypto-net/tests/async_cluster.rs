@@ -1,5 +1,6 @@
 //! The coordinator on tokio over loopback mutual TLS: RSA signatures verified by the `rsa` crate, many in flight,
-//! a node down, delete.
+//! a node down, delete; ECDSA P-256 and Ed25519 keys created by DKG and signing verified by `p256` /
+//! `ed25519-dalek`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -42,5 +43,60 @@ fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
         cluster.delete(key).await.unwrap();
         assert!(cluster.list().is_empty());
         assert!(cluster.sign(key, pkcs1_sha256(b"gone")).await.is_err());
+    });
+}
+
+#[test]
+fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    use sha2::Digest as _;
+    use tcrypto_net::algo::PublicKey;
+    use tcrypto_net::wire::{Algorithm, Mechanism};
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cluster =
+            AsyncCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default()).unwrap();
+        assert_eq!(cluster.connect(Duration::from_secs(10)).await, 5);
+        let ec = cluster.create_key(Algorithm::EcdsaP256, 3).await.unwrap();
+        let ed = cluster.create_key(Algorithm::Ed25519, 3).await.unwrap();
+        let Some(PublicKey::Ecdsa(ecpk)) = cluster.public_key(&ec) else {
+            panic!()
+        };
+        let Some(PublicKey::Ed25519(edpk)) = cluster.public_key(&ed) else {
+            panic!()
+        };
+        let p256_vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ecpk.set.public_key_bytes()).unwrap();
+        let dalek_vk = ed25519_dalek::VerifyingKey::from_bytes(&edpk.public_key_bytes()).unwrap();
+        let mut reqs = Vec::new();
+        for i in 0..24u32 {
+            let message = i.to_be_bytes().to_vec();
+            reqs.push((
+                ec,
+                Mechanism::Ecdsa {
+                    digest: sha2::Sha256::digest(&message).to_vec(),
+                },
+            ));
+            reqs.push((ed, Mechanism::Ed25519 { message }));
+        }
+        for ((_, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
+            let sig = r.unwrap().bytes;
+            match m {
+                Mechanism::Ecdsa { digest } => p256_vk
+                    .verify_prehash(digest, &p256::ecdsa::Signature::from_der(&sig).unwrap())
+                    .unwrap(),
+                Mechanism::Ed25519 { message } => dalek_vk
+                    .verify_strict(message, &ed25519_dalek::Signature::from_slice(&sig).unwrap())
+                    .unwrap(),
+                _ => unreachable!(),
+            }
+        }
+        cluster.delete(ed).await.unwrap();
+        assert_eq!(cluster.list(), vec![ec]);
     });
 }
