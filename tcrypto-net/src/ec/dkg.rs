@@ -341,3 +341,127 @@ fn deliver_on<C: HeldCurve>(
 
 /// Most DKG runs a node keeps open at once (the oldest is dropped beyond).
 pub(crate) const MAX_RUNS: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sealed::{Envelope, Route};
+    use tcrypto::SessionId;
+
+    fn id(n: u16) -> SignerId {
+        SignerId::new(n).unwrap()
+    }
+
+    /// Three dealers run the relayed DKG in this process; `corrupt` may rewrite what party 2 sends in round 2.
+    fn run(corrupt: bool) -> Vec<Result<ShareBundle, Failure>> {
+        let mut rng = rand::rng();
+        let ids: Vec<NodeIdentity> = (1..=3)
+            .map(|i| NodeIdentity::generate(&format!("n{i}"), &mut rng).unwrap())
+            .collect();
+        let publics: Vec<_> = ids.iter().map(NodeIdentity::public).collect();
+        let keys: Vec<[u8; 32]> = publics.iter().map(|p| p.identity_key).collect();
+        let setup = |me: u16| DkgSetup {
+            run: SessionId([7; 32]),
+            algorithm: Algorithm::Ed25519,
+            threshold: 2,
+            me: id(me),
+            parties: keys.clone(),
+            dealers: vec![id(1), id(2), id(3)],
+        };
+        let mut states = Vec::new();
+        let mut outbox: Vec<Vec<Vec<u8>>> = Vec::new();
+        for (i, own) in ids.iter().enumerate() {
+            let me = u16::try_from(i + 1).unwrap();
+            let roster = Roster::resolve(&keys, id(me), own, &publics).unwrap();
+            let (s, out) = start(setup(me), roster, own, &mut rng).unwrap();
+            states.push(s);
+            outbox.push(out);
+        }
+        let mut results: Vec<Option<Result<ShareBundle, Failure>>> = (0..3).map(|_| None).collect();
+        for round in 2..=4u8 {
+            let mut next_states = Vec::new();
+            let mut next_outbox = Vec::new();
+            for (i, state) in states.into_iter().enumerate() {
+                let me = id(u16::try_from(i + 1).unwrap());
+                let inbox: Vec<Vec<u8>> = outbox
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .flat_map(|(_, envs)| envs.clone())
+                    .filter(|b| {
+                        let to = Envelope::decode(b).unwrap().route.to;
+                        to.is_none() || to == Some(me)
+                    })
+                    .collect();
+                match state.advance(round, &inbox, &ids[i], &mut rng) {
+                    Ok(Step::Continue(s, mut out)) => {
+                        if corrupt && round == 2 && i == 1 {
+                            // Party 2 sends party 1 a share that is not on its committed polynomial, properly
+                            // sealed and signed (a Byzantine dealer, not a forging relay).
+                            for b in &mut out {
+                                let env = Envelope::decode(b).unwrap();
+                                if env.route.to == Some(id(1)) {
+                                    let bad = round2::Share::<Ed25519> {
+                                        value: zeroize::Zeroizing::new(Ed25519::scalar_from_u16(42)),
+                                    };
+                                    let route = Route { ..env.route };
+                                    *b = Envelope::seal(
+                                        route,
+                                        &bad.encode(),
+                                        &ids[0].hpke_public,
+                                        &ids[1].signing,
+                                        &mut rng,
+                                    )
+                                    .unwrap()
+                                    .encode();
+                                }
+                            }
+                        }
+                        next_states.push(s);
+                        next_outbox.push(out);
+                    }
+                    Ok(Step::Created(b)) => results[i] = Some(Ok(b)),
+                    Err(f) => results[i] = Some(Err(f)),
+                }
+            }
+            if next_states.len() < 3 {
+                break;
+            }
+            states = next_states;
+            outbox = next_outbox;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Failure::Aborted(Vec::new(), "stopped".into()))))
+            .collect()
+    }
+
+    #[test]
+    fn relayed_dkg_gives_every_dealer_a_share_of_one_key() {
+        let out = run(false);
+        let infos: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().ok().unwrap().info.clone())
+            .collect();
+        assert!(
+            infos
+                .iter()
+                .all(|i| i.key == infos[0].key && i.public == infos[0].public)
+        );
+    }
+
+    #[test]
+    fn a_dealer_sending_a_share_off_its_commitments_is_named_in_the_complaint() {
+        let out = run(true);
+        let culprits: Vec<Vec<SignerId>> = out
+            .iter()
+            .map(|r| match r {
+                Err(Failure::Aborted(c, _)) => c.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        // Every dealer aborts, naming party 2 (party 1's complaint reaches all in round 3).
+        assert!(culprits.iter().all(|c| c.contains(&id(2))), "{culprits:?}");
+        assert!(out.iter().all(Result::is_err));
+    }
+}
