@@ -24,10 +24,11 @@ echo "zone: $(grep -vc '^\$' zone.db) records in $work"
 measure() { # label, command...
   local label=$1; shift
   /usr/bin/time -v "$@" > "$label.log" 2> "$label.time" || { echo "$label failed"; tail -5 "$label.time"; return 1; }
-  local wall rss
+  local wall rss cpu
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$label.time")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$label.time")
-  printf '%s\t%s\t%s\n' "$label" "$wall" "$rss"
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$label.time")
+  printf '%s\t%s\t%s\t%s s CPU\n' "$label" "$wall" "$rss" "$cpu"
 }
 
 to_secs() { awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
@@ -65,7 +66,7 @@ CONF
   keymgr -c "knot-$tag/knot.conf" "$origin" import-bind "keys-$tag/$zsk" >/dev/null
 
   echo
-  echo "== $tag: tool, wall time (m:ss), peak RSS (KiB)"
+  echo "== $tag: tool, wall time (m:ss), peak RSS (KiB), CPU time (user + system)"
   measure "ldns-$tag" ldns-signzone -n -t 0 -f "ldns-$tag.signed" -o "$origin" zone.db "keys-$tag/$ksk" "keys-$tag/$zsk" || true
   measure "bind-$tag" dnssec-signzone -q -n 2 -3 - -H 0 -f "bind-$tag.signed" -o "$origin" -K "keys-$tag" "zone-$tag.db" "$ksk" "$zsk" || true
   measure "knot-$tag" kzonesign -c "knot-$tag/knot.conf" -o "knot-$tag/out" "$origin" || true
@@ -79,7 +80,8 @@ CONF
   for l in ldns bind knot ours; do
     local w
     w=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$l-$tag.time" | to_secs)
-    awk -v l="$l" -v w="$w" -v s="$sigs" 'BEGIN { printf "%-5s %7.2f s  %8.0f RRSIGs/s\n", l, w, s / w }'
+    c=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$l-$tag.time")
+    awk -v l="$l" -v w="$w" -v c="$c" -v s="$sigs" 'BEGIN { printf "%-5s %7.2f s wall %8.0f RRSIGs/s, %7.2f s CPU %8.0f RRSIGs per CPU second\n", l, w, s / w, c, s / c }'
   done
 }
 

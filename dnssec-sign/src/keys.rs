@@ -215,8 +215,15 @@ pub struct LocalKey {
     dnskey: Dnskey,
     secret: Secret,
     rsa: Option<rsa::PrivateKey>,
-    /// Fixed-size CRT fast path for 2048-bit keys.
-    rsa2048: Option<crate::rsa_crt::Rsa2048>,
+    /// The same key in `ring` (assembly-backed RSA CRT and P-256), which signs; `None` where
+    /// ring refuses the key (e.g. RSA below 2048 bits), then the pure-Rust crates sign.
+    ring: Option<RingKey>,
+}
+
+/// A key in `ring` form.
+enum RingKey {
+    Rsa(ring::rsa::KeyPair),
+    P256(ring::signature::EcdsaKeyPair),
 }
 
 impl fmt::Debug for LocalKey {
@@ -230,17 +237,62 @@ impl fmt::Debug for LocalKey {
     }
 }
 
-fn rsa2048_of(k: &rsa::PrivateKey) -> Option<crate::rsa_crt::Rsa2048> {
+/// The RSA key in `ring`, whose CRT wants `p > q` (the primes are swapped, and the CRT
+/// values recomputed by the `rsa` crate, when they come the other way round).
+fn ring_rsa(k: &rsa::PrivateKey) -> Option<RingKey> {
     use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
-    if k.primes().len() != 2 {
-        return None;
+    let [p, q] = k.primes() else { return None };
+    if p.as_ref() > q.as_ref() {
+        return ring_rsa_ordered(k);
     }
-    let p = Zeroizing::new(k.p()?.modulus().as_ref().to_be_bytes());
-    let q = Zeroizing::new(k.q()?.modulus().as_ref().to_be_bytes());
-    let dp = Zeroizing::new(k.dp()?.to_be_bytes());
-    let dq = Zeroizing::new(k.dq()?.to_be_bytes());
-    let qinv = Zeroizing::new(k.qinv()?.retrieve().to_be_bytes());
-    crate::rsa_crt::Rsa2048::new(&k.n_bytes(), &k.e_bytes(), &p, &q, &dp, &dq, &qinv)
+    let swapped = rsa::PrivateKey::from_components(
+        k.n().as_ref().clone(),
+        k.e().clone(),
+        k.d().clone(),
+        vec![q.as_ref().clone(), p.as_ref().clone()],
+    )
+    .ok()?;
+    ring_rsa_ordered(&swapped)
+}
+
+fn ring_rsa_ordered(k: &rsa::PrivateKey) -> Option<RingKey> {
+    use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
+    let trim = |v: Box<[u8]>| {
+        let first = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
+        Zeroizing::new(v[first..].to_vec())
+    };
+    let n = k.n_bytes();
+    let e = k.e_bytes();
+    let d = trim(k.d().to_be_bytes());
+    let p = trim(k.p()?.modulus().as_ref().to_be_bytes());
+    let q = trim(k.q()?.modulus().as_ref().to_be_bytes());
+    let dp = trim(k.dp()?.to_be_bytes());
+    let dq = trim(k.dq()?.to_be_bytes());
+    let qinv = trim(k.qinv()?.retrieve().to_be_bytes());
+    let components = ring::rsa::KeyPairComponents {
+        public_key: ring::rsa::PublicKeyComponents { n: &n[..], e: &e[..] },
+        d: &d[..],
+        p: &p[..],
+        q: &q[..],
+        dP: &dp[..],
+        dQ: &dq[..],
+        qInv: &qinv[..],
+    };
+    ring::rsa::KeyPair::from_components(&components).ok().map(RingKey::Rsa)
+}
+
+/// The P-256 key in `ring` (signatures come out as the fixed 64-octet `r‖s` of RFC 6605).
+fn ring_p256(k: &p256::ecdsa::SigningKey) -> Option<RingKey> {
+    let scalar = Zeroizing::new(k.to_bytes().to_vec());
+    let point = k.verifying_key().to_sec1_point(false);
+    ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &scalar,
+        point.as_bytes(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .ok()
+    .map(RingKey::P256)
 }
 
 /// DNSKEY flags of a zone key (256) or a key-signing key (257, SEP bit).
@@ -305,7 +357,7 @@ impl LocalKey {
                 public_key,
             },
             secret,
-            rsa2048: rsa2048_of(&k),
+            ring: ring_rsa(&k),
             rsa: Some(k),
         })
     }
@@ -321,9 +373,9 @@ impl LocalKey {
                 algorithm: 13,
                 public_key,
             },
+            ring: ring_p256(&k),
             secret: Secret::P256(k),
             rsa: None,
-            rsa2048: None,
         }
     }
 
@@ -339,7 +391,7 @@ impl LocalKey {
             },
             secret: Secret::Ed25519(k),
             rsa: None,
-            rsa2048: None,
+            ring: None,
         }
     }
 
@@ -363,23 +415,32 @@ impl LocalKey {
         )
     }
 
-    /// Signs one message.
+    /// Signs one message: RSA and ECDSA P-256 through `ring`, Ed25519 through `ed25519-dalek`.
+    /// ECDSA nonces are random (from the operating system, hedged with the key and message by
+    /// ring), so ECDSA signatures differ from run to run; RSA PKCS#1 v1.5 is deterministic.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        use rsa::signature::{SignatureEncoding as _, Signer as _};
-        if let Some(fast) = &self.rsa2048 {
-            let sig = match &self.secret {
-                Secret::RsaSha256(_) => {
-                    fast.sign_digest(crate::rsa_crt::RsaHash::Sha256, &Sha256::digest(message))
-                }
-                Secret::RsaSha512(_) => {
-                    fast.sign_digest(crate::rsa_crt::RsaHash::Sha512, &Sha512::digest(message))
-                }
-                _ => None,
-            };
-            if let Some(sig) = sig {
-                return sig;
+        let rng = ring::rand::SystemRandom::new();
+        let signed = match (&self.ring, &self.secret) {
+            (Some(RingKey::Rsa(k)), Secret::RsaSha256(_) | Secret::RsaSha512(_)) => {
+                let padding: &'static dyn ring::signature::RsaEncoding = match self.secret {
+                    Secret::RsaSha512(_) => &ring::signature::RSA_PKCS1_SHA512,
+                    _ => &ring::signature::RSA_PKCS1_SHA256,
+                };
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(padding, &rng, message, &mut sig).ok().map(|()| sig)
             }
-        }
+            (Some(RingKey::P256(k)), _) => k.sign(&rng, message).ok().map(|s| s.as_ref().to_vec()),
+            _ => None,
+        };
+        // ring fails only on a broken system RNG; the pure-Rust crates still sign then
+        signed.unwrap_or_else(|| self.sign_with_crates(message))
+    }
+
+    /// Signs one message with the pure-Rust `rsa`, `p256` (RFC 6979 nonces) or `ed25519-dalek`
+    /// crate: the path for keys that ring refuses, the reference that the tests compare ring's
+    /// RSA signatures with byte for byte, and what `benches/zone_signing.rs` times ring against.
+    pub fn sign_with_crates(&self, message: &[u8]) -> Vec<u8> {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
         match &self.secret {
             Secret::RsaSha256(k) => k.sign(message).to_vec(),
             Secret::RsaSha512(k) => k.sign(message).to_vec(),
@@ -588,73 +649,8 @@ impl ZoneSigningKey for LocalKey {
         &self.dnskey
     }
     fn sign_batch(&self, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, KeyError> {
-        match &self.secret {
-            Secret::P256(k) => Ok(p256_sign_batch(k, messages)),
-            _ => Ok(messages.iter().map(|m| self.sign(m)).collect()),
-        }
+        Ok(messages.iter().map(|m| self.sign(m)).collect())
     }
-}
-
-/// ECDSA P-256 / SHA-256 signatures of many messages at once (FIPS 186-5 §6.4.1 with the
-/// deterministic nonces of RFC 6979, so each signature equals the `ecdsa` crate's).
-///
-/// Per signature, `ecdsa` pays two field inversions: `k⁻¹ mod n` and the projective-to-affine
-/// conversion of `R = k·G`. Here both are batched with Montgomery's trick (one inversion per
-/// batch plus three multiplications per element), which is where most of the time went. All
-/// operations on secrets are the constant-time ones of `p256`; nonces are zeroized.
-fn p256_sign_batch(key: &p256::ecdsa::SigningKey, messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    use p256::elliptic_curve::{
-        Curve as _, PrimeField as _, ff::BatchInverter, group::Group as _, ops::Reduce,
-        point::AffineCoordinates as _, point::BatchNormalize as _,
-    };
-    use p256::{FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Scalar, U256};
-    use zeroize::Zeroize as _;
-
-    let d: &NonZeroScalar = key.as_nonzero_scalar();
-    let d_repr = Zeroizing::new(d.to_repr());
-    let order: &U256 = NistP256::ORDER.as_ref();
-    let n = messages.len();
-    let mut zs: Vec<Scalar> = Vec::with_capacity(n);
-    let mut ks: Vec<Scalar> = Vec::with_capacity(n);
-    for m in messages {
-        let h = Sha256::digest(m);
-        let mut kgen = rfc6979::KGenerator::<Sha256, U256>::new(&d_repr, &h, &[], order);
-        let k = loop {
-            let mut kb = FieldBytes::default();
-            kgen.fill_next_k(&mut kb);
-            let k = NonZeroScalar::from_repr(kb).into_option();
-            kb.zeroize();
-            if let Some(k) = k {
-                break *k;
-            }
-        };
-        let z = <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(&h));
-        zs.push(z);
-        ks.push(k);
-    }
-    let points: Vec<ProjectivePoint> = ks.iter().map(ProjectivePoint::mul_by_generator).collect();
-    let affine = ProjectivePoint::batch_normalize(points.as_slice());
-    let mut k_inv = ks.clone();
-    let mut scratch = vec![Scalar::ZERO; n];
-    BatchInverter::invert_with_external_scratch(&mut k_inv, &mut scratch);
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let r = <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(&affine[i].x()));
-        let s = k_inv[i] * (zs[i] + r * d.as_ref());
-        match p256::ecdsa::Signature::from_scalars(r, s) {
-            Ok(sig) => out.push(sig.to_bytes().to_vec()),
-            // r or s zero (probability ~2^-256): the one-at-a-time path retries RFC 6979
-            Err(_) => {
-                use rsa::signature::Signer as _;
-                let sig: p256::ecdsa::Signature = key.sign(&messages[i]);
-                out.push(sig.to_bytes().to_vec());
-            }
-        }
-    }
-    ks.zeroize();
-    k_inv.zeroize();
-    scratch.zeroize();
-    out
 }
 
 #[cfg(test)]
@@ -662,8 +658,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixed_size_rsa2048_signatures_equal_the_rsa_crate_ones() {
-        use rsa::signature::{SignatureEncoding as _, Signer as _};
+    fn ring_rsa_signatures_equal_the_rsa_crate_ones() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys");
         let mut seen = 0;
         for e in std::fs::read_dir(dir).unwrap() {
@@ -675,15 +670,12 @@ mod tests {
             if !matches!(k.algorithm(), Algorithm::RsaSha256 | Algorithm::RsaSha512) {
                 continue;
             }
-            assert!(k.rsa2048.is_some(), "fast path available for 2048-bit keys");
+            assert!(matches!(k.ring, Some(RingKey::Rsa(_))), "ring takes 2048-bit keys");
             for i in 0..5u8 {
                 let m = vec![i; 100 + i as usize];
-                let reference = match &k.secret {
-                    Secret::RsaSha256(s) => s.sign(&m).to_vec(),
-                    Secret::RsaSha512(s) => s.sign(&m).to_vec(),
-                    _ => unreachable!(),
-                };
+                let reference = k.sign_with_crates(&m);
                 assert_eq!(k.sign(&m), reference);
+                assert_eq!(k.sign_batch(std::slice::from_ref(&m)).unwrap(), vec![reference.clone()]);
                 assert!(verify_signature(k.dnskey(), &m, &reference));
             }
             seen += 1;
@@ -692,14 +684,33 @@ mod tests {
     }
 
     #[test]
-    fn batched_ecdsa_equals_the_ecdsa_crate_rfc6979_signatures() {
+    fn ring_takes_rsa_keys_whose_first_prime_is_the_smaller() {
+        use rsa::traits::PrivateKeyParts as _;
+        let owner = Name::parse("example.", None).unwrap();
+        let mut rng = rand::rng();
+        let mut orders = [false, false];
+        while orders != [true, true] {
+            let k = LocalKey::generate(&owner, Algorithm::RsaSha256, false, 2048, &mut rng).unwrap();
+            let [p, q] = k.rsa.as_ref().unwrap().primes() else { panic!("two primes") };
+            orders[usize::from(p.as_ref() < q.as_ref())] = true;
+            assert!(matches!(k.ring, Some(RingKey::Rsa(_))));
+            let m = b"either prime order";
+            assert_eq!(k.sign(m), k.sign_with_crates(m));
+        }
+    }
+
+    #[test]
+    fn ring_ecdsa_signatures_are_raw_r_and_s_that_p256_verifies() {
         let owner = Name::parse("example.", None).unwrap();
         let key = LocalKey::generate(&owner, Algorithm::EcdsaP256Sha256, false, 0, &mut rand::rng()).unwrap();
+        assert!(matches!(key.ring, Some(RingKey::P256(_))));
         let msgs: Vec<Vec<u8>> = (0..50u32).map(|i| format!("message {i}").into_bytes()).collect();
-        let batch = key.sign_batch(&msgs).unwrap();
-        for (m, s) in msgs.iter().zip(&batch) {
-            assert_eq!(*s, key.sign(m));
-            assert!(verify_signature(key.dnskey(), m, s));
+        for (m, s) in msgs.iter().zip(key.sign_batch(&msgs).unwrap()) {
+            assert_eq!(s.len(), 64);
+            assert!(verify_signature(key.dnskey(), m, &s));
+            assert!(!verify_signature(key.dnskey(), b"another message", &s));
         }
+        let reference = key.sign_with_crates(&msgs[0]);
+        assert!(verify_signature(key.dnskey(), &msgs[0], &reference));
     }
 }

@@ -7,7 +7,6 @@ pub mod keys;
 pub mod name;
 pub mod pkcs11;
 pub mod rdata;
-mod rsa_crt;
 pub mod sign;
 pub mod verify;
 pub mod zone;
