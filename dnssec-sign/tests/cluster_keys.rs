@@ -133,14 +133,14 @@ fn zones_signed_by_a_3_of_5_cluster_rsa_key_pass_ldns_bind_and_knot() {
     drop(c.nodes);
 }
 
-#[test]
-fn zones_signed_by_a_3_of_5_cluster_ed25519_key_pass_ldns_bind_and_knot() {
-    let c = in_process_cluster();
+/// A CSK (NSEC3, ZONEMD) and a cluster KSK with a local ZSK of the same algorithm (NSEC), for a
+/// key of the in-process cluster.
+fn check_cluster_ec_key(c: &InProcess, key: KeyId, alg: Algorithm) {
     let dir = tempfile::tempdir().unwrap();
     let origin = name("example.");
     let ksk = ClusterKey::find(
         c.cluster.clone(),
-        &ClusterKeyRef::Id(c.ed25519_key),
+        &ClusterKeyRef::Id(key),
         &origin,
         ClusterKeyOptions {
             ksk: true,
@@ -148,27 +148,29 @@ fn zones_signed_by_a_3_of_5_cluster_ed25519_key_pass_ldns_bind_and_knot() {
         },
     )
     .unwrap();
-    assert_eq!(ksk.algorithm(), Algorithm::Ed25519);
+    assert_eq!(ksk.algorithm(), alg);
+    let n = alg.number();
     let signed = sign_with(&[&ksk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha384));
-    assert_signed_zone_accepted(
-        dir.path(),
-        "ed25519-csk-nsec3.signed",
-        &signed,
-        "example",
-        true,
-        true,
-    );
-    // with a local Ed25519 ZSK, NSEC
-    let (_, zsk) = fixture_keys(Algorithm::Ed25519);
+    let file = format!("{n}-csk-nsec3.signed");
+    assert_signed_zone_accepted(dir.path(), &file, &signed, "example", true, true);
+    let (_, zsk) = fixture_keys(alg);
     let signed = sign_with(&[&ksk, &zsk], Denial::Nsec, None);
-    assert_signed_zone_accepted(
-        dir.path(),
-        "ed25519-ksk-nsec.signed",
-        &signed,
-        "example",
-        false,
-        false,
-    );
+    let file = format!("{n}-ksk-nsec.signed");
+    assert_signed_zone_accepted(dir.path(), &file, &signed, "example", false, false);
+}
+
+#[test]
+fn zones_signed_by_a_3_of_5_cluster_ed25519_key_pass_ldns_bind_and_knot() {
+    let c = in_process_cluster();
+    check_cluster_ec_key(&c, c.ed25519_key, Algorithm::Ed25519);
+}
+
+#[test]
+fn zones_signed_by_a_3_of_5_cluster_ecdsa_p256_key_pass_ldns_bind_and_knot() {
+    let c = in_process_cluster();
+    // born by distributed key generation; presignatures made by the nodes before signing
+    let key = c.cluster.create_key(ClusterAlgorithm::EcdsaP256, 3).unwrap();
+    check_cluster_ec_key(&c, key, Algorithm::EcdsaP256Sha256);
 }
 
 #[test]
