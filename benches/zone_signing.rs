@@ -113,9 +113,7 @@ fn rrsig_paths(c: &mut Criterion) {
         ("ed25519", Algorithm::Ed25519, 512),
     ] {
         let (key, _) = fixture(alg);
-        let msgs: Vec<Vec<u8>> = (0..batch)
-            .map(|i| format!("{i:0>120}").into_bytes())
-            .collect();
+        let msgs: Vec<Vec<u8>> = (0..batch).map(|i| format!("{i:0>120}").into_bytes()).collect();
         group.throughput(Throughput::Elements(batch as u64));
         let thread = rustix::time::ClockId::ThreadCPUTime;
         group.bench_function(format!("{label}/ours_sign_batch"), |b| {

@@ -258,7 +258,10 @@ fn ring_rsa(k: &rsa::PrivateKey) -> Option<RingKey> {
 fn ring_rsa_ordered(k: &rsa::PrivateKey) -> Option<RingKey> {
     use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
     let trim = |v: Box<[u8]>| {
-        let first = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
+        let first = v
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(v.len().saturating_sub(1));
         Zeroizing::new(v[first..].to_vec())
     };
     let n = k.n_bytes();
@@ -278,7 +281,9 @@ fn ring_rsa_ordered(k: &rsa::PrivateKey) -> Option<RingKey> {
         dQ: &dq[..],
         qInv: &qinv[..],
     };
-    ring::rsa::KeyPair::from_components(&components).ok().map(RingKey::Rsa)
+    ring::rsa::KeyPair::from_components(&components)
+        .ok()
+        .map(RingKey::Rsa)
 }
 
 /// The P-256 key in `ring` (signatures come out as the fixed 64-octet `r‖s` of RFC 6605).
@@ -670,12 +675,18 @@ mod tests {
             if !matches!(k.algorithm(), Algorithm::RsaSha256 | Algorithm::RsaSha512) {
                 continue;
             }
-            assert!(matches!(k.ring, Some(RingKey::Rsa(_))), "ring takes 2048-bit keys");
+            assert!(
+                matches!(k.ring, Some(RingKey::Rsa(_))),
+                "ring takes 2048-bit keys"
+            );
             for i in 0..5u8 {
                 let m = vec![i; 100 + i as usize];
                 let reference = k.sign_with_crates(&m);
                 assert_eq!(k.sign(&m), reference);
-                assert_eq!(k.sign_batch(std::slice::from_ref(&m)).unwrap(), vec![reference.clone()]);
+                assert_eq!(
+                    k.sign_batch(std::slice::from_ref(&m)).unwrap(),
+                    vec![reference.clone()]
+                );
                 assert!(verify_signature(k.dnskey(), &m, &reference));
             }
             seen += 1;
@@ -691,7 +702,9 @@ mod tests {
         let mut orders = [false, false];
         while orders != [true, true] {
             let k = LocalKey::generate(&owner, Algorithm::RsaSha256, false, 2048, &mut rng).unwrap();
-            let [p, q] = k.rsa.as_ref().unwrap().primes() else { panic!("two primes") };
+            let [p, q] = k.rsa.as_ref().unwrap().primes() else {
+                panic!("two primes")
+            };
             orders[usize::from(p.as_ref() < q.as_ref())] = true;
             assert!(matches!(k.ring, Some(RingKey::Rsa(_))));
             let m = b"either prime order";
