@@ -208,6 +208,11 @@ impl<E: Engine> ClusterKey<E> {
     pub fn cluster(&self) -> &Arc<Cluster<E>> {
         &self.cluster
     }
+
+    /// What the cluster is asked to sign for `message` (an RRSIG's signed data).
+    pub fn request(&self, message: &[u8]) -> Mechanism {
+        mechanism(self.algorithm, message)
+    }
 }
 
 impl<E: Engine> ZoneSigningKey for ClusterKey<E> {
