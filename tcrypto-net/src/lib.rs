@@ -40,3 +40,11 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod wire;
+
+// Test support (feature `test-support`): `testing` names this crate `tcrypto_net`, so that integration tests can
+// include the same file.
+#[cfg(feature = "test-support")]
+extern crate self as tcrypto_net;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod testing;

@@ -5,12 +5,14 @@
 //! may forbid both). It is built in `C_Initialize` from the `tcrypto-net` coordinator configuration file named in
 //! `[cluster]`; a forked child's `C_Initialize` builds a fresh one (the parent's sockets are never touched).
 //!
-//! RSA only for now: keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole
-//! key while dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten.
-//! Signing sends the mechanism (hash and digest, DigestInfo, or PSS salt) and each node builds the encoding itself.
+//! RSA keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole key while
+//! dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten. Ed25519
+//! keys are born by distributed key generation among the nodes (`Cluster::create_key`), so no machine ever holds
+//! them, and sign with FROST. Signing sends the mechanism (hash and digest, DigestInfo, PSS salt, or the whole
+//! Ed25519 message) and each node builds the encoding itself.
 //! Destroying a key asks every node to delete its share; the nodes that do not answer are reported back to the
 //! module, which keeps them in its store as pending deletions and retries them (see `crate::module`).
-//! P-256 and Ed25519 need the cluster's DKG, which the nodes do not serve yet: they are refused, never faked.
+//! P-256 is refused, never faked: the nodes serve threshold ECDSA, but this backend does not use it yet.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use tcrypto::rsa;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::{ClusterError, Engine as _};
 use tcrypto_net::coordinator::{Event, NodeIndex, SignError};
-use tcrypto_net::wire::{ErrorCode, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::wire::{Algorithm, ErrorCode, Mechanism, RequestBody, ResponseBody};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
 use super::{
@@ -33,6 +35,8 @@ use crate::error::{Error, Result};
 
 /// First byte of a [`KeyRef`] of an RSA key; the rest is the cluster's key id (32 bytes).
 const TAG_RSA: u8 = 0x01;
+/// First byte of a [`KeyRef`] of an Ed25519 key; the rest is the cluster's key id (32 bytes).
+const TAG_ED25519: u8 = 0x03;
 
 /// How long `C_Initialize` waits for the first node connections (the driver keeps reconnecting afterwards).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -68,7 +72,7 @@ fn cluster_error(e: ClusterError) -> BackendError {
 
 fn key_id(key: &KeyRef) -> Result<KeyId, BackendError> {
     match key.0.split_first() {
-        Some((&TAG_RSA, id)) => <[u8; 32]>::try_from(id)
+        Some((&(TAG_RSA | TAG_ED25519), id)) => <[u8; 32]>::try_from(id)
             .map(KeyId)
             .map_err(|_| BackendError::UnknownKey),
         _ => Err(BackendError::UnknownKey),
@@ -152,9 +156,12 @@ fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
             digest: digest.clone(),
             salt: salt.clone(),
         },
-        SignRequest::Ecdsa { .. } | SignRequest::Ed25519 { .. } => {
+        SignRequest::Ed25519 { message } => Mechanism::Ed25519 {
+            message: message.clone(),
+        },
+        SignRequest::Ecdsa { .. } => {
             return Err(BackendError::Unsupported(
-                "the cluster backend signs with RSA keys only",
+                "ECDSA on the cluster backend (not wired yet)",
             ));
         }
     })
@@ -166,7 +173,7 @@ impl Backend for ClusterBackend {
         Capabilities {
             rsa: rsa_bits.1 > 0,
             p256: false,
-            ed25519: false,
+            ed25519: true,
             rsa_bits,
         }
     }
@@ -183,13 +190,25 @@ impl Backend for ClusterBackend {
                 )?;
                 self.distribute(&public, &shares)
             }
-            KeyKind::P256 | KeyKind::Ed25519 => {
-                tracing::error!(
-                    ?kind,
-                    "the cluster backend does not support EC key generation yet (the nodes serve RSA only)"
-                );
+            KeyKind::Ed25519 => {
+                let id = self
+                    .cluster
+                    .create_key(Algorithm::Ed25519, self.threshold)
+                    .map_err(cluster_error)?;
+                let point = self
+                    .cluster
+                    .public_key(&id)
+                    .as_ref()
+                    .and_then(|pk| pk.as_ed25519().map(|pk| pk.public_key_bytes()))
+                    .ok_or_else(|| BackendError::Cluster("the new Ed25519 key is not registered".into()))?;
+                let mut key = vec![TAG_ED25519];
+                key.extend_from_slice(id.as_bytes());
+                Ok((PublicKey::Ed25519 { point }, KeyRef(key)))
+            }
+            KeyKind::P256 => {
+                tracing::error!(?kind, "the cluster backend does not support P-256 yet");
                 Err(BackendError::Unsupported(
-                    "EC key generation on the cluster backend (the nodes serve RSA only)",
+                    "P-256 on the cluster backend (not wired yet)",
                 ))
             }
         }
@@ -303,7 +322,7 @@ mod tests {
     use tcrypto::HashAlg;
 
     #[test]
-    fn every_rsa_request_maps_to_the_same_wire_mechanism() {
+    fn every_rsa_and_ed25519_request_maps_to_the_same_wire_mechanism_and_ecdsa_is_refused() {
         let d = vec![7u8; 32];
         assert_eq!(
             mechanism(&SignRequest::RsaPkcs1 {
@@ -336,6 +355,15 @@ mod tests {
             .unwrap(),
             Mechanism::RsaPkcs1v15DigestInfo { digest_info: d }
         );
+        assert_eq!(
+            mechanism(&SignRequest::Ed25519 {
+                message: b"m".to_vec()
+            })
+            .unwrap(),
+            Mechanism::Ed25519 {
+                message: b"m".to_vec()
+            }
+        );
         assert!(matches!(
             mechanism(&SignRequest::Ecdsa { prehash: vec![0; 32] }),
             Err(BackendError::Unsupported(_))
@@ -344,10 +372,15 @@ mod tests {
 
     #[test]
     fn key_refs_of_other_backends_are_unknown_keys() {
+        // P-256 key refs (tag 0x02) are not the cluster's.
         assert!(matches!(
-            key_id(&KeyRef(vec![0x03; 33])),
+            key_id(&KeyRef(vec![0x02; 33])),
             Err(BackendError::UnknownKey)
         ));
+        assert_eq!(
+            key_id(&KeyRef([vec![TAG_ED25519], vec![8; 32]].concat())).unwrap(),
+            KeyId([8; 32])
+        );
         assert!(matches!(
             key_id(&KeyRef(vec![TAG_RSA; 5])),
             Err(BackendError::UnknownKey)

@@ -1,0 +1,175 @@
+//! Test support, not part of the API (feature `test-support`, hidden from the docs): `tcrypto-node serve` daemons
+//! as child processes on loopback addresses, for the multi-process tests of this crate and of `pkcs11-provider`.
+//!
+//! It names everything through `tcrypto_net::` (the library aliases itself under that name) and uses only the
+//! public API, so this crate's own integration tests can include the same file by path (`#[path]`) instead of
+//! their own copy in `tests/common` (not switched yet).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tcrypto_net::config::decode_public;
+use tcrypto_net::identity::{NodePublic, TlsIdentity};
+
+/// A `tcrypto-node` daemon of a test: its files, address and identity, and the running process (killed on drop).
+#[derive(Debug)]
+pub struct NodeProc {
+    /// The `tcrypto-node` binary.
+    pub bin: PathBuf,
+    /// `TCRYPTO_NODE_PASSPHRASE` of its store.
+    pub passphrase: String,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its data directory (identity, `node.pub`, key store, audit log).
+    pub data: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its public identity.
+    pub public: NodePublic,
+    /// The `serve` process while it runs.
+    pub child: Option<Child>,
+}
+
+impl NodeProc {
+    /// Initialises node `i + 1` (named `node{i+1}`) under `dir` with `tcrypto-node init --insecure-fast-kdf`: it
+    /// listens on a free port of `127.0.0.{first_ip + i}` and accepts the coordinator identity `coordinator`.
+    pub fn create(
+        bin: &Path,
+        passphrase: &str,
+        dir: &Path,
+        i: usize,
+        first_ip: u8,
+        coordinator: &TlsIdentity,
+    ) -> Self {
+        let ip = format!("127.0.0.{}", usize::from(first_ip) + i);
+        let port = TcpListener::bind((ip.as_str(), 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        let data = dir.join(format!("node{}", i + 1));
+        let config = dir.join(format!("node{}.toml", i + 1));
+        std::fs::write(
+            &config,
+            format!(
+                "name = \"node{}\"\nlisten = \"{addr}\"\ndata_dir = \"{}\"\n\n[[coordinators]]\nname = \"test\"\nspki_sha256 = \"{}\"\n",
+                i + 1,
+                data.display(),
+                coordinator.fingerprint()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(bin)
+            .args([
+                "init",
+                "--config",
+                config.to_str().unwrap(),
+                "--insecure-fast-kdf",
+            ])
+            .env("TCRYPTO_NODE_PASSPHRASE", passphrase)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let public = decode_public(&std::fs::read_to_string(data.join("node.pub")).unwrap()).unwrap();
+        Self {
+            bin: bin.to_path_buf(),
+            passphrase: passphrase.to_string(),
+            config,
+            data,
+            addr,
+            public,
+            child: None,
+        }
+    }
+
+    /// The encoded public identity, as `node.pub` holds it and configurations pin it.
+    pub fn public_hex(&self) -> String {
+        std::fs::read_to_string(self.data.join("node.pub"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Starts `tcrypto-node serve` and waits until it listens.
+    pub fn start(&mut self) {
+        let mut child = Command::new(&self.bin)
+            .args(["serve", "--config", self.config.to_str().unwrap()])
+            .env("TCRYPTO_NODE_PASSPHRASE", &self.passphrase)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node did not start");
+        assert!(line.contains("listening on"), "{line}");
+        self.child = Some(child);
+    }
+
+    /// Kills the `serve` process (if running) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Pins every node's peers (all the other nodes) in its configuration, as distributed key generation needs. Call
+/// before [`NodeProc::start`].
+pub fn pin_peers(nodes: &[NodeProc]) {
+    for n in nodes {
+        let mut text = std::fs::read_to_string(&n.config).unwrap();
+        for peer in nodes.iter().filter(|p| p.public.name != n.public.name) {
+            text.push_str(&format!(
+                "\n[[peers]]\nname = \"{}\"\npublic = \"{}\"\n",
+                peer.public.name,
+                peer.public_hex()
+            ));
+        }
+        std::fs::write(&n.config, text).unwrap();
+    }
+}
+
+/// Writes the coordinator identity (`coordinator.id`) and a coordinator configuration (`coordinator.toml`) for
+/// `nodes` into `dir`; returns the configuration's path.
+pub fn write_coordinator_config(
+    dir: &Path,
+    coordinator: &TlsIdentity,
+    nodes: &[NodeProc],
+    request_timeout_ms: u64,
+) -> PathBuf {
+    std::fs::write(dir.join("coordinator.id"), &*coordinator.to_secret_bytes()).unwrap();
+    let mut text = format!("identity = \"coordinator.id\"\nrequest_timeout_ms = {request_timeout_ms}\n");
+    for n in nodes {
+        text.push_str(&format!(
+            "[[nodes]]\naddress = \"{}\"\npublic = \"{}\"\n",
+            n.addr,
+            n.public_hex()
+        ));
+    }
+    let path = dir.join("coordinator.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
