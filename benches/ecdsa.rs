@@ -6,7 +6,6 @@
 //! setup (making presignatures for the online benchmarks) is outside the measured sections.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use p256::ecdsa::signature::hazmat::PrehashSigner as _;
@@ -16,27 +15,9 @@ use tcrypto::{SessionId, SignerId};
 
 type Rng = rand::rngs::StdRng;
 
-/// CPU time this thread has run so far.
-fn cpu_now() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(
-        u64::try_from(t.tv_sec).unwrap_or(0),
-        u32::try_from(t.tv_nsec).unwrap_or(0),
-    )
-}
-
-/// Measures `f` over `iters` runs in thread CPU time; `setup` runs outside the measurement.
-fn cpu_time<S, T>(iters: u64, mut setup: impl FnMut() -> S, mut f: impl FnMut(S) -> T) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let input = setup();
-        let start = cpu_now();
-        let out = f(input);
-        total += cpu_now().saturating_sub(start);
-        std::hint::black_box(out);
-    }
-    total
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
 
 fn keys_3of5() -> &'static [KeyShare] {
     static KEYS: std::sync::OnceLock<Vec<KeyShare>> = std::sync::OnceLock::new();
@@ -126,6 +107,25 @@ fn online(c: &mut Criterion) {
                     (public, req, shares)
                 },
                 |(public, req, shares)| ecdsa::combine(&public, &vk, &req, &shares).expect("combine"),
+            )
+        })
+    });
+    // The same with the key's precomputed table (built once, outside the measurement).
+    let prepared = ecdsa::PreparedKey::new(&vk);
+    c.bench_function("ecdsa_3of5/combine_with_prepared_key", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(
+                iters,
+                || {
+                    let p = next();
+                    let public = p[&signers[0]].public().clone();
+                    let req = request(&public);
+                    let shares = shares_of(p, &req);
+                    (public, req, shares)
+                },
+                |(public, req, shares)| {
+                    ecdsa::combine_with(&public, &prepared, &req, &shares).expect("combine")
+                },
             )
         })
     });

@@ -211,6 +211,9 @@ fn sign_with(
     }
     let vk = keys[0].verifying_key().unwrap();
     let out = ecdsa::combine(&public, &vk, &req, &shares);
+    // The prepared key's faster verification reaches the same result.
+    let prepared = ecdsa::PreparedKey::new(&vk);
+    assert_eq!(ecdsa::combine_with(&public, &prepared, &req, &shares), out);
     (public, req, out)
 }
 
@@ -553,6 +556,31 @@ fn round3_wrong_commitment_point_is_found_by_blame() {
 }
 
 #[test]
+fn round3_wrong_commitment_point_late_in_a_batch_is_found_by_blame() {
+    // The batch check combines the presignatures with random weights: a wrong point in the last one of a batch
+    // is caught as well, whichever of the four opened points it is.
+    let mut rng = rng(33);
+    let keys = ecdsa::deal(2, 3, &mut rng).unwrap();
+    let refs: Vec<&KeyShare> = keys.iter().collect();
+    for field in 0..4 {
+        let results = drive(&refs, 3, &mut rng, |h| {
+            if let Hook::R3(p) = h {
+                p.edit_broadcast(id(3), |m| {
+                    let v = match field {
+                        0 => &mut m.a_r,
+                        1 => &mut m.a_x,
+                        2 => &mut m.a_g,
+                        _ => &mut m.vx,
+                    };
+                    v[2] += ProjectivePoint::GENERATOR;
+                });
+            }
+        });
+        assert_honest_name(&results, id(3), Fault::WrongOpening);
+    }
+}
+
+#[test]
 fn round3_identity_point_is_named() {
     let mut rng = rng(32);
     let keys = ecdsa::deal(2, 3, &mut rng).unwrap();
@@ -602,6 +630,73 @@ fn wrong_signature_share_is_named_and_the_signature_comes_from_honest_shares() {
         .unwrap()
         .verify_prehash(&req.digest, &out.signature)
         .unwrap();
+}
+
+#[test]
+fn share_with_a_wrong_r_is_named_and_the_signature_comes_from_honest_shares() {
+    let mut rng = rng(44);
+    let keys = ecdsa::deal(3, 5, &mut rng).unwrap();
+    let mut presigs = presign_all(&keys, 1, &mut rng);
+    let signers = [id(1), id(3), id(4), id(5)];
+    // Party 3 claims another r (and makes its s consistent with nothing): the optimistic path cannot use the
+    // first three shares, the blame step recomputes r and names party 3.
+    let (_, req, out) = sign_with(&keys, &mut presigs, 0, &signers, b"wrong r", |j, s| {
+        if j == id(3) {
+            s.r += Scalar::ONE;
+        }
+    });
+    let out = out.unwrap();
+    assert_eq!(
+        out.culprits.iter().map(|c| (c.id, c.fault)).collect::<Vec<_>>(),
+        vec![(id(3), Fault::WrongShare)]
+    );
+    keys[0]
+        .verifying_key()
+        .unwrap()
+        .verify_prehash(&req.digest, &out.signature)
+        .unwrap();
+}
+
+#[test]
+fn prepared_key_verifies_exactly_what_p256_verifies() {
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    let mut rng = rng(45);
+    let random_key = |rng: &mut Rng| {
+        let mut b = [0u8; 32];
+        rand::Rng::fill_bytes(rng, &mut b);
+        p256::ecdsa::SigningKey::from_bytes(&p256::FieldBytes::from(b)).unwrap()
+    };
+    for _ in 0..8 {
+        let sk = random_key(&mut rng);
+        let vk = *sk.verifying_key();
+        let prepared = ecdsa::PreparedKey::new(&vk);
+        for len in [16usize, 32, 48, 64] {
+            let mut d = vec![0u8; len];
+            rand::Rng::fill_bytes(&mut rng, &mut d);
+            let sig: p256::ecdsa::Signature = sk.sign_prehash(&d).unwrap();
+            assert!(prepared.verify_prehash(&d, &sig));
+            assert!(vk.verify_prehash(&d, &sig).is_ok());
+            // A different digest, r or s, or key: both refuse.
+            let mut other = d.clone();
+            other[0] ^= 1;
+            assert!(!prepared.verify_prehash(&other, &sig));
+            assert!(vk.verify_prehash(&other, &sig).is_err());
+            let (r, s) = sig.split_scalars();
+            for bad in [
+                p256::ecdsa::Signature::from_scalars(r.to_bytes(), (*s + Scalar::ONE).to_bytes()).unwrap(),
+                p256::ecdsa::Signature::from_scalars((*r + Scalar::ONE).to_bytes(), s.to_bytes()).unwrap(),
+                p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap(),
+            ] {
+                assert_eq!(
+                    prepared.verify_prehash(&d, &bad),
+                    vk.verify_prehash(&d, &bad).is_ok(),
+                    "verdicts differ"
+                );
+            }
+            let other_key = ecdsa::PreparedKey::new(random_key(&mut rng).verifying_key());
+            assert!(!other_key.verify_prehash(&d, &sig));
+        }
+    }
 }
 
 #[test]
@@ -715,6 +810,7 @@ fn non_canonical_scalars_and_points_are_refused() {
             session: SessionId([0; 32]),
             index: 0,
         },
+        r: Scalar::ONE,
         s: Scalar::ONE,
     };
     let mut bytes = share.encode();

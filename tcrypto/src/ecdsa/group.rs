@@ -149,6 +149,67 @@ pub(crate) fn mul_g(s: &Scalar) -> ProjectivePoint {
     ProjectivePoint::mul_by_generator(s)
 }
 
+/// Precomputed multiples of a fixed point `P` (`d·16^{2i}·P` for `|d| <= 8`, the layout of `p256`'s own
+/// base-point table), so that `k·P` costs 64 additions and 4 doublings instead of 256 doublings: built once per
+/// key for the public key `X` (about the cost of one scalar multiplication), then used for every presignature
+/// (`a_i·X`, constant time) and every verification (`u_2·X`, variable time).
+pub(crate) struct FixedBaseTable {
+    tables: Vec<primeorder::LookupTable<ProjectivePoint>>,
+}
+
+/// Number of radix-16 digit pairs of a scalar, plus one for the top digit.
+const TABLE_WINDOWS: usize = SCALAR_LEN + 1;
+
+impl FixedBaseTable {
+    /// The table of `p`.
+    pub(crate) fn new(p: &ProjectivePoint) -> Self {
+        let mut base = *p;
+        let mut tables = Vec::with_capacity(TABLE_WINDOWS);
+        for _ in 0..TABLE_WINDOWS {
+            tables.push(primeorder::LookupTable::new(base));
+            for _ in 0..8 {
+                base = base.double();
+            }
+        }
+        Self { tables }
+    }
+
+    /// `k·P` in constant time (for secret `k`).
+    pub(crate) fn mul(&self, k: &Scalar) -> ProjectivePoint {
+        self.mul_with(k, |t, d| t.select(d))
+    }
+
+    /// `k·P` in variable time (public `k` only).
+    pub(crate) fn mul_vartime(&self, k: &Scalar) -> ProjectivePoint {
+        self.mul_with(k, |t, d| t.select_vartime(d))
+    }
+
+    fn mul_with(
+        &self,
+        k: &Scalar,
+        select: impl Fn(&primeorder::LookupTable<ProjectivePoint>, i8) -> ProjectivePoint,
+    ) -> ProjectivePoint {
+        let digits = primeorder::Radix16Decomposition::<primeorder::Radix16Digits<p256::NistP256>>::new(k);
+        let len = SCALAR_LEN;
+        let mut even = select(&self.tables[len], digits[len * 2]);
+        let mut odd = ProjectivePoint::IDENTITY;
+        for i in (0..len).rev() {
+            odd += select(&self.tables[i], digits[i * 2 + 1]);
+            even += select(&self.tables[i], digits[i * 2]);
+        }
+        for _ in 0..4 {
+            odd = odd.double();
+        }
+        even + odd
+    }
+}
+
+/// `g * s` for a public scalar (variable time, precomputed base point tables).
+pub(crate) fn mul_g_vartime(s: &Scalar) -> ProjectivePoint {
+    use p256::elliptic_curve::ops::MulByGeneratorVartime as _;
+    ProjectivePoint::mul_by_generator_vartime(s)
+}
+
 /// `Σ s_i · P_i` for public points and scalars (variable time, wNAF multi-scalar multiplication).
 pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
     if terms.is_empty() {

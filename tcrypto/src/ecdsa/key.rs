@@ -1,9 +1,10 @@
 //! Key shares: a party's Shamir share `x_i` of the signing key `x` (degree `t = k - 1`), the public key
-//! `X = x·G` and every party's public share `X_j = x_j·G` (DJNPØ §2: the key is a degree-`t` Shamir sharing,
+//! `X = x·G` and every party's public share `X_j = x_j·G` (DJNPØ: the key is a degree-`t` Shamir sharing,
 //! `[x]`, with `g^x` public).
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use p256::elliptic_curve::group::GroupEncoding as _;
 use p256::{ProjectivePoint, Scalar};
@@ -24,6 +25,8 @@ pub struct KeyShare {
     public_key: ProjectivePoint,
     public_shares: BTreeMap<SignerId, ProjectivePoint>,
     key_id: KeyId,
+    /// Multiples of the public key `X`, built on first use by presigning (`a_i·X`).
+    x_table: OnceLock<Arc<group::FixedBaseTable>>,
 }
 
 impl KeyShare {
@@ -50,6 +53,7 @@ impl KeyShare {
             public_key,
             public_shares,
             key_id: key_id_of(&public_key),
+            x_table: OnceLock::new(),
         };
         secret.zeroize();
         share.check()?;
@@ -149,6 +153,12 @@ impl KeyShare {
     }
 
     /// The secret share (crate-internal).
+    pub(crate) fn x_table(&self) -> Arc<group::FixedBaseTable> {
+        self.x_table
+            .get_or_init(|| Arc::new(group::FixedBaseTable::new(&self.public_key)))
+            .clone()
+    }
+
     pub(crate) fn secret(&self) -> &Scalar {
         &self.secret
     }

@@ -1,5 +1,8 @@
 //! Threshold ECDSA on P-256 with an honest majority, after Damgård, Jakobsen, Nielsen, Pagter and Østergaard,
-//! "Fast Threshold ECDSA with Honest Majority" (SCN 2020; J. Comput. Secur. 30(1), 2022), called DJNPØ below.
+//! "Fast Threshold ECDSA with Honest Majority" (SCN 2020, LNCS 12238; J. Comput. Secur. 30(1):167–196, 2022;
+//! ePrint 2020/501), called DJNPØ below. Its parts are cited by name (the basic protocol, the preprocessing and
+//! online phases, the opening in the exponent `g^w = R^a`) rather than by section number, because the numbering of
+//! the conference, journal and ePrint versions could not be checked against each other.
 //!
 //! # Model and supported parameters
 //!
@@ -20,7 +23,7 @@
 //!
 //! # The protocol (DJNPØ with BGW degree reduction)
 //!
-//! DJNPØ (§3, the basic protocol, and §4, preprocessing) computes random sharings `[k]`, `[a]`, opens
+//! DJNPØ (the basic protocol, and its variant with preprocessing) computes random sharings `[k]`, `[a]`, opens
 //! `R = g^k`, multiplies and opens `w = a·k`, checks `g^w = R^a` in the exponent (their "openExp" with the
 //! redundancy of `n >= 2t + 1` shares), and then gets `[k^{-1}] = w^{-1}[a]` locally. Their online phase
 //! multiplies `[k^{-1}]·[x]` into a degree-`2t` sharing and so needs `2t + 1` signers. We move that
@@ -82,7 +85,7 @@ use thiserror::Error;
 use crate::codec::DecodeError;
 use crate::id::SignerId;
 
-pub use combine::{Combined, combine};
+pub use combine::{Combined, PreparedKey, combine, combine_with};
 #[cfg(feature = "dealer")]
 pub use dealer::{deal, split};
 pub use key::KeyShare;

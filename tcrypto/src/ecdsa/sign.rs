@@ -1,4 +1,4 @@
-//! Online signing, one round (DJNPØ §4, "online phase": once the message is known, each party computes its share
+//! Online signing, one round (DJNPØ's "online phase" of the protocol with preprocessing: once the message is known, each party computes its share
 //! of `s` with local operations only). The presignature is re-randomised with a hash of the request
 //! (Groth–Shoup, Eurocrypt 2022, "re-randomized presignatures"): `δ = H(sid, presignature id, key id, m)`,
 //! `R' = δ·R`, `r = x(R') mod n`, and `s_i = m·ρ_i + r·σ_i` is `P_i`'s degree-`t` share of
@@ -96,6 +96,9 @@ pub struct SignatureShare {
     pub id: SignerId,
     /// The presignature it was made with.
     pub presignature: PresignatureId,
+    /// `r = x(δ·R) mod n` as the signer computed it, so that the combiner need not recompute `δ·R` when the
+    /// combined signature verifies (it does when the shares are not all right: [`super::combine()`]).
+    pub r: Scalar,
     /// `s_i = m·ρ_i + r·σ_i`, a degree-`t` share of `δ·s`.
     pub s: Scalar,
 }
@@ -106,18 +109,25 @@ impl SignatureShare {
         let mut w = Writer::new(tag::SIGNATURE_SHARE);
         self.id.encode(&mut w);
         self.presignature.encode(&mut w);
+        put_scalar(&mut w, &self.r);
         put_scalar(&mut w, &self.s);
         w.finish()
     }
 
-    /// Decodes strictly (canonical scalar).
+    /// Decodes strictly (canonical scalars, `r` not zero).
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, tag::SIGNATURE_SHARE)?;
         let id = SignerId::decode(&mut r)?;
         let presignature = PresignatureId::decode(&mut r)?;
+        let r_value = group::get_nonzero_scalar(&mut r)?;
         let s = get_scalar(&mut r)?;
         r.finish()?;
-        Ok(Self { id, presignature, s })
+        Ok(Self {
+            id,
+            presignature,
+            r: r_value,
+            s,
+        })
     }
 }
 
@@ -140,6 +150,41 @@ pub(crate) fn rerandomise(
     public: &PresignaturePublic,
     req: &SignRequest,
 ) -> Result<(Scalar, ProjectivePoint, Scalar, Scalar), Error> {
+    let (delta, m) = delta_and_message(public, req)?;
+    let r_prime = group::lincomb_vartime(&[(public.r_point, delta)]); // public values: variable time
+    Ok((delta, r_prime, r_of(&r_prime)?, m))
+}
+
+/// `r = x(R') mod n`, refusing 0.
+fn r_of(r_prime: &ProjectivePoint) -> Result<Scalar, Error> {
+    let r = group::x_coordinate_scalar(r_prime);
+    if bool::from(r.is_zero()) {
+        return Err(Error::Degenerate("r = 0"));
+    }
+    Ok(r)
+}
+
+/// The signer's `r` and `m`: as [`rerandomise`], with `δ·R = δ_lo·R + δ_hi·(2^128·R)` from the presignature's
+/// stored `2^128·R` (128 doublings instead of 256).
+fn signer_r(presignature: &Presignature, req: &SignRequest) -> Result<(Scalar, Scalar), Error> {
+    let (delta, m) = delta_and_message(&presignature.public, req)?;
+    let bytes = delta.to_bytes();
+    let half = |b: &[u8]| {
+        let mut wide = [0u8; 16];
+        wide.copy_from_slice(b);
+        Scalar::from(u128::from_be_bytes(wide))
+    };
+    let (high, low) = (half(&bytes[..16]), half(&bytes[16..]));
+    let r_prime = group::lincomb_vartime(&[(presignature.public.r_point, low), (presignature.r_high, high)]);
+    Ok((r_of(&r_prime)?, m))
+}
+
+/// `δ = H(sid, presignature id, key id, m)` and `m` for a request, after checking that the request fits the
+/// presignature (no point arithmetic).
+pub(crate) fn delta_and_message(
+    public: &PresignaturePublic,
+    req: &SignRequest,
+) -> Result<(Scalar, Scalar), Error> {
     if !(MIN_DIGEST_LEN..=MAX_DIGEST_LEN).contains(&req.digest.len()) {
         return Err(Error::Misuse("digest must be 16..=64 bytes"));
     }
@@ -157,12 +202,7 @@ pub(crate) fn rerandomise(
     if bool::from(delta.is_zero()) {
         return Err(Error::Degenerate("δ = 0"));
     }
-    let r_prime = group::lincomb_vartime(&[(public.r_point, delta)]); // public values: variable time
-    let r = group::x_coordinate_scalar(&r_prime);
-    if bool::from(r.is_zero()) {
-        return Err(Error::Degenerate("r = 0"));
-    }
-    Ok((delta, r_prime, r, group::message_scalar(&req.digest)))
+    Ok((delta, group::message_scalar(&req.digest)))
 }
 
 /// Computes this signer's share for `req`, consuming the presignature. The presignature id is recorded with
@@ -176,7 +216,7 @@ pub fn sign_share(
     if presignature.signer != key.id() || presignature.public.key_id != key.key_id() {
         return Err(Error::Misuse("presignature belongs to another key or signer"));
     }
-    let (_, _, r, m) = rerandomise(&presignature.public, req)?;
+    let (r, m) = signer_r(&presignature, req)?;
     match spent.mark_spent(&presignature.id()) {
         Ok(true) => {}
         Ok(false) => return Err(Error::PresignatureSpent(presignature.id())),
@@ -186,6 +226,7 @@ pub fn sign_share(
     Ok(SignatureShare {
         id: key.id(),
         presignature: presignature.id(),
+        r,
         s,
     })
 }

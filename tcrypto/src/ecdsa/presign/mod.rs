@@ -1,4 +1,5 @@
-//! Presigning (DJNPØ §4, preprocessing, with the multiplication of §3 moved offline): message-independent
+//! Presigning (DJNPØ's preprocessing phase, with the multiplication `[k^{-1}]·[x]` of the online phase moved
+//! offline too): message-independent
 //! presignatures, made in batches by a set `P` of at least `2t + 1` parties in three rounds
 //! ([`round1()`], [`round2`], [`round3`]) and a local output step ([`Round3State::finish`]).
 //!
@@ -9,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use p256::{ProjectivePoint, Scalar};
 use zeroize::Zeroize;
@@ -109,6 +111,8 @@ pub(crate) struct Context {
     pub(crate) batch: usize,
     pub(crate) key_id: KeyId,
     pub(crate) public_key: ProjectivePoint,
+    /// Multiples of `X` for `a_i·X` (shared with the key share).
+    pub(crate) x_table: Arc<group::FixedBaseTable>,
     pub(crate) public_shares: BTreeMap<SignerId, ProjectivePoint>,
     pub(crate) x: Scalar,
 }
@@ -151,6 +155,7 @@ impl Context {
             batch: params.batch as usize,
             key_id: key.key_id(),
             public_key: key.public_key(),
+            x_table: key.x_table(),
             public_shares: key.public_shares().clone(),
             x: *key.secret(),
         })
@@ -170,6 +175,7 @@ impl Context {
             batch: self.batch,
             key_id: self.key_id,
             public_key: self.public_key,
+            x_table: self.x_table.clone(),
             public_shares: self.public_shares.clone(),
             x: self.x,
         }
@@ -316,6 +322,10 @@ pub struct Presignature {
     pub(crate) rho: Scalar,
     pub(crate) sigma: Scalar,
     pub(crate) public: PresignaturePublic,
+    /// `2^128·R`, computed while presigning so that signing computes `δ·R` as `δ_lo·R + δ_hi·(2^128·R)` with
+    /// half-length scalars (half the doublings). The holder's own value, kept with the presignature; the
+    /// combiner never uses it.
+    pub(crate) r_high: ProjectivePoint,
 }
 
 impl Presignature {
@@ -334,12 +344,15 @@ impl Presignature {
         &self.public
     }
 
-    /// Encodes for storage (tag 0x26): signer, `ρ_i`, `σ_i`, public part. Contains secrets: store encrypted.
+    /// Encodes for storage (tag 0x26): signer, `ρ_i`, `σ_i`, `2^128·R`, public part. Contains secrets: store
+    /// encrypted and authenticated (the stored `2^128·R` is trusted: a wrong one only spoils this signer's share,
+    /// which the combiner then rejects).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::PRESIGNATURE);
         self.signer.encode(&mut w);
         put_scalar(&mut w, &self.rho);
         put_scalar(&mut w, &self.sigma);
+        put_point(&mut w, &self.r_high);
         self.public.write(&mut w);
         w.finish()
     }
@@ -350,6 +363,7 @@ impl Presignature {
         let signer = SignerId::decode(&mut r)?;
         let rho = get_scalar(&mut r)?;
         let sigma = get_scalar(&mut r)?;
+        let r_high = get_point(&mut r)?;
         let public = PresignaturePublic::read(&mut r)?;
         r.finish()?;
         if !public.commitments.contains_key(&signer) {
@@ -360,6 +374,7 @@ impl Presignature {
             rho,
             sigma,
             public,
+            r_high,
         })
     }
 }
@@ -379,6 +394,12 @@ impl fmt::Debug for Presignature {
             .field("shares", &"<redacted>")
             .finish()
     }
+}
+
+/// `2^128·P` (128 doublings).
+pub(crate) fn times_2_128(p: &ProjectivePoint) -> ProjectivePoint {
+    use p256::elliptic_curve::Group as _;
+    (0..128).fold(*p, |acc, _| acc.double())
 }
 
 /// The salt `salt_ij` a dealer uses for receiver `j`: `H(label, sid, dealer, j, seed)`.

@@ -1,4 +1,4 @@
-//! Presigning round 1 (DJNPØ §3, random sharings `[k]`, `[a]`): every `P_i` deals degree-`t` sharings `f_i`
+//! Presigning round 1 (DJNPØ, random sharings `[k]`, `[a]`): every `P_i` deals degree-`t` sharings `f_i`
 //! (its part of the nonce, `k = Σ_i f_i(0)`) and `g_i` (its part of the mask, `a = Σ_i g_i(0)`) for each
 //! presignature of the batch. Commit before reveal: it broadcasts a hash commitment to its nonce parts
 //! `R_i = f_i(0)·G` (revealed in round 2, once everybody is bound, so nobody can bias `R`) and a salted hash

@@ -1,4 +1,4 @@
-//! Presigning round 2 (DJNPØ §3 multiplication, with BGW degree reduction): `P_i` checks its round-1 shares
+//! Presigning round 2 (DJNPØ's multiplication `w = a·k`, with BGW degree reduction): `P_i` checks its round-1 shares
 //! against the commitments `c_ji`, reveals its nonce parts `R_i^b`, forms `k_i = Σ_j f_j(i)`,
 //! `a_i = Σ_j g_j(i)` and the degree-`2t` products `u_i = a_i·k_i` (of `w = a·k`) and `v_i = a_i·x_i` (of
 //! `a·x`), and reshares each with a fresh degree-`t` polynomial: `h^u_i` under salted hash commitments (it
