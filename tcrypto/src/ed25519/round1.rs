@@ -13,7 +13,7 @@ use crate::dkg::{self, Curve as _, Ed25519};
 use crate::id::{SessionId, SignerId};
 
 /// A signer's round-1 message: its nonce commitments for one signing session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Commitment {
     /// The session these nonces are for.
     pub session: SessionId,
@@ -21,6 +21,36 @@ pub struct Commitment {
     pub hiding: EdwardsPoint,
     /// `E_i = e_i·G`, the binding nonce commitment.
     pub binding: EdwardsPoint,
+    /// The same commitments in `frost-ed25519`'s form, kept from when they were made or decoded (both already
+    /// checked), so that signing and aggregation do not decode them again: `frost-ed25519`'s decoder runs a full
+    /// scalar multiplication per point for its prime-order check.
+    frost: Option<FrostForm>,
+}
+
+/// `frost-ed25519`'s form of `(hiding, binding)`; used only while the public fields still hold those points.
+#[derive(Clone, Copy)]
+struct FrostForm {
+    hiding: EdwardsPoint,
+    binding: EdwardsPoint,
+    commitments: frost::round1::SigningCommitments,
+}
+
+impl PartialEq for Commitment {
+    fn eq(&self, other: &Self) -> bool {
+        self.session == other.session && self.hiding == other.hiding && self.binding == other.binding
+    }
+}
+
+impl Eq for Commitment {}
+
+impl fmt::Debug for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Commitment")
+            .field("session", &self.session)
+            .field("hiding", &self.hiding)
+            .field("binding", &self.binding)
+            .finish()
+    }
 }
 
 impl Commitment {
@@ -46,15 +76,40 @@ impl Commitment {
             .raw(&Ed25519::point_to_bytes(&self.binding));
     }
 
+    /// Reads `D_i`, `E_i` with `frost-ed25519`'s decoder (the identity and points outside the prime-order
+    /// subgroup are refused) plus our canonical-encoding check, keeping both forms.
     pub(super) fn decode_points(session: SessionId, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let read = |r: &mut Reader<'_>| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
+            let bytes = r.array::<32>()?;
+            let invalid = DecodeError::Invalid("point not canonical, not in the prime-order group, or the identity");
+            let commitment = frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
+            let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+                .decompress()
+                .filter(|p| p.compress().to_bytes() == bytes)
+                .ok_or(invalid)?;
+            Ok((point, commitment))
+        };
+        let (hiding, d) = read(r)?;
+        let (binding, e) = read(r)?;
         Ok(Self {
             session,
-            hiding: dkg::read_point::<Ed25519>(r)?,
-            binding: dkg::read_point::<Ed25519>(r)?,
+            hiding,
+            binding,
+            frost: Some(FrostForm {
+                hiding,
+                binding,
+                commitments: frost::round1::SigningCommitments::new(d, e),
+            }),
         })
     }
 
     pub(super) fn to_frost(self) -> Result<frost::round1::SigningCommitments, Error> {
+        if let Some(f) = self.frost
+            && f.hiding == self.hiding
+            && f.binding == self.binding
+        {
+            return Ok(f.commitments);
+        }
         let d = frost::round1::NonceCommitment::deserialize(&Ed25519::point_to_bytes(&self.hiding))
             .map_err(Error::Frost)?;
         let e = frost::round1::NonceCommitment::deserialize(&Ed25519::point_to_bytes(&self.binding))
@@ -75,10 +130,16 @@ impl Commitment {
                 .decompress()
                 .ok_or(Error::InvalidParameters("nonce commitment does not decompress"))
         };
+        let (hiding, binding) = (point(c.hiding())?, point(c.binding())?);
         Ok(Self {
             session,
-            hiding: point(c.hiding())?,
-            binding: point(c.binding())?,
+            hiding,
+            binding,
+            frost: Some(FrostForm {
+                hiding,
+                binding,
+                commitments: *c,
+            }),
         })
     }
 }
