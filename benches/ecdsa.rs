@@ -15,9 +15,9 @@ use tcrypto::{SessionId, SignerId};
 
 type Rng = rand::rngs::StdRng;
 
-#[path = "common/cpu.rs"]
-mod cpu;
-use cpu::cpu_time;
+#[allow(clippy::unwrap_used)] // the shared fixture loader unwraps (benchmarks only)
+mod common;
+use common::cpu_time;
 
 fn keys_3of5() -> &'static [KeyShare] {
     static KEYS: std::sync::OnceLock<Vec<KeyShare>> = std::sync::OnceLock::new();
