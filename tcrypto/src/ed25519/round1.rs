@@ -79,16 +79,20 @@ impl Commitment {
     /// Reads `D_i`, `E_i` with `frost-ed25519`'s decoder (the identity and points outside the prime-order
     /// subgroup are refused) plus our canonical-encoding check, keeping both forms.
     pub(super) fn decode_points(session: SessionId, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let read = |r: &mut Reader<'_>| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
-            let bytes = r.array::<32>()?;
-            let invalid = DecodeError::Invalid("point not canonical, not in the prime-order group, or the identity");
-            let commitment = frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
-            let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
-                .decompress()
-                .filter(|p| p.compress().to_bytes() == bytes)
-                .ok_or(invalid)?;
-            Ok((point, commitment))
-        };
+        let read =
+            |r: &mut Reader<'_>| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
+                let bytes = r.array::<32>()?;
+                let invalid = DecodeError::Invalid(
+                    "point not canonical, not in the prime-order group, or the identity",
+                );
+                let commitment =
+                    frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
+                let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+                    .decompress()
+                    .filter(|p| p.compress().to_bytes() == bytes)
+                    .ok_or(invalid)?;
+                Ok((point, commitment))
+            };
         let (hiding, d) = read(r)?;
         let (binding, e) = read(r)?;
         Ok(Self {
