@@ -373,6 +373,11 @@ impl<E: Engine> Cluster<E> {
         self.engine.submit(|c, _, _| c.pending_deliveries(node))
     }
 
+    /// ECDSA presignatures of `key` ready in the coordinator's pool (for monitoring and tests; 0 for other keys).
+    pub fn presignature_pool_len(&self, key: &KeyId) -> usize {
+        self.engine.submit(|c, _, _| c.presignature_pool_len(key))
+    }
+
     /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.
     pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let op = self

@@ -59,6 +59,20 @@ fn stream(cluster: &BlockingCluster, ec: KeyId, ed: KeyId, from: u32, during: im
     }
 }
 
+/// Drives the cluster until the ECDSA presignature pool of `key` holds at least `want` (refilled in the background
+/// while the coordinator is driven).
+fn wait_for_pool(cluster: &BlockingCluster, key: KeyId, want: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while cluster.presignature_pool_len(&key) < want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "presignature pool stuck at {}",
+            cluster.presignature_pool_len(&key)
+        );
+        cluster.health();
+    }
+}
+
 #[test]
 fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed_and_restarted() {
     let dir = common::scratch("multiprocess-ec");
@@ -71,7 +85,9 @@ fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     let cfg = CoordinatorConfig {
         request_timeout: Duration::from_secs(3),
-        presign_low_watermark: 96,
+        // Refill whenever the pool is below 224: a stream that loses nodes mid-flight may spend up to three
+        // presignatures per signature (each retry takes a fresh one), and no refill is possible while 2 are down.
+        presign_low_watermark: 224,
         presign_high_watermark: 256,
         ..CoordinatorConfig::default()
     };
@@ -98,6 +114,9 @@ fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed
     assert!(cluster.pending_deliveries(3).is_empty() && cluster.pending_deliveries(4).is_empty());
 
     stream(&cluster, ec, ed, 0, || {});
+    // Presigning needs all 2k-1 = 5 nodes, so with two of them down ECDSA signs from the pool only: let it hold the
+    // presignatures the next two streams may use (up to 3 per signature when retried) before nodes are killed.
+    wait_for_pool(&cluster, ec, 224);
     // Kill two nodes while 64 requests are in flight.
     stream(&cluster, ec, ed, 100, || {
         nodes[0].kill();
@@ -108,6 +127,8 @@ fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed
     nodes[0].start();
     nodes[1].start();
     assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
+    stream(&cluster, ec, ed, 250, || {});
+    wait_for_pool(&cluster, ec, 224);
     stream(&cluster, ec, ed, 300, || {
         nodes[2].kill();
         nodes[4].kill();
