@@ -9,7 +9,8 @@
 //!     -verify /tmp/trsa/public.pem -signature /tmp/trsa/signature-pss.bin README.md
 //! ```
 //!
-//! The dealer searches the two safe primes `p` and `q` on two threads at once (one per core).
+//! The dealer searches the two safe primes `p` and `q` on two threads at once (one per core);
+//! `--fixture-primes` deals a 2048-bit test key from the committed test primes instead (no search).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ use tcrypto::rsa::{
     KeyShare, MessageEncoding, PublicKeySet, SafePrime, combine, deal_with_primes, generate_safe_prime,
 };
 use tcrypto::{HashAlg, SessionId};
+
+#[path = "support/fixture_primes.rs"]
+mod fixture_primes;
 
 /// Threshold RSA demo: deal, sign a file twice (PKCS#1 v1.5 and PSS), write the public key and signatures.
 #[derive(Parser, Debug)]
@@ -35,6 +39,9 @@ struct Args {
     /// Number of signers.
     #[arg(short, default_value_t = 5)]
     n: u16,
+    /// Deal from the committed test safe primes (public: test keys only; 2048 bits) instead of searching.
+    #[arg(long)]
+    fixture_primes: bool,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -49,7 +56,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let start = Instant::now();
     let k = args.k.unwrap_or(tcrypto::id::default_threshold(args.n));
-    let (pk, shares) = deal_two_threads(args.bits, k, args.n)?;
+    let (pk, shares) = if args.fixture_primes {
+        if args.bits != 2048 {
+            return Err("--fixture-primes deals 2048-bit keys only".into());
+        }
+        fixture_primes::rsa2048_from_fixture_primes(k, args.n, &mut rand::rng())?
+    } else {
+        deal_two_threads(args.bits, k, args.n)?
+    };
     println!(
         "dealt a {}-of-{} key, {}-bit modulus, in {:.2?}",
         pk.threshold(),

@@ -376,7 +376,9 @@ impl Engine for BlockingEngine {
 
     fn connect_all(&self, timeout: Duration) -> usize {
         let end = Instant::now() + timeout;
-        let mut g = self.lock();
+        // Drive once before counting: a connection that closed while nobody was driving (an idle coordinator)
+        // still looks connected until its socket is read.
+        let mut g = self.drive(self.lock());
         loop {
             let n = (0..g.coord.node_count())
                 .filter(|&i| g.coord.is_connected(i))

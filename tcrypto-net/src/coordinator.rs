@@ -220,6 +220,8 @@ struct SignOp {
     proven: bool,
     /// The session of the proven retry after a failed optimistic round.
     retry_session: SessionId,
+    /// Nodes of the failed optimistic round, asked first in the proven retry so a bad share's sender is named.
+    suspects: BTreeSet<NodeIndex>,
 }
 
 #[derive(Debug)]
@@ -641,6 +643,7 @@ impl Coordinator {
             culprits: Vec::new(),
             proven: !self.cfg.optimistic,
             retry_session: SessionId::random(rng),
+            suspects: BTreeSet::new(),
         })));
         let check = match self.keys.get(&key) {
             None => Err(SignError::UnknownKey(key)),
@@ -675,7 +678,7 @@ impl Coordinator {
             })
             .map(|(s, n)| (*s, *n))
             .collect();
-        c.sort_by_key(|(_, idx)| self.health_rank(*idx, now));
+        c.sort_by_key(|(_, idx)| (!s.suspects.contains(idx), self.health_rank(*idx, now)));
         c
     }
 
@@ -950,7 +953,7 @@ impl Coordinator {
                     if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
                         s.proven = true;
                         s.session = s.retry_session;
-                        s.asked.clear();
+                        s.suspects = std::mem::take(&mut s.asked);
                         s.outstanding.clear();
                         s.shares.clear();
                     }

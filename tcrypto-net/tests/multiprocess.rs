@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::NodeProc;
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
@@ -14,13 +13,8 @@ use tcrypto_net::identity::TlsIdentity;
 
 #[test]
 fn killing_n_minus_k_nodes_during_a_stream_loses_no_signature_and_restarted_nodes_rejoin() {
-    let dir = common::scratch("multiprocess");
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
-    let mut nodes: Vec<NodeProc> = (0..5).map(|i| NodeProc::create(&dir, i, &coordinator)).collect();
-    for n in &mut nodes {
-        n.start();
-    }
-    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let (mut nodes, addrs) = common::start_node_processes("multiprocess", 5, &coordinator);
     let cfg = CoordinatorConfig {
         request_timeout: Duration::from_secs(3),
         ..CoordinatorConfig::default()
@@ -79,4 +73,18 @@ fn killing_n_minus_k_nodes_during_a_stream_loses_no_signature_and_restarted_node
         "{audit}"
     );
     assert!(audit.lines().any(|l| l.contains("op=import-share")), "{audit}");
+}
+
+#[test]
+fn an_idle_coordinator_does_not_count_a_dead_node_as_connected() {
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let (mut nodes, addrs) = common::start_node_processes("idle-health", 3, &coordinator);
+    let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, CoordinatorConfig::default()).unwrap();
+    assert_eq!(cluster.connect(Duration::from_secs(20)), 3);
+    // The node dies while nobody drives the coordinator.
+    nodes[1].kill();
+    assert_eq!(cluster.connect(Duration::from_millis(300)), 2);
+    let health = cluster.health();
+    assert!(!health[1].connected, "{:?}", health[1]);
+    assert!(health[0].connected && health[2].connected, "{health:?}");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
+use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key, sign_asking_first};
 use tcrypto::HashAlg;
 use tcrypto::rsa::{PublicKeySet, SignatureShare};
 use tcrypto_net::cluster::{Cluster, ClusterError, Engine};
@@ -115,15 +115,27 @@ fn byzantine_node_is_named_excluded_and_never_yields_a_bad_signature(
 ) {
     let (c, pk, key) = with_key();
     c.engine().set_tamper(1, corrupt_shares(f));
-    let mut named = false;
+    // The first signature asks node2 (with node1 and node3); later ones are left to the health-based choice.
     for i in 0..6u32 {
         let m = pkcs1_sha256(&i.to_be_bytes());
-        let sig = c.sign(key, m.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sig = if i == 0 {
+            sign_asking_first(&c, key, m.clone(), &[0, 1, 2])
+        } else {
+            c.sign(key, m.clone())
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         rsa_crate_verifies(&pk, &m, &sig.bytes)
             .unwrap_or_else(|e| panic!("{name}: invalid signature released: {e}"));
-        named |= sig.culprits.contains(&"node2".to_string());
+        if i == 0 {
+            assert_eq!(
+                sig.culprits,
+                vec!["node2".to_string()],
+                "{name}: culprit not named"
+            );
+        } else {
+            assert!(sig.culprits.is_empty(), "{name}: {:?}", sig.culprits);
+        }
     }
-    assert!(named, "{name}: culprit never named");
     let culprits = c.culprits();
     assert!(
         culprits
@@ -186,14 +198,19 @@ fn byzantine_share_claiming_another_signer_is_not_counted() {
             *frame = resp.encode();
         }),
     );
-    let mut named = false;
     for i in 0..4u32 {
         let m = pkcs1_sha256(&i.to_be_bytes());
-        let sig = c.sign(key, m.clone()).unwrap();
+        let sig = if i == 0 {
+            sign_asking_first(&c, key, m.clone(), &[0, 1, 2])
+        } else {
+            c.sign(key, m.clone())
+        }
+        .unwrap();
         rsa_crate_verifies(&pk, &m, &sig.bytes).unwrap();
-        named |= sig.culprits.contains(&"node2".to_string());
+        if i == 0 {
+            assert_eq!(sig.culprits, vec!["node2".to_string()]);
+        }
     }
-    assert!(named);
     let health = c.engine().submit(|co, _, _| co.health());
     assert!(
         health[1].failed >= 1 && health[1].excluded.is_some(),
@@ -272,7 +289,7 @@ fn proven_shares_mode_signs_and_names_a_byzantine_node_at_once() {
         }),
     );
     let m = pkcs1_sha256(b"proven");
-    let sig = c.sign(key, m.clone()).unwrap();
+    let sig = sign_asking_first(&c, key, m.clone(), &[0, 1, 2]).unwrap();
     rsa_crate_verifies(&pk, &m, &sig.bytes).unwrap();
     assert_eq!(sig.culprits, vec!["node1".to_string()]);
 }

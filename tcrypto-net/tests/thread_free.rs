@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NodeProc, pkcs1_sha256, rsa_crate_verifies, rsa_key};
+use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::identity::TlsIdentity;
@@ -18,14 +18,9 @@ fn threads() -> usize {
 
 #[test]
 fn blocking_coordinator_signs_without_creating_any_thread() {
-    let dir = common::scratch("thread-free");
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
-    let mut nodes: Vec<NodeProc> = (0..3).map(|i| NodeProc::create(&dir, i, &coordinator)).collect();
-    for n in &mut nodes {
-        n.start();
-    }
+    let (_nodes, addrs) = common::start_node_processes("thread-free", 3, &coordinator);
     let (pk, shares) = rsa_key(384, 2, 3, 5);
-    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     let before = threads();
     let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, CoordinatorConfig::default()).unwrap();
     assert_eq!(cluster.connect(Duration::from_secs(20)), 3);

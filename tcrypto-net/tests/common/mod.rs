@@ -211,6 +211,22 @@ pub fn pin_peers(nodes: &[NodeProc]) {
     }
 }
 
+/// `n` started `tcrypto-node serve` processes (in a scratch directory named after `tag`) accepting `coordinator`,
+/// and their addresses and identities for a coordinator.
+pub fn start_node_processes(
+    tag: &str,
+    n: usize,
+    coordinator: &TlsIdentity,
+) -> (Vec<NodeProc>, Vec<(SocketAddr, NodePublic)>) {
+    let dir = scratch(tag);
+    let mut nodes: Vec<NodeProc> = (0..n).map(|i| NodeProc::create(&dir, i, coordinator)).collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    let addrs = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    (nodes, addrs)
+}
+
 impl Drop for NodeProc {
     fn drop(&mut self) {
         self.kill();
@@ -259,4 +275,31 @@ pub fn memory_nodes_with_identities(
         node.set_peers(publics.clone());
     }
     (nodes, publics, identities)
+}
+
+/// Signs with the first round of requests sent to the nodes in `first`: every other node is held back (excluded)
+/// while the signature starts and readmitted right after, so it still serves as a replacement. Byzantine tests use
+/// it so that the tampering node is asked whatever the health-based choice would have been.
+pub fn sign_asking_first(
+    c: &tcrypto_net::cluster::Cluster<tcrypto_net::memory::MemoryEngine>,
+    key: tcrypto::KeyId,
+    mechanism: Mechanism,
+    first: &[usize],
+) -> Result<tcrypto_net::coordinator::Signature, tcrypto_net::cluster::ClusterError> {
+    use tcrypto_net::cluster::Engine as _;
+    let op = c.engine().submit(|co, now, unix| {
+        let health = co.health();
+        let held: Vec<usize> = (0..health.len())
+            .filter(|i| !first.contains(i) && health[*i].excluded.is_none())
+            .collect();
+        for &i in &held {
+            co.exclude(i, "held back by the test");
+        }
+        let op = co.start_sign(key, mechanism, now, unix, &mut rand::rng());
+        for &i in &held {
+            co.readmit(i);
+        }
+        op
+    });
+    c.wait_signature(op)
 }
