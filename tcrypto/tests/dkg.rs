@@ -556,6 +556,110 @@ fn broadcast_faults_are_not_resolved_and_abort_the_run() {
     }
 }
 
+/// Dealer 4 sends party 1 a wrong share, then shows its (correct) answer to parties 1 and 2 only: to the others
+/// it shows a wrong answer (`withhold == false`) or nothing (`withhold == true`). Without the echo, parties 1 and
+/// 2 would keep dealer 4 and parties 3 and 5 would disqualify it: two different keys.
+fn equivocating_dealer(withhold: bool) -> Hooks<P256> {
+    let mut hooks = Hooks::<P256>::default();
+    hooks.share = Box::new(|from, to, s| {
+        if from == id(4) && to == id(1) {
+            *s.value = *s.value + P256::scalar_from_u16(1);
+        }
+    });
+    hooks.resolve = Box::new(move |from, to, b| {
+        if from != id(4) || to == id(1) || to == id(2) {
+            return true;
+        }
+        let v = b.answers.get_mut(&id(1)).unwrap();
+        *v = *v + P256::scalar_from_u16(1);
+        !withhold
+    });
+    hooks
+}
+
+/// Every honest party aborts, naming exactly the equivocating dealer 4.
+fn assert_equivocator_named(out: &Resolution<P256>) {
+    for h in [1, 2, 3, 5] {
+        match &out[&id(h)] {
+            Err(Error::Complaints { culprits, complaints }) => {
+                assert_eq!(culprits, &BTreeSet::from([id(4)]), "party {h}");
+                assert!(
+                    complaints.iter().all(|c| c.fault == Fault::Equivocation),
+                    "party {h}: {complaints:?}"
+                );
+            }
+            other => panic!("party {h}: expected an abort naming dealer 4, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn dealer_showing_different_answers_to_different_parties_is_named_as_equivocator() {
+    let mut rng = seeded_rng("resolve_equivocating_answer");
+    let out = run_resolving(3, &ids(5), &mut rng, &mut equivocating_dealer(false));
+    assert_equivocator_named(&out);
+}
+
+#[test]
+fn dealer_answering_only_some_parties_is_named_as_equivocator() {
+    let mut rng = seeded_rng("resolve_partial_answer");
+    let out = run_resolving(3, &ids(5), &mut rng, &mut equivocating_dealer(true));
+    assert_equivocator_named(&out);
+}
+
+#[test]
+fn resolution_echo_misreporting_our_broadcast_names_the_liar() {
+    let mut rng = seeded_rng("resolve_echo_lie");
+    let mut hooks = Hooks::<Ed25519>::default();
+    hooks.confirm = Box::new(|from, to, c| {
+        if from == id(2) && to == id(1) {
+            c.echo.get_mut(&id(1)).unwrap()[0] ^= 1;
+        }
+    });
+    let out = run_resolving(2, &ids(3), &mut rng, &mut hooks);
+    assert_eq!(out[&id(1)].as_ref().unwrap_err().culprits(), vec![id(2)]);
+    // The others saw consistent echoes and agree on the key.
+    assert_resolved(&out, &[2, 3], &[1, 2, 3], &[], 2);
+}
+
+#[test]
+fn resolution_echo_of_the_wrong_parties_is_malformed() {
+    let mut rng = seeded_rng("resolve_echo_malformed");
+    let mut hooks = Hooks::<P256>::default();
+    hooks.confirm = Box::new(|from, to, c| {
+        if from == id(3) && to == id(1) {
+            c.echo.insert(id(3), [0; 32]);
+        }
+    });
+    let out = run_resolving(2, &ids(3), &mut rng, &mut hooks);
+    match &out[&id(1)] {
+        Err(Error::Complaints { complaints, .. }) => {
+            assert_eq!(complaints.len(), 1);
+            assert_eq!(
+                (complaints[0].accused, complaints[0].fault),
+                (id(3), Fault::Malformed)
+            );
+        }
+        other => panic!("expected party 3 named, got {other:?}"),
+    }
+}
+
+#[test]
+fn resolution_confirmation_round_trips_and_refuses_duplicate_ids_and_trailing_bytes() {
+    let c = resolve::Confirmation::<P256>::new(BTreeMap::from([(id(2), [7; 32]), (id(5), [9; 32])]));
+    let bytes = c.encode();
+    assert!(resolve::Confirmation::<P256>::decode(&bytes).unwrap() == c);
+    assert!(resolve::Confirmation::<Ed25519>::decode(&bytes).is_err());
+    assert!(resolve::Broadcast::<P256>::decode(&bytes).is_err());
+    // header(2) + curve(1) + count(4) + (id 2 + 32) + id: rewrite the second id to 2.
+    let mut dup = bytes.clone();
+    dup[2 + 1 + 4 + 34 + 1] = 2;
+    assert!(resolve::Confirmation::<P256>::decode(&dup).is_err());
+    let mut trailing = bytes;
+    trailing.push(0);
+    assert!(resolve::Confirmation::<P256>::decode(&trailing).is_err());
+}
+
 #[test]
 fn resolution_broadcast_round_trips_and_refuses_duplicate_ids_and_non_canonical_scalars() {
     let b = resolve::Broadcast::<P256> {
@@ -799,7 +903,7 @@ fn round_trip<M: Message>(b: &[u8]) -> Option<Vec<u8>> {
 
 /// Valid encodings of the complaint-handling messages, for the fuzz targets' seed corpora, with the targets'
 /// round trips.
-fn complaint_seeds() -> [SeedSet; 2] {
+fn complaint_seeds() -> [SeedSet; 3] {
     let answers = resolve::Broadcast::<P256> {
         answers: BTreeMap::from([
             (id(1), P256::scalar_from_u16(3)),
@@ -821,6 +925,8 @@ fn complaint_seeds() -> [SeedSet; 2] {
         [0; 32],
     );
     let confirmed = round3::Broadcast::<Ed25519>::new(BTreeMap::new(), [0x5a; 32]);
+    let echo = resolve::Confirmation::<P256>::new(BTreeMap::from([(id(1), [0x11; 32]), (id(3), [0xa5; 32])]));
+    let lone = resolve::Confirmation::<Ed25519>::new(BTreeMap::from([(id(2), [0; 32])]));
     [
         (
             "dkg_resolve_broadcast",
@@ -838,10 +944,19 @@ fn complaint_seeds() -> [SeedSet; 2] {
                 round_trip::<round3::Broadcast<Ed25519>>,
             ],
         ),
+        (
+            "dkg_resolve_confirmation",
+            vec![echo.encode(), lone.encode()],
+            [
+                round_trip::<resolve::Confirmation<P256>>,
+                round_trip::<resolve::Confirmation<Ed25519>>,
+            ],
+        ),
     ]
 }
 
-/// Regenerates the committed fuzz seeds under `fuzz/seeds/dkg_{resolve,round3}_broadcast`:
+/// Regenerates the committed fuzz seeds under `fuzz/seeds/dkg_{resolve,round3}_broadcast` and
+/// `fuzz/seeds/dkg_resolve_confirmation`:
 /// `cargo test -p tcrypto --all-features --test dkg -- --ignored write_fuzz_seeds`.
 #[test]
 #[ignore = "writes files; run by hand to regenerate the fuzz seeds"]

@@ -24,7 +24,9 @@
 //! When somebody complained about a private share, the complaint-resolution round of Gennaro et al. settles it
 //! ([`resolve`]): the accused dealer reveals the disputed share, everyone checks it against the dealer's Feldman
 //! commitments, a dealer that fails or stays silent is disqualified and the key is formed from the qualified
-//! dealers, and a complaint answered with a correct share names its accuser ([`Fault::FalseComplaint`]).
+//! dealers, and a complaint answered with a correct share names its accuser ([`Fault::FalseComplaint`]). The
+//! answers are echoed like the round-1 commitments, so a dealer that shows different answers to different parties
+//! is named ([`Fault::Equivocation`]) before anyone uses the key.
 //!
 //! | step | function | sends |
 //! |---|---|---|
@@ -33,7 +35,8 @@
 //! | 3 | [`round3::verify`] | [`round3::Broadcast`] (complaints, transcript hash) to all |
 //! | 4 | [`round4::finish`] | nothing: the [`KeyShare`] (when nobody complained) |
 //! | 3b | [`resolve::answer`] | [`resolve::Broadcast`] (the disputed shares) to all (when somebody complained) |
-//! | 4b | [`resolve::finish`] | nothing: a [`resolve::Resolved`] key share from the qualified dealers |
+//! | 4b | [`resolve::finish`] | [`resolve::Confirmation`] (echo of every resolution broadcast) to all |
+//! | 5b | [`resolve::confirm`] | nothing: a [`resolve::Resolved`] key share from the qualified dealers (when every echo agrees) |
 //!
 //! Every step is sans-io: it takes the previous step's state by value (so a state cannot be used twice) and the
 //! messages received, keyed by the sender as the authenticated channel reports it. The session id is bound into
@@ -83,6 +86,7 @@ pub(crate) mod tag {
     pub(crate) const KEY_SHARE: u8 = 0x34;
     pub(crate) const PUBLIC_KEY_SET: u8 = 0x35;
     pub(crate) const RESOLVE_BROADCAST: u8 = 0x36;
+    pub(crate) const RESOLVE_CONFIRMATION: u8 = 0x37;
 }
 
 /// The public parameters every party of a run agrees on before starting.
@@ -170,7 +174,8 @@ impl Parameters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Its round-1 broadcast was seen in two versions (by us and in someone's echo, or in its own echo).
+    /// Its round-1 broadcast (or its resolution broadcast, [`resolve`]) was seen in two versions (by us and in
+    /// someone's echo, or in its own echo), or its echo misreports our own broadcast.
     Equivocation,
     /// Its round-2 reveal `(C_i, σ_i)` does not hash to its round-1 commitment `h_i`.
     WrongCommitment,

@@ -14,17 +14,23 @@
 //! confirmation) is seen in the transcript itself; [`answer`] refuses to resolve it and the run aborts with
 //! [`Error::Complaints`], as [`round4::finish`](super::round4::finish) does.
 //!
+//! The answers are a broadcast over point-to-point channels, so they are echoed like the round-1 commitments: a
+//! dealer that answered some parties and not others (or differently) would otherwise leave them with different
+//! qualified sets. [`finish`] judges the answers it received and sends a [`Confirmation`]: a hash of every other
+//! party's resolution broadcast as received (or of its absence), bound to the session and to the round-3
+//! transcript. [`confirm`] compares everybody's echo with its own and yields the key share only when they all
+//! agree. A dealer whose answers were seen in two versions is named ([`Fault::Equivocation`], the echoing party
+//! recorded as the witness), and a party whose echo misreports our own broadcast is named as the liar, by the
+//! rule of round 3 (see [the module notes](super#equivocation-and-complaints-without-a-broadcast-channel)).
+//!
 //! | step | function | sends |
 //! |---|---|---|
 //! | 3b | [`answer`] | [`Broadcast`] `f_i(j)` for every `P_j` that complained about `P_i` (often empty) to all |
-//! | 4b | [`finish`] | nothing: a [`Resolved`] key share and the culprits |
+//! | 4b | [`finish`] | [`Confirmation`] (echo of every resolution broadcast received) to all |
+//! | 5b | [`confirm`] | nothing: a [`Resolved`] key share and the culprits, once every echo agrees |
 //!
 //! A run without complaints may skip this round ([`round3::State::needs_resolution`] says whether it is needed);
 //! running it anyway gives the same key as [`round4::finish`](super::round4::finish).
-//!
-//! The answers travel as an ordinary broadcast without an echo, so a dealer could answer some parties and not
-//! others, leaving them with different qualified sets; as for round 3, a caller that needs agreement must compare
-//! the parties' [`PublicKeySet`]s (or [`Resolved::qualified`]) before using the key.
 
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use super::{
-    Complaint, Curve, Error, Fault, KeyShare, Message, PublicKeySet, curve, read_curve, read_scalar, round3,
-    tag,
+    Complaint, Curve, Error, Fault, KeyShare, Message, Parameters, PublicKeySet, curve, read_curve,
+    read_scalar, round3, tag, transcript,
 };
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::SignerId;
@@ -76,6 +82,56 @@ impl<C: Curve> Message for Broadcast<C> {
     }
 }
 
+/// The resolution confirmation of `P_i`: its echo of every other party's resolution broadcast.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Confirmation<C: Curve> {
+    /// For every other participant `P_j`: `H(session, params, round-3 transcript hash, j, B_j)` of the resolution
+    /// broadcast `B_j` as `P_i` received it (or of its absence, when `P_j` sent none).
+    pub echo: BTreeMap<SignerId, [u8; 32]>,
+    _curve: core::marker::PhantomData<C>,
+}
+
+impl<C: Curve> Confirmation<C> {
+    /// Builds a confirmation.
+    pub fn new(echo: BTreeMap<SignerId, [u8; 32]>) -> Self {
+        Self {
+            echo,
+            _curve: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<C: Curve> fmt::Debug for Confirmation<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let echo: BTreeMap<_, _> = self.echo.iter().map(|(j, h)| (j, super::hex_bytes(h))).collect();
+        f.debug_struct("resolve::Confirmation")
+            .field("echo", &echo)
+            .finish()
+    }
+}
+
+impl<C: Curve> Message for Confirmation<C> {
+    /// Tag 0x37, curve code, echo (count, strictly increasing `(id, 32-byte hash)`).
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(tag::RESOLVE_CONFIRMATION);
+        w.u8(C::CODE);
+        w.u32(self.echo.len() as u32);
+        for (id, h) in &self.echo {
+            id.encode(&mut w);
+            w.raw(h);
+        }
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, tag::RESOLVE_CONFIRMATION)?;
+        read_curve::<C>(&mut r)?;
+        let echo = SignerId::decode_map(&mut r, 32, |r| r.array::<32>())?;
+        r.finish()?;
+        Ok(Self::new(echo))
+    }
+}
+
 /// What `P_i` keeps between [`answer`] and [`finish`].
 pub struct State<C: Curve> {
     inner: round3::State<C>,
@@ -89,6 +145,24 @@ impl<C: Curve> fmt::Debug for State<C> {
         f.debug_struct("resolve::State")
             .field("me", &self.inner.me)
             .field("complaints", &self.complaints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `P_i` keeps between [`finish`] and [`confirm`]: its verdict on the answers (the key share, or why the run
+/// fails) and its own echo, including the hash of its own broadcast.
+pub struct ConfirmState<C: Curve> {
+    params: Parameters,
+    me: SignerId,
+    echo: BTreeMap<SignerId, [u8; 32]>,
+    outcome: Result<Resolved<C>, Error>,
+}
+
+impl<C: Curve> fmt::Debug for ConfirmState<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("resolve::ConfirmState")
+            .field("me", &self.me)
+            .field("outcome", &"<redacted>")
             .finish_non_exhaustive()
     }
 }
@@ -165,12 +239,117 @@ pub fn answer<C: Curve>(
 }
 
 /// Step 4b: takes the resolution broadcasts that arrived (keyed by sender; a dealer that stays silent is simply
-/// absent), judges every complaint and forms the key from the qualified dealers.
+/// absent), judges every complaint, and returns the verdict (kept until [`confirm`]) and our [`Confirmation`],
+/// to be sent to all.
 ///
-/// Fails with [`Error::UnexpectedSender`] for a message from a non-participant or from ourselves, and with
-/// [`Error::Complaints`] when fewer than `k` dealers remain qualified (then at least one of the qualified ones
-/// might not be honest, and nobody should use the key).
+/// Fails with [`Error::UnexpectedSender`] for a message from a non-participant or from ourselves. When fewer
+/// than `k` dealers remain qualified, [`confirm`] reports it once the echoes agree.
 pub fn finish<C: Curve>(
+    state: State<C>,
+    answers: &BTreeMap<SignerId, Broadcast<C>>,
+) -> Result<(ConfirmState<C>, Confirmation<C>), Error> {
+    let me = state.inner.me;
+    if let Some(&culprit) = answers
+        .keys()
+        .find(|id| **id == me || !state.inner.params.participants.contains(id))
+    {
+        return Err(Error::UnexpectedSender { culprit });
+    }
+    let echo: BTreeMap<SignerId, [u8; 32]> = state
+        .inner
+        .params
+        .participants
+        .iter()
+        .map(|&j| {
+            let seen = if j == me {
+                Some(&state.own)
+            } else {
+                answers.get(&j)
+            };
+            (j, echo_hash(&state.inner, j, seen))
+        })
+        .collect();
+    let mut others = echo.clone();
+    others.remove(&me);
+    let params = state.inner.params.clone();
+    let outcome = judge(state, answers);
+    Ok((
+        ConfirmState {
+            params,
+            me,
+            echo,
+            outcome,
+        },
+        Confirmation::new(others),
+    ))
+}
+
+/// Step 5b: takes every other participant's [`Confirmation`] (keyed by sender) and yields the key share once
+/// every echo agrees with ours.
+///
+/// Fails with [`Error::Complaints`] when an echo differs: naming the dealer whose resolution broadcast was seen
+/// in two versions ([`Fault::Equivocation`], the echoing party as the witness), or the echoing party when it
+/// misreports our own broadcast ([`Fault::Equivocation`]) or does not echo exactly the other participants
+/// ([`Fault::Malformed`]). Otherwise returns the verdict of [`finish`]: the key share, or [`Error::Complaints`]
+/// when fewer than `k` dealers remain qualified (then at least one of the qualified ones might not be honest, and
+/// nobody should use the key).
+pub fn confirm<C: Curve>(
+    state: ConfirmState<C>,
+    confirmations: &BTreeMap<SignerId, Confirmation<C>>,
+) -> Result<Resolved<C>, Error> {
+    let ConfirmState {
+        params,
+        me,
+        echo,
+        outcome,
+    } = state;
+    params.check_senders(me, confirmations)?;
+    let mut complaints = Vec::new();
+    for (&m, c) in confirmations {
+        if !c.echo.keys().eq(params.participants.iter().filter(|j| **j != m)) {
+            complaints.push(Complaint {
+                accuser: me,
+                accused: m,
+                fault: Fault::Malformed,
+            });
+            continue;
+        }
+        for (&j, h) in &c.echo {
+            if echo.get(&j) != Some(h) {
+                // P_m misreports our own broadcast: P_m lies. Otherwise P_j was seen in two versions.
+                let (accuser, accused) = if j == me { (me, m) } else { (m, j) };
+                complaints.push(Complaint {
+                    accuser,
+                    accused,
+                    fault: Fault::Equivocation,
+                });
+            }
+        }
+    }
+    if !complaints.is_empty() {
+        return Err(super::round4::complaints_error(complaints));
+    }
+    outcome
+}
+
+/// `H(session, params, round-3 transcript hash, j, B_j)`, with a distinct value for "nothing received".
+fn echo_hash<C: Curve>(inner: &round3::State<C>, sender: SignerId, seen: Option<&Broadcast<C>>) -> [u8; 32] {
+    let mut w = transcript::<C>("resolution echo", &inner.params);
+    w.raw(&inner.confirmation);
+    sender.encode(&mut w);
+    match seen {
+        Some(b) => {
+            w.u8(1).bytes(&b.encode());
+        }
+        None => {
+            w.u8(0);
+        }
+    }
+    super::sha256(w.as_slice())
+}
+
+/// Judges every complaint against the answers and forms the key from the qualified dealers.
+fn judge<C: Curve>(
     state: State<C>,
     answers: &BTreeMap<SignerId, Broadcast<C>>,
 ) -> Result<Resolved<C>, Error> {
@@ -180,12 +359,6 @@ pub fn finish<C: Curve>(
         own,
     } = state;
     let me = inner.me;
-    if let Some(&culprit) = answers
-        .keys()
-        .find(|id| **id == me || !inner.params.participants.contains(id))
-    {
-        return Err(Error::UnexpectedSender { culprit });
-    }
     let mut culprits: BTreeMap<SignerId, Fault> = BTreeMap::new();
     let mut disqualified: BTreeSet<SignerId> = BTreeSet::new();
     let mut received = inner.received;

@@ -43,6 +43,8 @@ pub struct Hooks<C: Curve> {
     pub round3: Box<dyn FnMut(SignerId, SignerId, &mut round3::Broadcast<C>)>,
     /// Called on the resolution broadcast; returning `false` withholds that copy (a silent dealer).
     pub resolve: Box<dyn FnMut(SignerId, SignerId, &mut resolve::Broadcast<C>) -> bool>,
+    /// Called on the resolution confirmation (the echo of the resolution broadcasts).
+    pub confirm: Box<dyn FnMut(SignerId, SignerId, &mut resolve::Confirmation<C>)>,
 }
 
 impl<C: Curve> Default for Hooks<C> {
@@ -55,6 +57,7 @@ impl<C: Curve> Default for Hooks<C> {
             round2_bytes: Box::new(|_, _, _| {}),
             round3: Box::new(|_, _, _| {}),
             resolve: Box::new(|_, _, _| true),
+            confirm: Box::new(|_, _, _| {}),
         }
     }
 }
@@ -111,6 +114,8 @@ pub fn run_resolving<C: Curve>(
             }
         }
     }
+    let mut st5 = BTreeMap::new();
+    let mut confirmations = BTreeMap::new();
     for (p, s) in st {
         let mut inbox = BTreeMap::new();
         for (&q, b) in &answers {
@@ -122,7 +127,27 @@ pub fn run_resolving<C: Curve>(
                 inbox.insert(q, deliver::<resolve::Broadcast<C>>(q, copy.encode()).unwrap());
             }
         }
-        out.insert(p, resolve::finish(s, &inbox));
+        match resolve::finish(s, &inbox) {
+            Ok((s, c)) => {
+                st5.insert(p, s);
+                confirmations.insert(p, c);
+            }
+            Err(e) => {
+                out.insert(p, Err(e));
+            }
+        }
+    }
+    for (p, s) in st5 {
+        let mut inbox = BTreeMap::new();
+        for (&q, c) in &confirmations {
+            if q == p {
+                continue;
+            }
+            let mut copy = c.clone();
+            (hooks.confirm)(q, p, &mut copy);
+            inbox.insert(q, deliver::<resolve::Confirmation<C>>(q, copy.encode()).unwrap());
+        }
+        out.insert(p, resolve::confirm(s, &inbox));
     }
     out
 }
