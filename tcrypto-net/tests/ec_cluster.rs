@@ -40,18 +40,30 @@ fn ed25519_verifier(c: &Cluster<MemoryEngine>, key: &KeyId) -> ed25519_dalek::Ve
 }
 
 fn sign_and_verify_ed25519(c: &Cluster<MemoryEngine>, key: KeyId, count: u32) -> Vec<String> {
+    sign_and_verify_ed25519_asking(c, key, count, &[])
+}
+
+/// Signs `count` messages; from the second one on, while no culprit has been named, the first round goes to the
+/// nodes in `first` (a Byzantine test's tampering node among them), whatever the health-based choice would be.
+fn sign_and_verify_ed25519_asking(
+    c: &Cluster<MemoryEngine>,
+    key: KeyId,
+    count: u32,
+    first: &[usize],
+) -> Vec<String> {
     let vk = ed25519_verifier(c, &key);
     let mut culprits = Vec::new();
     for i in 0..count {
         let message = format!("message {i}").into_bytes();
-        let sig = c
-            .sign(
-                key,
-                Mechanism::Ed25519 {
-                    message: message.clone(),
-                },
-            )
-            .unwrap_or_else(|e| panic!("signature {i}: {e}"));
+        let mechanism = Mechanism::Ed25519 {
+            message: message.clone(),
+        };
+        let sig = if i > 0 && culprits.is_empty() && !first.is_empty() {
+            common::sign_asking_first(c, key, mechanism, first)
+        } else {
+            c.sign(key, mechanism)
+        }
+        .unwrap_or_else(|e| panic!("signature {i}: {e}"));
         let sig_bytes: [u8; 64] = sig.bytes.as_slice().try_into().unwrap();
         vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig_bytes))
             .unwrap_or_else(|e| panic!("invalid Ed25519 signature released: {e}"));
@@ -172,7 +184,7 @@ fn a_node_returning_bad_frost_shares_is_named_excluded_and_no_invalid_signature_
     let c = cluster(5);
     let key = c.create_key(Algorithm::Ed25519, 3).unwrap();
     tamper_frost_shares(&c, 1);
-    let culprits = sign_and_verify_ed25519(&c, key, 12);
+    let culprits = sign_and_verify_ed25519_asking(&c, key, 12, &[1, 3, 4]);
     assert!(culprits.contains(&"node2".to_string()), "culprit never named");
     assert!(
         c.culprits()
@@ -252,20 +264,33 @@ fn p256_verifier(c: &Cluster<MemoryEngine>, key: &KeyId) -> p256::ecdsa::Verifyi
 }
 
 fn sign_and_verify_ecdsa(c: &Cluster<MemoryEngine>, key: KeyId, from: u32, count: u32) -> Vec<String> {
+    sign_and_verify_ecdsa_asking(c, key, from, count, &[])
+}
+
+/// As [`sign_and_verify_ed25519_asking`]: after the first signature (which fills the presignature pool), while no
+/// culprit has been named, the first round goes to the nodes in `first`.
+fn sign_and_verify_ecdsa_asking(
+    c: &Cluster<MemoryEngine>,
+    key: KeyId,
+    from: u32,
+    count: u32,
+    first: &[usize],
+) -> Vec<String> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     use sha2::Digest as _;
     let vk = p256_verifier(c, &key);
     let mut culprits = Vec::new();
     for i in from..from + count {
         let digest = sha2::Sha256::digest(format!("message {i}")).to_vec();
-        let sig = c
-            .sign(
-                key,
-                Mechanism::Ecdsa {
-                    digest: digest.clone(),
-                },
-            )
-            .unwrap_or_else(|e| panic!("signature {i}: {e}"));
+        let mechanism = Mechanism::Ecdsa {
+            digest: digest.clone(),
+        };
+        let sig = if i > from && culprits.is_empty() && !first.is_empty() {
+            common::sign_asking_first(c, key, mechanism, first)
+        } else {
+            c.sign(key, mechanism)
+        }
+        .unwrap_or_else(|e| panic!("signature {i}: {e}"));
         let der = p256::ecdsa::Signature::from_der(&sig.bytes).unwrap();
         vk.verify_prehash(&digest, &der)
             .unwrap_or_else(|e| panic!("invalid ECDSA signature released: {e}"));
@@ -331,7 +356,7 @@ fn a_node_returning_corrupted_ecdsa_shares_is_named_excluded_and_no_invalid_sign
         let c = cluster(5);
         let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
         tamper_ecdsa_shares(&c, 2, f);
-        let culprits = sign_and_verify_ecdsa(&c, key, 0, 10);
+        let culprits = sign_and_verify_ecdsa_asking(&c, key, 0, 10, &[2, 0, 4]);
         assert!(
             culprits.contains(&"node3".to_string()),
             "{name}: culprit never named"
