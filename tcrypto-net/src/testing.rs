@@ -2,8 +2,7 @@
 //! as child processes on loopback addresses, for the multi-process tests of this crate and of `pkcs11-provider`.
 //!
 //! It names everything through `tcrypto_net::` (the library aliases itself under that name) and uses only the
-//! public API, so this crate's own integration tests can include the same file by path (`#[path]`) instead of
-//! their own copy in `tests/common` (not switched yet).
+//! public API, so this crate's own integration tests include the same file by path (`#[path]` in `tests/common`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};

@@ -77,8 +77,8 @@ fn wait_for_pool(cluster: &BlockingCluster, key: KeyId, want: usize) {
 fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed_and_restarted() {
     let dir = common::scratch("multiprocess-ec");
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
-    let mut nodes: Vec<NodeProc> = (0..5).map(|i| NodeProc::create(&dir, i, &coordinator)).collect();
-    common::pin_peers(&nodes);
+    let mut nodes: Vec<NodeProc> = (0..5).map(|i| common::node_proc(&dir, i, &coordinator)).collect();
+    common::testing::pin_peers(&nodes);
     for n in &mut nodes[..3] {
         n.start();
     }

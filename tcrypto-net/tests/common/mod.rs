@@ -2,14 +2,9 @@
 //! independent verifier.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-use tcrypto_net::config::decode_public;
 use tcrypto_net::identity::{NodePublic, TlsIdentity};
 
 use rand::SeedableRng;
@@ -111,104 +106,13 @@ pub fn scratch(tag: &str) -> PathBuf {
 const BIN: &str = env!("CARGO_BIN_EXE_tcrypto-node");
 const PASS: &str = "multi-process test passphrase";
 
-/// A `tcrypto-node serve` child process.
-pub struct NodeProc {
-    pub config: PathBuf,
-    pub data: PathBuf,
-    pub child: Option<Child>,
-    pub addr: SocketAddr,
-    pub public: NodePublic,
-}
+#[path = "../../src/testing.rs"]
+pub mod testing;
+pub use testing::NodeProc;
 
-impl NodeProc {
-    pub fn create(dir: &std::path::Path, i: usize, coordinator: &TlsIdentity) -> Self {
-        let ip = format!("127.0.0.{}", 2 + i);
-        let port = TcpListener::bind((ip.as_str(), 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
-        let data = dir.join(format!("node{}", i + 1));
-        let config = dir.join(format!("node{}.toml", i + 1));
-        std::fs::write(
-            &config,
-            format!(
-                "name = \"node{}\"\nlisten = \"{addr}\"\ndata_dir = \"{}\"\n\n[[coordinators]]\nname = \"test\"\nspki_sha256 = \"{}\"\n",
-                i + 1,
-                data.display(),
-                coordinator.fingerprint()
-            ),
-        )
-        .unwrap();
-        let out = Command::new(BIN)
-            .args([
-                "init",
-                "--config",
-                config.to_str().unwrap(),
-                "--insecure-fast-kdf",
-            ])
-            .env("TCRYPTO_NODE_PASSPHRASE", PASS)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let public = decode_public(&std::fs::read_to_string(data.join("node.pub")).unwrap()).unwrap();
-        Self {
-            config,
-            data,
-            child: None,
-            addr,
-            public,
-        }
-    }
-
-    pub fn start(&mut self) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config", self.config.to_str().unwrap()])
-            .env("TCRYPTO_NODE_PASSPHRASE", PASS)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node did not start");
-        assert!(line.contains("listening on"), "{line}");
-        self.child = Some(child);
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-}
-
-/// Makes every node pin every other as a peer (appends `[[peers]]` to the configurations; before `start`).
-pub fn pin_peers(nodes: &[NodeProc]) {
-    use std::io::Write as _;
-    for n in nodes {
-        let mut f = std::fs::OpenOptions::new().append(true).open(&n.config).unwrap();
-        for p in nodes.iter().filter(|p| p.public != n.public) {
-            write!(
-                f,
-                "\n[[peers]]\nname = \"{}\"\npublic = \"{}\"\n",
-                p.public.name,
-                hex::encode(p.public.encode())
-            )
-            .unwrap();
-        }
-    }
+/// Initialises node `i + 1` under `dir` on `127.0.0.{2 + i}` (see [`NodeProc::create`]).
+pub fn node_proc(dir: &std::path::Path, i: usize, coordinator: &TlsIdentity) -> NodeProc {
+    NodeProc::create(std::path::Path::new(BIN), PASS, dir, i, 2, coordinator)
 }
 
 /// `n` started `tcrypto-node serve` processes (in a scratch directory named after `tag`) accepting `coordinator`,
@@ -219,18 +123,12 @@ pub fn start_node_processes(
     coordinator: &TlsIdentity,
 ) -> (Vec<NodeProc>, Vec<(SocketAddr, NodePublic)>) {
     let dir = scratch(tag);
-    let mut nodes: Vec<NodeProc> = (0..n).map(|i| NodeProc::create(&dir, i, coordinator)).collect();
+    let mut nodes: Vec<NodeProc> = (0..n).map(|i| node_proc(&dir, i, coordinator)).collect();
     for node in &mut nodes {
         node.start();
     }
     let addrs = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     (nodes, addrs)
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// `n` in-memory signer nodes `node1..` (no disk store), each pinning the others as peers, with their public
