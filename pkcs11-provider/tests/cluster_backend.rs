@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{SO_PIN, USER_PIN};
+use common::{SO_PIN, USER_PIN, rsa_public};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
@@ -174,20 +174,6 @@ fn pkcs11_tool_eddsa_verifies_with_openssl(dir: &Path) {
             &path("tool-sig"),
         ],
     );
-}
-
-fn rsa_public(session: &cryptoki::session::Session, h: cryptoki::object::ObjectHandle) -> rsa::PublicKey {
-    let attrs = session
-        .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent])
-        .unwrap();
-    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
-        panic!("{attrs:?}")
-    };
-    rsa::PublicKey::new(
-        rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
-        rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
-    )
-    .unwrap()
 }
 
 #[test]

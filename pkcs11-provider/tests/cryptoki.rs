@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{SO_PIN, USER_PIN};
+use common::{SO_PIN, USER_PIN, rsa_public};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -367,20 +367,6 @@ fn rsa_key_pair(
             ],
         )
         .unwrap()
-}
-
-fn rsa_public(session: &Session, h: cryptoki::object::ObjectHandle) -> rsa::PublicKey {
-    let attrs = session
-        .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent])
-        .unwrap();
-    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
-        panic!("{attrs:?}")
-    };
-    rsa::PublicKey::new(
-        rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
-        rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -70,3 +70,19 @@ pub fn user_session(module: &pkcs11_provider::Module) -> cryptoki_sys::CK_SESSIO
     module.login(s, CKU_USER, b"user-pin").expect("user login");
     s
 }
+
+/// The RSA public key of object `h` (its `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`), for the `rsa` crate as verifier.
+pub fn rsa_public(session: &cryptoki::session::Session, h: cryptoki::object::ObjectHandle) -> rsa::PublicKey {
+    use cryptoki::object::{Attribute, AttributeType};
+    let attrs = session
+        .get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent])
+        .unwrap();
+    let (Attribute::Modulus(n), Attribute::PublicExponent(e)) = (&attrs[0], &attrs[1]) else {
+        panic!("{attrs:?}")
+    };
+    rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice(n, (n.len() * 8) as u32).unwrap(),
+        rsa::BoxedUint::from_be_slice(e, (e.len() * 8) as u32).unwrap(),
+    )
+    .unwrap()
+}
