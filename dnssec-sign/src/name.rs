@@ -7,17 +7,21 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::ZoneError;
 
 /// A fully qualified domain name in lowercase uncompressed wire form (labels + root).
+///
+/// The bytes are shared: the records of one owner and their RRSIGs hold one copy of the name,
+/// so a clone costs a reference count, not an allocation.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Name(Box<[u8]>);
+pub struct Name(Arc<[u8]>);
 
 impl Name {
     /// The root name `.`.
     pub fn root() -> Self {
-        Self(Box::new([0]))
+        Self(Arc::from(&[0u8][..]))
     }
 
     /// Builds a name from uncompressed wire bytes, lowercasing it.
@@ -56,7 +60,7 @@ impl Name {
             .ok_or_else(|| ZoneError::BadName("name runs past the end".into()))?;
         let mut out = bytes.to_vec();
         lowercase_wire(&mut out);
-        Ok((Self(out.into_boxed_slice()), pos))
+        Ok((Self(out.into()), pos))
     }
 
     /// Parses presentation format (escapes `\.` and `\DDD` allowed); relative names are made
@@ -125,7 +129,7 @@ impl Name {
             return Err(bad("name longer than 255 octets"));
         }
         lowercase_wire(&mut out);
-        Ok(Self(out.into_boxed_slice()))
+        Ok(Self(out.into()))
     }
 
     /// Converts from a hickory name (lowercasing it).
@@ -141,7 +145,7 @@ impl Name {
             return Err(ZoneError::BadName("name longer than 255 octets".into()));
         }
         lowercase_wire(&mut out);
-        Ok(Self(out.into_boxed_slice()))
+        Ok(Self(out.into()))
     }
 
     /// Converts to a hickory name.
@@ -194,7 +198,7 @@ impl Name {
             return None;
         }
         let skip = 1 + self.0[0] as usize;
-        Some(Self(self.0[skip..].to_vec().into_boxed_slice()))
+        Some(Self(self.0[skip..].to_vec().into()))
     }
 
     /// Whether `self` is `other` or below it.
@@ -233,7 +237,7 @@ impl Name {
             return Err(ZoneError::BadName("name longer than 255 octets".into()));
         }
         lowercase_wire(&mut out);
-        Ok(Self(out.into_boxed_slice()))
+        Ok(Self(out.into()))
     }
 }
 

@@ -171,15 +171,15 @@ pub fn sign_zone(
     let denial_ttl = soa.ttl.min(minimum); // RFC 9077 §3.1
     let chain = denial::build_chain(&zone, &nodes, &opts.denial, denial_ttl)?;
     stats.denial_records = chain.len();
-    zone.records.extend(chain);
+    append_exact(&mut zone.records, vec![chain]);
     zone.records.par_sort_unstable_by(Record::output_cmp);
     // Stage 4: RRSIGs.
     let t_sign = Instant::now();
     let jobs = signing_jobs(&zone.records, &zone.origin);
     let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, progress)?;
+    drop(jobs);
     stats.signing_seconds = t_sign.elapsed().as_secs_f64();
-    stats.rrsigs = sigs.len();
-    zone.records.extend(sigs);
+    stats.rrsigs = append_exact(&mut zone.records, sigs);
     zone.records.par_sort_unstable_by(Record::output_cmp);
     // Stage 5: ZONEMD.
     if !opts.zonemd.is_empty() {
@@ -190,16 +190,35 @@ pub fn sign_zone(
                 && r.rtype == rtype::RRSIG
                 && crate::rdata::rrsig_type_covered(&r.rdata) == Some(rtype::ZONEMD))
         });
-        let jobs: Vec<Job> = signing_jobs(&zone.records, &zone.origin)
+        // the apex ZONEMD RRset is contiguous in output order
+        let is_zonemd = |r: &Record| r.owner == apex && r.rtype == rtype::ZONEMD;
+        let jobs: Vec<Job> = zone
+            .records
+            .iter()
+            .position(is_zonemd)
+            .map(|start| Job {
+                start,
+                end: start + zone.records[start..].iter().take_while(|r| is_zonemd(r)).count(),
+            })
             .into_iter()
-            .filter(|j| zone.records[j.start].owner == apex && zone.records[j.start].rtype == rtype::ZONEMD)
             .collect();
         let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, None)?;
-        zone.records.extend(sigs);
+        append_exact(&mut zone.records, sigs);
         zone.records.par_sort_unstable_by(Record::output_cmp);
     }
     stats.total_seconds = t0.elapsed().as_secs_f64();
     Ok((zone, stats))
+}
+
+/// Appends batches of records, growing `records` once to the exact size (not doubling it) and
+/// freeing each batch as it is moved; returns how many were appended.
+fn append_exact(records: &mut Vec<Record>, batches: Vec<Vec<Record>>) -> usize {
+    let n = batches.iter().map(Vec::len).sum();
+    records.reserve_exact(n);
+    for b in batches {
+        records.extend(b);
+    }
+    n
 }
 
 /// Stage 1: canonical sort and apex records (serial, DNSKEY, CDS/CDNSKEY, NSEC3PARAM, ZONEMD
@@ -431,7 +450,8 @@ fn jitter_for(owner: &Name, t: u16, jitter: u32) -> u32 {
 }
 
 /// Stage 4: RRSIGs for `jobs`, in parallel. Work is split into batches of whole owner names
-/// (never inside a name); each batch goes to each key as one `sign_batch` call.
+/// (never inside a name); each batch goes to each key as one `sign_batch` call. Returns the
+/// RRSIGs of each batch, in job order.
 pub fn sign_rrsets(
     records: &[Record],
     jobs: &[Job],
@@ -439,7 +459,7 @@ pub fn sign_rrsets(
     keys: &[&dyn ZoneSigningKey],
     opts: &SignOptions,
     progress: Option<Progress<'_>>,
-) -> Result<Vec<Record>, SignError> {
+) -> Result<Vec<Vec<Record>>, SignError> {
     // Roles per algorithm (RFC 4035 §2.2: every algorithm signs every RRset): its KSKs sign the
     // DNSKEY/CDS/CDNSKEY RRsets and its ZSKs the rest; an algorithm with keys of one kind only
     // (a CSK) signs everything with them.
@@ -472,7 +492,8 @@ pub fn sign_rrsets(
     let results: Vec<Result<Vec<Record>, KeyError>> = batches
         .par_iter()
         .map(|batch| {
-            let mut out = Vec::with_capacity(batch.len() * 2);
+            // one RRSIG per RRset and algorithm is the usual case (a ZSK, or a CSK)
+            let mut out = Vec::with_capacity(batch.len());
             for (key, (is_key_signer, is_zone_signer)) in keys.iter().zip(roles.iter().copied()) {
                 let dk = key.dnskey();
                 let mut templates = Vec::new();
@@ -527,12 +548,9 @@ pub fn sign_rrsets(
             if let Some(p) = progress {
                 p(batch.len(), jobs.len());
             }
+            out.shrink_to_fit();
             Ok(out)
         })
         .collect();
-    let mut all = Vec::new();
-    for r in results {
-        all.extend(r?);
-    }
-    Ok(all)
+    Ok(results.into_iter().collect::<Result<_, _>>()?)
 }

@@ -88,9 +88,13 @@ fn syntax(file: &Path, line: usize, message: impl Into<String>) -> ZoneError {
 }
 
 /// Splits text into entries: one per logical line (parentheses join lines), comments removed,
-/// quoted strings kept as one token with their escapes untouched.
-fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneError> {
-    let mut entries = Vec::new();
+/// quoted strings kept as one token with their escapes untouched. Each entry goes to `each` as
+/// soon as it is complete, so the tokens of only one entry are held at a time.
+fn split_entries(
+    text: &str,
+    file: &Path,
+    mut each: impl FnMut(Entry) -> Result<(), ZoneError>,
+) -> Result<(), ZoneError> {
     let mut line = 1usize;
     let mut chars = text.chars().peekable();
     let mut cur = Entry {
@@ -106,14 +110,17 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneError> {
             '\n' => {
                 line += 1;
                 if paren_depth == 0 {
-                    if !cur.tokens.is_empty() {
-                        entries.push(cur);
+                    let done = std::mem::replace(
+                        &mut cur,
+                        Entry {
+                            line,
+                            leading_blank: false,
+                            tokens: Vec::new(),
+                        },
+                    );
+                    if !done.tokens.is_empty() {
+                        each(done)?;
                     }
-                    cur = Entry {
-                        line,
-                        leading_blank: false,
-                        tokens: Vec::new(),
-                    };
                     at_line_start = true;
                 }
                 continue;
@@ -212,135 +219,143 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneError> {
         ));
     }
     if !cur.tokens.is_empty() {
-        entries.push(cur);
+        each(cur)?;
     }
-    Ok(entries)
+    Ok(())
 }
 
 fn parse_into(st: &mut State, text: &str, file: &Path, depth: usize) -> Result<(), ZoneError> {
-    for entry in split_entries(text, file)? {
-        let line = entry.line;
-        let err = |m: String| syntax(file, line, m);
-        let first = &entry.tokens[0];
-        if !entry.leading_blank && !first.quoted && first.text.starts_with('$') {
-            let arg = |i: usize| entry.tokens.get(i).map(|t| t.text.as_str());
-            match first.text.to_ascii_uppercase().as_str() {
-                "$ORIGIN" => {
-                    let o = arg(1).ok_or_else(|| err("$ORIGIN needs a name".into()))?;
-                    let name = Name::parse(o, st.origin.as_ref()).map_err(|e| err(e.to_string()))?;
-                    if st.first_origin.is_none() {
-                        st.first_origin = Some(name.clone());
-                    }
-                    st.origin = Some(name);
+    split_entries(text, file, |entry| parse_entry(st, entry, file, depth))
+}
+
+/// One entry: a directive or a record.
+fn parse_entry(st: &mut State, entry: Entry, file: &Path, depth: usize) -> Result<(), ZoneError> {
+    let line = entry.line;
+    let err = |m: String| syntax(file, line, m);
+    let first = &entry.tokens[0];
+    if !entry.leading_blank && !first.quoted && first.text.starts_with('$') {
+        let arg = |i: usize| entry.tokens.get(i).map(|t| t.text.as_str());
+        match first.text.to_ascii_uppercase().as_str() {
+            "$ORIGIN" => {
+                let o = arg(1).ok_or_else(|| err("$ORIGIN needs a name".into()))?;
+                let name = Name::parse(o, st.origin.as_ref()).map_err(|e| err(e.to_string()))?;
+                if st.first_origin.is_none() {
+                    st.first_origin = Some(name.clone());
                 }
-                "$TTL" => {
-                    let t = arg(1).ok_or_else(|| err("$TTL needs a value".into()))?;
-                    st.default_ttl = Some(
-                        hickory_proto::serialize::txt::parse_ttl(t)
-                            .map_err(|e| err(format!("bad $TTL {t}: {e}")))?,
-                    );
-                }
-                "$INCLUDE" => {
-                    let f = arg(1).ok_or_else(|| err("$INCLUDE needs a file name".into()))?;
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err("$INCLUDE nested too deeply".into()));
-                    }
-                    let path = Path::new(f);
-                    let path: PathBuf = if path.is_absolute() {
-                        path.to_path_buf()
-                    } else {
-                        file.parent().unwrap_or(Path::new(".")).join(path)
-                    };
-                    let inc_text = std::fs::read_to_string(&path)
-                        .map_err(|e| err(format!("$INCLUDE {}: {e}", path.display())))?;
-                    // RFC 1035 §5.1: the included file may get its own origin; the including
-                    // file's origin is restored afterwards.
-                    let saved_origin = st.origin.clone();
-                    if let Some(o) = arg(2) {
-                        st.origin = Some(Name::parse(o, st.origin.as_ref()).map_err(|e| err(e.to_string()))?);
-                    }
-                    parse_into(st, &inc_text, &path, depth + 1)?;
-                    st.origin = saved_origin;
-                }
-                other => return Err(err(format!("unsupported directive {other}"))),
+                st.origin = Some(name);
             }
+            "$TTL" => {
+                let t = arg(1).ok_or_else(|| err("$TTL needs a value".into()))?;
+                st.default_ttl = Some(
+                    hickory_proto::serialize::txt::parse_ttl(t)
+                        .map_err(|e| err(format!("bad $TTL {t}: {e}")))?,
+                );
+            }
+            "$INCLUDE" => {
+                let f = arg(1).ok_or_else(|| err("$INCLUDE needs a file name".into()))?;
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(err("$INCLUDE nested too deeply".into()));
+                }
+                let path = Path::new(f);
+                let path: PathBuf = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    file.parent().unwrap_or(Path::new(".")).join(path)
+                };
+                let inc_text = std::fs::read_to_string(&path)
+                    .map_err(|e| err(format!("$INCLUDE {}: {e}", path.display())))?;
+                // RFC 1035 §5.1: the included file may get its own origin; the including
+                // file's origin is restored afterwards.
+                let saved_origin = st.origin.clone();
+                if let Some(o) = arg(2) {
+                    st.origin = Some(Name::parse(o, st.origin.as_ref()).map_err(|e| err(e.to_string()))?);
+                }
+                parse_into(st, &inc_text, &path, depth + 1)?;
+                st.origin = saved_origin;
+            }
+            other => return Err(err(format!("unsupported directive {other}"))),
+        }
+        return Ok(());
+    }
+    let mut toks = entry.tokens.iter().peekable();
+    let owner = if entry.leading_blank {
+        st.last_owner
+            .clone()
+            .ok_or_else(|| err("record without an owner name".into()))?
+    } else {
+        let t = toks.next().ok_or_else(|| err("empty entry".into()))?;
+        if t.text == "@" {
+            st.origin
+                .clone()
+                .ok_or_else(|| err("'@' used but no origin known".into()))?
+        } else {
+            let name = Name::parse(&t.text, st.origin.as_ref()).map_err(|e| err(e.to_string()))?;
+            // records of one owner share its bytes (see `Name`)
+            match &st.last_owner {
+                Some(last) if *last == name => last.clone(),
+                _ => name,
+            }
+        }
+    };
+    if st.first_origin.is_none() {
+        // no -o and no $ORIGIN: relative names use the first owner's... nothing; keep None
+    }
+    let mut ttl: Option<u32> = None;
+    let mut class: Option<u16> = None;
+    let rt = loop {
+        let t = toks.next().ok_or_else(|| err("missing record type".into()))?;
+        let up = t.text.to_ascii_uppercase();
+        if ttl.is_none() && up.starts_with(|c: char| c.is_ascii_digit()) {
+            ttl = Some(
+                hickory_proto::serialize::txt::parse_ttl(&t.text)
+                    .map_err(|e| err(format!("bad TTL {}: {e}", t.text)))?,
+            );
             continue;
         }
-        let mut toks = entry.tokens.iter().peekable();
-        let owner = if entry.leading_blank {
-            st.last_owner
-                .clone()
-                .ok_or_else(|| err("record without an owner name".into()))?
-        } else {
-            let t = toks.next().ok_or_else(|| err("empty entry".into()))?;
-            if t.text == "@" {
-                st.origin
-                    .clone()
-                    .ok_or_else(|| err("'@' used but no origin known".into()))?
-            } else {
-                Name::parse(&t.text, st.origin.as_ref()).map_err(|e| err(e.to_string()))?
-            }
-        };
-        if st.first_origin.is_none() {
-            // no -o and no $ORIGIN: relative names use the first owner's... nothing; keep None
-        }
-        let mut ttl: Option<u32> = None;
-        let mut class: Option<u16> = None;
-        let rt = loop {
-            let t = toks.next().ok_or_else(|| err("missing record type".into()))?;
-            let up = t.text.to_ascii_uppercase();
-            if ttl.is_none() && up.starts_with(|c: char| c.is_ascii_digit()) {
-                ttl = Some(
-                    hickory_proto::serialize::txt::parse_ttl(&t.text)
-                        .map_err(|e| err(format!("bad TTL {}: {e}", t.text)))?,
-                );
-                continue;
-            }
-            if class.is_none() {
-                match up.as_str() {
-                    "IN" => {
-                        class = Some(1);
-                        continue;
-                    }
-                    "CH" | "CS" | "HS" => {
+        if class.is_none() {
+            match up.as_str() {
+                "IN" => {
+                    class = Some(1);
+                    continue;
+                }
+                "CH" | "CS" | "HS" => {
+                    return Err(err(format!("class {up} is not supported (only IN)")));
+                }
+                _ if up.starts_with("CLASS") => {
+                    let c: u16 = up[5..].parse().map_err(|_| err(format!("bad class {up}")))?;
+                    if c != 1 {
                         return Err(err(format!("class {up} is not supported (only IN)")));
                     }
-                    _ if up.starts_with("CLASS") => {
-                        let c: u16 = up[5..].parse().map_err(|_| err(format!("bad class {up}")))?;
-                        if c != 1 {
-                            return Err(err(format!("class {up} is not supported (only IN)")));
-                        }
-                        class = Some(1);
-                        continue;
-                    }
-                    _ => {}
+                    class = Some(1);
+                    continue;
                 }
+                _ => {}
             }
-            break parse_type(&t.text).ok_or_else(|| err(format!("unknown record type {}", t.text)))?;
-        };
-        let ttl = match ttl {
-            Some(t) => {
-                st.last_ttl = Some(t);
-                t
-            }
-            None => st
-                .default_ttl
-                .or(st.last_ttl)
-                .ok_or_else(|| err("no TTL given and no $TTL set".into()))?,
-        };
-        let rest: Vec<&Token> = toks.collect();
-        let origin = st.origin.clone().unwrap_or_else(Name::root);
-        let rd = parse_rdata(rt, &rest, &origin)
-            .map_err(|m| err(format!("{} {}: {m}", owner, rdata::type_name(rt))))?;
-        st.last_owner = Some(owner.clone());
-        st.records.push(Record {
-            owner,
-            rtype: rt,
-            class: class.unwrap_or(1),
-            ttl,
-            rdata: rd,
-        });
-    }
+        }
+        break parse_type(&t.text).ok_or_else(|| err(format!("unknown record type {}", t.text)))?;
+    };
+    let ttl = match ttl {
+        Some(t) => {
+            st.last_ttl = Some(t);
+            t
+        }
+        None => st
+            .default_ttl
+            .or(st.last_ttl)
+            .ok_or_else(|| err("no TTL given and no $TTL set".into()))?,
+    };
+    let rest: Vec<&Token> = toks.collect();
+    let origin = st.origin.clone().unwrap_or_else(Name::root);
+    let rd = parse_rdata(rt, &rest, &origin)
+        .map_err(|m| err(format!("{} {}: {m}", owner, rdata::type_name(rt))))?;
+    st.last_owner = Some(owner.clone());
+    st.records.push(Record {
+        owner,
+        rtype: rt,
+        class: class.unwrap_or(1),
+        ttl,
+        rdata: rd,
+    });
     Ok(())
 }
 
