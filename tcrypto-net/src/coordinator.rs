@@ -26,6 +26,7 @@ use crate::identity::NodePublic;
 
 mod ec;
 mod ecdsa;
+mod pool;
 use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
 
 /// Index of a node in the coordinator's table.
@@ -267,7 +268,9 @@ pub struct Coordinator {
     next_request: RequestId,
     next_op: OpId,
     ec: ec::EcState,
-    presig_pools: HashMap<KeyId, ecdsa::PresigPool>,
+    presig_pools: HashMap<KeyId, pool::Pool<ecdsa::Entry>>,
+    /// Verifying keys of P-256 keys with their precomputed tables, made at the first signature.
+    prepared_keys: HashMap<KeyId, tcrypto::ecdsa::PreparedKey>,
     /// Secret seed of the session ids the coordinator makes for its own requests.
     session_seed: [u8; 32],
     session_counter: std::cell::Cell<u64>,
@@ -291,6 +294,7 @@ impl Coordinator {
             next_op: 1,
             ec: ec::EcState::default(),
             presig_pools: HashMap::new(),
+            prepared_keys: HashMap::new(),
             session_seed: rand::random(),
             session_counter: std::cell::Cell::new(0),
             clock: (Instant::now(), 0),
@@ -447,6 +451,7 @@ impl Coordinator {
     /// Forgets a key.
     pub fn forget_key(&mut self, key: &KeyId) {
         self.keys.remove(key);
+        self.prepared_keys.remove(key);
     }
 
     /// Keys known, with their algorithm and holders.
@@ -468,12 +473,7 @@ impl Coordinator {
             n.health.connected = true;
         }
         self.deliver_missed(node, now);
-        for key in self.frost_keys_waiting() {
-            self.frost_serve(key, now);
-        }
-        for key in self.ecdsa_keys_waiting() {
-            self.ecdsa_serve(key, now);
-        }
+        self.serve_waiting_pools(now);
     }
 
     /// Marks a node disconnected: its outstanding requests fail over to other nodes.

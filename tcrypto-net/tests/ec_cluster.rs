@@ -323,6 +323,74 @@ fn ecdsa_signing_survives_n_minus_k_nodes_going_down_and_presigning_resumes_when
     sign_and_verify_ecdsa(&c, key, 11, 30);
 }
 
+/// A 3-of-5 cluster whose presignature pool is refilled only when empty, so tests can count presignatures.
+fn counting_cluster() -> (Cluster<MemoryEngine>, KeyId) {
+    let (nodes, publics) = common::memory_nodes(5);
+    let cfg = CoordinatorConfig {
+        request_timeout: Duration::from_millis(300),
+        presign_low_watermark: 1,
+        presign_high_watermark: 8,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
+    let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    sign_and_verify_ecdsa(&c, key, 0, 1);
+    assert_eq!(c.presignature_pool_len(&key), 7);
+    (c, key)
+}
+
+fn ecdsa_mechanism(i: u32) -> (Vec<u8>, Mechanism) {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("message {i}")).to_vec();
+    (digest.clone(), Mechanism::Ecdsa { digest })
+}
+
+/// Checks the signature with `p256` and that it cost exactly one presignature of the counting cluster's pool.
+fn assert_valid_from_one_presignature(c: &Cluster<MemoryEngine>, key: &KeyId, digest: &[u8], der: &[u8]) {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let sig = p256::ecdsa::Signature::from_der(der).unwrap();
+    p256_verifier(c, key)
+        .verify_prehash(digest, &sig)
+        .unwrap_or_else(|e| panic!("invalid ECDSA signature released: {e}"));
+    assert_eq!(c.presignature_pool_len(key), 6, "a second presignature was spent");
+}
+
+#[test]
+fn a_member_that_times_out_is_replaced_with_the_same_presignature() {
+    let (c, key) = counting_cluster();
+    // Node 2 answers garbage from now on: its request times out and another member is asked.
+    c.engine()
+        .set_tamper(1, Box::new(|frame: &mut Vec<u8>| *frame = b"garbage".to_vec()));
+    let (digest, mechanism) = ecdsa_mechanism(1);
+    let sig = common::sign_asking_first(&c, key, mechanism, &[0, 1, 2]).unwrap();
+    assert_valid_from_one_presignature(&c, &key, &digest, &sig.bytes);
+}
+
+#[test]
+fn a_member_that_disconnects_mid_signature_is_replaced_with_the_same_presignature() {
+    let (c, key) = counting_cluster();
+    let (digest, mechanism) = ecdsa_mechanism(1);
+    let op = c
+        .engine()
+        .submit(|co, now, unix| co.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+    // Take down a node that was asked, before it answers.
+    let health = c.engine().submit(|co, _, _| co.health());
+    let asked = (0..5).find(|i| health[*i].in_flight > 0).unwrap();
+    c.engine().set_up(asked, false);
+    let sig = c.wait_signature(op).unwrap();
+    assert_valid_from_one_presignature(&c, &key, &digest, &sig.bytes);
+}
+
+#[test]
+fn a_node_sending_a_bad_ecdsa_share_is_replaced_with_the_same_presignature() {
+    let (c, key) = counting_cluster();
+    tamper_ecdsa_shares(&c, 2, |s| s.s += p256::Scalar::ONE);
+    let (digest, mechanism) = ecdsa_mechanism(1);
+    let sig = common::sign_asking_first(&c, key, mechanism, &[0, 2, 4]).unwrap();
+    assert_valid_from_one_presignature(&c, &key, &digest, &sig.bytes);
+    assert_eq!(sig.culprits, vec!["node3".to_string()]);
+}
+
 /// A way to corrupt an ECDSA signature share.
 type Corruption = fn(&mut tcrypto::ecdsa::SignatureShare);
 
@@ -404,7 +472,7 @@ fn a_presignature_is_never_used_twice_across_a_node_restart() {
         .find_map(|n| n.strip_prefix("presig-").map(str::to_string))
         .expect("a stored batch");
     let run = tcrypto::SessionId(hex::decode(&batch).unwrap().try_into().unwrap());
-    let ask = |n: &SignerNode, index: u32| {
+    let ask_for = |n: &SignerNode, index: u32, digest: Vec<u8>| {
         let req = Request {
             id: 1,
             session: tcrypto::SessionId::random(&mut rand::rng()),
@@ -413,20 +481,26 @@ fn a_presignature_is_never_used_twice_across_a_node_restart() {
                 key,
                 run,
                 index,
-                digest: vec![7; 32],
+                digest,
             },
         };
         n.handle(None, tcrypto_net::server::unix_ms_now(), req, &mut rand::rng())
             .body
     };
+    let ask = |n: &SignerNode, index: u32| ask_for(n, index, vec![7; 32]);
     // Find a presignature of the batch this node has not used yet, and use it.
     let used = (0..8)
         .find(|i| matches!(ask(&node, *i), ResponseBody::Share { .. }))
         .expect("an unused presignature");
-    assert!(
-        matches!(ask(&node, used), ResponseBody::Error { .. }),
-        "used twice in one process"
-    );
+    // Asked again, for another message or for the same one under another session: refused as spent.
+    for digest in [vec![8; 32], vec![7; 32]] {
+        match ask_for(&node, used, digest) {
+            ResponseBody::Error { code, detail } => {
+                assert_eq!(code, tcrypto_net::wire::ErrorCode::Replayed, "{detail}");
+            }
+            other => panic!("used twice in one process: {other:?}"),
+        }
+    }
     // Restart: the same identity and store, a fresh process state.
     let restarted = stored(store.clone());
     restarted.load_keys().unwrap();

@@ -15,13 +15,14 @@
 //! from the pool and is one round trip to `k` holders. A share that fails verification names its node, which is
 //! excluded; a node that fails or disconnects is avoided and another session is taken.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use tcrypto::ed25519::{self, SigningPackage, round1, round2};
 use tcrypto::{KeyId, SessionId, SignerId};
 
-use super::{Coordinator, Event, NodeIndex, Op, OpId, SignError, Signature, unavailable};
+use super::pool::{Pool, PoolKind, Stocked};
+use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature, unavailable};
 use crate::sealed::Envelope;
 use crate::wire::{Algorithm, DkgSetup, KeyInfo, RequestBody, RequestId, ResponseBody};
 
@@ -40,24 +41,27 @@ pub(super) struct EcState {
     /// DKG results waiting for parties that were offline, by node and key.
     deliveries: HashMap<NodeIndex, BTreeMap<KeyId, RequestBody>>,
     /// FROST session pools, by key.
-    frost: HashMap<KeyId, FrostPool>,
+    frost: HashMap<KeyId, Pool<FrostEntry>>,
 }
 
+/// A FROST signing session of the pool: the holders that committed to nonces for it.
 #[derive(Debug)]
-struct FrostEntry {
-    commitments: BTreeMap<SignerId, (NodeIndex, round1::Commitment)>,
+pub(super) struct FrostEntry {
+    session: SessionId,
+    members: BTreeMap<SignerId, NodeIndex>,
+    commitments: BTreeMap<SignerId, round1::Commitment>,
     /// Holders asked whose answer is still due.
     awaiting: usize,
 }
 
-#[derive(Debug, Default)]
-struct FrostPool {
-    entries: HashMap<SessionId, FrostEntry>,
-    order: VecDeque<SessionId>,
-    /// Refill requests not yet answered.
-    refills: usize,
-    /// Signatures waiting for a session.
-    waiting: VecDeque<OpId>,
+impl Stocked for FrostEntry {
+    fn members(&self) -> &BTreeMap<SignerId, NodeIndex> {
+        &self.members
+    }
+
+    fn filling(&self) -> bool {
+        self.awaiting > 0
+    }
 }
 
 /// A DKG run driven by the coordinator.
@@ -95,7 +99,7 @@ pub(super) struct Tries {
     pub(super) failures: Vec<(String, String)>,
     /// Nodes named culprits, by name.
     pub(super) culprits: Vec<String>,
-    /// Sessions (presignatures) tried.
+    /// Pool entries (sessions, presignatures) tried.
     pub(super) attempts: u32,
 }
 
@@ -109,17 +113,31 @@ impl Tries {
         needed: usize,
     ) -> Option<SignError> {
         if let Some((node, name, why)) = avoid {
-            self.avoid.insert(node);
-            if !why.is_empty() {
-                self.failures.push((name, why));
-            }
+            self.avoid_node(node, name, why);
         }
         (self.attempts >= max).then(|| unavailable(0, needed, &self.failures, &self.culprits))
+    }
+
+    /// Records that `node` (named `name`) failed for `why` (empty: no failure to report) and is not asked again.
+    pub(super) fn avoid_node(&mut self, node: NodeIndex, name: String, why: String) {
+        self.avoid.insert(node);
+        if !why.is_empty() {
+            self.failures.push((name, why));
+        }
     }
 }
 
 impl Op {
     /// The attempts record of a pooled EC signature.
+    pub(super) fn tries(&self) -> Option<&Tries> {
+        match self {
+            Op::FrostSign(s) => Some(&s.tries),
+            Op::EcdsaSign(s) => Some(&s.tries),
+            _ => None,
+        }
+    }
+
+    /// The attempts record of a pooled EC signature, mutable.
     pub(super) fn tries_mut(&mut self) -> Option<&mut Tries> {
         match self {
             Op::FrostSign(s) => Some(&mut s.tries),
@@ -545,31 +563,16 @@ impl Coordinator {
             shares: BTreeMap::new(),
             tries: Tries::default(),
         })));
-        self.ec.frost.entry(key).or_default().waiting.push_back(op);
-        self.frost_serve(key, now);
+        self.pool_enqueue::<FrostSessions>(key, op, now);
         op
-    }
-
-    fn frost_holders(&self, key: &KeyId, now: Instant) -> Vec<(SignerId, NodeIndex)> {
-        let Some(k) = self.keys.get(key) else {
-            return Vec::new();
-        };
-        let mut c: Vec<(SignerId, NodeIndex)> = k
-            .holders
-            .iter()
-            .filter(|(_, n)| self.usable(**n, now))
-            .map(|(s, n)| (*s, *n))
-            .collect();
-        c.sort_by_key(|(_, idx)| self.health_rank(*idx, now));
-        c
     }
 
     /// Asks up to `k + 1` usable holders for `count` fresh session commitments.
     fn frost_refill(&mut self, key: KeyId, count: usize, now: Instant) -> bool {
-        let Some(k) = self.keys.get(&key).map(|k| usize::from(k.threshold)) else {
+        let Some(k) = self.threshold_of(&key) else {
             return false;
         };
-        let holders = self.frost_holders(&key, now);
+        let holders = self.usable_members(&self.usable_holders(&key, now), &BTreeSet::new(), now);
         if holders.len() < k {
             return false;
         }
@@ -577,16 +580,14 @@ impl Coordinator {
         let sessions: Vec<SessionId> = (0..count).map(|_| self.fresh_session()).collect();
         let pool = self.ec.frost.entry(key).or_default();
         for s in &sessions {
-            pool.entries.insert(
-                *s,
-                FrostEntry {
-                    commitments: BTreeMap::new(),
-                    awaiting: asked.len(),
-                },
-            );
-            pool.order.push_back(*s);
+            pool.entries.push_back(FrostEntry {
+                session: *s,
+                members: BTreeMap::new(),
+                commitments: BTreeMap::new(),
+                awaiting: asked.len(),
+            });
         }
-        pool.refills += asked.len();
+        pool.refilling += asked.len();
         for (signer, node) in asked {
             let op = self.new_op(Op::FrostRefill {
                 key,
@@ -625,7 +626,7 @@ impl Coordinator {
             return;
         };
         self.frost_refill_done(key, node, signer, &sessions, commitments);
-        self.frost_serve(key, now);
+        self.pool_serve::<FrostSessions>(key, now);
     }
 
     /// A refill request ended (`commitments` when it succeeded).
@@ -637,135 +638,45 @@ impl Coordinator {
         sessions: &[SessionId],
         commitments: Option<Vec<Vec<u8>>>,
     ) {
-        let decoded: Option<Vec<round1::Commitment>> = commitments.and_then(|c| {
+        let decoded: Option<HashMap<SessionId, round1::Commitment>> = commitments.and_then(|c| {
             let d: Vec<round1::Commitment> = c
                 .iter()
                 .filter_map(|b| round1::Commitment::decode(b).ok())
                 .collect();
-            (d.len() == sessions.len() && d.iter().zip(sessions).all(|(c, s)| c.session == *s)).then_some(d)
+            (d.len() == sessions.len() && d.iter().zip(sessions).all(|(c, s)| c.session == *s))
+                .then(|| d.into_iter().map(|c| (c.session, c)).collect())
         });
+        self.pool_refilled::<FrostSessions>(key, decoded.is_some());
         let Some(pool) = self.ec.frost.get_mut(&key) else {
             return;
         };
-        pool.refills = pool.refills.saturating_sub(1);
-        for (i, s) in sessions.iter().enumerate() {
-            if let Some(e) = pool.entries.get_mut(s) {
-                e.awaiting = e.awaiting.saturating_sub(1);
-                if let Some(c) = decoded.as_ref().and_then(|d| d.get(i)) {
-                    e.commitments.insert(signer, (node, *c));
-                }
+        let asked: HashSet<&SessionId> = sessions.iter().collect();
+        for e in pool.entries.iter_mut().filter(|e| asked.contains(&e.session)) {
+            e.awaiting = e.awaiting.saturating_sub(1);
+            if let Some(c) = decoded.as_ref().and_then(|d| d.get(&e.session)) {
+                e.members.insert(signer, node);
+                e.commitments.insert(signer, *c);
             }
         }
     }
 
-    fn frost_pool_config(&self) -> (usize, usize) {
-        (self.cfg.frost_low_watermark, self.cfg.frost_high_watermark.max(1))
-    }
-
-    /// Serves waiting signatures of `key` from the pool and refills it when low.
-    pub(super) fn frost_serve(&mut self, key: KeyId, now: Instant) {
-        let Some(k) = self.keys.get(&key).map(|k| usize::from(k.threshold)) else {
-            let waiting: Vec<OpId> = self
-                .ec
-                .frost
-                .remove(&key)
-                .map(|p| p.waiting.into())
-                .unwrap_or_default();
-            for op in waiting {
-                self.finish_sign(op, Err(SignError::UnknownKey(key)));
-            }
+    fn frost_send(&mut self, op: OpId, entry: FrostEntry, signers: Vec<(SignerId, NodeIndex)>, now: Instant) {
+        let key = match self.ops.get(&op) {
+            Some(Op::FrostSign(s)) => s.key,
+            _ => return,
+        };
+        let Some(k) = self.threshold_of(&key) else {
             return;
         };
-        loop {
-            let Some(pool) = self.ec.frost.get(&key) else {
-                return;
-            };
-            let Some(&op) = pool.waiting.front() else { break };
-            let avoid = match self.ops.get(&op) {
-                Some(Op::FrostSign(s)) => s.tries.avoid.clone(),
-                _ => {
-                    if let Some(p) = self.ec.frost.get_mut(&key) {
-                        p.waiting.pop_front();
-                    }
-                    continue;
-                }
-            };
-            // The first session with k usable commitments; sessions that can no longer get there are dropped.
-            let mut chosen = None;
-            let mut dead = Vec::new();
-            for s in &pool.order {
-                let Some(e) = pool.entries.get(s) else { continue };
-                let mut usable: Vec<(SignerId, NodeIndex, round1::Commitment)> = e
-                    .commitments
-                    .iter()
-                    .filter(|(_, (n, _))| self.usable(*n, now) && !avoid.contains(n))
-                    .map(|(id, (n, c))| (*id, *n, *c))
-                    .collect();
-                if usable.len() >= k {
-                    usable.sort_by_key(|(_, n, _)| self.health_rank(*n, now));
-                    usable.truncate(k);
-                    chosen = Some((*s, usable));
-                    break;
-                }
-                if e.awaiting == 0 && e.commitments.len() < k {
-                    dead.push(*s);
-                }
-            }
-            let Some(pool) = self.ec.frost.get_mut(&key) else {
-                return;
-            };
-            for s in dead {
-                pool.entries.remove(&s);
-                pool.order.retain(|x| *x != s);
-            }
-            let Some((session, signers)) = chosen else { break };
-            pool.waiting.pop_front();
-            pool.entries.remove(&session);
-            pool.order.retain(|x| *x != session);
-            self.frost_send(op, session, signers, now);
-        }
-        // Refill below the low watermark, or when signatures wait and nothing is on the way.
-        let (low, high) = self.frost_pool_config();
-        let Some(pool) = self.ec.frost.get(&key) else {
-            return;
-        };
-        let stock = pool.entries.len();
-        let starving = !pool.waiting.is_empty() && pool.refills == 0;
-        if (stock < low && pool.refills == 0) || starving {
-            let want = high.saturating_sub(stock).max(pool.waiting.len()).max(1);
-            if !self.frost_refill(key, want, now) && starving {
-                let available = self.frost_holders(&key, now).len();
-                let waiting: Vec<OpId> = self
-                    .ec
-                    .frost
-                    .get_mut(&key)
-                    .map(|p| p.waiting.drain(..).collect())
-                    .unwrap_or_default();
-                for op in waiting {
-                    let err = match self.ops.get(&op) {
-                        Some(Op::FrostSign(s)) => {
-                            unavailable(available, k, &s.tries.failures, &s.tries.culprits)
-                        }
-                        _ => unavailable(available, k, &[], &[]),
-                    };
-                    self.finish_sign(op, Err(err));
-                }
-            }
-        }
-    }
-
-    fn frost_send(
-        &mut self,
-        op: OpId,
-        session: SessionId,
-        signers: Vec<(SignerId, NodeIndex, round1::Commitment)>,
-        now: Instant,
-    ) {
         let Some(Op::FrostSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
-        let commitments = signers.iter().map(|(id, _, c)| (*id, *c)).collect();
-        let package = match SigningPackage::new(session, s.message.clone(), commitments) {
+        let signers: Vec<(SignerId, NodeIndex)> = signers.into_iter().take(k).collect();
+        let commitments = signers
+            .iter()
+            .filter_map(|(id, _)| Some((*id, *entry.commitments.get(id)?)))
+            .collect();
+        let package = match SigningPackage::new(entry.session, s.message.clone(), commitments) {
             Ok(p) => p,
             Err(e) => {
                 self.finish_sign(op, Err(SignError::BadRequest(e.to_string())));
@@ -778,7 +689,7 @@ impl Coordinator {
         s.shares.clear();
         s.asked.clear();
         s.tries.attempts += 1;
-        for (id, node, _) in signers {
+        for (id, node) in signers {
             let request = self.next_request;
             let body = RequestBody::FrostSign {
                 key,
@@ -794,10 +705,9 @@ impl Coordinator {
         }
     }
 
-    /// Puts a FROST signature back in line for another session, avoiding `node`, or fails it after too many
-    /// attempts.
-    fn frost_retry(&mut self, op: OpId, avoid: Option<NodeIndex>, why: Option<String>, now: Instant) {
-        let avoid = avoid.map(|n| (n, self.node_name(n), why.unwrap_or_default()));
+    /// Puts a FROST signature back in line for another session (a session's nonces sign one package only, so a
+    /// failed attempt is never repeated with other signers), avoiding `node`.
+    fn frost_retry(&mut self, op: OpId, avoid: Option<(NodeIndex, String)>, now: Instant) {
         let Some(Op::FrostSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
@@ -805,13 +715,7 @@ impl Coordinator {
         s.shares.clear();
         s.package = None;
         let key = s.key;
-        let needed = self.keys.get(&key).map_or(0, |k| usize::from(k.threshold));
-        if let Some(err) = s.tries.failed(avoid, MAX_FROST_ATTEMPTS, needed) {
-            self.finish_sign(op, Err(err));
-            return;
-        }
-        self.ec.frost.entry(key).or_default().waiting.push_front(op);
-        self.frost_serve(key, now);
+        self.pool_retry::<FrostSessions>(op, key, avoid, now);
     }
 
     /// A FROST signature request failed at `node` (error, timeout, disconnection).
@@ -829,7 +733,7 @@ impl Coordinator {
         if !s.asked.contains_key(&request) {
             return;
         }
-        self.frost_retry(op, Some(node), Some(why), now);
+        self.frost_retry(op, Some((node, why)), now);
     }
 
     /// A FROST signature share arrived.
@@ -856,7 +760,7 @@ impl Coordinator {
         let Some(share) = share else {
             let key = s.key;
             self.culprit(op, node, key, "sent a malformed FROST share");
-            self.frost_retry(op, Some(node), None, now);
+            self.frost_retry(op, Some((node, String::new())), now);
             return;
         };
         s.shares.insert(expected, share);
@@ -880,7 +784,7 @@ impl Coordinator {
                         culprits,
                     }),
                 );
-                self.frost_serve(key, now);
+                self.pool_serve::<FrostSessions>(key, now);
             }
             Err(e) if !e.culprits().is_empty() => {
                 let holders = self.keys.get(&key).map(|k| k.holders.clone()).unwrap_or_default();
@@ -889,11 +793,11 @@ impl Coordinator {
                         self.culprit(op, n, key, "sent an invalid FROST signature share");
                     }
                 }
-                self.frost_retry(op, None, None, now);
+                self.frost_retry(op, None, now);
             }
             other => {
                 tracing::error!(?other, "FROST shares did not combine and nobody was blamed");
-                self.frost_retry(op, None, None, now);
+                self.frost_retry(op, None, now);
             }
         }
     }
@@ -919,37 +823,77 @@ impl Coordinator {
     /// Drops the commitments a node made (its nonces are gone if it restarts).
     pub(super) fn frost_forget_node(&mut self, node: NodeIndex) {
         for pool in self.ec.frost.values_mut() {
-            for e in pool.entries.values_mut() {
-                e.commitments.retain(|_, (n, _)| *n != node);
+            for e in pool.entries.iter_mut() {
+                if let Some(id) = e.members.iter().find(|(_, n)| **n == node).map(|(id, _)| *id) {
+                    e.members.remove(&id);
+                    e.commitments.remove(&id);
+                }
             }
         }
     }
 
-    /// Keys with FROST signatures waiting.
-    pub(super) fn frost_keys_waiting(&self) -> Vec<KeyId> {
-        self.ec
-            .frost
-            .iter()
-            .filter(|(_, p)| !p.waiting.is_empty())
-            .map(|(k, _)| *k)
-            .collect()
+    /// Keys with pooled (FROST or ECDSA) signatures waiting, served again when a node connects.
+    pub(super) fn serve_waiting_pools(&mut self, now: Instant) {
+        for key in self.pool_keys_waiting::<FrostSessions>() {
+            self.pool_serve::<FrostSessions>(key, now);
+        }
+        for key in self.pool_keys_waiting::<super::ecdsa::Presignatures>() {
+            self.pool_serve::<super::ecdsa::Presignatures>(key, now);
+        }
     }
 
-    /// Fills the FROST pool of `key` up to the high watermark now (e.g. right after creating the key).
+    /// Fills the FROST pool (Ed25519 key) or presignature pool (P-256 key) of `key` up to the high watermark now
+    /// (e.g. right after creating the key).
     pub fn prefill(&mut self, key: KeyId, now: Instant, unix_ms: u64) {
         self.observe_clock(now, unix_ms);
         match self.keys.get(&key).map(|k| k.algorithm) {
-            Some(Algorithm::Ed25519) => {
-                self.ec.frost.entry(key).or_default();
-                self.frost_serve(key, now);
-            }
-            Some(Algorithm::EcdsaP256) => self.ecdsa_prefill(key, now),
+            Some(Algorithm::Ed25519) => self.pool_prefill::<FrostSessions>(key, now),
+            Some(Algorithm::EcdsaP256) => self.pool_prefill::<super::ecdsa::Presignatures>(key, now),
             _ => {}
         }
     }
 
     /// Sessions ready in the FROST pool of `key` (for monitoring and tests).
     pub fn frost_pool_len(&self, key: &KeyId) -> usize {
-        self.ec.frost.get(key).map_or(0, |p| p.entries.len())
+        self.pool_len::<FrostSessions>(key)
+    }
+}
+
+/// The FROST pool: signing sessions with the nonce commitments of up to `k + 1` holders.
+#[derive(Debug)]
+pub(super) struct FrostSessions;
+
+impl PoolKind for FrostSessions {
+    type Entry = FrostEntry;
+    const MAX_ATTEMPTS: u32 = MAX_FROST_ATTEMPTS;
+
+    fn pools(c: &Coordinator) -> &HashMap<KeyId, Pool<FrostEntry>> {
+        &c.ec.frost
+    }
+
+    fn pools_mut(c: &mut Coordinator) -> &mut HashMap<KeyId, Pool<FrostEntry>> {
+        &mut c.ec.frost
+    }
+
+    fn watermarks(cfg: &CoordinatorConfig) -> (usize, usize) {
+        (cfg.frost_low_watermark, cfg.frost_high_watermark)
+    }
+
+    fn refill_quorum(k: usize) -> usize {
+        k
+    }
+
+    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool {
+        c.frost_refill(key, want, now)
+    }
+
+    fn dispatch(
+        c: &mut Coordinator,
+        op: OpId,
+        entry: FrostEntry,
+        signers: Vec<(SignerId, NodeIndex)>,
+        now: Instant,
+    ) {
+        c.frost_send(op, entry, signers, now);
     }
 }

@@ -9,39 +9,80 @@
 //! high watermark (at most `tcrypto::ecdsa::MAX_BATCH`). One run per key at a time.
 //!
 //! **Signing** takes one presignature out of the pool (the coordinator never hands it out twice; each member
-//! also marks it spent on disk before its share leaves), asks `k` usable members, combines and verifies with the
-//! public key; culprits named by the combination are excluded and the signature is retried with another
-//! presignature. A member that fails or disconnects is avoided and another presignature taken.
+//! also marks it spent on disk before its share leaves), asks `k` usable members under one fresh session, and
+//! combines with the key's cached [`PreparedKey`] (`combine_with`, which verifies the signature). A member that
+//! fails, times out, disconnects or sends a share the combination names as bad (excluded as a culprit) is
+//! replaced by another member of the same presignature's presigning set, asked for the same session and digest:
+//! the shares already in stay valid, so a failed member costs no presignature. Only when fewer than `k` usable
+//! members of that set are left is another presignature (and session) taken. Reusing a presignature for the
+//! same request is safe: each member computes one share per presignature, and a member refuses a presignature
+//! it spent for any other request (`crate::ec::presign`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use tcrypto::ecdsa::{self, PresignatureId, PresignaturePublic, SignRequest};
+use tcrypto::ecdsa::{self, PreparedKey, PresignatureId, PresignaturePublic, SignRequest};
 use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::ec::{Tries, route_envelopes};
-use super::{Coordinator, Event, NodeIndex, Op, OpId, SignError, Signature, unavailable};
+use super::pool::{Pool, PoolKind, Stocked};
+use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature};
 use crate::sealed::Envelope;
 use crate::wire::{RequestBody, RequestId, ResponseBody};
 
 /// Most presignatures one ECDSA signature may try.
 const MAX_ECDSA_ATTEMPTS: u32 = 8;
-/// Consecutive failed presigning runs after which waiting signatures fail.
-const MAX_FAILED_RUNS: u32 = 3;
 
+/// A presignature of the pool and the members that stored it.
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     public: PresignaturePublic,
     members: BTreeMap<SignerId, NodeIndex>,
 }
 
-#[derive(Debug, Default)]
-pub(super) struct PresigPool {
-    entries: VecDeque<Entry>,
-    running: bool,
-    failed_runs: u32,
-    waiting: VecDeque<OpId>,
+impl Stocked for Entry {
+    fn members(&self) -> &BTreeMap<SignerId, NodeIndex> {
+        &self.members
+    }
+}
+
+/// The ECDSA pool: presignatures of the key, each with its presigning set.
+#[derive(Debug)]
+pub(super) struct Presignatures;
+
+impl PoolKind for Presignatures {
+    type Entry = Entry;
+    const MAX_ATTEMPTS: u32 = MAX_ECDSA_ATTEMPTS;
+
+    fn pools(c: &Coordinator) -> &HashMap<KeyId, Pool<Entry>> {
+        &c.presig_pools
+    }
+
+    fn pools_mut(c: &mut Coordinator) -> &mut HashMap<KeyId, Pool<Entry>> {
+        &mut c.presig_pools
+    }
+
+    fn watermarks(cfg: &CoordinatorConfig) -> (usize, usize) {
+        (cfg.presign_low_watermark, cfg.presign_high_watermark)
+    }
+
+    fn refill_quorum(k: usize) -> usize {
+        2 * k - 1
+    }
+
+    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool {
+        c.presign_start(key, want, now)
+    }
+
+    fn dispatch(
+        c: &mut Coordinator,
+        op: OpId,
+        entry: Entry,
+        signers: Vec<(SignerId, NodeIndex)>,
+        now: Instant,
+    ) {
+        c.ecdsa_send(op, entry, signers, now);
+    }
 }
 
 /// A presigning run driven by the coordinator.
@@ -64,9 +105,14 @@ pub(super) struct PresignOp {
 pub(super) struct EcdsaSignOp {
     key: KeyId,
     digest: Vec<u8>,
+    /// The session of the current presignature's requests (bound into the re-randomisation `δ`).
     session: SessionId,
-    public: Option<PresignaturePublic>,
+    /// The presignature in use and its presigning set.
+    presignature: Option<Entry>,
+    /// Requests awaiting an answer, by the member asked.
     asked: HashMap<RequestId, SignerId>,
+    /// Members asked with the current presignature (none is asked twice).
+    used: BTreeSet<SignerId>,
     shares: BTreeMap<SignerId, ecdsa::SignatureShare>,
     pub(super) tries: Tries,
 }
@@ -78,128 +124,33 @@ impl Coordinator {
             key,
             digest,
             session: self.fresh_session(),
-            public: None,
+            presignature: None,
             asked: HashMap::new(),
+            used: BTreeSet::new(),
             shares: BTreeMap::new(),
             tries: Tries::default(),
         })));
-        self.presig_pools.entry(key).or_default().waiting.push_back(op);
-        self.ecdsa_serve(key, now);
+        self.pool_enqueue::<Presignatures>(key, op, now);
         op
     }
 
     /// Presignatures ready in the pool of `key` (for monitoring and tests).
     pub fn presignature_pool_len(&self, key: &KeyId) -> usize {
-        self.presig_pools.get(key).map_or(0, |p| p.entries.len())
+        self.pool_len::<Presignatures>(key)
     }
 
-    /// Serves waiting ECDSA signatures of `key` and starts a presigning run when the pool is low.
-    pub(super) fn ecdsa_serve(&mut self, key: KeyId, now: Instant) {
-        let Some(k) = self.keys.get(&key).map(|k| usize::from(k.threshold)) else {
-            let waiting: Vec<OpId> = self
-                .presig_pools
-                .remove(&key)
-                .map(|p| p.waiting.into())
-                .unwrap_or_default();
-            for op in waiting {
-                self.finish_sign(op, Err(SignError::UnknownKey(key)));
-            }
-            return;
+    /// Starts a presigning run of about `want` presignatures with every usable holder; `false` if fewer than
+    /// `2k - 1` are usable.
+    fn presign_start(&mut self, key: KeyId, want: usize, now: Instant) -> bool {
+        let Some(k) = self.threshold_of(&key) else {
+            return false;
         };
-        loop {
-            let Some(pool) = self.presig_pools.get(&key) else {
-                return;
-            };
-            let Some(&op) = pool.waiting.front() else { break };
-            let avoid = match self.ops.get(&op) {
-                Some(Op::EcdsaSign(s)) => s.tries.avoid.clone(),
-                _ => {
-                    if let Some(p) = self.presig_pools.get_mut(&key) {
-                        p.waiting.pop_front();
-                    }
-                    continue;
-                }
-            };
-            let usable_members = |e: &Entry| -> Vec<(SignerId, NodeIndex)> {
-                let mut m: Vec<(SignerId, NodeIndex)> = e
-                    .members
-                    .iter()
-                    .filter(|(_, n)| self.usable(**n, now) && !avoid.contains(n))
-                    .map(|(id, n)| (*id, *n))
-                    .collect();
-                m.sort_by_key(|(_, n)| self.health_rank(*n, now));
-                m
-            };
-            let found = pool
-                .entries
-                .iter()
-                .position(|e| usable_members(e).len() >= k)
-                .and_then(|i| {
-                    let signers: Vec<(SignerId, NodeIndex)> = pool.entries.get(i).map(&usable_members)?;
-                    Some((i, signers))
-                });
-            let Some((i, mut signers)) = found else { break };
-            signers.truncate(k);
-            let Some(pool) = self.presig_pools.get_mut(&key) else {
-                return;
-            };
-            pool.waiting.pop_front();
-            let Some(entry) = pool.entries.remove(i) else {
-                break;
-            };
-            self.ecdsa_send(op, entry.public, signers, now);
-        }
-        self.presign_if_low(key, k, now);
-    }
-
-    fn presign_if_low(&mut self, key: KeyId, k: usize, now: Instant) {
-        let (low, high) = (
-            self.cfg.presign_low_watermark,
-            self.cfg.presign_high_watermark.max(1),
-        );
-        let Some(pool) = self.presig_pools.get(&key) else {
-            return;
-        };
-        if pool.running || (pool.entries.len() >= low && pool.waiting.is_empty()) {
-            return;
-        }
-        let want = high
-            .saturating_sub(pool.entries.len())
-            .max(pool.waiting.len())
-            .max(1);
         let batch = u32::try_from(want).unwrap_or(u32::MAX).min(ecdsa::MAX_BATCH);
-        let holders: BTreeMap<SignerId, NodeIndex> = self
-            .keys
-            .get(&key)
-            .map(|kk| {
-                kk.holders
-                    .iter()
-                    .filter(|(_, n)| self.usable(**n, now))
-                    .map(|(s, n)| (*s, *n))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let failed_too_often = pool.failed_runs >= MAX_FAILED_RUNS;
-        if holders.len() + 1 < 2 * k || failed_too_often {
-            // Presigning needs 2k - 1 holders online; signatures waiting for a presignature cannot be served.
-            let waiting: Vec<OpId> = self
-                .presig_pools
-                .get_mut(&key)
-                .map(|p| {
-                    p.failed_runs = 0;
-                    p.waiting.drain(..).collect()
-                })
-                .unwrap_or_default();
-            for op in waiting {
-                let err = match self.ops.get(&op) {
-                    Some(Op::EcdsaSign(s)) => {
-                        unavailable(holders.len(), 2 * k - 1, &s.tries.failures, &s.tries.culprits)
-                    }
-                    _ => unavailable(holders.len(), 2 * k - 1, &[], &[]),
-                };
-                self.finish_sign(op, Err(err));
-            }
-            return;
+        let holders = self.usable_holders(&key, now);
+        if holders.len() < Presignatures::refill_quorum(k) {
+            // Presigning needs 2k - 1 holders online (n = 2k - 1: every holder).
+            tracing::warn!(%key, usable = holders.len(), needed = 2 * k - 1, "presigning impossible");
+            return false;
         }
         let run = self.fresh_session();
         let parties: Vec<(SignerId, [u8; 32])> = holders
@@ -207,10 +158,10 @@ impl Coordinator {
             .filter_map(|(id, n)| Some((*id, self.party_node(*n)?)))
             .collect();
         if parties.len() != holders.len() {
-            return;
+            return false;
         }
         if let Some(p) = self.presig_pools.get_mut(&key) {
-            p.running = true;
+            p.refilling += 1;
         }
         let op = self.new_op(Op::Presign(Box::new(PresignOp {
             key,
@@ -238,6 +189,7 @@ impl Coordinator {
             })
             .collect();
         self.presign_send(op, requests, now);
+        true
     }
 
     fn presign_send(&mut self, op: OpId, requests: Vec<(SignerId, NodeIndex, RequestBody)>, now: Instant) {
@@ -271,11 +223,8 @@ impl Coordinator {
                 key: p.key,
             });
         }
-        if let Some(pool) = self.presig_pools.get_mut(&p.key) {
-            pool.running = false;
-            pool.failed_runs += 1;
-        }
-        self.ecdsa_serve(p.key, now);
+        self.pool_refilled::<Presignatures>(p.key, false);
+        self.pool_serve::<Presignatures>(p.key, now);
     }
 
     /// A presigning request failed at `node` (error, timeout, disconnection).
@@ -444,9 +393,8 @@ impl Coordinator {
             .filter(|(id, _)| p.committed.contains(id))
             .map(|(id, n)| (*id, *n))
             .collect();
+        self.pool_refilled::<Presignatures>(p.key, true);
         let pool = self.presig_pools.entry(p.key).or_default();
-        pool.running = false;
-        pool.failed_runs = 0;
         for public in p.checked {
             pool.entries.push_back(Entry {
                 public,
@@ -454,64 +402,94 @@ impl Coordinator {
             });
         }
         tracing::debug!(key = %p.key, stock = pool.entries.len(), "presignatures added");
-        self.ecdsa_serve(p.key, now);
+        self.pool_serve::<Presignatures>(p.key, now);
     }
 
-    fn ecdsa_send(
-        &mut self,
-        op: OpId,
-        public: PresignaturePublic,
-        signers: Vec<(SignerId, NodeIndex)>,
-        now: Instant,
-    ) {
+    /// Starts signature `op` with presignature `entry`: a fresh session, the first `k` of `signers` asked.
+    fn ecdsa_send(&mut self, op: OpId, entry: Entry, signers: Vec<(SignerId, NodeIndex)>, now: Instant) {
         let session = self.fresh_session();
         let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
-        let PresignatureId { session: run, index } = public.id;
+        let Some(k) = self.keys.get(&s.key).map(|k| usize::from(k.threshold)) else {
+            return;
+        };
         s.session = session;
-        s.public = Some(public);
+        s.presignature = Some(entry);
         s.asked.clear();
+        s.used.clear();
         s.shares.clear();
         s.tries.attempts += 1;
-        let (key, digest) = (s.key, s.digest.clone());
-        for (id, node) in signers {
-            let request = self.next_request;
-            let body = RequestBody::EcdsaSign {
-                key,
-                run,
-                index,
-                digest: digest.clone(),
-            };
-            if let Err(e) = self.send(op, node, session, self.unix_at(now), body, now) {
-                self.finish_sign(op, Err(SignError::Frame(e)));
-                return;
-            }
-            if let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) {
-                s.asked.insert(request, id);
-            }
+        for (id, node) in signers.into_iter().take(k) {
+            self.ecdsa_ask(op, id, node, now);
         }
     }
 
-    fn ecdsa_retry(&mut self, op: OpId, avoid: Option<NodeIndex>, why: Option<String>, now: Instant) {
-        let avoid = avoid.map(|n| (n, self.node_name(n), why.unwrap_or_default()));
+    /// Asks member `id` on `node` for its share of the current presignature, session and digest.
+    fn ecdsa_ask(&mut self, op: OpId, id: SignerId, node: NodeIndex, now: Instant) {
         let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
-        s.asked.clear();
-        s.shares.clear();
-        s.public = None;
-        let key = s.key;
-        let needed = self.keys.get(&key).map_or(0, |k| usize::from(k.threshold));
-        if let Some(err) = s.tries.failed(avoid, MAX_ECDSA_ATTEMPTS, needed) {
-            self.finish_sign(op, Err(err));
+        let Some(PresignatureId { session: run, index }) = s.presignature.as_ref().map(|e| e.public.id)
+        else {
+            return;
+        };
+        let body = RequestBody::EcdsaSign {
+            key: s.key,
+            run,
+            index,
+            digest: s.digest.clone(),
+        };
+        let (request, session) = (self.next_request, s.session);
+        s.used.insert(id);
+        if let Err(e) = self.send(op, node, session, self.unix_at(now), body, now) {
+            self.finish_sign(op, Err(SignError::Frame(e)));
             return;
         }
-        self.presig_pools.entry(key).or_default().waiting.push_front(op);
-        self.ecdsa_serve(key, now);
+        if let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) {
+            s.asked.insert(request, id);
+        }
     }
 
-    /// An ECDSA signature request failed at `node`.
+    /// Asks members of the current presignature not asked yet until `k` shares are in or due; when too few are
+    /// left, the presignature is given up and the signature goes back in line for another.
+    fn ecdsa_replace(&mut self, op: OpId, now: Instant) {
+        let Some(Op::EcdsaSign(s)) = self.ops.get(&op) else {
+            return;
+        };
+        let Some(k) = self.threshold_of(&s.key) else {
+            return;
+        };
+        let due = s.shares.len() + s.asked.len();
+        if due >= k {
+            return;
+        }
+        let spare: Vec<(SignerId, NodeIndex)> = match &s.presignature {
+            Some(e) => self
+                .usable_members(&e.members, &s.tries.avoid, now)
+                .into_iter()
+                .filter(|(id, _)| !s.used.contains(id))
+                .collect(),
+            None => Vec::new(),
+        };
+        if spare.len() < k - due {
+            let key = s.key;
+            if let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) {
+                s.presignature = None;
+                s.asked.clear();
+                s.used.clear();
+                s.shares.clear();
+            }
+            return self.pool_retry::<Presignatures>(op, key, None, now);
+        }
+        for (id, node) in spare.into_iter().take(k - due) {
+            tracing::debug!(member = %id, "asking another member with the same presignature");
+            self.ecdsa_ask(op, id, node, now);
+        }
+    }
+
+    /// An ECDSA signature request failed at `node` (error, timeout, disconnection): another member of the same
+    /// presignature is asked.
     pub(super) fn ecdsa_request_failed(
         &mut self,
         op: OpId,
@@ -520,11 +498,13 @@ impl Coordinator {
         why: String,
         now: Instant,
     ) {
-        let Some(Op::EcdsaSign(s)) = self.ops.get(&op) else {
+        let name = self.node_name(node);
+        let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) else {
             return;
         };
-        if s.asked.contains_key(&request) {
-            self.ecdsa_retry(op, Some(node), Some(why), now);
+        if s.asked.remove(&request).is_some() {
+            s.tries.avoid_node(node, name, why);
+            self.ecdsa_replace(op, now);
         }
     }
 
@@ -552,40 +532,50 @@ impl Coordinator {
         let Some(share) = share else {
             let key = s.key;
             self.culprit(op, node, key, "sent a malformed ECDSA share");
-            return self.ecdsa_retry(op, Some(node), None, now);
+            return self.ecdsa_replace(op, now);
         };
         s.shares.insert(expected, share);
         if !s.asked.is_empty() {
             return;
         }
-        let key = s.key;
-        let (Some(public), Some(pk)) = (
-            s.public.as_ref(),
-            self.keys.get(&key).and_then(|k| k.public.as_ecdsa()),
-        ) else {
+        self.ecdsa_combine(op, now);
+    }
+
+    /// Combines the shares in with the key's [`PreparedKey`] (verifying the signature); members named by the
+    /// combination are excluded, their shares dropped and replaced with the same presignature.
+    fn ecdsa_combine(&mut self, op: OpId, now: Instant) {
+        let Some(Op::EcdsaSign(s)) = self.ops.get(&op) else {
             return;
         };
+        let key = s.key;
+        let (Some(entry), Some(known)) = (s.presignature.as_ref(), self.keys.get(&key)) else {
+            return;
+        };
+        let Some(pk) = known.public.as_ecdsa() else {
+            return;
+        };
+        let prepared = self
+            .prepared_keys
+            .entry(key)
+            .or_insert_with(|| PreparedKey::new(&pk.verifying));
         let req = SignRequest {
             session: s.session,
-            presignature: public.id,
+            presignature: entry.public.id,
             digest: s.digest.clone(),
         };
-        let outcome = ecdsa::combine(public, &pk.verifying, &req, &s.shares).map(|c| {
-            let valid = pk.verifying.verify_prehash(&req.digest, &c.signature).is_ok();
-            (c, valid)
-        });
-        let holders = self.keys.get(&key).map(|k| k.holders.clone()).unwrap_or_default();
+        let outcome = ecdsa::combine_with(&entry.public, prepared, &req, &s.shares);
         let culprits = match &outcome {
-            Ok((c, _)) => c.culprits.iter().map(|c| c.id).collect(),
+            Ok(c) => c.culprits.iter().map(|c| c.id).collect(),
             Err(e) => e.culprits(),
         };
-        for c in culprits {
-            if let Some(&n) = holders.get(&c) {
+        let holders = known.holders.clone();
+        for c in &culprits {
+            if let Some(&n) = holders.get(c) {
                 self.culprit(op, n, key, "sent an invalid ECDSA signature share");
             }
         }
         match outcome {
-            Ok((c, true)) => {
+            Ok(c) => {
                 let culprits = match self.ops.get(&op) {
                     Some(Op::EcdsaSign(s)) => s.tries.culprits.clone(),
                     _ => Vec::new(),
@@ -598,27 +588,23 @@ impl Coordinator {
                     }),
                 );
             }
-            other => {
-                if let Err(e) = other {
-                    tracing::warn!(error = %e, "ECDSA shares did not combine; another presignature is tried");
+            Err(e) if !culprits.is_empty() => {
+                tracing::warn!(error = %e, "bad ECDSA shares dropped; other members asked with the same presignature");
+                if let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) {
+                    s.shares.retain(|id, _| !culprits.contains(id));
                 }
-                self.ecdsa_retry(op, None, None, now);
+                self.ecdsa_replace(op, now);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ECDSA shares did not combine; another presignature is tried");
+                if let Some(Op::EcdsaSign(s)) = self.ops.get_mut(&op) {
+                    s.presignature = None;
+                    s.asked.clear();
+                    s.used.clear();
+                    s.shares.clear();
+                }
+                self.pool_retry::<Presignatures>(op, key, None, now);
             }
         }
-    }
-
-    /// Keys with ECDSA signatures waiting.
-    pub(super) fn ecdsa_keys_waiting(&self) -> Vec<KeyId> {
-        self.presig_pools
-            .iter()
-            .filter(|(_, p)| !p.waiting.is_empty())
-            .map(|(k, _)| *k)
-            .collect()
-    }
-
-    /// Fills the presignature pool of `key` now (e.g. right after creating the key).
-    pub(super) fn ecdsa_prefill(&mut self, key: KeyId, now: Instant) {
-        self.presig_pools.entry(key).or_default();
-        self.ecdsa_serve(key, now);
     }
 }

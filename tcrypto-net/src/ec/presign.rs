@@ -16,7 +16,7 @@
 //! are never loaded. A failed check in step 4 aborts the run without the blame step of `tcrypto::ecdsa` (the
 //! coordinator then starts a fresh run).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -352,7 +352,21 @@ impl SpentPresignatures for Marker<'_> {
 pub(crate) struct Stock {
     available: Mutex<HashMap<PresignatureId, (KeyId, Presignature)>>,
     batches: Mutex<HashMap<SessionId, usize>>,
+    answered: Mutex<Answered>,
     pub(crate) spent: SpentLog,
+}
+
+/// Most answered requests remembered (the oldest are forgotten: a presignature asked again after that is
+/// refused, which is always safe).
+const MAX_ANSWERED: usize = 65_536;
+
+/// The request each recently spent presignature answered and the share it gave, so that the coordinator can ask
+/// the same request again (it then gets the same share) while any other request is refused: two shares of one
+/// presignature for different requests would reveal this member's secret share.
+#[derive(Default)]
+struct Answered {
+    by_id: HashMap<PresignatureId, (KeyId, SignRequest, Vec<u8>)>,
+    order: VecDeque<PresignatureId>,
 }
 
 impl Stock {
@@ -360,6 +374,7 @@ impl Stock {
         Self {
             available: Mutex::new(HashMap::new()),
             batches: Mutex::new(HashMap::new()),
+            answered: Mutex::new(Answered::default()),
             spent,
         }
     }
@@ -449,8 +464,10 @@ impl Stock {
             .unwrap_or(0)
     }
 
-    /// Signs `digest` with presignature `id` of `key`: marks it spent on disk first (inside `sign_share`), then
-    /// computes the share. The presignature leaves the stock before anything else, so it is never used twice.
+    /// Signs `digest` with presignature `id` of `key` under `session`: marks it spent on disk first (inside
+    /// `sign_share`), then computes the share. The presignature leaves the stock before anything else, so it is
+    /// never used twice. A presignature spent in this process is answered again only for the identical request
+    /// (key, session, digest), with the share it gave; any other request for it is refused.
     pub(crate) fn sign(
         &self,
         store: Option<&SecretStore>,
@@ -470,11 +487,13 @@ impl Stock {
                 )
             })?
             .remove(&id);
+        let request = SignRequest {
+            session,
+            presignature: id,
+            digest: digest.to_vec(),
+        };
         let Some((owner, presignature)) = taken else {
-            return Err((
-                ErrorCode::UnknownKey,
-                format!("no unused presignature {}:{}", id.session, id.index),
-            ));
+            return self.answer_again(key, &request);
         };
         if owner != key {
             return Err((
@@ -482,11 +501,6 @@ impl Stock {
                 "presignature belongs to another key".into(),
             ));
         }
-        let request = SignRequest {
-            session,
-            presignature: id,
-            digest: digest.to_vec(),
-        };
         let out = ecdsa::sign_share(share, presignature, &request, &mut Marker(&self.spent))
             .map(|s| s.encode())
             .map_err(|e| match e {
@@ -494,6 +508,15 @@ impl Stock {
                 ecdsa::Error::PresignatureSpent(_) => (ErrorCode::Replayed, e.to_string()),
                 _ => (ErrorCode::BadEncoding, e.to_string()),
             });
+        if let (Ok(bytes), Ok(mut a)) = (&out, self.answered.lock()) {
+            a.by_id.insert(id, (key, request, bytes.clone()));
+            a.order.push_back(id);
+            while a.order.len() > MAX_ANSWERED {
+                if let Some(old) = a.order.pop_front() {
+                    a.by_id.remove(&old);
+                }
+            }
+        }
         let emptied = self
             .batches
             .lock()
@@ -510,10 +533,87 @@ impl Stock {
         out
     }
 
+    /// The answer to a request for a presignature that is not in the stock: the same share if it was spent for
+    /// this very request, a refusal otherwise.
+    fn answer_again(&self, key: KeyId, request: &SignRequest) -> Result<Vec<u8>, (ErrorCode, String)> {
+        let id = request.presignature;
+        let answered = self
+            .answered
+            .lock()
+            .map_err(|_| (ErrorCode::Internal, "answered-request lock poisoned".to_string()))?;
+        match answered.by_id.get(&id) {
+            Some((k, r, share)) if *k == key && r == request => Ok(share.clone()),
+            Some(_) => Err((
+                ErrorCode::Replayed,
+                format!(
+                    "presignature {}:{} was spent for another request; refused",
+                    id.session, id.index
+                ),
+            )),
+            None if self.spent.is_spent(&id) => Err((
+                ErrorCode::Replayed,
+                format!("presignature {}:{} is spent", id.session, id.index),
+            )),
+            None => Err((
+                ErrorCode::UnknownKey,
+                format!("no unused presignature {}:{}", id.session, id.index),
+            )),
+        }
+    }
+
     /// Forgets the presignatures of a deleted key.
     pub(crate) fn forget(&self, key: &KeyId) {
         if let Ok(mut a) = self.available.lock() {
             a.retain(|_, (k, _)| k != key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_spent_presignature_answers_only_the_identical_request_again() {
+        let mut rng = rand::rng();
+        let keys = ecdsa::dealer::deal(2, 3, &mut rng).unwrap();
+        let run = SessionId::random(&mut rng);
+        let refs: Vec<&ecdsa::KeyShare> = keys.iter().collect();
+        let mut made = presign::run_in_process(&refs, run, 2, &mut rng).unwrap();
+        let share = &keys[0];
+        let key = share.key_id();
+        let stock = Stock::new(SpentLog::in_memory());
+        let mine = made.remove(&share.id()).unwrap();
+        stock.commit(None, key, run, mine, &mut rng).unwrap();
+        let id = PresignatureId {
+            session: run,
+            index: 0,
+        };
+        let session = SessionId::random(&mut rng);
+        let first = stock.sign(None, key, share, id, session, &[1; 32]).unwrap();
+        // The identical request gets the identical share (no second share of this presignature exists).
+        assert_eq!(
+            stock.sign(None, key, share, id, session, &[1; 32]).unwrap(),
+            first
+        );
+        // Another digest, or the same digest under another session (another δ), is refused.
+        let other_digest = stock.sign(None, key, share, id, session, &[2; 32]).unwrap_err();
+        assert_eq!(other_digest.0, ErrorCode::Replayed, "{}", other_digest.1);
+        let other_session = SessionId::random(&mut rng);
+        let again = stock
+            .sign(None, key, share, id, other_session, &[1; 32])
+            .unwrap_err();
+        assert_eq!(again.0, ErrorCode::Replayed, "{}", again.1);
+        // The other presignature of the batch is untouched.
+        let next = PresignatureId {
+            session: run,
+            index: 1,
+        };
+        assert!(
+            stock
+                .sign(None, key, share, next, other_session, &[2; 32])
+                .is_ok()
+        );
     }
 }

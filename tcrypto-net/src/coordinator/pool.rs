@@ -1,0 +1,261 @@
+//! The pool of pre-made signing material that both pooled EC schemes share: FROST nonce commitments
+//! ([`super::ec`]) and ECDSA presignatures ([`super::ecdsa`]).
+//!
+//! Per key, a [`Pool`] holds entries (each usable by a set of members, by signer id and node) and the signatures
+//! waiting for one. [`Coordinator::pool_serve`] hands each waiting signature the first entry with at least `k`
+//! usable members it has not had to avoid, drops entries that can no longer reach `k` members, and asks for a
+//! refill when the stock is below the low watermark or a signature waits with nothing on the way. What an entry
+//! is, how a refill is made and how a signature is sent with an entry is the scheme's part ([`PoolKind`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+use tcrypto::{KeyId, SignerId};
+
+use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError, unavailable};
+
+/// Consecutive failed refills after which the signatures waiting on an empty pool fail.
+const MAX_FAILED_REFILLS: u32 = 3;
+
+/// An entry of a pool: signing material that a set of members can use.
+pub(super) trait Stocked {
+    /// The members that can sign with this entry.
+    fn members(&self) -> &BTreeMap<SignerId, NodeIndex>;
+    /// Whether members may still join (answers to the refill are due).
+    fn filling(&self) -> bool {
+        false
+    }
+}
+
+/// The pool of one key.
+#[derive(Debug)]
+pub(super) struct Pool<E> {
+    /// Ready (or filling) entries, oldest first.
+    pub(super) entries: VecDeque<E>,
+    /// Refill requests (FROST) or runs (ECDSA) not yet answered.
+    pub(super) refilling: usize,
+    /// Refills that failed in a row.
+    pub(super) failed_refills: u32,
+    /// Signatures waiting for an entry.
+    pub(super) waiting: VecDeque<OpId>,
+}
+
+impl<E> Default for Pool<E> {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            refilling: 0,
+            failed_refills: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+}
+
+/// A pooled signature scheme: its entries, its refill and how a signature is sent with an entry.
+pub(super) trait PoolKind {
+    /// One entry.
+    type Entry: Stocked;
+    /// Most entries one signature may take before it fails.
+    const MAX_ATTEMPTS: u32;
+    /// The pools of this scheme, by key.
+    fn pools(c: &Coordinator) -> &HashMap<KeyId, Pool<Self::Entry>>;
+    /// The same, mutable.
+    fn pools_mut(c: &mut Coordinator) -> &mut HashMap<KeyId, Pool<Self::Entry>>;
+    /// (low, high) watermarks.
+    fn watermarks(cfg: &CoordinatorConfig) -> (usize, usize);
+    /// Usable holders a refill needs, for a `k`-of-`n` key.
+    fn refill_quorum(k: usize) -> usize;
+    /// Starts making about `want` entries; `false` if that is impossible now.
+    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool;
+    /// Sends signature `op` with `entry`; `signers` are its usable members, best first (at least `k`).
+    fn dispatch(
+        c: &mut Coordinator,
+        op: OpId,
+        entry: Self::Entry,
+        signers: Vec<(SignerId, NodeIndex)>,
+        now: Instant,
+    );
+}
+
+impl Coordinator {
+    /// The threshold `k` of a known key.
+    pub(super) fn threshold_of(&self, key: &KeyId) -> Option<usize> {
+        self.keys.get(key).map(|k| usize::from(k.threshold))
+    }
+
+    /// Usable members not in `avoid`, best first.
+    pub(super) fn usable_members(
+        &self,
+        members: &BTreeMap<SignerId, NodeIndex>,
+        avoid: &BTreeSet<NodeIndex>,
+        now: Instant,
+    ) -> Vec<(SignerId, NodeIndex)> {
+        let mut m: Vec<(SignerId, NodeIndex)> = members
+            .iter()
+            .filter(|(_, n)| self.usable(**n, now) && !avoid.contains(n))
+            .map(|(id, n)| (*id, *n))
+            .collect();
+        m.sort_by_key(|(_, n)| self.health_rank(*n, now));
+        m
+    }
+
+    /// Usable holders of `key`.
+    pub(super) fn usable_holders(&self, key: &KeyId, now: Instant) -> BTreeMap<SignerId, NodeIndex> {
+        self.keys
+            .get(key)
+            .map(|k| {
+                k.holders
+                    .iter()
+                    .filter(|(_, n)| self.usable(**n, now))
+                    .map(|(s, n)| (*s, *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Puts signature `op` of `key` in line for an entry.
+    pub(super) fn pool_enqueue<P: PoolKind>(&mut self, key: KeyId, op: OpId, now: Instant) {
+        P::pools_mut(self).entry(key).or_default().waiting.push_back(op);
+        self.pool_serve::<P>(key, now);
+    }
+
+    /// Records a failed attempt of signature `op` (`avoid`: the node at fault and why) and puts it back in line
+    /// for another entry, or fails it once its attempts are used up.
+    pub(super) fn pool_retry<P: PoolKind>(
+        &mut self,
+        op: OpId,
+        key: KeyId,
+        avoid: Option<(NodeIndex, String)>,
+        now: Instant,
+    ) {
+        let avoid = avoid.map(|(n, why)| (n, self.node_name(n), why));
+        let needed = self.threshold_of(&key).unwrap_or(0);
+        let Some(t) = self.ops.get_mut(&op).and_then(Op::tries_mut) else {
+            return;
+        };
+        if let Some(err) = t.failed(avoid, P::MAX_ATTEMPTS, needed) {
+            self.finish_sign(op, Err(err));
+            return;
+        }
+        P::pools_mut(self).entry(key).or_default().waiting.push_front(op);
+        self.pool_serve::<P>(key, now);
+    }
+
+    /// Serves the signatures waiting on the pool of `key` and refills it when low.
+    pub(super) fn pool_serve<P: PoolKind>(&mut self, key: KeyId, now: Instant) {
+        let Some(k) = self.threshold_of(&key) else {
+            let waiting: Vec<OpId> = P::pools_mut(self)
+                .remove(&key)
+                .map(|p| p.waiting.into())
+                .unwrap_or_default();
+            for op in waiting {
+                self.finish_sign(op, Err(SignError::UnknownKey(key)));
+            }
+            return;
+        };
+        loop {
+            let Some(pool) = P::pools(self).get(&key) else {
+                return;
+            };
+            let Some(&op) = pool.waiting.front() else { break };
+            let Some(avoid) = self.ops.get(&op).and_then(Op::tries).map(|t| t.avoid.clone()) else {
+                if let Some(p) = P::pools_mut(self).get_mut(&key) {
+                    p.waiting.pop_front();
+                }
+                continue;
+            };
+            // The first entry with k usable members; entries that can no longer get there are dropped.
+            let mut chosen = None;
+            let mut dead = Vec::new();
+            for (i, e) in pool.entries.iter().enumerate() {
+                let signers = self.usable_members(e.members(), &avoid, now);
+                if signers.len() >= k {
+                    chosen = Some((i, signers));
+                    break;
+                }
+                if !e.filling() && e.members().len() < k {
+                    dead.push(i);
+                }
+            }
+            let Some(pool) = P::pools_mut(self).get_mut(&key) else {
+                return;
+            };
+            let taken = chosen.and_then(|(i, signers)| Some((pool.entries.remove(i)?, signers)));
+            // Every dead index is below the chosen one: removing that first shifts none of them.
+            for i in dead.into_iter().rev() {
+                pool.entries.remove(i);
+            }
+            let Some((entry, signers)) = taken else { break };
+            pool.waiting.pop_front();
+            P::dispatch(self, op, entry, signers, now);
+        }
+        self.pool_refill_if_low::<P>(key, k, now);
+    }
+
+    /// Refills below the low watermark, or when signatures wait and nothing is on the way; fails the waiting
+    /// signatures when no refill can be made.
+    fn pool_refill_if_low<P: PoolKind>(&mut self, key: KeyId, k: usize, now: Instant) {
+        let (low, high) = P::watermarks(&self.cfg);
+        let Some(pool) = P::pools(self).get(&key) else {
+            return;
+        };
+        let stock = pool.entries.len();
+        let starving = !pool.waiting.is_empty();
+        if pool.refilling > 0 || (stock >= low && !starving) {
+            return;
+        }
+        let want = high.max(1).saturating_sub(stock).max(pool.waiting.len()).max(1);
+        let gave_up = pool.failed_refills >= MAX_FAILED_REFILLS;
+        if (!gave_up && P::refill(self, key, want, now)) || !starving {
+            return;
+        }
+        let available = self.usable_holders(&key, now).len();
+        let needed = P::refill_quorum(k);
+        let waiting: Vec<OpId> = P::pools_mut(self)
+            .get_mut(&key)
+            .map(|p| {
+                p.failed_refills = 0;
+                p.waiting.drain(..).collect()
+            })
+            .unwrap_or_default();
+        for op in waiting {
+            let (failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
+                Some(t) => (t.failures.clone(), t.culprits.clone()),
+                None => (Vec::new(), Vec::new()),
+            };
+            self.finish_sign(op, Err(unavailable(available, needed, &failures, &culprits)));
+        }
+    }
+
+    /// One refill request (FROST) or run (ECDSA) of `key` ended; `brought`: it brought entries.
+    pub(super) fn pool_refilled<P: PoolKind>(&mut self, key: KeyId, brought: bool) {
+        if let Some(pool) = P::pools_mut(self).get_mut(&key) {
+            pool.refilling = pool.refilling.saturating_sub(1);
+            if brought {
+                pool.failed_refills = 0;
+            } else {
+                pool.failed_refills += 1;
+            }
+        }
+    }
+
+    /// Keys of this scheme with signatures waiting.
+    pub(super) fn pool_keys_waiting<P: PoolKind>(&self) -> Vec<KeyId> {
+        P::pools(self)
+            .iter()
+            .filter(|(_, p)| !p.waiting.is_empty())
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Entries in the pool of `key`.
+    pub(super) fn pool_len<P: PoolKind>(&self, key: &KeyId) -> usize {
+        P::pools(self).get(key).map_or(0, |p| p.entries.len())
+    }
+
+    /// Creates the pool of `key` if needed and fills it now.
+    pub(super) fn pool_prefill<P: PoolKind>(&mut self, key: KeyId, now: Instant) {
+        P::pools_mut(self).entry(key).or_default();
+        self.pool_serve::<P>(key, now);
+    }
+}
