@@ -215,15 +215,16 @@ pub struct LocalKey {
     dnskey: Dnskey,
     secret: Secret,
     rsa: Option<rsa::PrivateKey>,
-    /// The same key in `ring` (assembly-backed RSA CRT and P-256), which signs; `None` where
-    /// ring refuses the key (e.g. RSA below 2048 bits), then the pure-Rust crates sign.
-    ring: Option<RingKey>,
+    /// The same key in an assembly-backed library, which signs: RSA in OpenSSL's libcrypto
+    /// (the library `ldns-signzone` and BIND sign with), P-256 in `ring`; `None` where the
+    /// library refuses the key, then the pure-Rust crates sign.
+    native: Option<NativeKey>,
 }
 
-/// A key in `ring` form.
-enum RingKey {
-    Rsa(ring::rsa::KeyPair),
-    P256(ring::signature::EcdsaKeyPair),
+/// A key in the form of the library that signs with it.
+enum NativeKey {
+    Rsa(openssl::pkey::PKey<openssl::pkey::Private>),
+    P256(Box<ring::signature::EcdsaKeyPair>),
 }
 
 impl fmt::Debug for LocalKey {
@@ -237,57 +238,36 @@ impl fmt::Debug for LocalKey {
     }
 }
 
-/// The RSA key in `ring`, whose CRT wants `p > q` (the primes are swapped, and the CRT
-/// values recomputed by the `rsa` crate, when they come the other way round).
-fn ring_rsa(k: &rsa::PrivateKey) -> Option<RingKey> {
+/// The RSA key in OpenSSL's libcrypto (CRT with the `rsa` crate's `p`, `q`, `dP`, `dQ` and
+/// `qInv = q^-1 mod p`, as PKCS#1 orders them).
+fn openssl_rsa(k: &rsa::PrivateKey) -> Option<NativeKey> {
+    use openssl::bn::BigNum;
     use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
-    let [p, q] = k.primes() else { return None };
-    if p.as_ref() > q.as_ref() {
-        return ring_rsa_ordered(k);
-    }
-    let swapped = rsa::PrivateKey::from_components(
-        k.n().as_ref().clone(),
-        k.e().clone(),
-        k.d().clone(),
-        vec![q.as_ref().clone(), p.as_ref().clone()],
+    // BigNum copies the bytes; the secret copies here are wiped on drop
+    let bn = |v: &[u8]| BigNum::from_slice(v).ok();
+    let secret = |v: Box<[u8]>| Zeroizing::new(v.into_vec());
+    let d = secret(k.d().to_be_bytes());
+    let p = secret(k.p()?.modulus().as_ref().to_be_bytes());
+    let q = secret(k.q()?.modulus().as_ref().to_be_bytes());
+    let dp = secret(k.dp()?.to_be_bytes());
+    let dq = secret(k.dq()?.to_be_bytes());
+    let qinv = secret(k.qinv()?.retrieve().to_be_bytes());
+    let rsa = openssl::rsa::Rsa::from_private_components(
+        bn(&k.n_bytes())?,
+        bn(&k.e_bytes())?,
+        bn(&d)?,
+        bn(&p)?,
+        bn(&q)?,
+        bn(&dp)?,
+        bn(&dq)?,
+        bn(&qinv)?,
     )
     .ok()?;
-    ring_rsa_ordered(&swapped)
-}
-
-fn ring_rsa_ordered(k: &rsa::PrivateKey) -> Option<RingKey> {
-    use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
-    let trim = |v: Box<[u8]>| {
-        let first = v
-            .iter()
-            .position(|b| *b != 0)
-            .unwrap_or(v.len().saturating_sub(1));
-        Zeroizing::new(v[first..].to_vec())
-    };
-    let n = k.n_bytes();
-    let e = k.e_bytes();
-    let d = trim(k.d().to_be_bytes());
-    let p = trim(k.p()?.modulus().as_ref().to_be_bytes());
-    let q = trim(k.q()?.modulus().as_ref().to_be_bytes());
-    let dp = trim(k.dp()?.to_be_bytes());
-    let dq = trim(k.dq()?.to_be_bytes());
-    let qinv = trim(k.qinv()?.retrieve().to_be_bytes());
-    let components = ring::rsa::KeyPairComponents {
-        public_key: ring::rsa::PublicKeyComponents { n: &n[..], e: &e[..] },
-        d: &d[..],
-        p: &p[..],
-        q: &q[..],
-        dP: &dp[..],
-        dQ: &dq[..],
-        qInv: &qinv[..],
-    };
-    ring::rsa::KeyPair::from_components(&components)
-        .ok()
-        .map(RingKey::Rsa)
+    openssl::pkey::PKey::from_rsa(rsa).ok().map(NativeKey::Rsa)
 }
 
 /// The P-256 key in `ring` (signatures come out as the fixed 64-octet `r‖s` of RFC 6605).
-fn ring_p256(k: &p256::ecdsa::SigningKey) -> Option<RingKey> {
+fn ring_p256(k: &p256::ecdsa::SigningKey) -> Option<NativeKey> {
     let scalar = Zeroizing::new(k.to_bytes().to_vec());
     let point = k.verifying_key().to_sec1_point(false);
     ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
@@ -297,7 +277,7 @@ fn ring_p256(k: &p256::ecdsa::SigningKey) -> Option<RingKey> {
         &ring::rand::SystemRandom::new(),
     )
     .ok()
-    .map(RingKey::P256)
+    .map(|k| NativeKey::P256(Box::new(k)))
 }
 
 /// DNSKEY flags of a zone key (256) or a key-signing key (257, SEP bit).
@@ -362,7 +342,7 @@ impl LocalKey {
                 public_key,
             },
             secret,
-            ring: ring_rsa(&k),
+            native: openssl_rsa(&k),
             rsa: Some(k),
         })
     }
@@ -378,7 +358,7 @@ impl LocalKey {
                 algorithm: 13,
                 public_key,
             },
-            ring: ring_p256(&k),
+            native: ring_p256(&k),
             secret: Secret::P256(k),
             rsa: None,
         }
@@ -396,7 +376,7 @@ impl LocalKey {
             },
             secret: Secret::Ed25519(k),
             rsa: None,
-            ring: None,
+            native: None,
         }
     }
 
@@ -420,30 +400,36 @@ impl LocalKey {
         )
     }
 
-    /// Signs one message: RSA and ECDSA P-256 through `ring`, Ed25519 through `ed25519-dalek`.
-    /// ECDSA nonces are random (from the operating system, hedged with the key and message by
-    /// ring), so ECDSA signatures differ from run to run; RSA PKCS#1 v1.5 is deterministic.
+    /// Signs one message: RSA through OpenSSL, ECDSA P-256 through `ring`, Ed25519 through
+    /// `ed25519-dalek`. ECDSA nonces are random (from the operating system, hedged with the key
+    /// and message by ring), so ECDSA signatures differ from run to run; RSA PKCS#1 v1.5 is
+    /// deterministic.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let rng = ring::rand::SystemRandom::new();
-        let signed = match (&self.ring, &self.secret) {
-            (Some(RingKey::Rsa(k)), Secret::RsaSha256(_) | Secret::RsaSha512(_)) => {
-                let padding: &'static dyn ring::signature::RsaEncoding = match self.secret {
-                    Secret::RsaSha512(_) => &ring::signature::RSA_PKCS1_SHA512,
-                    _ => &ring::signature::RSA_PKCS1_SHA256,
+        let signed = match (&self.native, &self.secret) {
+            (Some(NativeKey::Rsa(k)), Secret::RsaSha256(_) | Secret::RsaSha512(_)) => {
+                let md = match self.secret {
+                    Secret::RsaSha512(_) => openssl::hash::MessageDigest::sha512(),
+                    _ => openssl::hash::MessageDigest::sha256(),
                 };
-                let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(padding, &rng, message, &mut sig).ok().map(|()| sig)
+                openssl::sign::Signer::new(md, k)
+                    .and_then(|mut s| s.sign_oneshot_to_vec(message))
+                    .ok()
             }
-            (Some(RingKey::P256(k)), _) => k.sign(&rng, message).ok().map(|s| s.as_ref().to_vec()),
+            (Some(NativeKey::P256(k)), _) => k
+                .sign(&ring::rand::SystemRandom::new(), message)
+                .ok()
+                .map(|s| s.as_ref().to_vec()),
             _ => None,
         };
-        // ring fails only on a broken system RNG; the pure-Rust crates still sign then
+        // the libraries fail only on a broken system (RNG, allocation); the pure-Rust crates
+        // still sign then
         signed.unwrap_or_else(|| self.sign_with_crates(message))
     }
 
     /// Signs one message with the pure-Rust `rsa`, `p256` (RFC 6979 nonces) or `ed25519-dalek`
-    /// crate: the path for keys that ring refuses, the reference that the tests compare ring's
-    /// RSA signatures with byte for byte, and what `benches/zone_signing.rs` times ring against.
+    /// crate: the path for keys that OpenSSL or ring refuse, the reference that the tests
+    /// compare OpenSSL's RSA signatures with byte for byte, and what `benches/zone_signing.rs`
+    /// times the native libraries against.
     pub fn sign_with_crates(&self, message: &[u8]) -> Vec<u8> {
         use rsa::signature::{SignatureEncoding as _, Signer as _};
         match &self.secret {
@@ -663,7 +649,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ring_rsa_signatures_equal_the_rsa_crate_ones() {
+    fn openssl_rsa_signatures_equal_the_rsa_crate_ones() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys");
         let mut seen = 0;
         for e in std::fs::read_dir(dir).unwrap() {
@@ -676,8 +662,8 @@ mod tests {
                 continue;
             }
             assert!(
-                matches!(k.ring, Some(RingKey::Rsa(_))),
-                "ring takes 2048-bit keys"
+                matches!(k.native, Some(NativeKey::Rsa(_))),
+                "OpenSSL takes the RSA keys"
             );
             for i in 0..5u8 {
                 let m = vec![i; 100 + i as usize];
@@ -695,7 +681,7 @@ mod tests {
     }
 
     #[test]
-    fn ring_takes_rsa_keys_whose_first_prime_is_the_smaller() {
+    fn openssl_signs_with_either_prime_order() {
         use rsa::traits::PrivateKeyParts as _;
         let owner = Name::parse("example.", None).unwrap();
         let mut rng = rand::rng();
@@ -706,7 +692,7 @@ mod tests {
                 panic!("two primes")
             };
             orders[usize::from(p.as_ref() < q.as_ref())] = true;
-            assert!(matches!(k.ring, Some(RingKey::Rsa(_))));
+            assert!(matches!(k.native, Some(NativeKey::Rsa(_))));
             let m = b"either prime order";
             assert_eq!(k.sign(m), k.sign_with_crates(m));
         }
@@ -716,7 +702,7 @@ mod tests {
     fn ring_ecdsa_signatures_are_raw_r_and_s_that_p256_verifies() {
         let owner = Name::parse("example.", None).unwrap();
         let key = LocalKey::generate(&owner, Algorithm::EcdsaP256Sha256, false, 0, &mut rand::rng()).unwrap();
-        assert!(matches!(key.ring, Some(RingKey::P256(_))));
+        assert!(matches!(key.native, Some(NativeKey::P256(_))));
         let msgs: Vec<Vec<u8>> = (0..50u32).map(|i| format!("message {i}").into_bytes()).collect();
         for (m, s) in msgs.iter().zip(key.sign_batch(&msgs).unwrap()) {
             assert_eq!(s.len(), 64);
