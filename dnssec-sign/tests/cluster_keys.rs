@@ -1,6 +1,7 @@
 //! Threshold keys of an in-process 3-of-5 cluster (five signer nodes on loopback mutual TLS, the
 //! thread-free coordinator) sign zones that `ldns-verify-zone`, `dnssec-verify` and `kzonecheck`
-//! accept, also with `n - k` nodes down.
+//! accept, also with `n - k` nodes down (ECDSA from a presignature pool filled while all five
+//! were up).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -206,6 +207,134 @@ fn signing_completes_with_n_minus_k_cluster_nodes_down() {
         assert_signed_zone_accepted(dir.path(), &file, &signed, "example", true, false);
     }
     let health = degraded.health();
+    assert_eq!(health.iter().filter(|h| h.connected).count(), 3, "{health:?}");
+}
+
+/// A TCP relay in front of one node: the coordinator reaches the node through it, and [`Relay::cut`]
+/// closes every relayed connection and the listening port, as when the node's machine goes down
+/// (reconnecting is refused from then on). TLS runs end to end through it, untouched.
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(node: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            cut: Arc::default(),
+            streams: Arc::default(),
+        };
+        let (cut, streams) = (relay.cut.clone(), relay.streams.clone());
+        std::thread::spawn(move || {
+            // the listener is dropped (the port closed) once the relay is cut
+            while !cut.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(upstream) = std::net::TcpStream::connect(node) else {
+                    continue;
+                };
+                let mut all = streams.lock().unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                all.extend([client, upstream]);
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn ecdsa_signing_completes_with_n_minus_k_nodes_down_from_a_filled_presignature_pool() {
+    // Presigning needs all 2k - 1 = 5 members, signing any k = 3 of a presignature's members:
+    // the pool is filled for the whole zone while the five are up, then two go down.
+    let (local_csk, _) = fixture_keys(Algorithm::EcdsaP256Sha256);
+    let trial = sign_with(&[&local_csk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha384));
+    // the ZONEMD RRset is signed twice (placeholder, then digest), and a margin
+    let needed = trial
+        .records
+        .iter()
+        .filter(|r| r.rtype == dnssec_sign::rdata::rtype::RRSIG)
+        .count()
+        + 8;
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let relays: Vec<Relay> = nodes.addresses[3..]
+        .iter()
+        .map(|(a, _)| Relay::start(*a))
+        .collect();
+    let mut addresses = nodes.addresses.clone();
+    for (a, relay) in addresses[3..].iter_mut().zip(&relays) {
+        a.0 = relay.addr;
+    }
+    let config = CoordinatorConfig {
+        presign_high_watermark: CoordinatorConfig::default()
+            .presign_high_watermark
+            .max(needed + 1),
+        ..CoordinatorConfig::default()
+    };
+    let cluster = Arc::new(BlockingCluster::connect_tls(&coordinator, &addresses, config).unwrap());
+    assert_eq!(cluster.connect(Duration::from_secs(10)), 5);
+    let key = cluster.create_key(ClusterAlgorithm::EcdsaP256, 3).unwrap();
+    let csk = ClusterKey::new(
+        cluster.clone(),
+        key,
+        &name("example."),
+        ClusterKeyOptions {
+            ksk: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // one signature starts the pool; the engine is thread-free, so drive it while it fills
+    csk.sign_batch(&[b"first".to_vec()]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while cluster.presignature_pool_len(&key) < needed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool stuck at {} of {needed} presignatures",
+            cluster.presignature_pool_len(&key)
+        );
+        cluster.connect(Duration::from_millis(20));
+    }
+    for relay in &relays {
+        relay.cut();
+    }
+    while cluster.health().iter().filter(|h| h.connected).count() > 3 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", cluster.health());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let signed = sign_with(&[&csk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha384));
+    assert_signed_zone_accepted(
+        dir.path(),
+        "two-down-ecdsa.signed",
+        &signed,
+        "example",
+        true,
+        true,
+    );
+    let health = cluster.health();
     assert_eq!(health.iter().filter(|h| h.connected).count(), 3, "{health:?}");
 }
 
