@@ -194,19 +194,35 @@ impl SignScheme {
                     salt,
                 })
             }
-            SignScheme::Ecdsa(h) => {
-                let prehash = match h {
+            SignScheme::Ecdsa(h) => Ok(SignRequest::Ecdsa {
+                prehash: match h {
                     Some(h) => h.digest(data),
-                    None => data.to_vec(),
-                };
-                if prehash.len() < 16 {
-                    return Err(Error::DataLenRange);
-                }
-                Ok(SignRequest::Ecdsa { prehash })
-            }
+                    None => ecdsa_hash_value(data)?,
+                },
+            }),
             SignScheme::EdDsa => Ok(SignRequest::Ed25519 {
                 message: data.to_vec(),
             }),
+        }
+    }
+}
+
+/// The hash value a signer gets for `CKM_ECDSA` data (PKCS#11 v3.0 §2.3.6: the input is a raw hash of any length,
+/// truncated internally). The signers take `bits2int(h) mod n` (SEC 1 §4.1.3 step 5, FIPS 186-5 §6.4.1): the
+/// leftmost 256 bits of a longer hash, the integer value of a shorter one, and accept hashes of 16 to 64 bytes as
+/// they are (SHA-1 to SHA-512). A longer input is cut to its leftmost 32 bytes and a shorter one left-padded with
+/// zeros to 32 bytes: both give the same integer, so the signature is the one the rule defines for the input as
+/// given. An empty input is refused.
+pub fn ecdsa_hash_value(data: &[u8]) -> Result<Vec<u8>> {
+    const FIELD: usize = 32;
+    match data.len() {
+        0 => Err(Error::DataLenRange),
+        16..=64 => Ok(data.to_vec()),
+        n if n > 64 => Ok(data[..FIELD].to_vec()),
+        n => {
+            let mut padded = vec![0u8; FIELD];
+            padded[FIELD - n..].copy_from_slice(data);
+            Ok(padded)
         }
     }
 }
@@ -328,7 +344,7 @@ pub fn verify(scheme: &SignScheme, public: &PublicKey, data: &[u8], sig: &[u8]) 
             let s = p256::ecdsa::Signature::from_slice(sig).map_err(|_| Error::SignatureInvalid)?;
             let prehash = match h {
                 Some(h) => h.digest(data),
-                None => data.to_vec(),
+                None => ecdsa_hash_value(data)?,
             };
             vk.verify_prehash(&prehash, &s)
                 .map_err(|_| Error::SignatureInvalid)
@@ -690,5 +706,24 @@ mod tests {
             verify(&SignScheme::EdDsa, &pk, b"msg", &sig[..63]),
             Err(Error::SignatureLenRange)
         ));
+    }
+
+    #[test]
+    fn ecdsa_hash_values_of_any_length_keep_the_integer_the_sec1_rule_takes() {
+        use p256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
+        let sk = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        for len in [1usize, 8, 15, 16, 20, 31, 32, 33, 48, 64, 65, 100] {
+            let data: Vec<u8> = (1..=len).map(|i| i as u8).collect();
+            let value = ecdsa_hash_value(&data).unwrap();
+            assert!((16..=64).contains(&value.len()), "{len}");
+            let sig: p256::ecdsa::Signature = sk.sign_prehash(&value).unwrap();
+            // p256's verifier applies bits2int to the input as given (truncated or zero-extended).
+            sk.verifying_key().verify_prehash(&data, &sig).unwrap();
+            let pk = PublicKey::P256 {
+                sec1_uncompressed: sk.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+            };
+            verify(&SignScheme::Ecdsa(None), &pk, &data, &sig.to_bytes()).unwrap();
+        }
+        assert!(matches!(ecdsa_hash_value(&[]), Err(Error::DataLenRange)));
     }
 }

@@ -1,9 +1,11 @@
 //! The module's cluster backend against five real `tcrypto-node` processes on 127.0.0.x with mutual TLS, loaded
 //! through `cryptoki` as a host loads it: RSA key generation (dealt from committed test primes), signing with
 //! PKCS#1 v1.5 and PSS checked by the `rsa` crate, Ed25519 key generation by DKG among the nodes and FROST
-//! signatures checked by `ed25519-dalek` and (through `pkcs11-tool`) by `openssl`, signing with two of five nodes killed, destroy deleting the
+//! signatures checked by `ed25519-dalek` and (through `pkcs11-tool`) by `openssl`, P-256 key generation by DKG and
+//! threshold ECDSA with every ECDSA mechanism checked by `p256` (also from 8 threads at once) and, through
+//! `pkcs11-tool` and `p11tool`, by `openssl` and GnuTLS, signing with two of five nodes killed, destroy deleting the
 //! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions that the next
-//! `C_Initialize` carries out.
+//! `C_Initialize` carries out. One cluster of five daemons serves the whole file (starting it is the slow part).
 #![allow(clippy::unwrap_used)]
 // The only unsafe here: setting the configuration variable before the module is loaded.
 #![allow(unsafe_code)]
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::tool::Tool;
 use common::{SO_PIN, USER_PIN, rsa_public};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -176,6 +179,40 @@ fn pkcs11_tool_eddsa_verifies_with_openssl(dir: &Path) {
     );
 }
 
+/// The one key every node holds besides `known` (the key a key generation just made on all five nodes).
+fn only_new_key(cluster: &BlockingCluster, known: &[tcrypto::KeyId]) -> tcrypto::KeyId {
+    let held = keys_on_all_nodes(cluster, 5);
+    let new: Vec<_> = held[0].iter().filter(|k| !known.contains(k)).copied().collect();
+    assert_eq!(new.len(), 1, "{held:?}");
+    for (i, keys) in held.iter().enumerate() {
+        assert!(keys.contains(&new[0]), "node {i} holds a share of the new key");
+    }
+    new[0]
+}
+
+/// 8 threads, each with its own session, sign with the P-256 key at once; `p256` checks every signature.
+fn p256_signs_from_eight_threads_at_once(
+    p11: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    private: cryptoki::object::ObjectHandle,
+    vk: &p256::ecdsa::VerifyingKey,
+) {
+    use p256::ecdsa::signature::Verifier as _;
+    std::thread::scope(|scope| {
+        for t in 0..8u8 {
+            scope.spawn(move || {
+                let mine = p11.open_ro_session(slot).unwrap();
+                for i in 0..4u8 {
+                    let msg = [b"eight threads".as_slice(), &[t, i]].concat();
+                    let sig = mine.sign(&Mechanism::EcdsaSha256, private, &msg).unwrap();
+                    vk.verify(&msg, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+                        .unwrap();
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_on_the_nodes() {
     let bin = node_binary();
@@ -219,19 +256,6 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     session
         .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
         .unwrap();
-
-    // P-256 key generation is refused, not faked (not wired into this backend yet).
-    assert!(
-        session
-            .generate_key_pair(
-                &Mechanism::EccKeyPairGen,
-                &[Attribute::EcParams(vec![
-                    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
-                ])],
-                &[Attribute::Sign(true)],
-            )
-            .is_err()
-    );
 
     let (public, private) = session
         .generate_key_pair(
@@ -337,6 +361,26 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     // pkcs11-tool (its own process and coordinator connection) signs with the Ed25519 key; openssl verifies.
     pkcs11_tool_eddsa_verifies_with_openssl(&dir);
 
+    // P-256: born by DKG among the five nodes, threshold ECDSA from the coordinator's presignature pool.
+    let (ec_public, ec_private, ec_vk) = common::p256_key_pair(&session, b"p1");
+    let ec_key = only_new_key(&observer, &[key, ed_key]);
+    common::p256_signs_with_every_ecdsa_mechanism(&session, ec_public, ec_private, &ec_vk, b"cluster");
+    p256_signs_from_eight_threads_at_once(&p11, slot, ec_private, &ec_vk);
+    // pkcs11-tool generates a second P-256 key (DKG driven from its own process) and signs with it, openssl
+    // verifies; p11tool signs and verifies too. Then that key goes, so each node holds the test's keys only.
+    let tool = Tool::with_config(dir.clone(), cfg.clone());
+    tool.p256_keypairgen_sign_and_verify_with_openssl_and_p11tool("cluster", "7032", "p256-tool");
+    let tool_key = only_new_key(&observer, &[key, ed_key, ec_key]);
+    for h in session.find_objects(&[Attribute::Id(b"p2".to_vec())]).unwrap() {
+        session.destroy_object(h).unwrap();
+    }
+    for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
+        assert!(
+            !keys.contains(&tool_key),
+            "node {i} still holds the pkcs11-tool key"
+        );
+    }
+
     nodes[0].kill();
     nodes[3].kill();
     sign_all(b"two of five down");
@@ -353,11 +397,10 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     session.destroy_object(private).unwrap();
     session.destroy_object(public).unwrap();
     session.destroy_object(ed_private).unwrap();
+    session.destroy_object(ec_private).unwrap();
+    session.destroy_object(ec_public).unwrap();
     for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
-        assert!(
-            !keys.contains(&key) && !keys.contains(&ed_key),
-            "node {i} still holds a destroyed key"
-        );
+        assert!(keys.is_empty(), "node {i} still holds destroyed keys {keys:?}");
     }
 
     // Destroy while two nodes are down: the object goes and the three live nodes drop their shares, but the call

@@ -698,50 +698,10 @@ fn imported_rsa_private_key_is_split_across_nodes_and_signs() {
 
 #[test]
 fn p256_keys_from_the_dkg_sign_ecdsa_that_p256_verifies() {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-    use sha2::Digest as _;
     let session = user_session(8);
-    let p256_oid = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    let (public, private) = session
-        .generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::EcParams(p256_oid.clone()),
-                Attribute::Id(b"ec".to_vec()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Sign(true),
-                Attribute::Id(b"ec".to_vec()),
-            ],
-        )
-        .unwrap();
-    let attrs = session
-        .get_attributes(private, &[AttributeType::EcParams, AttributeType::EcPoint])
-        .unwrap();
-    let (Attribute::EcParams(params), Attribute::EcPoint(point)) = (&attrs[0], &attrs[1]) else {
-        panic!()
-    };
-    assert_eq!(*params, p256_oid);
-    assert_eq!(
-        &point[..2],
-        &[0x04, 65],
-        "CKA_EC_POINT is a DER OCTET STRING of the uncompressed point"
-    );
-    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point[2..]).unwrap();
+    let (public, private, vk) = common::p256_key_pair(&session, b"ec");
+    common::p256_signs_with_every_ecdsa_mechanism(&session, public, private, &vk, b"embedded");
     let msg = b"threshold ECDSA through cryptoki";
-    let sig = session.sign(&Mechanism::EcdsaSha256, private, msg).unwrap();
-    assert_eq!(sig.len(), 64);
-    let s = p256::ecdsa::Signature::from_slice(&sig).unwrap();
-    vk.verify_prehash(&sha2::Sha256::digest(msg), &s).unwrap();
-    assert!(vk.verify_prehash(&sha2::Sha256::digest(b"other"), &s).is_err());
-    // CKM_ECDSA over a digest given by the caller, and our own C_Verify.
-    let digest = sha2::Sha384::digest(msg);
-    let sig = session.sign(&Mechanism::Ecdsa, private, &digest).unwrap();
-    vk.verify_prehash(&digest, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
-        .unwrap();
-    session.verify(&Mechanism::Ecdsa, public, &digest, &sig).unwrap();
     // An RSA mechanism on an EC key.
     assert_eq!(
         rv(session.sign(&Mechanism::Sha256RsaPkcs, private, msg).unwrap_err()),

@@ -6,13 +6,14 @@
 //! `[cluster]`; a forked child's `C_Initialize` builds a fresh one (the parent's sockets are never touched).
 //!
 //! RSA keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole key while
-//! dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten. Ed25519
-//! keys are born by distributed key generation among the nodes (`Cluster::create_key`), so no machine ever holds
-//! them, and sign with FROST. Signing sends the mechanism (hash and digest, DigestInfo, PSS salt, or the whole
-//! Ed25519 message) and each node builds the encoding itself.
+//! dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten. P-256 and
+//! Ed25519 keys are born by distributed key generation among the nodes (`Cluster::create_key`), so no machine ever
+//! holds them; P-256 signs with threshold ECDSA from the coordinator's presignature pool (presigning needs `2k - 1`
+//! nodes online, so the backend offers P-256 only when `n >= 2k - 1`), Ed25519 with FROST. Signing sends the
+//! mechanism (hash and digest, DigestInfo, PSS salt, the ECDSA hash value, or the whole Ed25519 message) and each
+//! node builds the encoding itself; the cluster's DER ECDSA signature becomes PKCS#11's `r || s` here.
 //! Destroying a key asks every node to delete its share; the nodes that do not answer are reported back to the
 //! module, which keeps them in its store as pending deletions and retries them (see `crate::module`).
-//! P-256 is refused, never faked: the nodes serve threshold ECDSA, but this backend does not use it yet.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,6 +36,8 @@ use crate::error::{Error, Result};
 
 /// First byte of a [`KeyRef`] of an RSA key; the rest is the cluster's key id (32 bytes).
 const TAG_RSA: u8 = 0x01;
+/// First byte of a [`KeyRef`] of a P-256 key; the rest is the cluster's key id (32 bytes).
+const TAG_P256: u8 = 0x02;
 /// First byte of a [`KeyRef`] of an Ed25519 key; the rest is the cluster's key id (32 bytes).
 const TAG_ED25519: u8 = 0x03;
 
@@ -72,7 +75,7 @@ fn cluster_error(e: ClusterError) -> BackendError {
 
 fn key_id(key: &KeyRef) -> Result<KeyId, BackendError> {
     match key.0.split_first() {
-        Some((&(TAG_RSA | TAG_ED25519), id)) => <[u8; 32]>::try_from(id)
+        Some((&(TAG_RSA | TAG_P256 | TAG_ED25519), id)) => <[u8; 32]>::try_from(id)
             .map(KeyId)
             .map_err(|_| BackendError::UnknownKey),
         _ => Err(BackendError::UnknownKey),
@@ -123,9 +126,29 @@ impl ClusterBackend {
             .cluster
             .import_rsa_shares(public, shares, &mut os_rng())
             .map_err(cluster_error)?;
-        let mut key = vec![TAG_RSA];
-        key.extend_from_slice(id.as_bytes());
-        Ok((rsa_public(public), KeyRef(key)))
+        Ok((rsa_public(public), key_ref(TAG_RSA, id)))
+    }
+
+    /// Creates a key of `algorithm` by DKG among the nodes and returns its public key as the module reports it.
+    fn create_by_dkg(&self, algorithm: Algorithm) -> Result<(PublicKey, KeyRef), BackendError> {
+        let id = self
+            .cluster
+            .create_key(algorithm, self.threshold)
+            .map_err(cluster_error)?;
+        let unregistered =
+            || BackendError::Cluster(format!("the new {} key is not registered", algorithm.name()));
+        let public = self.cluster.public_key(&id).ok_or_else(unregistered)?;
+        match algorithm {
+            Algorithm::EcdsaP256 => {
+                let vk = &public.as_ecdsa().ok_or_else(unregistered)?.verifying;
+                let sec1_uncompressed = vk.to_sec1_point(false).as_bytes().to_vec();
+                Ok((PublicKey::P256 { sec1_uncompressed }, key_ref(TAG_P256, id)))
+            }
+            _ => {
+                let point = public.as_ed25519().ok_or_else(unregistered)?.public_key_bytes();
+                Ok((PublicKey::Ed25519 { point }, key_ref(TAG_ED25519, id)))
+            }
+        }
     }
 
     /// Runs `op`; when the coordinator does not know the key (made by another process, or a node list changed),
@@ -159,12 +182,24 @@ fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
         SignRequest::Ed25519 { message } => Mechanism::Ed25519 {
             message: message.clone(),
         },
-        SignRequest::Ecdsa { .. } => {
-            return Err(BackendError::Unsupported(
-                "ECDSA on the cluster backend (not wired yet)",
-            ));
-        }
+        SignRequest::Ecdsa { prehash } => Mechanism::Ecdsa {
+            digest: prehash.clone(),
+        },
     })
+}
+
+/// The module's reference to the cluster key `id`: the key type's tag, then the id.
+fn key_ref(tag: u8, id: KeyId) -> KeyRef {
+    let mut key = vec![tag];
+    key.extend_from_slice(id.as_bytes());
+    KeyRef(key)
+}
+
+/// The cluster's ECDSA signature (DER `SEQUENCE { r, s }`) as PKCS#11 wants it: `r || s`, 32 bytes each.
+fn ecdsa_raw(der: &[u8]) -> Result<Vec<u8>, BackendError> {
+    p256::ecdsa::Signature::from_der(der)
+        .map(|s| s.to_bytes().to_vec())
+        .map_err(|e| BackendError::Protocol(format!("ECDSA signature from the cluster: {e}")))
 }
 
 impl Backend for ClusterBackend {
@@ -172,7 +207,8 @@ impl Backend for ClusterBackend {
         let rsa_bits = rsa_bits(self.test_primes.as_ref());
         Capabilities {
             rsa: rsa_bits.1 > 0,
-            p256: false,
+            // Presigning needs 2k - 1 share holders.
+            p256: u32::from(self.parties) + 1 >= 2 * u32::from(self.threshold),
             ed25519: true,
             rsa_bits,
         }
@@ -190,27 +226,11 @@ impl Backend for ClusterBackend {
                 )?;
                 self.distribute(&public, &shares)
             }
-            KeyKind::Ed25519 => {
-                let id = self
-                    .cluster
-                    .create_key(Algorithm::Ed25519, self.threshold)
-                    .map_err(cluster_error)?;
-                let point = self
-                    .cluster
-                    .public_key(&id)
-                    .as_ref()
-                    .and_then(|pk| pk.as_ed25519().map(|pk| pk.public_key_bytes()))
-                    .ok_or_else(|| BackendError::Cluster("the new Ed25519 key is not registered".into()))?;
-                let mut key = vec![TAG_ED25519];
-                key.extend_from_slice(id.as_bytes());
-                Ok((PublicKey::Ed25519 { point }, KeyRef(key)))
-            }
-            KeyKind::P256 => {
-                tracing::error!(?kind, "the cluster backend does not support P-256 yet");
-                Err(BackendError::Unsupported(
-                    "P-256 on the cluster backend (not wired yet)",
-                ))
-            }
+            KeyKind::Ed25519 => self.create_by_dkg(Algorithm::Ed25519),
+            KeyKind::P256 if self.capabilities().p256 => self.create_by_dkg(Algorithm::EcdsaP256),
+            KeyKind::P256 => Err(BackendError::Unsupported(
+                "threshold ECDSA needs nodes >= 2 * threshold - 1",
+            )),
         }
     }
 
@@ -231,7 +251,10 @@ impl Backend for ClusterBackend {
         if !sig.culprits.is_empty() {
             tracing::warn!(culprits = ?sig.culprits, "cluster: misbehaving nodes excluded");
         }
-        Ok(sig.bytes)
+        match request {
+            SignRequest::Ecdsa { .. } => ecdsa_raw(&sig.bytes),
+            _ => Ok(sig.bytes),
+        }
     }
 
     fn destroy(&self, key: &KeyRef) -> Result<Vec<UndeletedShare>, BackendError> {
@@ -322,7 +345,7 @@ mod tests {
     use tcrypto::HashAlg;
 
     #[test]
-    fn every_rsa_and_ed25519_request_maps_to_the_same_wire_mechanism_and_ecdsa_is_refused() {
+    fn every_request_maps_to_the_same_wire_mechanism() {
         let d = vec![7u8; 32];
         assert_eq!(
             mechanism(&SignRequest::RsaPkcs1 {
@@ -364,19 +387,35 @@ mod tests {
                 message: b"m".to_vec()
             }
         );
-        assert!(matches!(
-            mechanism(&SignRequest::Ecdsa { prehash: vec![0; 32] }),
-            Err(BackendError::Unsupported(_))
-        ));
+        assert_eq!(
+            mechanism(&SignRequest::Ecdsa { prehash: vec![5; 20] }).unwrap(),
+            Mechanism::Ecdsa { digest: vec![5; 20] }
+        );
     }
 
     #[test]
-    fn key_refs_of_other_backends_are_unknown_keys() {
-        // P-256 key refs (tag 0x02) are not the cluster's.
+    fn cluster_ecdsa_der_signatures_become_r_concatenated_with_s() {
+        let mut r = [0u8; 32];
+        r[31] = 1;
+        let mut s = [0u8; 32];
+        s[0] = 0x7f;
+        s[31] = 2;
+        let sig = p256::ecdsa::Signature::from_scalars(r, s).unwrap();
+        let raw = ecdsa_raw(sig.to_der().as_bytes()).unwrap();
+        assert_eq!(raw, [r, s].concat());
+        assert!(matches!(ecdsa_raw(&raw), Err(BackendError::Protocol(_))));
+    }
+
+    #[test]
+    fn key_refs_of_unknown_types_or_lengths_are_unknown_keys() {
         assert!(matches!(
-            key_id(&KeyRef(vec![0x02; 33])),
+            key_id(&KeyRef(vec![0x04; 33])),
             Err(BackendError::UnknownKey)
         ));
+        assert_eq!(
+            key_id(&key_ref(TAG_P256, KeyId([2; 32]))).unwrap(),
+            KeyId([2; 32])
+        );
         assert_eq!(
             key_id(&KeyRef([vec![TAG_ED25519], vec![8; 32]].concat())).unwrap(),
             KeyId([8; 32])
