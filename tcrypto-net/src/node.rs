@@ -228,6 +228,19 @@ impl SignerNode {
         req: Request,
         rng: &mut impl CryptoRng,
     ) -> Response {
+        // A FROST signing package is decoded once, here: its decoder checks every nonce commitment (a scalar
+        // multiplication per point), and both the audit record (the message) and the signer need it. Our own
+        // commitment in it was made here and is not checked again.
+        let frost_package = match &req.body {
+            RequestBody::FrostSign { key, package } => {
+                use tcrypto::ed25519::SigningPackage;
+                let own = SigningPackage::peek_session(package)
+                    .ok()
+                    .and_then(|session| self.nonces.commitment(key, &session));
+                Some(SigningPackage::decode_with_own(package, own.as_ref()))
+            }
+            _ => None,
+        };
         let (key, mechanism, payload) = match &req.body {
             RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => (
                 Some(*key),
@@ -239,17 +252,18 @@ impl SignerNode {
             | RequestBody::PresignStart { key, .. }
             | RequestBody::PresignRound { key, .. }
             | RequestBody::DkgDeliver { key, .. } => (Some(*key), None, None),
-            RequestBody::FrostSign { key, package } => (
+            RequestBody::FrostSign { key, .. } => (
                 Some(*key),
                 Some("ed25519"),
-                tcrypto::ed25519::SigningPackage::decode(package)
-                    .ok()
-                    .map(|p| p.message),
+                frost_package
+                    .as_ref()
+                    .and_then(|p| p.as_ref().ok())
+                    .map(|p| p.message.clone()),
             ),
             RequestBody::EcdsaSign { key, digest, .. } => (Some(*key), Some("ecdsa"), Some(digest.clone())),
             _ => (None, None, None),
         };
-        let mut body = self.answer(now_ms, &req, rng);
+        let mut body = self.answer(now_ms, &req, frost_package, rng);
         let outcome = match &body {
             ResponseBody::Error { code, .. } => Err(*code),
             _ => Ok(()),
@@ -279,7 +293,13 @@ impl SignerNode {
         }
     }
 
-    fn answer(&self, now_ms: u64, req: &Request, rng: &mut impl CryptoRng) -> ResponseBody {
+    fn answer(
+        &self,
+        now_ms: u64,
+        req: &Request,
+        frost_package: Option<Result<tcrypto::ed25519::SigningPackage, tcrypto::codec::DecodeError>>,
+        rng: &mut impl CryptoRng,
+    ) -> ResponseBody {
         let checked = match self.replay.lock() {
             Ok(mut g) => g.check(req.session, req.issued_at_ms, now_ms),
             Err(_) => Err(ReplayError::Full),
@@ -387,14 +407,15 @@ impl SignerNode {
                     None => refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}"))),
                 }
             }
-            RequestBody::FrostSign { key, package } => {
+            RequestBody::FrostSign { key, .. } => {
                 let held = self.held(key);
                 let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ed25519()?))) else {
                     return refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}")));
                 };
-                let package = match tcrypto::ed25519::SigningPackage::decode(package) {
-                    Ok(p) => p,
-                    Err(e) => return refuse((ErrorCode::BadEncoding, e.to_string())),
+                let package = match frost_package {
+                    Some(Ok(p)) => p,
+                    Some(Err(e)) => return refuse((ErrorCode::BadEncoding, e.to_string())),
+                    None => return refuse((ErrorCode::Internal, "signing package not decoded".into())),
                 };
                 match self.nonces.sign(*key, share, &package) {
                     Ok(s) => ResponseBody::Share {

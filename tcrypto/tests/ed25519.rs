@@ -427,6 +427,73 @@ fn identity_and_non_canonical_points_in_commitments_are_refused_and_the_sender_n
 }
 
 #[test]
+fn every_non_canonical_commitment_encoding_is_refused() {
+    // The commitment decoder relies on the prime-order check to refuse non-canonical encodings: all
+    // 19 values y = p + j (j < 19, p = 2^255 - 19), with either sign bit, must be refused.
+    let mut rng = seeded_rng("ed25519_noncanonical_all");
+    let shares = dkg_shares(2, 2, &mut rng);
+    let (_, c) = round1::commit(&shares[0], SessionId::random(&mut rng), &mut rng).unwrap();
+    let good = c.encode();
+    for j in 0u8..19 {
+        // p + j in little-endian: p = 0x7fff..ffed.
+        let mut y = [0xffu8; 32];
+        y[31] = 0x7f;
+        y[0] = 0xed + j;
+        for sign in [0u8, 0x80] {
+            let mut enc = y;
+            enc[31] |= sign;
+            for at in [34, 66] {
+                let mut bad = good.clone();
+                bad[at..at + 32].copy_from_slice(&enc);
+                assert!(
+                    round1::Commitment::decode(&bad).is_err(),
+                    "y = p + {j}, sign {sign:#x}, at {at}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn decoding_with_the_signers_own_commitment_still_checks_every_other_point() {
+    let mut rng = seeded_rng("ed25519_decode_with_own");
+    let shares = dkg_shares(3, 3, &mut rng);
+    let session = SessionId::random(&mut rng);
+    let made: Vec<_> = shares
+        .iter()
+        .map(|s| round1::commit(s, session, &mut rng).unwrap())
+        .collect();
+    let commitments: BTreeMap<SignerId, round1::Commitment> =
+        shares.iter().zip(&made).map(|(s, (_, c))| (s.id(), *c)).collect();
+    let package = SigningPackage::new(session, b"msg".to_vec(), commitments).unwrap();
+    let bytes = package.encode();
+    let own = *made[0].0.commitment();
+    let own = &own;
+    assert_eq!(SigningPackage::peek_session(&bytes).unwrap(), session);
+    assert_eq!(
+        SigningPackage::decode_with_own(&bytes, Some(own)).unwrap(),
+        package
+    );
+    // The result signs and verifies like the strictly decoded package.
+    let decoded = SigningPackage::decode_with_own(&bytes, Some(own)).unwrap();
+    let z = round2::sign(&shares[0], made.into_iter().next().unwrap().0, &decoded).unwrap();
+    assert_eq!(z.session, session);
+    // Layout: header 2 + session 32 + message (4 + 3) + count 4, then per signer id 2 + D 32 + E 32.
+    let first = 2 + 32 + 7 + 4 + 2;
+    let order8 = hex::decode("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a").unwrap();
+    // A small-order point in another signer's slot, or in our own slot in place of our point, is refused.
+    for at in [first, first + 32, first + 66, first + 66 + 32, first + 132] {
+        let mut bad = bytes.clone();
+        bad[at..at + 32].copy_from_slice(&order8);
+        assert!(
+            SigningPackage::decode_with_own(&bad, Some(own)).is_err(),
+            "at {at}"
+        );
+        assert!(SigningPackage::decode(&bad).is_err(), "at {at}");
+    }
+}
+
+#[test]
 fn non_canonical_signature_share_scalar_is_refused_and_the_sender_named() {
     let z = round2::SignatureShare {
         session: SessionId([1; 32]),

@@ -74,6 +74,12 @@ impl NoncePool {
         Ok(out)
     }
 
+    /// The commitment to the unused nonces of `(key, session)`, if held.
+    pub(crate) fn commitment(&self, key: &KeyId, session: &SessionId) -> Option<round1::Commitment> {
+        let pool = self.nonces.lock().ok()?;
+        pool.map.get(&(*key, *session)).map(|n| *n.commitment())
+    }
+
     /// Round 2: takes the session's nonces out of the pool and signs the package.
     pub(crate) fn sign(
         &self,

@@ -413,13 +413,29 @@ impl SigningPackage {
 
     /// Strict decoding; refuses duplicate or unsorted ids, identity, small-order and non-canonical points.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_with_own(bytes, None)
+    }
+
+    /// [`SigningPackage::decode`] for a signer that holds the nonces of `own` (its round-1 commitment, from
+    /// [`round1::commit`] or [`round1::SigningNonces::commitment`]): points encoded exactly as `own`'s are
+    /// taken from it instead of being checked a second time (each check is a scalar multiplication); every
+    /// other point is checked in full, so the result is the same as [`SigningPackage::decode`]'s.
+    pub fn decode_with_own(bytes: &[u8], own: Option<&round1::Commitment>) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tag::SIGNING_PACKAGE)?;
         let session = SessionId::decode(&mut r)?;
         let message = r.bytes()?.to_vec();
-        let commitments =
-            SignerId::decode_map(&mut r, 64, |r| round1::Commitment::decode_points(session, r))?;
+        let commitments = SignerId::decode_map(&mut r, 64, |r| {
+            round1::Commitment::decode_points_known(session, r, own)
+        })?;
         r.finish()?;
         Self::new(session, message, commitments).map_err(|_| DecodeError::Invalid("empty signing package"))
+    }
+
+    /// The session id of an encoded package, read without decoding the rest (e.g. to find the signer's nonces
+    /// before [`SigningPackage::decode_with_own`]).
+    pub fn peek_session(bytes: &[u8]) -> Result<SessionId, DecodeError> {
+        let mut r = Reader::new(bytes, tag::SIGNING_PACKAGE)?;
+        SessionId::decode(&mut r)
     }
 }
 

@@ -33,6 +33,8 @@ struct FrostForm {
     hiding: EdwardsPoint,
     binding: EdwardsPoint,
     commitments: frost::round1::SigningCommitments,
+    /// The encoding `D_i || E_i` these checked points came from (or were serialized to).
+    encoded: [u8; 64],
 }
 
 impl PartialEq for Commitment {
@@ -76,25 +78,45 @@ impl Commitment {
             .raw(&Ed25519::point_to_bytes(&self.binding));
     }
 
-    /// Reads `D_i`, `E_i` with `frost-ed25519`'s decoder (the identity and points outside the prime-order
-    /// subgroup are refused) plus our canonical-encoding check, keeping both forms.
+    /// Reads `D_i`, `E_i` with `frost-ed25519`'s decoder, keeping both forms. That decoder refuses the identity
+    /// and points outside the prime-order subgroup, and with them every non-canonical encoding (all 19 encodings
+    /// with `y >= p` decode to the identity, small-order or mixed-order points; Chalkias et al., "Taming the many
+    /// EdDSAs", ePrint 2020/1244); the point is then decompressed once more for our form, without re-compressing
+    /// it (a field inversion per point).
     pub(super) fn decode_points(session: SessionId, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let read =
-            |r: &mut Reader<'_>| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
-                let bytes = r.array::<32>()?;
-                let invalid = DecodeError::Invalid(
-                    "point not canonical, not in the prime-order group, or the identity",
-                );
-                let commitment =
-                    frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
-                let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
-                    .decompress()
-                    .filter(|p| p.compress().to_bytes() == bytes)
-                    .ok_or(invalid)?;
-                Ok((point, commitment))
-            };
-        let (hiding, d) = read(r)?;
-        let (binding, e) = read(r)?;
+        Self::decode_points_known(session, r, None)
+    }
+
+    /// [`Commitment::decode_points`], except that when the 64 bytes are exactly the encoding of `known` (a
+    /// commitment this party made itself with [`commit`], or one it already decoded), its checked points are
+    /// taken instead of being checked again. Any other bytes are fully checked.
+    pub(super) fn decode_points_known(
+        session: SessionId,
+        r: &mut Reader<'_>,
+        known: Option<&Commitment>,
+    ) -> Result<Self, DecodeError> {
+        let encoded = r.array::<64>()?;
+        if let Some(k) = known
+            && let Some(f) = k.frost
+            && f.encoded == encoded
+            && f.hiding == k.hiding
+            && f.binding == k.binding
+        {
+            return Ok(Self { session, ..*k });
+        }
+        let read = |bytes: [u8; 32]| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
+            let invalid =
+                DecodeError::Invalid("point not canonical, not in the prime-order group, or the identity");
+            let commitment =
+                frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
+            let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+                .decompress()
+                .ok_or(invalid)?;
+            Ok((point, commitment))
+        };
+        let (hiding_bytes, binding_bytes) = split_encoding(&encoded);
+        let (hiding, d) = read(hiding_bytes)?;
+        let (binding, e) = read(binding_bytes)?;
         Ok(Self {
             session,
             hiding,
@@ -103,6 +125,7 @@ impl Commitment {
                 hiding,
                 binding,
                 commitments: frost::round1::SigningCommitments::new(d, e),
+                encoded,
             }),
         })
     }
@@ -124,17 +147,21 @@ impl Commitment {
     fn from_frost(session: SessionId, c: &frost::round1::SigningCommitments) -> Result<Self, Error> {
         // Our own freshly computed `d_i·G`, `e_i·G`: prime order by construction (frost refuses to serialize the
         // identity), so only decompressed, without the strict decoder's torsion check.
-        let point = |n: &frost::round1::NonceCommitment| -> Result<EdwardsPoint, Error> {
+        let point = |n: &frost::round1::NonceCommitment| -> Result<([u8; 32], EdwardsPoint), Error> {
             let bytes: [u8; 32] = n
                 .serialize()
                 .map_err(Error::Frost)?
                 .try_into()
                 .map_err(|_| Error::InvalidParameters("nonce commitment is not 32 bytes"))?;
-            curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+            let p = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
                 .decompress()
-                .ok_or(Error::InvalidParameters("nonce commitment does not decompress"))
+                .ok_or(Error::InvalidParameters("nonce commitment does not decompress"))?;
+            Ok((bytes, p))
         };
-        let (hiding, binding) = (point(c.hiding())?, point(c.binding())?);
+        let ((hiding_bytes, hiding), (binding_bytes, binding)) = (point(c.hiding())?, point(c.binding())?);
+        let mut encoded = [0u8; 64];
+        encoded[..32].copy_from_slice(&hiding_bytes);
+        encoded[32..].copy_from_slice(&binding_bytes);
         Ok(Self {
             session,
             hiding,
@@ -143,9 +170,19 @@ impl Commitment {
                 hiding,
                 binding,
                 commitments: *c,
+                encoded,
             }),
         })
     }
+}
+
+/// `D_i`'s and `E_i`'s 32-byte encodings out of `D_i || E_i`.
+fn split_encoding(encoded: &[u8; 64]) -> ([u8; 32], [u8; 32]) {
+    let mut hiding = [0u8; 32];
+    let mut binding = [0u8; 32];
+    hiding.copy_from_slice(&encoded[..32]);
+    binding.copy_from_slice(&encoded[32..]);
+    (hiding, binding)
 }
 
 /// A signer's secret nonces `(d_i, e_i)` for one session. Consumed by [`super::round2::sign`], so they sign at
@@ -155,6 +192,13 @@ pub struct SigningNonces {
     pub(super) id: SignerId,
     pub(super) commitment: Commitment,
     pub(super) inner: frost::round1::SigningNonces,
+}
+
+impl SigningNonces {
+    /// The public commitment `(D_i, E_i)` to these nonces, as sent in round 1.
+    pub fn commitment(&self) -> &Commitment {
+        &self.commitment
+    }
 }
 
 impl fmt::Debug for SigningNonces {
