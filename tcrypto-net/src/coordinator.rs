@@ -773,7 +773,7 @@ impl Coordinator {
             Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why)),
             Some(Op::FrostRefill { .. }) => self.frost_refill_answered(op, node, None, now),
             Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
-            Some(Op::Presign(_)) => self.presign_request_failed(op, node, why, now),
+            Some(Op::Presign(_)) => self.presign_request_failed(op, request, node, why, now),
             Some(Op::EcdsaSign(_)) => self.ecdsa_request_failed(op, request, node, why, now),
             Some(Op::Sign(s)) => {
                 s.outstanding.remove(&node);

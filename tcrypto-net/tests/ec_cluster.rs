@@ -391,6 +391,88 @@ fn a_node_sending_a_bad_ecdsa_share_is_replaced_with_the_same_presignature() {
     assert_eq!(sig.culprits, vec!["node3".to_string()]);
 }
 
+#[test]
+fn a_node_corrupting_its_presigning_opening_is_named_by_the_blame_step_and_excluded() {
+    // n = 5 > 2k - 1 = 3: presigning goes on with the four members left once the culprit is excluded.
+    let (nodes, publics, identities) = common::memory_nodes_with_identities(5);
+    let cfg = CoordinatorConfig {
+        presign_low_watermark: 2,
+        presign_high_watermark: 4,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
+    let key = c.create_key(Algorithm::EcdsaP256, 2).unwrap();
+    // Node 3 opens a wrong share of w in its round-3 broadcast, signed with its own identity (so it passes the
+    // coordinator's envelope check and only the end-of-presigning check can catch it).
+    let signing = identities[2].signing.clone();
+    c.engine().set_tamper(
+        2,
+        Box::new(move |frame: &mut Vec<u8>| {
+            let Ok(mut resp) = Response::decode(frame) else {
+                return;
+            };
+            if let ResponseBody::Envelopes(envs) = &mut resp.body {
+                for bytes in envs.iter_mut() {
+                    let Ok(env) = Envelope::decode(bytes) else {
+                        continue;
+                    };
+                    let Ok(mut b3) = tcrypto::ecdsa::presign::Round3Broadcast::decode(&env.body) else {
+                        continue;
+                    };
+                    if env.route.round != 3 || env.route.to.is_some() {
+                        continue;
+                    }
+                    b3.w_shares[0] += p256::Scalar::ONE;
+                    *bytes = Envelope::broadcast(env.route, &b3.encode(), &signing)
+                        .unwrap()
+                        .encode();
+                }
+            }
+            *frame = resp.encode();
+        }),
+    );
+    sign_and_verify_ecdsa(&c, key, 0, 3);
+    assert!(
+        c.culprits()
+            .iter()
+            .any(|(node, name, k)| *node == 2 && name == "node3" && *k == key),
+        "culprit not named: {:?}",
+        c.culprits()
+    );
+    let health = c.engine().submit(|co, _, _| co.health());
+    assert!(health[2].excluded.is_some(), "node3 not excluded");
+    assert!(
+        health
+            .iter()
+            .enumerate()
+            .all(|(i, h)| i == 2 || h.excluded.is_none())
+    );
+}
+
+#[test]
+fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_with_a_clear_error() {
+    let (nodes, publics) = common::memory_nodes(3);
+    let cfg = CoordinatorConfig {
+        presign_low_watermark: 1,
+        presign_high_watermark: 2,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
+    let key = c.create_key(Algorithm::EcdsaP256, 2).unwrap();
+    sign_and_verify_ecdsa(&c, key, 0, 1);
+    assert_eq!(c.presignature_pool_len(&key), 1);
+    c.engine().submit(|co, _, _| co.exclude(0, "test"));
+    // The presignature in stock still signs with the two members left ...
+    sign_and_verify_ecdsa(&c, key, 1, 1);
+    // ... and then presigning, which needs all three, cannot run.
+    let (_, mechanism) = ecdsa_mechanism(2);
+    let err = c.sign(key, mechanism).unwrap_err().to_string();
+    assert!(
+        err.contains("presigning") && err.contains("needs 3 usable holders; 2 usable"),
+        "{err}"
+    );
+}
+
 /// A way to corrupt an ECDSA signature share.
 type Corruption = fn(&mut tcrypto::ecdsa::SignatureShare);
 

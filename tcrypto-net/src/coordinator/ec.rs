@@ -866,6 +866,7 @@ pub(super) struct FrostSessions;
 impl PoolKind for FrostSessions {
     type Entry = FrostEntry;
     const MAX_ATTEMPTS: u32 = MAX_FROST_ATTEMPTS;
+    const REFILL: &'static str = "making FROST nonce commitments (k holders)";
 
     fn pools(c: &Coordinator) -> &HashMap<KeyId, Pool<FrostEntry>> {
         &c.ec.frost

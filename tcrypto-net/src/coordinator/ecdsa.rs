@@ -4,7 +4,13 @@
 //! **Presigning** needs `2k - 1` holders online (`tcrypto::ecdsa`: `n >= 2t + 1` evaluation points for the
 //! degree-`2t` products). A run takes every usable holder, relays three rounds of envelopes (checked like the
 //! DKG's), collects every member's public parts of the batch (all must be equal), and only then tells the members
-//! to store the batch (step 5), so a presignature is usable only once every member passed its checks. A run
+//! to store the batch (step 5), so a presignature is usable only once every member passed its checks. When a
+//! member's end-of-presigning check fails (or the members disagree), the blame step runs instead: every member
+//! reveals its ephemeral polynomials (step 6), every member recomputes what each should have sent (step 7), and
+//! a member named by at least `k` members is excluded as a culprit; the next run goes without it. So with
+//! `n > 2k - 1` holders presigning goes on after an exclusion; with `n = 2k - 1` every holder is needed, and one
+//! excluded or offline holder stops presigning (presignatures in stock still sign with any `k` of their members;
+//! then signatures fail with [`SignError::Unavailable`] naming presigning). A run
 //! starts when the ready stock falls below the low watermark or a signature waits, and makes enough to reach the
 //! high watermark (at most `tcrypto::ecdsa::MAX_BATCH`). One run per key at a time.
 //!
@@ -53,6 +59,8 @@ pub(super) struct Presignatures;
 impl PoolKind for Presignatures {
     type Entry = Entry;
     const MAX_ATTEMPTS: u32 = MAX_ECDSA_ATTEMPTS;
+    const REFILL: &'static str =
+        "presigning (2k - 1 holders; with n = 2k - 1 one excluded or offline holder stops it)";
 
     fn pools(c: &Coordinator) -> &HashMap<KeyId, Pool<Entry>> {
         &c.presig_pools
@@ -98,7 +106,16 @@ pub(super) struct PresignOp {
     publics: Option<Vec<u8>>,
     checked: Vec<PresignaturePublic>,
     committed: BTreeSet<SignerId>,
+    /// A member's check failed or the members disagree: the run ends with the blame step (rounds 6 and 7).
+    blame: bool,
+    /// Blame step: how many members named each member, and what they reported.
+    accusations: BTreeMap<SignerId, usize>,
+    reports: Vec<String>,
 }
+
+/// The blame step's rounds: every member reveals (6), every member concludes over the reveals (7).
+const REVEAL_ROUND: u8 = 6;
+const CONCLUDE_ROUND: u8 = 7;
 
 /// An ECDSA signature in progress.
 #[derive(Debug)]
@@ -174,6 +191,9 @@ impl Coordinator {
             publics: None,
             checked: Vec::new(),
             committed: BTreeSet::new(),
+            blame: false,
+            accusations: BTreeMap::new(),
+            reports: Vec::new(),
         })));
         tracing::debug!(%key, batch, members = holders.len(), "presigning run started");
         let requests = holders
@@ -228,14 +248,32 @@ impl Coordinator {
     }
 
     /// A presigning request failed at `node` (error, timeout, disconnection).
-    pub(super) fn presign_request_failed(&mut self, op: OpId, node: NodeIndex, why: String, now: Instant) {
+    pub(super) fn presign_request_failed(
+        &mut self,
+        op: OpId,
+        request: RequestId,
+        node: NodeIndex,
+        why: String,
+        now: Instant,
+    ) {
         let detail = format!("{} failed during presigning: {why}", self.node_name(node));
-        let committing = matches!(self.ops.get(&op), Some(Op::Presign(p)) if p.round == 5);
-        if committing {
+        let Some(Op::Presign(p)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        if p.asked.remove(&request).is_none() {
+            return;
+        }
+        match p.round {
             // Step 5: the other members stored the batch; this one will not be asked to sign with it.
-            self.presign_committed(op, None, now);
-        } else {
-            self.presign_abort(op, Vec::new(), detail, now);
+            5 => self.presign_committed(op, None, now),
+            // Blame step: a member that does not reveal is named by the others' conclusions.
+            REVEAL_ROUND | CONCLUDE_ROUND => {
+                p.reports.push(detail);
+                if p.asked.is_empty() {
+                    self.presign_blame_next(op, now);
+                }
+            }
+            _ => self.presign_abort(op, Vec::new(), detail, now),
         }
     }
 
@@ -248,6 +286,7 @@ impl Coordinator {
         body: ResponseBody,
         now: Instant,
     ) {
+        let name = self.node_name(node);
         let Some(Op::Presign(p)) = self.ops.get_mut(&op) else {
             return;
         };
@@ -273,12 +312,8 @@ impl Coordinator {
                 let bytes: Vec<u8> = publics.concat();
                 match &p.publics {
                     Some(first) if *first != bytes => {
-                        return self.presign_abort(
-                            op,
-                            Vec::new(),
-                            "members disagree on the presignatures".into(),
-                            now,
-                        );
+                        p.reports.push("members disagree on the presignatures".into());
+                        p.blame = true;
                     }
                     Some(_) => {}
                     None => {
@@ -310,21 +345,38 @@ impl Coordinator {
                     }
                 }
                 if p.asked.is_empty() {
-                    p.round = 5;
-                    let requests = p
-                        .members
-                        .iter()
-                        .map(|(id, n)| {
-                            let body = RequestBody::PresignRound {
-                                key: p.key,
-                                run,
-                                round: 5,
-                                inbox: Vec::new(),
-                            };
-                            (*id, *n, body)
-                        })
-                        .collect();
-                    self.presign_send(op, requests, now);
+                    self.presign_checked(op, now);
+                }
+            }
+            ResponseBody::Envelopes(envs) if round == 4 || round == REVEAL_ROUND => {
+                // A member's reveal: its check failed (round 4), or it was asked to reveal (round 6).
+                let checked = match self.checked_envelopes(node, id, run, REVEAL_ROUND, &envs) {
+                    Ok(c) => c,
+                    Err(why) => return self.presign_abort(op, vec![node], why, now),
+                };
+                let Some(Op::Presign(p)) = self.ops.get_mut(&op) else {
+                    return;
+                };
+                if round == 4 {
+                    p.blame = true;
+                    p.reports.push(format!("{name}: presignature checks failed"));
+                }
+                p.returned.insert(id, checked);
+                if p.asked.is_empty() {
+                    if round == 4 {
+                        self.presign_checked(op, now);
+                    } else {
+                        self.presign_blame_next(op, now);
+                    }
+                }
+            }
+            ResponseBody::Aborted { culprits, detail } if round == CONCLUDE_ROUND => {
+                for c in culprits.iter().filter(|c| p.members.contains_key(c)) {
+                    *p.accusations.entry(*c).or_default() += 1;
+                }
+                p.reports.push(format!("{name}: {detail}"));
+                if p.asked.is_empty() {
+                    self.presign_blame_next(op, now);
                 }
             }
             ResponseBody::Done if round == 5 => self.presign_committed(op, Some(id), now),
@@ -344,6 +396,73 @@ impl Coordinator {
                 self.presign_abort(op, vec![node], detail, now);
             }
         }
+    }
+
+    /// Every member answered step 4: commit the batch (step 5) when all passed their checks and agree, else run
+    /// the blame step (the members that passed reveal too, which destroys their presignatures).
+    fn presign_checked(&mut self, op: OpId, now: Instant) {
+        let Some(Op::Presign(p)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        let (key, run) = (p.key, p.run);
+        if p.blame {
+            p.round = REVEAL_ROUND;
+            let requests: Vec<(SignerId, NodeIndex, RequestBody)> = p
+                .members
+                .iter()
+                .filter(|(id, _)| !p.returned.contains_key(id))
+                .map(|(id, n)| {
+                    let body = RequestBody::PresignRound {
+                        key,
+                        run,
+                        round: REVEAL_ROUND,
+                        inbox: Vec::new(),
+                    };
+                    (*id, *n, body)
+                })
+                .collect();
+            if requests.is_empty() {
+                return self.presign_blame_next(op, now);
+            }
+            return self.presign_send(op, requests, now);
+        }
+        p.round = 5;
+        let requests = p
+            .members
+            .iter()
+            .map(|(id, n)| {
+                let body = RequestBody::PresignRound {
+                    key,
+                    run,
+                    round: 5,
+                    inbox: Vec::new(),
+                };
+                (*id, *n, body)
+            })
+            .collect();
+        self.presign_send(op, requests, now);
+    }
+
+    /// The blame step moves on once every member asked answered: after the reveals (6), every member gets the
+    /// others' reveals to conclude (7); after the conclusions, the run is aborted naming every member that at
+    /// least `k` members named. With at most `k - 1` faulty members among the `>= 2k - 1`, the honest ones (at
+    /// least `k`) all name a real culprit, and the faulty ones alone cannot get an honest member named.
+    fn presign_blame_next(&mut self, op: OpId, now: Instant) {
+        let Some(Op::Presign(p)) = self.ops.get(&op) else {
+            return;
+        };
+        if p.round == REVEAL_ROUND {
+            return self.presign_next_round(op, now);
+        }
+        let k = self.threshold_of(&p.key).unwrap_or(usize::MAX);
+        let culprits: Vec<NodeIndex> = p
+            .accusations
+            .iter()
+            .filter(|(_, named)| **named >= k)
+            .filter_map(|(id, _)| p.members.get(id).copied())
+            .collect();
+        let detail = format!("presigning checks failed; blame step: {}", p.reports.join("; "));
+        self.presign_abort(op, culprits, detail, now);
     }
 
     fn presign_next_round(&mut self, op: OpId, now: Instant) {

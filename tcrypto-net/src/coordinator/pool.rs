@@ -65,6 +65,8 @@ pub(super) trait PoolKind {
     fn watermarks(cfg: &CoordinatorConfig) -> (usize, usize);
     /// Usable holders a refill needs, for a `k`-of-`n` key.
     fn refill_quorum(k: usize) -> usize;
+    /// What a refill is and who it needs, for error messages.
+    const REFILL: &'static str;
     /// Starts making about `want` entries; `false` if that is impossible now.
     fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool;
     /// Sends signature `op` with `entry`; `signers` are its usable members, best first (at least `k`).
@@ -218,11 +220,16 @@ impl Coordinator {
                 p.waiting.drain(..).collect()
             })
             .unwrap_or_default();
+        let why = (
+            "pool".to_string(),
+            format!("{} needs {needed} usable holders; {available} usable", P::REFILL),
+        );
         for op in waiting {
-            let (failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
+            let (mut failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
                 Some(t) => (t.failures.clone(), t.culprits.clone()),
                 None => (Vec::new(), Vec::new()),
             };
+            failures.push(why.clone());
             self.finish_sign(op, Err(unavailable(available, needed, &failures, &culprits)));
         }
     }

@@ -8,13 +8,17 @@
 //! | `PresignRound 3` | `Round2State::round3` | round-3 broadcast |
 //! | `PresignRound 4` | `Round3State::finish` | the batch's public parts (kept pending, not yet usable) |
 //! | `PresignRound 5` | store the batch encrypted, crash-safely | `Done`: the batch is usable |
+//! | `PresignRound 6` | `Output::abort_and_reveal` (another member's check failed) | its `BlameReveal` broadcast |
+//! | `PresignRound 7` | `BlameState::conclude` over the other members' reveals | `Aborted` naming the culprits |
 //!
-//! Step 5 comes only when every member reported success in step 4 (as `tcrypto::ecdsa` requires). A batch is
-//! one encrypted file of the secret store. Before a signature share made with a presignature leaves the node,
-//! the presignature's id is appended to the spent log and the log is fsynced ([`SpentLog`], group commit: one
-//! `fdatasync` covers every mark waiting at that moment); on start the log is read back and spent presignatures
-//! are never loaded. A failed check in step 4 aborts the run without the blame step of `tcrypto::ecdsa` (the
-//! coordinator then starts a fresh run).
+//! Step 5 comes only when every member reported success in step 4 (as `tcrypto::ecdsa` requires). When a
+//! member's check fails in step 4 it answers its `BlameReveal` (a round-6 broadcast) instead of the public
+//! parts; the coordinator then asks the other members for theirs (step 6, which destroys their presignatures)
+//! and relays every reveal to every member (step 7), which recomputes what each member should have sent and
+//! names who did not. A batch is one encrypted file of the secret store. Before a signature share made with a
+//! presignature leaves the node, the presignature's id is appended to the spent log and the log is fsynced
+//! ([`SpentLog`], group commit: one `fdatasync` covers every mark waiting at that moment); on start the log is
+//! read back and spent presignatures are never loaded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -25,8 +29,8 @@ use std::sync::{Condvar, Mutex};
 use rand_core::CryptoRng;
 use tcrypto::codec::{Reader, Writer};
 use tcrypto::ecdsa::presign::{
-    self, Finished, PresignParams, Round1Broadcast, Round1Direct, Round1State, Round2Broadcast, Round2Direct,
-    Round2State, Round3Broadcast, Round3State,
+    self, BlameReveal, BlameState, Finished, Output, PresignParams, Round1Broadcast, Round1Direct,
+    Round1State, Round2Broadcast, Round2Direct, Round2State, Round3Broadcast, Round3State,
 };
 use tcrypto::ecdsa::{self, Presignature, PresignatureId, SignRequest, SpentPresignatures};
 use tcrypto::{KeyId, SessionId, SignerId};
@@ -44,8 +48,13 @@ enum State {
     Round2(Box<Round2State>),
     Round3(Box<Round3State>),
     /// Checks passed; waiting for every member's success before the batch is stored.
-    Finished(Vec<Presignature>),
+    Finished(Box<Output>),
+    /// A check failed (here or at another member): waiting for the other members' reveals.
+    Blame(Box<BlameState>),
 }
+
+/// The round whose broadcasts are the blame step's reveals.
+const REVEAL_ROUND: u8 = 6;
 
 /// A presigning run in progress at this node.
 pub(crate) struct PresignRun {
@@ -119,7 +128,7 @@ impl PresignRun {
         self.key
     }
 
-    /// Runs step `round` (2..=5) with the relayed envelopes.
+    /// Runs step `round` (2..=7) with the relayed envelopes.
     pub(crate) fn advance(
         self,
         run: SessionId,
@@ -129,11 +138,29 @@ impl PresignRun {
         rng: &mut impl CryptoRng,
     ) -> Result<Step, Failure> {
         let PresignRun { key, roster, state } = self;
+        let others: BTreeSet<SignerId> = roster.ids().into_iter().filter(|id| *id != roster.me).collect();
         let state = match (round, state) {
-            (5, State::Finished(p)) => return Ok(Step::Commit(key, p)),
+            (5, State::Finished(out)) => return Ok(Step::Commit(key, out.into_presignatures())),
+            (REVEAL_ROUND, State::Finished(out)) => {
+                let (blame, reveal) = out.abort_and_reveal();
+                return reveal_step(key, roster, blame, &reveal, run, own);
+            }
+            (7, State::Blame(blame)) => {
+                // A reveal that is missing or malformed is left out; `conclude` names its sender.
+                let inbox = roster.open(own, run, REVEAL_ROUND, &others, envelopes)?;
+                let reveals: BTreeMap<SignerId, BlameReveal> = inbox
+                    .broadcasts
+                    .iter()
+                    .filter_map(|(id, b)| Some((*id, BlameReveal::decode(b).ok()?)))
+                    .collect();
+                let e = blame.conclude(&reveals);
+                return Err(Failure::Aborted(
+                    e.culprits(),
+                    format!("presigning blame step: {e}"),
+                ));
+            }
             (_, state) => state,
         };
-        let others: BTreeSet<SignerId> = roster.ids().into_iter().filter(|id| *id != roster.me).collect();
         let previous = round
             .checked_sub(1)
             .ok_or_else(|| Failure::refused(ErrorCode::Malformed, "presigning round 0"))?;
@@ -177,21 +204,17 @@ impl PresignRun {
                 let b = decode_each(&inbox.broadcasts, Round3Broadcast::decode)?;
                 match st.finish(&b, rng).map_err(|e| blame(&e))? {
                     Finished::Presignatures(output) => {
-                        let p = output.into_presignatures();
-                        let publics = p.iter().map(|x| x.public().encode()).collect();
+                        let publics = output.public_parts().map(|x| x.encode()).collect();
                         Ok(Step::Checked(
                             PresignRun {
                                 key,
                                 roster,
-                                state: State::Finished(p),
+                                state: State::Finished(Box::new(output)),
                             },
                             publics,
                         ))
                     }
-                    Finished::Blame(_, _) => Err(Failure::Aborted(
-                        Vec::new(),
-                        "presignature checks failed (blame step not run)".into(),
-                    )),
+                    Finished::Blame(blame, reveal) => reveal_step(key, roster, blame, &reveal, run, own),
                 }
             }
             _ => Err(Failure::refused(
@@ -200,6 +223,26 @@ impl PresignRun {
             )),
         }
     }
+}
+
+/// This member's reveal for the blame step, as a round-6 broadcast; the run waits for the others'.
+fn reveal_step(
+    key: KeyId,
+    roster: Roster,
+    blame: Box<BlameState>,
+    reveal: &BlameReveal,
+    run: SessionId,
+    own: &NodeIdentity,
+) -> Result<Step, Failure> {
+    let out = vec![roster.broadcast(own, run, REVEAL_ROUND, &reveal.encode())?];
+    Ok(Step::Envelopes(
+        PresignRun {
+            key,
+            roster,
+            state: State::Blame(blame),
+        },
+        out,
+    ))
 }
 
 /// Store name of a batch.

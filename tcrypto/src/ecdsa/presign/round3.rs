@@ -110,6 +110,11 @@ impl Output {
         self.presignatures
     }
 
+    /// The presignatures' public parts, in batch order (what every member must agree on before any is used).
+    pub fn public_parts(&self) -> impl Iterator<Item = &PresignaturePublic> {
+        self.presignatures.iter().map(Presignature::public)
+    }
+
     /// Discards the presignatures and opens this party's ephemeral polynomials for the blame step.
     pub fn abort_and_reveal(self) -> (Box<BlameState>, BlameReveal) {
         let reveal = self.blame.own.duplicate();
