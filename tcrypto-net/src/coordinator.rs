@@ -834,7 +834,14 @@ impl Coordinator {
         let latency = now.saturating_duration_since(p.sent);
         if let ResponseBody::Error { code, detail } = &resp.body {
             self.node_failed(node, now);
-            self.request_failed(p.op, resp.id, node, format!("{code:?}: {detail}"), now);
+            if *code == crate::wire::ErrorCode::BadEncoding
+                && matches!(self.ops.get(&p.op), Some(Op::FrostSign(_)))
+            {
+                // The package holds this node's own commitment, as it sent it: refusing it blames the node.
+                self.frost_response(p.op, resp.id, node, resp.body, now);
+            } else {
+                self.request_failed(p.op, resp.id, node, format!("{code:?}: {detail}"), now);
+            }
             return;
         }
         if let Some(n) = self.nodes.get_mut(node) {

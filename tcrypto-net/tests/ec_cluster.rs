@@ -161,38 +161,87 @@ fn ed25519_signing_survives_n_minus_k_nodes_going_down_mid_stream() {
     sign_and_verify_ed25519(&c, key, 5);
 }
 
-fn tamper_frost_shares(c: &Cluster<MemoryEngine>, node: usize) {
+/// Passes every answer of `node` through `f` (a Byzantine node).
+fn tamper_bodies(
+    c: &Cluster<MemoryEngine>,
+    node: usize,
+    f: impl Fn(&mut ResponseBody) + Send + Sync + 'static,
+) {
     c.engine().set_tamper(
         node,
-        Box::new(|frame: &mut Vec<u8>| {
+        Box::new(move |frame: &mut Vec<u8>| {
             let Ok(mut resp) = Response::decode(frame) else {
                 return;
             };
-            if let ResponseBody::Share { share, .. } = &mut resp.body
-                && let Ok(mut s) = tcrypto::ed25519::round2::SignatureShare::decode(share)
-            {
-                s.z += curve25519_dalek::Scalar::ONE;
-                *share = s.encode();
-            }
+            f(&mut resp.body);
             *frame = resp.encode();
         }),
     );
 }
 
+/// A way to corrupt what a node answers in FROST signing.
+type FrostCorruption = fn(&mut ResponseBody);
+
+fn frost_share(body: &mut ResponseBody, f: impl Fn(&mut tcrypto::ed25519::round2::SignatureShare)) {
+    if let ResponseBody::Share { share, .. } = body
+        && let Ok(mut s) = tcrypto::ed25519::round2::SignatureShare::decode(share)
+    {
+        f(&mut s);
+        *share = s.encode();
+    }
+}
+
 #[test]
-fn a_node_returning_bad_frost_shares_is_named_excluded_and_no_invalid_signature_is_released() {
-    let c = cluster(5);
-    let key = c.create_key(Algorithm::Ed25519, 3).unwrap();
-    tamper_frost_shares(&c, 1);
-    let culprits = sign_and_verify_ed25519_asking(&c, key, 12, &[1, 3, 4]);
-    assert!(culprits.contains(&"node2".to_string()), "culprit never named");
-    assert!(
-        c.culprits()
-            .iter()
-            .any(|(node, name, k)| *node == 1 && name == "node2" && *k == key)
-    );
-    let health = c.engine().submit(|co, _, _| co.health());
-    assert!(health[1].excluded.is_some(), "node2 not excluded");
+fn a_node_corrupting_frost_data_is_named_excluded_and_no_invalid_signature_is_released() {
+    let kinds: [(&str, FrostCorruption); 4] = [
+        ("z + 1", |b| {
+            frost_share(b, |s| s.z += curve25519_dalek::Scalar::ONE)
+        }),
+        ("another signer id", |b| {
+            if let ResponseBody::Share { signer, .. } = b {
+                *signer = tcrypto::SignerId::new(5).unwrap();
+            }
+        }),
+        ("undecodable share", |b| {
+            if let ResponseBody::Share { share, .. } = b {
+                share.truncate(share.len() / 2);
+            }
+        }),
+        ("signs with other nonces than it committed", |b| {
+            if let ResponseBody::Commitments(commitments) = b {
+                for bytes in commitments.iter_mut() {
+                    let mut c = tcrypto::ed25519::round1::Commitment::decode(bytes).unwrap();
+                    c.hiding += curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+                    *bytes = c.encode();
+                }
+            }
+        }),
+    ];
+    for (name, f) in kinds {
+        let c = cluster(5);
+        let key = c.create_key(Algorithm::Ed25519, 3).unwrap();
+        tamper_bodies(&c, 1, f);
+        let culprits = sign_and_verify_ed25519_asking(&c, key, 12, &[1, 3, 4]);
+        assert!(
+            culprits.contains(&"node2".to_string()),
+            "{name}: culprit never named"
+        );
+        assert!(
+            c.culprits()
+                .iter()
+                .any(|(node, n, k)| *node == 1 && n == "node2" && *k == key),
+            "{name}"
+        );
+        let health = c.engine().submit(|co, _, _| co.health());
+        assert!(health[1].excluded.is_some(), "{name}: node2 not excluded");
+        assert!(
+            health
+                .iter()
+                .enumerate()
+                .all(|(i, h)| i == 1 || h.excluded.is_none()),
+            "{name}: an honest node was excluded"
+        );
+    }
 }
 
 #[test]
@@ -477,21 +526,14 @@ fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_with_a_clear_er
 type Corruption = fn(&mut tcrypto::ecdsa::SignatureShare);
 
 fn tamper_ecdsa_shares(c: &Cluster<MemoryEngine>, node: usize, f: Corruption) {
-    c.engine().set_tamper(
-        node,
-        Box::new(move |frame: &mut Vec<u8>| {
-            let Ok(mut resp) = Response::decode(frame) else {
-                return;
-            };
-            if let ResponseBody::Share { share, .. } = &mut resp.body
-                && let Ok(mut s) = tcrypto::ecdsa::SignatureShare::decode(share)
-            {
-                f(&mut s);
-                *share = s.encode();
-            }
-            *frame = resp.encode();
-        }),
-    );
+    tamper_bodies(c, node, move |body| {
+        if let ResponseBody::Share { share, .. } = body
+            && let Ok(mut s) = tcrypto::ecdsa::SignatureShare::decode(share)
+        {
+            f(&mut s);
+            *share = s.encode();
+        }
+    });
 }
 
 #[test]

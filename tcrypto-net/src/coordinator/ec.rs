@@ -13,7 +13,9 @@
 //! **FROST.** Per Ed25519 key, a pool of signing sessions, each with the nonce commitments of up to `k + 1`
 //! holders, is refilled in batches whenever it falls below the low watermark. A signature takes one session
 //! from the pool and is one round trip to `k` holders. A share that fails verification names its node, which is
-//! excluded; a node that fails or disconnects is avoided and another session is taken.
+//! excluded, and so does a node that refuses a package as not matching its nonces (the package carries the
+//! commitment that node sent, so it committed to other nonces than it holds); a node that fails or disconnects
+//! is avoided and another session is taken.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
@@ -751,15 +753,20 @@ impl Coordinator {
         let Some((expected, _)) = s.asked.remove(&request) else {
             return;
         };
-        let share = match body {
-            ResponseBody::Share { signer, share } if signer == expected => {
-                round2::SignatureShare::decode(&share).ok()
-            }
-            _ => None,
+        let (share, fault) = match body {
+            ResponseBody::Share { signer, share } if signer == expected => (
+                round2::SignatureShare::decode(&share).ok(),
+                "sent a malformed FROST share",
+            ),
+            ResponseBody::Error { .. } => (
+                None,
+                "refused a signing package made from its own nonce commitment",
+            ),
+            _ => (None, "sent a malformed FROST share"),
         };
         let Some(share) = share else {
             let key = s.key;
-            self.culprit(op, node, key, "sent a malformed FROST share");
+            self.culprit(op, node, key, fault);
             self.frost_retry(op, Some((node, String::new())), now);
             return;
         };
