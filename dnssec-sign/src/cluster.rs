@@ -224,6 +224,10 @@ impl<E: Engine> ZoneSigningKey for ClusterKey<E> {
         &self.dnskey
     }
 
+    fn long_batches(&self) -> bool {
+        true
+    }
+
     fn sign_batch(&self, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, KeyError> {
         let mut out = Vec::with_capacity(messages.len());
         let mut pending = VecDeque::with_capacity(self.in_flight);

@@ -98,6 +98,13 @@ pub trait ZoneSigningKey: Send + Sync {
     /// Signs each message (complete RRSIG signed data), returning one DNSSEC wire signature per
     /// message, in the same order.
     fn sign_batch(&self, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, KeyError>;
+    /// Whether this key wants long `sign_batch` calls: a key that keeps many requests in flight
+    /// to a remote signer drains its window at the end of every call, so the pipeline then
+    /// hands each signing thread up to eight times [`crate::SignOptions::batch_size`] RRsets
+    /// per call (never fewer than that batch size).
+    fn long_batches(&self) -> bool {
+        false
+    }
 }
 
 /// Digest type of a DS record (RFC 4509, RFC 6605).

@@ -480,7 +480,11 @@ pub fn sign_rrsets(
     // batches end at owner boundaries
     let mut batches: Vec<&[Job]> = Vec::new();
     let mut s = 0;
-    let batch = opts.batch_size.max(1);
+    let mut batch = opts.batch_size.max(1);
+    if keys.iter().any(|k| k.long_batches()) {
+        let per_thread = jobs.len().div_ceil(rayon::current_num_threads().max(1));
+        batch = batch.max(per_thread.min(batch.saturating_mul(8)));
+    }
     while s < jobs.len() {
         let mut e = (s + batch).min(jobs.len());
         while e < jobs.len() && records[jobs[e].start].owner == records[jobs[e - 1].start].owner {
@@ -553,4 +557,74 @@ pub fn sign_rrsets(
         })
         .collect();
     Ok(results.into_iter().collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::keys::{Algorithm, LocalKey};
+    use crate::rdata::Dnskey;
+
+    /// A local key that records the size of every `sign_batch` call.
+    struct Recording {
+        inner: LocalKey,
+        long: bool,
+        calls: Mutex<Vec<usize>>,
+    }
+
+    impl ZoneSigningKey for Recording {
+        fn owner(&self) -> &Name {
+            self.inner.owner()
+        }
+        fn dnskey(&self) -> &Dnskey {
+            self.inner.dnskey()
+        }
+        fn sign_batch(&self, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, KeyError> {
+            self.calls.lock().unwrap().push(messages.len());
+            self.inner.sign_batch(messages)
+        }
+        fn long_batches(&self) -> bool {
+            self.long
+        }
+    }
+
+    fn call_sizes(long: bool) -> Vec<usize> {
+        let origin = Name::parse("example.", None).unwrap();
+        let mut text = String::from("@ 3600 IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns\n");
+        for i in 0..3000 {
+            text.push_str(&format!("h{i} 3600 IN A 192.0.2.1\n"));
+        }
+        let zone = crate::parse_zone(&text, std::path::Path::new("t.zone"), Some(&origin)).unwrap();
+        let key = Recording {
+            inner: LocalKey::generate(&origin, Algorithm::EcdsaP256Sha256, true, 0, &mut rand::rng())
+                .unwrap(),
+            long,
+            calls: Mutex::default(),
+        };
+        let mut opts = SignOptions::new(1_700_000_000);
+        opts.batch_size = 64;
+        let (_, stats) = sign_zone(zone, &[&key], &opts, None).unwrap();
+        let calls = key.calls.into_inner().unwrap();
+        assert_eq!(calls.iter().sum::<usize>(), stats.rrsigs);
+        calls
+    }
+
+    #[test]
+    fn keys_that_want_long_batches_get_fewer_and_longer_sign_batch_calls() {
+        // 3000 names with an A record and 3000 NSEC3 names: about 6000 RRsets to sign
+        let short = call_sizes(false);
+        let long = call_sizes(true);
+        // whole owner names per batch: a few RRsets past the batch size at most
+        assert!(short.iter().all(|n| *n <= 64 + 4), "{short:?}");
+        assert!(long.iter().any(|n| *n > 64 + 4), "{long:?}");
+        assert!(long.iter().all(|n| *n <= 8 * 64 + 4), "{long:?}");
+        assert!(
+            long.len() * 4 < short.len(),
+            "{} vs {} calls",
+            long.len(),
+            short.len()
+        );
+    }
 }
