@@ -823,7 +823,8 @@ fn non_canonical_scalars_and_points_are_refused() {
     bytes[n - 32..].copy_from_slice(&[0xff; 32]);
     assert!(matches!(SignatureShare::decode(&bytes), Err(Error::Decode(_))));
 
-    // Points: identity (all zero), x >= p, and an uncompressed prefix are refused in a round-3 broadcast.
+    // Points in a round-3 broadcast travel uncompressed (x || y): the identity (all zero), x >= p, y >= p, a
+    // point off the curve and a compressed point are refused.
     let good = Round3Broadcast {
         w_shares: vec![Scalar::ONE],
         a_r: vec![ProjectivePoint::GENERATOR],
@@ -836,23 +837,48 @@ fn non_canonical_scalars_and_points_are_refused() {
     let enc = good.encode();
     assert_eq!(Round3Broadcast::decode(&enc).unwrap(), good);
     let at = 2 + 4 + 32 + 4; // header, w count, w, a_r count
-    for bad in [
-        [0u8; 33],
-        {
-            let mut b = [0xffu8; 33];
-            b[0] = 2;
-            b
-        },
-        {
-            let mut b = [0u8; 33];
-            b.copy_from_slice(&enc[at..at + 33]);
-            b[0] = 4;
-            b
-        },
-    ] {
+    use p256::elliptic_curve::group::GroupEncoding as _;
+    use p256::elliptic_curve::point::AffineCoordinates as _;
+    let g = p256::AffinePoint::GENERATOR;
+    let mut g_xy = [0u8; 64];
+    g_xy[..32].copy_from_slice(&g.x());
+    g_xy[32..].copy_from_slice(&g.y());
+    assert_eq!(&enc[at..at + 64], &g_xy[..]);
+    let mut off_curve = g_xy;
+    off_curve[63] ^= 1;
+    let mut x_too_big = off_curve;
+    x_too_big[..32].copy_from_slice(&[0xff; 32]);
+    let mut y_too_big = off_curve;
+    y_too_big[32..].copy_from_slice(&[0xff; 32]);
+    for bad in [[0u8; 64], off_curve, x_too_big, y_too_big] {
         let mut e = enc.clone();
-        e[at..at + 33].copy_from_slice(&bad);
+        e[at..at + 64].copy_from_slice(&bad);
         assert!(matches!(Round3Broadcast::decode(&e), Err(Error::Decode(_))));
+    }
+    // A compressed point where an uncompressed one belongs does not decode either.
+    let mut short = enc[..at].to_vec();
+    short.extend_from_slice(&g.to_bytes()[..]);
+    short.extend_from_slice(&enc[at + 64..]);
+    assert!(Round3Broadcast::decode(&short).is_err());
+}
+
+#[test]
+fn compressed_points_with_a_compact_or_unknown_prefix_are_refused() {
+    // Presignatures keep compressed points; only the 02/03 prefixes are canonical (05 is SEC1's compact form).
+    let mut rng = rng(51);
+    let keys = ecdsa::deal(2, 3, &mut rng).unwrap();
+    let mut presigs = presign_all(&keys, 1, &mut rng);
+    let p = presigs.get_mut(&id(1)).unwrap()[0].take().unwrap();
+    let enc = p.encode();
+    let again = ecdsa::Presignature::decode(&enc).unwrap();
+    assert_eq!(again.encode(), enc);
+    // signer 2 + rho 32 + sigma 32, then 2^128·R.
+    let at = 2 + 2 + 32 + 32;
+    assert!(enc[at] == 2 || enc[at] == 3);
+    for prefix in [0u8, 1, 4, 5, 6, 7, 0xff] {
+        let mut e = enc.clone();
+        e[at] = prefix;
+        assert!(ecdsa::Presignature::decode(&e).is_err(), "prefix {prefix}");
     }
 }
 

@@ -50,17 +50,57 @@ pub(crate) fn put_point(w: &mut Writer, p: &ProjectivePoint) {
 }
 
 /// Reads a compressed point: it must be on the curve, canonically encoded and not the identity.
+///
+/// Canonical without re-encoding the point (a field inversion): the prefix must be `02` or `03` (SEC1's
+/// compact `05` form and every other tag are refused), and `x` must be below `p` (`p256`'s field decoder
+/// refuses the rest); `y` is then fixed by the prefix's parity.
 pub(crate) fn get_point(r: &mut Reader<'_>) -> Result<ProjectivePoint, DecodeError> {
     let bytes = r.array::<POINT_LEN>()?;
+    if bytes[0] != 2 && bytes[0] != 3 {
+        return Err(DecodeError::Invalid("non-canonical point encoding"));
+    }
     let p: ProjectivePoint = Option::from(ProjectivePoint::from_bytes(&bytes.into()))
         .ok_or(DecodeError::Invalid("not a curve point"))?;
     if p == ProjectivePoint::IDENTITY {
         return Err(DecodeError::Invalid("identity point"));
     }
-    if p.to_bytes().as_slice() != bytes.as_slice() {
-        return Err(DecodeError::Invalid("non-canonical point encoding"));
-    }
     Ok(p)
+}
+
+/// Length of a point in the uncompressed form of bulk point lists: `x || y`, 32 big-endian bytes each.
+pub(crate) const WIDE_POINT_LEN: usize = 64;
+
+/// Appends a list of points in uncompressed form (u32 count, then `x || y` each), all converted to affine
+/// with one field inversion. Used for the presigning broadcasts, which carry several points per presignature:
+/// decoding `x || y` is an on-curve check (a few multiplications) where a compressed point needs a square
+/// root (a field exponentiation) per point. The identity is written as 64 zero bytes, which no decoder accepts.
+pub(crate) fn put_points_wide(w: &mut Writer, v: &[ProjectivePoint]) {
+    w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
+    for a in ProjectivePoint::batch_normalize(v) {
+        if a == p256::AffinePoint::IDENTITY {
+            w.raw(&[0u8; WIDE_POINT_LEN]);
+        } else {
+            w.raw(&a.x()).raw(&a.y());
+        }
+    }
+}
+
+/// Reads one point of the uncompressed form: `x` and `y` below `p` and `(x, y)` on the curve (so never the
+/// identity, which has no affine coordinates).
+pub(crate) fn get_point_wide(r: &mut Reader<'_>) -> Result<ProjectivePoint, DecodeError> {
+    let x = r.array::<SCALAR_LEN>()?;
+    let y = r.array::<SCALAR_LEN>()?;
+    let a: p256::AffinePoint = Option::from(p256::AffinePoint::from_coordinates(&x.into(), &y.into()))
+        .ok_or(DecodeError::Invalid(
+            "not a curve point, or a coordinate not below p",
+        ))?;
+    Ok(ProjectivePoint::from(a))
+}
+
+/// Reads a list of points in the uncompressed form.
+pub(crate) fn get_points_wide(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, DecodeError> {
+    let n = r.count(WIDE_POINT_LEN)?;
+    (0..n).map(|_| get_point_wide(r)).collect()
 }
 
 /// Appends a list of scalars (u32 count, then 32 bytes each).
@@ -96,12 +136,6 @@ pub(crate) fn put_points(w: &mut Writer, v: &[ProjectivePoint]) {
     for p in points_to_bytes(v) {
         w.raw(&p);
     }
-}
-
-/// Reads a list of points.
-pub(crate) fn get_points(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, DecodeError> {
-    let n = r.count(POINT_LEN)?;
-    (0..n).map(|_| get_point(r)).collect()
 }
 
 /// Reads a set of signer ids in strictly increasing order (so each set has one encoding).

@@ -250,16 +250,36 @@ pub struct PresignaturePublic {
 
 impl PresignaturePublic {
     fn write(&self, w: &mut Writer) {
+        self.write_with(w, None);
+    }
+
+    /// Writes the public part; `extra` is one more point converted to affine in the same batch (the
+    /// presignature's `2^128·R`), whose compressed encoding is returned. One field inversion for all points
+    /// instead of one per point; the bytes are those of [`put_point`].
+    fn write_with(&self, w: &mut Writer, extra: Option<&ProjectivePoint>) -> Option<[u8; group::POINT_LEN]> {
+        let mut points = Vec::with_capacity(2 + 2 * self.commitments.len());
+        points.push(self.r_point);
+        for (a, vx) in self.commitments.values() {
+            points.push(*a);
+            points.push(*vx);
+        }
+        if let Some(e) = extra {
+            points.push(*e);
+        }
+        let mut bytes = group::points_to_bytes(&points).into_iter();
+        let extra_bytes = if extra.is_some() { bytes.next_back() } else { None };
         self.id.encode(w);
         self.key_id.encode(w);
         w.u16(self.threshold);
-        put_point(w, &self.r_point);
+        if let Some(r) = bytes.next() {
+            w.raw(&r);
+        }
         put_scalar(w, &self.w);
         group::put_ids(w, self.commitments.keys());
-        for (a, vx) in self.commitments.values() {
-            put_point(w, a);
-            put_point(w, vx);
+        for b in bytes {
+            w.raw(&b);
         }
+        extra_bytes
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -348,12 +368,21 @@ impl Presignature {
     /// encrypted and authenticated (the stored `2^128·R` is trusted: a wrong one only spoils this signer's share,
     /// which the combiner then rejects).
     pub fn encode(&self) -> Vec<u8> {
+        // The public part's points and `2^128·R` share one batch conversion to affine; `2^128·R` comes first in
+        // the encoding, so the public part is written to a scratch writer and appended after it.
+        let mut public = Writer::bare();
+        let r_high = self.public.write_with(&mut public, Some(&self.r_high));
         let mut w = Writer::new(tag::PRESIGNATURE);
         self.signer.encode(&mut w);
         put_scalar(&mut w, &self.rho);
         put_scalar(&mut w, &self.sigma);
-        put_point(&mut w, &self.r_high);
-        self.public.write(&mut w);
+        match r_high {
+            Some(b) => {
+                w.raw(&b);
+            }
+            None => put_point(&mut w, &self.r_high),
+        }
+        w.raw(public.as_slice());
         w.finish()
     }
 
@@ -450,23 +479,19 @@ pub(crate) fn get_hashes(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, DecodeErro
     (0..n).map(|_| r.array::<32>()).collect()
 }
 
-/// Reads `batch` Feldman vectors of `t + 1` points each (the count is checked by the round, not here).
+/// Appends `batch` Feldman vectors of `t + 1` points each (the count is checked by the round, not here), the
+/// points uncompressed like every point list of the presigning broadcasts.
 pub(crate) fn put_vectors(w: &mut Writer, vs: &[Vec<ProjectivePoint>]) {
-    let flat: Vec<ProjectivePoint> = vs.iter().flatten().copied().collect();
-    let mut bytes = group::points_to_bytes(&flat).into_iter();
     w.u32(u32::try_from(vs.len()).unwrap_or(u32::MAX));
     for v in vs {
-        w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
-        for b in bytes.by_ref().take(v.len()) {
-            w.raw(&b);
-        }
+        group::put_points_wide(w, v);
     }
 }
 
 /// Reads a list of point vectors.
 pub(crate) fn get_vectors(r: &mut Reader<'_>) -> Result<Vec<Vec<ProjectivePoint>>, DecodeError> {
     let n = r.count(4)?;
-    (0..n).map(|_| group::get_points(r)).collect()
+    (0..n).map(|_| group::get_points_wide(r)).collect()
 }
 
 /// `Err(culprits)` if the list is non-empty.

@@ -13,7 +13,7 @@ use p256::{ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::super::group::{self, Polynomial, get_point};
+use super::super::group::{self, Polynomial};
 use super::super::{Error, tag};
 use super::round1::{Round1Broadcast, Round1Direct, Round1State};
 use super::{
@@ -215,7 +215,7 @@ impl Round2Direct {
 }
 
 impl Round2Broadcast {
-    /// Encodes (tag 0x23).
+    /// Encodes (tag 0x23); the points uncompressed (`x || y`, see the presigning module).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::ROUND2_BROADCAST);
         self.write(&mut w);
@@ -223,18 +223,17 @@ impl Round2Broadcast {
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
-        group::put_points(w, &self.r_points);
+        group::put_points_wide(w, &self.r_points);
         put_vectors(w, &self.v_commitments);
         put_hashes(w, &self.u_share_commitments);
         group::put_ids(w, self.complaints.iter());
         put_hashes(w, &self.echo);
     }
 
-    /// Decodes strictly (canonical, non-identity points).
+    /// Decodes strictly (points on the curve, coordinates below `p`, so never the identity).
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, tag::ROUND2_BROADCAST)?;
-        let n = r.count(group::POINT_LEN)?;
-        let r_points = (0..n).map(|_| get_point(&mut r)).collect::<Result<Vec<_>, _>>()?;
+        let r_points = group::get_points_wide(&mut r)?;
         let v_commitments = get_vectors(&mut r)?;
         let u_share_commitments = get_hashes(&mut r)?;
         let complaints = group::get_ids(&mut r)?;

@@ -20,7 +20,7 @@ use p256::{ProjectivePoint, Scalar};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::super::group::{self, get_point};
+use super::super::group;
 use super::super::{Error, Fault, tag};
 use super::round1::{Round1Broadcast, Round1Direct};
 use super::round2::{Round2Broadcast, Round2Direct, Round2State, echo_hash};
@@ -550,16 +550,15 @@ impl BlameState {
 }
 
 fn put_point_list(w: &mut Writer, v: &[ProjectivePoint]) {
-    group::put_points(w, v);
+    group::put_points_wide(w, v);
 }
 
 fn get_point_list(r: &mut Reader<'_>) -> Result<Vec<ProjectivePoint>, Error> {
-    let n = r.count(group::POINT_LEN)?;
-    Ok((0..n).map(|_| get_point(r)).collect::<Result<Vec<_>, _>>()?)
+    Ok(group::get_points_wide(r)?)
 }
 
 impl Round3Broadcast {
-    /// Encodes (tag 0x25).
+    /// Encodes (tag 0x25); the points uncompressed (`x || y`, see the presigning module).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::ROUND3_BROADCAST);
         group::put_scalars(&mut w, &self.w_shares);
