@@ -400,7 +400,8 @@ pub type BlockingCluster = Cluster<BlockingEngine>;
 
 impl Cluster<BlockingEngine> {
     /// Builds a cluster from a coordinator configuration file ([`crate::config::CoordinatorConfigFile`]): the
-    /// coordinator identity written by `tcrypto-node coordinator-init`, the nodes and their pins.
+    /// coordinator identity written by `tcrypto-node coordinator-init`, the nodes and their pins, and the data
+    /// directory where pending DKG deliveries are kept ([`Cluster::keep_deliveries_in`]) if one is set.
     pub fn from_config_file(path: &std::path::Path) -> Result<Self, ClusterError> {
         let cfg = crate::config::CoordinatorConfigFile::load(path)
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
@@ -415,7 +416,11 @@ impl Cluster<BlockingEngine> {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             ..CoordinatorConfig::default()
         };
-        Self::connect_tls(&identity, &nodes, coordinator)
+        let cluster = Self::connect_tls(&identity, &nodes, coordinator)?;
+        match &cfg.data_dir {
+            Some(dir) => cluster.keep_deliveries_in(dir),
+            None => Ok(cluster),
+        }
     }
 
     /// Builds a cluster from a coordinator configuration file's contents.

@@ -112,6 +112,16 @@ impl CreateAttempts {
 pub struct Cluster<E: Engine> {
     engine: E,
     nodes: Vec<NodePublic>,
+    deliveries: Option<DeliveriesFile>,
+}
+
+/// File name of the pending DKG deliveries in a coordinator's data directory.
+pub const DELIVERIES_FILE: &str = "pending-deliveries.bin";
+
+/// Where the pending DKG deliveries are kept, and the coordinator's version of them last written.
+struct DeliveriesFile {
+    dir: std::path::PathBuf,
+    written: std::sync::Mutex<u64>,
 }
 
 impl<E: Engine> std::fmt::Debug for Cluster<E> {
@@ -125,7 +135,59 @@ impl<E: Engine> std::fmt::Debug for Cluster<E> {
 impl<E: Engine> Cluster<E> {
     /// A cluster over `engine`, whose coordinator has the nodes `nodes` in this order.
     pub fn new(engine: E, nodes: Vec<NodePublic>) -> Self {
-        Self { engine, nodes }
+        Self {
+            engine,
+            nodes,
+            deliveries: None,
+        }
+    }
+
+    /// Keeps the coordinator's pending DKG deliveries (the sealed shares of nodes that were down when a key was
+    /// created) in `dir` ([`DELIVERIES_FILE`], rewritten crash-safely whenever they change, before
+    /// [`Cluster::create_key`] returns), and restores those already there: after a coordinator restart, nodes
+    /// that missed a key creation still get their shares when they connect.
+    pub fn keep_deliveries_in(mut self, dir: &std::path::Path) -> Result<Self, ClusterError> {
+        let io = |e: std::io::Error| ClusterError::Transport(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(DELIVERIES_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let restored = self
+                    .engine
+                    .submit(|c, now, unix| c.restore_deliveries(&bytes, now, unix))
+                    .map_err(|e| ClusterError::Key(format!("{}: {e}", path.display())))?;
+                tracing::info!(restored, "pending DKG deliveries restored");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        self.deliveries = Some(DeliveriesFile {
+            dir: dir.to_path_buf(),
+            written: std::sync::Mutex::new(u64::MAX),
+        });
+        self.save_deliveries()?;
+        Ok(self)
+    }
+
+    /// Rewrites the pending-deliveries file if the coordinator's deliveries changed since it was written.
+    fn save_deliveries(&self) -> Result<(), ClusterError> {
+        let Some(file) = &self.deliveries else {
+            return Ok(());
+        };
+        let mut written = file
+            .written
+            .lock()
+            .map_err(|_| ClusterError::Transport("deliveries lock poisoned".into()))?;
+        let (version, bytes) = self
+            .engine
+            .submit(|c, _, _| (c.deliveries_version(), c.encode_deliveries()));
+        if *written == version {
+            return Ok(());
+        }
+        crate::store::write_atomic(&file.dir, DELIVERIES_FILE, &bytes, version)
+            .map_err(|e| ClusterError::Transport(format!("pending deliveries: {e}")))?;
+        *written = version;
+        Ok(())
     }
 
     /// The engine.
@@ -277,6 +339,7 @@ impl<E: Engine> Cluster<E> {
                 .submit(|c, now, unix| c.start_create_key(algorithm, threshold, &attempts.avoid, now, unix));
             if let Some(result) = attempts.judge(self.engine.wait(op), &self.nodes) {
                 let key = result?;
+                self.save_deliveries()?;
                 self.engine.submit(|c, now, unix| c.prefill(key, now, unix));
                 return Ok(key);
             }
@@ -480,6 +543,9 @@ impl<E: Engine> Cluster<E> {
     pub fn health(&self) -> Vec<NodeHealth> {
         for i in 0..self.nodes.len() {
             let _ = self.request(i, RequestBody::Ping);
+        }
+        if let Err(e) = self.save_deliveries() {
+            tracing::error!(error = %e, "pending DKG deliveries not saved");
         }
         self.engine.submit(|c, _, _| c.health())
     }

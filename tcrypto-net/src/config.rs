@@ -223,6 +223,10 @@ pub struct CoordinatorConfigFile {
     pub request_timeout_ms: u64,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
+    /// Directory for the coordinator's own state (the pending DKG deliveries of nodes that were down when a key
+    /// was created); relative to the configuration file. Without it that state lives in memory only.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
 }
 
 fn default_timeout() -> u64 {
@@ -238,6 +242,12 @@ impl CoordinatorConfigFile {
             && let Some(dir) = path.parent()
         {
             cfg.identity = dir.join(&cfg.identity);
+        }
+        if let Some(data) = cfg.data_dir.as_mut()
+            && data.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            *data = dir.join(&*data);
         }
         if cfg.nodes.is_empty() {
             return Err(ConfigError::Invalid(format!("{}: no nodes", path.display())));

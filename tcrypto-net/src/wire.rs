@@ -25,6 +25,8 @@ pub const TAG_SHARE_BUNDLE: u8 = 0x85;
 pub const TAG_NODE_PUBLIC: u8 = 0x86;
 /// Type tag of the plaintext inside a share bundle.
 pub const TAG_BUNDLE_PLAINTEXT: u8 = 0x87;
+/// Type tag of the coordinator's file of pending DKG deliveries ([`crate::coordinator::Coordinator::encode_deliveries`]).
+pub const TAG_PENDING_DELIVERIES: u8 = 0x88;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;

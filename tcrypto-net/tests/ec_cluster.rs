@@ -148,6 +148,41 @@ fn dkg_succeeds_with_n_minus_k_nodes_down_and_they_get_their_shares_when_they_re
 }
 
 #[test]
+fn nodes_that_missed_a_dkg_get_their_shares_from_a_restarted_coordinator() {
+    let dir = std::env::temp_dir().join(format!("tcrypto-net-deliveries-{:x}", rand::random::<u64>()));
+    let (nodes, publics) = common::memory_nodes(5);
+    let coordinator = |nodes: Vec<Arc<SignerNode>>| {
+        Cluster::new(
+            MemoryEngine::new(nodes, CoordinatorConfig::default()),
+            publics.clone(),
+        )
+        .keep_deliveries_in(&dir)
+        .unwrap()
+    };
+    let first = coordinator(nodes.clone());
+    first.engine().set_up(3, false);
+    first.engine().set_up(4, false);
+    let key = first.create_key(Algorithm::Ed25519, 3).unwrap();
+    assert_eq!(first.pending_deliveries(3), vec![key]);
+    // The coordinator goes away before nodes 4 and 5 return; a new one starts from the same data directory.
+    drop(first);
+    let second = coordinator(nodes);
+    assert_eq!(second.pending_deliveries(3), vec![key]);
+    second.health(); // drives the deliveries
+    assert!(second.pending_deliveries(3).is_empty() && second.pending_deliveries(4).is_empty());
+    assert_eq!(holders_of(&second, &key), 5);
+    // Delivered and rewritten: a third coordinator has nothing left to deliver.
+    let third = coordinator(second.engine().nodes().to_vec());
+    assert!(third.pending_deliveries(3).is_empty());
+    // The returned nodes sign with one dealer.
+    assert_eq!(third.refresh_keys().unwrap(), vec![key]);
+    third.engine().set_up(0, false);
+    third.engine().set_up(1, false);
+    assert!(sign_and_verify_ed25519(&third, key, 3).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn ed25519_signing_survives_n_minus_k_nodes_going_down_mid_stream() {
     let c = cluster(5);
     let key = c.create_key(Algorithm::Ed25519, 3).unwrap();

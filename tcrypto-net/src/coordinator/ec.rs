@@ -7,8 +7,10 @@
 //! the envelopes sealed to it. A dealer that answers a bad envelope, an error, or not at all aborts the run (named
 //! in the error; the caller may run again without it). After round 4 every dealer answers the public key set it
 //! stored; the key is registered only if all agree. For each party that was offline, the coordinator keeps every
-//! dealer's round-2 broadcast and the share sealed to it, and delivers them when the node connects again (in
-//! memory: a coordinator restart before that loses the delivery, and that party never gets a share).
+//! dealer's round-2 broadcast and the share sealed to it, and delivers them when the node connects again. The
+//! pending deliveries can be kept across coordinator restarts ([`Coordinator::encode_deliveries`],
+//! [`Coordinator::restore_deliveries`]; `Cluster::keep_deliveries_in` writes them to a file crash-safely): they
+//! hold only broadcasts and envelopes sealed to their recipients, nothing the coordinator can open.
 //!
 //! **FROST.** Per Ed25519 key, a pool of signing sessions, each with the nonce commitments of up to `k + 1`
 //! holders, is refilled in batches whenever it falls below the low watermark. A signature takes one session
@@ -26,7 +28,8 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use super::pool::{Pool, PoolKind, Stocked};
 use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature, unavailable};
 use crate::sealed::Envelope;
-use crate::wire::{Algorithm, DkgSetup, KeyInfo, RequestBody, RequestId, ResponseBody};
+use crate::wire::{Algorithm, DkgSetup, KeyInfo, Request, RequestBody, RequestId, ResponseBody};
+use tcrypto::codec::{DecodeError, Reader, Writer};
 
 /// Party 1 (a placeholder in the shared setup; each dealer's copy names it).
 const FIRST: SignerId = match SignerId::new(1) {
@@ -42,6 +45,8 @@ const MAX_FROST_ATTEMPTS: u32 = 8;
 pub(super) struct EcState {
     /// DKG results waiting for parties that were offline, by node and key.
     deliveries: HashMap<NodeIndex, BTreeMap<KeyId, RequestBody>>,
+    /// Changes of `deliveries` so far (a caller keeping them on disk rewrites its copy when this moves).
+    deliveries_version: u64,
     /// FROST session pools, by key.
     frost: HashMap<KeyId, Pool<FrostEntry>>,
 }
@@ -146,6 +151,17 @@ impl Op {
             Op::EcdsaSign(s) => Some(&mut s.tries),
             _ => None,
         }
+    }
+}
+
+/// A delivery's request body in a request frame of its own (no id, session or time: those are made when it is
+/// sent), for [`Coordinator::encode_deliveries`].
+fn delivery_request(body: RequestBody) -> Request {
+    Request {
+        id: 0,
+        session: SessionId([0; 32]),
+        issued_at_ms: 0,
+        body,
     }
 }
 
@@ -490,6 +506,7 @@ impl Coordinator {
             return;
         }
         for (node, body) in deliveries {
+            self.ec.deliveries_version += 1;
             self.ec.deliveries.entry(node).or_default().insert(info.key, body);
             if self.is_connected(node) {
                 self.send_delivery(node, info.key, now);
@@ -533,6 +550,74 @@ impl Coordinator {
             .unwrap_or_default()
     }
 
+    /// Number of changes of the pending deliveries so far: when it moves, a copy kept on disk is out of date.
+    pub fn deliveries_version(&self) -> u64 {
+        self.ec.deliveries_version
+    }
+
+    /// The pending DKG deliveries, encoded to be kept across a coordinator restart (tag
+    /// [`crate::wire::TAG_PENDING_DELIVERIES`]); each names its node by identity key, not by index.
+    pub fn encode_deliveries(&self) -> Vec<u8> {
+        let mut records = Vec::new();
+        for (node, by_key) in &self.ec.deliveries {
+            let Some(identity) = self.party_node(*node) else {
+                continue;
+            };
+            for (key, body) in by_key {
+                records.push((identity, *key, delivery_request(body.clone()).encode()));
+            }
+        }
+        records.sort();
+        let mut w = Writer::new(crate::wire::TAG_PENDING_DELIVERIES);
+        w.u32(u32::try_from(records.len()).unwrap_or(u32::MAX));
+        for (identity, key, request) in &records {
+            w.raw(identity);
+            key.encode(&mut w);
+            w.bytes(request);
+        }
+        w.finish()
+    }
+
+    /// Adds the deliveries of [`Coordinator::encode_deliveries`] (from before a restart) and sends those of
+    /// connected nodes; returns how many were restored. Deliveries for nodes this coordinator does not have are
+    /// left out; a key a node already holds is answered `KeyExists` and counts as delivered.
+    pub fn restore_deliveries(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        unix_ms: u64,
+    ) -> Result<usize, DecodeError> {
+        self.observe_clock(now, unix_ms);
+        let mut r = Reader::new(bytes, crate::wire::TAG_PENDING_DELIVERIES)?;
+        let n = r.count(32 + 32 + 4)?;
+        let mut restored = Vec::with_capacity(n);
+        for _ in 0..n {
+            let identity: [u8; 32] = r.array()?;
+            let key = KeyId::decode(&mut r)?;
+            let request = Request::decode(r.bytes()?)?;
+            if !matches!(&request.body, RequestBody::DkgDeliver { key: k, .. } if *k == key) {
+                return Err(DecodeError::Invalid(
+                    "a pending delivery that is not a DKG delivery of its key",
+                ));
+            }
+            restored.push((identity, key, request.body));
+        }
+        r.finish()?;
+        let mut count = 0;
+        for (identity, key, body) in restored {
+            let Some(node) = (0..self.nodes.len()).find(|n| self.party_node(*n) == Some(identity)) else {
+                continue;
+            };
+            self.ec.deliveries.entry(node).or_default().insert(key, body);
+            self.ec.deliveries_version += 1;
+            count += 1;
+            if self.is_connected(node) {
+                self.send_delivery(node, key, now);
+            }
+        }
+        Ok(count)
+    }
+
     /// The answer to a delivery (`Err`: the request failed); a delivered key is not sent again.
     pub(super) fn delivery_answered(&mut self, op: OpId, result: Result<ResponseBody, String>) {
         let Some(Op::Deliver { node, key }) = self.ops.remove(&op) else {
@@ -544,8 +629,10 @@ impl Coordinator {
             _ => false,
         };
         if done {
-            if let Some(m) = self.ec.deliveries.get_mut(&node) {
-                m.remove(&key);
+            if let Some(m) = self.ec.deliveries.get_mut(&node)
+                && m.remove(&key).is_some()
+            {
+                self.ec.deliveries_version += 1;
             }
             tracing::info!(node = %self.node_name(node), %key, "DKG share delivered");
         } else {
