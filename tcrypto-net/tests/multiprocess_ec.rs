@@ -85,10 +85,10 @@ fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     let cfg = CoordinatorConfig {
         request_timeout: Duration::from_secs(3),
-        // Refill whenever the pool is below 224: a stream that loses nodes mid-flight may spend up to three
-        // presignatures per signature (each retry takes a fresh one), and no refill is possible while 2 are down.
-        presign_low_watermark: 224,
-        presign_high_watermark: 256,
+        // A signature spends one presignature even when a member dies mid-flight (another member of the same
+        // presignature is asked), and no refill is possible while 2 are down: 96 cover the streams below.
+        presign_low_watermark: 96,
+        presign_high_watermark: 128,
         ..CoordinatorConfig::default()
     };
     let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, cfg).unwrap();
@@ -114,26 +114,32 @@ fn ec_keys_are_created_with_n_minus_k_nodes_down_and_sign_while_nodes_are_killed
     assert!(cluster.pending_deliveries(3).is_empty() && cluster.pending_deliveries(4).is_empty());
 
     stream(&cluster, ec, ed, 0, || {});
-    // Presigning needs all 2k-1 = 5 nodes, so with two of them down ECDSA signs from the pool only: let it hold the
-    // presignatures the next two streams may use (up to 3 per signature when retried) before nodes are killed.
-    wait_for_pool(&cluster, ec, 224);
+    // Presigning needs all 2k-1 = 5 nodes, so with two of them down ECDSA signs from the pool only: let it hold at
+    // least the low watermark (then no presigning run is in flight: a run adds its whole batch at once) before
+    // nodes are killed. A run that the streams start before the kill is cut short by it and adds nothing.
+    wait_for_pool(&cluster, ec, 96);
+    let before = cluster.presignature_pool_len(&ec);
     // Kill two nodes while 64 requests are in flight.
     stream(&cluster, ec, ed, 100, || {
         nodes[0].kill();
         nodes[1].kill();
     });
     stream(&cluster, ec, ed, 200, || {});
+    // 64 ECDSA signatures, members killed under some of them: 64 presignatures spent, not one more.
+    assert_eq!(cluster.presignature_pool_len(&ec), before - 64);
     // Restart them: they rejoin by themselves, with their shares and unspent presignatures from disk.
     nodes[0].start();
     nodes[1].start();
     assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
     stream(&cluster, ec, ed, 250, || {});
-    wait_for_pool(&cluster, ec, 224);
+    wait_for_pool(&cluster, ec, 96);
+    let before = cluster.presignature_pool_len(&ec);
     stream(&cluster, ec, ed, 300, || {
         nodes[2].kill();
         nodes[4].kill();
     });
     stream(&cluster, ec, ed, 400, || {});
+    assert_eq!(cluster.presignature_pool_len(&ec), before - 64);
 
     let audit = std::fs::read_to_string(nodes[3].data.join("audit.log")).unwrap();
     assert!(
