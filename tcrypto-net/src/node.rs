@@ -382,6 +382,16 @@ impl SignerNode {
                         Ok(info) => ResponseBody::KeyCreated(info),
                         Err(r) => refuse(r),
                     },
+                    Ok(ec::dkg::Step::Resolved(bundle, culprits, disqualified)) => {
+                        match self.store_new_key(bundle, rng) {
+                            Ok(info) => ResponseBody::KeyResolved {
+                                info,
+                                culprits,
+                                disqualified,
+                            },
+                            Err(r) => refuse(r),
+                        }
+                    }
                     Err(f) => failed(f),
                 }
             }

@@ -837,6 +837,17 @@ pub enum ResponseBody {
     Envelopes(Vec<Vec<u8>>),
     /// A DKG run ended: the node stored its share of this key.
     KeyCreated(KeyInfo),
+    /// A DKG run ended after its complaint-resolution round: this party's key (made from the qualified dealers
+    /// only) and the parties the resolution named: dealers whose answer did not open their commitments (or who
+    /// did not answer) and accusers whose complaint was false.
+    KeyResolved {
+        /// The key created.
+        info: KeyInfo,
+        /// Parties named by the resolution.
+        culprits: Vec<SignerId>,
+        /// Dealers left out of the key (the others form `QUAL`).
+        disqualified: Vec<SignerId>,
+    },
     /// FROST nonce commitments (`tcrypto::ed25519::round1::Commitment` encodings), one per requested session.
     Commitments(Vec<Vec<u8>>),
     /// A presigning run's checks passed at this node: the public parts of the batch
@@ -925,6 +936,16 @@ impl Response {
                 encode_ids(&mut w, culprits);
                 w.bytes(detail.as_bytes());
             }
+            ResponseBody::KeyResolved {
+                info,
+                culprits,
+                disqualified,
+            } => {
+                w.u8(11);
+                info.encode(&mut w);
+                encode_ids(&mut w, culprits);
+                encode_ids(&mut w, disqualified);
+            }
         }
         w.finish()
     }
@@ -965,6 +986,11 @@ impl Response {
             10 => ResponseBody::Aborted {
                 culprits: decode_ids(&mut r)?,
                 detail: text(&mut r)?,
+            },
+            11 => ResponseBody::KeyResolved {
+                info: KeyInfo::decode(&mut r)?,
+                culprits: decode_ids(&mut r)?,
+                disqualified: decode_ids(&mut r)?,
             },
             _ => return Err(DecodeError::Invalid("unknown response kind")),
         };
@@ -1139,6 +1165,18 @@ mod tests {
             ResponseBody::Aborted {
                 culprits: vec![SignerId::new(4).unwrap()],
                 detail: "bad share".into(),
+            },
+            ResponseBody::KeyResolved {
+                info: KeyInfo {
+                    key: KeyId([5; 32]),
+                    algorithm: Algorithm::Ed25519,
+                    signer: SignerId::new(1).unwrap(),
+                    threshold: 2,
+                    parties: 3,
+                    public: vec![6; 10],
+                },
+                culprits: vec![SignerId::new(3).unwrap()],
+                disqualified: vec![],
             },
         ];
         bodies

@@ -72,6 +72,19 @@ fn sign_and_verify_ed25519_asking(
     culprits
 }
 
+/// How many different public key sets the nodes report for `key` (1: they all hold the same key).
+fn public_sets_held(c: &Cluster<MemoryEngine>, key: &KeyId) -> usize {
+    let sets: BTreeSet<Vec<u8>> = c
+        .engine()
+        .nodes()
+        .iter()
+        .flat_map(|n| n.key_infos())
+        .filter(|i| i.key == *key)
+        .map(|i| i.public)
+        .collect();
+    sets.len()
+}
+
 fn holders_of(c: &Cluster<MemoryEngine>, key: &KeyId) -> usize {
     c.engine()
         .nodes()
@@ -93,15 +106,7 @@ fn dkg_across_all_nodes_creates_keys_that_every_node_holds_and_ed25519_signature
         panic!("not an ECDSA key")
     };
     // Every node reports the same public key set, whose key id is that of the verifying key.
-    let publics: BTreeSet<Vec<u8>> = c
-        .engine()
-        .nodes()
-        .iter()
-        .flat_map(|n| n.key_infos())
-        .filter(|i| i.key == ec)
-        .map(|i| i.public)
-        .collect();
-    assert_eq!(publics.len(), 1);
+    assert_eq!(public_sets_held(&c, &ec), 1);
     assert_eq!(pk.key_id(), ec);
     let mut keys = c.list();
     keys.sort();
@@ -125,16 +130,8 @@ fn dkg_succeeds_with_n_minus_k_nodes_down_and_they_get_their_shares_when_they_re
         assert!(c.pending_deliveries(3).is_empty(), "{algorithm:?}");
         assert!(c.pending_deliveries(4).is_empty(), "{algorithm:?}");
         assert_eq!(holders_of(&c, &key), 5, "{algorithm:?}");
-        let publics: BTreeSet<Vec<u8>> = c
-            .engine()
-            .nodes()
-            .iter()
-            .flat_map(|n| n.key_infos())
-            .filter(|i| i.key == key)
-            .map(|i| i.public)
-            .collect();
         assert_eq!(
-            publics.len(),
+            public_sets_held(&c, &key),
             1,
             "{algorithm:?}: returning nodes hold another key"
         );
@@ -315,6 +312,102 @@ fn a_dealer_returning_a_forged_dkg_envelope_is_named_and_the_key_is_made_without
     c.health();
     assert_eq!(holders_of(&c, &key), 5);
     sign_and_verify_ed25519(&c, key, 3);
+}
+
+type Ed = tcrypto::dkg::Ed25519;
+
+/// Dealer `dealer` (node index) seals party `victim` a share off its commitments in DKG round 2 (signed with its
+/// own identity, so only the victim can tell); with `repeat`, it also answers the victim's complaint in the
+/// resolution round with that same wrong share (else it answers with the right one, as its node computes it).
+fn dealer_sends_a_wrong_share(
+    c: &Cluster<MemoryEngine>,
+    dealer: usize,
+    identity: &tcrypto_net::identity::NodeIdentity,
+    victim: u16,
+    victim_public: &tcrypto_net::identity::NodePublic,
+    repeat: bool,
+) {
+    use tcrypto::dkg::Message as _;
+    let wrong = || tcrypto::dkg::round2::Share::<Ed> {
+        value: zeroize::Zeroizing::new(curve25519_dalek::Scalar::from(7u64)),
+    };
+    let victim = tcrypto::SignerId::new(victim).unwrap();
+    let signing = identity.signing.clone();
+    let hpke = victim_public.hpke_public().unwrap();
+    tamper_bodies(c, dealer, move |body| {
+        let ResponseBody::Envelopes(envs) = body else {
+            return;
+        };
+        for bytes in envs.iter_mut() {
+            let Ok(env) = Envelope::decode(bytes) else {
+                continue;
+            };
+            let forged = match (env.route.round, env.route.to) {
+                (2, Some(to)) if to == victim => {
+                    Envelope::seal(env.route, &wrong().encode(), &hpke, &signing, &mut rand::rng())
+                }
+                (4, None) if repeat => {
+                    let mut a = tcrypto::dkg::resolve::Broadcast::<Ed>::decode(&env.body).unwrap();
+                    a.answers.insert(victim, *wrong().value);
+                    Envelope::broadcast(env.route, &a.encode(), &signing)
+                }
+                _ => continue,
+            };
+            *bytes = forged.unwrap().encode();
+        }
+    });
+}
+
+/// Five in-memory nodes (default coordinator settings) with their public and secret identities.
+#[allow(clippy::type_complexity)]
+fn cluster_with_identities() -> (
+    Cluster<MemoryEngine>,
+    Vec<tcrypto_net::identity::NodePublic>,
+    Vec<Arc<tcrypto_net::identity::NodeIdentity>>,
+) {
+    let (nodes, publics, identities) = common::memory_nodes_with_identities(5);
+    let c = Cluster::new(
+        MemoryEngine::new(nodes, CoordinatorConfig::default()),
+        publics.clone(),
+    );
+    (c, publics, identities)
+}
+
+fn named_culprits(c: &Cluster<MemoryEngine>) -> Vec<(usize, String)> {
+    c.culprits().into_iter().map(|(n, name, _)| (n, name)).collect()
+}
+
+#[test]
+fn a_dkg_complaint_answered_with_a_share_that_opens_the_commitments_names_the_accuser() {
+    let (c, publics, identities) = cluster_with_identities();
+    // Party 3 complains about dealer 1, which then reveals a share that opens its commitments: the complaint
+    // stands refuted in public, its accuser is named, and the key is made from all five dealers.
+    dealer_sends_a_wrong_share(&c, 0, &identities[0], 3, &publics[2], false);
+    let key = c.create_key(Algorithm::Ed25519, 3).unwrap();
+    assert_eq!(holders_of(&c, &key), 5);
+    assert_eq!(named_culprits(&c), vec![(2, "node3".to_string())]);
+    assert!(sign_and_verify_ed25519(&c, key, 3).is_empty());
+}
+
+#[test]
+fn a_true_dkg_complaint_disqualifies_the_dealer_and_the_key_forms_without_it() {
+    let (c, publics, identities) = cluster_with_identities();
+    dealer_sends_a_wrong_share(&c, 1, &identities[1], 4, &publics[3], true);
+    // Party 5 is offline: it gets the qualified dealers' shares when it returns.
+    c.engine().set_up(4, false);
+    let key = c.create_key(Algorithm::Ed25519, 3).unwrap();
+    assert_eq!(named_culprits(&c), vec![(1, "node2".to_string())]);
+    c.engine().set_up(4, true);
+    c.health();
+    assert!(c.pending_deliveries(4).is_empty());
+    // Every party but the disqualified dealer holds the key (its node, which saw its own honest answer, refuses
+    // the outcome; the others registered the key over it).
+    assert_eq!(holders_of(&c, &key), 4);
+    assert!(c.engine().nodes()[1].key_infos().is_empty());
+    assert_eq!(public_sets_held(&c, &key), 1);
+    // Signers without the disqualified dealer's node (excluded) and with the returned party.
+    c.engine().set_up(0, false);
+    assert!(sign_and_verify_ed25519(&c, key, 3).is_empty());
 }
 
 #[test]

@@ -6,7 +6,12 @@
 //! key, routed from its party id, for this run and round) and hands each dealer the other dealers' broadcasts and
 //! the envelopes sealed to it. A dealer that answers a bad envelope, an error, or not at all aborts the run (named
 //! in the error; the caller may run again without it). After round 4 every dealer answers the public key set it
-//! stored; the key is registered only if all agree. For each party that was offline, the coordinator keeps every
+//! stored; the key is registered only if all agree. When round 3 carried a complaint about a private share,
+//! rounds 4 to 6 are `tcrypto::dkg::resolve` (answers, confirmation echo, outcome; see `crate::ec::dkg`): every
+//! dealer answers `KeyResolved` with the key of the qualified dealers and the parties named (a dealer whose
+//! answer does not open its commitments is disqualified, an accuser whose complaint was refuted is named); the
+//! key is registered when all agree (a named dealer may refuse, if at least `k` agree), the named nodes are
+//! excluded and reported as [`Event::Culprit`], and offline parties are delivered the qualified dealers' shares. For each party that was offline, the coordinator keeps every
 //! dealer's round-2 broadcast and the share sealed to it, and delivers them when the node connects again. The
 //! pending deliveries can be kept across coordinator restarts ([`Coordinator::encode_deliveries`],
 //! [`Coordinator::restore_deliveries`]; `Cluster::keep_deliveries_in` writes them to a file crash-safely): they
@@ -84,6 +89,10 @@ pub(super) struct DkgOp {
     /// Round-2 envelopes kept for the parties that are offline.
     for_absent: BTreeMap<SignerId, Vec<Vec<u8>>>,
     created: BTreeMap<SignerId, KeyInfo>,
+    /// After a resolution round: what each dealer reports (parties named, dealers disqualified).
+    resolved: BTreeMap<SignerId, (Vec<SignerId>, Vec<SignerId>)>,
+    /// Dealers that aborted the last resolution round (accepted only if the others named them).
+    dissent: BTreeMap<SignerId, String>,
 }
 
 /// A FROST signature in progress.
@@ -304,6 +313,8 @@ impl Coordinator {
             returned: BTreeMap::new(),
             for_absent: BTreeMap::new(),
             created: BTreeMap::new(),
+            resolved: BTreeMap::new(),
+            dissent: BTreeMap::new(),
         })));
         if let Some(why) = problem {
             self.finish_created(op, Err(SignError::BadRequest(why)));
@@ -381,7 +392,9 @@ impl Coordinator {
         let run = d.setup.run;
         let round = d.round;
         match body {
-            ResponseBody::Envelopes(envs) if round < 4 => {
+            // Rounds 4 and 5 return envelopes only in a run that resolves complaints (module docs of
+            // `crate::ec::dkg`); every dealer sees the same complaints, so all answer alike.
+            ResponseBody::Envelopes(envs) if round < 6 && d.created.is_empty() => {
                 let checked = match self.checked_envelopes(node, id, run, round, &envs) {
                     Ok(c) => c,
                     Err(why) => {
@@ -397,8 +410,26 @@ impl Coordinator {
                     self.dkg_next_round(op, now);
                 }
             }
-            ResponseBody::KeyCreated(info) if round == 4 => {
+            ResponseBody::KeyCreated(info) if round == 4 && d.returned.is_empty() => {
                 d.created.insert(id, info);
+                if d.asked.is_empty() {
+                    self.dkg_register(op, now);
+                }
+            }
+            ResponseBody::KeyResolved {
+                info,
+                culprits,
+                disqualified,
+            } if round == 6 => {
+                d.created.insert(id, info);
+                d.resolved.insert(id, (culprits, disqualified));
+                if d.asked.is_empty() {
+                    self.dkg_register(op, now);
+                }
+            }
+            ResponseBody::Aborted { detail, .. } if round == 6 => {
+                // A dealer that the resolution names may refuse its outcome; the others decide (dkg_register).
+                d.dissent.insert(id, detail);
                 if d.asked.is_empty() {
                     self.dkg_register(op, now);
                 }
@@ -473,6 +504,16 @@ impl Coordinator {
                 && info.threshold == d.setup.threshold
                 && usize::from(info.parties) == d.key_parties.len()
         });
+        let mut reports = d.resolved.values();
+        let resolution = reports.next().cloned();
+        // After a resolution, at least k dealers must agree, and only dealers they all named may have refused.
+        let dissent_named = resolution
+            .as_ref()
+            .is_some_and(|(named, _)| d.dissent.keys().all(|id| named.contains(id)));
+        let agreed = agreed
+            && reports.all(|r| Some(r) == resolution.as_ref())
+            && (resolution.is_none() || d.resolved.len() == d.created.len())
+            && (d.dissent.is_empty() || (dissent_named && d.created.len() >= usize::from(d.setup.threshold)));
         if !agreed {
             let detail = "dealers disagree on the public key set; key not registered".to_string();
             let key = first.key;
@@ -485,25 +526,61 @@ impl Coordinator {
         }
         let info = first.clone();
         let holders = d.key_parties.clone();
+        let (named, disqualified) = resolution.unwrap_or_default();
+        // A party that was offline sums the shares of the qualified dealers only.
+        let qualified: Vec<SignerId> = d
+            .setup
+            .dealers
+            .iter()
+            .filter(|id| !disqualified.contains(id))
+            .copied()
+            .collect();
         let deliveries: Vec<(NodeIndex, RequestBody)> = d
             .key_parties
             .iter()
             .filter(|(id, _)| !d.dealers.contains_key(id))
             .map(|(id, node)| {
+                let inbox = d
+                    .for_absent
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|bytes| Envelope::decode(bytes).is_ok_and(|e| qualified.contains(&e.route.from)))
+                    .cloned()
+                    .collect();
                 let body = RequestBody::DkgDeliver {
                     setup: DkgSetup {
                         me: *id,
+                        dealers: qualified.clone(),
                         ..d.setup.clone()
                     },
                     key: info.key,
-                    inbox: d.for_absent.get(id).cloned().unwrap_or_default(),
+                    inbox,
                 };
                 (*node, body)
             })
             .collect();
+        let culprits: Vec<NodeIndex> = named
+            .iter()
+            .filter_map(|id| d.key_parties.get(id).copied())
+            .collect();
         if let Err(e) = self.register_key(&info, holders) {
             self.dkg_abort(op, Vec::new(), e);
             return;
+        }
+        for node in culprits {
+            // Named by every dealer's resolution: a false accuser or a disqualified dealer.
+            let name = self.node_name(node);
+            tracing::error!(node = %name, key = %info.key, "named in the DKG's complaint resolution; excluded");
+            self.exclude(
+                node,
+                format!("named in the DKG complaint resolution of key {}", info.key),
+            );
+            self.events.push_back(Event::Culprit {
+                node,
+                name,
+                key: info.key,
+            });
         }
         for (node, body) in deliveries {
             self.ec.deliveries_version += 1;

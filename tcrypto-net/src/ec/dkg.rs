@@ -9,6 +9,18 @@
 //! | `DkgRound 3` | `round3::verify` | round-3 broadcast (complaints naming culprits, transcript hash) |
 //! | `DkgRound 4` | `round4::finish`, store the share encrypted | `KeyCreated` with the public key set |
 //!
+//! When a round-3 broadcast carries a complaint about a private share, round 4 is the resolution round of
+//! `tcrypto::dkg::resolve` instead, and the run takes two more relayed rounds:
+//!
+//! | request | this node does | answers |
+//! |---|---|---|
+//! | `DkgRound 4` | `resolve::answer` | resolution broadcast: the disputed shares this dealer sent, opened |
+//! | `DkgRound 5` | `resolve::finish` | confirmation broadcast (echo of every resolution broadcast) |
+//! | `DkgRound 6` | `resolve::confirm`, store the share encrypted | `KeyResolved`: the key of the qualified dealers and who was named |
+//!
+//! A false complaint names its accuser; a true one (or an unanswered one) disqualifies the dealer, and the key is
+//! the sum of the qualified dealers' contributions.
+//!
 //! Equivocation is caught by the DKG itself: the round-2 broadcast echoes every round-1 broadcast and round 3
 //! confirms a hash of the whole public transcript; the coordinator registers the key only when every dealer
 //! answers the same public key set. A party that was offline receives, when it returns (`DkgDeliver`), every
@@ -19,7 +31,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
-use tcrypto::dkg::{self, Curve, Ed25519, Message as _, P256, Parameters, round1, round2, round3, round4};
+use tcrypto::dkg::{
+    self, Curve, Ed25519, Message as _, P256, Parameters, resolve, round1, round2, round3, round4,
+};
 use tcrypto::{KeyId, SignerId};
 
 use super::{Failure, Roster, require_all};
@@ -67,6 +81,10 @@ enum State<C: Curve> {
     Committed(round1::State<C>),
     Revealed(round2::State<C>),
     Verified(round3::State<C>),
+    /// Resolving complaints: this dealer's answers are out.
+    Answered(resolve::State<C>),
+    /// Resolving complaints: this party's confirmation is out.
+    Confirming(resolve::ConfirmState<C>),
 }
 
 /// A run in progress at this node.
@@ -91,6 +109,9 @@ pub(crate) enum Step {
     Continue(AnyDkg, Vec<Vec<u8>>),
     /// The run ended with this node's share.
     Created(ShareBundle),
+    /// The run ended, after the resolution round, with this node's share; the parties named and the dealers
+    /// disqualified.
+    Resolved(ShareBundle, Vec<SignerId>, Vec<SignerId>),
 }
 
 fn aborted(e: &dkg::Error) -> Failure {
@@ -242,17 +263,43 @@ impl<C: HeldCurve> DkgRun<C> {
             }
             (4, State::Verified(st)) => {
                 let broadcasts = decode_each::<round3::Broadcast<C>>(&inbox.broadcasts)?;
+                if st.needs_resolution(&broadcasts) {
+                    let (st, answers) = resolve::answer(st, &broadcasts).map_err(|e| aborted(&e))?;
+                    let out = vec![roster.broadcast(own, run, 4, &answers.encode())?];
+                    return Ok(Step::Continue(
+                        C::wrap(DkgRun {
+                            setup,
+                            roster,
+                            dealers,
+                            state: State::Answered(st),
+                        }),
+                        out,
+                    ));
+                }
                 let share = round4::finish(st, &broadcasts).map_err(|e| aborted(&e))?;
-                let full = dkg::PublicKeySet::<C>::new(
-                    setup.threshold,
-                    &roster.ids(),
-                    share.public().commitments().to_vec(),
-                )
-                .map_err(|e| aborted(&e))?;
-                let share =
-                    dkg::KeyShare::from_parts(roster.me, *share.secret(), full).map_err(|e| aborted(&e))?;
-                let bundle = C::bundle(share).map_err(|e| Failure::Aborted(Vec::new(), e))?;
-                Ok(Step::Created(bundle))
+                Ok(Step::Created(full_bundle::<C>(&setup, &roster, share)?))
+            }
+            (5, State::Answered(st)) => {
+                let answers = decode_each::<resolve::Broadcast<C>>(&inbox.broadcasts)?;
+                let (st, confirmation) = resolve::finish(st, &answers).map_err(|e| aborted(&e))?;
+                let out = vec![roster.broadcast(own, run, 5, &confirmation.encode())?];
+                Ok(Step::Continue(
+                    C::wrap(DkgRun {
+                        setup,
+                        roster,
+                        dealers,
+                        state: State::Confirming(st),
+                    }),
+                    out,
+                ))
+            }
+            (6, State::Confirming(st)) => {
+                let confirmations = decode_each::<resolve::Confirmation<C>>(&inbox.broadcasts)?;
+                let resolved = resolve::confirm(st, &confirmations).map_err(|e| aborted(&e))?;
+                let culprits = resolved.culprits.keys().copied().collect();
+                let disqualified = dealers.difference(&resolved.qualified).copied().collect();
+                let bundle = full_bundle::<C>(&setup, &roster, resolved.share)?;
+                Ok(Step::Resolved(bundle, culprits, disqualified))
             }
             _ => Err(Failure::refused(
                 ErrorCode::Malformed,
@@ -260,6 +307,23 @@ impl<C: HeldCurve> DkgRun<C> {
             )),
         }
     }
+}
+
+/// This party's share of a finished run as a bundle, with the public shares of every party of the key (dealers
+/// and parties that were offline alike).
+fn full_bundle<C: HeldCurve>(
+    setup: &DkgSetup,
+    roster: &Roster,
+    share: dkg::KeyShare<C>,
+) -> Result<ShareBundle, Failure> {
+    let full = dkg::PublicKeySet::<C>::new(
+        setup.threshold,
+        &roster.ids(),
+        share.public().commitments().to_vec(),
+    )
+    .map_err(|e| aborted(&e))?;
+    let share = dkg::KeyShare::from_parts(roster.me, *share.secret(), full).map_err(|e| aborted(&e))?;
+    C::bundle(share).map_err(|e| Failure::Aborted(Vec::new(), e))
 }
 
 /// Builds this node's share from a run it missed (see the module docs).
@@ -353,7 +417,10 @@ mod tests {
     }
 
     /// Three dealers run the relayed DKG in this process; `corrupt` may rewrite what party 2 sends in round 2.
-    fn run(corrupt: bool) -> Vec<Result<ShareBundle, Failure>> {
+    /// Each result is the party's share and the parties its resolution round named.
+    type Outcome = Result<(ShareBundle, Vec<SignerId>), Failure>;
+
+    fn run(corrupt: bool) -> Vec<Outcome> {
         let mut rng = rand::rng();
         let ids: Vec<NodeIdentity> = (1..=3)
             .map(|i| NodeIdentity::generate(&format!("n{i}"), &mut rng).unwrap())
@@ -377,8 +444,8 @@ mod tests {
             states.push(s);
             outbox.push(out);
         }
-        let mut results: Vec<Option<Result<ShareBundle, Failure>>> = (0..3).map(|_| None).collect();
-        for round in 2..=4u8 {
+        let mut results: Vec<Option<Outcome>> = (0..3).map(|_| None).collect();
+        for round in 2..=6u8 {
             let mut next_states = Vec::new();
             let mut next_outbox = Vec::new();
             for (i, state) in states.into_iter().enumerate() {
@@ -420,7 +487,8 @@ mod tests {
                         next_states.push(s);
                         next_outbox.push(out);
                     }
-                    Ok(Step::Created(b)) => results[i] = Some(Ok(b)),
+                    Ok(Step::Created(b)) => results[i] = Some(Ok((b, Vec::new()))),
+                    Ok(Step::Resolved(b, named, _)) => results[i] = Some(Ok((b, named))),
                     Err(f) => results[i] = Some(Err(f)),
                 }
             }
@@ -441,7 +509,7 @@ mod tests {
         let out = run(false);
         let infos: Vec<_> = out
             .iter()
-            .map(|r| r.as_ref().ok().unwrap().info.clone())
+            .map(|r| r.as_ref().ok().unwrap().0.info.clone())
             .collect();
         assert!(
             infos
@@ -451,17 +519,15 @@ mod tests {
     }
 
     #[test]
-    fn a_dealer_sending_a_share_off_its_commitments_is_named_in_the_complaint() {
+    fn a_complaint_about_a_private_share_is_settled_by_the_resolution_round() {
+        // Party 2 seals party 1 a share off its commitments; party 1 complains in round 3; party 2's node then
+        // reveals the share it computed, which opens its commitments: every party ends with the same key, made
+        // from all three dealers, and names the accuser whose complaint the public answer refuted.
         let out = run(true);
-        let culprits: Vec<Vec<SignerId>> = out
-            .iter()
-            .map(|r| match r {
-                Err(Failure::Aborted(c, _)) => c.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
-        // Every dealer aborts, naming party 2 (party 1's complaint reaches all in round 3).
-        assert!(culprits.iter().all(|c| c.contains(&id(2))), "{culprits:?}");
-        assert!(out.iter().all(Result::is_err));
+        let done: Vec<_> = out.iter().map(|r| r.as_ref().ok().unwrap()).collect();
+        assert!(
+            done.iter()
+                .all(|(b, named)| b.info.key == done[0].0.info.key && *named == vec![id(1)])
+        );
     }
 }
