@@ -8,6 +8,7 @@ pub mod mechanism;
 pub mod module;
 pub mod object;
 pub mod pin;
+pub mod random;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -53,6 +53,8 @@ struct Instance {
     logins: HashMap<CK_SLOT_ID, CK_USER_TYPE>,
     session_objects: HashMap<CK_OBJECT_HANDLE, SessionObject>,
     next_object: CK_OBJECT_HANDLE,
+    /// Seeds from `C_SeedRandom`, mixed into `C_GenerateRandom`.
+    seeds: crate::random::SeedPool,
 }
 
 struct SessionObject {
@@ -135,6 +137,7 @@ impl Module {
             logins: HashMap::new(),
             session_objects: HashMap::new(),
             next_object: SESSION_OBJECT_BASE,
+            seeds: crate::random::SeedPool::default(),
         }));
         drop(guard);
         // Shares of keys destroyed while their nodes were down (by this or an earlier process).
@@ -500,16 +503,24 @@ impl Module {
         })
     }
 
-    /// `C_GenerateRandom`, from the operating system's CSPRNG.
+    /// `C_GenerateRandom`: the operating system's CSPRNG with the seeds of `C_SeedRandom` mixed in (see
+    /// [`crate::random`]); the bytes are made outside the module lock.
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
-        self.with(|i| i.session(h).map(|_| ()))?;
-        getrandom::fill(out).map_err(|_| Error::Random)
+        let stream = self.with(|i| {
+            i.session(h)?;
+            Ok(i.seeds.next_stream())
+        })?;
+        stream.fill(out, getrandom::fill).map_err(|_| Error::Random)
     }
 
-    /// `C_SeedRandom`: the OS CSPRNG takes no caller seed.
-    pub fn seed_random(&self, h: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
-        self.with(|i| i.session(h).map(|_| ()))?;
-        Err(Error::RandomSeedNotSupported)
+    /// `C_SeedRandom`: mixes the seed into the module's pool (it adds to the operating system's CSPRNG, never
+    /// replaces it).
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE, seed: &[u8]) -> Result<()> {
+        self.with(|i| {
+            i.session(h)?;
+            i.seeds.seed(seed);
+            Ok(())
+        })
     }
 }
 
