@@ -27,6 +27,7 @@
 //! [cluster]
 //! coordinator = "coordinator.toml"
 //! threshold = 3
+//! # pool = 64            # presignatures / FROST nonce commitments kept ready per key by this process
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,15 @@ pub struct ClusterConfig {
     /// TEST ONLY: a file of committed safe primes used instead of generating new ones (as for `[embedded]`).
     #[serde(default)]
     pub rsa_test_primes: Option<PathBuf>,
+    /// Ready ECDSA presignatures and FROST nonce commitments the coordinator keeps per key (refilled when below a
+    /// quarter of this). PKCS#11 hosts are often short-lived processes (`pkcs11-tool`, one signer run), and a
+    /// process's pool dies with it, so the default (64) is a quarter of the long-running coordinator's.
+    #[serde(default = "default_pool")]
+    pub pool: usize,
+}
+
+fn default_pool() -> usize {
+    64
 }
 
 /// The key backend selected by `backend = "..."`.

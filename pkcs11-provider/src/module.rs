@@ -205,6 +205,16 @@ impl Module {
                     }
                 }
             }
+            // A destroyed object stays until every node deleted its share of the key: now it goes.
+            let mut keys: Vec<&KeyRef> = outcomes.iter().map(|(p, _)| &p.key).collect();
+            keys.dedup();
+            for k in keys {
+                if !i.store.deletion_pending(k)? {
+                    let gone = i.store.delete_objects_of_key(k)?;
+                    i.session_objects.retain(|_, o| o.object.key.as_ref() != Some(k));
+                    tracing::info!(objects = ?gone, "every share deleted; the destroyed key's objects are gone");
+                }
+            }
             Ok(remaining)
         })
     }
@@ -569,6 +579,23 @@ impl Instance {
         }
         dropped.retain(|k| !self.key_in_use(k).unwrap_or(true));
         dropped
+    }
+
+    /// Whether an object other than `h` (token or session) refers to the key.
+    fn key_in_use_except(&self, k: &KeyRef, h: CK_OBJECT_HANDLE) -> Result<bool> {
+        Ok(self
+            .session_objects
+            .iter()
+            .any(|(oh, o)| *oh != h && o.object.key.as_ref() == Some(k))
+            || self.store.key_in_use_except(k, h)?)
+    }
+
+    /// Removes a session or token object.
+    fn remove_object(&mut self, h: CK_OBJECT_HANDLE) -> Result<()> {
+        if self.session_objects.remove(&h).is_none() {
+            self.store.delete_object(h)?;
+        }
+        Ok(())
     }
 
     /// Whether any remaining object (token or session) refers to the key.

@@ -309,6 +309,34 @@ impl Store {
         Ok(())
     }
 
+    /// Whether shares of the key wait to be deleted (its object was destroyed while a node was down).
+    pub fn deletion_pending(&self, key: &KeyRef) -> Result<bool> {
+        let mut st = self
+            .db
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM pending_deletions WHERE key_ref = ?1)")?;
+        Ok(st.query_row(params![key.0], |r| r.get(0))?)
+    }
+
+    /// Deletes every token object that refers to the key; returns their handles.
+    pub fn delete_objects_of_key(&self, key: &KeyRef) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let mut st = self
+            .db
+            .prepare("DELETE FROM objects WHERE key_ref = ?1 RETURNING handle")?;
+        let rows = st.query_map(params![key.0], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| r.map_err(Error::from).and_then(to_handle)).collect()
+    }
+
+    /// Whether a token object other than `except` refers to the key.
+    pub fn key_in_use_except(&self, key: &KeyRef, except: CK_OBJECT_HANDLE) -> Result<bool> {
+        let except = to_rowid(except).unwrap_or(-1);
+        let n: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM objects WHERE key_ref = ?1 AND handle != ?2",
+            params![key.0, except],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     /// Whether any token object still refers to the key.
     pub fn key_in_use(&self, key: &KeyRef) -> Result<bool> {
         let n: i64 = self.db.query_row(
@@ -369,10 +397,14 @@ mod tests {
         assert_eq!((p[0].node.as_str(), p[0].attempts), ("node2", 2));
         assert_eq!(p[0].last_error, "timed out");
         assert_eq!((p[1].node.as_str(), p[1].attempts), ("node5", 1));
+        assert!(s.deletion_pending(&k).unwrap());
+        assert!(!s.deletion_pending(&KeyRef(vec![1, 8])).unwrap());
         s.remove_pending_deletion(&k, "node2").unwrap();
         let p = s.pending_deletions().unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].key, k);
+        s.remove_pending_deletion(&k, "node5").unwrap();
+        assert!(!s.deletion_pending(&k).unwrap());
     }
 
     #[test]

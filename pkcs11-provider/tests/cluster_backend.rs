@@ -4,8 +4,8 @@
 //! signatures checked by `ed25519-dalek` and (through `pkcs11-tool`) by `openssl`, P-256 key generation by DKG and
 //! threshold ECDSA with every ECDSA mechanism checked by `p256` (also from 8 threads at once) and, through
 //! `pkcs11-tool` and `p11tool`, by `openssl` and GnuTLS, signing with two of five nodes killed, destroy deleting the
-//! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions that the next
-//! `C_Initialize` carries out. One cluster of five daemons serves the whole file (starting it is the slow part).
+//! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions (the object
+//! stays, unable to sign) that the next `C_Initialize` carries out, removing the object. One cluster of five daemons serves the whole file (starting it is the slow part).
 #![allow(clippy::unwrap_used)]
 // The only unsafe here: setting the configuration variable before the module is loaded.
 #![allow(unsafe_code)]
@@ -227,7 +227,7 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         n.start();
     }
     // The coordinator file in tcrypto-net's own format, and the module configuration pointing at it.
-    write_coordinator_config(&dir, &coordinator, &nodes, 3000);
+    write_coordinator_config(&dir, &coordinator, &nodes, 10_000);
     let primes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rsa-test-primes.txt");
     let cfg = dir.join("pkcs11.toml");
     std::fs::write(
@@ -403,8 +403,9 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         assert!(keys.is_empty(), "node {i} still holds destroyed keys {keys:?}");
     }
 
-    // Destroy while two nodes are down: the object goes and the three live nodes drop their shares, but the call
-    // says CKR_DEVICE_ERROR (ulDeviceError = 2) and the store keeps a pending deletion for each down node.
+    // Destroy while two nodes are down: the three live nodes drop their shares, but the call says CKR_DEVICE_ERROR
+    // (ulDeviceError = 2), the store keeps a pending deletion for each down node, and the object stays (it can no
+    // longer sign) until those nodes have deleted their shares too.
     let (_, private2) = session
         .generate_key_pair(
             &Mechanism::RsaPkcsKeyPairGen,
@@ -424,14 +425,20 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         "{err:?}"
     );
     assert_eq!(session.get_session_info().unwrap().device_error(), 2);
+    let c2 = [
+        Attribute::Id(b"c2".to_vec()),
+        Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY),
+    ];
+    assert_eq!(session.find_objects(&c2).unwrap(), [private2]);
+    let err = session
+        .sign(&Mechanism::Sha256RsaPkcs, private2, b"destroyed")
+        .unwrap_err();
     assert!(
-        session
-            .find_objects(&[
-                Attribute::Id(b"c2".to_vec()),
-                Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY)
-            ])
-            .unwrap()
-            .is_empty()
+        matches!(
+            err,
+            cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::KeyFunctionNotPermitted, _)
+        ),
+        "{err:?}"
     );
     let live = keys_on_nodes(&observer, 5);
     for i in [0, 2, 3] {
@@ -476,6 +483,16 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
         assert!(keys.is_empty(), "node {i} still holds {keys:?}");
     }
+    let slot = p11.get_slots_with_token().unwrap()[0];
+    let session = p11.open_ro_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
+        .unwrap();
+    assert!(
+        session.find_objects(&c2).unwrap().is_empty(),
+        "the destroyed object went with its last share"
+    );
+    drop(session);
     p11.finalize().unwrap();
     assert!(pending_nodes().is_empty());
 }

@@ -1,6 +1,7 @@
-//! Shares that a down node could not delete are not forgotten: `C_DestroyObject` fails with `CKR_DEVICE_ERROR`
-//! after removing the object, the store keeps a pending deletion per node, and later calls (`C_DestroyObject`,
-//! `C_Initialize` in a new process) retry until the node confirms. The backend is a test double whose node "n2" can
+//! Shares that a down node could not delete are not forgotten: `C_DestroyObject` fails with `CKR_DEVICE_ERROR`,
+//! the store keeps a pending deletion per node, and the object stays (refusing to sign) until every node deleted
+//! its share; later calls (`C_DestroyObject` again, any `C_DestroyObject`, `C_Initialize` in a new process) retry
+//! until the node confirms, and then the object goes. The backend is a test double whose node "n2" can
 //! be taken down; the multi-process version with real `tcrypto-node` daemons is in `cluster_backend.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -123,7 +124,7 @@ fn shares_on_a_down_node_stay_pending_until_a_later_call_deletes_them() {
     let (_, other) = keypair(&module, s);
     let key = vec![0xee, 1];
 
-    // n2 down: the object goes, the share on n1 goes, the share on n2 is recorded and reported.
+    // n2 down: the share on n1 goes, the share on n2 is recorded and reported, the object stays but cannot sign.
     backend.n2_down.store(true, Ordering::SeqCst);
     module.destroy_object(s, public).unwrap();
     let err = module.destroy_object(s, private).unwrap_err();
@@ -134,6 +135,15 @@ fn shares_on_a_down_node_stay_pending_until_a_later_call_deletes_them() {
     assert_eq!(err.rv(), CKR_DEVICE_ERROR);
     assert_eq!(module.session_info(s).unwrap().ulDeviceError, 1);
     assert!(!backend.holds("n1", &key) && backend.holds("n2", &key));
+    module.object_size(s, private).unwrap();
+    let eddsa = Mechanism {
+        ty: CKM_EDDSA,
+        param: MechParam::None,
+    };
+    assert!(matches!(
+        module.sign_init(s, &eddsa, private),
+        Err(Error::KeyFunctionNotPermitted)
+    ));
     let store = Store::open(&dir.join("s.sqlite")).unwrap();
     let pending = store.pending_deletions().unwrap();
     assert_eq!(pending.len(), 1);
@@ -150,23 +160,29 @@ fn shares_on_a_down_node_stay_pending_until_a_later_call_deletes_them() {
     assert_eq!(store.pending_deletions().unwrap()[0].attempts, 2);
     assert!(matches!(
         module.destroy_object(s, private),
-        Err(Error::ObjectHandleInvalid)
+        Err(Error::SharesPendingDeletion { nodes }) if nodes == ["n2".to_string()]
     ));
     assert_eq!(store.pending_deletions().unwrap()[0].attempts, 3);
+    module.object_size(s, private).unwrap();
 
-    // A new process (C_Finalize, C_Initialize) with n2 back: C_Initialize deletes the share and the record.
+    // A new process (C_Finalize, C_Initialize) with n2 back: C_Initialize deletes the share, the record and the
+    // object.
     module.finalize().unwrap();
     backend.n2_down.store(false, Ordering::SeqCst);
     start(&module, &dir, &backend);
     assert!(!backend.holds("n2", &key), "C_Initialize retried the deletion");
     assert!(store.pending_deletions().unwrap().is_empty());
-
-    // And without a restart: the next C_DestroyObject retries first.
-    backend.n2_down.store(true, Ordering::SeqCst);
     let s = module
         .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
         .unwrap();
     module.login(s, CKU_USER, b"user-pin").unwrap();
+    assert!(matches!(
+        module.object_size(s, private),
+        Err(Error::ObjectHandleInvalid)
+    ));
+
+    // And without a restart: the next C_DestroyObject of any object retries first.
+    backend.n2_down.store(true, Ordering::SeqCst);
     assert_eq!(
         module.destroy_object(s, other).unwrap_err().rv(),
         CKR_DEVICE_ERROR
@@ -179,5 +195,24 @@ fn shares_on_a_down_node_stay_pending_until_a_later_call_deletes_them() {
     assert!(!backend.holds("n2", &other_key));
     assert!(store.pending_deletions().unwrap().is_empty());
     assert_eq!(module.session_info(s).unwrap().ulDeviceError, 0);
+    assert!(matches!(
+        module.object_size(s, other),
+        Err(Error::ObjectHandleInvalid)
+    ));
+
+    // The caller's own retry: C_DestroyObject again on the same object succeeds once the node is back.
+    let (_, fourth) = keypair(&module, s);
+    backend.n2_down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        module.destroy_object(s, fourth).unwrap_err().rv(),
+        CKR_DEVICE_ERROR
+    );
+    backend.n2_down.store(false, Ordering::SeqCst);
+    module.destroy_object(s, fourth).unwrap();
+    assert!(matches!(
+        module.object_size(s, fourth),
+        Err(Error::ObjectHandleInvalid)
+    ));
+    assert!(store.pending_deletions().unwrap().is_empty());
     module.finalize().unwrap();
 }

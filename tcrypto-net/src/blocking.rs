@@ -403,6 +403,15 @@ impl Cluster<BlockingEngine> {
     /// coordinator identity written by `tcrypto-node coordinator-init`, the nodes and their pins, and the data
     /// directory where pending DKG deliveries are kept ([`Cluster::keep_deliveries_in`]) if one is set.
     pub fn from_config_file(path: &std::path::Path) -> Result<Self, ClusterError> {
+        Self::from_config_file_with(path, |c| c)
+    }
+
+    /// [`Cluster::from_config_file`] with the coordinator settings the file does not hold (pool watermarks and
+    /// the like) adjusted by `adjust`, starting from the defaults with the file's request timeout.
+    pub fn from_config_file_with(
+        path: &std::path::Path,
+        adjust: impl FnOnce(CoordinatorConfig) -> CoordinatorConfig,
+    ) -> Result<Self, ClusterError> {
         let cfg = crate::config::CoordinatorConfigFile::load(path)
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
         let secret = std::fs::read(&cfg.identity)
@@ -412,10 +421,10 @@ impl Cluster<BlockingEngine> {
         let nodes = cfg
             .node_publics()
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
-        let coordinator = CoordinatorConfig {
+        let coordinator = adjust(CoordinatorConfig {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             ..CoordinatorConfig::default()
-        };
+        });
         let cluster = Self::connect_tls(&identity, &nodes, coordinator)?;
         match &cfg.data_dir {
             Some(dir) => cluster.keep_deliveries_in(dir),

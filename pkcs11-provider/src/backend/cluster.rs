@@ -23,7 +23,7 @@ use tcrypto::KeyId;
 use tcrypto::rsa;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::{ClusterError, Engine as _};
-use tcrypto_net::coordinator::{Event, NodeIndex, SignError};
+use tcrypto_net::coordinator::{CoordinatorConfig, Event, NodeIndex, SignError};
 use tcrypto_net::wire::{Algorithm, ErrorCode, Mechanism, RequestBody, ResponseBody};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
@@ -85,8 +85,15 @@ fn key_id(key: &KeyRef) -> Result<KeyId, BackendError> {
 impl ClusterBackend {
     /// Connects (lazily; no thread) to the cluster described by the coordinator file of `cfg`.
     pub fn new(cfg: &ClusterConfig) -> Result<Self> {
-        let cluster = BlockingCluster::from_config_file(&cfg.coordinator)
-            .map_err(|e| Error::Config(format!("cluster {}: {e}", cfg.coordinator.display())))?;
+        let pool = cfg.pool.max(1);
+        let cluster = BlockingCluster::from_config_file_with(&cfg.coordinator, |c| CoordinatorConfig {
+            presign_low_watermark: pool / 4,
+            presign_high_watermark: pool,
+            frost_low_watermark: pool / 4,
+            frost_high_watermark: pool,
+            ..c
+        })
+        .map_err(|e| Error::Config(format!("cluster {}: {e}", cfg.coordinator.display())))?;
         let parties = u16::try_from(cluster.nodes().len())
             .map_err(|_| Error::Config("cluster: too many nodes".into()))?;
         if cfg.threshold > parties {

@@ -122,6 +122,10 @@ impl Module {
                 return Err(Error::KeyFunctionNotPermitted);
             }
             let key = o.key.clone().ok_or(Error::KeyHandleInvalid)?;
+            if i.store.deletion_pending(&key)? {
+                // Destroyed; the object only waits for nodes that were down to delete their shares.
+                return Err(Error::KeyFunctionNotPermitted);
+            }
             i.session_mut(sh)?.sign = Some(SignOp {
                 scheme,
                 public,

@@ -168,38 +168,73 @@ impl Module {
     /// that do not answer stay pending deletion (recorded in the store, retried here and by `C_Initialize`): the
     /// object is gone, but the call fails with `CKR_DEVICE_ERROR` and the session's `ulDeviceError` counts them.
     pub fn destroy_object(&self, sh: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Result<()> {
+        // A destroy that waits for shares (this object's, from an earlier call) ...
+        let waiting = self.with(|i| {
+            let key = i.visible(sh, h).ok().and_then(|o| o.key);
+            Ok(match key {
+                Some(k) => i.store.deletion_pending(&k)?,
+                None => false,
+            })
+        })?;
+        // ... is finished by the retry, which removes objects whose last pending share is deleted now.
         if let Err(e) = self.retry_pending_deletions() {
             tracing::warn!(error = %e, "could not retry pending share deletions");
         }
         let (backend, key) = self.with(|i| {
-            let o = i.visible(sh, h)?;
+            let o = match i.visible(sh, h) {
+                Err(Error::ObjectHandleInvalid) if waiting => return Ok((i.backend.clone(), None)),
+                other => other?,
+            };
             i.check_write(sh, o.is_token(), false)?;
             if !o.flag(CKA_DESTROYABLE, true) {
                 return Err(Error::ActionProhibited);
             }
-            if i.session_objects.remove(&h).is_none() {
-                i.store.delete_object(h)?;
-            }
             let key = match o.key {
-                Some(k) if !i.key_in_use(&k)? => Some(k),
+                Some(k) if !i.key_in_use_except(&k, h)? => Some(k),
                 _ => None,
             };
+            if key.is_none() {
+                i.remove_object(h)?;
+            }
             Ok((i.backend.clone(), key))
         })?;
-        let left = self.destroy_keys(backend.as_ref(), key.into_iter().collect());
+        let Some(key) = key else {
+            return self.set_device_error(sh, 0);
+        };
+        // Shares of a key destroyed before and still pending are retried above; a first destroy asks every node.
+        let left = match self.with(|i| i.store.deletion_pending(&key))? {
+            true => self.with(|i| {
+                Ok(i.store
+                    .pending_deletions()?
+                    .into_iter()
+                    .filter(|p| p.key == key)
+                    .map(|p| p.node)
+                    .collect::<Vec<_>>())
+            })?,
+            false => self
+                .destroy_keys(backend.as_ref(), vec![key])
+                .into_iter()
+                .map(|u| u.node)
+                .collect(),
+        };
+        self.set_device_error(sh, left.len())?;
+        if left.is_empty() {
+            self.with(|i| i.remove_object(h))
+        } else {
+            // The object stays (it can no longer sign) until every node has deleted its share: a later
+            // C_DestroyObject, or any retry (C_Initialize), finishes the job and removes it.
+            Err(Error::SharesPendingDeletion { nodes: left })
+        }
+    }
+
+    /// `ulDeviceError` of the session: the number of key shares its last `C_DestroyObject` left on nodes.
+    fn set_device_error(&self, sh: CK_SESSION_HANDLE, shares: usize) -> Result<()> {
         self.with(|i| {
             if let Some(s) = i.sessions.get_mut(&sh) {
-                s.device_error = left.len() as CK_ULONG;
+                s.device_error = shares as CK_ULONG;
             }
             Ok(())
-        })?;
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::SharesPendingDeletion {
-                nodes: left.into_iter().map(|u| u.node).collect(),
-            })
-        }
+        })
     }
 
     /// `C_GetObjectSize`.
