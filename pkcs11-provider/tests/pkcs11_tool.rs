@@ -425,3 +425,20 @@ fn bind_9_20_signs_through_the_openssl_pkcs11_provider_and_the_zone_validates() 
         std::fs::remove_file(keys.join(format!("{name}.private"))).unwrap();
     }
 }
+
+#[test]
+fn python_pkcs11_generates_finds_and_signs_and_openssl_verifies() {
+    let t = Tool::new("python-pkcs11");
+    t.init_token();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_pkcs11.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&t.module)
+        .arg("tool")
+        .current_dir(&t.dir)
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .output()
+        .expect("python3 with python-pkcs11 must be installed (.ci/run installs it with pip)");
+    check("python3 tests/python_pkcs11.py", &[], &out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verified OK"));
+}
