@@ -297,7 +297,7 @@ impl Module {
             }
             Ok(i.backend.clone())
         })?;
-        let (public, key) = backend.generate(kind)?;
+        let (public, key) = self.fresh_key(sh, backend.as_ref(), kind)?;
         let stored = (|| {
             let (mut po, mut ko) = object::key_pair_objects(&public, m.ty, key.clone())?;
             if let Some(p) = public_t.get(CKA_EC_PARAMS) {
@@ -321,6 +321,50 @@ impl Module {
             self.destroy_keys(backend.as_ref(), vec![key]);
         }
         stored
+    }
+}
+
+/// How many times key-pair generation asks the backend again for a key whose public part no object of the token
+/// holds yet.
+const FRESH_KEY_ATTEMPTS: usize = 8;
+
+impl Module {
+    /// A generated key whose public key is not already on the session's token (or among its session objects):
+    /// two key objects with one public key would confuse every consumer that tells keys apart by their public part
+    /// (DNSSEC key tags, certificates). Real key generation never repeats; a backend dealing from a few committed
+    /// test primes does, so a repeat is destroyed and generation asked again, up to [`FRESH_KEY_ATTEMPTS`] times.
+    fn fresh_key(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        backend: &dyn crate::backend::Backend,
+        kind: KeyKind,
+    ) -> Result<(PublicKey, KeyRef)> {
+        let mut attempts = 0;
+        loop {
+            let (public, key) = backend.generate(kind)?;
+            attempts += 1;
+            let taken = self.with(|i| {
+                let slot = i.session(sh)?.slot;
+                let mut holders = i.store.object_handles(i.token_name(slot)?)?.into_iter();
+                let on_token = holders.any(|h| {
+                    matches!(i.store.object(h), Ok(Some((_, o))) if o.public_key().ok().as_ref() == Some(&public))
+                });
+                Ok(on_token
+                    || i
+                        .session_objects
+                        .values()
+                        .any(|so| so.slot == slot && so.object.public_key().ok().as_ref() == Some(&public)))
+            })?;
+            if !taken {
+                return Ok((public, key));
+            }
+            self.destroy_keys(backend, vec![key]);
+            if attempts >= FRESH_KEY_ATTEMPTS {
+                return Err(Error::Internal(
+                    "key-pair generation keeps returning a key the token already holds",
+                ));
+            }
+        }
     }
 }
 
