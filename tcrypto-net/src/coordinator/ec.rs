@@ -17,9 +17,9 @@
 //! [`Coordinator::restore_deliveries`]; `Cluster::keep_deliveries_in` writes them to a file crash-safely): they
 //! hold only broadcasts and envelopes sealed to their recipients, nothing the coordinator can open.
 //!
-//! **FROST.** Per Ed25519 key, a pool of signing sessions, each with the nonce commitments of up to `k + 1`
-//! holders, is refilled in batches whenever it falls below the low watermark. A signature takes one session
-//! from the pool and is one round trip to `k` holders. A share that fails verification names its node, which is
+//! **FROST.** Per Ed25519 key, a pool of signing sessions, each with the nonce commitments of `k` holders (plus
+//! [`CoordinatorConfig::frost_spare_holders`] spares, none by default), is refilled in batches whenever it falls
+//! below the low watermark. A signature takes one session from the pool and is one round trip to `k` holders. A share that fails verification names its node, which is
 //! excluded, and so does a node that refuses a package as not matching its nonces (the package carries the
 //! commitment that node sent, so it committed to other nonces than it holds); a node that fails or disconnects
 //! is avoided and another session is taken.
@@ -733,7 +733,8 @@ impl Coordinator {
         op
     }
 
-    /// Asks up to `k + 1` usable holders for `count` fresh session commitments.
+    /// Asks up to `k` + [`CoordinatorConfig::frost_spare_holders`] usable holders for `count` fresh session
+    /// commitments.
     fn frost_refill(&mut self, key: KeyId, count: usize, now: Instant) -> bool {
         let Some(k) = self.threshold_of(&key) else {
             return false;
@@ -742,7 +743,10 @@ impl Coordinator {
         if holders.len() < k {
             return false;
         }
-        let asked: Vec<(SignerId, NodeIndex)> = holders.into_iter().take(k + 1).collect();
+        let asked: Vec<(SignerId, NodeIndex)> = holders
+            .into_iter()
+            .take(k + self.cfg.frost_spare_holders)
+            .collect();
         let sessions: Vec<SessionId> = (0..count).map(|_| self.fresh_session()).collect();
         let pool = self.ec.frost.entry(key).or_default();
         for s in &sessions {
@@ -1030,7 +1034,7 @@ impl Coordinator {
     }
 }
 
-/// The FROST pool: signing sessions with the nonce commitments of up to `k + 1` holders.
+/// The FROST pool: signing sessions with the nonce commitments of `k` holders plus the configured spares.
 #[derive(Debug)]
 pub(super) struct FrostSessions;
 
