@@ -60,8 +60,10 @@ impl Backend for Repeating {
     }
 }
 
-fn module_with(seeds: &[u8]) -> (Module, Arc<Repeating>, CK_SESSION_HANDLE) {
-    let dir = common::scratch_dir("fresh-keys");
+/// A module over a [`Repeating`] backend with `seeds`, in its own scratch directory `name` (tests run in parallel
+/// threads of one process, and the scratch directory is per process and name).
+fn module_with(name: &str, seeds: &[u8]) -> (Module, Arc<Repeating>, CK_SESSION_HANDLE) {
+    let dir = common::scratch_dir(name);
     let backend = Arc::new(Repeating {
         seeds: Mutex::new(seeds.iter().copied().collect()),
         held: Mutex::default(),
@@ -110,7 +112,7 @@ fn point(module: &Module, s: CK_SESSION_HANDLE, h: CK_OBJECT_HANDLE) -> Vec<u8> 
 #[test]
 fn a_repeated_public_key_is_destroyed_and_generation_asked_again() {
     // Token key 1, then 1 again twice (destroyed) before 2; then a session key repeating 2 before 3.
-    let (module, backend, s) = module_with(&[1, 1, 1, 2, 2, 3]);
+    let (module, backend, s) = module_with("fresh-keys-repeat", &[1, 1, 1, 2, 2, 3]);
     let first = keypair(&module, s, true).unwrap();
     let second = keypair(&module, s, true).unwrap();
     let third = keypair(&module, s, false).unwrap();
@@ -126,7 +128,7 @@ fn a_repeated_public_key_is_destroyed_and_generation_asked_again() {
 
 #[test]
 fn a_backend_that_only_repeats_gets_an_error_and_leaves_nothing_behind() {
-    let (module, backend, s) = module_with(&[7; 9]);
+    let (module, backend, s) = module_with("fresh-keys-only-repeats", &[7; 9]);
     keypair(&module, s, true).unwrap();
     let err = keypair(&module, s, true).unwrap_err();
     assert_eq!(err.rv(), CKR_GENERAL_ERROR, "{err:?}");
