@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
+use common::{ec_verifies, pkcs1_sha256, rsa_crate_verifies, rsa_key};
 use tcrypto_net::asynchronous::AsyncCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::embedded::EmbeddedNodes;
@@ -48,9 +48,7 @@ fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
 
 #[test]
 fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     use sha2::Digest as _;
-    use tcrypto_net::algo::PublicKey;
     use tcrypto_net::wire::{Algorithm, Mechanism};
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
     let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
@@ -65,14 +63,6 @@ fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
         assert_eq!(cluster.connect(Duration::from_secs(10)).await, 5);
         let ec = cluster.create_key(Algorithm::EcdsaP256, 3).await.unwrap();
         let ed = cluster.create_key(Algorithm::Ed25519, 3).await.unwrap();
-        let Some(PublicKey::Ecdsa(ecpk)) = cluster.public_key(&ec) else {
-            panic!()
-        };
-        let Some(PublicKey::Ed25519(edpk)) = cluster.public_key(&ed) else {
-            panic!()
-        };
-        let p256_vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ecpk.set.public_key_bytes()).unwrap();
-        let dalek_vk = ed25519_dalek::VerifyingKey::from_bytes(&edpk.public_key_bytes()).unwrap();
         let mut reqs = Vec::new();
         for i in 0..24u32 {
             let message = i.to_be_bytes().to_vec();
@@ -84,17 +74,8 @@ fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
             ));
             reqs.push((ed, Mechanism::Ed25519 { message }));
         }
-        for ((_, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
-            let sig = r.unwrap().bytes;
-            match m {
-                Mechanism::Ecdsa { digest } => p256_vk
-                    .verify_prehash(digest, &p256::ecdsa::Signature::from_der(&sig).unwrap())
-                    .unwrap(),
-                Mechanism::Ed25519 { message } => dalek_vk
-                    .verify_strict(message, &ed25519_dalek::Signature::from_slice(&sig).unwrap())
-                    .unwrap(),
-                _ => unreachable!(),
-            }
+        for ((key, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
+            ec_verifies(&cluster.public_key(key).unwrap(), m, &r.unwrap().bytes).unwrap();
         }
         cluster.delete(ed).await.unwrap();
         assert_eq!(cluster.list(), vec![ec]);

@@ -8,10 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::NodeProc;
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use sha2::Digest as _;
 use tcrypto::KeyId;
-use tcrypto_net::algo::PublicKey;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::identity::TlsIdentity;
@@ -19,14 +17,6 @@ use tcrypto_net::wire::{Algorithm, Mechanism};
 
 /// Signs 32 requests in flight for each key; `during` runs while they are in flight. Every signature verifies.
 fn stream(cluster: &BlockingCluster, ec: KeyId, ed: KeyId, from: u32, during: impl FnOnce()) {
-    let Some(PublicKey::Ecdsa(ecpk)) = cluster.public_key(&ec) else {
-        panic!()
-    };
-    let Some(PublicKey::Ed25519(edpk)) = cluster.public_key(&ed) else {
-        panic!()
-    };
-    let p256_vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ecpk.set.public_key_bytes()).unwrap();
-    let dalek_vk = ed25519_dalek::VerifyingKey::from_bytes(&edpk.public_key_bytes()).unwrap();
     let mut reqs = Vec::new();
     for i in from..from + 32 {
         let message = format!("message {i}").into_bytes();
@@ -40,22 +30,11 @@ fn stream(cluster: &BlockingCluster, ec: KeyId, ed: KeyId, from: u32, during: im
     }
     let ops = cluster.start_signs(&reqs);
     during();
-    for ((_, mech), op) in reqs.iter().zip(ops) {
+    for ((key, mech), op) in reqs.iter().zip(ops) {
         let sig = cluster
             .wait_signature(op)
             .unwrap_or_else(|e| panic!("in-flight request failed: {e}"));
-        match mech {
-            Mechanism::Ecdsa { digest } => p256_vk
-                .verify_prehash(digest, &p256::ecdsa::Signature::from_der(&sig.bytes).unwrap())
-                .unwrap(),
-            Mechanism::Ed25519 { message } => dalek_vk
-                .verify_strict(
-                    message,
-                    &ed25519_dalek::Signature::from_slice(&sig.bytes).unwrap(),
-                )
-                .unwrap(),
-            _ => unreachable!(),
-        }
+        common::ec_verifies(&cluster.public_key(key).unwrap(), mech, &sig.bytes).unwrap();
     }
 }
 

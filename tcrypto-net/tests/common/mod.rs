@@ -84,6 +84,34 @@ pub fn rsa_crate_verifies(pk: &PublicKeySet, mech: &Mechanism, sig: &[u8]) -> Re
     r.map_err(|e| e.to_string())
 }
 
+/// Verifies an ECDSA P-256 (DER, with `p256`) or Ed25519 (with `ed25519-dalek` `verify_strict`) cluster signature
+/// against the cluster's public key of the signing key.
+pub fn ec_verifies(
+    public: &tcrypto_net::algo::PublicKey,
+    mech: &Mechanism,
+    sig: &[u8],
+) -> Result<(), String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    use tcrypto_net::algo::PublicKey;
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    match (public, mech) {
+        (PublicKey::Ecdsa(pk), Mechanism::Ecdsa { digest }) => {
+            let vk =
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.set.public_key_bytes()).map_err(|x| e(&x))?;
+            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|x| e(&x))?;
+            vk.verify_prehash(digest, &sig).map_err(|x| e(&x))
+        }
+        (PublicKey::Ed25519(pk), Mechanism::Ed25519 { message }) => {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.public_key_bytes()).map_err(|x| e(&x))?;
+            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|x| e(&x))?;
+            vk.verify_strict(message, &sig).map_err(|x| e(&x))
+        }
+        (_, other) => Err(format!(
+            "no independent verifier wired for {other:?} with this key"
+        )),
+    }
+}
+
 /// PKCS#1 v1.5 SHA-256 over `msg`.
 pub fn pkcs1_sha256(msg: &[u8]) -> Mechanism {
     Mechanism::RsaPkcs1v15 {
