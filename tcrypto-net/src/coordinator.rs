@@ -415,41 +415,108 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Learns keys from nodes' key lists: a key is registered when at least `k` nodes report the same public
-    /// description (each with its own signer id), so no single node can plant a public key.
+    /// Learns keys from nodes' key lists, trusting no single node (nor any `k - 1` of them) with a key's public
+    /// key set:
+    ///
+    /// - a node that reports one key twice (two public key sets, or two signer ids) is ignored for that key;
+    /// - a signer id claimed by two nodes is dropped from the claim (unless this coordinator already holds that
+    ///   key set with that signer at one of the two nodes);
+    /// - a claim counts when its public key set decodes and matches the key id (the id is a hash of the group public
+    ///   key, so no claim can put another group key under a known id) and at least `k'` distinct nodes make it,
+    ///   where `k'` is the claim's own threshold;
+    /// - of the claims that count, the one with the largest threshold wins (ties: more supporters; still tied: the
+    ///   key is left out). Honest holders report the true threshold `k`; at most `k - 1` colluding nodes can only
+    ///   make a claim with a threshold below `k` count, so whenever `k` honest holders answer, the true set wins;
+    /// - a key already known is never replaced by a set of smaller threshold.
+    ///
+    /// Whatever set is registered, no signature is released unless it verifies under the group public key.
     pub fn learn_keys(&mut self, lists: &BTreeMap<NodeIndex, Vec<KeyInfo>>) -> Vec<KeyId> {
         type Claim = (Algorithm, u16, u16, Vec<u8>);
-        let mut claims: BTreeMap<KeyId, BTreeMap<Claim, BTreeMap<SignerId, NodeIndex>>> = BTreeMap::new();
+        // key -> node -> what it claims.
+        let mut by_node: BTreeMap<KeyId, BTreeMap<NodeIndex, Vec<(Claim, SignerId)>>> = BTreeMap::new();
         for (&node, infos) in lists {
             for info in infos {
-                claims
+                let claim = (info.algorithm, info.threshold, info.parties, info.public.clone());
+                by_node
                     .entry(info.key)
                     .or_default()
-                    .entry((info.algorithm, info.threshold, info.parties, info.public.clone()))
+                    .entry(node)
                     .or_default()
-                    .entry(info.signer)
-                    .or_insert(node);
+                    .push((claim, info.signer));
             }
         }
         let mut learned = Vec::new();
-        for (key, by_claim) in claims {
-            for ((algorithm, threshold, parties, public), holders) in by_claim {
+        for (key, nodes) in by_node {
+            // claim -> signer -> nodes claiming it.
+            let mut claims: BTreeMap<Claim, BTreeMap<SignerId, Vec<NodeIndex>>> = BTreeMap::new();
+            for (node, mut said) in nodes {
+                said.sort();
+                said.dedup();
+                if said.len() != 1 {
+                    tracing::warn!(node = %self.node_name(node), %key, "node reports one key more than once; ignored");
+                    continue;
+                }
+                let Some((claim, signer)) = said.pop() else {
+                    continue;
+                };
+                claims
+                    .entry(claim)
+                    .or_default()
+                    .entry(signer)
+                    .or_default()
+                    .push(node);
+            }
+            let known = self.keys.get(&key);
+            let mut best: Option<(u16, usize, KeyInfo, BTreeMap<SignerId, NodeIndex>)> = None;
+            let mut tied = false;
+            for ((algorithm, threshold, parties, public), signers) in claims {
+                let holders: BTreeMap<SignerId, NodeIndex> = signers
+                    .into_iter()
+                    .filter_map(|(signer, nodes)| match nodes.as_slice() {
+                        [one] => Some((signer, *one)),
+                        _ => known
+                            .and_then(|k| k.holders.get(&signer))
+                            .filter(|n| nodes.contains(n))
+                            .map(|n| (signer, *n)),
+                    })
+                    .collect();
                 let Some(&signer) = holders.keys().next() else {
                     continue;
                 };
-                if holders.len() >= usize::from(threshold) {
-                    let info = KeyInfo {
-                        key,
-                        algorithm,
-                        signer,
-                        threshold,
-                        parties,
-                        public,
-                    };
-                    if self.register_key(&info, holders).is_ok() {
-                        learned.push(key);
+                let info = KeyInfo {
+                    key,
+                    algorithm,
+                    signer,
+                    threshold,
+                    parties,
+                    public,
+                };
+                if holders.len() < usize::from(threshold) || PublicKey::from_info(&info).is_err() {
+                    continue;
+                }
+                let rank = (threshold, holders.len());
+                match &best {
+                    Some((t, h, ..)) if (*t, *h) > rank => {}
+                    Some((t, h, ..)) if (*t, *h) == rank => tied = true,
+                    _ => {
+                        tied = false;
+                        best = Some((threshold, holders.len(), info, holders));
                     }
                 }
+            }
+            let Some((threshold, _, info, holders)) = best else {
+                continue;
+            };
+            if tied {
+                tracing::warn!(%key, "nodes disagree on the public key set and no set wins; key left out");
+                continue;
+            }
+            if known.is_some_and(|k| k.threshold > threshold) {
+                tracing::warn!(%key, "nodes report a set of lower threshold than the known one; ignored");
+                continue;
+            }
+            if self.register_key(&info, holders).is_ok() {
+                learned.push(key);
             }
         }
         learned

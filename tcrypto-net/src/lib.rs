@@ -48,3 +48,7 @@ extern crate self as tcrypto_net;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod testing;
+// Byzantine answers of `tcrypto-node serve` for multi-process tests (feature `test-support`).
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod misbehave;

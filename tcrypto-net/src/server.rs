@@ -107,6 +107,8 @@ async fn connection<S>(
                     let tx = tx.clone();
                     tokio::task::spawn_blocking(move || {
                         let resp = node.handle_frame(requester, unix_ms_now(), &frame, &mut rand::rng());
+                        #[cfg(feature = "test-support")]
+                        let resp = crate::misbehave::apply(resp);
                         let _ = tx.send(resp);
                         drop(permit);
                     });

@@ -32,6 +32,8 @@ pub struct NodeProc {
     pub public: NodePublic,
     /// The `serve` process while it runs.
     pub child: Option<Child>,
+    /// Misbehaviour modes for the next [`NodeProc::start`] (`TCRYPTO_NODE_MISBEHAVE`; test builds only).
+    pub misbehave: Option<String>,
 }
 
 impl NodeProc {
@@ -84,6 +86,7 @@ impl NodeProc {
             addr,
             public,
             child: None,
+            misbehave: None,
         }
     }
 
@@ -97,7 +100,11 @@ impl NodeProc {
 
     /// Starts `tcrypto-node serve` and waits until it listens.
     pub fn start(&mut self) {
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        if let Some(modes) = &self.misbehave {
+            command.env("TCRYPTO_NODE_MISBEHAVE", modes);
+        }
+        let mut child = command
             .args(["serve", "--config", self.config.to_str().unwrap()])
             .env("TCRYPTO_NODE_PASSPHRASE", &self.passphrase)
             .env("RUST_LOG", "warn")

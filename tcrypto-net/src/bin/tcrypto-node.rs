@@ -171,6 +171,10 @@ fn serve(config: &Path) -> Result<()> {
     if pins.is_empty() {
         return Err(format!("{}: no coordinator pinned", config.display()).into());
     }
+    #[cfg(feature = "test-support")]
+    if let Some(modes) = tcrypto_net::misbehave::install_from_env()? {
+        tracing::warn!(?modes, "test build: this node MISBEHAVES on purpose");
+    }
     let (store, identity) = open_store(&cfg)?;
     let removed = store.remove_stale_temporaries()?;
     if removed > 0 {
