@@ -835,11 +835,21 @@ fn p256_dkg_key_signs_with_threshold_ecdsa_and_p256_verifies() {
 }
 
 #[test]
-fn p256_dkg_key_with_too_few_parties_for_ecdsa_is_refused_by_the_conversion() {
+fn p256_dkg_key_with_too_few_parties_for_presigning_converts_but_cannot_presign() {
     let mut rng = seeded_rng("p256_dkg_ecdsa_params");
-    // 3-of-4 violates n >= 2k - 1.
+    // 3-of-4 violates n >= 2k - 1: the key converts (it signs with the k-online protocol, tests/dkls.rs), but
+    // honest-majority presigning refuses it.
     let shares = honest::<P256>(3, 4, &mut rng);
-    assert!(shares[0].to_ecdsa().is_err());
+    let key = shares[0].to_ecdsa().unwrap();
+    let params = tcrypto::ecdsa::presign::PresignParams {
+        session: tcrypto::SessionId::random(&mut rng),
+        parties: (1..=4).map(id).collect(),
+        batch: 1,
+    };
+    assert!(matches!(
+        tcrypto::ecdsa::presign::round1(&key, params, &mut rng),
+        Err(tcrypto::ecdsa::Error::UnsupportedParameters(_))
+    ));
 }
 
 #[test]

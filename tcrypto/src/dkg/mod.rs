@@ -46,7 +46,7 @@
 //!
 //! Any `1 <= k <= n` is accepted. FROST Ed25519 signs with any `k`. The honest-majority threshold ECDSA of
 //! `tcrypto::ecdsa` multiplies two degree-`(k-1)` sharings, so it needs `n >= 2k - 1` signers online to
-//! presign; generate P-256 keys with that in mind.
+//! presign; the `k`-online protocol `tcrypto::ecdsa::dkls` (DKLs23) signs P-256 keys with any `k`.
 //!
 //! ## Equivocation and complaints without a broadcast channel
 //!
@@ -588,7 +588,8 @@ impl<C: Curve> KeyShare<C> {
 
 impl KeyShare<P256> {
     /// Converts a P-256 result into a threshold ECDSA key share (`tcrypto::ecdsa`), which checks its own
-    /// requirements: ids exactly `1..=n` and `n >= 2k - 1`.
+    /// requirements: ids exactly `1..=n` (any `1 <= k <= n`; presigning additionally needs `n >= 2k - 1`, the
+    /// `k`-online protocol `tcrypto::ecdsa::dkls` does not).
     pub fn to_ecdsa(&self) -> Result<crate::ecdsa::KeyShare, crate::ecdsa::Error> {
         crate::ecdsa::KeyShare::new(
             self.id,

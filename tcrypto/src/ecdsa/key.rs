@@ -12,7 +12,7 @@ use sha2::Digest as _;
 use zeroize::Zeroize;
 
 use super::group::{self, get_point, get_scalar, put_point, put_scalar};
-use super::{Error, check_params, tag};
+use super::{Error, check_key_params, tag};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::{KeyId, SignerId};
 
@@ -30,8 +30,9 @@ pub struct KeyShare {
 }
 
 impl KeyShare {
-    /// Makes a key share after checking it: `(threshold, parties)` supported (`threshold = k = t + 1`,
-    /// `parties = n >= 2t + 1`), `public_shares` holds exactly the ids `1..=n`, `id` is one of them,
+    /// Makes a key share after checking it: `1 <= threshold <= parties <= 255` (`threshold = k = t + 1`; only
+    /// keys with `parties = n >= 2t + 1` can presign, which [`super::presign`] checks; any key signs with
+    /// [`super::dkls`]), `public_shares` holds exactly the ids `1..=n`, `id` is one of them,
     /// `secret·G == public_shares[id]`, no public point is the identity, and the public shares lie on one
     /// polynomial of degree `k - 1` whose value at 0 is `public_key`.
     ///
@@ -61,7 +62,7 @@ impl KeyShare {
     }
 
     fn check(&self) -> Result<(), Error> {
-        check_params(self.threshold, self.parties)?;
+        check_key_params(self.threshold, self.parties)?;
         let expected_ids = (1..=self.parties).filter_map(SignerId::new);
         if self.public_shares.len() != usize::from(self.parties)
             || !self.public_shares.keys().copied().eq(expected_ids)
@@ -182,7 +183,7 @@ impl KeyShare {
         let id = SignerId::decode(&mut r)?;
         let threshold = r.u16()?;
         let parties = r.u16()?;
-        check_params(threshold, parties)?;
+        check_key_params(threshold, parties)?;
         let secret = get_scalar(&mut r)?;
         let public_key = get_point(&mut r)?;
         let mut public_shares = BTreeMap::new();
@@ -294,22 +295,44 @@ mod tests {
     }
 
     #[test]
-    fn rejects_dishonest_majority_parameters() {
+    fn accepts_any_quorum_up_to_n_and_refuses_the_rest() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         let x = group::random_nonzero_scalar(&mut rng);
-        let (secrets, public) = shares_of(x, 3, 4, &mut rng);
-        let r = KeyShare::new(
-            SignerId::new(1).unwrap(),
-            3,
-            4,
-            secrets[0],
-            group::mul_g(&x),
-            public,
-        );
-        assert!(matches!(r, Err(Error::UnsupportedParameters(_))));
-        assert!(matches!(check_params(1, 3), Err(Error::UnsupportedParameters(_))));
-        assert!(check_params(2, 3).is_ok());
-        assert!(check_params(3, 5).is_ok());
-        assert!(matches!(check_params(4, 6), Err(Error::UnsupportedParameters(_))));
+        for (k, n) in [(3, 4), (4, 5), (5, 5), (1, 3)] {
+            let (secrets, public) = shares_of(x, k, n, &mut rng);
+            let share = KeyShare::new(
+                SignerId::new(1).unwrap(),
+                k,
+                n,
+                secrets[0],
+                group::mul_g(&x),
+                public,
+            )
+            .unwrap_or_else(|e| panic!("({k}, {n}): {e}"));
+            assert_eq!(KeyShare::decode(&share.encode()).unwrap().threshold(), k);
+        }
+        assert!(matches!(
+            check_key_params(0, 3),
+            Err(Error::UnsupportedParameters(_))
+        ));
+        assert!(matches!(
+            check_key_params(4, 3),
+            Err(Error::UnsupportedParameters(_))
+        ));
+        assert!(matches!(
+            check_key_params(2, 256),
+            Err(Error::UnsupportedParameters(_))
+        ));
+        // Honest-majority presigning keeps its own, stricter check.
+        assert!(matches!(
+            super::super::check_params(1, 3),
+            Err(Error::UnsupportedParameters(_))
+        ));
+        assert!(super::super::check_params(2, 3).is_ok());
+        assert!(super::super::check_params(3, 5).is_ok());
+        assert!(matches!(
+            super::super::check_params(4, 6),
+            Err(Error::UnsupportedParameters(_))
+        ));
     }
 }

@@ -75,6 +75,7 @@
 pub mod combine;
 #[cfg(feature = "dealer")]
 pub mod dealer;
+pub mod dkls;
 pub(crate) mod group;
 pub mod key;
 pub mod presign;
@@ -214,7 +215,19 @@ pub(crate) fn culprits(list: impl IntoIterator<Item = (SignerId, Fault)>) -> Err
     Error::Culprits { culprits: out }
 }
 
-/// Checks `(k, n)` with `k = t + 1`: `k >= 2`, `n >= 2k - 1` (i.e. `n >= 2t + 1`), `n <= MAX_PARTIES`.
+/// Checks the parameters of a key share: `1 <= k <= n <= MAX_PARTIES`. Any such key signs with the
+/// `k`-online protocol ([`dkls`]); only keys that also pass [`check_params`] can presign (DJNPØ).
+pub(crate) fn check_key_params(k: u16, n: u16) -> Result<(), Error> {
+    if n > MAX_PARTIES {
+        return Err(Error::UnsupportedParameters("at most 255 parties"));
+    }
+    if k == 0 || k > n {
+        return Err(Error::UnsupportedParameters("quorum k must be in 1..=n"));
+    }
+    Ok(())
+}
+
+/// Checks `(k, n)` with `k = t + 1` for honest-majority presigning (DJNPØ): `k >= 2`, `n >= 2k - 1` (i.e. `n >= 2t + 1`), `n <= MAX_PARTIES`.
 pub(crate) fn check_params(k: u16, n: u16) -> Result<(), Error> {
     if k < 2 {
         return Err(Error::UnsupportedParameters(
