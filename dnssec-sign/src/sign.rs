@@ -365,8 +365,16 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         .position(|r| r.rtype == rtype::SOA && r.owner == apex)
         .ok_or_else(|| SignError::Zone(crate::error::ZoneError::Structure("no SOA at the apex".into())))?;
     if soa_count != 1 {
+        let stray = zone
+            .records
+            .iter()
+            .find(|r| r.rtype == rtype::SOA && r.owner != apex)
+            .or_else(|| zone.records.iter().filter(|r| r.rtype == rtype::SOA).nth(1));
+        let at = stray.map_or_else(String::new, |r| {
+            format!("{}{}: ", zone.sources.locate(&r.owner, rtype::SOA), r.owner)
+        });
         return Err(SignError::Zone(crate::error::ZoneError::Structure(format!(
-            "{soa_count} SOA records; a zone has exactly one, at its apex"
+            "{at}{soa_count} SOA records; a zone has exactly one, at its apex"
         ))));
     }
     let (serial, _) = soa_serial_minimum(&zone.records[soa_idx].rdata)

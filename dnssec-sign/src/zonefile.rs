@@ -412,8 +412,8 @@ fn parse_entry(st: &mut State, entry: Entry, file: &Arc<Path>, depth: usize) -> 
         st.first_origin = Some(owner.clone());
         st.origin = Some(owner.clone());
     }
-    let rest: Vec<Token> = toks.cloned().collect();
-    let rd = presentation::parse_rdata(rt, &rest, st.origin.as_ref())
+    let rest = &entry.tokens[entry.tokens.len() - toks.len()..];
+    let rd = presentation::parse_rdata(rt, rest, st.origin.as_ref())
         .map_err(|m| err(format!("{} {}: {m}", owner, rdata::type_name(rt))))?;
     st.sources.note(&owner, rt, file, line);
     st.last_owner = Some(owner.clone());

@@ -179,6 +179,15 @@ fn ttl_above_2_pow_31_is_refused() {
 }
 
 #[test]
+fn a_second_soa_is_refused_with_its_line() {
+    refused(
+        &z("sub SOA ns1 admin 1 2 3 4 5\n"),
+        &[],
+        &["bad.zone:6:", "2 SOA records"],
+    );
+}
+
+#[test]
 fn zone_without_apex_ns_is_refused() {
     refused(
         b"$ORIGIN example.\n$TTL 300\n@ SOA ns1 admin 1 2 3 4 5\nns1 A 192.0.2.1\n",
@@ -325,4 +334,66 @@ fn resigning_with_new_keys_drops_the_old_dnskeys() {
     let refs: Vec<&dyn dnssec_sign::ZoneSigningKey> = vec![&k15, &z15];
     let e = dnssec_sign::sign_zone(first, &refs, &keep, None).unwrap_err();
     assert!(e.to_string().contains("algorithm 13"), "{e}");
+}
+
+#[test]
+fn verify_reports_every_content_rule_the_signer_refuses() {
+    let cases: [(&str, &str); 7] = [
+        ("www CNAME ns1\nwww A 192.0.2.2\n", "CNAME beside other data (A)"),
+        ("@ CNAME other.example.net.\n", "CNAME at the zone apex"),
+        (
+            "sub NS ns.example.net.\nsub CNAME ns1\n",
+            "CNAME beside other data (NS)",
+        ),
+        ("www CNAME ns1\nwww CNAME ns2\n", "2 CNAME records"),
+        (
+            "@ DS 12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE07A5C1FA9BD0E21C45E5A43F\n",
+            "DS at the zone apex",
+        ),
+        (
+            "dn DNAME example.net.\nx.dn A 192.0.2.3\n",
+            "below the DNAME at dn.example.",
+        ),
+        ("", ""),
+    ];
+    for (tail, rule) in cases {
+        let zone = dnssec_sign::parse_zone(z(tail), Path::new("v.zone"), None).unwrap();
+        let problems =
+            dnssec_sign::verify::verify_zone(&zone, &dnssec_sign::verify::VerifyOptions::default()).unwrap();
+        if rule.is_empty() {
+            assert!(
+                !problems.iter().any(|p| p.message.contains("RFC 1034")),
+                "{problems:#?}"
+            );
+            continue;
+        }
+        let hit = problems.iter().find(|p| p.message.contains(rule));
+        assert!(
+            hit.is_some_and(|p| p.message.starts_with("v.zone:")),
+            "{rule}: {problems:#?}"
+        );
+    }
+    // records built in memory: an oversized RDATA, a TTL above 2^31-1, no apex NS
+    let mut zone = dnssec_sign::parse_zone(z(""), Path::new("v.zone"), None).unwrap();
+    zone.records.retain(|r| r.rtype != dnssec_sign::rdata::rtype::NS);
+    zone.records[1].ttl = 1 << 31;
+    zone.records.push(dnssec_sign::Record {
+        owner: name("big.example."),
+        rtype: 16,
+        class: 1,
+        ttl: 300,
+        rdata: vec![0u8; 65536].into(),
+    });
+    let problems =
+        dnssec_sign::verify::verify_zone(&zone, &dnssec_sign::verify::VerifyOptions::default()).unwrap();
+    for rule in [
+        "RDATA of 65536 octets",
+        "TTL 2147483648 above",
+        "no NS records at the zone apex",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.message.contains(rule)),
+            "{rule}: {problems:#?}"
+        );
+    }
 }
