@@ -34,6 +34,19 @@ pub enum ZoneError {
     /// The zone has no SOA at its apex, or more than one.
     #[error("zone structure: {0}")]
     Structure(String),
+    /// The zone breaks rules validators enforce (each with file, line, owner and rule).
+    #[error("{}", violations(.0))]
+    Invalid(Vec<crate::rules::Violation>),
+}
+
+fn violations(v: &[crate::rules::Violation]) -> String {
+    let shown: Vec<String> = v.iter().take(20).map(ToString::to_string).collect();
+    let more = if v.len() > 20 {
+        format!("\n... and {} more", v.len() - 20)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join("\n"))
 }
 
 /// A problem with a key: its file, its parameters, or the key source.

@@ -549,8 +549,9 @@ impl LocalKey {
             source,
         })?;
         // BIND writes .key files without a TTL
-        let zone = crate::zonefile::parse_zone(&format!("$TTL 3600\n{key_text}"), &key_path, None)
-            .map_err(|e| bad(&key_path, e.to_string()))?;
+        let zone =
+            crate::zonefile::parse_zone(format!("$TTL 3600\n{key_text}"), &key_path, Some(&Name::root()))
+                .map_err(|e| bad(&key_path, e.to_string()))?;
         let rec = zone
             .records
             .iter()

@@ -66,19 +66,27 @@ impl Name {
     /// Parses presentation format (escapes `\.` and `\DDD` allowed); relative names are made
     /// absolute with `origin`.
     pub fn parse(text: &str, origin: Option<&Name>) -> Result<Self, ZoneError> {
+        Self::parse_bytes(text.as_bytes(), origin)
+    }
+
+    /// [`Name::parse`] on raw zone file octets (which need not be UTF-8: RFC 1035 §5.1 allows
+    /// any octet in a label). Errors quote at most the first 64 octets of the text.
+    pub fn parse_bytes(bytes: &[u8], origin: Option<&Name>) -> Result<Self, ZoneError> {
         // hickory's `Name::parse` applies IDNA rules and refuses binary labels such as
         // `\200`, which RFC 4034 §6.1 examples use; the escape rules of RFC 1035 §5.1 are
         // simple enough to apply here.
-        let bad = |m: &str| ZoneError::BadName(format!("{text}: {m}"));
-        if text == "." {
+        let bad = |m: &str| ZoneError::BadName(format!("{}: {m}", crate::rdata::abbreviate(bytes)));
+        if bytes == b"." {
             return Ok(Self::root());
         }
-        if text.is_empty() {
+        if bytes.is_empty() {
             return Err(bad("empty name"));
         }
-        let mut out = Vec::with_capacity(text.len() + 2);
+        if bytes.len() > 4 * 255 {
+            return Err(bad("name longer than 255 octets"));
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 2);
         let mut label: Vec<u8> = Vec::new();
-        let bytes = text.as_bytes();
         let mut i = 0;
         let mut absolute = false;
         let push_label = |out: &mut Vec<u8>, label: &mut Vec<u8>| -> Result<(), ZoneError> {

@@ -87,7 +87,16 @@ pub struct SignOptions {
     pub cds: bool,
     /// RRsets per batch handed to a key (and per parallel work item).
     pub batch_size: usize,
+    /// Keep apex DNSKEYs of the input that belong to no signing key (pre-published keys of a
+    /// rollover); by default they are removed, since a key that signs nothing is stale.
+    pub keep_dnskeys: bool,
+    /// Allow an expiration time that is already past (to re-create old test vectors).
+    pub allow_expired: bool,
 }
+
+/// Highest NSEC3 iteration count accepted: BIND 9.18 and later treat zones above 50 as
+/// insecure and refuse to sign them; RFC 9276 §3.1 asks for 0.
+pub const MAX_NSEC3_ITERATIONS: u16 = 50;
 
 impl SignOptions {
     /// Defaults: NSEC3 with RFC 9276 parameters, 30 days validity, 1 hour backdating,
@@ -105,7 +114,64 @@ impl SignOptions {
             serial: SerialPolicy::Keep,
             cds: false,
             batch_size: 512,
+            keep_dnskeys: false,
+            allow_expired: false,
         }
+    }
+
+    /// Checks the options before anything is signed: validity window (inception before
+    /// expiration, expiration in the future unless [`SignOptions::allow_expired`], jitter
+    /// inside the window) and NSEC3 parameters (salt at most 255 octets, iterations at most
+    /// [`MAX_NSEC3_ITERATIONS`], SHA-1).
+    pub fn check(&self) -> Result<(), SignError> {
+        let (inc, exp) = self.window();
+        let span = exp.wrapping_sub(inc);
+        if span == 0 || span >= 0x8000_0000 {
+            return Err(SignError::Options(format!(
+                "signature expiration {} is not after inception {}",
+                crate::rdata::format_time(exp),
+                crate::rdata::format_time(inc)
+            )));
+        }
+        let now = self.now as u32;
+        if !self.allow_expired && exp.wrapping_sub(now).wrapping_sub(1) >= 0x7fff_ffff {
+            return Err(SignError::Options(format!(
+                "signature expiration {} is not in the future (now {})",
+                crate::rdata::format_time(exp),
+                crate::rdata::format_time(now)
+            )));
+        }
+        if self.jitter >= span {
+            return Err(SignError::Options(format!(
+                "jitter of {} s is not shorter than the validity period of {span} s",
+                self.jitter
+            )));
+        }
+        if let Denial::Nsec3 { params, .. } = &self.denial {
+            if params.salt.len() > 255 {
+                return Err(SignError::Options(format!(
+                    "NSEC3 salt of {} octets; at most 255 (RFC 5155 §3.1.5)",
+                    params.salt.len()
+                )));
+            }
+            if params.iterations > MAX_NSEC3_ITERATIONS {
+                return Err(SignError::Options(format!(
+                    "NSEC3 iterations {} above {MAX_NSEC3_ITERATIONS}: validators treat the zone as insecure \
+                     (RFC 9276 §3.1 asks for 0)",
+                    params.iterations
+                )));
+            }
+            if params.hash_algorithm != 1 {
+                return Err(SignError::Options(format!(
+                    "NSEC3 hash algorithm {} unknown (only 1, SHA-1)",
+                    params.hash_algorithm
+                )));
+            }
+        }
+        if self.batch_size == 0 {
+            return Err(SignError::Options("batch size 0".into()));
+        }
+        Ok(())
     }
 
     fn window(&self) -> (u32, u32) {
@@ -147,6 +213,16 @@ pub fn sign_zone(
     let t0 = Instant::now();
     if keys.is_empty() {
         return Err(SignError::Options("no signing keys".into()));
+    }
+    opts.check()?;
+    if let Denial::Nsec3 { params, .. } = &opts.denial
+        && (params.iterations > 0 || !params.salt.is_empty())
+    {
+        tracing::warn!(
+            iterations = params.iterations,
+            salt_octets = params.salt.len(),
+            "RFC 9276 asks for NSEC3 with 0 iterations and no salt"
+        );
     }
     for k in keys {
         if *k.owner() != zone.origin {
@@ -246,6 +322,42 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
                 || (regenerate_cds && matches!(r.rtype, rtype::CDS | rtype::CDNSKEY)));
         !old_dnssec && !apex_regenerated
     });
+    let violations = crate::rules::check(&zone);
+    if !violations.is_empty() {
+        return Err(SignError::Zone(crate::error::ZoneError::Invalid(violations)));
+    }
+    // DNSKEYs of the input that no signing key has: removed, or kept as pre-published keys
+    // when asked (then their algorithms must be signed with too, RFC 4035 §2.2)
+    let ours: Vec<Vec<u8>> = keys.iter().map(|k| k.dnskey().to_wire()).collect();
+    let our_algs: Vec<u8> = keys.iter().map(|k| k.dnskey().algorithm).collect();
+    let mut stale = Vec::new();
+    zone.records.retain(|r| {
+        let foreign =
+            r.owner == apex && r.rtype == rtype::DNSKEY && !ours.iter().any(|o| o[..] == r.rdata[..]);
+        if foreign {
+            stale.push(r.rdata.clone());
+        }
+        !foreign || opts.keep_dnskeys
+    });
+    for rd in &stale {
+        let k = crate::rdata::Dnskey::from_wire(rd)?;
+        if opts.keep_dnskeys {
+            if !our_algs.contains(&k.algorithm) {
+                return Err(SignError::Options(format!(
+                    "kept DNSKEY {} has algorithm {} that no signing key has; validators want every \
+                     algorithm of the DNSKEY RRset to sign the zone (RFC 4035 §2.2)",
+                    k.key_tag(),
+                    k.algorithm
+                )));
+            }
+            tracing::info!(
+                key_tag = k.key_tag(),
+                "DNSKEY of no signing key kept (--keep-dnskeys)"
+            );
+        } else {
+            tracing::warn!(key_tag = k.key_tag(), "DNSKEY of no signing key removed");
+        }
+    }
     let soa_count = zone.records.iter().filter(|r| r.rtype == rtype::SOA).count();
     let soa_idx = zone
         .records
@@ -253,8 +365,16 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         .position(|r| r.rtype == rtype::SOA && r.owner == apex)
         .ok_or_else(|| SignError::Zone(crate::error::ZoneError::Structure("no SOA at the apex".into())))?;
     if soa_count != 1 {
+        let stray = zone
+            .records
+            .iter()
+            .find(|r| r.rtype == rtype::SOA && r.owner != apex)
+            .or_else(|| zone.records.iter().filter(|r| r.rtype == rtype::SOA).nth(1));
+        let at = stray.map_or_else(String::new, |r| {
+            format!("{}{}: ", zone.sources.locate(&r.owner, rtype::SOA), r.owner)
+        });
         return Err(SignError::Zone(crate::error::ZoneError::Structure(format!(
-            "{soa_count} SOA records; a zone has exactly one, at its apex"
+            "{at}{soa_count} SOA records; a zone has exactly one, at its apex"
         ))));
     }
     let (serial, _) = soa_serial_minimum(&zone.records[soa_idx].rdata)

@@ -43,10 +43,27 @@ pub struct VerifyOptions {
 
 /// Verifies a signed zone; an empty result means it is valid.
 pub fn verify_zone(zone: &Zone, opts: &VerifyOptions) -> Result<Vec<Problem>, ZoneError> {
+    // sorted and deduplicated, but with the TTLs as written: validators and the ZONEMD digest
+    // see those, not a normalised copy
     let mut zone = zone.clone();
-    zone.canonicalize();
+    zone.sort_keeping_ttls();
     let apex = zone.origin.clone();
     let mut problems = Vec::new();
+    for (owner, t, min, max) in zone.ttl_mismatches() {
+        problems.push(Problem {
+            owner,
+            message: format!(
+                "{} RRset has differing TTLs ({min} to {max}; RFC 2181 §5.2)",
+                type_name(t)
+            ),
+        });
+    }
+    for v in crate::rules::check(&zone) {
+        problems.push(Problem {
+            owner: v.owner,
+            message: format!("{}{}", v.location, v.rule),
+        });
+    }
     if zone.soa().is_none() {
         problems.push(Problem {
             owner: apex.clone(),
@@ -148,6 +165,13 @@ fn check_signatures(zone: &Zone, keys: &[Dnskey], opts: &VerifyOptions) -> Vec<P
                         "labels {} but owner has {}",
                         rrsig.labels,
                         first.owner.rrsig_labels()
+                    )));
+                    continue;
+                }
+                if let Some(r) = rrset.iter().find(|r| r.ttl != rrsig.original_ttl) {
+                    out.push(fail(format!(
+                        "RRset TTL {} differs from the Original TTL {} (RFC 4035 §5.3.3)",
+                        r.ttl, rrsig.original_ttl
                     )));
                     continue;
                 }
@@ -361,10 +385,7 @@ fn check_nsec3(zone: &Zone) -> Vec<Problem> {
         .filter(|r| !is_nsec3_data(r, &owners))
         .cloned()
         .collect();
-    let data_zone = Zone {
-        origin: apex.clone(),
-        records: data,
-    };
+    let data_zone = Zone::new(apex.clone(), data);
     let nodes = classify(&data_zone.records, apex);
     for node in nodes.iter().filter(|n| n.kind == NodeKind::Occluded) {
         if data_zone.records[node.start..node.end]

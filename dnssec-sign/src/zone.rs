@@ -63,6 +63,19 @@ pub struct Zone {
     pub origin: Name,
     /// Records, in output order once [`Zone::canonicalize`] ran.
     pub records: Vec<Record>,
+    /// Where the records were read (empty for a zone built in memory).
+    pub sources: crate::zonefile::Sources,
+}
+
+impl Zone {
+    /// A zone built in memory (no source file).
+    pub fn new(origin: Name, records: Vec<Record>) -> Self {
+        Self {
+            origin,
+            records,
+            sources: Default::default(),
+        }
+    }
 }
 
 /// What [`Zone::canonicalize`] dropped or fixed, for the logs and the caller.
@@ -80,6 +93,14 @@ impl Zone {
     /// Canonicalization stage: drop out-of-zone data, sort into output order, remove exact
     /// duplicates and give every RRset one TTL.
     pub fn canonicalize(&mut self) -> CanonicalizeReport {
+        let mut report = self.sort_keeping_ttls();
+        report.ttl_fixed = self.unify_ttls();
+        report
+    }
+
+    /// Drops out-of-zone data, sorts into output order and removes exact duplicates, but leaves
+    /// the TTLs as they are (the verifier digests and checks the zone as written).
+    pub fn sort_keeping_ttls(&mut self) -> CanonicalizeReport {
         let mut report = CanonicalizeReport::default();
         let origin = self.origin.clone();
         self.records.retain(|r| {
@@ -95,7 +116,25 @@ impl Zone {
             a.owner == b.owner && a.rtype == b.rtype && a.class == b.class && a.rdata == b.rdata
         });
         report.duplicates = before - self.records.len();
-        // one TTL per RRset (RRSIGs are per covered type and keep their own TTLs)
+        report
+    }
+
+    /// RRsets (records sorted) whose TTLs differ: (owner, type, lowest, highest).
+    pub fn ttl_mismatches(&self) -> Vec<(Name, u16, u32, u32)> {
+        let mut out = Vec::new();
+        for (i, j) in self.rrset_ranges() {
+            let set = &self.records[i..j];
+            let min = set.iter().map(|r| r.ttl).min().unwrap_or(0);
+            let max = set.iter().map(|r| r.ttl).max().unwrap_or(0);
+            if min != max && set[0].rtype != rtype::RRSIG {
+                out.push((set[0].owner.clone(), set[0].rtype, min, max));
+            }
+        }
+        out
+    }
+
+    fn rrset_ranges(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
         let mut i = 0;
         while i < self.records.len() {
             let mut j = i + 1;
@@ -106,20 +145,31 @@ impl Zone {
             {
                 j += 1;
             }
-            if self.records[i].rtype != rtype::RRSIG {
-                let min = self.records[i..j].iter().map(|r| r.ttl).min().unwrap_or(0);
-                if self.records[i..j].iter().any(|r| r.ttl != min) {
-                    report
-                        .ttl_fixed
-                        .push((self.records[i].owner.clone(), self.records[i].rtype));
-                    for r in &mut self.records[i..j] {
-                        r.ttl = min;
-                    }
-                }
-            }
+            out.push((i, j));
             i = j;
         }
-        report
+        out
+    }
+
+    /// Gives every RRset (records sorted) one TTL, the lowest (RFC 2181 §5.2); returns the
+    /// RRsets changed.
+    fn unify_ttls(&mut self) -> Vec<(Name, u16)> {
+        let mut fixed = Vec::new();
+        // RRSIGs are per covered type and keep their own TTLs
+        for (i, j) in self.rrset_ranges() {
+            let set = &mut self.records[i..j];
+            if set[0].rtype == rtype::RRSIG {
+                continue;
+            }
+            let min = set.iter().map(|r| r.ttl).min().unwrap_or(0);
+            if set.iter().any(|r| r.ttl != min) {
+                fixed.push((set[0].owner.clone(), set[0].rtype));
+                for r in set.iter_mut() {
+                    r.ttl = min;
+                }
+            }
+        }
+        fixed
     }
 
     /// The apex SOA record, if there is exactly one.

@@ -10,34 +10,15 @@ mod common;
 use common::*;
 use dnssec_sign::Denial;
 use dnssec_sign::keys::Algorithm;
-use dnssec_sign::rdata::{Nsec3Param, rtype};
+use dnssec_sign::rdata::rtype;
 use dnssec_sign::sign::SignOptions;
 use dnssec_sign::verify::{VerifyOptions, verify_zone};
 use dnssec_sign::zonemd::ZonemdHash;
 
-fn modes() -> Vec<(&'static str, Denial)> {
-    vec![
-        ("nsec", Denial::Nsec),
-        ("nsec3", Denial::nsec3_rfc9276()),
-        (
-            "nsec3-optout",
-            Denial::Nsec3 {
-                params: Nsec3Param {
-                    hash_algorithm: 1,
-                    flags: 0,
-                    iterations: 5,
-                    salt: vec![0xca, 0xfe],
-                },
-                opt_out: true,
-            },
-        ),
-    ]
-}
-
 fn check_algorithm(alg: Algorithm) {
     let dir = tempfile::tempdir().unwrap();
     let (ksk, zsk) = fixture_keys(alg);
-    for (label, denial) in modes() {
+    for (label, denial) in denial_modes() {
         let nsec3 = !matches!(denial, Denial::Nsec);
         for with_zonemd in [false, true] {
             // ldns 1.8.3 hangs on NSEC3 zones with ZONEMD: it checks those without ZONEMD only

@@ -195,6 +195,13 @@ enum Command {
         /// Publish CDS and CDNSKEY for the KSKs.
         #[arg(long)]
         cds: bool,
+        /// Keep apex DNSKEYs of the input that belong to no given key (pre-published keys of a
+        /// rollover); by default they are removed.
+        #[arg(long = "keep-dnskeys")]
+        keep_dnskeys: bool,
+        /// Accept an expiration time that is already past.
+        #[arg(long = "allow-expired")]
+        allow_expired: bool,
         /// Pretend the time is this (seconds since the epoch); for reproducible output.
         #[arg(long)]
         now: Option<u64>,
@@ -346,6 +353,8 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             jitter,
             serial,
             cds,
+            keep_dnskeys,
+            allow_expired,
             now,
             threads,
             pkcs11,
@@ -393,6 +402,8 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                 Serial::Date => SerialPolicy::Date,
             };
             opts.cds = cds;
+            opts.keep_dnskeys = keep_dnskeys;
+            opts.allow_expired = allow_expired;
             opts.zonemd = zonemd.into_iter().map(zonemd_hash).collect();
             opts.denial = if nsec3 {
                 let salt = if salt == "-" {
@@ -603,7 +614,7 @@ fn read_public_key(path: &Path) -> Res<(Name, dnssec_sign::rdata::Dnskey)> {
     let key_path = PathBuf::from(format!("{base}.key"));
     let text = std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
     // BIND writes .key files without a TTL
-    let zone = dnssec_sign::parse_zone(&format!("$TTL 3600\n{text}"), &key_path, None)?;
+    let zone = dnssec_sign::parse_zone(format!("$TTL 3600\n{text}"), &key_path, Some(&Name::root()))?;
     let rec = zone
         .records
         .iter()

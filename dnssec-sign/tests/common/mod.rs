@@ -173,3 +173,169 @@ pub fn assert_signed_zone_accepted(
         assert!(ok, "{file}: independent ZONEMD check failed:\n{out}");
     }
 }
+
+/// A hostile zone no one here would write by hand: every type the issue lists by mnemonic,
+/// escapes, raw Latin-1 octets in names, TXT and comments, RFC 3597 data of known and private
+/// types, quoted SvcParams, `@` in record data, deep empty non-terminals, glue, occluded data,
+/// wildcards, secure and insecure delegations, DNAME. `copies` blocks of it under `h<i>.`.
+/// `non_ascii_hinfo`: HINFO with octets above 127, which dnspython 2.3 misreads (it turns
+/// `\200` into the UTF-8 of U+00C8), so its checks get the zone without them.
+pub fn hostile_zone(copies: usize, non_ascii_hinfo: bool) -> Vec<u8> {
+    let mut z: Vec<u8> = Vec::new();
+    z.extend_from_slice(
+        b"; hostile zone (generated) \xe9t\xe9 \xfc\n$ORIGIN example.\n$TTL 1h\n\
+@ IN SOA ns1 hostmaster ( 2024010101 2h 1h 2w 300 ) ; Latin-1 in a comment: \xe0\xe9\n\
+@ NS ns1\n@ NS ns2.example.net.\n@ MX 10 @\nns1 A 192.0.2.1\n",
+    );
+    for i in 0..copies {
+        let block = format!(
+            r#"$ORIGIN h{i}.example.
+@ A 192.0.2.{a}
+@ AAAA 2001:db8::{i:x}
+c CNAME @
+m MX 10 @
+m MX 20 mail.example.net.
+t TXT "quoted \"escaped\" \\backslash" plain \065\066 "\255\000\010" "semi;colon" ( "in
+parens" )
+t TXT ""
+sp SPF "v=spf1 -all"
+spg TYPE99 \# 12 0B763D73706631202D616C6C
+hi HINFO "PDP-11" "os"
+afsdb AFSDB 1 @
+apl APL 1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32 1:0.0.0.0/0
+dhcid DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=
+eui EUI48 00-00-5e-00-53-2a
+eui EUI64 00-00-5e-ef-10-00-00-2a
+ipsec IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+ipsec IPSECKEY 10 3 2 gw.example. AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+ipsec IPSECKEY 10 2 2 2001:db8::1 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+kx KX 10 @
+ilnp L32 10 10.1.2.0
+ilnp L64 10 2001:0DB8:1140:1000
+ilnp LP 10 l64-subnet1.example.
+ilnp NID 10 0014:4fff:ff20:ee64
+loc LOC 42 21 54 N 71 06 18 W -24m 30m
+loc LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
+rp RP mbox.example. @
+uri URI 10 1 "ftp://ftp1.example.com/public"
+caa CAA 0 issue "ca.example.net; account=230123"
+caa CAA 128 tbs "Unknown \"quoted\""
+sshfp SSHFP 4 2 123456789abcdef67890123456789abcdef67890123456789abcdef123456789
+_443._tcp.www TLSA 3 1 1 0C72AC70B745AC19998811B131D662C9AC69DBDBE7CB23E5B514B56664C5D3D6
+x._smimecert SMIMEA 3 1 1 0C72AC70B745AC19998811B131D662C9AC69DBDBE7CB23E5B514B56664C5D3D6
+pgp OPENPGPKEY mQINBFit2jsBEADrbl5vjVxYeAE0g0IDYCBpHirv1Sjlqxx5gjtPhb2YhvyDMXjq
+csync CSYNC 66 3 A NS AAAA
+naptr NAPTR 100 10 "S" "SIP+D2U" "!^.*$!sip:customer-service@example.com!" _sip._udp
+_sip._udp SRV 0 5 5060 @
+svc SVCB 1 . alpn="h2,h3" port=8443 ipv4hint=192.0.2.1,192.0.2.2 ipv6hint=2001:db8::1 mandatory=alpn,port
+svc SVCB 2 svc.example.net. alpn=h2 dohpath="/dns-query{{?dns}}" key65000="hello\210qoo"
+web HTTPS 1 . alpn=h2 no-default-alpn ech="AEj+DQBEAQAgACB/LVqIrO2GOvZt"
+alias HTTPS 0 svc.example.net.
+gen A \# 4 C0000201
+gen2 MX \# 7 000A 03 4D5831 00
+priv TYPE65305 \# 3 ABCDEF
+priv TYPE65534 \# 0
+a.b.c.d.e.f.g.h.i.j.deep TXT "deep"
+*.w A 192.0.2.7
+*.w TXT "wild"
+del NS ns.del
+del NS ns.example.net.
+ns.del A 192.0.2.53
+ns.del AAAA 2001:db8::53
+below.ns.del TXT "occluded"
+sec NS ns.example.net.
+sec DS 12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE07A5C1FA9BD0E21C45E5A43F
+dn DNAME target.example.net.
+esc\.dot TXT "escaped dot"
+\032space A 192.0.2.9
+bin\200label A 192.0.2.10
+MiXeD A 192.0.2.11
+ptr PTR @
+minfo MINFO @ @
+"#,
+            a = i % 250 + 1
+        );
+        z.extend_from_slice(block.as_bytes());
+        // raw Latin-1 octets in an owner, in TXT and HINFO data, and in a comment
+        z.extend_from_slice(b"caf\xe9 TXT caf\xe9 \"na\xefve\" ; comment \xff\xfe\n");
+        if non_ascii_hinfo {
+            z.extend_from_slice(b"hi2 HINFO \"\xc3\xa9\" \xe9\\200\n");
+        }
+    }
+    z
+}
+
+/// Reads the zone file with dnspython (python3-dnspython, installed by `.ci/run`) and prints
+/// each record as `owner-wire-hex type rdata-canonical-wire-hex`, sorted; with `zonemd`, also
+/// checks the ZONEMD digest (dnspython's `verify_digest`). Returns (success, output).
+pub fn dnspython_records(path: &Path, origin: &str, zonemd: bool) -> (bool, String) {
+    let script = r#"
+import sys, dns.zone, dns.name, dns.rdatatype
+path, origin, zonemd = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+z = dns.zone.from_file(path, origin=origin, relativize=False, check_origin=True)
+if zonemd:
+    z.verify_digest()
+out = []
+for name, node in z.nodes.items():
+    for rds in node.rdatasets:
+        for rd in rds:
+            out.append("%s %d %s" % (name.canonicalize().to_wire().hex(), rds.rdtype, rd.to_digestable(z.origin).hex()))
+print("\n".join(sorted(out)))
+"#;
+    // Debian's python3 (python3-dnspython), not one a user may have put first on PATH
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .arg(origin)
+        .arg(if zonemd { "1" } else { "0" })
+        .output()
+        .expect("python3 runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Our records in the form [`dnspython_records`] prints.
+pub fn our_records(zone: &Zone) -> String {
+    let mut v: Vec<String> = zone
+        .records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                hex::encode(r.owner.wire()),
+                r.rtype,
+                hex::encode(&r.rdata)
+            )
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v.join("\n")
+}
+
+/// NSEC, NSEC3 (RFC 9276 parameters) and NSEC3 opt-out (with salt and iterations).
+pub fn denial_modes() -> Vec<(&'static str, dnssec_sign::Denial)> {
+    vec![
+        ("nsec", dnssec_sign::Denial::Nsec),
+        ("nsec3", dnssec_sign::Denial::nsec3_rfc9276()),
+        (
+            "nsec3-optout",
+            dnssec_sign::Denial::Nsec3 {
+                params: dnssec_sign::rdata::Nsec3Param {
+                    hash_algorithm: 1,
+                    flags: 0,
+                    iterations: 5,
+                    salt: vec![0xca, 0xfe],
+                },
+                opt_out: true,
+            },
+        ),
+    ]
+}
