@@ -546,13 +546,13 @@ impl SignerNode {
                         Ok(c) => ResponseBody::Commitments(c),
                         Err(r) => refuse(r),
                     },
-                    None => refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}"))),
+                    None => refuse(self.not_of(key, "Ed25519")),
                 }
             }
             RequestBody::FrostSign { key, .. } => {
                 let held = self.held(key);
                 let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ed25519()?))) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}")));
+                    return refuse(self.not_of(key, "Ed25519"));
                 };
                 let package = match frost_package {
                     Some(Ok(p)) => p,
@@ -575,7 +575,7 @@ impl SignerNode {
             } => {
                 let held = self.held(key);
                 let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                    return refuse(self.not_of(key, "ECDSA"));
                 };
                 let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
                 let started =
@@ -638,7 +638,7 @@ impl SignerNode {
             } => {
                 let held = self.held(key);
                 let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ecdsa()?))) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                    return refuse(self.not_of(key, "ECDSA"));
                 };
                 let id = tcrypto::ecdsa::PresignatureId {
                     session: *run,
@@ -660,6 +660,17 @@ impl SignerNode {
 
     fn held(&self, key: &KeyId) -> Option<Arc<Held>> {
         self.keys.read().ok().and_then(|k| k.get(key).cloned())
+    }
+
+    /// The refusal for a key without a share of `algorithm` here: out of service (naming the damage) or unknown.
+    fn not_of(&self, key: &KeyId, algorithm: &str) -> Refusal {
+        match self.unknown(key) {
+            (ErrorCode::UnknownKey, _) => (
+                ErrorCode::UnknownKey,
+                format!("no {algorithm} share of key {key}"),
+            ),
+            out_of_service => out_of_service,
+        }
     }
 
     /// The refusal for a key not held: out of service (naming the damage) or unknown.
@@ -914,6 +925,34 @@ mod tests {
         );
         assert_eq!(error_code(&resp), Some(ErrorCode::BadBundle));
         assert_eq!(n.key_count(), 0);
+    }
+
+    #[test]
+    fn an_imported_key_is_audited_with_its_id_before_it_is_acknowledged() {
+        let (n, audit) = node();
+        let ids = [
+            tcrypto::SignerId::new(1).unwrap(),
+            tcrypto::SignerId::new(2).unwrap(),
+        ];
+        let (pk, shares) = tcrypto::ed25519::deal(2, ids, &mut rand::rng()).unwrap();
+        let bundle = crate::algo::ed25519_bundles(&pk, &shares).remove(0);
+        let key = bundle.info.key;
+        let sealed = bundle.seal(&n.public(), &mut rand::rng()).unwrap();
+        let resp = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::ImportShare {
+                    bundle: sealed.encode(),
+                },
+            ),
+        );
+        assert!(matches!(resp.body, ResponseBody::Done), "{:?}", resp.body);
+        let recs = audit.records();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].operation, "import-share");
+        assert_eq!(recs[0].key, Some(key));
+        assert_eq!(recs[0].outcome, Ok(()));
     }
 
     #[test]

@@ -1393,12 +1393,27 @@ mod storage_tests {
         assert!(report.discarded_all.is_none(), "{report:?}");
         assert_eq!(report.loaded, 2 * BATCH as usize - 3);
         drop(stock);
-        // Twice: the second start reads the marks folded into the state by the first.
+        // Twice: the second start reads the marks folded into the state by the first; the log starts empty at each
+        // start (start-up reads the state and the live batches, not the history).
+        assert_eq!(std::fs::metadata(f.log()).unwrap().len(), HEADER_LEN as u64);
         let (stock, report) = f.reopen();
         assert_eq!(report.loaded, 2 * BATCH as usize - 3);
         let usable = f.usable(&stock);
         assert_eq!(usable.len(), 2 * BATCH as usize - 3);
         assert!(spent.iter().all(|id| !usable.contains(id)));
+        // Every presignature spent: the batch files are gone and the next start lists no batch.
+        drop(stock);
+        assert!(
+            !f.store
+                .list()
+                .unwrap()
+                .iter()
+                .any(|n| n.starts_with(BATCH_PREFIX))
+        );
+        let (_, report) = f.reopen();
+        assert_eq!(report.loaded, 0);
+        let state = decode_state(&f.store.get(STATE_NAME).unwrap().unwrap()).unwrap();
+        assert!(state.batches.is_empty());
         let _ = std::fs::remove_dir_all(&f.dir);
     }
 
