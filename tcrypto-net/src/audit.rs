@@ -6,7 +6,7 @@
 //! never interleave; [`AuditLog::sync`] makes them durable (the daemon calls it periodically and on shutdown).
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -83,6 +83,11 @@ impl AuditRecord {
 pub trait AuditSink: Send + Sync {
     /// Appends a record; an error makes the node refuse to answer the request.
     fn record(&self, rec: &AuditRecord) -> io::Result<()>;
+
+    /// Makes the records so far durable (called before a key creation is acknowledged).
+    fn sync(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// An append-only audit file.
@@ -93,9 +98,12 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (creating) `path` for appending.
+    /// Opens (creating, mode 0600) `path` for appending.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::store::private_file_options()
+            .create(true)
+            .append(true)
+            .open(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -125,6 +133,10 @@ impl AuditSink for AuditLog {
             .lock()
             .map_err(|_| io::Error::other("audit log lock poisoned"))?;
         f.write_all(line.as_bytes())
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        AuditLog::sync(self)
     }
 }
 

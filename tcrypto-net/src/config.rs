@@ -7,6 +7,7 @@
 //! data_dir = "/var/lib/tcrypto-node"
 //! passphrase_file = "/etc/tcrypto-node/passphrase"   # or key_file = "...", or $TCRYPTO_NODE_PASSPHRASE
 //! max_clock_skew_ms = 30000
+//! presignature_witness = "/run/tcrypto-node/node1.witness"   # default: "<data_dir>.witness"
 //!
 //! [[coordinators]]
 //! name = "coord-a"
@@ -125,6 +126,9 @@ pub struct NodeConfig {
     /// Accepted clock difference to coordinators.
     #[serde(default = "default_skew")]
     pub max_clock_skew_ms: u64,
+    /// The presignature witness, a file outside the data directory that tells a store restored from a copy from
+    /// the live one (see [`NodeConfig::witness`]).
+    pub presignature_witness: Option<PathBuf>,
     /// Coordinators allowed to connect.
     #[serde(default)]
     pub coordinators: Vec<PinnedCoordinator>,
@@ -185,6 +189,19 @@ impl NodeConfig {
     /// The pinned peers' public identities.
     pub fn peer_publics(&self) -> Result<Vec<NodePublic>, IdentityError> {
         self.peers.iter().map(|p| decode_public(&p.public)).collect()
+    }
+
+    /// The presignature witness: `presignature_witness`, or `<data_dir>.witness` beside the data directory. Best
+    /// on a tmpfs such as `/run` (never in a backup; a reboot then discards the stored presignatures, which is safe).
+    pub fn witness(&self) -> PathBuf {
+        self.presignature_witness
+            .clone()
+            .unwrap_or_else(|| crate::node::default_witness(&self.data_dir))
+    }
+
+    /// The file where the running daemon writes what it found wrong at start (read by `tcrypto-node status`).
+    pub fn health_file(&self) -> PathBuf {
+        self.data_dir.join("health")
     }
 
     /// The audit log path.

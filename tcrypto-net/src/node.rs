@@ -5,12 +5,21 @@
 //! garbage, truncated or unknown messages get a typed [`ErrorCode::Malformed`] answer and the node keeps serving.
 //! Before anything else every request passes the [`ReplayGuard`]; every request, accepted or not, is written to the
 //! audit log before its answer is returned (an audit failure turns the answer into an error, so no share leaves
-//! unaudited); imported shares are written to the encrypted store before they are acknowledged.
+//! unaudited); imported shares are written to the encrypted store before they are acknowledged. A request that
+//! creates a key (the end of a DKG, a delivered DKG share, an imported bundle) is audited with the key's id and the
+//! audit log is synced to disk before the answer leaves; if that fails the answer is an error.
+//!
+//! **Damage is contained** ([`SignerNode::load_keys`]): a key file that does not open or does not decode, or that
+//! the store manifest lists but is gone, takes only that key out of service (its requests are refused naming the
+//! file; [`SignerNode::health`] lists it, and the daemon shows it in `tcrypto-node status`); the other keys serve.
+//! Damaged presignature batches are quarantined and presignatures whose spent state is in doubt are discarded
+//! (`crate::ec::presign`).
 //!
 //! The node is shared between connections (`&self` everywhere): the key table is behind a read-write lock and
 //! signing happens outside any lock.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rand_core::CryptoRng;
@@ -67,10 +76,22 @@ pub struct SignerNode {
     nonces: ec::frost::NoncePool,
     presign_runs: Mutex<ec::Runs<ec::presign::PresignRun>>,
     presignatures: ec::presign::Stock,
+    /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
+    out_of_service: RwLock<BTreeMap<String, String>>,
+    /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
+    notices: Mutex<Vec<String>>,
 }
 
 /// The spent-presignature log's file name in the data directory.
-pub const SPENT_LOG: &str = "spent-presignatures.log";
+pub const SPENT_LOG: &str = ec::presign::SPENT_LOG;
+
+/// The default presignature witness of a data directory: a file beside it (`<data_dir>.witness`), outside the
+/// directory so that restoring the directory from a copy is noticed. See `crate::ec::presign` for where to put it.
+pub fn default_witness(data_dir: &Path) -> PathBuf {
+    let mut s = data_dir.as_os_str().to_owned();
+    s.push(".witness");
+    PathBuf::from(s)
+}
 
 impl std::fmt::Debug for SignerNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,19 +103,50 @@ impl std::fmt::Debug for SignerNode {
 }
 
 impl SignerNode {
-    /// A node with `identity`, persisting shares to `store` (none: memory only) and auditing to `audit`.
+    /// A node with `identity`, persisting shares to `store` (none: memory only) and auditing to `audit`; its
+    /// presignature witness is [`default_witness`] of the store's directory.
     pub fn new(
         identity: Arc<NodeIdentity>,
         store: Option<Arc<SecretStore>>,
         audit: Arc<dyn AuditSink>,
         replay: ReplayGuard,
     ) -> Self {
-        // The spent-presignature log lives next to the store; if it cannot be opened, every ECDSA signature is
-        // refused (a presignature is never used without a durable spent mark).
-        let spent = match &store {
-            Some(s) => ec::presign::SpentLog::open(&s.dir().join(SPENT_LOG))
-                .unwrap_or_else(|e| ec::presign::SpentLog::broken(format!("{SPENT_LOG}: {e}"))),
-            None => ec::presign::SpentLog::in_memory(),
+        let witness = store.as_ref().map(|s| default_witness(s.dir()));
+        Self::with_witness(identity, store, audit, replay, witness.as_deref())
+    }
+
+    /// [`SignerNode::new`] with the presignature witness at `witness`. The stored presignatures are loaded here:
+    /// those whose spent state is in doubt are discarded, damaged batches quarantined (see [`SignerNode::health`]);
+    /// if the spent log cannot be started, every ECDSA signature is refused (a presignature is never used without
+    /// a durable spent mark).
+    pub fn with_witness(
+        identity: Arc<NodeIdentity>,
+        store: Option<Arc<SecretStore>>,
+        audit: Arc<dyn AuditSink>,
+        replay: ReplayGuard,
+        witness: Option<&Path>,
+    ) -> Self {
+        let mut notices = Vec::new();
+        let presignatures = match (&store, witness) {
+            (Some(s), Some(w)) => {
+                let (stock, report) = ec::presign::Stock::open(s.clone(), w, crate::server::unix_ms_now());
+                if let Some(why) = &report.discarded_all {
+                    tracing::warn!(reason = %why, "every stored presignature discarded: their spent state is in doubt");
+                    notices.push(format!("presignatures discarded: {why}"));
+                }
+                for q in &report.quarantined {
+                    tracing::warn!(detail = %q, "damaged presignature batch quarantined");
+                    notices.push(format!("presignature batch quarantined: {q}"));
+                }
+                if report.expired > 0 {
+                    tracing::info!(
+                        batches = report.expired,
+                        "abandoned presignature batches discarded"
+                    );
+                }
+                stock
+            }
+            _ => ec::presign::Stock::in_memory(),
         };
         Self {
             identity,
@@ -106,7 +158,33 @@ impl SignerNode {
             dkg_runs: Mutex::new(ec::Runs::new(ec::dkg::MAX_RUNS)),
             nonces: ec::frost::NoncePool::default(),
             presign_runs: Mutex::new(ec::Runs::new(ec::presign::MAX_RUNS)),
-            presignatures: ec::presign::Stock::new(spent),
+            presignatures,
+            out_of_service: RwLock::new(BTreeMap::new()),
+            notices: Mutex::new(notices),
+        }
+    }
+
+    /// What is wrong with the node's stored state, one line each: keys out of service and why, quarantined files,
+    /// discarded presignatures. Empty when all is well.
+    pub fn health(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .out_of_service
+            .read()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, why)| format!("key {k} out of service: {why}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Ok(n) = self.notices.lock() {
+            out.extend(n.iter().cloned());
+        }
+        out
+    }
+
+    fn notice(&self, line: String) {
+        if let Ok(mut n) = self.notices.lock() {
+            n.push(line);
         }
     }
 
@@ -133,43 +211,79 @@ impl SignerNode {
         &self.identity.name
     }
 
-    /// Loads every share from the store; returns how many.
+    /// Loads every share from the store; returns how many are in service. A key file that is damaged (does not
+    /// open under the store key, does not decode, does not match its public key or its name) is moved to
+    /// `quarantine/` and takes only its key out of service; a key the store manifest lists without a file is out of
+    /// service too. Each case is logged as an error naming the file, and listed by [`SignerNode::health`]. Only a
+    /// store that cannot be listed at all is an error.
     pub fn load_keys(&self) -> Result<usize, NodeError> {
         let Some(store) = &self.store else { return Ok(0) };
         let mut loaded = BTreeMap::new();
+        let mut broken = BTreeMap::new();
+        let report = store.check_manifest(&mut rand::rng())?;
+        if let Some(problem) = &report.problem {
+            tracing::error!(%problem, "store manifest rebuilt from the files: deleted key files cannot be noticed this time");
+            self.notice(format!("store manifest rebuilt: {problem}"));
+        }
+        for name in &report.adopted {
+            tracing::info!(name, "sealed file not in the store manifest adopted");
+        }
+        for name in &report.missing {
+            let why = format!(
+                "{} is missing (listed in the store manifest)",
+                store.path_of(name).display()
+            );
+            tracing::error!(detail = %why, "key out of service");
+            broken.insert(name.strip_prefix(KEY_PREFIX).unwrap_or(name).to_string(), why);
+        }
         for name in store.list()? {
             if !name.starts_with(KEY_PREFIX) {
                 continue;
             }
-            let bad = |detail: String| NodeError::BadStoredShare {
-                name: name.clone(),
-                detail,
-            };
-            let Some(pt) = store.get(&name)? else { continue };
-            let bundle = ShareBundle::decode(&pt).map_err(|e| bad(e.to_string()))?;
-            let share = HeldShare::from_bundle(&bundle).map_err(|(_, d)| bad(d))?;
-            if store_name(&bundle.info.key) != name {
-                return Err(bad("file name does not match the key id".into()));
+            let path = store.path_of(&name);
+            let opened = store.get(&name).map_err(|e| e.to_string()).and_then(|pt| {
+                let pt = pt.ok_or_else(|| format!("{} vanished", path.display()))?;
+                let bundle = ShareBundle::decode(&pt).map_err(|e| format!("{}: {e}", path.display()))?;
+                let share =
+                    HeldShare::from_bundle(&bundle).map_err(|(_, d)| format!("{}: {d}", path.display()))?;
+                if store_name(&bundle.info.key) != name {
+                    return Err(format!("{}: file name does not match the key id", path.display()));
+                }
+                Ok((bundle, share))
+            });
+            match opened {
+                Ok((bundle, share)) => {
+                    loaded.insert(
+                        bundle.info.key,
+                        Arc::new(Held {
+                            info: bundle.info,
+                            share,
+                        }),
+                    );
+                }
+                Err(why) => {
+                    let why = match store.quarantine(&name) {
+                        Ok(to) => format!("{why}; moved to {}", to.display()),
+                        Err(e) => format!("{why}; could not be moved aside: {e}"),
+                    };
+                    tracing::error!(detail = %why, "damaged key file: key out of service");
+                    broken.insert(name.strip_prefix(KEY_PREFIX).unwrap_or(&name).to_string(), why);
+                }
             }
-            loaded.insert(
-                bundle.info.key,
-                Arc::new(Held {
-                    info: bundle.info,
-                    share,
-                }),
-            );
         }
         let n = loaded.len();
         if let Ok(mut keys) = self.keys.write() {
             *keys = loaded;
         }
-        self.presignatures
-            .load(store)
-            .map_err(|detail| NodeError::BadStoredShare {
-                name: "presignatures".into(),
-                detail,
-            })?;
+        if let Ok(mut oos) = self.out_of_service.write() {
+            *oos = broken;
+        }
         Ok(n)
+    }
+
+    /// Keys out of service by damage (key id in hex, or the file's name) and why.
+    pub fn out_of_service(&self) -> BTreeMap<String, String> {
+        self.out_of_service.read().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Number of keys held.
@@ -261,12 +375,26 @@ impl SignerNode {
                     .map(|p| p.message.clone()),
             ),
             RequestBody::EcdsaSign { key, digest, .. } => (Some(*key), Some("ecdsa"), Some(digest.clone())),
+            RequestBody::ImportShare { bundle } => (
+                SealedBundle::decode(bundle)
+                    .ok()
+                    .and_then(|s| s.open(&self.identity).ok())
+                    .map(|b| b.info.key),
+                None,
+                None,
+            ),
             _ => (None, None, None),
         };
         let mut body = self.answer(now_ms, &req, frost_package, rng);
         let outcome = match &body {
             ResponseBody::Error { code, .. } => Err(*code),
             _ => Ok(()),
+        };
+        // A key created here is audited with its id, durably, before the coordinator hears of it.
+        let (key, creates) = match &body {
+            ResponseBody::KeyCreated(info) | ResponseBody::KeyResolved { info, .. } => (Some(info.key), true),
+            ResponseBody::Done if matches!(req.body, RequestBody::ImportShare { .. }) => (key, true),
+            _ => (key, false),
         };
         let rec = AuditRecord {
             time_ms: now_ms,
@@ -279,7 +407,11 @@ impl SignerNode {
             payload,
             outcome,
         };
-        if let Err(e) = self.audit.record(&rec) {
+        let audited = self
+            .audit
+            .record(&rec)
+            .and_then(|()| if creates { self.audit.sync() } else { Ok(()) });
+        if let Err(e) = audited {
             tracing::error!(error = %e, "audit log write failed; refusing to answer");
             body = ResponseBody::Error {
                 code: ErrorCode::Internal,
@@ -322,7 +454,7 @@ impl SignerNode {
             RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => {
                 let held = self.keys.read().ok().and_then(|k| k.get(key).cloned());
                 let Some(held) = held else {
-                    return refuse((ErrorCode::UnknownKey, format!("no share of key {key}")));
+                    return refuse(self.unknown(key));
                 };
                 if mechanism.algorithm() != held.info.algorithm {
                     return refuse((
@@ -414,13 +546,13 @@ impl SignerNode {
                         Ok(c) => ResponseBody::Commitments(c),
                         Err(r) => refuse(r),
                     },
-                    None => refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}"))),
+                    None => refuse(self.not_of(key, "Ed25519")),
                 }
             }
             RequestBody::FrostSign { key, .. } => {
                 let held = self.held(key);
                 let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ed25519()?))) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no Ed25519 share of key {key}")));
+                    return refuse(self.not_of(key, "Ed25519"));
                 };
                 let package = match frost_package {
                     Some(Ok(p)) => p,
@@ -443,7 +575,7 @@ impl SignerNode {
             } => {
                 let held = self.held(key);
                 let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                    return refuse(self.not_of(key, "ECDSA"));
                 };
                 let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
                 let started =
@@ -489,7 +621,7 @@ impl SignerNode {
                     Ok(ec::presign::Step::Commit(key, batch)) => {
                         match self
                             .presignatures
-                            .commit(self.store.as_deref(), key, *run, batch, rng)
+                            .commit(self.store.as_deref(), key, *run, batch, now_ms, rng)
                         {
                             Ok(_) => ResponseBody::Done,
                             Err(r) => refuse(r),
@@ -506,7 +638,7 @@ impl SignerNode {
             } => {
                 let held = self.held(key);
                 let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ecdsa()?))) else {
-                    return refuse((ErrorCode::UnknownKey, format!("no ECDSA share of key {key}")));
+                    return refuse(self.not_of(key, "ECDSA"));
                 };
                 let id = tcrypto::ecdsa::PresignatureId {
                     session: *run,
@@ -528,6 +660,30 @@ impl SignerNode {
 
     fn held(&self, key: &KeyId) -> Option<Arc<Held>> {
         self.keys.read().ok().and_then(|k| k.get(key).cloned())
+    }
+
+    /// The refusal for a key without a share of `algorithm` here: out of service (naming the damage) or unknown.
+    fn not_of(&self, key: &KeyId, algorithm: &str) -> Refusal {
+        match self.unknown(key) {
+            (ErrorCode::UnknownKey, _) => (
+                ErrorCode::UnknownKey,
+                format!("no {algorithm} share of key {key}"),
+            ),
+            out_of_service => out_of_service,
+        }
+    }
+
+    /// The refusal for a key not held: out of service (naming the damage) or unknown.
+    fn unknown(&self, key: &KeyId) -> Refusal {
+        match self
+            .out_of_service
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key.to_string()).cloned())
+        {
+            Some(why) => (ErrorCode::Storage, format!("key {key} is out of service: {why}")),
+            None => (ErrorCode::UnknownKey, format!("no share of key {key}")),
+        }
     }
 
     fn roster(&self, parties: &[[u8; 32]], me: tcrypto::SignerId) -> Result<Roster, Failure> {
@@ -584,7 +740,18 @@ impl SignerNode {
             .write()
             .map_err(|_| (ErrorCode::Internal, "key table lock poisoned".to_string()))?;
         if !keys.contains_key(key) {
-            return Err((ErrorCode::UnknownKey, format!("no share of key {key}")));
+            // A key out of service is deleted by forgetting it (its damaged file stays in quarantine).
+            let removed = self
+                .out_of_service
+                .write()
+                .ok()
+                .and_then(|mut m| m.remove(&key.to_string()));
+            return match (removed, &self.store) {
+                (Some(_), Some(store)) => store
+                    .forget(&store_name(key))
+                    .map_err(|e| (ErrorCode::Storage, e.to_string())),
+                _ => Err((ErrorCode::UnknownKey, format!("no share of key {key}"))),
+            };
         }
         if let Some(store) = &self.store {
             store
@@ -758,6 +925,34 @@ mod tests {
         );
         assert_eq!(error_code(&resp), Some(ErrorCode::BadBundle));
         assert_eq!(n.key_count(), 0);
+    }
+
+    #[test]
+    fn an_imported_key_is_audited_with_its_id_before_it_is_acknowledged() {
+        let (n, audit) = node();
+        let ids = [
+            tcrypto::SignerId::new(1).unwrap(),
+            tcrypto::SignerId::new(2).unwrap(),
+        ];
+        let (pk, shares) = tcrypto::ed25519::deal(2, ids, &mut rand::rng()).unwrap();
+        let bundle = crate::algo::ed25519_bundles(&pk, &shares).remove(0);
+        let key = bundle.info.key;
+        let sealed = bundle.seal(&n.public(), &mut rand::rng()).unwrap();
+        let resp = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::ImportShare {
+                    bundle: sealed.encode(),
+                },
+            ),
+        );
+        assert!(matches!(resp.body, ResponseBody::Done), "{:?}", resp.body);
+        let recs = audit.records();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].operation, "import-share");
+        assert_eq!(recs[0].key, Some(key));
+        assert_eq!(recs[0].outcome, Ok(()));
     }
 
     #[test]

@@ -6,6 +6,22 @@
 //! Each secret is sealed with ChaCha20-Poly1305 under a fresh random nonce, its name bound as associated data so
 //! files cannot be swapped. Every write goes to a temporary file in the same directory, is fsynced, renamed over the
 //! old file and the directory fsynced: after a crash a file is the old or the new version, never a torn one.
+//!
+//! **Damage is named, not mistaken for a wrong passphrase.** `store.meta` ends with a SHA-256 of its contents (files
+//! written before that checksum existed are still read), so a flipped byte there is reported as damage to
+//! `store.meta`; its Argon2id cost fields are bounded ([`KdfCost::MAX_M_KIB`], [`KdfCost::MAX_T`],
+//! [`KdfCost::MAX_P`], [`KdfCost::MAX_WORK`]) before any hashing, so a damaged field can neither run for minutes nor
+//! allocate gigabytes. A secret that does not open is [`StoreError::Corrupt`] naming its file, and can be moved
+//! aside with [`SecretStore::quarantine`] (into `quarantine/`) so that the rest of the store keeps serving.
+//!
+//! **Deletions are noticed.** A manifest (`secrets/manifest.sealed`, sealed like any secret, so it cannot be
+//! edited without the store key) lists every secret except presignature batches (which have their own sealed
+//! state, see `crate::ec::presign`). [`SecretStore::put`] and [`SecretStore::delete`] keep it current;
+//! [`SecretStore::check_manifest`] reports names listed but missing (deleted or lost files) and adopts sealed
+//! files that are not listed (written by another process, e.g. `tcrypto-node import`: they open under the store
+//! key, so only a holder of that key made them).
+//!
+//! **Modes.** Directories the store creates are 0700 and every file it writes is 0600.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -15,8 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use argon2::{Algorithm as ArgonAlg, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+use hmac::{Hmac, Mac as _};
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -27,6 +46,12 @@ const META_FILE: &str = "store.meta";
 const SECRETS_DIR: &str = "secrets";
 const SUFFIX: &str = ".sealed";
 const CHECK_PLAINTEXT: &[u8] = b"tcrypto-net key store v1";
+/// The manifest's secret name.
+const MANIFEST: &str = "manifest";
+/// Directory (in the data directory) where damaged files are moved.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// Names starting with this are not listed in the manifest (presignature batches have their own sealed state).
+const UNTRACKED_PREFIX: &str = "presig";
 
 /// Errors of the secret store.
 #[derive(Debug, Error)]
@@ -60,11 +85,24 @@ pub enum StoreError {
     #[error("a key store already exists in {0}")]
     AlreadyInitialised(PathBuf),
     /// A stored file is corrupt or was tampered with.
-    #[error("stored secret {name} is corrupt or was tampered with")]
+    #[error("{} is damaged or was tampered with (it does not open under the store key)", path.display())]
     Corrupt {
         /// The secret's name.
         name: String,
+        /// Its file.
+        path: PathBuf,
     },
+    /// `store.meta` is damaged (checksum mismatch, undecodable, or cost parameters out of bounds).
+    #[error("{}: the key store's parameter file is damaged: {detail}", path.display())]
+    DamagedMeta {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// `init` with an empty passphrase.
+    #[error("refusing an empty passphrase for the key store")]
+    EmptyPassphrase,
     /// A file does not decode.
     #[error("{path}: {source}")]
     Decode {
@@ -133,6 +171,41 @@ impl KdfCost {
         t: 1,
         p: 1,
     };
+    /// Most memory accepted: 1 GiB.
+    pub const MAX_M_KIB: u32 = 1 << 20;
+    /// Most passes accepted.
+    pub const MAX_T: u32 = 16;
+    /// Most lanes accepted.
+    pub const MAX_P: u32 = 16;
+    /// Most work accepted, `m_kib * t` (KiB passes): 2 GiB passes, about ten times the default.
+    pub const MAX_WORK: u64 = 2 << 20;
+
+    /// Checks the parameters against the bounds (before any hashing).
+    pub fn check(self) -> Result<(), String> {
+        if self.p == 0 || self.p > Self::MAX_P {
+            return Err(format!("Argon2id lanes {} outside 1..={}", self.p, Self::MAX_P));
+        }
+        if self.t == 0 || self.t > Self::MAX_T {
+            return Err(format!("Argon2id passes {} outside 1..={}", self.t, Self::MAX_T));
+        }
+        if self.m_kib < 8 * self.p || self.m_kib > Self::MAX_M_KIB {
+            return Err(format!(
+                "Argon2id memory {} KiB outside {}..={} KiB",
+                self.m_kib,
+                8 * self.p,
+                Self::MAX_M_KIB
+            ));
+        }
+        if u64::from(self.m_kib) * u64::from(self.t) > Self::MAX_WORK {
+            return Err(format!(
+                "Argon2id work {} KiB x {} passes above {} KiB passes",
+                self.m_kib,
+                self.t,
+                Self::MAX_WORK
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An opened secret store.
@@ -140,7 +213,11 @@ pub struct SecretStore {
     dir: PathBuf,
     secrets: PathBuf,
     cipher: ChaCha20Poly1305,
+    /// Root of the MAC keys handed out by [`SecretStore::mac_key`].
+    mac_root: Zeroizing<[u8; 32]>,
     tmp_counter: AtomicU64,
+    /// Serialises this process's manifest updates.
+    manifest_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for SecretStore {
@@ -190,7 +267,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], counter: u64) -> Resul
     let tmp = dir.join(format!(".{name}.tmp-{}-{counter}", std::process::id()));
     let target = dir.join(name);
     let result = (|| {
-        let mut f = OpenOptions::new()
+        let mut f = private_file_options()
             .write(true)
             .create_new(true)
             .open(&tmp)
@@ -207,6 +284,29 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], counter: u64) -> Resul
     result
 }
 
+/// Options that create files with mode 0600 (secrets, logs, state: nothing the node writes is for other users).
+pub fn private_file_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -219,9 +319,9 @@ pub fn check_writable(dir: &Path) -> Result<(), StoreError> {
         path: dir.to_path_buf(),
         source,
     };
-    fs::create_dir_all(dir).map_err(not_writable)?;
+    create_private_dir(dir).map_err(not_writable)?;
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
-    let f = OpenOptions::new()
+    let f = private_file_options()
         .write(true)
         .create(true)
         .truncate(true)
@@ -253,13 +353,19 @@ impl SecretStore {
         cost: KdfCost,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, StoreError> {
+        if let StoreKeySource::Passphrase(p) = source
+            && p.is_empty()
+        {
+            return Err(StoreError::EmptyPassphrase);
+        }
+        cost.check().map_err(StoreError::Kdf)?;
         check_writable(dir)?;
         let meta_path = dir.join(META_FILE);
         if meta_path.exists() {
             return Err(StoreError::AlreadyInitialised(dir.to_path_buf()));
         }
         let secrets = dir.join(SECRETS_DIR);
-        fs::create_dir_all(&secrets).map_err(io_err("create directory", &secrets))?;
+        create_private_dir(&secrets).map_err(io_err("create directory", &secrets))?;
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let key = derive_key(source, &salt, cost)?;
@@ -278,7 +384,11 @@ impl SecretStore {
             .u32(cost.p)
             .raw(&nonce)
             .bytes(&check);
-        write_atomic(dir, META_FILE, &w.finish(), 0)?;
+        let mut meta = w.finish();
+        let sum = Sha256::digest(&meta);
+        meta.extend_from_slice(&sum);
+        write_atomic(dir, META_FILE, &meta, 0)?;
+        store.write_manifest(&BTreeSet::new(), rng)?;
         Ok(store)
     }
 
@@ -293,11 +403,11 @@ impl SecretStore {
             }
             Err(e) => return Err(io_err("read", &meta_path)(e)),
         };
-        let decode_err = |source| StoreError::Decode {
+        let damaged = |detail: String| StoreError::DamagedMeta {
             path: meta_path.clone(),
-            source,
+            detail,
         };
-        let mut r = Reader::new(&meta, TAG_STORE_META).map_err(decode_err)?;
+        let mut r = Reader::new(&meta, TAG_STORE_META).map_err(|e| damaged(e.to_string()))?;
         let (salt, cost, nonce, check) = (|| {
             let _kind = r.u8()?;
             let salt = r.array::<16>()?;
@@ -308,10 +418,21 @@ impl SecretStore {
             };
             let nonce = r.array::<12>()?;
             let check = r.bytes()?.to_vec();
-            r.clone().finish()?;
             Ok((salt, cost, nonce, check))
         })()
-        .map_err(decode_err)?;
+        .map_err(|e: DecodeError| damaged(e.to_string()))?;
+        // Since the checksum was added the file ends with the SHA-256 of what precedes it; older files end here.
+        match r.remaining() {
+            0 => {}
+            32 => {
+                let body = &meta[..meta.len() - 32];
+                if Sha256::digest(body).as_slice() != &meta[meta.len() - 32..] {
+                    return Err(damaged("checksum mismatch".into()));
+                }
+            }
+            n => return Err(damaged(format!("{n} unexpected bytes at the end"))),
+        }
+        cost.check().map_err(damaged)?;
         let key = derive_key(source, &salt, cost)?;
         let store = Self::with_key(dir, &key);
         match store.open_raw(META_FILE, &nonce, &check) {
@@ -321,12 +442,35 @@ impl SecretStore {
     }
 
     fn with_key(dir: &Path, key: &[u8; 32]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"tcrypto-net store MAC keys v1");
+        h.update(key);
+        let mut mac_root = Zeroizing::new([0u8; 32]);
+        mac_root.copy_from_slice(&h.finalize());
         Self {
             dir: dir.to_path_buf(),
             secrets: dir.join(SECRETS_DIR),
             cipher: ChaCha20Poly1305::new(&(*key).into()),
+            mac_root,
             tmp_counter: AtomicU64::new(1),
+            manifest_lock: Mutex::new(()),
         }
+    }
+
+    /// A 32-byte key for authenticating data with HMAC-SHA256, derived from the store key for `purpose` (distinct
+    /// purposes get independent keys).
+    pub fn mac_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        if let Ok(mut m) = Hmac::<Sha256>::new_from_slice(&self.mac_root[..]) {
+            m.update(purpose.as_bytes());
+            out.copy_from_slice(&m.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// The file of secret `name`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.secrets.join(format!("{name}{SUFFIX}"))
     }
 
     /// The data directory.
@@ -351,6 +495,7 @@ impl SecretStore {
             )
             .map_err(|_| StoreError::Corrupt {
                 name: name.to_string(),
+                path: self.path_of(name),
             })
     }
 
@@ -366,11 +511,25 @@ impl SecretStore {
             .map(Zeroizing::new)
             .map_err(|_| StoreError::Corrupt {
                 name: name.to_string(),
+                path: if name == META_FILE {
+                    self.dir.join(META_FILE)
+                } else {
+                    self.path_of(name)
+                },
             })
     }
 
-    /// Encrypts and crash-safely writes the secret `name`, replacing any previous version.
+    /// Encrypts and crash-safely writes the secret `name`, replacing any previous version, and lists it in the
+    /// manifest (after the file is written: a crash in between leaves a sealed file that is adopted at start).
     pub fn put(&self, name: &str, plaintext: &[u8], rng: &mut impl CryptoRng) -> Result<(), StoreError> {
+        self.put_file(name, plaintext, rng)?;
+        if tracked(name) {
+            self.update_manifest(|m| m.insert(name.to_string()), rng)?;
+        }
+        Ok(())
+    }
+
+    fn put_file(&self, name: &str, plaintext: &[u8], rng: &mut impl CryptoRng) -> Result<(), StoreError> {
         valid_name(name)?;
         let mut nonce = [0u8; 12];
         rng.fill_bytes(&mut nonce);
@@ -401,10 +560,14 @@ impl SecretStore {
         self.open_raw(name, &nonce, ct).map(Some)
     }
 
-    /// Deletes the secret `name` (no error if absent).
+    /// Deletes the secret `name` (no error if absent) and removes it from the manifest (before the file: a crash in
+    /// between leaves an unlisted sealed file, adopted at start, never a listed name without its file).
     pub fn delete(&self, name: &str) -> Result<(), StoreError> {
         valid_name(name)?;
-        let path = self.secrets.join(format!("{name}{SUFFIX}"));
+        if tracked(name) {
+            self.update_manifest(|m| m.remove(name), &mut rand::rng())?;
+        }
+        let path = self.path_of(name);
         match fs::remove_file(&path) {
             Ok(()) => sync_dir(&self.secrets),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -412,7 +575,129 @@ impl SecretStore {
         }
     }
 
-    /// Names of the stored secrets (temporary files left by a crash are ignored).
+    /// Moves the file of secret `name` (or `file`, a file of the data directory) into `quarantine/` under a name
+    /// that says when; returns where it went. The file is kept for the operator, never read again.
+    pub fn quarantine(&self, name: &str) -> Result<PathBuf, StoreError> {
+        valid_name(name)?;
+        self.quarantine_path(&self.path_of(name))
+    }
+
+    /// Moves the file `path` (inside the data directory) into `quarantine/`; returns where it went.
+    pub fn quarantine_path(&self, path: &Path) -> Result<PathBuf, StoreError> {
+        let q = self.dir.join(QUARANTINE_DIR);
+        create_private_dir(&q).map_err(io_err("create directory", &q))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("unnamed")
+            .to_string();
+        let target = q.join(format!("{file}.{stamp}"));
+        fs::rename(path, &target).map_err(io_err("quarantine", path))?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(target)
+    }
+
+    /// Files moved into `quarantine/` so far.
+    pub fn quarantined(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = fs::read_dir(self.dir.join(QUARANTINE_DIR))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    fn read_manifest(&self) -> Result<Option<BTreeSet<String>>, StoreError> {
+        let Some(plain) = self.get(MANIFEST)? else {
+            return Ok(None);
+        };
+        let path = self.path_of(MANIFEST);
+        let decode_err = |source| StoreError::Decode {
+            path: path.clone(),
+            source,
+        };
+        let mut r = Reader::bare(&plain);
+        let n = r.count(4).map_err(decode_err)?;
+        let mut names = BTreeSet::new();
+        for _ in 0..n {
+            let name = r.bytes().map_err(decode_err)?;
+            let name = std::str::from_utf8(name)
+                .map_err(|_| decode_err(DecodeError::Invalid("secret name not UTF-8")))?;
+            names.insert(name.to_string());
+        }
+        r.finish().map_err(decode_err)?;
+        Ok(Some(names))
+    }
+
+    fn write_manifest(&self, names: &BTreeSet<String>, rng: &mut impl CryptoRng) -> Result<(), StoreError> {
+        let mut w = Writer::bare();
+        w.u32(u32::try_from(names.len()).unwrap_or(u32::MAX));
+        for n in names {
+            w.bytes(n.as_bytes());
+        }
+        self.put_file(MANIFEST, &w.finish(), rng)
+    }
+
+    /// Read-modify-write of the manifest from disk (so that another process's additions are kept).
+    fn update_manifest(
+        &self,
+        change: impl FnOnce(&mut BTreeSet<String>) -> bool,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), StoreError> {
+        let _g = self.manifest_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // A manifest that is missing or does not open is rebuilt by `check_manifest` at start; until then the
+        // listed names are what the files say.
+        let mut names = match self.read_manifest() {
+            Ok(Some(m)) => m,
+            _ => self.list()?.into_iter().filter(|n| tracked(n)).collect(),
+        };
+        if change(&mut names) {
+            self.write_manifest(&names, rng)?;
+        }
+        Ok(())
+    }
+
+    /// Compares the manifest with the files: names listed without a file are reported missing; sealed files not
+    /// listed are added. A manifest that is missing or damaged is quarantined (when damaged) and rebuilt from the
+    /// files, and reported (deletions before that moment cannot be told).
+    pub fn check_manifest(&self, rng: &mut impl CryptoRng) -> Result<ManifestReport, StoreError> {
+        let _g = self.manifest_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let files: BTreeSet<String> = self.list()?.into_iter().filter(|n| tracked(n)).collect();
+        let mut report = ManifestReport::default();
+        let listed = match self.read_manifest() {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                report.problem = Some(format!("{} is missing", self.path_of(MANIFEST).display()));
+                BTreeSet::new()
+            }
+            Err(e) => {
+                let moved = self.quarantine(MANIFEST)?;
+                report.problem = Some(format!("{e}; moved to {}", moved.display()));
+                BTreeSet::new()
+            }
+        };
+        report.missing = listed.difference(&files).cloned().collect();
+        report.adopted = files.difference(&listed).cloned().collect();
+        if report.problem.is_some() || !report.adopted.is_empty() {
+            let mut names = listed;
+            names.extend(report.adopted.iter().cloned());
+            self.write_manifest(&names, rng)?;
+        }
+        Ok(report)
+    }
+
+    /// Removes `name` from the manifest although it has no file (the operator's answer to a reported missing
+    /// secret: the key is deleted).
+    pub fn forget(&self, name: &str) -> Result<(), StoreError> {
+        self.update_manifest(|m| m.remove(name), &mut rand::rng())
+    }
+
+    /// Names of the stored secrets (temporary files left by a crash, and the manifest, are ignored).
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.secrets).map_err(io_err("list", &self.secrets))? {
@@ -421,6 +706,7 @@ impl SecretStore {
             let Some(name) = name.to_str() else { continue };
             if let Some(stem) = name.strip_suffix(SUFFIX)
                 && !stem.starts_with('.')
+                && stem != MANIFEST
             {
                 out.push(stem.to_string());
             }
@@ -447,6 +733,22 @@ impl SecretStore {
         }
         Ok(n)
     }
+}
+
+/// Whether the manifest lists `name`.
+fn tracked(name: &str) -> bool {
+    name != MANIFEST && !name.starts_with(UNTRACKED_PREFIX)
+}
+
+/// What [`SecretStore::check_manifest`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ManifestReport {
+    /// Listed secrets whose file is gone.
+    pub missing: Vec<String>,
+    /// Sealed files that were not listed and now are.
+    pub adopted: Vec<String>,
+    /// The manifest itself was missing or damaged (and was rebuilt from the files).
+    pub problem: Option<String>,
 }
 
 #[cfg(test)]
@@ -563,5 +865,125 @@ mod tests {
                 Err(StoreError::BadName(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_store_meta_is_named_as_damage_not_a_wrong_passphrase() {
+        let d = tempdir("meta-flip");
+        SecretStore::create(&d, &pass("pw"), KdfCost::TESTING, &mut rand::rng()).unwrap();
+        let meta = d.join(META_FILE);
+        let good = fs::read(&meta).unwrap();
+        for at in [3, 19, 24, 30, good.len() - 40, good.len() - 1] {
+            let mut b = good.clone();
+            b[at] ^= 0x01;
+            fs::write(&meta, &b).unwrap();
+            let err = SecretStore::open(&d, &pass("pw")).unwrap_err();
+            assert!(matches!(err, StoreError::DamagedMeta { .. }), "byte {at}: {err}");
+            assert!(err.to_string().contains(&meta.display().to_string()), "{err}");
+        }
+        fs::write(&meta, &good).unwrap();
+        SecretStore::open(&d, &pass("pw")).unwrap();
+    }
+
+    #[test]
+    fn kdf_costs_out_of_bounds_are_refused_before_hashing() {
+        // A store.meta from before the checksum (nothing to catch the flip but the bounds).
+        let d = tempdir("meta-bounds");
+        SecretStore::create(&d, &pass("pw"), KdfCost::TESTING, &mut rand::rng()).unwrap();
+        let meta = d.join(META_FILE);
+        let good = fs::read(&meta).unwrap();
+        let legacy = &good[..good.len() - 32];
+        fs::write(&meta, legacy).unwrap();
+        SecretStore::open(&d, &pass("pw")).unwrap();
+        // m_kib (16 GiB), t, p: a flipped high byte in each.
+        for at in [19, 23, 27] {
+            let mut b = legacy.to_vec();
+            b[at] ^= 0x01;
+            fs::write(&meta, &b).unwrap();
+            let err = SecretStore::open(&d, &pass("pw")).unwrap_err();
+            assert!(matches!(err, StoreError::DamagedMeta { .. }), "byte {at}: {err}");
+            assert!(err.to_string().contains("Argon2id"), "{err}");
+        }
+        assert!(KdfCost::DEFAULT.check().is_ok());
+        assert!(
+            SecretStore::create(
+                &tempdir("meta-cost"),
+                &pass("pw"),
+                KdfCost {
+                    m_kib: 1 << 24,
+                    t: 1,
+                    p: 1
+                },
+                &mut rand::rng()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn an_empty_passphrase_is_refused() {
+        let d = tempdir("empty");
+        assert!(matches!(
+            SecretStore::create(&d, &pass(""), KdfCost::TESTING, &mut rand::rng()),
+            Err(StoreError::EmptyPassphrase)
+        ));
+        assert!(!d.join(META_FILE).exists());
+    }
+
+    #[test]
+    fn the_manifest_notices_deleted_files_and_adopts_unlisted_ones() {
+        let d = tempdir("manifest");
+        let s = SecretStore::create(&d, &pass("pw"), KdfCost::TESTING, &mut rand::rng()).unwrap();
+        s.put("key-a", b"A", &mut rand::rng()).unwrap();
+        s.put("key-b", b"B", &mut rand::rng()).unwrap();
+        s.put("presig-x", b"P", &mut rand::rng()).unwrap();
+        assert_eq!(
+            s.check_manifest(&mut rand::rng()).unwrap(),
+            ManifestReport::default()
+        );
+        fs::remove_file(s.path_of("key-a")).unwrap();
+        // Another process (another handle on the store) writes a key: adopted, not a problem.
+        let other = SecretStore::open(&d, &pass("pw")).unwrap();
+        other.put_file("key-c", b"C", &mut rand::rng()).unwrap();
+        fs::remove_file(s.path_of("presig-x")).unwrap();
+        let r = s.check_manifest(&mut rand::rng()).unwrap();
+        assert_eq!(r.missing, vec!["key-a".to_string()]);
+        assert_eq!(r.adopted, vec!["key-c".to_string()]);
+        assert!(r.problem.is_none());
+        // Still missing until forgotten; the adopted one is now listed.
+        let r = s.check_manifest(&mut rand::rng()).unwrap();
+        assert_eq!(r.missing, vec!["key-a".to_string()]);
+        assert!(r.adopted.is_empty());
+        s.forget("key-a").unwrap();
+        assert_eq!(
+            s.check_manifest(&mut rand::rng()).unwrap(),
+            ManifestReport::default()
+        );
+        // A damaged manifest is moved aside and rebuilt, and said so.
+        let mut b = fs::read(s.path_of(MANIFEST)).unwrap();
+        let last = b.len() - 1;
+        b[last] ^= 1;
+        fs::write(s.path_of(MANIFEST), b).unwrap();
+        let r = s.check_manifest(&mut rand::rng()).unwrap();
+        assert!(r.problem.unwrap().contains("manifest.sealed"));
+        assert_eq!(s.quarantined().len(), 1);
+        assert_eq!(
+            s.check_manifest(&mut rand::rng()).unwrap(),
+            ManifestReport::default()
+        );
+    }
+
+    #[test]
+    fn store_files_are_0600_and_directories_0700() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempdir("modes").join("data");
+        let s = SecretStore::create(&d, &pass("pw"), KdfCost::TESTING, &mut rand::rng()).unwrap();
+        s.put("key-a", b"A", &mut rand::rng()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(mode(&d.join(SECRETS_DIR)), 0o700);
+        assert_eq!(mode(&d.join(META_FILE)), 0o600);
+        assert_eq!(mode(&s.path_of("key-a")), 0o600);
+        assert_eq!(mode(&s.path_of(MANIFEST)), 0o600);
     }
 }

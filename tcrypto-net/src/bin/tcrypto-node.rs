@@ -150,6 +150,8 @@ fn init(config: &Path, fast: bool) -> Result<()> {
     let store = SecretStore::create(&cfg.data_dir, &cfg.store_key()?, cost, &mut rng)?;
     let identity = NodeIdentity::generate(&cfg.name, &mut rng)?;
     store.put(IDENTITY, &identity.to_secret_bytes(), &mut rng)?;
+    // The audit log exists from the start, 0600 (it names every key and requester).
+    drop(AuditLog::open(&cfg.audit_log()).map_err(|e| format!("{}: {e}", cfg.audit_log().display()))?);
     let public = identity.public();
     let public_hex = hex::encode(public.encode());
     std::fs::write(cfg.data_dir.join("node.pub"), format!("{public_hex}\n"))?;
@@ -181,15 +183,24 @@ fn serve(config: &Path) -> Result<()> {
         tracing::warn!(removed, "removed temporary files left by an interrupted write");
     }
     let tls = tcrypto_net::tls::server_config(&identity.tls, pins)?;
-    let audit = Arc::new(AuditLog::open(&cfg.audit_log())?);
-    let node = Arc::new(SignerNode::new(
+    let audit = Arc::new(
+        AuditLog::open(&cfg.audit_log()).map_err(|e| format!("{}: {e}", cfg.audit_log().display()))?,
+    );
+    let node = Arc::new(SignerNode::with_witness(
         Arc::new(identity),
         Some(Arc::new(store)),
         audit.clone(),
         ReplayGuard::new(cfg.max_clock_skew_ms, ReplayGuard::DEFAULT_MAX_ENTRIES),
+        Some(&cfg.witness()),
     ));
     node.set_peers(cfg.peer_publics()?);
     let keys = node.load_keys()?;
+    // What is damaged is said on stderr (each case was logged when found) and kept for `tcrypto-node status`.
+    let health = node.health();
+    for line in &health {
+        eprintln!("tcrypto-node: warning: {line}");
+    }
+    write_health(&cfg, &health)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)
@@ -225,6 +236,17 @@ fn serve(config: &Path) -> Result<()> {
     })
 }
 
+/// Writes the health file (0600, crash-safe): one problem per line, empty when all is well.
+fn write_health(cfg: &NodeConfig, lines: &[String]) -> Result<()> {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    tcrypto_net::store::write_atomic(&cfg.data_dir, "health", text.as_bytes(), 0)?;
+    Ok(())
+}
+
 fn status(config: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config)?;
     println!("node {}", cfg.name);
@@ -254,6 +276,26 @@ fn status(config: &Path) -> Result<()> {
         .map(|s| s.lines().count())
         .unwrap_or(0);
     println!("audit records {audited}");
+    // Damage found by the last start of the daemon, and files moved aside.
+    let health = std::fs::read_to_string(cfg.health_file()).unwrap_or_default();
+    let problems: Vec<&str> = health.lines().filter(|l| !l.trim().is_empty()).collect();
+    println!("problems {}", problems.len());
+    for p in problems {
+        println!("  problem {p}");
+    }
+    let mut quarantined: Vec<String> =
+        std::fs::read_dir(cfg.data_dir.join(tcrypto_net::store::QUARANTINE_DIR))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+    quarantined.sort();
+    println!("quarantined files {}", quarantined.len());
+    for q in quarantined {
+        println!("  quarantined {q}");
+    }
     let listening = TcpStream::connect_timeout(&cfg.listen, Duration::from_secs(1)).is_ok();
     println!(
         "listening on {}: {}",
