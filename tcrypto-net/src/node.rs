@@ -172,6 +172,50 @@ impl SignerNode {
         Ok(n)
     }
 
+    /// Loads the shares that reached the store since the node started (`tcrypto-node import` writes them while the
+    /// daemon runs and sends it SIGHUP). Returns the new key ids, and the files that did not load, each with why
+    /// (the other new keys are still loaded). Keys already held are left as they are.
+    pub fn load_new_keys(&self) -> Result<(Vec<KeyId>, Vec<String>), NodeError> {
+        let Some(store) = &self.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let held: Vec<String> = self
+            .keys
+            .read()
+            .map(|k| k.keys().map(store_name).collect())
+            .unwrap_or_default();
+        let mut added = Vec::new();
+        let mut failures = Vec::new();
+        for name in store.list()? {
+            if !name.starts_with(KEY_PREFIX) || held.contains(&name) {
+                continue;
+            }
+            let loaded = store.get(&name).map_err(|e| e.to_string()).and_then(|pt| {
+                let pt = pt.ok_or("vanished while loading")?;
+                let bundle = ShareBundle::decode(&pt).map_err(|e| e.to_string())?;
+                let share = HeldShare::from_bundle(&bundle).map_err(|(_, d)| d)?;
+                if store_name(&bundle.info.key) != name {
+                    return Err("file name does not match the key id".to_string());
+                }
+                Ok(Held {
+                    info: bundle.info,
+                    share,
+                })
+            });
+            match loaded {
+                Ok(h) => {
+                    let key = h.info.key;
+                    if let Ok(mut keys) = self.keys.write() {
+                        keys.entry(key).or_insert_with(|| Arc::new(h));
+                    }
+                    added.push(key);
+                }
+                Err(detail) => failures.push(format!("{name}: {detail}")),
+            }
+        }
+        Ok((added, failures))
+    }
+
     /// Number of keys held.
     pub fn key_count(&self) -> usize {
         self.keys.read().map(|k| k.len()).unwrap_or(0)
