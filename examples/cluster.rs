@@ -6,6 +6,9 @@
 //! ```sh
 //! cargo run --release --example cluster -- -n 5 -k 3 --bits 2048 --count 2000 --in-flight 32
 //! cargo run --release --example cluster -- --algorithms ecdsa,ed25519 --count 20000 --in-flight 64
+//! # real daemons (tcrypto-net/scripts/local-cluster.sh): existing keys, or ECDSA/Ed25519 keys made and deleted
+//! cargo run --release --example cluster -- --connect DIR/coordinator.toml --key 3f1c9a2e --key 77ab01cd
+//! cargo run --release --example cluster -- --connect DIR/coordinator.toml --algorithms ecdsa,ed25519
 //! ```
 //! The ECDSA figure includes presigning: the coordinator keeps the presignature pool filled in the background
 //! while the stream runs.
@@ -53,9 +56,14 @@ struct Args {
     #[arg(long, default_value = "rsa,ecdsa,ed25519", value_delimiter = ',')]
     algorithms: Vec<String>,
     /// Use running `tcrypto-node` daemons listed in this coordinator configuration instead of in-process nodes
-    /// (see `tcrypto-net/scripts/local-cluster.sh`).
+    /// (see `tcrypto-net/scripts/local-cluster.sh`). ECDSA and Ed25519 keys are then created by DKG and deleted
+    /// at the end; RSA needs `--key` (a key from an offline ceremony): nothing is dealt in this process.
     #[arg(long)]
     connect: Option<PathBuf>,
+    /// Sign with these existing keys (id or unique id prefix; repeatable) instead of making keys; `--algorithms`
+    /// is then ignored.
+    #[arg(long = "key")]
+    keys: Vec<String>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -84,79 +92,94 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
 
+    if !args.keys.is_empty() {
+        cluster.refresh_keys()?;
+        for wanted in &args.keys {
+            let known = cluster.list();
+            let matching: Vec<_> = known
+                .iter()
+                .filter(|k| k.to_string().starts_with(&wanted.to_ascii_lowercase()))
+                .collect();
+            let [key] = matching.as_slice() else {
+                return Err(format!(
+                    "--key {wanted}: {} of the cluster's {} keys match",
+                    matching.len(),
+                    known.len()
+                )
+                .into());
+            };
+            stream_key(&cluster, &args, **key, "existing")?;
+        }
+        print_health(&cluster);
+        return Ok(());
+    }
     let wants = |a: &str| args.algorithms.iter().any(|x| x == a);
+    // Keys this run creates on real nodes are deleted when it ends, whatever happens.
+    let made = Made {
+        cluster: cluster.clone(),
+        keys: std::sync::Mutex::new(Vec::new()),
+        real: args.connect.is_some(),
+    };
     if wants("rsa") {
-        rsa_stream(&cluster, &args, &mut rng)?;
+        if args.connect.is_some() {
+            if args.algorithms.len() == 1 {
+                return Err("RSA on real nodes: give --key with a key of an offline ceremony (`tcrypto-node \
+                            ceremony`, then `tcrypto-node import` on each node); this example never deals an RSA \
+                            key in its own process for real nodes"
+                    .into());
+            }
+            println!("RSA skipped: on real nodes give --key with a ceremony's key (nothing is dealt here)");
+        } else {
+            let key = deal_rsa(&cluster, &args, &mut rng)?;
+            stream_key(&cluster, &args, key, "dealt in this process")?;
+        }
     }
-    if wants("ecdsa") {
-        let t = Instant::now();
-        let key = cluster.create_key(Algorithm::EcdsaP256, args.k)?;
-        println!(
-            "ECDSA P-256 {}-of-{} key {key} created by DKG across the nodes in {:.1?}",
-            args.k,
-            args.n,
-            t.elapsed()
-        );
-        let Some(PublicKey::Ecdsa(pk)) = cluster.public_key(&key) else {
-            return Err("not an ECDSA key".into());
-        };
-        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.set.public_key_bytes())?;
-        stream(
-            &cluster,
-            &args,
-            key,
-            "ECDSA P-256 (presigning included)",
-            "p256",
-            move |i| Mechanism::Ecdsa {
-                digest: HashAlg::Sha256.digest(&i.to_be_bytes()),
-            },
-            move |m, sig| match m {
-                Mechanism::Ecdsa { digest } => p256::ecdsa::Signature::from_der(sig)
-                    .and_then(|s| vk.verify_prehash(digest, &s))
-                    .map_err(|e| e.to_string()),
-                _ => Err("mechanism".into()),
-            },
-        )?;
-    }
-    if wants("ed25519") {
-        let t = Instant::now();
-        let key = cluster.create_key(Algorithm::Ed25519, args.k)?;
-        println!(
-            "Ed25519 {}-of-{} key {key} created by DKG across the nodes in {:.1?}",
-            args.k,
-            args.n,
-            t.elapsed()
-        );
-        let Some(PublicKey::Ed25519(pk)) = cluster.public_key(&key) else {
-            return Err("not an Ed25519 key".into());
-        };
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.public_key_bytes())?;
-        stream(
-            &cluster,
-            &args,
-            key,
-            "Ed25519 (FROST)",
-            "ed25519-dalek",
-            move |i| Mechanism::Ed25519 {
-                message: format!("message {i}").into_bytes(),
-            },
-            move |m, sig| match m {
-                Mechanism::Ed25519 { message } => ed25519_dalek::Signature::from_slice(sig)
-                    .and_then(|s| vk.verify_strict(message, &s))
-                    .map_err(|e| e.to_string()),
-                _ => Err("mechanism".into()),
-            },
-        )?;
+    for (name, algorithm) in [("ecdsa", Algorithm::EcdsaP256), ("ed25519", Algorithm::Ed25519)] {
+        if wants(name) {
+            let t = Instant::now();
+            let key = cluster.create_key(algorithm, args.k)?;
+            made.keys.lock().map_err(|_| "lock")?.push(key);
+            println!(
+                "{} {}-of-{} key {key} created by DKG across the nodes in {:.1?}",
+                algorithm.name(),
+                args.k,
+                cluster.nodes().len(),
+                t.elapsed()
+            );
+            stream_key(&cluster, &args, key, "made by DKG")?;
+        }
     }
     print_health(&cluster);
     Ok(())
 }
 
-fn rsa_stream(
-    cluster: &Arc<BlockingCluster>,
+/// Keys created on real nodes by this run, deleted when it ends.
+struct Made {
+    cluster: Arc<BlockingCluster>,
+    keys: std::sync::Mutex<Vec<tcrypto::KeyId>>,
+    real: bool,
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if !self.real {
+            return;
+        }
+        for key in self.keys.lock().map(|k| k.clone()).unwrap_or_default() {
+            match self.cluster.delete(key) {
+                Ok(()) => println!("key {key} deleted from the nodes"),
+                Err(e) => eprintln!("key {key} not deleted everywhere: {e}"),
+            }
+        }
+    }
+}
+
+/// Deals an RSA key in this process (in-process nodes only) and distributes it.
+fn deal_rsa(
+    cluster: &BlockingCluster,
     args: &Args,
     rng: &mut impl rand_core::CryptoRng,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<tcrypto::KeyId, Box<dyn std::error::Error>> {
     let t = Instant::now();
     let (pk, shares) = match &args.primes {
         Some(file) => {
@@ -190,30 +213,87 @@ fn rsa_stream(
         args.n,
         t.elapsed()
     );
-    let verifier = rsa::PublicKey::new_unchecked(
-        BoxedUint::from_be_slice_vartime(&pk.modulus_bytes()),
-        BoxedUint::from(pk.public_exponent()),
-    );
-    let label = format!("RSA-{} PSS", pk.modulus_bits());
-    stream(
-        cluster,
-        args,
-        key,
-        &label,
-        "the rsa crate",
-        move |i| Mechanism::RsaPss {
-            hash: HashAlg::Sha256,
-            digest: HashAlg::Sha256.digest(&i.to_be_bytes()),
-            // RSASSA-PSS with SHA-256 and a 32-byte salt chosen here, the coordinator's side.
-            salt: HashAlg::Sha256.digest(&(i as u64 ^ 0x5a5a).to_le_bytes()),
-        },
-        move |m, sig| match m {
-            Mechanism::RsaPss { digest, .. } => verifier
-                .verify(rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32), digest, sig)
-                .map_err(|e| e.to_string()),
-            _ => Err("mechanism".into()),
-        },
-    )
+    Ok(key)
+}
+
+/// Streams signatures with `key`, each checked by an independent verifier for its algorithm.
+fn stream_key(
+    cluster: &Arc<BlockingCluster>,
+    args: &Args,
+    key: tcrypto::KeyId,
+    origin: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let public = cluster
+        .public_key(&key)
+        .ok_or_else(|| format!("key {key}: public key unknown"))?;
+    println!("signing with key {key} ({}, {origin})", public.algorithm().name());
+    match public {
+        PublicKey::Rsa(pk) => {
+            let verifier = rsa::PublicKey::new_unchecked(
+                BoxedUint::from_be_slice_vartime(&pk.modulus_bytes()),
+                BoxedUint::from(pk.public_exponent()),
+            );
+            let label = format!("RSA-{} PSS", pk.modulus_bits());
+            stream(
+                cluster,
+                args,
+                key,
+                &label,
+                "the rsa crate",
+                move |i| Mechanism::RsaPss {
+                    hash: HashAlg::Sha256,
+                    digest: HashAlg::Sha256.digest(&i.to_be_bytes()),
+                    // RSASSA-PSS with SHA-256 and a 32-byte salt chosen here, the coordinator's side.
+                    salt: HashAlg::Sha256.digest(&(i as u64 ^ 0x5a5a).to_le_bytes()),
+                },
+                move |m, sig| match m {
+                    Mechanism::RsaPss { digest, .. } => verifier
+                        .verify(rsa::pss::Pss::<sha2::Sha256>::new_with_salt(32), digest, sig)
+                        .map_err(|e| e.to_string()),
+                    _ => Err("mechanism".into()),
+                },
+            )
+        }
+        PublicKey::Ecdsa(pk) => {
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.set.public_key_bytes())?;
+            stream(
+                cluster,
+                args,
+                key,
+                "ECDSA P-256 (presigning included)",
+                "p256",
+                move |i| Mechanism::Ecdsa {
+                    digest: HashAlg::Sha256.digest(&i.to_be_bytes()),
+                },
+                move |m, sig| match m {
+                    Mechanism::Ecdsa { digest } => p256::ecdsa::Signature::from_der(sig)
+                        .and_then(|s| vk.verify_prehash(digest, &s))
+                        .map_err(|e| e.to_string()),
+                    _ => Err("mechanism".into()),
+                },
+            )
+        }
+        PublicKey::Ed25519(pk) => {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.public_key_bytes())?;
+            stream(
+                cluster,
+                args,
+                key,
+                "Ed25519 (FROST)",
+                "ed25519-dalek",
+                move |i| Mechanism::Ed25519 {
+                    message: format!("message {i}").into_bytes(),
+                },
+                move |m, sig| match m {
+                    Mechanism::Ed25519 { message } => ed25519_dalek::Signature::from_slice(sig)
+                        .and_then(|s| vk.verify_strict(message, &s))
+                        .map_err(|e| e.to_string()),
+                    _ => Err("mechanism".into()),
+                },
+            )
+        }
+        _ => Err(format!("key {key}: algorithm not handled here").into()),
+    }
 }
 
 /// Signs `args.count` requests from `args.in_flight` caller threads, verifies every signature with `verify`, and

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tcrypto_net::bundle::SealedBundle;
-use tcrypto_net::identity::NodePublic;
+use tcrypto_net::identity::{IdentityFile, NodePublic, SealedTlsIdentity};
 use tcrypto_net::sealed::Envelope;
 use tcrypto_net::wire::{Request, Response};
 
@@ -24,4 +24,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = NodePublic::decode(data) {
         assert_eq!(v.encode(), data);
     }
+    // Coordinator identity files (sealed, or legacy bare ones): never a panic; a sealed one round-trips.
+    if let Ok(v) = SealedTlsIdentity::decode(data) {
+        assert_eq!(v.encode(), data);
+    }
+    let _ = IdentityFile::decode(data);
 });

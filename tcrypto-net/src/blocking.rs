@@ -412,12 +412,21 @@ impl Cluster<BlockingEngine> {
         path: &std::path::Path,
         adjust: impl FnOnce(CoordinatorConfig) -> CoordinatorConfig,
     ) -> Result<Self, ClusterError> {
+        Self::from_config_file_unlocked(path, None, adjust)
+    }
+
+    /// [`Cluster::from_config_file_with`], the sealed coordinator identity opened with `passphrase` when given
+    /// (the PKCS#11 module's user PIN) instead of the configured passphrase source.
+    pub fn from_config_file_unlocked(
+        path: &std::path::Path,
+        passphrase: Option<&str>,
+        adjust: impl FnOnce(CoordinatorConfig) -> CoordinatorConfig,
+    ) -> Result<Self, ClusterError> {
         let cfg = crate::config::CoordinatorConfigFile::load(path)
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
-        let secret = std::fs::read(&cfg.identity)
-            .map_err(|e| ClusterError::Transport(format!("{}: {e}", cfg.identity.display())))?;
-        let identity = TlsIdentity::from_secret_bytes(&secret)
-            .map_err(|e| ClusterError::Transport(format!("{}: {e}", cfg.identity.display())))?;
+        let identity = cfg
+            .load_identity(passphrase)
+            .map_err(|e| ClusterError::Transport(e.to_string()))?;
         let nodes = cfg
             .node_publics()
             .map_err(|e| ClusterError::Transport(e.to_string()))?;

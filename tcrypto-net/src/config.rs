@@ -20,8 +20,10 @@
 //!
 //! Coordinator (used by [`crate::cluster`] and the PKCS#11 module):
 //! ```toml
-//! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`
+//! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`, sealed
+//! passphrase_file = "/etc/tcrypto/coordinator.pass"  # or $TCRYPTO_COORDINATOR_PASSPHRASE
 //! request_timeout_ms = 5000
+//! data_dir = "/var/lib/tcrypto-coordinator"          # pending DKG deliveries
 //!
 //! [[nodes]]
 //! address = "127.0.0.2:7001"
@@ -36,11 +38,14 @@ use serde::Deserialize;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::identity::{IdentityError, NodePublic, SpkiFingerprint};
+use crate::identity::{IdentityError, IdentityFile, NodePublic, SpkiFingerprint, TlsIdentity};
 use crate::store::StoreKeySource;
 
 /// Environment variable holding the store passphrase when no file is configured.
 pub const PASSPHRASE_ENV: &str = "TCRYPTO_NODE_PASSPHRASE";
+/// Environment variable holding the coordinator identity's passphrase when the coordinator configuration names no
+/// `passphrase_file`.
+pub const COORDINATOR_PASSPHRASE_ENV: &str = "TCRYPTO_COORDINATOR_PASSPHRASE";
 
 /// Configuration errors.
 #[derive(Debug, Error)]
@@ -73,6 +78,14 @@ pub enum ConfigError {
     /// No source for the store key.
     #[error("no store key: set passphrase_file or key_file in the configuration, or ${PASSPHRASE_ENV}")]
     NoStoreKey,
+    /// The coordinator identity is sealed and no passphrase was given.
+    #[error(
+        "{path} is sealed: set passphrase_file in the coordinator configuration or ${COORDINATOR_PASSPHRASE_ENV}"
+    )]
+    NoCoordinatorPassphrase {
+        /// The identity file.
+        path: PathBuf,
+    },
     /// Something else is inconsistent.
     #[error("{0}")]
     Invalid(String),
@@ -235,6 +248,10 @@ pub struct NodeEntry {
 pub struct CoordinatorConfigFile {
     /// File written by `tcrypto-node coordinator-init` (TLS certificate and key).
     pub identity: PathBuf,
+    /// File holding the passphrase that opens a sealed `identity` (else `$TCRYPTO_COORDINATOR_PASSPHRASE`);
+    /// relative to the configuration file.
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
     /// Per-node answer timeout.
     #[serde(default = "default_timeout")]
     pub request_timeout_ms: u64,
@@ -260,11 +277,15 @@ impl CoordinatorConfigFile {
         {
             cfg.identity = dir.join(&cfg.identity);
         }
-        if let Some(data) = cfg.data_dir.as_mut()
-            && data.is_relative()
-            && let Some(dir) = path.parent()
+        for p in [cfg.data_dir.as_mut(), cfg.passphrase_file.as_mut()]
+            .into_iter()
+            .flatten()
         {
-            *data = dir.join(&*data);
+            if p.is_relative()
+                && let Some(dir) = path.parent()
+            {
+                *p = dir.join(&*p);
+            }
         }
         if cfg.nodes.is_empty() {
             return Err(ConfigError::Invalid(format!("{}: no nodes", path.display())));
@@ -274,6 +295,60 @@ impl CoordinatorConfigFile {
             source,
         })?;
         Ok(cfg)
+    }
+
+    /// Reads the coordinator identity file. A sealed file is opened with `passphrase` when given (the PKCS#11
+    /// module passes the user PIN), else with the configured one ([`CoordinatorConfigFile::passphrase`]). A legacy
+    /// unsealed file is accepted with a warning naming the command that seals it.
+    pub fn load_identity(&self, passphrase: Option<&str>) -> Result<TlsIdentity, ConfigError> {
+        let path = &self.identity;
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?);
+        let bad = |source| ConfigError::Identity {
+            path: path.clone(),
+            source,
+        };
+        match IdentityFile::decode(&bytes).map_err(bad)? {
+            IdentityFile::Unsealed(id) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    "coordinator identity is not sealed: anyone who reads this file can sign with every key; seal \
+                     it with `tcrypto-node coordinator-seal --identity {}`",
+                    path.display()
+                );
+                Ok(id)
+            }
+            IdentityFile::Sealed(sealed) => {
+                let configured;
+                let pass = match passphrase {
+                    Some(p) => p,
+                    None => {
+                        configured = self.passphrase()?;
+                        configured.as_str()
+                    }
+                };
+                sealed.open(pass).map_err(bad)
+            }
+        }
+    }
+
+    /// The configured passphrase of the coordinator identity: `passphrase_file`, else
+    /// `$TCRYPTO_COORDINATOR_PASSPHRASE`.
+    pub fn passphrase(&self) -> Result<Zeroizing<String>, ConfigError> {
+        if let Some(p) = &self.passphrase_file {
+            let text = Zeroizing::new(std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?);
+            return Ok(Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        std::env::var(COORDINATOR_PASSPHRASE_ENV)
+            .map(Zeroizing::new)
+            .map_err(|_| ConfigError::NoCoordinatorPassphrase {
+                path: self.identity.clone(),
+            })
     }
 
     /// The nodes' public identities, in order.
@@ -325,5 +400,44 @@ mod tests {
         .unwrap();
         let cfg = CoordinatorConfigFile::load(&p).unwrap();
         assert_eq!(cfg.identity, dir.join("coordinator.identity"));
+    }
+
+    #[test]
+    fn a_sealed_coordinator_identity_opens_with_the_configured_passphrase_file_and_names_the_file_otherwise()
+    {
+        use crate::identity::SealedTlsIdentity;
+        let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = crate::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
+        let id = TlsIdentity::generate("coordinator").unwrap();
+        let sealed =
+            SealedTlsIdentity::seal(&id, "s3cret", crate::store::KdfCost::TESTING, &mut rand::rng()).unwrap();
+        std::fs::write(dir.join("coordinator.identity"), sealed.encode()).unwrap();
+        let nodes = format!(
+            "[[nodes]]\naddress = \"127.0.0.1:1\"\npublic = \"{}\"\n",
+            hex::encode(node.public().encode())
+        );
+        let p = dir.join("coordinator.toml");
+        std::fs::write(&p, format!("identity = \"coordinator.identity\"\n{nodes}")).unwrap();
+        let cfg = CoordinatorConfigFile::load(&p).unwrap();
+        // An explicit passphrase (the PKCS#11 PIN) opens it without any configured source.
+        assert_eq!(
+            cfg.load_identity(Some("s3cret")).unwrap().fingerprint(),
+            id.fingerprint()
+        );
+        let err = cfg.load_identity(Some("nope")).unwrap_err().to_string();
+        assert!(
+            err.contains("coordinator.identity") && err.contains("wrong passphrase"),
+            "{err}"
+        );
+        // The configured file, relative to the configuration, with its trailing newline.
+        std::fs::write(dir.join("pass"), "s3cret\n").unwrap();
+        std::fs::write(
+            &p,
+            format!("identity = \"coordinator.identity\"\npassphrase_file = \"pass\"\n{nodes}"),
+        )
+        .unwrap();
+        let cfg = CoordinatorConfigFile::load(&p).unwrap();
+        assert_eq!(cfg.load_identity(None).unwrap().fingerprint(), id.fingerprint());
     }
 }

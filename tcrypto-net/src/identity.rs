@@ -7,9 +7,18 @@
 //! - an X25519 HPKE key (RFC 9180) to which node-to-node messages and share bundles are sealed.
 //!
 //! [`NodePublic`] is what the coordinator pins; a coordinator's own identity is only its TLS key ([`TlsIdentity`]).
+//!
+//! A coordinator's identity file is what every node trusts to ask for signatures, so it is kept sealed with a
+//! passphrase ([`SealedTlsIdentity`]): Argon2id (RFC 9106) derives a key from the passphrase and a random salt, and
+//! ChaCha20-Poly1305 (RFC 8439) seals the TLS key and certificate under it, the header (salt, cost, nonce and the
+//! certificate's fingerprint) bound as associated data: the same construction as the node's key store
+//! ([`crate::store`]), with the Argon2id cost bounded before use.
 
 use std::fmt;
 
+use argon2::{Algorithm as ArgonAlg, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use ed25519_dalek::SigningKey;
 use hpke::{Deserializable, Kem as _, Serializable};
 use rand_core::CryptoRng;
@@ -19,7 +28,8 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::wire::{MAX_TEXT_LEN, TAG_NODE_PUBLIC};
+use crate::store::KdfCost;
+use crate::wire::{MAX_TEXT_LEN, TAG_NODE_PUBLIC, TAG_SEALED_IDENTITY};
 
 /// The HPKE KEM used for sealing: DHKEM(X25519, HKDF-SHA256).
 pub type HpkeKem = hpke::kem::X25519HkdfSha256;
@@ -45,6 +55,18 @@ pub enum IdentityError {
         /// Why.
         detail: String,
     },
+    /// The passphrase does not open a sealed identity (or the file was altered).
+    #[error("wrong passphrase for the sealed coordinator identity, or the file was altered")]
+    WrongPassphrase,
+    /// An empty passphrase was given.
+    #[error("empty passphrase refused")]
+    EmptyPassphrase,
+    /// The Argon2id cost recorded in a sealed identity is outside the accepted bounds (damaged file).
+    #[error("Argon2id cost out of bounds ({0}); the file is damaged")]
+    KdfBounds(String),
+    /// Argon2id failed.
+    #[error("Argon2id: {0}")]
+    Kdf(String),
 }
 
 /// SHA-256 of a certificate's DER SubjectPublicKeyInfo: what peers pin.
@@ -164,6 +186,188 @@ impl fmt::Debug for TlsIdentity {
             .field("fingerprint", &self.fingerprint())
             .field("key", &"<redacted>")
             .finish()
+    }
+}
+
+/// The Argon2id cost a sealed identity may ask for: at most 1 GiB of memory, 16 passes and 8 lanes, at least
+/// what [`KdfCost::TESTING`] uses. A damaged cost field is refused before any work is done.
+pub const MAX_IDENTITY_KDF: KdfCost = KdfCost {
+    m_kib: 1 << 20,
+    t: 16,
+    p: 8,
+};
+
+/// A coordinator identity file: sealed with a passphrase, or (legacy) the bare secret encoding.
+#[derive(Debug)]
+pub enum IdentityFile {
+    /// Sealed with a passphrase; open with [`SealedTlsIdentity::open`].
+    Sealed(SealedTlsIdentity),
+    /// The bare [`TlsIdentity::to_secret_bytes`] encoding written by earlier versions: anyone who can read the
+    /// file can sign with every key of the cluster.
+    Unsealed(TlsIdentity),
+}
+
+impl IdentityFile {
+    /// Decodes a coordinator identity file (either form). A sealed file starts with the format version and
+    /// [`TAG_SEALED_IDENTITY`]; a bare one with the certificate's length, whose first byte is 0.
+    pub fn decode(b: &[u8]) -> Result<Self, IdentityError> {
+        match b.first() {
+            Some(&tcrypto::codec::VERSION) => Ok(Self::Sealed(SealedTlsIdentity::decode(b)?)),
+            _ => Ok(Self::Unsealed(TlsIdentity::from_secret_bytes(b)?)),
+        }
+    }
+
+    /// The fingerprint nodes pin (readable without the passphrase).
+    pub fn fingerprint(&self) -> SpkiFingerprint {
+        match self {
+            Self::Sealed(s) => s.fingerprint,
+            Self::Unsealed(id) => id.fingerprint(),
+        }
+    }
+}
+
+/// A [`TlsIdentity`] sealed with a passphrase (Argon2id, then ChaCha20-Poly1305; header as associated data).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTlsIdentity {
+    /// Fingerprint of the sealed certificate's key (what nodes pin), authenticated when the file is opened.
+    pub fingerprint: SpkiFingerprint,
+    salt: [u8; 16],
+    cost: KdfCost,
+    nonce: [u8; 12],
+    ciphertext: Vec<u8>,
+}
+
+impl fmt::Debug for SealedTlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedTlsIdentity")
+            .field("fingerprint", &self.fingerprint)
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
+    }
+}
+
+fn identity_key(passphrase: &str, salt: &[u8; 16], cost: KdfCost) -> Result<ChaCha20Poly1305, IdentityError> {
+    if passphrase.is_empty() {
+        return Err(IdentityError::EmptyPassphrase);
+    }
+    let bounds = MAX_IDENTITY_KDF;
+    let low = KdfCost::TESTING;
+    if !(low.m_kib..=bounds.m_kib).contains(&cost.m_kib)
+        || !(1..=bounds.t).contains(&cost.t)
+        || !(1..=bounds.p).contains(&cost.p)
+    {
+        return Err(IdentityError::KdfBounds(format!(
+            "memory {} KiB, {} passes, {} lanes",
+            cost.m_kib, cost.t, cost.p
+        )));
+    }
+    let params =
+        Params::new(cost.m_kib, cost.t, cost.p, Some(32)).map_err(|e| IdentityError::Kdf(e.to_string()))?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    Argon2::new(ArgonAlg::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
+        .map_err(|e| IdentityError::Kdf(e.to_string()))?;
+    Ok(ChaCha20Poly1305::new(&(*key).into()))
+}
+
+impl SealedTlsIdentity {
+    /// Seals `identity` under `passphrase` (refused when empty) with Argon2id of cost `cost`.
+    pub fn seal(
+        identity: &TlsIdentity,
+        passphrase: &str,
+        cost: KdfCost,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, IdentityError> {
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let mut sealed = Self {
+            fingerprint: identity.fingerprint(),
+            salt,
+            cost,
+            nonce,
+            ciphertext: Vec::new(),
+        };
+        let cipher = identity_key(passphrase, &salt, cost)?;
+        sealed.ciphertext = cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &identity.to_secret_bytes(),
+                    aad: &sealed.header(),
+                },
+            )
+            .map_err(|_| IdentityError::Kdf("sealing failed".into()))?;
+        Ok(sealed)
+    }
+
+    /// Opens with `passphrase`: [`IdentityError::WrongPassphrase`] when it does not fit or the file was altered.
+    pub fn open(&self, passphrase: &str) -> Result<TlsIdentity, IdentityError> {
+        let cipher = identity_key(passphrase, &self.salt, self.cost)?;
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    &self.nonce.into(),
+                    Payload {
+                        msg: &self.ciphertext,
+                        aad: &self.header(),
+                    },
+                )
+                .map_err(|_| IdentityError::WrongPassphrase)?,
+        );
+        let id = TlsIdentity::from_secret_bytes(&plain)?;
+        if id.fingerprint() != self.fingerprint {
+            return Err(IdentityError::WrongPassphrase);
+        }
+        Ok(id)
+    }
+
+    /// The Argon2id cost the file was sealed with (checked against [`MAX_IDENTITY_KDF`] when it is opened).
+    pub fn cost(&self) -> KdfCost {
+        self.cost
+    }
+
+    fn header(&self) -> Vec<u8> {
+        let mut w = Writer::new(TAG_SEALED_IDENTITY);
+        w.raw(&self.fingerprint.0)
+            .raw(&self.salt)
+            .u32(self.cost.m_kib)
+            .u32(self.cost.t)
+            .u32(self.cost.p)
+            .raw(&self.nonce);
+        w.finish()
+    }
+
+    /// The file encoding: the header, then the ciphertext.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.header();
+        let mut w = Writer::bare();
+        w.bytes(&self.ciphertext);
+        out.extend_from_slice(&w.finish());
+        out
+    }
+
+    /// Strictly decodes [`SealedTlsIdentity::encode`] (the cost is checked when the file is opened).
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b, TAG_SEALED_IDENTITY)?;
+        let fingerprint = SpkiFingerprint(r.array()?);
+        let salt = r.array()?;
+        let cost = KdfCost {
+            m_kib: r.u32()?,
+            t: r.u32()?,
+            p: r.u32()?,
+        };
+        let nonce = r.array()?;
+        let ciphertext = r.bytes()?.to_vec();
+        r.finish()?;
+        Ok(Self {
+            fingerprint,
+            salt,
+            cost,
+            nonce,
+            ciphertext,
+        })
     }
 }
 
@@ -336,6 +540,67 @@ mod tests {
             a.fingerprint()
         );
         assert!(SpkiFingerprint::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn a_sealed_coordinator_identity_opens_only_with_its_passphrase() {
+        let id = TlsIdentity::generate("coordinator").unwrap();
+        let sealed =
+            SealedTlsIdentity::seal(&id, "correct horse", KdfCost::TESTING, &mut rand::rng()).unwrap();
+        let bytes = sealed.encode();
+        let IdentityFile::Sealed(back) = IdentityFile::decode(&bytes).unwrap() else {
+            panic!("not recognised as sealed")
+        };
+        assert_eq!(back.fingerprint, id.fingerprint());
+        assert_eq!(
+            back.open("correct horse").unwrap().fingerprint(),
+            id.fingerprint()
+        );
+        assert!(matches!(
+            back.open("wrong horse"),
+            Err(IdentityError::WrongPassphrase)
+        ));
+        assert!(matches!(back.open(""), Err(IdentityError::EmptyPassphrase)));
+        // The key never appears in the file.
+        let key = id.private_key();
+        assert!(
+            !bytes
+                .windows(32)
+                .any(|w| key.secret_der().windows(32).any(|k| k == w))
+        );
+        // A flipped bit anywhere (header or ciphertext) stops the file from opening or decoding.
+        for i in [2, 40, 60, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            if let Ok(s) = SealedTlsIdentity::decode(&bad) {
+                assert!(s.open("correct horse").is_err(), "flip at {i} opened");
+            }
+        }
+        // Trailing bytes are refused.
+        assert!(SealedTlsIdentity::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+    }
+
+    #[test]
+    fn a_damaged_kdf_cost_is_refused_before_any_work() {
+        let id = TlsIdentity::generate("coordinator").unwrap();
+        let mut sealed = SealedTlsIdentity::seal(&id, "pass", KdfCost::TESTING, &mut rand::rng()).unwrap();
+        sealed.cost.m_kib = u32::MAX;
+        let back = SealedTlsIdentity::decode(&sealed.encode()).unwrap();
+        assert!(matches!(back.open("pass"), Err(IdentityError::KdfBounds(_))));
+        sealed.cost = KdfCost {
+            m_kib: 64,
+            t: 0,
+            p: 1,
+        };
+        assert!(matches!(sealed.open("pass"), Err(IdentityError::KdfBounds(_))));
+    }
+
+    #[test]
+    fn a_legacy_unsealed_identity_file_is_recognised_as_such() {
+        let id = TlsIdentity::generate("coordinator").unwrap();
+        let file = IdentityFile::decode(&id.to_secret_bytes()).unwrap();
+        assert!(matches!(file, IdentityFile::Unsealed(_)));
+        assert_eq!(file.fingerprint(), id.fingerprint());
     }
 
     #[test]

@@ -64,6 +64,25 @@ fn store_name(key: &KeyId) -> String {
     format!("{KEY_PREFIX}{key}")
 }
 
+/// Opens the key file `name` of `store`: it must open under the store key, decode, match its public key and be
+/// named after its key id. The error names the file.
+fn open_key_file(store: &SecretStore, name: &str) -> Result<Held, String> {
+    let path = store.path_of(name);
+    let pt = store
+        .get(name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} vanished", path.display()))?;
+    let bundle = ShareBundle::decode(&pt).map_err(|e| format!("{}: {e}", path.display()))?;
+    let share = HeldShare::from_bundle(&bundle).map_err(|(_, d)| format!("{}: {d}", path.display()))?;
+    if store_name(&bundle.info.key) != name {
+        return Err(format!("{}: file name does not match the key id", path.display()));
+    }
+    Ok(Held {
+        info: bundle.info,
+        share,
+    })
+}
+
 /// The signer node core.
 pub struct SignerNode {
     identity: Arc<NodeIdentity>,
@@ -240,26 +259,10 @@ impl SignerNode {
             if !name.starts_with(KEY_PREFIX) {
                 continue;
             }
-            let path = store.path_of(&name);
-            let opened = store.get(&name).map_err(|e| e.to_string()).and_then(|pt| {
-                let pt = pt.ok_or_else(|| format!("{} vanished", path.display()))?;
-                let bundle = ShareBundle::decode(&pt).map_err(|e| format!("{}: {e}", path.display()))?;
-                let share =
-                    HeldShare::from_bundle(&bundle).map_err(|(_, d)| format!("{}: {d}", path.display()))?;
-                if store_name(&bundle.info.key) != name {
-                    return Err(format!("{}: file name does not match the key id", path.display()));
-                }
-                Ok((bundle, share))
-            });
+            let opened = open_key_file(store, &name);
             match opened {
-                Ok((bundle, share)) => {
-                    loaded.insert(
-                        bundle.info.key,
-                        Arc::new(Held {
-                            info: bundle.info,
-                            share,
-                        }),
-                    );
+                Ok(held) => {
+                    loaded.insert(held.info.key, Arc::new(held));
                 }
                 Err(why) => {
                     let why = match store.quarantine(&name) {
@@ -284,6 +287,42 @@ impl SignerNode {
     /// Keys out of service by damage (key id in hex, or the file's name) and why.
     pub fn out_of_service(&self) -> BTreeMap<String, String> {
         self.out_of_service.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Loads the shares that reached the store since the node started (`tcrypto-node import` writes them while the
+    /// daemon runs and sends it SIGHUP). Returns the new key ids, and the files that did not load, each with why
+    /// (the other new keys are still loaded). Keys already held are left as they are.
+    pub fn load_new_keys(&self) -> Result<(Vec<KeyId>, Vec<String>), NodeError> {
+        let Some(store) = &self.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let held: Vec<String> = self
+            .keys
+            .read()
+            .map(|k| k.keys().map(store_name).collect())
+            .unwrap_or_default();
+        let mut added = Vec::new();
+        let mut failures = Vec::new();
+        for name in store.list()? {
+            if !name.starts_with(KEY_PREFIX) || held.contains(&name) {
+                continue;
+            }
+            let loaded = open_key_file(store, &name);
+            match loaded {
+                Ok(h) => {
+                    let key = h.info.key;
+                    if let Ok(mut keys) = self.keys.write() {
+                        keys.entry(key).or_insert_with(|| Arc::new(h));
+                    }
+                    if let Ok(mut oos) = self.out_of_service.write() {
+                        oos.remove(&key.to_string());
+                    }
+                    added.push(key);
+                }
+                Err(detail) => failures.push(format!("{name}: {detail}")),
+            }
+        }
+        Ok((added, failures))
     }
 
     /// Number of keys held.

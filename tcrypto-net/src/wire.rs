@@ -27,6 +27,8 @@ pub const TAG_NODE_PUBLIC: u8 = 0x86;
 pub const TAG_BUNDLE_PLAINTEXT: u8 = 0x87;
 /// Type tag of the coordinator's file of pending DKG deliveries ([`crate::coordinator::Coordinator::encode_deliveries`]).
 pub const TAG_PENDING_DELIVERIES: u8 = 0x88;
+/// Type tag of a coordinator identity file sealed with a passphrase ([`crate::identity::SealedTlsIdentity`]).
+pub const TAG_SEALED_IDENTITY: u8 = 0x90;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;

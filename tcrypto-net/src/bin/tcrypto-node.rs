@@ -1,10 +1,14 @@
 //! `tcrypto-node`: the signer node daemon of the distributed HSM.
 //!
 //! - `init`: creates the encrypted key store and the node identity, prints what coordinators must pin;
-//! - `serve`: answers pinned coordinators over mutual TLS;
+//! - `serve`: answers pinned coordinators over mutual TLS; writes `DATA_DIR/tcrypto-node.pid`; on SIGHUP it
+//!   loads the keys imported since it started and re-reads the configuration's `[[peers]]` (SIGTERM or SIGINT
+//!   stop it; the listen address and pinned coordinators need a restart);
 //! - `status`: what the node holds and whether it is listening;
-//! - `import`: imports a sealed share bundle written by a key ceremony;
-//! - `coordinator-init`: creates a coordinator TLS identity and prints the fingerprint nodes pin;
+//! - `import`: imports a sealed share bundle written by a key ceremony, then sends the running daemon SIGHUP so
+//!   it serves the key at once;
+//! - `coordinator-init`: creates a coordinator TLS identity sealed with a passphrase and prints the fingerprint
+//!   nodes pin; `coordinator-seal` seals an identity file written by an earlier version;
 //! - `ceremony` (feature `dealer`): an offline RSA key ceremony writing one sealed share bundle per node.
 
 use std::io::Write as _;
@@ -18,13 +22,20 @@ use clap::{Parser, Subcommand};
 use tcrypto_net::audit::AuditLog;
 use tcrypto_net::bundle::SealedBundle;
 use tcrypto_net::config::NodeConfig;
-use tcrypto_net::identity::{NodeIdentity, TlsIdentity};
+use tcrypto_net::identity::{IdentityFile, NodeIdentity, SealedTlsIdentity, TlsIdentity};
 use tcrypto_net::node::SignerNode;
 use tcrypto_net::replay::ReplayGuard;
 use tcrypto_net::store::{KdfCost, SecretStore};
 
 /// Name of the node identity inside the key store.
 const IDENTITY: &str = "identity";
+/// The running daemon's process id, in the data directory (`import` signals it).
+const PID_FILE: &str = "tcrypto-node.pid";
+/// The key ids the running daemon serves, one per line, rewritten after every (re)load (`import` waits for its key
+/// to appear there).
+const LOADED_FILE: &str = "loaded-keys";
+/// How long `import` waits for the running daemon to serve the imported key.
+const IMPORT_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(name = "tcrypto-node", version, about = "Signer node of the distributed HSM")]
@@ -85,7 +96,8 @@ enum Command {
         #[arg(long)]
         primes: Option<PathBuf>,
     },
-    /// Create a coordinator TLS identity file and print its fingerprint.
+    /// Create a coordinator TLS identity file, sealed with a passphrase ($TCRYPTO_COORDINATOR_PASSPHRASE or
+    /// --passphrase-file), and print the fingerprint nodes pin.
     CoordinatorInit {
         /// Output file (created with mode 0600; refuses to overwrite).
         #[arg(long)]
@@ -93,6 +105,25 @@ enum Command {
         /// Name in the certificate.
         #[arg(long, default_value = "coordinator")]
         name: String,
+        /// File holding the passphrase (else $TCRYPTO_COORDINATOR_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Use cheap Argon2id parameters (tests only).
+        #[arg(long, hide = true)]
+        insecure_fast_kdf: bool,
+    },
+    /// Seal an unsealed coordinator identity file (written by an earlier version) in place with a passphrase
+    /// ($TCRYPTO_COORDINATOR_PASSPHRASE or --passphrase-file); the fingerprint nodes pin stays the same.
+    CoordinatorSeal {
+        /// The identity file.
+        #[arg(long)]
+        identity: PathBuf,
+        /// File holding the passphrase (else $TCRYPTO_COORDINATOR_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Use cheap Argon2id parameters (tests only).
+        #[arg(long, hide = true)]
+        insecure_fast_kdf: bool,
     },
 }
 
@@ -113,7 +144,17 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Status { config } => status(&config),
         Command::Import { config, bundle } => import(&config, &bundle),
-        Command::CoordinatorInit { out, name } => coordinator_init(&out, &name),
+        Command::CoordinatorInit {
+            out,
+            name,
+            passphrase_file,
+            insecure_fast_kdf,
+        } => coordinator_init(&out, &name, passphrase_file.as_deref(), insecure_fast_kdf),
+        Command::CoordinatorSeal {
+            identity,
+            passphrase_file,
+            insecure_fast_kdf,
+        } => coordinator_seal(&identity, passphrase_file.as_deref(), insecure_fast_kdf),
         #[cfg(feature = "dealer")]
         Command::Ceremony {
             threshold,
@@ -225,12 +266,37 @@ fn serve(config: &Path) -> Result<()> {
                 }
             }
         });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            () = tcrypto_net::server::serve(listener, tls, node) => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
-            _ = term.recv() => tracing::info!("terminated; shutting down"),
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let pid_file = cfg.data_dir.join(PID_FILE);
+        write_loaded_keys(&cfg.data_dir, &node);
+        tcrypto_net::store::write_atomic(
+            &cfg.data_dir,
+            PID_FILE,
+            format!("{}\n", std::process::id()).as_bytes(),
+            0,
+        )?;
+        let served = tcrypto_net::server::serve(listener, tls, node.clone());
+        tokio::pin!(served);
+        loop {
+            tokio::select! {
+                () = &mut served => break,
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("interrupted; shutting down");
+                    break;
+                }
+                _ = term.recv() => {
+                    tracing::info!("terminated; shutting down");
+                    break;
+                }
+                _ = hup.recv() => {
+                    reload(config, &node);
+                    write_loaded_keys(&cfg.data_dir, &node);
+                }
+            }
         }
+        let _ = std::fs::remove_file(&pid_file);
         audit.sync()?;
         Ok::<(), Box<dyn std::error::Error>>(())
     })
@@ -245,6 +311,46 @@ fn write_health(cfg: &NodeConfig, lines: &[String]) -> Result<()> {
     }
     tcrypto_net::store::write_atomic(&cfg.data_dir, "health", text.as_bytes(), 0)?;
     Ok(())
+}
+
+/// Rewrites [`LOADED_FILE`] with the keys `node` serves now.
+fn write_loaded_keys(data_dir: &Path, node: &SignerNode) {
+    let mut ids: Vec<String> = node.key_infos().iter().map(|i| i.key.to_string()).collect();
+    ids.sort();
+    let text: String = ids.iter().map(|k| format!("{k}\n")).collect();
+    if let Err(e) = tcrypto_net::store::write_atomic(data_dir, LOADED_FILE, text.as_bytes(), 1) {
+        tracing::error!(error = %e, "cannot write the list of loaded keys");
+    }
+}
+
+/// SIGHUP: loads the keys imported since start and re-reads `[[peers]]`. Problems are logged; the daemon goes on.
+fn reload(config: &Path, node: &SignerNode) {
+    match node.load_new_keys() {
+        Ok((added, failures)) => {
+            for key in &added {
+                tracing::info!(%key, "SIGHUP: imported key loaded");
+            }
+            for f in &failures {
+                tracing::error!(file = %f, "SIGHUP: stored share not loaded");
+            }
+            tracing::info!(
+                added = added.len(),
+                held = node.key_count(),
+                "SIGHUP: key store rescanned"
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "SIGHUP: key store rescan failed"),
+    }
+    match NodeConfig::load(config).and_then(|c| {
+        c.peer_publics()
+            .map_err(|source| tcrypto_net::config::ConfigError::Identity {
+                path: config.to_path_buf(),
+                source,
+            })
+    }) {
+        Ok(peers) => node.set_peers(peers),
+        Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded; peers unchanged"),
+    }
 }
 
 fn status(config: &Path) -> Result<()> {
@@ -344,11 +450,92 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
         opened.info.threshold,
         opened.info.parties
     );
-    Ok(())
+    let Some(pid) = signal_daemon(&cfg.data_dir)? else {
+        println!("node not running: it serves the key from its next start");
+        return Ok(());
+    };
+    let key = opened.info.key.to_string();
+    let loaded = cfg.data_dir.join(LOADED_FILE);
+    let start = std::time::Instant::now();
+    while start.elapsed() < IMPORT_WAIT {
+        let serves = std::fs::read_to_string(&loaded).is_ok_and(|t| t.lines().any(|l| l == key));
+        if serves {
+            println!("running node (pid {pid}) serves key {key} now");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "running node (pid {pid}) was sent SIGHUP but does not list key {key} in {} after {IMPORT_WAIT:?}; see its log",
+        loaded.display()
+    )
+    .into())
 }
 
-fn coordinator_init(out: &Path, name: &str) -> Result<()> {
+/// Sends SIGHUP to the daemon serving `data_dir` (its pid file), if it runs; returns its pid.
+fn signal_daemon(data_dir: &Path) -> Result<Option<i32>> {
+    let pid_file = data_dir.join(PID_FILE);
+    let text = match std::fs::read_to_string(&pid_file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", pid_file.display()).into()),
+    };
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{}: not a process id", pid_file.display()))?;
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return Err(format!("{}: not a process id", pid_file.display()).into());
+    };
+    // A pid file left by a daemon that died may name another program by now: signal only a tcrypto-node.
+    if let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())) {
+        if !String::from_utf8_lossy(&cmdline).contains("tcrypto-node") {
+            eprintln!(
+                "tcrypto-node: {} names process {pid:?}, which is not a tcrypto-node (stale pid file)",
+                pid_file.display()
+            );
+            return Ok(None);
+        }
+    } else if std::path::Path::new("/proc/self").exists() {
+        return Ok(None);
+    }
+    match rustix::process::kill_process(pid, rustix::process::Signal::HUP) {
+        Ok(()) => Ok(Some(pid.as_raw_nonzero().get())),
+        Err(rustix::io::Errno::SRCH) => Ok(None),
+        Err(e) => Err(format!("cannot signal pid {pid:?} of {}: {e}", pid_file.display()).into()),
+    }
+}
+
+/// The coordinator passphrase for `coordinator-init`/`coordinator-seal`: the file, else the environment; never empty.
+fn coordinator_passphrase(file: Option<&Path>) -> Result<zeroize::Zeroizing<String>> {
+    use tcrypto_net::config::COORDINATOR_PASSPHRASE_ENV;
+    let pass =
+        match file {
+            Some(f) => {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?,
+                );
+                zeroize::Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
+            }
+            None => zeroize::Zeroizing::new(std::env::var(COORDINATOR_PASSPHRASE_ENV).map_err(|_| {
+                format!("no passphrase: set ${COORDINATOR_PASSPHRASE_ENV} or --passphrase-file")
+            })?),
+        };
+    if pass.is_empty() {
+        return Err("empty passphrase refused".into());
+    }
+    Ok(pass)
+}
+
+fn sealed_identity(id: &TlsIdentity, passphrase: Option<&Path>, fast: bool) -> Result<Vec<u8>> {
+    let pass = coordinator_passphrase(passphrase)?;
+    let cost = if fast { KdfCost::TESTING } else { KdfCost::DEFAULT };
+    Ok(SealedTlsIdentity::seal(id, &pass, cost, &mut rand::rng())?.encode())
+}
+
+fn coordinator_init(out: &Path, name: &str, passphrase: Option<&Path>, fast: bool) -> Result<()> {
     let id = TlsIdentity::generate(name)?;
+    let sealed = sealed_identity(&id, passphrase, fast)?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -359,12 +546,41 @@ fn coordinator_init(out: &Path, name: &str) -> Result<()> {
     let mut f = opts
         .open(out)
         .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    f.write_all(&id.to_secret_bytes())?;
+    f.write_all(&sealed)?;
     f.sync_all()?;
-    println!("coordinator identity written to {}", out.display());
+    println!("coordinator identity written to {} (sealed)", out.display());
     println!("# for each node configuration:");
     println!(
         "[[coordinators]]\nname = \"{name}\"\nspki_sha256 = \"{}\"",
+        id.fingerprint()
+    );
+    Ok(())
+}
+
+fn coordinator_seal(path: &Path, passphrase: Option<&Path>, fast: bool) -> Result<()> {
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let id = match IdentityFile::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))? {
+        IdentityFile::Sealed(_) => return Err(format!("{} is already sealed", path.display()).into()),
+        IdentityFile::Unsealed(id) => id,
+    };
+    let sealed = sealed_identity(&id, passphrase, fast)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    tcrypto_net::store::write_atomic(dir, name, &sealed, 0)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!(
+        "{} sealed; fingerprint unchanged: {}",
+        path.display(),
         id.fingerprint()
     );
     Ok(())
