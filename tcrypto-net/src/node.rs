@@ -88,9 +88,16 @@ pub const SPENT_LOG: &str = ec::presign::SPENT_LOG;
 /// The default presignature witness of a data directory: a file beside it (`<data_dir>.witness`), outside the
 /// directory so that restoring the directory from a copy is noticed. See `crate::ec::presign` for where to put it.
 pub fn default_witness(data_dir: &Path) -> PathBuf {
-    let mut s = data_dir.as_os_str().to_owned();
-    s.push(".witness");
-    PathBuf::from(s)
+    // Through the absolute path, so that "data/" or "." still name a file beside the directory, not inside it.
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => {
+            let mut file = name.to_owned();
+            file.push(".witness");
+            parent.join(file)
+        }
+        _ => dir.join(".presignature-witness"),
+    }
 }
 
 impl std::fmt::Debug for SignerNode {
@@ -1014,6 +1021,20 @@ mod tests {
         assert_eq!(n.key_count(), 2);
         assert_eq!(n.out_of_service().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_default_witness_is_beside_the_data_directory() {
+        assert_eq!(
+            default_witness(Path::new("/var/lib/tcrypto-node/")),
+            Path::new("/var/lib/tcrypto-node.witness")
+        );
+        assert_eq!(
+            default_witness(Path::new("/srv/n1")),
+            Path::new("/srv/n1.witness")
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(default_witness(Path::new("data")), cwd.join("data.witness"));
     }
 
     #[test]
