@@ -107,9 +107,16 @@ pub const SPENT_LOG: &str = ec::presign::SPENT_LOG;
 /// The default presignature witness of a data directory: a file beside it (`<data_dir>.witness`), outside the
 /// directory so that restoring the directory from a copy is noticed. See `crate::ec::presign` for where to put it.
 pub fn default_witness(data_dir: &Path) -> PathBuf {
-    let mut s = data_dir.as_os_str().to_owned();
-    s.push(".witness");
-    PathBuf::from(s)
+    // Through the absolute path, so that "data/" or "." still name a file beside the directory, not inside it.
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) => {
+            let mut file = name.to_owned();
+            file.push(".witness");
+            parent.join(file)
+        }
+        _ => dir.join(".presignature-witness"),
+    }
 }
 
 impl std::fmt::Debug for SignerNode {
@@ -757,6 +764,10 @@ impl SignerNode {
                 share,
             }),
         );
+        // A key out of service is repaired by importing (or delivering) its share again.
+        if let Ok(mut oos) = self.out_of_service.write() {
+            oos.remove(&key.to_string());
+        }
         Ok(info)
     }
 
@@ -992,6 +1003,77 @@ mod tests {
         assert_eq!(recs[0].operation, "import-share");
         assert_eq!(recs[0].key, Some(key));
         assert_eq!(recs[0].outcome, Ok(()));
+    }
+
+    #[test]
+    fn a_damaged_key_file_takes_only_its_key_out_of_service_until_its_share_is_imported_again() {
+        use crate::store::{KdfCost, StoreKeySource};
+        let dir = std::env::temp_dir().join(format!("tcrypto-node-damage-{:x}", rand::random::<u64>()));
+        let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
+        let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
+        let id = Arc::new(NodeIdentity::generate("n1", &mut rand::rng()).unwrap());
+        let bundles: Vec<ShareBundle> = (0..3)
+            .map(|_| {
+                let ids = [
+                    tcrypto::SignerId::new(1).unwrap(),
+                    tcrypto::SignerId::new(2).unwrap(),
+                ];
+                let (pk, shares) = tcrypto::ed25519::deal(2, ids, &mut rand::rng()).unwrap();
+                crate::algo::ed25519_bundles(&pk, &shares).remove(0)
+            })
+            .collect();
+        for b in &bundles {
+            store
+                .put(&store_name(&b.info.key), &b.encode(), &mut rand::rng())
+                .unwrap();
+        }
+        let [damaged, deleted, healthy] = [0, 1, 2].map(|i| bundles[i].info.key);
+        let path = store.path_of(&store_name(&damaged));
+        let mut raw = std::fs::read(&path).unwrap();
+        raw[20] ^= 1;
+        std::fs::write(&path, raw).unwrap();
+        std::fs::remove_file(store.path_of(&store_name(&deleted))).unwrap();
+        let audit = Arc::new(MemoryAudit::default());
+        let n = SignerNode::new(id.clone(), Some(store.clone()), audit, ReplayGuard::default());
+        assert_eq!(n.load_keys().unwrap(), 1);
+        assert_eq!(n.key_infos()[0].key, healthy);
+        let oos = n.out_of_service();
+        assert!(
+            oos[&damaged.to_string()].contains(&path.display().to_string()),
+            "{oos:?}"
+        );
+        assert!(oos[&deleted.to_string()].contains("is missing"), "{oos:?}");
+        assert_eq!(n.health().len(), 2, "{:?}", n.health());
+        assert_eq!(store.quarantined().len(), 1);
+        // Importing the damaged key's share again puts it back in service.
+        let sealed = bundles[0].seal(&id.public(), &mut rand::rng()).unwrap();
+        let resp = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::ImportShare {
+                    bundle: sealed.encode(),
+                },
+            ),
+        );
+        assert!(matches!(resp.body, ResponseBody::Done), "{:?}", resp.body);
+        assert_eq!(n.key_count(), 2);
+        assert_eq!(n.out_of_service().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_default_witness_is_beside_the_data_directory() {
+        assert_eq!(
+            default_witness(Path::new("/var/lib/tcrypto-node/")),
+            Path::new("/var/lib/tcrypto-node.witness")
+        );
+        assert_eq!(
+            default_witness(Path::new("/srv/n1")),
+            Path::new("/srv/n1.witness")
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(default_witness(Path::new("data")), cwd.join("data.witness"));
     }
 
     #[test]

@@ -36,9 +36,10 @@
 //! durable records, authenticated with the store key.
 //!
 //! **Marking.** Before a signature share leaves the node its presignature's record is appended to the log and
-//! fsynced, then the witness is rewritten with the new record count and fsynced ([`SpentLog`], group commit: one
-//! pair of syncs covers every mark waiting at that moment); a failure of either refuses the share and every later
-//! one.
+//! fsynced, then the witness is rewritten with the new record count ([`SpentLog`], group commit: one sync covers
+//! every mark waiting at that moment); a failure of either refuses the share and every later one. The witness is
+//! not synced where the boot id is known: a killed process leaves it in the page cache, and after a machine crash
+//! the boot id differs, which discards the stock anyway.
 //!
 //! **Start.** The state, log and witness must agree: same epoch in all three, log header and every record's chain
 //! authenticate, at least as many records as the witness counted (a torn record beyond that count is a crash
@@ -396,8 +397,8 @@ impl Witness {
 
 /// The durable record of spent presignature ids: an append-only file, a header binding it to the current epoch
 /// and a chain of records (batch session, index, truncated HMAC-SHA256 over the previous tag and the record),
-/// fsynced, then the witness updated and fsynced, before a mark is reported durable; group commit: one pair of
-/// syncs covers every mark waiting at that moment.
+/// fsynced, then the witness updated, before a mark is reported durable; group commit: one sync covers every mark
+/// waiting at that moment.
 pub(crate) struct SpentLog {
     state: Mutex<SpentState>,
     synced: Condvar,
@@ -517,16 +518,18 @@ impl SpentLog {
 }
 
 impl LogFiles {
-    /// Appends records and syncs, then rewrites the witness with the new count and syncs it.
+    /// Appends records and syncs, then rewrites the witness with the new count. The witness is synced only where
+    /// the boot id is unknown: it needs to survive a crash of the process (the page cache keeps it), not a crash of
+    /// the machine, after which the boot id differs and the stock is discarded anyway.
     fn append(&mut self, records_bytes: &[u8], records: u64) -> Result<(), String> {
         self.log
             .write_all(records_bytes)
             .and_then(|()| self.log.sync_data())
             .map_err(|e| format!("spent log: {e}"))?;
-        self.write_witness(records)
+        self.write_witness(records, self.boot == [0; 16])
     }
 
-    fn write_witness(&mut self, records: u64) -> Result<(), String> {
+    fn write_witness(&mut self, records: u64, sync: bool) -> Result<(), String> {
         let w = Witness {
             epoch: self.epoch,
             boot: self.boot,
@@ -536,7 +539,7 @@ impl LogFiles {
         self.witness
             .seek(SeekFrom::Start(0))
             .and_then(|_| self.witness.write_all(&bytes))
-            .and_then(|()| self.witness.sync_data())
+            .and_then(|()| if sync { self.witness.sync_data() } else { Ok(()) })
             .map_err(|e| format!("presignature witness: {e}"))
     }
 }
@@ -775,7 +778,7 @@ impl Stock {
                 epoch,
                 boot,
             };
-            files.write_witness(0)?;
+            files.write_witness(0, true)?;
             files
                 .witness
                 .set_len(WITNESS_LEN as u64)
