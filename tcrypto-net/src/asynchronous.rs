@@ -1,7 +1,8 @@
 //! The coordinator on tokio: [`AsyncCluster`], the async counterpart of [`crate::blocking::BlockingCluster`].
 //!
-//! One task per node keeps a mutual-TLS connection (reconnecting with back-off) and carries all requests to that
-//! node, pipelined; a timer task drives the coordinator's deadlines. The sans-io [`Coordinator`] sits behind a
+//! One task per node keeps a mutual-TLS connection and carries all requests to that node, pipelined; it connects
+//! when the coordinator says so ([`Coordinator::poll_connect`], with the coordinator's bounded back-off), and a
+//! timer task drives the coordinator's deadlines and retry times. The sans-io [`Coordinator`] sits behind a
 //! mutex that is never held across an `.await`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,8 @@ use crate::wire::{Mechanism, RequestBody, ResponseBody};
 struct State {
     coord: Coordinator,
     links: Vec<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    /// Wakes node `i`'s task for a connection attempt.
+    dial: Vec<Arc<Notify>>,
     waiters: HashMap<OpId, oneshot::Sender<Event>>,
     done: HashMap<OpId, Event>,
     notices: Vec<Event>,
@@ -40,8 +43,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends queued frames and delivers finished events.
+    /// Starts the connection attempts the coordinator asks for.
+    fn dial(st: &mut State) {
+        st.coord.set_clock(Instant::now(), wall_ms());
+        while let Some(i) = st.coord.poll_connect(Instant::now()) {
+            if let Some(d) = st.dial.get(i) {
+                d.notify_one();
+            }
+        }
+    }
+
+    /// Starts due connection attempts, sends queued frames and delivers finished events.
     fn pump(st: &mut State) {
+        Self::dial(st);
         while let Some(t) = st.coord.poll_transmit() {
             if let Some(Some(link)) = st.links.get(t.node) {
                 let _ = link.send(t.frame);
@@ -87,15 +101,18 @@ impl AsyncCluster {
         nodes: &[(SocketAddr, NodePublic)],
         cfg: CoordinatorConfig,
     ) -> Result<Self, ClusterError> {
+        let connect_timeout = cfg.request_timeout;
         let mut coord = Coordinator::new(cfg);
         for (_, p) in nodes {
             let i = coord.add_node(p.name.clone());
             coord.set_identity(i, p.clone());
         }
+        let dial: Vec<Arc<Notify>> = nodes.iter().map(|_| Arc::new(Notify::new())).collect();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 coord,
                 links: vec![None; nodes.len()],
+                dial: dial.clone(),
                 waiters: HashMap::new(),
                 done: HashMap::new(),
                 notices: Vec::new(),
@@ -111,8 +128,11 @@ impl AsyncCluster {
                 i,
                 *addr,
                 TlsConnector::from(cfg),
+                dial[i].clone(),
+                connect_timeout,
             )));
         }
+        Shared::pump(&mut shared.lock());
         let timer = shared.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -129,18 +149,21 @@ impl AsyncCluster {
         })
     }
 
-    /// Waits until all nodes are connected or `timeout` passes; returns the number connected.
+    /// Waits until every node is connected or has failed a connection attempt since the call (a node that is
+    /// down costs one refused attempt, not the whole `timeout`), or `timeout` passes; returns the number connected.
     pub async fn connect(&self, timeout: Duration) -> usize {
+        let start = Instant::now();
         let end = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared.connected.notified();
-            let n = {
+            let (n, settled) = {
                 let st = self.shared.lock();
-                (0..st.coord.node_count())
-                    .filter(|&i| st.coord.is_connected(i))
-                    .count()
+                let c = &st.coord;
+                let n = (0..c.node_count()).filter(|&i| c.is_connected(i)).count();
+                let settled = (0..c.node_count()).all(|i| c.is_connected(i) || c.failed_since(i, start));
+                (n, settled)
             };
-            if n == self.nodes.len() || tokio::time::Instant::now() >= end {
+            if settled || tokio::time::Instant::now() >= end {
                 return n;
             }
             let _ = tokio::time::timeout_at(end, notified).await;
@@ -149,6 +172,8 @@ impl AsyncCluster {
 
     fn submit<R>(&self, f: impl FnOnce(&mut Coordinator, Instant, u64) -> R) -> R {
         let mut st = self.shared.lock();
+        st.coord.handle_timeout(Instant::now());
+        Shared::dial(&mut st);
         let r = f(&mut st.coord, Instant::now(), wall_ms());
         Shared::pump(&mut st);
         r
@@ -340,29 +365,44 @@ impl Drop for AsyncCluster {
     }
 }
 
-/// Keeps node `i` connected and moves its frames.
-async fn link(shared: Arc<Shared>, i: NodeIndex, addr: SocketAddr, connector: TlsConnector) {
-    let mut backoff = Duration::from_millis(100);
+/// Connects to node `i` whenever the coordinator asks (`dial`), and moves its frames while connected.
+async fn link(
+    shared: Arc<Shared>,
+    i: NodeIndex,
+    addr: SocketAddr,
+    connector: TlsConnector,
+    dial: Arc<Notify>,
+    connect_timeout: Duration,
+) {
     loop {
+        dial.notified().await;
         let attempt = async {
             let tcp = tokio::net::TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
             connector.connect(server_name(), tcp).await
         };
-        let stream = match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+        let stream = match tokio::time::timeout(connect_timeout, attempt).await {
             Ok(Ok(s)) => s,
-            _ => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => format!("{addr}: {e}"),
+                    _ => format!("{addr}: connect timed out"),
+                };
+                {
+                    let mut st = shared.lock();
+                    st.coord.node_connect_failed(i, &why, Instant::now());
+                    Shared::pump(&mut st);
+                }
+                shared.connected.notify_waiters();
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         {
             let mut st = shared.lock();
             st.links[i] = Some(tx);
+            st.coord.set_clock(Instant::now(), wall_ms());
             st.coord.node_connected(i, Instant::now());
         }
         shared.connected.notify_waiters();
@@ -407,7 +447,7 @@ async fn link(shared: Arc<Shared>, i: NodeIndex, addr: SocketAddr, connector: Tl
             st.coord.node_disconnected(i, Instant::now());
             Shared::pump(&mut st);
         }
+        shared.connected.notify_waiters();
         tracing::warn!(node = i, %addr, "connection to node lost");
-        tokio::time::sleep(backoff).await;
     }
 }

@@ -6,8 +6,12 @@
 //! and wakes the others, who find their results or take over driving. So a PKCS#11 module can serve many sessions
 //! at once without ever spawning a thread, and nothing depends on an async runtime being (or not being) present.
 //!
-//! One connection per node carries all requests, pipelined. A connection that fails is retried with back-off;
-//! meanwhile the coordinator routes around the node.
+//! One connection per node carries all requests, pipelined. Which node to connect to and when is the coordinator's
+//! decision ([`Coordinator::poll_connect`], with its bounded back-off); every call into the engine (not only a
+//! thread waiting for a result) first makes the attempts that are due and reads what the sockets hold, so a
+//! coordinator whose requests all fail fast while nodes are down still reconnects them as soon as they are back.
+//! Meanwhile the coordinator routes around down nodes, and a request short of holders waits only for attempts
+//! under way (each bounded by the request timeout).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -26,16 +30,12 @@ use crate::tls::{client_config, server_name};
 
 /// Longest single `poll` wait, so new work submitted by other threads is picked up promptly.
 const MAX_POLL: Duration = Duration::from_millis(20);
-/// Reconnection back-off bounds.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 enum ConnState {
-    Down {
-        retry_at: Instant,
-        backoff: Duration,
-    },
+    Down,
     Up {
+        /// When the attempt started (a handshake not done within the connect timeout is given up).
+        started: Instant,
         stream: TcpStream,
         tls: Box<rustls::ClientConnection>,
         decoder: FrameDecoder,
@@ -56,6 +56,8 @@ struct Driver {
     poll: Option<(Poll, Events)>,
     results: HashMap<OpId, Event>,
     notices: Vec<Event>,
+    /// Longest TCP connect and TLS handshake (the request timeout).
+    connect_timeout: Duration,
 }
 
 /// Coordinator transport over mutual TLS, driven by the calling threads.
@@ -84,9 +86,9 @@ impl BlockingEngine {
             .registry()
             .try_clone()
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
+        let connect_timeout = cfg.request_timeout;
         let mut coord = Coordinator::new(cfg);
         let mut conns = Vec::new();
-        let now = Instant::now();
         for (addr, public) in nodes {
             let i = coord.add_node(public.name.clone());
             coord.set_identity(i, public.clone());
@@ -94,10 +96,7 @@ impl BlockingEngine {
                 addr: *addr,
                 config: client_config(identity, public.tls_spki)
                     .map_err(|e| ClusterError::Transport(e.to_string()))?,
-                state: ConnState::Down {
-                    retry_at: now,
-                    backoff: MIN_BACKOFF,
-                },
+                state: ConnState::Down,
             });
         }
         Ok(Self {
@@ -107,6 +106,7 @@ impl BlockingEngine {
                 poll: Some((poll, Events::with_capacity(256))),
                 results: HashMap::new(),
                 notices: Vec::new(),
+                connect_timeout,
             }),
             cond: Condvar::new(),
             registry,
@@ -128,7 +128,9 @@ impl BlockingEngine {
                 .unwrap_or_else(|p| p.into_inner().0);
         };
         let now = Instant::now();
+        g.coord.set_clock(now, wall_ms());
         self.reconnect(&mut g, now);
+        self.flush(&mut g, now);
         let mut timeout = MAX_POLL;
         if let Some(d) = g.coord.next_deadline() {
             timeout = timeout.min(d.saturating_duration_since(now));
@@ -137,6 +139,7 @@ impl BlockingEngine {
         let polled = poll.poll(&mut events, Some(timeout));
         let mut g = self.lock();
         let now = Instant::now();
+        g.coord.set_clock(now, wall_ms());
         if polled.is_ok() {
             for ev in events.iter() {
                 let i = ev.token().0;
@@ -150,16 +153,41 @@ impl BlockingEngine {
         g
     }
 
+    /// What a call into the engine does first, without blocking: the coordinator's timeouts, the connection
+    /// attempts due, and (unless another thread is polling) whatever the sockets already hold. So reconnection
+    /// and failure detection go on whatever the request pattern, even when every request fails fast.
+    fn tick(&self, g: &mut Driver, now: Instant) {
+        g.coord.set_clock(now, wall_ms());
+        g.coord.handle_timeout(now);
+        self.reconnect(g, now);
+        if let Some((mut poll, mut events)) = g.poll.take() {
+            if poll.poll(&mut events, Some(Duration::ZERO)).is_ok() {
+                for ev in events.iter() {
+                    self.service(g, ev.token().0, now);
+                }
+            }
+            g.poll = Some((poll, events));
+            self.reconnect(g, now);
+        }
+    }
+
+    /// Gives up handshakes older than the connect timeout, then starts the attempts the coordinator asks for.
     fn reconnect(&self, g: &mut Driver, now: Instant) {
         for i in 0..g.conns.len() {
-            let conn = &mut g.conns[i];
-            let ConnState::Down { retry_at, backoff } = conn.state else {
+            if let ConnState::Up {
+                started,
+                established: false,
+                ..
+            } = g.conns[i].state
+                && now.saturating_duration_since(started) >= g.connect_timeout
+            {
+                self.close(g, i, now, "connect timed out");
+            }
+        }
+        while let Some(i) = g.coord.poll_connect(now) {
+            let Some(conn) = g.conns.get_mut(i) else {
                 continue;
             };
-            if retry_at > now {
-                continue;
-            }
-            let next_backoff = (backoff * 2).min(MAX_BACKOFF);
             let attempt = (|| -> io::Result<ConnState> {
                 let mut stream = TcpStream::connect(conn.addr)?;
                 stream.set_nodelay(true).ok();
@@ -172,6 +200,7 @@ impl BlockingEngine {
                 self.registry
                     .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(ConnState::Up {
+                    started: now,
                     stream,
                     tls: Box::new(tls),
                     decoder: FrameDecoder::new(),
@@ -179,29 +208,36 @@ impl BlockingEngine {
                     writable_interest: true,
                 })
             })();
-            conn.state = attempt.unwrap_or(ConnState::Down {
-                retry_at: now + backoff,
-                backoff: next_backoff,
-            });
+            match attempt {
+                Ok(state) => conn.state = state,
+                Err(e) => {
+                    let why = format!("{}: {e}", conn.addr);
+                    g.coord.node_connect_failed(i, &why, now);
+                }
+            }
         }
     }
 
     fn close(&self, g: &mut Driver, i: NodeIndex, now: Instant, why: &str) {
         let Some(conn) = g.conns.get_mut(i) else { return };
+        let mut was_established = false;
         if let ConnState::Up {
             stream, established, ..
         } = &mut conn.state
         {
             let _ = self.registry.deregister(stream);
+            was_established = *established;
             if *established {
                 tracing::warn!(node = i, addr = %conn.addr, why, "connection to node lost");
             }
-            conn.state = ConnState::Down {
-                retry_at: now + MIN_BACKOFF,
-                backoff: MIN_BACKOFF * 2,
-            };
         }
-        g.coord.node_disconnected(i, now);
+        conn.state = ConnState::Down;
+        let why = format!("{}: {why}", conn.addr);
+        if was_established {
+            g.coord.node_disconnected(i, now);
+        } else {
+            g.coord.node_connect_failed(i, &why, now);
+        }
     }
 
     /// Reads and writes what the socket of node `i` allows.
@@ -228,13 +264,13 @@ impl BlockingEngine {
             loop {
                 match tls.read_tls(stream) {
                     Ok(0) => {
-                        failed = Some("closed by peer");
+                        failed = Some("closed by peer".to_string());
                         break;
                     }
                     Ok(_) => {
                         if let Err(e) = tls.process_new_packets() {
                             tracing::warn!(node = i, error = %e, "TLS error");
-                            failed = Some("TLS error");
+                            failed = Some(format!("TLS error: {e}"));
                             break;
                         }
                         loop {
@@ -247,8 +283,8 @@ impl BlockingEngine {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        failed = Some("read error");
+                    Err(e) => {
+                        failed = Some(e.to_string());
                         break;
                     }
                 }
@@ -258,7 +294,7 @@ impl BlockingEngine {
                     Ok(Some(f)) => frames.push(f),
                     Ok(None) => break,
                     Err(_) => {
-                        failed = Some("bad frame");
+                        failed = Some("bad frame".to_string());
                         break;
                     }
                 }
@@ -278,7 +314,7 @@ impl BlockingEngine {
             g.coord.handle_frame(i, &f, now);
         }
         if let Some(why) = failed {
-            self.close(g, i, now, why);
+            self.close(g, i, now, &why);
         }
         self.collect(g);
         self.write_out(g, i, now);
@@ -359,6 +395,7 @@ impl Engine for BlockingEngine {
     fn submit<R>(&self, f: impl FnOnce(&mut Coordinator, Instant, u64) -> R) -> R {
         let mut g = self.lock();
         let now = Instant::now();
+        self.tick(&mut g, now);
         let r = f(&mut g.coord, now, wall_ms());
         self.flush(&mut g, now);
         r
@@ -374,8 +411,11 @@ impl Engine for BlockingEngine {
         }
     }
 
+    /// Returns as soon as every node is connected or has failed a connection attempt since the call (a node
+    /// that is down costs one refused attempt, not the whole `timeout`), or when `timeout` passes.
     fn connect_all(&self, timeout: Duration) -> usize {
-        let end = Instant::now() + timeout;
+        let start = Instant::now();
+        let end = start + timeout;
         // Drive once before counting: a connection that closed while nobody was driving (an idle coordinator)
         // still looks connected until its socket is read.
         let mut g = self.drive(self.lock());
@@ -383,7 +423,9 @@ impl Engine for BlockingEngine {
             let n = (0..g.coord.node_count())
                 .filter(|&i| g.coord.is_connected(i))
                 .count();
-            if n == g.coord.node_count() || Instant::now() >= end {
+            let settled =
+                (0..g.coord.node_count()).all(|i| g.coord.is_connected(i) || g.coord.failed_since(i, start));
+            if settled || Instant::now() >= end {
                 return n;
             }
             g = self.drive(g);

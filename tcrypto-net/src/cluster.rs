@@ -57,7 +57,9 @@ pub trait Engine: Send + Sync {
     /// Drives I/O until `op` completes and returns its event.
     fn wait(&self, op: OpId) -> Event;
 
-    /// Drives I/O until every node is connected or `timeout` passes; returns how many are connected.
+    /// Drives I/O until every node is connected or has failed a connection attempt since the call, or `timeout`
+    /// passes; returns how many are connected. Not needed before signing: a request short of usable holders waits
+    /// for the connection attempts under way and fails fast only when they cannot make up `k`.
     fn connect_all(&self, timeout: Duration) -> usize;
 
     /// Events that no operation waits for (culprits), drained.
@@ -200,7 +202,8 @@ impl<E: Engine> Cluster<E> {
         &self.nodes
     }
 
-    /// Waits until all nodes are connected or `timeout` passes; returns the number connected.
+    /// Waits until every node is connected or has failed a connection attempt since the call (a down node costs
+    /// one refused attempt, not the whole `timeout`), or `timeout` passes; returns the number connected.
     pub fn connect(&self, timeout: Duration) -> usize {
         self.engine.connect_all(timeout)
     }

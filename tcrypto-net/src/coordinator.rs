@@ -42,6 +42,15 @@ pub struct CoordinatorConfig {
     pub request_timeout: Duration,
     /// Longest back-off of a failing node before it is preferred again.
     pub max_backoff: Duration,
+    /// First delay before a node whose connection failed or dropped is tried again; doubled after every failed
+    /// attempt up to [`CoordinatorConfig::max_reconnect_backoff`], reset when a connection is up.
+    pub min_reconnect_backoff: Duration,
+    /// Longest delay between two connection attempts to a down node.
+    pub max_reconnect_backoff: Duration,
+    /// A share a node stored at the end of a DKG but never saw committed is rolled back (deleted) once it is this
+    /// old and no node serves its key (every node must have reported): the coordinator that ran the creation
+    /// abandoned it. Long enough for a creation in progress elsewhere to commit.
+    pub dkg_rollback_after: Duration,
     /// Ask first for shares without proofs of correctness (cheaper for the nodes) and fall back to proven shares,
     /// under a fresh session, only when the optimistic combination does not verify.
     pub optimistic: bool,
@@ -66,6 +75,9 @@ impl Default for CoordinatorConfig {
         Self {
             request_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
+            min_reconnect_backoff: Duration::from_millis(100),
+            max_reconnect_backoff: Duration::from_secs(2),
+            dkg_rollback_after: Duration::from_secs(60),
             optimistic: true,
             frost_low_watermark: 64,
             frost_high_watermark: 256,
@@ -87,12 +99,18 @@ pub enum SignError {
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Fewer than `k` usable holders.
-    #[error("only {available} of the {needed} needed nodes are usable; failures: {failures:?}")]
+    #[error(
+        "only {available} of the {needed} needed nodes are usable; down: {}; failures: {failures:?}",
+        down_list(down)
+    )]
     Unavailable {
         /// Usable holders (connected and not excluded) left.
         available: usize,
         /// `k`.
         needed: usize,
+        /// The nodes that were not usable when the operation failed, by name, and why (the connection error,
+        /// "connecting", or why it is excluded).
+        down: Vec<(String, String)>,
         /// Why asked nodes failed, by node name.
         failures: Vec<(String, String)>,
         /// Nodes excluded as culprits during this signature.
@@ -109,6 +127,16 @@ pub enum SignError {
         /// What went wrong.
         detail: String,
     },
+}
+
+fn down_list(down: &[(String, String)]) -> String {
+    if down.is_empty() {
+        return "none".into();
+    }
+    down.iter()
+        .map(|(name, why)| format!("{name} ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A released signature: verified under the key's public key.
@@ -198,11 +226,32 @@ pub struct NodeHealth {
     pub failed: u64,
 }
 
+/// The connection to a node, as the coordinator schedules it (the driver makes the attempts it is told to).
+#[derive(Debug, Clone)]
+enum Link {
+    /// Never tried: the driver connects at its next [`Coordinator::poll_connect`].
+    New,
+    /// An attempt is under way.
+    Connecting,
+    /// Connected.
+    Up,
+    /// The last attempt failed or the connection dropped: tried again at `retry_at`.
+    Down {
+        retry_at: Instant,
+        /// The delay after the next failed attempt.
+        backoff: Duration,
+        why: String,
+        /// When the attempt failed or the connection dropped.
+        failed_at: Instant,
+    },
+}
+
 #[derive(Debug)]
 struct NodeState {
     health: NodeHealth,
     down_until: Option<Instant>,
     identity: Option<NodePublic>,
+    link: Link,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +292,8 @@ enum Op {
         node: NodeIndex,
         key: KeyId,
     },
+    /// A [`RequestBody::DkgPending`] query.
+    Pending,
     FrostRefill {
         key: KeyId,
         signer: SignerId,
@@ -283,6 +334,8 @@ pub struct Coordinator {
     session_counter: std::cell::Cell<u64>,
     /// The last wall clock given by the caller, and when.
     clock: (Instant, u64),
+    /// Signatures (RSA) waiting for connection attempts under way to reach `k` usable holders.
+    parked: BTreeSet<OpId>,
 }
 
 impl Coordinator {
@@ -305,6 +358,7 @@ impl Coordinator {
             session_seed: rand::random(),
             session_counter: std::cell::Cell::new(0),
             clock: (Instant::now(), 0),
+            parked: BTreeSet::new(),
         }
     }
 
@@ -323,6 +377,13 @@ impl Coordinator {
     /// Records the caller's wall clock at `now`.
     fn observe_clock(&mut self, now: Instant, unix_ms: u64) {
         self.clock = (now, unix_ms);
+    }
+
+    /// Gives the wall clock (ms since the Unix epoch) at `now`, for the requests the coordinator sends on its
+    /// own (deliveries and the pending-DKG query when a node connects, roll-backs): nodes refuse stale
+    /// requests. Drivers call it whenever they drive; the calls that start operations take it too.
+    pub fn set_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.observe_clock(now, unix_ms);
     }
 
     /// The wall clock at `now`, extrapolated from the last one given.
@@ -379,6 +440,7 @@ impl Coordinator {
             },
             down_until: None,
             identity: None,
+            link: Link::New,
         });
         self.nodes.len() - 1
     }
@@ -541,21 +603,86 @@ impl Coordinator {
         self.keys.get(key).map(|k| &k.public)
     }
 
-    /// Marks a node connected.
+    /// The next node the driver should connect to now (never tried, or down with its retry time passed). The
+    /// node counts as connecting until the driver reports [`Coordinator::node_connected`] or
+    /// [`Coordinator::node_connect_failed`]; a signature short of usable holders waits for connecting ones and
+    /// fails at once otherwise. Drivers call this after every input; [`Coordinator::next_deadline`] includes the
+    /// next retry time.
+    pub fn poll_connect(&mut self, now: Instant) -> Option<NodeIndex> {
+        let i = self.nodes.iter().position(|n| match &n.link {
+            Link::New => true,
+            Link::Down { retry_at, .. } => *retry_at <= now,
+            Link::Connecting | Link::Up => false,
+        })?;
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.link = Link::Connecting;
+        }
+        Some(i)
+    }
+
+    /// Marks a node connected: it is ranked back in (its failure record cleared), pools low on stock are
+    /// refilled, and signatures that waited for it go on.
     pub fn node_connected(&mut self, node: NodeIndex, now: Instant) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.health.connected = true;
+            n.health.consecutive_failures = 0;
+            n.down_until = None;
+            n.link = Link::Up;
         }
         self.deliver_missed(node, now);
-        self.serve_waiting_pools(now);
+        self.ask_pending(node, now);
+        // A node that missed key creations refills pools once it holds their keys (`delivery_answered`).
+        if self.pending_deliveries(node).is_empty() {
+            self.pools_recovered(now);
+        }
+        self.links_changed(now);
     }
 
-    /// Marks a node disconnected: its outstanding requests fail over to other nodes.
+    /// A connection attempt to `node` failed (`why`): it is tried again after the back-off, which starts at
+    /// [`CoordinatorConfig::min_reconnect_backoff`] and doubles with every failed attempt up to
+    /// [`CoordinatorConfig::max_reconnect_backoff`]. Signatures that waited for it fail now if they cannot get
+    /// `k` holders otherwise.
+    pub fn node_connect_failed(&mut self, node: NodeIndex, why: &str, now: Instant) {
+        let (min, max) = (self.cfg.min_reconnect_backoff, self.cfg.max_reconnect_backoff);
+        if let Some(n) = self.nodes.get_mut(node) {
+            let backoff = match &n.link {
+                Link::Down { backoff, .. } => *backoff,
+                _ => min,
+            };
+            n.health.connected = false;
+            n.link = Link::Down {
+                retry_at: now + backoff,
+                backoff: (backoff * 2).min(max).max(min),
+                why: why.to_string(),
+                failed_at: now,
+            };
+        }
+        self.node_lost(node, now);
+    }
+
+    /// Marks a node disconnected: its outstanding requests fail over to other nodes, and it is tried again after
+    /// [`CoordinatorConfig::min_reconnect_backoff`].
     pub fn node_disconnected(&mut self, node: NodeIndex, now: Instant) {
+        let (min, max) = (self.cfg.min_reconnect_backoff, self.cfg.max_reconnect_backoff);
         if let Some(n) = self.nodes.get_mut(node) {
             n.health.connected = false;
+            let why = match &n.link {
+                Link::Down { why, .. } => why.clone(),
+                _ => "connection lost".to_string(),
+            };
+            n.link = Link::Down {
+                retry_at: now + min,
+                backoff: (min * 2).min(max).max(min),
+                why,
+                failed_at: now,
+            };
         }
+        self.node_lost(node, now);
+    }
+
+    fn node_lost(&mut self, node: NodeIndex, now: Instant) {
         self.outbox.retain(|t| t.node != node);
+        self.forget_report(node);
         let lost: Vec<RequestId> = self
             .pending
             .iter()
@@ -565,6 +692,66 @@ impl Coordinator {
         self.frost_forget_node(node);
         for id in lost {
             self.fail_request(id, "connection lost".into(), now);
+        }
+        self.links_changed(now);
+    }
+
+    /// Whether an attempt to connect to `node` is under way (a signature short of holders waits for it).
+    pub(crate) fn connecting(&self, node: NodeIndex) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|n| matches!(n.link, Link::Connecting) && n.health.excluded.is_none())
+    }
+
+    /// Whether the last connection attempt to `node` failed (or its connection dropped) at `since` or later.
+    pub fn failed_since(&self, node: NodeIndex, since: Instant) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|n| matches!(&n.link, Link::Down { failed_at, .. } if *failed_at >= since))
+    }
+
+    /// A connection came up or an attempt ended: signatures that waited for connections are looked at again.
+    fn links_changed(&mut self, now: Instant) {
+        for op in std::mem::take(&mut self.parked) {
+            self.top_up(op, now);
+        }
+        self.serve_waiting_pools(now);
+    }
+
+    /// The nodes that are not usable now, by name, and why.
+    pub fn down_nodes(&self) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                let why = if let Some(x) = &n.health.excluded {
+                    format!("excluded: {x}")
+                } else {
+                    match &n.link {
+                        Link::Up => return None,
+                        Link::New => "not connected yet".to_string(),
+                        Link::Connecting => "connecting".to_string(),
+                        Link::Down { why, .. } => why.clone(),
+                    }
+                };
+                Some((n.health.name.clone(), why))
+            })
+            .collect()
+    }
+
+    /// The error of an operation that cannot get `needed` usable holders; it names the nodes that are down.
+    pub(crate) fn unavailable(
+        &self,
+        available: usize,
+        needed: usize,
+        failures: &[(String, String)],
+        culprits: &[String],
+    ) -> SignError {
+        SignError::Unavailable {
+            available,
+            needed,
+            down: self.down_nodes(),
+            failures: failures.to_vec(),
+            culprits: culprits.to_vec(),
         }
     }
 
@@ -599,7 +786,19 @@ impl Coordinator {
 
     /// When [`Coordinator::handle_timeout`] should next be called.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(t, _)| *t)
+        let retry = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.link {
+                Link::Down { retry_at, .. } => Some(*retry_at),
+                _ => None,
+            })
+            .min();
+        let request = self.deadlines.first().map(|(t, _)| *t);
+        match (retry, request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Operations not yet finished.
@@ -773,10 +972,21 @@ impl Coordinator {
         }
         let cands = self.candidates(key, s, now);
         if have + cands.len() < k {
-            let available = s.shares.len() + s.outstanding.len() + cands.len();
-            let err = unavailable(available, k, &s.failures, &s.culprits);
-            self.finish_sign(op, Err(err));
-            return;
+            // Holders being connected to may still make up the number: wait for them; fail fast otherwise.
+            let connecting = key
+                .holders
+                .iter()
+                .filter(|(signer, node)| {
+                    !s.asked.contains(node) && !s.shares.contains_key(signer) && self.connecting(**node)
+                })
+                .count();
+            if have + cands.len() + connecting < k {
+                let available = s.shares.len() + s.outstanding.len() + cands.len();
+                let err = self.unavailable(available, k, &s.failures, &s.culprits);
+                self.finish_sign(op, Err(err));
+                return;
+            }
+            self.parked.insert(op);
         }
         let (session, unix_ms, key_id, mechanism, proven) =
             (s.session, s.unix_ms, s.key, s.mechanism.clone(), s.proven);
@@ -804,6 +1014,7 @@ impl Coordinator {
     }
 
     fn finish_sign(&mut self, op: OpId, result: Result<Signature, SignError>) {
+        self.parked.remove(&op);
         if self.ops.remove(&op).is_some() {
             self.events.push_back(Event::Signed { op, result });
         }
@@ -840,11 +1051,11 @@ impl Coordinator {
             Some(Op::Unanswered) => {
                 self.ops.remove(&op);
             }
-            Some(Op::Dkg(_)) => {
-                let detail = format!("{name} failed during key generation: {why}");
-                self.dkg_abort(op, Vec::new(), detail);
+            Some(Op::Dkg(_)) => self.dkg_request_failed(op, request, node, why, now),
+            Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why), now),
+            Some(Op::Pending) => {
+                self.ops.remove(&op);
             }
-            Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why)),
             Some(Op::FrostRefill { .. }) => self.frost_refill_answered(op, node, None, now),
             Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
             Some(Op::Presign(_)) => self.presign_request_failed(op, request, node, why, now),
@@ -989,7 +1200,11 @@ impl Coordinator {
                 self.ops.remove(&p.op);
             }
             Some(Op::Dkg(_)) => self.dkg_response(p.op, resp.id, node, resp.body, now),
-            Some(Op::Deliver { .. }) => self.delivery_answered(p.op, Ok(resp.body)),
+            Some(Op::Deliver { .. }) => self.delivery_answered(p.op, Ok(resp.body), now),
+            Some(Op::Pending) => {
+                self.ops.remove(&p.op);
+                self.pending_answered(node, resp.body, now);
+            }
             Some(Op::FrostRefill { .. }) => {
                 let commitments = match resp.body {
                     ResponseBody::Commitments(c) => Some(c),
@@ -1000,7 +1215,13 @@ impl Coordinator {
             Some(Op::FrostSign(_)) => self.frost_response(p.op, resp.id, node, resp.body, now),
             Some(Op::Presign(_)) => self.presign_response(p.op, resp.id, node, resp.body, now),
             Some(Op::EcdsaSign(_)) => self.ecdsa_response(p.op, resp.id, node, resp.body, now),
-            None => {}
+            None => match resp.body {
+                // A dealer's share of a key creation that was aborted meanwhile: rolled back.
+                ResponseBody::KeyCreated(info) | ResponseBody::KeyResolved { info, .. } => {
+                    self.send_unanswered(node, RequestBody::DeleteKey { key: info.key }, now);
+                }
+                _ => {}
+            },
         }
     }
 
@@ -1096,21 +1317,6 @@ impl Coordinator {
                 }
             }
         }
-    }
-}
-
-/// The error of a signature that cannot get `needed` usable holders.
-fn unavailable(
-    available: usize,
-    needed: usize,
-    failures: &[(String, String)],
-    culprits: &[String],
-) -> SignError {
-    SignError::Unavailable {
-        available,
-        needed,
-        failures: failures.to_vec(),
-        culprits: culprits.to_vec(),
     }
 }
 

@@ -44,6 +44,7 @@ impl MemoryEngine {
     pub fn new(nodes: Vec<Arc<SignerNode>>, cfg: CoordinatorConfig) -> Self {
         let mut coord = Coordinator::new(cfg);
         let now = Instant::now();
+        coord.set_clock(now, wall_ms());
         for n in &nodes {
             let i = coord.add_node(n.name());
             coord.set_identity(i, n.public());
@@ -74,6 +75,7 @@ impl MemoryEngine {
             *u = up;
         }
         let now = Instant::now();
+        g.coord.set_clock(now, wall_ms());
         if up {
             g.coord.node_connected(i, now);
         } else {

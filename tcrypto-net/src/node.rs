@@ -92,6 +92,8 @@ pub struct SignerNode {
     audit: Arc<dyn AuditSink>,
     peers: RwLock<Vec<NodePublic>>,
     dkg_runs: Mutex<ec::Runs<ec::dkg::AnyDkg>>,
+    /// Tentative DKG shares and the deliveries kept for offline parties.
+    dkg_kept: ec::dkg::Keeping,
     nonces: ec::frost::NoncePool,
     presign_runs: Mutex<ec::Runs<ec::presign::PresignRun>>,
     presignatures: ec::presign::Stock,
@@ -182,6 +184,7 @@ impl SignerNode {
             audit,
             peers: RwLock::new(Vec::new()),
             dkg_runs: Mutex::new(ec::Runs::new(ec::dkg::MAX_RUNS)),
+            dkg_kept: ec::dkg::Keeping::default(),
             nonces: ec::frost::NoncePool::default(),
             presign_runs: Mutex::new(ec::Runs::new(ec::presign::MAX_RUNS)),
             presignatures,
@@ -287,6 +290,11 @@ impl SignerNode {
         }
         if let Ok(mut oos) = self.out_of_service.write() {
             *oos = broken;
+        }
+        // Damage here loses only keys still being created and deliveries kept for offline parties: the node serves.
+        if let Err(detail) = self.dkg_kept.load(store) {
+            tracing::error!(%detail, "DKG state not loaded");
+            self.notice(format!("DKG state not loaded: {detail}"));
         }
         Ok(n)
     }
@@ -411,7 +419,9 @@ impl SignerNode {
             | RequestBody::FrostCommit { key, .. }
             | RequestBody::PresignStart { key, .. }
             | RequestBody::PresignRound { key, .. }
-            | RequestBody::DkgDeliver { key, .. } => (Some(*key), None, None),
+            | RequestBody::DkgDeliver { key, .. }
+            | RequestBody::DkgCommit { key }
+            | RequestBody::DkgDelivered { key, .. } => (Some(*key), None, None),
             RequestBody::FrostSign { key, .. } => (
                 Some(*key),
                 Some("ed25519"),
@@ -556,12 +566,14 @@ impl SignerNode {
                         }
                         ResponseBody::Envelopes(out)
                     }
-                    Ok(ec::dkg::Step::Created(bundle)) => match self.store_new_key(bundle, rng) {
-                        Ok(info) => ResponseBody::KeyCreated(info),
-                        Err(r) => refuse(r),
-                    },
-                    Ok(ec::dkg::Step::Resolved(bundle, culprits, disqualified)) => {
-                        match self.store_new_key(bundle, rng) {
+                    Ok(ec::dkg::Step::Created(bundle, kept)) => {
+                        match self.hold_tentative(bundle, kept, now_ms, rng) {
+                            Ok(info) => ResponseBody::KeyCreated(info),
+                            Err(r) => refuse(r),
+                        }
+                    }
+                    Ok(ec::dkg::Step::Resolved(bundle, culprits, disqualified, kept)) => {
+                        match self.hold_tentative(bundle, kept, now_ms, rng) {
                             Ok(info) => ResponseBody::KeyResolved {
                                 info,
                                 culprits,
@@ -583,6 +595,24 @@ impl SignerNode {
                         Err(r) => refuse(r),
                     },
                     Err(f) => failed(f),
+                }
+            }
+            RequestBody::DkgCommit { key } => match self.commit_created(key, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+            RequestBody::DkgPending => {
+                let held = self
+                    .keys
+                    .read()
+                    .map(|k| k.keys().copied().collect())
+                    .unwrap_or_default();
+                self.dkg_kept.report(held, now_ms)
+            }
+            RequestBody::DkgDelivered { key, party } => {
+                match self.dkg_kept.delivered(self.store.as_deref(), key, *party, rng) {
+                    Ok(()) => ResponseBody::Done,
+                    Err(r) => refuse(r),
                 }
             }
             RequestBody::FrostCommit { key, sessions } => {
@@ -771,6 +801,43 @@ impl SignerNode {
         Ok(info)
     }
 
+    /// Stores a DKG's share tentatively (not served until [`RequestBody::DkgCommit`]) with what this dealer keeps
+    /// for the offline parties.
+    fn hold_tentative(
+        &self,
+        bundle: ShareBundle,
+        kept: Option<crate::wire::KeptDelivery>,
+        now_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyInfo, Refusal> {
+        HeldShare::from_bundle(&bundle)?;
+        let info = bundle.info.clone();
+        if self.held(&info.key).is_some() {
+            return Err((
+                ErrorCode::KeyExists,
+                format!("a share of key {} is already held", info.key),
+            ));
+        }
+        self.dkg_kept
+            .hold(self.store.as_deref(), bundle, kept, now_ms, rng)?;
+        Ok(info)
+    }
+
+    /// Makes the tentative share of `key` a served key (idempotent).
+    fn commit_created(&self, key: &KeyId, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        if self.held(key).is_some() {
+            return self.dkg_kept.committed(self.store.as_deref(), key, rng);
+        }
+        let bundle = self.dkg_kept.tentative(key).ok_or_else(|| {
+            (
+                ErrorCode::UnknownKey,
+                format!("no tentative share of key {key} (rolled back?)"),
+            )
+        })?;
+        self.store_new_key(bundle, rng)?;
+        self.dkg_kept.committed(self.store.as_deref(), key, rng)
+    }
+
     /// Checks that an opened bundle holds a share this node can use (it matches its public key).
     pub fn check_bundle(&self, bundle: &ShareBundle) -> Result<(), String> {
         HeldShare::from_bundle(bundle).map(|_| ()).map_err(|(_, d)| d)
@@ -785,11 +852,15 @@ impl SignerNode {
     }
 
     fn delete(&self, key: &KeyId) -> Result<(), Refusal> {
+        let tentative = self.dkg_kept.forget(self.store.as_deref(), key)?;
         let mut keys = self
             .keys
             .write()
             .map_err(|_| (ErrorCode::Internal, "key table lock poisoned".to_string()))?;
         if !keys.contains_key(key) {
+            if tentative {
+                return Ok(());
+            }
             // A key out of service is deleted by forgetting it (its damaged file stays in quarantine).
             let removed = self
                 .out_of_service

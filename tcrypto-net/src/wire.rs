@@ -29,6 +29,17 @@ pub const TAG_BUNDLE_PLAINTEXT: u8 = 0x87;
 pub const TAG_PENDING_DELIVERIES: u8 = 0x88;
 /// Type tag of a coordinator identity file sealed with a passphrase ([`crate::identity::SealedTlsIdentity`]).
 pub const TAG_SEALED_IDENTITY: u8 = 0x90;
+/// Tag of a dealer's [`KeptDelivery`] in its store.
+pub const TAG_KEPT_DELIVERY: u8 = 0x8e;
+
+/// Request kind of [`RequestBody::DkgCommit`].
+const REQ_DKG_COMMIT: u8 = 40;
+/// Request kind of [`RequestBody::DkgPending`].
+const REQ_DKG_PENDING: u8 = 41;
+/// Request kind of [`RequestBody::DkgDelivered`].
+const REQ_DKG_DELIVERED: u8 = 42;
+/// Response kind of [`ResponseBody::DkgPending`].
+const RESP_DKG_PENDING: u8 = 40;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;
@@ -351,6 +362,71 @@ pub enum RequestBody {
         /// The digest to sign.
         digest: Vec<u8>,
     },
+    /// Ends a key creation: the share this node stored tentatively at the end of the DKG becomes a key it serves
+    /// (and its kept deliveries for offline parties become deliverable). Idempotent.
+    DkgCommit {
+        /// The key created.
+        key: KeyId,
+    },
+    /// What the node holds about key creations: its committed key ids, its tentative (uncommitted) shares and
+    /// the deliveries it keeps for parties that were offline (answered with [`ResponseBody::DkgPending`]).
+    DkgPending,
+    /// Party `party` now holds its share of `key`: the dealer drops what it kept for it.
+    DkgDelivered {
+        /// The key.
+        key: KeyId,
+        /// The party delivered.
+        party: SignerId,
+    },
+}
+
+/// What a dealer keeps, after a DKG, for the parties that were offline: enough for any coordinator to deliver
+/// their shares later ([`RequestBody::DkgDeliver`] needs one of these from every qualified dealer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptDelivery {
+    /// The key created.
+    pub key: KeyId,
+    /// The run's setup with `dealers` = the qualified dealers (`me` is the dealer that keeps this).
+    pub setup: DkgSetup,
+    /// The parties that still wait for their shares.
+    pub absent: Vec<SignerId>,
+    /// This dealer's signed round-2 broadcast and the shares it sealed to the absent parties.
+    pub envelopes: Vec<Vec<u8>>,
+}
+
+impl KeptDelivery {
+    /// Appends the fields (no header).
+    pub fn encode_into(&self, w: &mut Writer) {
+        self.key.encode(w);
+        self.setup.encode(w);
+        encode_ids(w, &self.absent);
+        encode_blobs(w, &self.envelopes);
+    }
+
+    /// Reads the fields written by [`KeptDelivery::encode_into`].
+    pub fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            key: KeyId::decode(r)?,
+            setup: DkgSetup::decode(r)?,
+            absent: decode_ids(r)?,
+            envelopes: decode_blobs(r)?,
+        })
+    }
+
+    /// The stored form (tag [`TAG_KEPT_DELIVERY`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(TAG_KEPT_DELIVERY);
+        self.encode_into(&mut w);
+        w.finish()
+    }
+
+    /// Strictly decodes the stored form.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(input, TAG_KEPT_DELIVERY)?;
+        let kept = Self::decode_from(&mut r)?;
+        r.finish()?;
+        Ok(kept)
+    }
 }
 
 /// Parameters of a distributed key generation run, chosen by the coordinator.
@@ -486,6 +562,9 @@ impl RequestBody {
             RequestBody::PresignStart { .. } => "presign-start",
             RequestBody::PresignRound { .. } => "presign-round",
             RequestBody::EcdsaSign { .. } => "ecdsa-sign",
+            RequestBody::DkgCommit { .. } => "dkg-commit",
+            RequestBody::DkgPending => "dkg-pending",
+            RequestBody::DkgDelivered { .. } => "dkg-delivered",
         }
     }
 }
@@ -586,6 +665,18 @@ impl Request {
                 run.encode(&mut w);
                 w.u32(*index).bytes(digest);
             }
+            RequestBody::DkgCommit { key } => {
+                w.u8(REQ_DKG_COMMIT);
+                key.encode(&mut w);
+            }
+            RequestBody::DkgPending => {
+                w.u8(REQ_DKG_PENDING);
+            }
+            RequestBody::DkgDelivered { key, party } => {
+                w.u8(REQ_DKG_DELIVERED);
+                key.encode(&mut w);
+                party.encode(&mut w);
+            }
         }
         w.finish()
     }
@@ -660,6 +751,14 @@ impl Request {
                     }
                     d.to_vec()
                 },
+            },
+            REQ_DKG_COMMIT => RequestBody::DkgCommit {
+                key: KeyId::decode(&mut r)?,
+            },
+            REQ_DKG_PENDING => RequestBody::DkgPending,
+            REQ_DKG_DELIVERED => RequestBody::DkgDelivered {
+                key: KeyId::decode(&mut r)?,
+                party: SignerId::decode(&mut r)?,
             },
             _ => return Err(DecodeError::Invalid("unknown request kind")),
         };
@@ -870,6 +969,16 @@ pub enum ResponseBody {
         /// Human-readable detail.
         detail: String,
     },
+    /// Answer to [`RequestBody::DkgPending`].
+    DkgPending {
+        /// Keys this node holds and serves (committed).
+        held: Vec<KeyId>,
+        /// Shares stored at the end of a DKG whose commit has not reached this node, with their age in ms.
+        tentative: Vec<(KeyId, u64)>,
+        /// Deliveries this node keeps, as a dealer, for parties that were offline (of committed and tentative
+        /// keys).
+        kept: Vec<KeptDelivery>,
+    },
 }
 
 impl Response {
@@ -948,6 +1057,26 @@ impl Response {
                 encode_ids(&mut w, culprits);
                 encode_ids(&mut w, disqualified);
             }
+            ResponseBody::DkgPending {
+                held,
+                tentative,
+                kept,
+            } => {
+                w.u8(RESP_DKG_PENDING);
+                w.u32(u32::try_from(held.len()).unwrap_or(u32::MAX));
+                for key in held {
+                    key.encode(&mut w);
+                }
+                w.u32(u32::try_from(tentative.len()).unwrap_or(u32::MAX));
+                for (key, age) in tentative {
+                    key.encode(&mut w);
+                    w.u64(*age);
+                }
+                w.u32(u32::try_from(kept.len()).unwrap_or(u32::MAX));
+                for k in kept {
+                    k.encode_into(&mut w);
+                }
+            }
         }
         w.finish()
     }
@@ -994,6 +1123,28 @@ impl Response {
                 culprits: decode_ids(&mut r)?,
                 disqualified: decode_ids(&mut r)?,
             },
+            RESP_DKG_PENDING => {
+                let n = r.count(32)?;
+                let held = (0..n)
+                    .map(|_| KeyId::decode(&mut r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let n = r.count(40)?;
+                let tentative = (0..n)
+                    .map(|_| Ok((KeyId::decode(&mut r)?, r.u64()?)))
+                    .collect::<Result<Vec<_>, DecodeError>>()?;
+                let n = r.count(32 + 32 + 8)?;
+                if n > MAX_LIST_LEN {
+                    return Err(DecodeError::TooLong(n));
+                }
+                let kept = (0..n)
+                    .map(|_| KeptDelivery::decode_from(&mut r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ResponseBody::DkgPending {
+                    held,
+                    tentative,
+                    kept,
+                }
+            }
             _ => return Err(DecodeError::Invalid("unknown response kind")),
         };
         r.finish()?;
@@ -1091,6 +1242,12 @@ mod tests {
                 index: 7,
                 digest: vec![8; 32],
             },
+            RequestBody::DkgCommit { key: KeyId([9; 32]) },
+            RequestBody::DkgPending,
+            RequestBody::DkgDelivered {
+                key: KeyId([9; 32]),
+                party: SignerId::new(4).unwrap(),
+            },
         ];
         bodies
             .into_iter()
@@ -1179,6 +1336,28 @@ mod tests {
                 },
                 culprits: vec![SignerId::new(3).unwrap()],
                 disqualified: vec![],
+            },
+            ResponseBody::DkgPending {
+                held: vec![KeyId([1; 32])],
+                tentative: vec![(KeyId([2; 32]), 1_500)],
+                kept: vec![KeptDelivery {
+                    key: KeyId([1; 32]),
+                    setup: DkgSetup {
+                        run: sid(3),
+                        algorithm: Algorithm::Ed25519,
+                        threshold: 2,
+                        me: SignerId::new(1).unwrap(),
+                        parties: vec![[1; 32], [2; 32], [3; 32]],
+                        dealers: vec![SignerId::new(1).unwrap(), SignerId::new(2).unwrap()],
+                    },
+                    absent: vec![SignerId::new(3).unwrap()],
+                    envelopes: vec![vec![5; 40], vec![6; 90]],
+                }],
+            },
+            ResponseBody::DkgPending {
+                held: vec![],
+                tentative: vec![],
+                kept: vec![],
             },
         ];
         bodies

@@ -31,7 +31,7 @@ use tcrypto::ed25519::{self, SigningPackage, round1, round2};
 use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::pool::{Pool, PoolKind, Stocked};
-use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature, unavailable};
+use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature};
 use crate::sealed::Envelope;
 use crate::wire::{Algorithm, DkgSetup, KeyInfo, Request, RequestBody, RequestId, ResponseBody};
 use tcrypto::codec::{DecodeError, Reader, Writer};
@@ -54,6 +54,40 @@ pub(super) struct EcState {
     deliveries_version: u64,
     /// FROST session pools, by key.
     frost: HashMap<KeyId, Pool<FrostEntry>>,
+    /// What each node last answered to [`RequestBody::DkgPending`] (since it connected).
+    reports: BTreeMap<NodeIndex, PendingReport>,
+}
+
+/// A node's answer to [`RequestBody::DkgPending`].
+#[derive(Debug, Default)]
+struct PendingReport {
+    held: BTreeSet<KeyId>,
+    /// Tentative shares not yet committed or rolled back by this coordinator, with their age when reported.
+    tentative: BTreeMap<KeyId, u64>,
+    kept: Vec<crate::wire::KeptDelivery>,
+}
+
+/// The deliveries dealers keep for one key, gathered from their reports.
+struct Gathered {
+    /// The run's setup (dealers: the qualified ones).
+    setup: DkgSetup,
+    /// Each dealer's part (broadcast and sealed shares), with the node that reported it.
+    by_dealer: BTreeMap<SignerId, (NodeIndex, Vec<Vec<u8>>)>,
+    /// The parties that some dealer still keeps a delivery for.
+    absent: BTreeSet<SignerId>,
+}
+
+/// Round number of a DKG run's commit step (after the last protocol round).
+const COMMIT_ROUND: u8 = 10;
+
+/// A DKG run whose dealers agreed on the key: the commit step is under way.
+#[derive(Debug)]
+struct Commit {
+    info: KeyInfo,
+    named: Vec<SignerId>,
+    disqualified: Vec<SignerId>,
+    /// Dealers that answered the commit.
+    committed: usize,
 }
 
 /// A FROST signing session of the pool: the holders that committed to nonces for it.
@@ -93,6 +127,8 @@ pub(super) struct DkgOp {
     resolved: BTreeMap<SignerId, (Vec<SignerId>, Vec<SignerId>)>,
     /// Dealers that aborted the last resolution round (accepted only if the others named them).
     dissent: BTreeMap<SignerId, String>,
+    /// The commit step, once the dealers agreed.
+    commit: Option<Commit>,
 }
 
 /// A FROST signature in progress.
@@ -120,18 +156,13 @@ pub(super) struct Tries {
 }
 
 impl Tries {
-    /// Records a failed attempt (`avoid`: the node at fault and why, if one was); returns the error to finish
-    /// the signature with once `max` attempts are used up.
-    pub(super) fn failed(
-        &mut self,
-        avoid: Option<(NodeIndex, String, String)>,
-        max: u32,
-        needed: usize,
-    ) -> Option<SignError> {
+    /// Records a failed attempt (`avoid`: the node at fault and why, if one was); returns whether the `max`
+    /// attempts are used up.
+    pub(super) fn failed(&mut self, avoid: Option<(NodeIndex, String, String)>, max: u32) -> bool {
         if let Some((node, name, why)) = avoid {
             self.avoid_node(node, name, why);
         }
-        (self.attempts >= max).then(|| unavailable(0, needed, &self.failures, &self.culprits))
+        self.attempts >= max
     }
 
     /// Records that `node` (named `name`) failed for `why` (empty: no failure to report) and is not asked again.
@@ -315,6 +346,7 @@ impl Coordinator {
             created: BTreeMap::new(),
             resolved: BTreeMap::new(),
             dissent: BTreeMap::new(),
+            commit: None,
         })));
         if let Some(why) = problem {
             self.finish_created(op, Err(SignError::BadRequest(why)));
@@ -324,7 +356,7 @@ impl Coordinator {
             return op;
         };
         if d.dealers.len() < usize::from(threshold) {
-            let err = unavailable(d.dealers.len(), usize::from(threshold), &[], &[]);
+            let err = self.unavailable(d.dealers.len(), usize::from(threshold), &[], &[]);
             self.finish_created(op, Err(err));
             return op;
         }
@@ -362,9 +394,22 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn dkg_abort(&mut self, op: OpId, culprits: Vec<NodeIndex>, detail: String) {
+    pub(super) fn dkg_abort(&mut self, op: OpId, culprits: Vec<NodeIndex>, detail: String, now: Instant) {
         let names = culprits.iter().map(|n| self.node_name(*n)).collect();
         tracing::warn!(%detail, "DKG run aborted");
+        // Dealers may have stored the share tentatively: roll it back on every reachable dealer (an unreachable
+        // one is rolled back when it returns: `Coordinator::settle_pending`).
+        if let Some(Op::Dkg(d)) = self.ops.get(&op) {
+            let keys: BTreeSet<KeyId> = d.created.values().map(|i| i.key).collect();
+            let dealers: Vec<NodeIndex> = d.dealers.values().copied().collect();
+            for key in keys {
+                for &node in &dealers {
+                    if self.is_connected(node) {
+                        self.send_unanswered(node, RequestBody::DeleteKey { key }, now);
+                    }
+                }
+            }
+        }
         self.finish_created(
             op,
             Err(SignError::Aborted {
@@ -398,7 +443,7 @@ impl Coordinator {
                 let checked = match self.checked_envelopes(node, id, run, round, &envs) {
                     Ok(c) => c,
                     Err(why) => {
-                        self.dkg_abort(op, vec![node], why);
+                        self.dkg_abort(op, vec![node], why, now);
                         return;
                     }
                 };
@@ -427,6 +472,14 @@ impl Coordinator {
                     self.dkg_register(op, now);
                 }
             }
+            ResponseBody::Done if round == COMMIT_ROUND => {
+                if let Some(c) = d.commit.as_mut() {
+                    c.committed += 1;
+                }
+                if d.asked.is_empty() {
+                    self.dkg_committed(op, now);
+                }
+            }
             ResponseBody::Aborted { detail, .. } if round == 6 => {
                 // A dealer that the resolution names may refuse its outcome; the others decide (dkg_register).
                 d.dissent.insert(id, detail);
@@ -440,11 +493,11 @@ impl Coordinator {
                     .filter_map(|c| d.key_parties.get(c).copied())
                     .collect();
                 let detail = format!("{} reports: {detail}", self.node_name(node));
-                self.dkg_abort(op, nodes, detail);
+                self.dkg_abort(op, nodes, detail, now);
             }
             other => {
                 let detail = format!("{} answered {other:?} in DKG round {round}", self.node_name(node));
-                self.dkg_abort(op, vec![node], detail);
+                self.dkg_abort(op, vec![node], detail, now);
             }
         }
     }
@@ -521,12 +574,76 @@ impl Coordinator {
             for node in dealers {
                 self.send_unanswered(node, RequestBody::DeleteKey { key }, now);
             }
-            self.dkg_abort(op, Vec::new(), detail);
+            self.dkg_abort(op, Vec::new(), detail, now);
             return;
         }
         let info = first.clone();
-        let holders = d.key_parties.clone();
         let (named, disqualified) = resolution.unwrap_or_default();
+        // The commit step: every dealer that stored the share is told to serve it; the key exists once one did.
+        let requests: Vec<(SignerId, NodeIndex, RequestBody)> = d
+            .dealers
+            .iter()
+            .filter(|(id, _)| d.created.contains_key(id))
+            .map(|(id, node)| (*id, *node, RequestBody::DkgCommit { key: info.key }))
+            .collect();
+        if let Some(Op::Dkg(d)) = self.ops.get_mut(&op) {
+            d.round = COMMIT_ROUND;
+            d.commit = Some(Commit {
+                info,
+                named,
+                disqualified,
+                committed: 0,
+            });
+        }
+        self.dkg_send_round(op, requests, now);
+    }
+
+    /// A DKG request failed at `node`: before the commit step the run is aborted (and rolled back); during it,
+    /// the dealer just does not count as committed.
+    pub(super) fn dkg_request_failed(
+        &mut self,
+        op: OpId,
+        request: RequestId,
+        node: NodeIndex,
+        why: String,
+        now: Instant,
+    ) {
+        let name = self.node_name(node);
+        let Some(Op::Dkg(d)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        if d.round != COMMIT_ROUND {
+            let detail = format!("{name} failed during key generation: {why}");
+            return self.dkg_abort(op, Vec::new(), detail, now);
+        }
+        tracing::warn!(node = %name, %why, "DKG commit not answered; the node is settled when it returns");
+        d.asked.remove(&request);
+        if d.asked.is_empty() {
+            self.dkg_committed(op, now);
+        }
+    }
+
+    /// Every dealer answered the commit step (or failed): the key is registered and reported created when at
+    /// least one dealer committed it, else rolled back on every dealer and reported failed.
+    fn dkg_committed(&mut self, op: OpId, now: Instant) {
+        let Some(Op::Dkg(d)) = self.ops.get(&op) else {
+            return;
+        };
+        let Some(commit) = d.commit.as_ref() else { return };
+        if commit.committed == 0 {
+            let detail = "no dealer confirmed the commit of the new key; rolled back".to_string();
+            let key = commit.info.key;
+            let dealers: Vec<NodeIndex> = d.dealers.values().copied().collect();
+            for node in dealers {
+                self.send_unanswered(node, RequestBody::DeleteKey { key }, now);
+            }
+            self.dkg_abort(op, Vec::new(), detail, now);
+            return;
+        }
+        let info = commit.info.clone();
+        let named = commit.named.clone();
+        let disqualified = commit.disqualified.clone();
+        let holders = d.key_parties.clone();
         // A party that was offline sums the shares of the qualified dealers only.
         let qualified: Vec<SignerId> = d
             .setup
@@ -565,7 +682,7 @@ impl Coordinator {
             .filter_map(|id| d.key_parties.get(id).copied())
             .collect();
         if let Err(e) = self.register_key(&info, holders) {
-            self.dkg_abort(op, Vec::new(), e);
+            self.dkg_abort(op, Vec::new(), e, now);
             return;
         }
         for node in culprits {
@@ -615,6 +732,187 @@ impl Coordinator {
             .unwrap_or_default();
         for key in keys {
             self.send_delivery(node, key, now);
+        }
+    }
+
+    /// Asks a node that just connected what it holds about key creations (tentative shares, kept deliveries).
+    pub(super) fn ask_pending(&mut self, node: NodeIndex, now: Instant) {
+        // Only a coordinator that knows the nodes' identities can tell parties apart (and run DKGs).
+        if self.party_node(node).is_none() {
+            return;
+        }
+        let op = self.new_op(Op::Pending);
+        if self
+            .send(
+                op,
+                node,
+                self.fresh_session(),
+                self.unix_at(now),
+                RequestBody::DkgPending,
+                now,
+            )
+            .is_err()
+        {
+            self.ops.remove(&op);
+        }
+    }
+
+    /// A node's report is out of date once it disconnects.
+    pub(super) fn forget_report(&mut self, node: NodeIndex) {
+        self.ec.reports.remove(&node);
+    }
+
+    /// A node's answer to [`RequestBody::DkgPending`].
+    pub(super) fn pending_answered(&mut self, node: NodeIndex, body: ResponseBody, now: Instant) {
+        let ResponseBody::DkgPending {
+            held,
+            tentative,
+            kept,
+        } = body
+        else {
+            tracing::warn!(node = %self.node_name(node), "no answer to the pending-DKG query");
+            return;
+        };
+        self.ec.reports.insert(
+            node,
+            PendingReport {
+                held: held.into_iter().collect(),
+                tentative: tentative.into_iter().collect(),
+                kept,
+            },
+        );
+        self.settle_pending(now);
+    }
+
+    /// Settles what the nodes' reports show, so that no key creation depends on the coordinator that ran it:
+    /// - a tentative share whose key some node serves is committed (the creating coordinator committed it);
+    /// - a tentative share older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves,
+    ///   once every other node has reported, is deleted (the creation was abandoned);
+    /// - a party that dealers keep a delivery for is delivered its share once every qualified dealer's part is
+    ///   in (or, if it already serves the key, the dealers are told to drop it).
+    fn settle_pending(&mut self, now: Instant) {
+        let grace = u64::try_from(self.cfg.dkg_rollback_after.as_millis()).unwrap_or(u64::MAX);
+        let served: BTreeSet<KeyId> = self
+            .ec
+            .reports
+            .values()
+            .flat_map(|r| r.held.iter().copied())
+            .collect();
+        let everyone = self.nodes.len();
+        let mut settle: Vec<(NodeIndex, KeyId, RequestBody)> = Vec::new();
+        for (&node, report) in &self.ec.reports {
+            for (&key, &age) in &report.tentative {
+                if served.contains(&key) {
+                    settle.push((node, key, RequestBody::DkgCommit { key }));
+                } else if age >= grace && self.ec.reports.len() == everyone {
+                    tracing::warn!(node = %self.node_name(node), %key, "abandoned key creation rolled back");
+                    settle.push((node, key, RequestBody::DeleteKey { key }));
+                }
+            }
+        }
+        for (node, key, body) in settle {
+            if let Some(r) = self.ec.reports.get_mut(&node) {
+                r.tentative.remove(&key);
+            }
+            self.send_unanswered(node, body, now);
+        }
+        self.deliver_kept(&served, now);
+    }
+
+    /// Delivers the shares that dealers keep for parties that were offline (keys some node serves): once every
+    /// qualified dealer's part is in, or tells the dealers to drop it if the party already serves the key.
+    fn deliver_kept(&mut self, served: &BTreeSet<KeyId>, now: Instant) {
+        let mut parts: BTreeMap<KeyId, Gathered> = BTreeMap::new();
+        for (&node, report) in &self.ec.reports {
+            for k in &report.kept {
+                // A dealer reports its own part only (the envelopes are signed by it; the party checks them).
+                let dealer = k.setup.parties.get(usize::from(k.setup.me.get()) - 1);
+                if dealer.is_none() || dealer.copied() != self.party_node(node) {
+                    continue;
+                }
+                let entry = parts.entry(k.key).or_insert_with(|| Gathered {
+                    setup: k.setup.clone(),
+                    by_dealer: BTreeMap::new(),
+                    absent: BTreeSet::new(),
+                });
+                entry.by_dealer.insert(k.setup.me, (node, k.envelopes.clone()));
+                entry.absent.extend(k.absent.iter().copied());
+            }
+        }
+        for (
+            key,
+            Gathered {
+                setup,
+                by_dealer,
+                absent,
+            },
+        ) in parts
+        {
+            if !served.contains(&key) {
+                continue;
+            }
+            for party in absent {
+                let Some(node) = setup
+                    .parties
+                    .get(usize::from(party.get()) - 1)
+                    .and_then(|id| (0..self.nodes.len()).find(|n| self.party_node(*n) == Some(*id)))
+                else {
+                    continue;
+                };
+                if self.ec.reports.get(&node).is_some_and(|r| r.held.contains(&key)) {
+                    for (dealer, _) in by_dealer.values() {
+                        self.send_unanswered(*dealer, RequestBody::DkgDelivered { key, party }, now);
+                        if let Some(r) = self.ec.reports.get_mut(dealer) {
+                            for k in r.kept.iter_mut().filter(|k| k.key == key) {
+                                k.absent.retain(|p| *p != party);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let complete = setup.dealers.iter().all(|d| by_dealer.contains_key(d));
+                let queued = self
+                    .ec
+                    .deliveries
+                    .get(&node)
+                    .is_some_and(|m| m.contains_key(&key));
+                if !complete || queued || !self.is_connected(node) {
+                    continue;
+                }
+                let inbox: Vec<Vec<u8>> = by_dealer
+                    .values()
+                    .flat_map(|(_, envs)| envs.iter())
+                    .filter(|b| {
+                        Envelope::decode(b).is_ok_and(|e| e.route.to.is_none() || e.route.to == Some(party))
+                    })
+                    .cloned()
+                    .collect();
+                let body = RequestBody::DkgDeliver {
+                    setup: DkgSetup {
+                        me: party,
+                        ..setup.clone()
+                    },
+                    key,
+                    inbox,
+                };
+                tracing::info!(node = %self.node_name(node), %key, "delivering a DKG share kept by the dealers");
+                self.ec.deliveries_version += 1;
+                self.ec.deliveries.entry(node).or_default().insert(key, body);
+                self.send_delivery(node, key, now);
+            }
+        }
+    }
+
+    /// `node` (party `party`) now holds its share of `key`: every other connected node drops what it kept for it
+    /// (a dealer that is down is told by a later coordinator, from its report).
+    fn confirm_delivered(&mut self, node: NodeIndex, key: KeyId, party: SignerId, now: Instant) {
+        if let Some(r) = self.ec.reports.get_mut(&node) {
+            r.held.insert(key);
+        }
+        for other in 0..self.nodes.len() {
+            if other != node && self.is_connected(other) {
+                self.send_unanswered(other, RequestBody::DkgDelivered { key, party }, now);
+            }
         }
     }
 
@@ -696,7 +994,7 @@ impl Coordinator {
     }
 
     /// The answer to a delivery (`Err`: the request failed); a delivered key is not sent again.
-    pub(super) fn delivery_answered(&mut self, op: OpId, result: Result<ResponseBody, String>) {
+    pub(super) fn delivery_answered(&mut self, op: OpId, result: Result<ResponseBody, String>, now: Instant) {
         let Some(Op::Deliver { node, key }) = self.ops.remove(&op) else {
             return;
         };
@@ -706,12 +1004,15 @@ impl Coordinator {
             _ => false,
         };
         if done {
-            if let Some(m) = self.ec.deliveries.get_mut(&node)
-                && m.remove(&key).is_some()
-            {
+            let delivered = self.ec.deliveries.get_mut(&node).and_then(|m| m.remove(&key));
+            if let Some(RequestBody::DkgDeliver { setup, .. }) = delivered {
                 self.ec.deliveries_version += 1;
+                self.confirm_delivered(node, key, setup.me, now);
             }
             tracing::info!(node = %self.node_name(node), %key, "DKG share delivered");
+            if self.pending_deliveries(node).is_empty() {
+                self.pools_recovered(now);
+            }
         } else {
             tracing::warn!(node = %self.node_name(node), %key, ?result, "DKG share delivery failed; retried on reconnect");
         }
@@ -1015,6 +1316,12 @@ impl Coordinator {
         for key in self.pool_keys_waiting::<super::ecdsa::Presignatures>() {
             self.pool_serve::<super::ecdsa::Presignatures>(key, now);
         }
+    }
+
+    /// A node came back: pools of both schemes refill again.
+    pub(super) fn pools_recovered(&mut self, now: Instant) {
+        self.pool_recovered::<FrostSessions>(now);
+        self.pool_recovered::<super::ecdsa::Presignatures>(now);
     }
 
     /// Fills the FROST pool (Ed25519 key) or presignature pool (P-256 key) of `key` up to the high watermark now

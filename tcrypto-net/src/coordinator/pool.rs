@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use tcrypto::{KeyId, SignerId};
 
-use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError, unavailable};
+use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError};
 
 /// Consecutive failed refills after which the signatures waiting on an empty pool fail.
 const MAX_FAILED_REFILLS: u32 = 3;
@@ -135,7 +135,9 @@ impl Coordinator {
         let Some(t) = self.ops.get_mut(&op).and_then(Op::tries_mut) else {
             return;
         };
-        if let Some(err) = t.failed(avoid, P::MAX_ATTEMPTS, needed) {
+        if t.failed(avoid, P::MAX_ATTEMPTS) {
+            let (failures, culprits) = (t.failures.clone(), t.culprits.clone());
+            let err = self.unavailable(0, needed, &failures, &culprits);
             self.finish_sign(op, Err(err));
             return;
         }
@@ -213,6 +215,14 @@ impl Coordinator {
         }
         let available = self.usable_holders(&key, now).len();
         let needed = P::refill_quorum(k);
+        let connecting = self.keys.get(&key).map_or(0, |known| {
+            known.holders.values().filter(|n| self.connecting(**n)).count()
+        });
+        if !gave_up && available + connecting >= needed {
+            // Connection attempts under way may make up the quorum: the signatures wait for them
+            // (`Coordinator::links_changed` serves the pool again when each attempt ends).
+            return;
+        }
         let waiting: Vec<OpId> = P::pools_mut(self)
             .get_mut(&key)
             .map(|p| {
@@ -230,7 +240,8 @@ impl Coordinator {
                 None => (Vec::new(), Vec::new()),
             };
             failures.push(why.clone());
-            self.finish_sign(op, Err(unavailable(available, needed, &failures, &culprits)));
+            let err = self.unavailable(available, needed, &failures, &culprits);
+            self.finish_sign(op, Err(err));
         }
     }
 
@@ -258,6 +269,21 @@ impl Coordinator {
     /// Entries in the pool of `key`.
     pub(super) fn pool_len<P: PoolKind>(&self, key: &KeyId) -> usize {
         P::pools(self).get(key).map_or(0, |p| p.entries.len())
+    }
+
+    /// After a node came back: every pool of this scheme may refill again (the failed-refill count is cleared)
+    /// and is refilled now if below its low watermark.
+    pub(super) fn pool_recovered<P: PoolKind>(&mut self, now: Instant) {
+        let keys: Vec<KeyId> = P::pools_mut(self)
+            .iter_mut()
+            .map(|(key, pool)| {
+                pool.failed_refills = 0;
+                *key
+            })
+            .collect();
+        for key in keys {
+            self.pool_serve::<P>(key, now);
+        }
     }
 
     /// Creates the pool of `key` if needed and fills it now.

@@ -27,6 +27,14 @@
 //! dealer's signed round-2 broadcast and the share each dealer sealed to it; it checks each share against that
 //! dealer's Feldman commitments (naming a dealer whose share does not match), sums them, and checks that the
 //! commitments give the key id the coordinator claims.
+//!
+//! **Nothing a key needs lives only in the coordinator.** A dealer keeps, with its share, what the offline
+//! parties need from it (its signed round-2 broadcast and the shares it sealed to them, a
+//! [`crate::wire::KeptDelivery`]), so any later coordinator can gather them from the dealers
+//! ([`crate::wire::RequestBody::DkgPending`]) and deliver; a delivered party is confirmed to the dealers
+//! ([`crate::wire::RequestBody::DkgDelivered`]), who then drop it. And a dealer stores its share *tentatively*:
+//! it serves the key only once the coordinator's [`crate::wire::RequestBody::DkgCommit`] reaches it, which the
+//! coordinator sends when every dealer reported the same key (see `crate::coordinator` for the rollback rule).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,7 +48,11 @@ use super::{Failure, Roster, require_all};
 use crate::algo::{EcdsaPublicKey, ecdsa_bundles, ed25519_bundles};
 use crate::bundle::ShareBundle;
 use crate::identity::NodeIdentity;
-use crate::wire::{Algorithm, DkgSetup, ErrorCode};
+use std::sync::Mutex;
+
+use crate::algo::Refusal;
+use crate::store::SecretStore;
+use crate::wire::{Algorithm, DkgSetup, ErrorCode, KeptDelivery, ResponseBody};
 
 /// A curve whose DKG results this node can hold.
 pub(crate) trait HeldCurve: Curve {
@@ -93,6 +105,8 @@ pub(crate) struct DkgRun<C: Curve> {
     roster: Roster,
     dealers: BTreeSet<SignerId>,
     state: State<C>,
+    /// This dealer's round-2 broadcast and the shares it sealed to the parties that are offline.
+    for_absent: Vec<Vec<u8>>,
 }
 
 /// A run of either curve.
@@ -107,11 +121,34 @@ pub(crate) enum AnyDkg {
 pub(crate) enum Step {
     /// Envelopes to relay; the run continues.
     Continue(AnyDkg, Vec<Vec<u8>>),
-    /// The run ended with this node's share.
-    Created(ShareBundle),
-    /// The run ended, after the resolution round, with this node's share; the parties named and the dealers
-    /// disqualified.
-    Resolved(ShareBundle, Vec<SignerId>, Vec<SignerId>),
+    /// The run ended with this node's share, and what it keeps for the offline parties (if any).
+    Created(ShareBundle, Option<KeptDelivery>),
+    /// The run ended, after the resolution round, with this node's share; the parties named, the dealers
+    /// disqualified, and what it keeps for the offline parties (if any).
+    Resolved(ShareBundle, Vec<SignerId>, Vec<SignerId>, Option<KeptDelivery>),
+}
+
+/// What the dealer of `run` keeps for the parties that did not deal, once the key is known.
+fn kept_for_absent(
+    (setup, roster, dealers): (&DkgSetup, &Roster, &BTreeSet<SignerId>),
+    for_absent: Vec<Vec<u8>>,
+    key: KeyId,
+    qualified: &BTreeSet<SignerId>,
+) -> Option<KeptDelivery> {
+    let absent: Vec<SignerId> = roster.ids().difference(dealers).copied().collect();
+    if absent.is_empty() || !qualified.contains(&roster.me) {
+        return None;
+    }
+    Some(KeptDelivery {
+        key,
+        setup: DkgSetup {
+            me: roster.me,
+            dealers: qualified.iter().copied().collect(),
+            ..setup.clone()
+        },
+        absent,
+        envelopes: for_absent,
+    })
 }
 
 fn aborted(e: &dkg::Error) -> Failure {
@@ -180,6 +217,7 @@ fn start_on<C: HeldCurve>(
             roster,
             dealers,
             state: State::Committed(state),
+            for_absent: Vec::new(),
         }),
         out,
     ))
@@ -214,6 +252,7 @@ impl<C: HeldCurve> DkgRun<C> {
             roster,
             dealers,
             state,
+            mut for_absent,
         } = self;
         let run = setup.run;
         let others = other_dealers(&dealers, roster.me);
@@ -232,6 +271,7 @@ impl<C: HeldCurve> DkgRun<C> {
                 }
                 let (st, b2, shares) = round2::reveal(st, &received).map_err(|e| aborted(&e))?;
                 out.push(roster.broadcast(own, run, 2, &b2.encode())?);
+                for_absent.clone_from(&out);
                 for (to, share) in shares {
                     out.push(roster.seal(own, run, 2, to, &share.encode(), rng)?);
                 }
@@ -241,6 +281,7 @@ impl<C: HeldCurve> DkgRun<C> {
                         roster,
                         dealers,
                         state: State::Revealed(st),
+                        for_absent,
                     }),
                     out,
                 ))
@@ -257,6 +298,7 @@ impl<C: HeldCurve> DkgRun<C> {
                         roster,
                         dealers,
                         state: State::Verified(st),
+                        for_absent,
                     }),
                     out,
                 ))
@@ -272,12 +314,16 @@ impl<C: HeldCurve> DkgRun<C> {
                             roster,
                             dealers,
                             state: State::Answered(st),
+                            for_absent,
                         }),
                         out,
                     ));
                 }
                 let share = round4::finish(st, &broadcasts).map_err(|e| aborted(&e))?;
-                Ok(Step::Created(full_bundle::<C>(&setup, &roster, share)?))
+                let bundle = full_bundle::<C>(&setup, &roster, share)?;
+                let parts = (&setup, &roster, &dealers);
+                let kept = kept_for_absent(parts, for_absent, bundle.info.key, &dealers);
+                Ok(Step::Created(bundle, kept))
             }
             (5, State::Answered(st)) => {
                 let answers = decode_each::<resolve::Broadcast<C>>(&inbox.broadcasts)?;
@@ -289,6 +335,7 @@ impl<C: HeldCurve> DkgRun<C> {
                         roster,
                         dealers,
                         state: State::Confirming(st),
+                        for_absent,
                     }),
                     out,
                 ))
@@ -299,7 +346,9 @@ impl<C: HeldCurve> DkgRun<C> {
                 let culprits = resolved.culprits.keys().copied().collect();
                 let disqualified = dealers.difference(&resolved.qualified).copied().collect();
                 let bundle = full_bundle::<C>(&setup, &roster, resolved.share)?;
-                Ok(Step::Resolved(bundle, culprits, disqualified))
+                let parts = (&setup, &roster, &dealers);
+                let kept = kept_for_absent(parts, for_absent, bundle.info.key, &resolved.qualified);
+                Ok(Step::Resolved(bundle, culprits, disqualified, kept))
             }
             _ => Err(Failure::refused(
                 ErrorCode::Malformed,
@@ -406,6 +455,220 @@ fn deliver_on<C: HeldCurve>(
 /// Most DKG runs a node keeps open at once (the oldest is dropped beyond).
 pub(crate) const MAX_RUNS: usize = 16;
 
+/// Store-name prefix of a share stored at the end of a DKG, before the coordinator's commit.
+const TENTATIVE_PREFIX: &str = "dkgtentative-";
+/// Store-name prefix of what a dealer keeps for the offline parties of a key.
+const KEPT_PREFIX: &str = "dkgkept-";
+
+/// A node's DKG state that outlives a run: tentative shares (stored, not served until committed) and the
+/// deliveries it keeps as a dealer. Both are written to the node's encrypted store before they are answered.
+///
+/// A tentative record holds the share, when it was stored and what this dealer keeps for the offline parties,
+/// in one file: a crash leaves either all of it or nothing. The commit writes the key, then the kept deliveries,
+/// and removes the tentative record last, so a crash in between is repaired by the next commit (idempotent).
+#[derive(Default)]
+pub(crate) struct Keeping {
+    tentative: Mutex<BTreeMap<KeyId, Tentative>>,
+    kept: Mutex<BTreeMap<KeyId, KeptDelivery>>,
+}
+
+/// A share stored at the end of a DKG, waiting for the commit.
+struct Tentative {
+    bundle: ShareBundle,
+    /// When it was stored (node clock, ms).
+    at: u64,
+    kept: Option<KeptDelivery>,
+}
+
+impl Tentative {
+    fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let bundle = self.bundle.encode();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(12 + bundle.len()));
+        out.extend_from_slice(&self.at.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(bundle.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(&bundle);
+        if let Some(k) = &self.kept {
+            out.extend_from_slice(&k.encode());
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let (at, rest) = b.split_at_checked(8)?;
+        let (len, rest) = rest.split_at_checked(4)?;
+        let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+        let (bundle, kept) = rest.split_at_checked(len)?;
+        Some(Self {
+            bundle: ShareBundle::decode(bundle).ok()?,
+            at: u64::from_be_bytes(at.try_into().ok()?),
+            kept: if kept.is_empty() {
+                None
+            } else {
+                Some(KeptDelivery::decode(kept).ok()?)
+            },
+        })
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> Refusal {
+    (ErrorCode::Storage, e.to_string())
+}
+
+fn poisoned() -> Refusal {
+    (ErrorCode::Internal, "DKG state lock poisoned".to_string())
+}
+
+impl Keeping {
+    /// Reads the tentative shares and kept deliveries of `store`.
+    pub(crate) fn load(&self, store: &SecretStore) -> Result<(), String> {
+        let mut tentative = BTreeMap::new();
+        let mut kept = BTreeMap::new();
+        for name in store.list().map_err(|e| e.to_string())? {
+            if name.starts_with(TENTATIVE_PREFIX) {
+                let Some(pt) = store.get(&name).map_err(|e| format!("{name}: {e}"))? else {
+                    continue;
+                };
+                let t = Tentative::decode(&pt).ok_or_else(|| format!("{name}: undecodable"))?;
+                tentative.insert(t.bundle.info.key, t);
+            } else if name.starts_with(KEPT_PREFIX) {
+                let Some(pt) = store.get(&name).map_err(|e| format!("{name}: {e}"))? else {
+                    continue;
+                };
+                let k = KeptDelivery::decode(&pt).map_err(|e| format!("{name}: {e}"))?;
+                kept.insert(k.key, k);
+            }
+        }
+        *self.tentative.lock().map_err(|_| "DKG state lock poisoned")? = tentative;
+        *self.kept.lock().map_err(|_| "DKG state lock poisoned")? = kept;
+        Ok(())
+    }
+
+    /// Stores a share made by a DKG tentatively (crash-safe) with what this dealer keeps for offline parties.
+    pub(crate) fn hold(
+        &self,
+        store: Option<&SecretStore>,
+        bundle: ShareBundle,
+        kept: Option<KeptDelivery>,
+        now_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let key = bundle.info.key;
+        let t = Tentative {
+            bundle,
+            at: now_ms,
+            kept,
+        };
+        if let Some(store) = store {
+            store
+                .put(&format!("{TENTATIVE_PREFIX}{key}"), &t.encode(), rng)
+                .map_err(storage)?;
+        }
+        self.tentative.lock().map_err(|_| poisoned())?.insert(key, t);
+        Ok(())
+    }
+
+    /// The tentative share of `key`, if there is one (to be committed).
+    pub(crate) fn tentative(&self, key: &KeyId) -> Option<ShareBundle> {
+        let t = self.tentative.lock().ok()?;
+        t.get(key).map(|t| ShareBundle {
+            info: t.bundle.info.clone(),
+            share: t.bundle.share.clone(),
+        })
+    }
+
+    /// The tentative share of `key` is now a served key: its kept deliveries are written on their own and the
+    /// tentative record goes (last).
+    pub(crate) fn committed(
+        &self,
+        store: Option<&SecretStore>,
+        key: &KeyId,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let kept = match self.tentative.lock().map_err(|_| poisoned())?.get(key) {
+            Some(t) => t.kept.clone(),
+            None => return Ok(()),
+        };
+        if let Some(k) = kept {
+            if let Some(store) = store {
+                store
+                    .put(&format!("{KEPT_PREFIX}{key}"), &k.encode(), rng)
+                    .map_err(storage)?;
+            }
+            self.kept.lock().map_err(|_| poisoned())?.insert(*key, k);
+        }
+        if let Some(store) = store {
+            store
+                .delete(&format!("{TENTATIVE_PREFIX}{key}"))
+                .map_err(storage)?;
+        }
+        self.tentative.lock().map_err(|_| poisoned())?.remove(key);
+        Ok(())
+    }
+
+    /// Drops everything about `key` (rolled back or deleted); whether there was a tentative share.
+    pub(crate) fn forget(&self, store: Option<&SecretStore>, key: &KeyId) -> Result<bool, Refusal> {
+        if let Some(store) = store {
+            store.delete(&format!("{KEPT_PREFIX}{key}")).map_err(storage)?;
+            store
+                .delete(&format!("{TENTATIVE_PREFIX}{key}"))
+                .map_err(storage)?;
+        }
+        self.kept.lock().map_err(|_| poisoned())?.remove(key);
+        Ok(self
+            .tentative
+            .lock()
+            .map_err(|_| poisoned())?
+            .remove(key)
+            .is_some())
+    }
+
+    /// Party `party` got its share of `key`: it is dropped from what this dealer keeps.
+    pub(crate) fn delivered(
+        &self,
+        store: Option<&SecretStore>,
+        key: &KeyId,
+        party: SignerId,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let mut kept = self.kept.lock().map_err(|_| poisoned())?;
+        let Some(k) = kept.get_mut(key) else { return Ok(()) };
+        k.absent.retain(|p| *p != party);
+        let name = format!("{KEPT_PREFIX}{key}");
+        if k.absent.is_empty() {
+            if let Some(store) = store {
+                store.delete(&name).map_err(storage)?;
+            }
+            kept.remove(key);
+        } else if let Some(store) = store {
+            store.put(&name, &k.encode(), rng).map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The answer to [`crate::wire::RequestBody::DkgPending`]: `held` (the committed keys), the tentative shares
+    /// with their age, and the kept deliveries, of committed and tentative shares (the coordinator delivers only
+    /// keys that some node serves).
+    pub(crate) fn report(&self, held: Vec<KeyId>, now_ms: u64) -> ResponseBody {
+        let mut kept: Vec<KeptDelivery> = self
+            .kept
+            .lock()
+            .map(|k| k.values().cloned().collect())
+            .unwrap_or_default();
+        let mut tentative = Vec::new();
+        if let Ok(t) = self.tentative.lock() {
+            for (key, t) in t.iter() {
+                tentative.push((*key, now_ms.saturating_sub(t.at)));
+                kept.extend(t.kept.iter().cloned());
+            }
+        }
+        ResponseBody::DkgPending {
+            held,
+            tentative,
+            kept,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,8 +750,8 @@ mod tests {
                         next_states.push(s);
                         next_outbox.push(out);
                     }
-                    Ok(Step::Created(b)) => results[i] = Some(Ok((b, Vec::new()))),
-                    Ok(Step::Resolved(b, named, _)) => results[i] = Some(Ok((b, named))),
+                    Ok(Step::Created(b, _)) => results[i] = Some(Ok((b, Vec::new()))),
+                    Ok(Step::Resolved(b, named, _, _)) => results[i] = Some(Ok((b, named))),
                     Err(f) => results[i] = Some(Err(f)),
                 }
             }

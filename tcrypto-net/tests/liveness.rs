@@ -1,0 +1,278 @@
+//! Liveness over real `tcrypto-node` processes (127.0.0.x, mutual TLS): every node killed with `kill -9` and
+//! restarted while one long-lived coordinator keeps signing; requests during the outage fail fast and name the
+//! down nodes, and signing resumes by itself once the nodes are back (RSA, ECDSA P-256, Ed25519). A fresh
+//! coordinator with one node down starts at once instead of waiting for it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::NodeProc;
+use sha2::Digest as _;
+use tcrypto::KeyId;
+use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::cluster::ClusterError;
+use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
+use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+
+/// Longest wait for signing to resume after the nodes are back (generous: the reconnection back-off is 2 s).
+const RESUME_WITHIN: Duration = Duration::from_secs(30);
+
+/// Small pools and timeouts, as a test wants them.
+fn config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        request_timeout: Duration::from_secs(2),
+        presign_low_watermark: 4,
+        presign_high_watermark: 8,
+        frost_low_watermark: 4,
+        frost_high_watermark: 8,
+        ..CoordinatorConfig::default()
+    }
+}
+
+/// Five started nodes (peers pinned, as DKG needs) and a coordinator connected to all of them.
+fn five_nodes(tag: &str) -> (Vec<NodeProc>, BlockingCluster, TlsIdentity) {
+    let dir = common::scratch(tag);
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..5).map(|i| common::node_proc(&dir, i, &coordinator)).collect();
+    common::testing::pin_peers(&nodes);
+    for n in &mut nodes {
+        n.start();
+    }
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, config()).unwrap();
+    assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
+    (nodes, cluster, coordinator)
+}
+
+fn mechanism(algorithm: Algorithm, i: u32) -> Mechanism {
+    let message = format!("liveness {i}").into_bytes();
+    match algorithm {
+        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
+            digest: sha2::Sha256::digest(&message).to_vec(),
+        },
+        Algorithm::Ed25519 => Mechanism::Ed25519 { message },
+        _ => common::pkcs1_sha256(&message),
+    }
+}
+
+/// Signs and checks the signature with the stock verifier of the algorithm.
+fn sign_checked(
+    cluster: &BlockingCluster,
+    key: KeyId,
+    algorithm: Algorithm,
+    i: u32,
+) -> Result<(), ClusterError> {
+    let mech = mechanism(algorithm, i);
+    let sig = cluster.sign(key, mech.clone())?;
+    let public = cluster.public_key(&key).unwrap();
+    match public.as_rsa() {
+        Some(pk) => common::rsa_crate_verifies(pk, &mech, &sig.bytes).unwrap(),
+        None => common::ec_verifies(&public, &mech, &sig.bytes).unwrap(),
+    }
+    Ok(())
+}
+
+/// Kills every node, checks that requests fail fast naming the five down nodes, restarts them and waits (no
+/// caller action but retrying) until signing resumes; then signs a few more.
+fn outage_and_recovery(nodes: &mut [NodeProc], cluster: &BlockingCluster, key: KeyId, algorithm: Algorithm) {
+    sign_checked(cluster, key, algorithm, 0).unwrap();
+    for n in nodes.iter_mut() {
+        n.kill();
+    }
+    let names: Vec<String> = nodes.iter().map(|n| n.public.name.clone()).collect();
+    for i in 1..=5 {
+        let err = sign_checked(cluster, key, algorithm, i).unwrap_err();
+        let ClusterError::Sign(SignError::Unavailable { down, .. }) = &err else {
+            panic!("expected Unavailable, got {err}");
+        };
+        let down: Vec<&String> = down.iter().map(|(name, _)| name).collect();
+        assert_eq!(down, names.iter().collect::<Vec<_>>(), "{err}");
+        let text = err.to_string();
+        assert!(names.iter().all(|n| text.contains(n.as_str())), "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let deadline = Instant::now() + RESUME_WITHIN;
+    let mut i = 100;
+    loop {
+        i += 1;
+        match sign_checked(cluster, key, algorithm, i) {
+            Ok(()) => break,
+            Err(e) => assert!(Instant::now() < deadline, "signing did not resume: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for j in 0..8 {
+        sign_checked(cluster, key, algorithm, 1_000 + j).unwrap();
+    }
+}
+
+#[test]
+fn rsa_signing_resumes_by_itself_after_every_node_was_killed_and_restarted() {
+    let (mut nodes, cluster, _) = five_nodes("liveness-rsa");
+    let (pk, shares) = common::rsa_key(1024, 3, 5, 21);
+    let key = cluster.import_rsa_shares(&pk, &shares, &mut rand::rng()).unwrap();
+    outage_and_recovery(&mut nodes, &cluster, key, Algorithm::Rsa);
+}
+
+#[test]
+fn ecdsa_signing_resumes_by_itself_after_every_node_was_killed_and_restarted() {
+    let (mut nodes, cluster, _) = five_nodes("liveness-ecdsa");
+    let key = cluster.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    outage_and_recovery(&mut nodes, &cluster, key, Algorithm::EcdsaP256);
+}
+
+#[test]
+fn ed25519_signing_resumes_by_itself_after_every_node_was_killed_and_restarted() {
+    let (mut nodes, cluster, _) = five_nodes("liveness-ed25519");
+    let key = cluster.create_key(Algorithm::Ed25519, 3).unwrap();
+    outage_and_recovery(&mut nodes, &cluster, key, Algorithm::Ed25519);
+}
+
+#[test]
+fn a_fresh_coordinator_with_one_node_down_starts_without_waiting_for_it() {
+    let (mut nodes, cluster, identity) = five_nodes("liveness-fresh");
+    let (pk, shares) = common::rsa_key(1024, 3, 5, 22);
+    let key = cluster.import_rsa_shares(&pk, &shares, &mut rand::rng()).unwrap();
+    drop(cluster);
+    nodes[4].kill();
+    // A new coordinator process: the same identity, nothing but the node list.
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let fresh = BlockingCluster::connect_tls(&identity, &addrs, config()).unwrap();
+    let started = Instant::now();
+    // The down node costs one refused connection attempt, not the whole wait.
+    assert_eq!(fresh.connect(Duration::from_secs(120)), 4);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fresh.refresh_keys().unwrap(), vec![key]);
+    sign_checked(&fresh, key, Algorithm::Rsa, 0).unwrap();
+}
+
+/// What node `i` reports about key creations: (served keys, tentative keys, keys with deliveries kept).
+fn dkg_state(cluster: &BlockingCluster, i: usize) -> (Vec<KeyId>, Vec<KeyId>, Vec<KeyId>) {
+    match cluster.request(i, RequestBody::DkgPending).unwrap() {
+        ResponseBody::DkgPending {
+            held,
+            tentative,
+            kept,
+        } => {
+            let mut held = held;
+            held.sort();
+            (
+                held,
+                tentative.into_iter().map(|(k, _)| k).collect(),
+                kept.into_iter().map(|k| k.key).collect(),
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_node_killed_at_any_point_of_a_dkg_leaves_keys_either_everywhere_or_nowhere() {
+    let (mut nodes, cluster, identity) = five_nodes("liveness-dkg");
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    // How long a creation takes here, to spread the kill points over it; the Ed25519 key is made with node 5
+    // down, so it gets its share later, from what the dealers kept, through another coordinator.
+    let started = Instant::now();
+    let ecdsa = cluster.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    let took_ecdsa = started.elapsed();
+    nodes[4].kill();
+    let started = Instant::now();
+    let ed25519 = cluster.create_key(Algorithm::Ed25519, 3).unwrap();
+    let took_ed25519 = started.elapsed();
+    drop(cluster);
+    nodes[4].start();
+    let mut created = vec![(ecdsa, Algorithm::EcdsaP256), (ed25519, Algorithm::Ed25519)];
+    // Shares left tentative by an abandoned creation are rolled back after a second (a minute by default).
+    let cfg = || CoordinatorConfig {
+        dkg_rollback_after: Duration::from_secs(1),
+        ..config()
+    };
+    let mut failed = 0;
+    let seed: u64 = rand::random();
+    println!("kill-point seed {seed}");
+    let mut rng = common::rng(seed);
+    // Each point: a fresh coordinator without any state directory; one node killed `delay` into the creation;
+    // every third point with node 5 down all along (it gets its share later, from what the dealers kept).
+    for point in 0..12u32 {
+        use rand::RngExt as _;
+        let algorithm = if point % 2 == 0 {
+            Algorithm::EcdsaP256
+        } else {
+            Algorithm::Ed25519
+        };
+        let absent = point % 3 == 0;
+        if absent {
+            nodes[4].kill();
+        }
+        let victim = usize::try_from(point).unwrap() % if absent { 4 } else { 5 };
+        let took = if algorithm == Algorithm::EcdsaP256 {
+            took_ecdsa
+        } else {
+            took_ed25519
+        };
+        let delay = took.mul_f64(rng.random_range(0.0..1.3));
+        let coord = BlockingCluster::connect_tls(&identity, &addrs, cfg()).unwrap();
+        assert_eq!(coord.connect(Duration::from_secs(20)), if absent { 4 } else { 5 });
+        let result = std::thread::scope(|s| {
+            let node = &mut nodes[victim];
+            s.spawn(move || {
+                std::thread::sleep(delay);
+                node.kill();
+            });
+            coord.create_key(algorithm, 3)
+        });
+        println!(
+            "point {point}: {algorithm:?}, node{} killed after {delay:?}: {result:?}",
+            victim + 1
+        );
+        match result {
+            Ok(key) => created.push((key, algorithm)),
+            Err(_) => failed += 1,
+        }
+        drop(coord);
+        nodes[victim].start();
+        if absent {
+            nodes[4].start();
+        }
+    }
+    println!("{} created, {failed} failed", created.len() - 2);
+
+    // A coordinator restarted without state settles everything from the nodes' reports: tentative shares are
+    // committed or rolled back, kept deliveries delivered.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let fresh = BlockingCluster::connect_tls(&identity, &addrs, cfg()).unwrap();
+    assert_eq!(fresh.connect(Duration::from_secs(20)), 5);
+    let mut expected: Vec<KeyId> = created.iter().map(|(k, _)| *k).collect();
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states: Vec<_> = (0..5).map(|i| dkg_state(&fresh, i)).collect();
+        let settled = states
+            .iter()
+            .all(|(held, tentative, kept)| *held == expected && tentative.is_empty() && kept.is_empty());
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: expected {expected:?}, nodes {states:?}"
+        );
+        fresh.connect(Duration::from_millis(50));
+    }
+    let mut learned = fresh.refresh_keys().unwrap();
+    learned.sort();
+    assert_eq!(learned, expected);
+    for (i, (key, algorithm)) in created.iter().enumerate() {
+        sign_checked(&fresh, *key, *algorithm, u32::try_from(i).unwrap()).unwrap();
+    }
+}
