@@ -20,7 +20,8 @@
 //!
 //! With `backend = "cluster"`, a `[cluster]` table names a `tcrypto-net` coordinator configuration file (the same
 //! format `tcrypto-node coordinator-init` and the cluster tools use: coordinator identity, nodes with addresses
-//! and pinned identities, request timeout) and the threshold of keys made here:
+//! and pinned identities, request timeout) and the threshold of keys made here. The coordinator identity is sealed
+//! with the token's user PIN: `C_Login` opens it (see [`crate::backend::cluster`]).
 //!
 //! ```toml
 //! backend = "cluster"

@@ -140,8 +140,9 @@ impl Module {
             seeds: crate::random::SeedPool::default(),
         }));
         drop(guard);
-        // Shares of keys destroyed while their nodes were down (by this or an earlier process).
-        if let Err(e) = self.retry_pending_deletions() {
+        // Shares of keys destroyed while their nodes were down (by this or an earlier process). A backend locked
+        // until C_Login (the cluster's sealed coordinator identity) retries them at login.
+        if let Err(e) = self.retry_pending_deletions_if_unlocked() {
             tracing::warn!(error = %e, "could not retry pending share deletions");
         }
         Ok(())
@@ -176,7 +177,15 @@ impl Module {
         left.into_iter().map(|(_, u)| u).collect()
     }
 
-    /// Retries every pending share deletion in the store (`C_Initialize` and `C_DestroyObject` call it); a node
+    fn retry_pending_deletions_if_unlocked(&self) -> Result<usize> {
+        if self.with(|i| Ok(i.backend.locked()))? {
+            return Ok(0);
+        }
+        self.retry_pending_deletions()
+    }
+
+    /// Retries every pending share deletion in the store (`C_Initialize`, or the user's first `C_Login` when the
+    /// backend is locked until then, and `C_DestroyObject` call it); a node
     /// that confirms is struck off, one that fails again has its attempt counted. Returns how many remain.
     pub fn retry_pending_deletions(&self) -> Result<usize> {
         let (backend, pending) = self.with(|i| Ok((i.backend.clone(), i.store.pending_deletions()?)))?;
@@ -360,13 +369,19 @@ impl Module {
 
     /// `C_InitPIN`: the SO sets the user PIN.
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, new_pin: &[u8]) -> Result<()> {
-        self.with(|i| {
+        let backend = self.with(|i| {
             let s = i.session(h)?;
             let slot = s.slot;
             if !(s.rw && i.logins.get(&slot) == Some(&CKU_SO)) {
                 return Err(Error::UserNotLoggedIn);
             }
             check_pin_len(new_pin, i.config.min_pin_len)?;
+            Ok(i.backend.clone())
+        })?;
+        // The cluster backend takes only a PIN that opens its sealed coordinator identity (no lock held: Argon2id).
+        backend.accepts_user_pin(new_pin)?;
+        self.with(|i| {
+            let slot = i.session(h)?.slot;
             let name = i.token_name(slot)?.to_string();
             i.store.set_user_pin(&name, &pin::hash_pin(new_pin)?)
         })
@@ -374,7 +389,7 @@ impl Module {
 
     /// `C_SetPIN`: changes the PIN of whoever is logged in (the user's in a public session).
     pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        self.with(|i| {
+        let (so, name, backend) = self.with(|i| {
             let s = i.session(h)?;
             let slot = s.slot;
             if !s.rw {
@@ -389,7 +404,14 @@ impl Module {
             if !pin::verify_pin(&current, old) {
                 return Err(Error::PinIncorrect);
             }
-            let hash = pin::hash_pin(new)?;
+            Ok((so, name, i.backend.clone()))
+        })?;
+        // The user PIN seals the cluster backend's coordinator identity: re-seal it first (no lock held).
+        if !so {
+            backend.change_user_pin(old, new)?;
+        }
+        let hash = pin::hash_pin(new)?;
+        self.with(|i| {
             if so {
                 i.store.set_so_pin(&name, &hash)
             } else {
@@ -473,7 +495,7 @@ impl Module {
 
     /// `C_Login`.
     pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        self.with(|i| {
+        let checked = self.with(|i| {
             let slot = i.session(h)?.slot;
             if user != CKU_SO && user != CKU_USER {
                 return Err(if user == CKU_CONTEXT_SPECIFIC {
@@ -500,9 +522,28 @@ impl Module {
             if !pin::verify_pin(&stored, &pin) {
                 return Err(Error::PinIncorrect);
             }
+            Ok((slot, i.backend.clone()))
+        })?;
+        let (slot, backend) = checked;
+        // The user PIN unlocks the backend (the cluster's sealed coordinator identity; it connects then), without
+        // the lock held. The login counts only once that succeeded.
+        let unlocked_now = user == CKU_USER && backend.locked();
+        if user == CKU_USER {
+            backend.unlock(pin)?;
+        }
+        self.with(|i| {
+            match i.logins.get(&slot) {
+                Some(u) if *u == user => return Err(Error::UserAlreadyLoggedIn),
+                Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
+                None => {}
+            }
             i.logins.insert(slot, user);
             Ok(())
-        })
+        })?;
+        if unlocked_now && let Err(e) = self.retry_pending_deletions() {
+            tracing::warn!(error = %e, "could not retry pending share deletions");
+        }
+        Ok(())
     }
 
     /// `C_Logout`.

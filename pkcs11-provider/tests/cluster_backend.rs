@@ -5,19 +5,19 @@
 //! threshold ECDSA with every ECDSA mechanism checked by `p256` (also from 8 threads at once) and, through
 //! `pkcs11-tool` and `p11tool`, by `openssl` and GnuTLS, signing with two of five nodes killed, destroy deleting the
 //! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions (the object
-//! stays, unable to sign) that the next `C_Initialize` carries out, removing the object. One cluster of five daemons serves the whole file (starting it is the slow part).
+//! stays, unable to sign) that the next process carries out at the user's `C_Login`, removing the object. One cluster of five daemons serves the whole file (starting it is the slow part).
 #![allow(clippy::unwrap_used)]
 // The only unsafe here: setting the configuration variable before the module is loaded.
 #![allow(unsafe_code)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::tool::Tool;
-use common::{SO_PIN, USER_PIN, rsa_public};
+use common::{SO_PIN, USER_PIN, node_binary, rsa_public};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
@@ -33,41 +33,6 @@ use tcrypto_net::testing::{NodeProc, pin_peers, write_coordinator_config};
 use tcrypto_net::wire::{RequestBody, ResponseBody};
 
 const PASS: &str = "cluster-backend-test-passphrase";
-
-/// The `tcrypto-node` binary of this workspace, built (or found up to date) by cargo in this target directory.
-fn node_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let target = profile_dir.parent().unwrap();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev".to_string(),
-        Some(other) => other.to_string(),
-        None => "dev".to_string(),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "tcrypto-net",
-            "--bin",
-            "tcrypto-node",
-            // Same features as `cargo test --workspace --all-features`: this build replaces the binary that
-            // tcrypto-net's own tests run, so it must keep every subcommand (the key ceremony is behind `dealer`).
-            "--all-features",
-            "--profile",
-            &profile,
-        ])
-        .env("CARGO_TARGET_DIR", target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build of tcrypto-node failed");
-    let bin = profile_dir.join("tcrypto-node");
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
-}
 
 /// The keys each node reports holding (`None` for a node that does not answer).
 fn keys_on_nodes(cluster: &BlockingCluster, n: usize) -> Vec<Option<Vec<tcrypto::KeyId>>> {
@@ -471,8 +436,9 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         [nodes[1].public.name.clone(), nodes[4].public.name.clone()]
     );
 
-    // The nodes come back still holding their shares (nothing was dropped silently); the next C_Initialize (as in
-    // a new process) deletes them and clears the records.
+    // The nodes come back still holding their shares (nothing was dropped silently); the next process deletes
+    // them and clears the records once the user's C_Login has opened the coordinator identity (C_Initialize does
+    // not connect).
     nodes[1].start();
     nodes[4].start();
     let back = keys_on_all_nodes(&observer, 5);
@@ -480,14 +446,14 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     let p11 = Pkcs11::new(common::module_path()).unwrap();
     p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
-    for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
-        assert!(keys.is_empty(), "node {i} still holds {keys:?}");
-    }
     let slot = p11.get_slots_with_token().unwrap()[0];
     let session = p11.open_ro_session(slot).unwrap();
     session
         .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
         .unwrap();
+    for (i, keys) in keys_on_all_nodes(&observer, 5).iter().enumerate() {
+        assert!(keys.is_empty(), "node {i} still holds {keys:?}");
+    }
     assert!(
         session.find_objects(&c2).unwrap().is_empty(),
         "the destroyed object went with its last share"

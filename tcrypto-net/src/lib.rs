@@ -12,12 +12,16 @@
 //! - [`bundle`]: HPKE-sealed share bundles from a dealer or key ceremony.
 //!
 //! Identities, storage, transports:
-//! - [`identity`]: node and coordinator keys, SPKI pinning fingerprints;
+//! - [`identity`]: node and coordinator keys (the coordinator's sealed with a passphrase), SPKI pinning fingerprints;
 //! - [`tls`]: mutual TLS 1.3 configurations with SPKI-pinned peers;
 //! - [`store`]: encrypted, crash-safe secret store; [`audit`]: the append-only audit log; [`config`]: TOML files;
 //! - [`server`]: the node's tokio server; [`embedded`]: nodes inside the current process;
 //! - [`cluster`]: the coordinator API over an engine: [`memory`] (in-process) or [`blocking`] (TLS, thread-free);
 //!   [`asynchronous`]: the same on tokio.
+//!
+//! Binaries: `tcrypto-node` (the node daemon, its key store, the offline RSA ceremony, coordinator identities) and
+//! `tcrypto-ctl` (the operator's tool on a coordinator configuration: list, create, import, export, sign, delete,
+//! health).
 #![forbid(unsafe_code)]
 
 pub mod algo;

@@ -2,8 +2,14 @@
 //!
 //! The coordinator is [`tcrypto_net::blocking::BlockingCluster`], the thread-free driver: sockets are polled from
 //! whichever caller's thread waits for a result, so the module creates no thread and no runtime (PKCS#11 hosts
-//! may forbid both). It is built in `C_Initialize` from the `tcrypto-net` coordinator configuration file named in
-//! `[cluster]`; a forked child's `C_Initialize` builds a fresh one (the parent's sockets are never touched).
+//! may forbid both). `C_Initialize` reads the `tcrypto-net` coordinator configuration file named in `[cluster]`
+//! (nodes, threshold) but neither opens the coordinator identity nor connects: the identity is sealed with the
+//! token's user PIN (`tcrypto-node coordinator-init`), so the first `C_Login` of the user opens it and connects
+//! (a wrong PIN: `CKR_PIN_INCORRECT`). Until then every key operation is refused (`CKR_USER_NOT_LOGGED_IN`);
+//! objects are listed from the module's own store. `C_InitPIN` accepts only a user PIN that opens the identity,
+//! and `C_SetPIN` of the user re-seals the identity file with the new PIN. A legacy unsealed identity file is
+//! accepted with a warning. The connection stays up after `C_Logout` until `C_Finalize`; a forked child's
+//! `C_Initialize` starts locked again (the parent's sockets are never touched).
 //!
 //! RSA keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole key while
 //! dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten. P-256 and
@@ -16,6 +22,7 @@
 //! module, which keeps them in its store as pending deletions and retries them (see `crate::module`).
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rand_core::UnwrapErr;
@@ -23,7 +30,9 @@ use tcrypto::KeyId;
 use tcrypto::rsa;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::{ClusterError, Engine as _};
+use tcrypto_net::config::CoordinatorConfigFile;
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, NodeIndex, SignError};
+use tcrypto_net::identity::{IdentityError, IdentityFile, SealedTlsIdentity};
 use tcrypto_net::wire::{Algorithm, ErrorCode, Mechanism, RequestBody, ResponseBody};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
@@ -46,7 +55,11 @@ const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// The networked threshold cluster.
 pub struct ClusterBackend {
-    cluster: BlockingCluster,
+    cfg: ClusterConfig,
+    /// The coordinator, made by the first [`Backend::unlock`].
+    cluster: OnceLock<BlockingCluster>,
+    /// Serialises unlocking (two sessions logging in at once build one coordinator).
+    unlocking: Mutex<()>,
     threshold: u16,
     parties: u16,
     /// TEST ONLY: committed safe primes by bit length.
@@ -56,7 +69,8 @@ pub struct ClusterBackend {
 impl core::fmt::Debug for ClusterBackend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ClusterBackend")
-            .field("cluster", &self.cluster)
+            .field("coordinator", &self.cfg.coordinator)
+            .field("unlocked", &self.cluster.get().is_some())
             .field("threshold", &self.threshold)
             .finish_non_exhaustive()
     }
@@ -82,20 +96,20 @@ fn key_id(key: &KeyRef) -> Result<KeyId, BackendError> {
     }
 }
 
+/// A PIN as the passphrase of the coordinator identity (which is text).
+fn pin_text(pin: &[u8]) -> Result<&str, BackendError> {
+    std::str::from_utf8(pin)
+        .map_err(|_| BackendError::PinIncorrect("the coordinator identity (PIN not UTF-8)".into()))
+}
+
 impl ClusterBackend {
-    /// Connects (lazily; no thread) to the cluster described by the coordinator file of `cfg`.
+    /// Reads the coordinator file of `cfg` (nodes, threshold); connects only when [`Backend::unlock`] opens the
+    /// coordinator identity.
     pub fn new(cfg: &ClusterConfig) -> Result<Self> {
-        let pool = cfg.pool.max(1);
-        let cluster = BlockingCluster::from_config_file_with(&cfg.coordinator, |c| CoordinatorConfig {
-            presign_low_watermark: pool / 4,
-            presign_high_watermark: pool,
-            frost_low_watermark: pool / 4,
-            frost_high_watermark: pool,
-            ..c
-        })
-        .map_err(|e| Error::Config(format!("cluster {}: {e}", cfg.coordinator.display())))?;
-        let parties = u16::try_from(cluster.nodes().len())
-            .map_err(|_| Error::Config("cluster: too many nodes".into()))?;
+        let file = CoordinatorConfigFile::load(&cfg.coordinator)
+            .map_err(|e| Error::Config(format!("cluster {}: {e}", cfg.coordinator.display())))?;
+        let parties =
+            u16::try_from(file.nodes.len()).map_err(|_| Error::Config("cluster: too many nodes".into()))?;
         if cfg.threshold > parties {
             return Err(Error::Config(format!(
                 "cluster: threshold {} above the {parties} nodes of {}",
@@ -104,24 +118,72 @@ impl ClusterBackend {
             )));
         }
         let test_primes = cfg.rsa_test_primes.as_deref().map(load_primes).transpose()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            cluster: OnceLock::new(),
+            unlocking: Mutex::new(()),
+            threshold: cfg.threshold,
+            parties,
+            test_primes,
+        })
+    }
+
+    /// The coordinator, once unlocked.
+    fn cluster(&self) -> Result<&BlockingCluster, BackendError> {
+        self.cluster.get().ok_or_else(|| {
+            BackendError::Locked(format!(
+                "the coordinator identity of {} opens with the user PIN",
+                self.cfg.coordinator.display()
+            ))
+        })
+    }
+
+    /// Builds the coordinator with the identity opened by `pin`, connects and learns the nodes' keys.
+    fn connect(&self, pin: &str) -> Result<BlockingCluster, BackendError> {
+        let pool = self.cfg.pool.max(1);
+        let cluster = BlockingCluster::from_config_file_unlocked(&self.cfg.coordinator, Some(pin), |c| {
+            CoordinatorConfig {
+                presign_low_watermark: pool / 4,
+                presign_high_watermark: pool,
+                frost_low_watermark: pool / 4,
+                frost_high_watermark: pool,
+                ..c
+            }
+        })
+        .map_err(|e| {
+            let text = format!("{}: {e}", self.cfg.coordinator.display());
+            if text.contains(&IdentityError::WrongPassphrase.to_string()) {
+                BackendError::PinIncorrect(text)
+            } else {
+                BackendError::Cluster(text)
+            }
+        })?;
         let connected = cluster.connect(CONNECT_WAIT);
-        if connected < usize::from(cfg.threshold) {
+        if connected < usize::from(self.threshold) {
             tracing::warn!(
                 connected,
-                parties,
-                "cluster: fewer nodes than the threshold reachable at start"
+                parties = self.parties,
+                "cluster: fewer nodes than the threshold reachable at login"
             );
         }
         // Keys made by earlier processes: registered from the nodes' own lists (any `k` agreeing).
         if let Err(e) = cluster.refresh_keys() {
             tracing::warn!(error = %e, "cluster: could not list the nodes' keys");
         }
-        Ok(Self {
-            cluster,
-            threshold: cfg.threshold,
-            parties,
-            test_primes,
-        })
+        Ok(cluster)
+    }
+
+    /// The coordinator identity file and its decoded content.
+    fn identity_file(&self) -> Result<(std::path::PathBuf, IdentityFile), BackendError> {
+        let file = CoordinatorConfigFile::load(&self.cfg.coordinator)
+            .map_err(|e| BackendError::Cluster(format!("{}: {e}", self.cfg.coordinator.display())))?;
+        let path = file.identity;
+        let bytes = zeroize::Zeroizing::new(
+            std::fs::read(&path).map_err(|e| BackendError::Cluster(format!("{}: {e}", path.display())))?,
+        );
+        let id = IdentityFile::decode(&bytes)
+            .map_err(|e| BackendError::Cluster(format!("{}: {e}", path.display())))?;
+        Ok((path, id))
     }
 
     fn distribute(
@@ -130,7 +192,7 @@ impl ClusterBackend {
         shares: &[rsa::KeyShare],
     ) -> Result<(PublicKey, KeyRef), BackendError> {
         let id = self
-            .cluster
+            .cluster()?
             .import_rsa_shares(public, shares, &mut os_rng())
             .map_err(cluster_error)?;
         Ok((rsa_public(public), key_ref(TAG_RSA, id)))
@@ -138,13 +200,13 @@ impl ClusterBackend {
 
     /// Creates a key of `algorithm` by DKG among the nodes and returns its public key as the module reports it.
     fn create_by_dkg(&self, algorithm: Algorithm) -> Result<(PublicKey, KeyRef), BackendError> {
-        let id = self
-            .cluster
+        let cluster = self.cluster()?;
+        let id = cluster
             .create_key(algorithm, self.threshold)
             .map_err(cluster_error)?;
         let unregistered =
             || BackendError::Cluster(format!("the new {} key is not registered", algorithm.name()));
-        let public = self.cluster.public_key(&id).ok_or_else(unregistered)?;
+        let public = cluster.public_key(&id).ok_or_else(unregistered)?;
         match algorithm {
             Algorithm::EcdsaP256 => {
                 let vk = &public.as_ecdsa().ok_or_else(unregistered)?.verifying;
@@ -163,7 +225,7 @@ impl ClusterBackend {
     fn with_refresh<T>(&self, op: impl Fn() -> Result<T, ClusterError>) -> Result<T, BackendError> {
         match op() {
             Err(ClusterError::Sign(SignError::UnknownKey(_))) => {
-                self.cluster.refresh_keys().map_err(cluster_error)?;
+                self.cluster()?.refresh_keys().map_err(cluster_error)?;
                 op().map_err(cluster_error)
             }
             other => other.map_err(cluster_error),
@@ -254,7 +316,8 @@ impl Backend for ClusterBackend {
     fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
         let id = key_id(key)?;
         let mech = mechanism(request)?;
-        let sig = self.with_refresh(|| self.cluster.sign(id, mech.clone()))?;
+        let cluster = self.cluster()?;
+        let sig = self.with_refresh(|| cluster.sign(id, mech.clone()))?;
         if !sig.culprits.is_empty() {
             tracing::warn!(culprits = ?sig.culprits, "cluster: misbehaving nodes excluded");
         }
@@ -268,15 +331,15 @@ impl Backend for ClusterBackend {
         let id = key_id(key)?;
         // The coordinator stops using the key at once; every node is asked, holder or not (the coordinator's
         // holder map may be stale, and a node without the share simply says so).
-        self.cluster.engine().submit(|c, _, _| c.forget_key(&id));
-        let all: Vec<NodeIndex> = (0..self.cluster.nodes().len()).collect();
+        let cluster = self.cluster()?;
+        cluster.engine().submit(|c, _, _| c.forget_key(&id));
+        let all: Vec<NodeIndex> = (0..cluster.nodes().len()).collect();
         Ok(self
-            .delete_shares(id, &all)
+            .delete_shares(cluster, id, &all)
             .into_iter()
             .filter_map(|(node, result)| {
                 result.err().map(|reason| UndeletedShare {
-                    node: self
-                        .cluster
+                    node: cluster
                         .nodes()
                         .get(node)
                         .map_or_else(|| format!("#{node}"), |n| n.name.clone()),
@@ -288,27 +351,82 @@ impl Backend for ClusterBackend {
 
     fn destroy_share(&self, key: &KeyRef, node: &str) -> Result<(), BackendError> {
         let id = key_id(key)?;
-        let index = self
-            .cluster
+        let cluster = self.cluster()?;
+        let index = cluster
             .nodes()
             .iter()
             .position(|n| n.name == node)
             .ok_or_else(|| {
                 BackendError::Cluster(format!("node {node} is no longer in the cluster configuration"))
             })?;
-        match self.delete_shares(id, &[index]).pop() {
+        match self.delete_shares(cluster, id, &[index]).pop() {
             Some((_, Ok(()))) => Ok(()),
             Some((_, Err(reason))) => Err(BackendError::Cluster(format!("node {node}: {reason}"))),
             None => Err(BackendError::Cluster(format!("node {node}: no answer"))),
         }
+    }
+
+    fn unlock(&self, pin: &[u8]) -> Result<(), BackendError> {
+        let _one = self.unlocking.lock().unwrap_or_else(|p| p.into_inner());
+        if self.cluster.get().is_some() {
+            return Ok(());
+        }
+        let cluster = self.connect(pin_text(pin)?)?;
+        let _ = self.cluster.set(cluster);
+        Ok(())
+    }
+
+    fn locked(&self) -> bool {
+        self.cluster.get().is_none()
+    }
+
+    fn accepts_user_pin(&self, pin: &[u8]) -> Result<(), BackendError> {
+        let (path, file) = self.identity_file()?;
+        match file {
+            IdentityFile::Unsealed(_) => Ok(()),
+            IdentityFile::Sealed(sealed) => sealed.open(pin_text(pin)?).map(|_| ()).map_err(|e| {
+                BackendError::PinInvalid(format!(
+                    "the user PIN of a cluster token must open the coordinator identity {}: {e}",
+                    path.display()
+                ))
+            }),
+        }
+    }
+
+    fn change_user_pin(&self, old: &[u8], new: &[u8]) -> Result<(), BackendError> {
+        let (path, file) = self.identity_file()?;
+        let IdentityFile::Sealed(sealed) = file else {
+            return Ok(());
+        };
+        let id = sealed
+            .open(pin_text(old)?)
+            .map_err(|e| BackendError::PinIncorrect(format!("{}: {e}", path.display())))?;
+        let new = std::str::from_utf8(new)
+            .map_err(|_| BackendError::PinInvalid("the PIN of a cluster token must be UTF-8 text".into()))?;
+        let resealed = SealedTlsIdentity::seal(&id, new, sealed.cost(), &mut os_rng())
+            .map_err(|e| BackendError::PinInvalid(format!("{}: {e}", path.display())))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| BackendError::Cluster(format!("{}: not a file name", path.display())))?;
+        tcrypto_net::store::write_atomic(dir, name, &resealed.encode(), u64::from(std::process::id()))
+            .map_err(|e| BackendError::Cluster(format!("re-sealing {}: {e}", path.display())))?;
+        tracing::info!(file = %path.display(), "coordinator identity re-sealed with the new user PIN");
+        Ok(())
     }
 }
 
 impl ClusterBackend {
     /// Asks the nodes `nodes` to delete their shares of `id`, all requests in flight at once. A node that holds no
     /// share (any more) counts as done; a node that is down fails at once ("not connected").
-    fn delete_shares(&self, id: KeyId, nodes: &[NodeIndex]) -> Vec<(NodeIndex, Result<(), String>)> {
-        let engine = self.cluster.engine();
+    fn delete_shares(
+        &self,
+        cluster: &BlockingCluster,
+        id: KeyId,
+        nodes: &[NodeIndex],
+    ) -> Vec<(NodeIndex, Result<(), String>)> {
+        let engine = cluster.engine();
         let ops: Vec<_> = nodes
             .iter()
             .map(|&node| {

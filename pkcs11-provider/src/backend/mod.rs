@@ -14,7 +14,7 @@ pub mod embedded;
 
 use cryptoki_sys::{
     CK_RV, CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED, CKR_KEY_HANDLE_INVALID, CKR_KEY_SIZE_RANGE,
-    CKR_MECHANISM_INVALID,
+    CKR_MECHANISM_INVALID, CKR_PIN_INCORRECT, CKR_PIN_INVALID, CKR_USER_NOT_LOGGED_IN,
 };
 use tcrypto::HashAlg;
 
@@ -132,6 +132,16 @@ pub enum BackendError {
     /// The threshold protocol rejected the request or an input.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The backend is locked until the user logs in (the cluster backend's coordinator identity is sealed with
+    /// the user PIN).
+    #[error("locked until C_Login: {0}")]
+    Locked(String),
+    /// The PIN does not unlock the backend (the message names the file).
+    #[error("PIN does not unlock {0}")]
+    PinIncorrect(String),
+    /// The PIN cannot become the user PIN (the message says why).
+    #[error("PIN refused: {0}")]
+    PinInvalid(String),
 }
 
 impl BackendError {
@@ -143,6 +153,9 @@ impl BackendError {
             BackendError::UnknownKey => CKR_KEY_HANDLE_INVALID,
             BackendError::Cluster(_) | BackendError::Io(_) => CKR_DEVICE_ERROR,
             BackendError::Protocol(_) => CKR_FUNCTION_FAILED,
+            BackendError::Locked(_) => CKR_USER_NOT_LOGGED_IN,
+            BackendError::PinIncorrect(_) => CKR_PIN_INCORRECT,
+            BackendError::PinInvalid(_) => CKR_PIN_INVALID,
         }
     }
 }
@@ -179,6 +192,28 @@ pub trait Backend: Send + Sync {
     fn destroy_share(&self, key: &KeyRef, node: &str) -> Result<(), BackendError> {
         let _ = (key, node);
         Err(BackendError::Unsupported("this backend has no per-node shares"))
+    }
+    /// The normal user logged in with `pin` (its hash already checked): unlocks what the backend needs to reach
+    /// its keys (the cluster backend opens the coordinator identity sealed with this PIN and connects to the
+    /// nodes). Default: nothing to unlock.
+    fn unlock(&self, pin: &[u8]) -> Result<(), BackendError> {
+        let _ = pin;
+        Ok(())
+    }
+    /// Whether key operations wait for [`Backend::unlock`] (no `C_Login` of the user yet in this process).
+    fn locked(&self) -> bool {
+        false
+    }
+    /// Whether `pin` can become the user PIN (`C_InitPIN`): the cluster backend needs it to open the sealed
+    /// coordinator identity.
+    fn accepts_user_pin(&self, pin: &[u8]) -> Result<(), BackendError> {
+        let _ = pin;
+        Ok(())
+    }
+    /// The user PIN changes from `old` to `new` (`C_SetPIN`): re-seals what `old` unlocked.
+    fn change_user_pin(&self, old: &[u8], new: &[u8]) -> Result<(), BackendError> {
+        let _ = (old, new);
+        Ok(())
     }
 }
 

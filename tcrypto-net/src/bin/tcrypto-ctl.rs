@@ -235,7 +235,19 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, out: Output) -> Result<u8> {
     let cluster = BlockingCluster::from_config_file(&cli.config)
         .map_err(|e| Failure(format!("{}: {e}", cli.config.display())))?;
-    cluster.connect(Duration::from_secs(cli.wait));
+    let connected = cluster.connect(Duration::from_secs(cli.wait));
+    if connected < cluster.nodes().len() && !matches!(cli.command, Command::Health) {
+        let down: Vec<String> = cluster
+            .health()
+            .into_iter()
+            .filter(|h| !h.connected)
+            .map(|h| h.name)
+            .collect();
+        eprintln!(
+            "tcrypto-ctl: warning: node(s) {} not reachable; keys fewer than k reachable nodes hold are not listed",
+            down.join(", ")
+        );
+    }
     if let Err(e) = cluster.refresh_keys() {
         tracing::warn!(error = %e, "listing the nodes' keys failed");
     }
