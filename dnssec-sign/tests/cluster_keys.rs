@@ -211,8 +211,8 @@ fn signing_completes_with_n_minus_k_cluster_nodes_down() {
 }
 
 /// A TCP relay in front of one node: the coordinator reaches the node through it, and [`Relay::cut`]
-/// closes every relayed connection and the listening port, as when the node's machine goes down
-/// (reconnecting is refused from then on). TLS runs end to end through it, untouched.
+/// closes every relayed connection, as when the node's machine goes down (new connections are closed
+/// at once from then on, until [`Relay::restore`]). TLS runs end to end through it, untouched.
 struct Relay {
     addr: std::net::SocketAddr,
     cut: Arc<std::sync::atomic::AtomicBool>,
@@ -231,12 +231,15 @@ impl Relay {
         };
         let (cut, streams) = (relay.cut.clone(), relay.streams.clone());
         std::thread::spawn(move || {
-            // the listener is dropped (the port closed) once the relay is cut
-            while !cut.load(Ordering::SeqCst) {
+            loop {
                 let Ok((client, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
+                if cut.load(Ordering::SeqCst) {
+                    // down: the connection is closed at once
+                    continue;
+                }
                 client.set_nonblocking(false).unwrap();
                 let Ok(upstream) = std::net::TcpStream::connect(node) else {
                     continue;
@@ -259,10 +262,75 @@ impl Relay {
 
     fn cut(&self) {
         self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        for s in self.streams.lock().unwrap().iter() {
+        for s in self.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn signing_through_a_coordinator_config_resumes_by_itself_after_every_node_was_unreachable() {
+    // the coordinator of `dnssec-sign --cluster` (dnssec_sign::cluster::connect on a configuration
+    // file), long-lived; every node goes away and comes back while it keeps being asked
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let relays: Vec<Relay> = nodes.addresses.iter().map(|(a, _)| Relay::start(*a)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("coordinator.identity");
+    std::fs::write(&identity, coordinator.to_secret_bytes()).unwrap();
+    let mut config = format!(
+        "identity = {:?}\nrequest_timeout_ms = 2000\n",
+        identity.to_str().unwrap()
+    );
+    for ((_, public), relay) in nodes.addresses.iter().zip(&relays) {
+        config.push_str(&format!(
+            "[[nodes]]\naddress = \"{}\"\npublic = \"{}\"\n",
+            relay.addr,
+            hex::encode(public.encode())
+        ));
+    }
+    let config_path = dir.path().join("coordinator.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let cluster = dnssec_sign::cluster::connect(&config_path, Duration::from_secs(10)).unwrap();
+    let mut rng = rand::rng();
+    let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
+    let key = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
+    let csk = ClusterKey::new(
+        cluster.clone(),
+        key,
+        &name("example."),
+        ClusterKeyOptions {
+            ksk: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    csk.sign_batch(&[b"all up".to_vec()]).unwrap();
+    for relay in &relays {
+        relay.cut();
+    }
+    // requests fail at once while the nodes are away, naming them
+    for _ in 0..3 {
+        let err = csk.sign_batch(&[b"all down".to_vec()]).unwrap_err().to_string();
+        assert!((1..=5).all(|i| err.contains(&format!("node{i} ("))), "{err}");
+    }
+    for relay in &relays {
+        relay.restore();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while let Err(e) = csk.sign_batch(&[b"back".to_vec()]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "signing did not resume: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let signed = sign_with(&[&csk], Denial::nsec3_rfc9276(), Some(ZonemdHash::Sha384));
+    assert_signed_zone_accepted(dir.path(), "after-outage.signed", &signed, "example", true, true);
 }
 
 #[test]

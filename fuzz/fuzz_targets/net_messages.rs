@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use tcrypto_net::bundle::SealedBundle;
 use tcrypto_net::identity::{IdentityFile, NodePublic, SealedTlsIdentity};
 use tcrypto_net::sealed::Envelope;
-use tcrypto_net::wire::{Request, Response};
+use tcrypto_net::wire::{KeptDelivery, Request, Response};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = Request::decode(data) {
@@ -29,4 +29,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(v.encode(), data);
     }
     let _ = IdentityFile::decode(data);
+    if let Ok(v) = KeptDelivery::decode(data) {
+        assert_eq!(v.encode(), data);
+    }
 });

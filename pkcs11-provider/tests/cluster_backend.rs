@@ -359,6 +359,29 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         session.sign(&Mechanism::Sha256RsaPkcs, private, &[i]).unwrap();
         std::thread::sleep(Duration::from_millis(300));
     }
+
+    // Every node killed (kill -9) while the module keeps being asked: requests fail at once (the nodes are down),
+    // and once the nodes are back signing resumes by itself, without a new C_Initialize.
+    for n in &mut nodes {
+        n.kill();
+    }
+    for i in 0u8..3 {
+        session
+            .sign(&Mechanism::Sha256RsaPkcs, private, &[b'd', i])
+            .unwrap_err();
+    }
+    for n in &mut nodes {
+        n.start();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while let Err(e) = session.sign(&Mechanism::Sha256RsaPkcs, private, b"back") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "signing did not resume: {e:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sign_all(b"after every node was down");
     session.destroy_object(private).unwrap();
     session.destroy_object(public).unwrap();
     session.destroy_object(ed_private).unwrap();

@@ -330,7 +330,8 @@ impl<E: Engine> Cluster<E> {
     /// `i + 1` on node `i`) by distributed key generation across the nodes; no machine ever holds the key.
     ///
     /// What must be online: at least `k` nodes, which deal; nodes that are down receive their shares sealed by
-    /// the dealers when they reconnect to this coordinator. All dealers must stay up for the four rounds; a run
+    /// the dealers when they reconnect (to this coordinator or any later one: the dealers keep the sealed shares).
+    /// The key is reported created only once a dealer committed it; a failed creation is rolled back on the nodes. All dealers must stay up for the four rounds; a run
     /// whose dealers name a culprit is repeated without it as a dealer (up to three runs). The key is registered
     /// once every dealer reports the same public key set. For ECDSA, `n >= 2k - 1` (presigning needs `2k - 1`
     /// holders online).

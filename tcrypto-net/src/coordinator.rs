@@ -12,6 +12,21 @@
 //! combination names culprits, their nodes are excluded (and reported in [`Event::Culprit`]) and replacements
 //! asked. A signature that does not verify is never released. All requests of one signature share one fresh
 //! session id; each node is asked at most once per signature, so node-side replay protection never trips.
+//!
+//! Liveness: which node to connect to, and when, is decided here ([`Coordinator::poll_connect`]), so every driver
+//! behaves alike whatever the request pattern. A node never tried is connected at once; a failed attempt is
+//! retried after [`CoordinatorConfig::min_reconnect_backoff`] (100 ms), doubling with every further failure up
+//! to [`CoordinatorConfig::max_reconnect_backoff`] (2 s); a dropped connection is retried after the minimum;
+//! [`Coordinator::next_deadline`] includes the retry times. A returning node is ranked back in (its failure
+//! record cleared), the pools are refilled, and it is asked what it holds about key creations. Fail fast: an
+//! operation that cannot get `k` usable holders (connected, not excluded) waits only for connection attempts
+//! under way that could make up the number (each bounded by the request timeout) and otherwise fails at once
+//! with [`SignError::Unavailable`], which names every node that is down and why.
+//!
+//! Key creation is never left to one coordinator: dealers store their DKG share tentatively and serve it only
+//! once the commit step reaches them (sent when every dealer reported the same key); the key is reported
+//! created once one dealer confirmed the commit, else it is rolled back on every dealer and reported failed. A
+//! later coordinator settles what a crash left from the nodes' own reports (module `ec`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};

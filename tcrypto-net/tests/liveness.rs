@@ -276,3 +276,49 @@ fn a_node_killed_at_any_point_of_a_dkg_leaves_keys_either_everywhere_or_nowhere(
         sign_checked(&fresh, *key, *algorithm, u32::try_from(i).unwrap()).unwrap();
     }
 }
+
+#[test]
+fn the_tokio_coordinator_also_resumes_by_itself_after_every_node_was_killed_and_restarted() {
+    use tcrypto_net::asynchronous::AsyncCluster;
+    let (mut nodes, cluster, identity) = five_nodes("liveness-async");
+    drop(cluster);
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cluster = AsyncCluster::connect_tls(&identity, &addrs, config()).unwrap();
+        assert_eq!(cluster.connect(Duration::from_secs(20)).await, 5);
+        let key = cluster.create_key(Algorithm::Ed25519, 3).await.unwrap();
+        let sign = |i: u32| cluster.sign(key, mechanism(Algorithm::Ed25519, i));
+        let public = cluster.public_key(&key).unwrap();
+        let sig = sign(0).await.unwrap();
+        common::ec_verifies(&public, &mechanism(Algorithm::Ed25519, 0), &sig.bytes).unwrap();
+        for n in nodes.iter_mut() {
+            n.kill();
+        }
+        let names: Vec<String> = nodes.iter().map(|n| n.public.name.clone()).collect();
+        for i in 1..=3 {
+            let err = sign(i).await.unwrap_err();
+            let text = err.to_string();
+            assert!(names.iter().all(|n| text.contains(n.as_str())), "{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for n in nodes.iter_mut() {
+            n.start();
+        }
+        let deadline = Instant::now() + RESUME_WITHIN;
+        let mut i = 100;
+        let sig = loop {
+            i += 1;
+            match sign(i).await {
+                Ok(sig) => break sig,
+                Err(e) => assert!(Instant::now() < deadline, "signing did not resume: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        common::ec_verifies(&public, &mechanism(Algorithm::Ed25519, i), &sig.bytes).unwrap();
+    });
+}

@@ -11,11 +11,24 @@
 //! dealer answers `KeyResolved` with the key of the qualified dealers and the parties named (a dealer whose
 //! answer does not open its commitments is disqualified, an accuser whose complaint was refuted is named); the
 //! key is registered when all agree (a named dealer may refuse, if at least `k` agree), the named nodes are
-//! excluded and reported as [`Event::Culprit`], and offline parties are delivered the qualified dealers' shares. For each party that was offline, the coordinator keeps every
-//! dealer's round-2 broadcast and the share sealed to it, and delivers them when the node connects again. The
-//! pending deliveries can be kept across coordinator restarts ([`Coordinator::encode_deliveries`],
-//! [`Coordinator::restore_deliveries`]; `Cluster::keep_deliveries_in` writes them to a file crash-safely): they
-//! hold only broadcasts and envelopes sealed to their recipients, nothing the coordinator can open.
+//! excluded and reported as [`Event::Culprit`], and offline parties are delivered the qualified dealers' shares.
+//!
+//! **Commit and roll-back.** Dealers store their share tentatively at the end of the run; once every dealer
+//! reported the same key, the coordinator sends `DkgCommit` to each and the key is registered and reported
+//! created as soon as one dealer confirmed (a dealer that did not answer commits when it returns, below). If the
+//! run fails before, or no dealer confirms, `DeleteKey` rolls the tentative shares back on every reachable
+//! dealer, and a `KeyCreated` answer arriving after the run was aborted is rolled back too.
+//!
+//! **Deliveries and settling.** For each party that was offline, the coordinator keeps every dealer's round-2
+//! broadcast and the share sealed to it, and delivers them when the node connects again (they can be kept across
+//! coordinator restarts: [`Coordinator::encode_deliveries`], [`Coordinator::restore_deliveries`],
+//! `Cluster::keep_deliveries_in`). The dealers keep the same (each its own part, in its store), so no state lives
+//! only in one coordinator: every coordinator asks each node that connects for `DkgPending` (its served keys,
+//! tentative shares with their age, kept deliveries) and settles: a tentative share of a key that some node
+//! serves is committed; one older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves
+//! is deleted once every node has reported; a party that some dealer keeps a delivery for is delivered it once
+//! every qualified dealer's part is in, and the dealers drop their parts on `DkgDelivered`. All of it is
+//! broadcasts and envelopes sealed to their recipients, nothing the coordinator can open.
 //!
 //! **FROST.** Per Ed25519 key, a pool of signing sessions, each with the nonce commitments of `k` holders (plus
 //! [`CoordinatorConfig::frost_spare_holders`] spares, none by default), is refilled in batches whenever it falls
