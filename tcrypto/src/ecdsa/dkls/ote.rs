@@ -142,7 +142,7 @@ fn extend(pair: &PairState, ctx: &[u8; 32], x: &[u8; COL_BYTES]) -> (Vec<u128>, 
 /// Bob's check values `(x̃, t̃)` for the challenges derived from `u`.
 fn bob_check(ctx: &[u8; 32], u: &[[u8; COL_BYTES]], rows: &[u128], x: &[u8; COL_BYTES]) -> (u128, u128) {
     let chi = challenges(ctx, u);
-    let check_t = gf128::inner_product(chi.iter().copied().zip(rows.iter().copied()));
+    let check_t = gf128::inner_product_public(rows.iter().copied().zip(chi.iter().copied()));
     let mut check_x = 0u128;
     for (j, c) in chi.iter().enumerate() {
         let bit = (x[j / 8] >> (j % 8)) & 1;
@@ -170,8 +170,8 @@ pub(crate) fn send(pair: &PairState, ctx: &[u8; 32], msg: &ExtensionMsg) -> Opti
     let mut rows = transpose(&q);
     q.zeroize();
     let chi = challenges(ctx, &msg.u);
-    let lhs = gf128::inner_product(chi.iter().copied().zip(rows.iter().copied()));
-    let rhs = msg.check_t ^ gf128::mul(msg.check_x, pair.delta);
+    let lhs = gf128::inner_product_public(rows.iter().copied().zip(chi.iter().copied()));
+    let rhs = msg.check_t ^ gf128::mul_public(pair.delta, msg.check_x);
     // Constant-time comparison: a mismatch reveals only that Bob cheated.
     let ok = bool::from(lhs.to_le_bytes().ct_eq(&rhs.to_le_bytes()));
     rows[XI..].zeroize();

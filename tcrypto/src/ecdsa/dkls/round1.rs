@@ -45,8 +45,9 @@ pub(crate) struct Context {
     pub(crate) me: SignerId,
     pub(crate) signers: Vec<SignerId>,
     pub(crate) key_id: KeyId,
-    /// `pk_j = λ_j·X_j` for every signer.
-    pub(crate) pk: BTreeMap<SignerId, ProjectivePoint>,
+    /// `(X_j, λ_j)` for every signer: its public key share and Lagrange coefficient over `S`, so that
+    /// `pk_j = λ_j·X_j` (computed only inside the consistency check's linear combination).
+    pub(crate) pk: BTreeMap<SignerId, (ProjectivePoint, Scalar)>,
     /// `sk_i = λ_i·x_i`.
     pub(crate) sk: Zeroizing<Scalar>,
 }
@@ -164,7 +165,7 @@ pub(crate) fn context(
         if *j == key.id() {
             *sk = *key.secret() * l;
         }
-        pk.insert(*j, group::lincomb_vartime(&[(key.public_shares()[j], *l)]));
+        pk.insert(*j, (key.public_shares()[j], *l));
     }
     Ok(Context {
         session: params.session,
