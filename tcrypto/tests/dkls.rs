@@ -670,3 +670,38 @@ fn bytes_per_signature_are_as_documented() {
     );
     assert_eq!(partial.len(), 2 + 32 + 33 + 64);
 }
+
+#[test]
+fn combine_with_a_prepared_key_gives_the_same_result_and_refuses_the_same_forgeries() {
+    let mut rng = seeded_rng("combine_with");
+    let keys = dkg_keys(2, 3, &mut rng);
+    let d = digest(&mut rng);
+    let params = SignParams {
+        session: SessionId::random(&mut rng),
+        signers: [1, 3].map(id).into_iter().collect(),
+    };
+    let (s1, m1) = dkls::round1(&keys[0], &pairs()[&id(1)], params.clone(), &mut rng).unwrap();
+    let (s3, m3) = dkls::round1(&keys[2], &pairs()[&id(3)], params.clone(), &mut rng).unwrap();
+    let in1 = BTreeMap::from([(id(3), m3[&id(1)].clone())]);
+    let in3 = BTreeMap::from([(id(1), m1[&id(3)].clone())]);
+    let (s1, n1) = s1.round2(&pairs()[&id(1)], &in1, &mut rng).unwrap();
+    let (s3, n3) = s3.round2(&pairs()[&id(3)], &in3, &mut rng).unwrap();
+    let p1 = s1
+        .round3(&BTreeMap::from([(id(3), n3[&id(1)].clone())]), &d)
+        .unwrap();
+    let p3 = s3
+        .round3(&BTreeMap::from([(id(1), n1[&id(3)].clone())]), &d)
+        .unwrap();
+    let mut partials = BTreeMap::from([(id(1), p1), (id(3), p3)]);
+    let vk = keys[0].verifying_key().unwrap();
+    let prepared = ecdsa::PreparedKey::new(&vk);
+    let a = dkls::combine(&vk, &params, &d, &partials).unwrap();
+    let b = dkls::combine_with(&prepared, &params, &d, &partials).unwrap();
+    assert_eq!(a, b);
+    assert_verifies(&keys, &d, &a);
+    partials.get_mut(&id(3)).unwrap().w += p256::Scalar::ONE;
+    assert!(matches!(
+        dkls::combine_with(&prepared, &params, &d, &partials),
+        Err(Error::InvalidSignature(_))
+    ));
+}

@@ -11,7 +11,7 @@
 //!   hashing), [`setup`] — the per-pair setup that runs it in both directions and yields a [`PairState`].
 //! * [`ote`] — KOS15 OT extension with its consistency check (Fiat–Shamir), over GF(2^128).
 //! * [`rvole`] — DKLs23's `Π_RVOLE` (two-party vector multiplication, Bob's input random, DKLs19's check).
-//! * [`round1`], [`round2`], [`round3`] — DKLs23's three-round signing protocol (their Protocol
+//! * [`round1`](mod@round1), [`round2`], [`round3`] — DKLs23's three-round signing protocol (their Protocol
 //!   "Π_ECDSA-Sign" with the key/nonce consistency check), and [`combine()`] — the combiner.
 //!
 //! # The signing protocol
@@ -32,7 +32,8 @@
 //! 3. [`Round2State::round3`] — `P_i` checks each opening and echo, finishes each VOLE as Bob
 //!    (`d^u_{i,j} + c^u_{j,i} = χ_{i,j}·r_j`, `d^v_{i,j} + c^v_{j,i} = χ_{i,j}·sk_j`) and runs DKLs23's
 //!    consistency check `d^u_{i,j}·G = χ_{i,j}·R_j − Γ^u_{j,i}` and `d^v_{i,j}·G = χ_{i,j}·pk_j − Γ^v_{j,i}`
-//!    (this binds the VOLE inputs of `P_j` to its committed `R_j` and its public key share). With
+//!    (this binds the VOLE inputs of `P_j` to its committed `R_j` and its public key share; we check both at
+//!    once, folded with a public hash-derived weight `ρ`, in one constant-time linear combination). With
 //!    `R = Σ R_j`, `r = x(R) mod q`, it forms `u_i = r_i φ_i + Σ_j (c^u_{i,j} + r_i ψ_{j,i} + d^u_{i,j})` and
 //!    `v_i` likewise with `sk_i` (so `Σ u_i = φ·k`, `Σ v_i = φ·x`), and sends the combiner
 //!    `w_i = m·φ_i + r·v_i` and `u_i` ([`PartialSignature`]).
@@ -123,7 +124,7 @@ use thiserror::Error;
 use crate::codec::DecodeError;
 use crate::id::SignerId;
 
-pub use combine::combine;
+pub use combine::{combine, combine_with};
 pub use round1::{Round1Msg, Round1State, SignParams, round1};
 pub use round2::{Round2Msg, Round2State};
 pub use round3::PartialSignature;

@@ -1,5 +1,39 @@
 //! Signing round 1 (DKLs23, Protocol "Π_ECDSA-Sign", round 1): nonce share, commitment, and Bob's half of
 //! every pairwise `Π_RVOLE`.
+//!
+//! Every round consumes the previous round's secret state, so a nonce share or a VOLE state cannot be used
+//! twice; this does not compile:
+//!
+//! ```compile_fail
+//! # use std::collections::BTreeMap;
+//! # use tcrypto::SignerId;
+//! # use tcrypto::ecdsa::dkls::{PairState, Round1Msg, Round1State};
+//! fn twice(
+//!     state: Round1State,
+//!     pairs: &BTreeMap<SignerId, PairState>,
+//!     inbox: &BTreeMap<SignerId, Round1Msg>,
+//!     rng: &mut impl rand_core::CryptoRng,
+//! ) {
+//!     let _ = state.round2(pairs, inbox, rng);
+//!     let _ = state.round2(pairs, inbox, rng); // error[E0382]: use of moved value: `state`
+//! }
+//! ```
+//!
+//! while using it once does:
+//!
+//! ```
+//! # use std::collections::BTreeMap;
+//! # use tcrypto::SignerId;
+//! # use tcrypto::ecdsa::dkls::{PairState, Round1Msg, Round1State};
+//! fn once(
+//!     state: Round1State,
+//!     pairs: &BTreeMap<SignerId, PairState>,
+//!     inbox: &BTreeMap<SignerId, Round1Msg>,
+//!     rng: &mut impl rand_core::CryptoRng,
+//! ) {
+//!     let _ = state.round2(pairs, inbox, rng);
+//! }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
