@@ -323,14 +323,36 @@ fn round1_equivocated_commitment_names_the_equivocator() {
 
 #[test]
 fn round1_inconsistent_ot_extension_is_named_by_alice() {
-    let (keys, mut rng) = keys_3_of_5("r1_ote");
+    for (label, tamper) in [
+        (
+            "check_t",
+            (|m: &mut Round1Msg| m.vole.ote.check_t ^= 1 << 5) as fn(&mut Round1Msg),
+        ),
+        ("check_x", |m: &mut Round1Msg| m.vole.ote.check_x ^= 1 << 77),
+        ("column", |m: &mut Round1Msg| m.vole.ote.u[9][40] ^= 0x10),
+        ("nonce", |m: &mut Round1Msg| m.vole.nonce[3] ^= 1),
+    ] {
+        let (keys, mut rng) = keys_3_of_5(label);
+        let d = digest(&mut rng);
+        let mut hooks = Hooks::round1(1, move |_, m| {
+            tamper(m);
+            true
+        });
+        let out = run(&keys, &[1, 2, 3], &d, &mut hooks, &mut rng);
+        assert_named(&out, 1, Fault::OtExtensionCheck);
+    }
+}
+
+#[test]
+fn round1_message_of_another_session_is_malformed() {
+    let (keys, mut rng) = keys_3_of_5("r1_session");
     let d = digest(&mut rng);
-    let mut hooks = Hooks::round1(1, |_, m| {
-        m.vole.ote.check_t ^= 1 << 5;
+    let mut hooks = Hooks::round1(5, |_, m| {
+        m.session = SessionId([3; 32]);
         true
     });
-    let out = run(&keys, &[1, 2, 3], &d, &mut hooks, &mut rng);
-    assert_named(&out, 1, Fault::OtExtensionCheck);
+    let out = run(&keys, &[1, 4, 5], &d, &mut hooks, &mut rng);
+    assert_named(&out, 5, Fault::Malformed);
 }
 
 #[test]
@@ -704,4 +726,27 @@ fn combine_with_a_prepared_key_gives_the_same_result_and_refuses_the_same_forger
         dkls::combine_with(&prepared, &params, &d, &partials),
         Err(Error::InvalidSignature(_))
     ));
+}
+
+#[test]
+fn setup_with_a_wrong_base_ot_proof_or_another_session_names_the_sender() {
+    let mut rng = seeded_rng("setup_proof");
+    let session = SessionId::random(&mut rng);
+    let (_, mut m1) = setup::round1(session, id(1), id(2), &mut rng).unwrap();
+    let (s2, _) = setup::round1(session, id(2), id(1), &mut rng).unwrap();
+    m1.ot.proof_response += p256::Scalar::ONE;
+    let m1 = setup::SetupRound1::decode(&m1.encode()).unwrap();
+    assert_eq!(
+        s2.round2(&m1, &mut rng).unwrap_err(),
+        Error::Culprits {
+            culprits: vec![dkls::Culprit {
+                id: id(1),
+                fault: Fault::BaseOtProof
+            }]
+        }
+    );
+    // A setup under two different session ids (a replayed first message) fails the proof as well.
+    let (_, m1) = setup::round1(SessionId::random(&mut rng), id(1), id(2), &mut rng).unwrap();
+    let (s2, _) = setup::round1(session, id(2), id(1), &mut rng).unwrap();
+    assert_eq!(s2.round2(&m1, &mut rng).unwrap_err().culprits(), vec![id(1)]);
 }

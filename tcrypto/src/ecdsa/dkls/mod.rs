@@ -62,6 +62,12 @@
 //! * **malformed messages**, messages from outside the set ([`Fault::Malformed`], [`Fault::UnknownSender`]),
 //!   and **silence** ([`Error::MissingMessages`] lists the silent parties).
 //!
+//! A culprit in rounds 2 and 3 is named by the receiver of the bad message: between nodes without transferable
+//! evidence (the network layer signs its messages, which can make such a claim checkable by a third party),
+//! others learn only that one of the two deviated, as with the DJNPØ module's complaints. A failed OT
+//! check can also mean that the pair's setup went wrong (the peer's base-OT receiver message was not what the
+//! protocol says); either way the pair state should be set up again before that pair signs again.
+//!
 //! What **only aborts**, naming nobody: a wrong `u_i` or `w_i` in round 3 (DKLs23 has no per-party check of
 //! these; the combiner's verification fails: [`Error::InvalidSignature`]), partial signatures that disagree on
 //! `R` (someone equivocated its opening after a consistent commitment is impossible, so this means a signer
