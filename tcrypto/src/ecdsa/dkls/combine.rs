@@ -1,4 +1,4 @@
-//! The combiner (DKLs23, Protocol "Π_ECDSA-Sign", output): `s = Σ w_i / Σ u_i`, `r = x(R) mod q`, and the
+//! The combiner (DKLs23's three-round signing protocol, output): `s = Σ w_i / Σ u_i`, `r = x(R) mod q`, and the
 //! signature is verified with the public key before it is returned. A failed verification aborts without
 //! naming anyone (DKLs23 has no per-party check of `u_i`, `w_i`); nothing invalid is ever released.
 

@@ -1,5 +1,5 @@
 //! Arithmetic in GF(2^128) = GF(2)[x] / (x^128 + x^7 + x^2 + x + 1) for the consistency check of KOS15 OT
-//! extension (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead", CRYPTO 2015, §4:
+//! extension (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead", CRYPTO 2015:
 //! the check sums `χ_j·t_j` over the extension field `F_{2^κ}`, `κ = 128`).
 //!
 //! An element is a `u128` whose bit `i` is the coefficient of `x^i` (no bit reflection, unlike GCM's GHASH).

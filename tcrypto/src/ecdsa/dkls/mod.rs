@@ -11,8 +11,12 @@
 //!   hashing), [`setup`] — the per-pair setup that runs it in both directions and yields a [`PairState`].
 //! * [`ote`] — KOS15 OT extension with its consistency check (Fiat–Shamir), over GF(2^128).
 //! * [`rvole`] — DKLs23's `Π_RVOLE` (two-party vector multiplication, Bob's input random, DKLs19's check).
-//! * [`round1`](mod@round1), [`round2`], [`round3`] — DKLs23's three-round signing protocol (their Protocol
-//!   "Π_ECDSA-Sign" with the key/nonce consistency check), and [`combine()`] — the combiner.
+//! * [`round1`](mod@round1), [`round2`], [`round3`] — DKLs23's three-round signing protocol (with its key/nonce
+//!   consistency check), and [`combine()`] — the combiner.
+//!
+//! The paper's text could not be consulted while this was written (only third-party summaries were at hand):
+//! the protocol follows the paper's published structure as described here, and section or protocol numbers
+//! are deliberately not cited; checking the module against the paper line by line is still to be done.
 //!
 //! # The signing protocol
 //!

@@ -1,6 +1,6 @@
 //! OT extension: KOS15 (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead",
 //! CRYPTO 2015, ePrint 2015/546), the correlated-OT extension with its consistency check, as DKLs19/DKLs23
-//! use it under their multiplication (DKLs23 §"Π_RVOLE" takes any OT extension with this interface).
+//! use it under their multiplication (DKLs23's `Π_RVOLE` takes any OT extension with this interface).
 //!
 //! From `κ = 128` base OTs ([`super::setup::PairState`]) the receiver ("Bob") with choice bits `x_j`, `j <
 //! ROWS`, and the sender ("Alice") with `Δ ∈ {0,1}^κ` obtain rows `t_j` (Bob) and `q_j = t_j ⊕ x_j·Δ`
@@ -28,7 +28,7 @@ use super::prg::{self, Hash};
 use super::setup::PairState;
 use crate::codec::{DecodeError, Reader, Writer};
 
-/// Number of OTs per multiplication: `ξ = 256 + 2·80` (DKLs19 §"Encoding": `κ_q + 2s` with `|q| = 256`,
+/// Number of OTs per multiplication: `ξ = 256 + 2·80` (DKLs19's encoding: `κ_q + 2s` with `|q| = 256`,
 /// statistical security `s = 80`).
 pub const XI: usize = 256 + 2 * 80;
 /// Extra rows that mask the KOS15 check: `κ + s`.

@@ -1,4 +1,4 @@
-//! Signing round 1 (DKLs23, Protocol "Π_ECDSA-Sign", round 1): nonce share, commitment, and Bob's half of
+//! Signing round 1 (DKLs23's three-round signing protocol, round 1): nonce share, commitment, and Bob's half of
 //! every pairwise `Π_RVOLE`.
 //!
 //! Every round consumes the previous round's secret state, so a nonce share or a VOLE state cannot be used

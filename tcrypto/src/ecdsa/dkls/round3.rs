@@ -1,4 +1,4 @@
-//! Signing round 3 (DKLs23, Protocol "Π_ECDSA-Sign", round 3): the checks (openings, echoes, the
+//! Signing round 3 (DKLs23's three-round signing protocol, round 3): the checks (openings, echoes, the
 //! multiplication check of every VOLE, and DKLs23's key/nonce consistency check), then the partial signature
 //! `(u_i, w_i)` for the combiner.
 

@@ -1,4 +1,4 @@
-//! Two-party multiplication: DKLs23's random vector OLE `Π_RVOLE` (DKLs23 §"Two-party multiplication", built
+//! Two-party multiplication: DKLs23's random vector OLE `Π_RVOLE` (built
 //! on the OT-based multiplication of DKLs19, "Threshold ECDSA from ECDSA Assumptions: The Multiparty Case",
 //! S&P 2019, with its statistical consistency check), for vectors of length `ℓ = 2`.
 //!
