@@ -14,9 +14,11 @@
 //! * [`round1`](mod@round1), [`round2`], [`round3`] — DKLs23's three-round signing protocol (with its key/nonce
 //!   consistency check), and [`combine()`] — the combiner.
 //!
-//! The paper's text could not be consulted while this was written (only third-party summaries were at hand):
-//! the protocol follows the paper's published structure as described here, and section or protocol numbers
-//! are deliberately not cited; checking the module against the paper line by line is still to be done.
+//! The paper's text could not be consulted while this was written. The round structure and the equations of
+//! the consistency check (`χ·R_j = d^u·G + Γ^u`, `χ·pk_j = d^v·G + Γ^v`, `u_i = r_i(φ_i + Σ_j ψ_{j,i}) +
+//! Σ_j (c^u + d^u)`) were compared, by reading only, with an independent implementation (0xCarbon/DKLs23,
+//! `sign.rs`, which cites the paper's Protocol 3.6 and notes that its second check must use `pk_j`, as here).
+//! A line-by-line check against the paper is still to be done.
 //!
 //! # The signing protocol
 //!
