@@ -323,14 +323,36 @@ fn round1_equivocated_commitment_names_the_equivocator() {
 
 #[test]
 fn round1_inconsistent_ot_extension_is_named_by_alice() {
-    let (keys, mut rng) = keys_3_of_5("r1_ote");
+    for (label, tamper) in [
+        (
+            "check_t",
+            (|m: &mut Round1Msg| m.vole.ote.check_t ^= 1 << 5) as fn(&mut Round1Msg),
+        ),
+        ("check_x", |m: &mut Round1Msg| m.vole.ote.check_x ^= 1 << 77),
+        ("column", |m: &mut Round1Msg| m.vole.ote.u[9][40] ^= 0x10),
+        ("nonce", |m: &mut Round1Msg| m.vole.nonce[3] ^= 1),
+    ] {
+        let (keys, mut rng) = keys_3_of_5(label);
+        let d = digest(&mut rng);
+        let mut hooks = Hooks::round1(1, move |_, m| {
+            tamper(m);
+            true
+        });
+        let out = run(&keys, &[1, 2, 3], &d, &mut hooks, &mut rng);
+        assert_named(&out, 1, Fault::OtExtensionCheck);
+    }
+}
+
+#[test]
+fn round1_message_of_another_session_is_malformed() {
+    let (keys, mut rng) = keys_3_of_5("r1_session");
     let d = digest(&mut rng);
-    let mut hooks = Hooks::round1(1, |_, m| {
-        m.vole.ote.check_t ^= 1 << 5;
+    let mut hooks = Hooks::round1(5, |_, m| {
+        m.session = SessionId([3; 32]);
         true
     });
-    let out = run(&keys, &[1, 2, 3], &d, &mut hooks, &mut rng);
-    assert_named(&out, 1, Fault::OtExtensionCheck);
+    let out = run(&keys, &[1, 4, 5], &d, &mut hooks, &mut rng);
+    assert_named(&out, 5, Fault::Malformed);
 }
 
 #[test]
@@ -669,4 +691,62 @@ fn bytes_per_signature_are_as_documented() {
         2 + 32 + 33 + 32 + 4 + 2 * 34 + 32 + (32 + 416 * 96 + 64) + 66
     );
     assert_eq!(partial.len(), 2 + 32 + 33 + 64);
+}
+
+#[test]
+fn combine_with_a_prepared_key_gives_the_same_result_and_refuses_the_same_forgeries() {
+    let mut rng = seeded_rng("combine_with");
+    let keys = dkg_keys(2, 3, &mut rng);
+    let d = digest(&mut rng);
+    let params = SignParams {
+        session: SessionId::random(&mut rng),
+        signers: [1, 3].map(id).into_iter().collect(),
+    };
+    let (s1, m1) = dkls::round1(&keys[0], &pairs()[&id(1)], params.clone(), &mut rng).unwrap();
+    let (s3, m3) = dkls::round1(&keys[2], &pairs()[&id(3)], params.clone(), &mut rng).unwrap();
+    let in1 = BTreeMap::from([(id(3), m3[&id(1)].clone())]);
+    let in3 = BTreeMap::from([(id(1), m1[&id(3)].clone())]);
+    let (s1, n1) = s1.round2(&pairs()[&id(1)], &in1, &mut rng).unwrap();
+    let (s3, n3) = s3.round2(&pairs()[&id(3)], &in3, &mut rng).unwrap();
+    let p1 = s1
+        .round3(&BTreeMap::from([(id(3), n3[&id(1)].clone())]), &d)
+        .unwrap();
+    let p3 = s3
+        .round3(&BTreeMap::from([(id(1), n1[&id(3)].clone())]), &d)
+        .unwrap();
+    let mut partials = BTreeMap::from([(id(1), p1), (id(3), p3)]);
+    let vk = keys[0].verifying_key().unwrap();
+    let prepared = ecdsa::PreparedKey::new(&vk);
+    let a = dkls::combine(&vk, &params, &d, &partials).unwrap();
+    let b = dkls::combine_with(&prepared, &params, &d, &partials).unwrap();
+    assert_eq!(a, b);
+    assert_verifies(&keys, &d, &a);
+    partials.get_mut(&id(3)).unwrap().w += p256::Scalar::ONE;
+    assert!(matches!(
+        dkls::combine_with(&prepared, &params, &d, &partials),
+        Err(Error::InvalidSignature(_))
+    ));
+}
+
+#[test]
+fn setup_with_a_wrong_base_ot_proof_or_another_session_names_the_sender() {
+    let mut rng = seeded_rng("setup_proof");
+    let session = SessionId::random(&mut rng);
+    let (_, mut m1) = setup::round1(session, id(1), id(2), &mut rng).unwrap();
+    let (s2, _) = setup::round1(session, id(2), id(1), &mut rng).unwrap();
+    m1.ot.proof_response += p256::Scalar::ONE;
+    let m1 = setup::SetupRound1::decode(&m1.encode()).unwrap();
+    assert_eq!(
+        s2.round2(&m1, &mut rng).unwrap_err(),
+        Error::Culprits {
+            culprits: vec![dkls::Culprit {
+                id: id(1),
+                fault: Fault::BaseOtProof
+            }]
+        }
+    );
+    // A setup under two different session ids (a replayed first message) fails the proof as well.
+    let (_, m1) = setup::round1(SessionId::random(&mut rng), id(1), id(2), &mut rng).unwrap();
+    let (s2, _) = setup::round1(session, id(2), id(1), &mut rng).unwrap();
+    assert_eq!(s2.round2(&m1, &mut rng).unwrap_err().culprits(), vec![id(1)]);
 }

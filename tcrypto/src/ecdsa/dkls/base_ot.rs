@@ -4,7 +4,7 @@
 //! The protocol is the "Simplest OT" of Chou and Orlandi (LATINCRYPT 2015) over P-256, with the two fixes its
 //! later analyses call for (Hauck and Loss, "Efficient and Universally Composable Protocols for Oblivious
 //! Transfer from the CDH Assumption", ePrint 2017/1011; Doerner, Kondi, Lee, shelat, "Secure Two-party
-//! Threshold ECDSA from ECDSA Assumptions", S&P 2018, §"VSOT"; DKLs23 takes its base OTs from there):
+//! Threshold ECDSA from ECDSA Assumptions", S&P 2018, its "VSOT"):
 //!
 //! * the sender proves knowledge of `a` for `A = a·G` (a Schnorr proof, Fiat–Shamir), so that a simulator can
 //!   extract `a` and the sender's two keys are fixed by `(a, B_l)`;

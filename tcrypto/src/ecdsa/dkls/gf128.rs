@@ -1,12 +1,15 @@
 //! Arithmetic in GF(2^128) = GF(2)[x] / (x^128 + x^7 + x^2 + x + 1) for the consistency check of KOS15 OT
-//! extension (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead", CRYPTO 2015, §4:
+//! extension (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead", CRYPTO 2015:
 //! the check sums `χ_j·t_j` over the extension field `F_{2^κ}`, `κ = 128`).
 //!
 //! An element is a `u128` whose bit `i` is the coefficient of `x^i` (no bit reflection, unlike GCM's GHASH).
-//! Multiplication is a constant-time schoolbook carry-less product (masks, no secret-dependent branches or
-//! indices); [`mul_wide`] returns the unreduced 255-bit product so that a sum of products is reduced once.
+//! Every product here has one public factor (a Fiat–Shamir challenge or Bob's `x̃`): [`mul_wide_public`] uses a
+//! 4-bit window over the public factor, so no branch or memory index depends on the secret one; a sum of
+//! products is reduced once.
 
-/// The unreduced carry-less product `a·b` as `(high, low)` 128-bit halves.
+/// The unreduced carry-less product `a·b` as `(high, low)` 128-bit halves, constant time in both factors
+/// (a second implementation that the tests compare [`mul_wide_public`] with).
+#[cfg(test)]
 pub(crate) fn mul_wide(a: u128, b: u128) -> (u128, u128) {
     let mut lo = 0u128;
     let mut hi = 0u128;
@@ -20,6 +23,32 @@ pub(crate) fn mul_wide(a: u128, b: u128) -> (u128, u128) {
     (hi, lo)
 }
 
+/// The unreduced product `a·b` for a secret `a` and a **public** `b`: a 4-bit window over `b` (32 steps with
+/// a 16-entry table of multiples of `a`). The table indices are nibbles of `b` only, so memory access does not
+/// depend on `a`; about four times faster than [`mul_wide`]. Every product in KOS15's check has a public
+/// factor (the Fiat–Shamir challenges `χ_j`, Bob's `x̃`).
+pub(crate) fn mul_wide_public(a: u128, b: u128) -> (u128, u128) {
+    let mut table = [(0u128, 0u128); 16];
+    for v in 1..16 {
+        // v·a = (v >> 1)·a·x + (v & 1)·a; `v` is a public loop index.
+        let (h, l) = table[v >> 1];
+        let (h, mut l) = ((h << 1) | (l >> 127), l << 1);
+        if v & 1 == 1 {
+            l ^= a;
+        }
+        table[v] = (h, l);
+    }
+    let (mut hi, mut lo) = (0u128, 0u128);
+    for i in (0..32).rev() {
+        hi = (hi << 4) | (lo >> 124);
+        lo <<= 4;
+        let (h, l) = table[((b >> (4 * i)) & 0xf) as usize];
+        hi ^= h;
+        lo ^= l;
+    }
+    (hi, lo)
+}
+
 /// Reduces `hi·x^128 + lo` modulo `x^128 + x^7 + x^2 + x + 1`.
 pub(crate) fn reduce(hi: u128, lo: u128) -> u128 {
     // x^128 = x^7 + x^2 + x + 1: fold hi down once; the bits shifted past x^127 fold again.
@@ -28,17 +57,24 @@ pub(crate) fn reduce(hi: u128, lo: u128) -> u128 {
     lo ^ folded ^ spill ^ (spill << 1) ^ (spill << 2) ^ (spill << 7)
 }
 
-/// `a·b` in GF(2^128).
+/// `a·b` in GF(2^128), constant time in both factors.
+#[cfg(test)]
 pub(crate) fn mul(a: u128, b: u128) -> u128 {
     let (hi, lo) = mul_wide(a, b);
     reduce(hi, lo)
 }
 
-/// `Σ a_j·b_j` in GF(2^128), reduced once.
-pub(crate) fn inner_product(pairs: impl Iterator<Item = (u128, u128)>) -> u128 {
+/// `a·b` in GF(2^128) for a secret `a` and a public `b`.
+pub(crate) fn mul_public(a: u128, b: u128) -> u128 {
+    let (hi, lo) = mul_wide_public(a, b);
+    reduce(hi, lo)
+}
+
+/// `Σ a_j·b_j` in GF(2^128) for secret `a_j` and public `b_j`, reduced once.
+pub(crate) fn inner_product_public(pairs: impl Iterator<Item = (u128, u128)>) -> u128 {
     let (mut hi, mut lo) = (0u128, 0u128);
     for (a, b) in pairs {
-        let (h, l) = mul_wide(a, b);
+        let (h, l) = mul_wide_public(a, b);
         hi ^= h;
         lo ^= l;
     }
@@ -78,7 +114,12 @@ mod tests {
             assert_eq!(mul(a, b), naive_mul(a, b));
             assert_eq!(mul(a, b), mul(b, a));
             assert_eq!(mul(a, b ^ c), mul(a, b) ^ mul(a, c));
-            assert_eq!(inner_product([(a, b), (b, c)].into_iter()), mul(a, b) ^ mul(b, c));
+            assert_eq!(mul_public(a, b), naive_mul(a, b));
+            assert_eq!(mul_public(b, a), naive_mul(a, b));
+            assert_eq!(
+                inner_product_public([(a, b), (b, c)].into_iter()),
+                mul(a, b) ^ mul(b, c)
+            );
         }
     }
 }

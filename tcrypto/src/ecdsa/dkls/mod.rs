@@ -11,8 +11,14 @@
 //!   hashing), [`setup`] — the per-pair setup that runs it in both directions and yields a [`PairState`].
 //! * [`ote`] — KOS15 OT extension with its consistency check (Fiat–Shamir), over GF(2^128).
 //! * [`rvole`] — DKLs23's `Π_RVOLE` (two-party vector multiplication, Bob's input random, DKLs19's check).
-//! * [`round1`], [`round2`], [`round3`] — DKLs23's three-round signing protocol (their Protocol
-//!   "Π_ECDSA-Sign" with the key/nonce consistency check), and [`combine()`] — the combiner.
+//! * [`round1`](mod@round1), [`round2`], [`round3`] — DKLs23's three-round signing protocol (with its key/nonce
+//!   consistency check), and [`combine()`] — the combiner.
+//!
+//! The paper's text could not be consulted while this was written. The round structure and the equations of
+//! the consistency check (`χ·R_j = d^u·G + Γ^u`, `χ·pk_j = d^v·G + Γ^v`, `u_i = r_i(φ_i + Σ_j ψ_{j,i}) +
+//! Σ_j (c^u + d^u)`) were compared, by reading only, with an independent implementation (0xCarbon/DKLs23,
+//! `sign.rs`, which cites the paper's Protocol 3.6 and notes that its second check must use `pk_j`, as here).
+//! A line-by-line check against the paper is still to be done.
 //!
 //! # The signing protocol
 //!
@@ -32,7 +38,8 @@
 //! 3. [`Round2State::round3`] — `P_i` checks each opening and echo, finishes each VOLE as Bob
 //!    (`d^u_{i,j} + c^u_{j,i} = χ_{i,j}·r_j`, `d^v_{i,j} + c^v_{j,i} = χ_{i,j}·sk_j`) and runs DKLs23's
 //!    consistency check `d^u_{i,j}·G = χ_{i,j}·R_j − Γ^u_{j,i}` and `d^v_{i,j}·G = χ_{i,j}·pk_j − Γ^v_{j,i}`
-//!    (this binds the VOLE inputs of `P_j` to its committed `R_j` and its public key share). With
+//!    (this binds the VOLE inputs of `P_j` to its committed `R_j` and its public key share; we check both at
+//!    once, folded with a public hash-derived weight `ρ`, in one constant-time linear combination). With
 //!    `R = Σ R_j`, `r = x(R) mod q`, it forms `u_i = r_i φ_i + Σ_j (c^u_{i,j} + r_i ψ_{j,i} + d^u_{i,j})` and
 //!    `v_i` likewise with `sk_i` (so `Σ u_i = φ·k`, `Σ v_i = φ·x`), and sends the combiner
 //!    `w_i = m·φ_i + r·v_i` and `u_i` ([`PartialSignature`]).
@@ -60,6 +67,12 @@
 //!   own* commitment names the echoer (first-hand evidence);
 //! * **malformed messages**, messages from outside the set ([`Fault::Malformed`], [`Fault::UnknownSender`]),
 //!   and **silence** ([`Error::MissingMessages`] lists the silent parties).
+//!
+//! A culprit in rounds 2 and 3 is named by the receiver of the bad message: between nodes without transferable
+//! evidence (the network layer signs its messages, which can make such a claim checkable by a third party),
+//! others learn only that one of the two deviated, as with the DJNPØ module's complaints. A failed OT
+//! check can also mean that the pair's setup went wrong (the peer's base-OT receiver message was not what the
+//! protocol says); either way the pair state should be set up again before that pair signs again.
 //!
 //! What **only aborts**, naming nobody: a wrong `u_i` or `w_i` in round 3 (DKLs23 has no per-party check of
 //! these; the combiner's verification fails: [`Error::InvalidSignature`]), partial signatures that disagree on
@@ -123,7 +136,7 @@ use thiserror::Error;
 use crate::codec::DecodeError;
 use crate::id::SignerId;
 
-pub use combine::combine;
+pub use combine::{combine, combine_with};
 pub use round1::{Round1Msg, Round1State, SignParams, round1};
 pub use round2::{Round2Msg, Round2State};
 pub use round3::PartialSignature;

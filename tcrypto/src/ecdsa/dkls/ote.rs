@@ -1,6 +1,6 @@
 //! OT extension: KOS15 (Keller, Orsini, Scholl, "Actively Secure OT Extension with Optimal Overhead",
 //! CRYPTO 2015, ePrint 2015/546), the correlated-OT extension with its consistency check, as DKLs19/DKLs23
-//! use it under their multiplication (DKLs23 §"Π_RVOLE" takes any OT extension with this interface).
+//! use it under their multiplication (DKLs23's `Π_RVOLE` takes any OT extension with this interface).
 //!
 //! From `κ = 128` base OTs ([`super::setup::PairState`]) the receiver ("Bob") with choice bits `x_j`, `j <
 //! ROWS`, and the sender ("Alice") with `Δ ∈ {0,1}^κ` obtain rows `t_j` (Bob) and `q_j = t_j ⊕ x_j·Δ`
@@ -28,7 +28,7 @@ use super::prg::{self, Hash};
 use super::setup::PairState;
 use crate::codec::{DecodeError, Reader, Writer};
 
-/// Number of OTs per multiplication: `ξ = 256 + 2·80` (DKLs19 §"Encoding": `κ_q + 2s` with `|q| = 256`,
+/// Number of OTs per multiplication: `ξ = 256 + 2·80` (DKLs19's encoding: `κ_q + 2s` with `|q| = 256`,
 /// statistical security `s = 80`).
 pub const XI: usize = 256 + 2 * 80;
 /// Extra rows that mask the KOS15 check: `κ + s`.
@@ -73,14 +73,30 @@ fn expand_column(seed: &[u8; 32], ctx: &[u8; 32], l: usize) -> [u8; COL_BYTES] {
     col
 }
 
-/// Rows of `κ` columns: bit `l` of row `j` is bit `j` of column `l`.
+/// Transposes an 8×8 bit matrix held in a `u64` (bit `8r + c` is entry `(r, c)`) with three delta swaps
+/// (Warren, "Hacker's Delight", §7-3).
+fn transpose8(mut x: u64) -> u64 {
+    let t = (x ^ (x >> 7)) & 0x00aa_00aa_00aa_00aa;
+    x ^= t ^ (t << 7);
+    let t = (x ^ (x >> 14)) & 0x0000_cccc_0000_cccc;
+    x ^= t ^ (t << 14);
+    let t = (x ^ (x >> 28)) & 0x0000_0000_f0f0_f0f0;
+    x ^= t ^ (t << 28);
+    x
+}
+
+/// Rows of `κ` columns: bit `l` of row `j` is bit `j` of column `l`, in 8×8 blocks.
 fn transpose(cols: &[[u8; COL_BYTES]]) -> Vec<u128> {
     let mut rows = vec![0u128; ROWS];
-    for (l, col) in cols.iter().enumerate() {
-        for (byte_index, byte) in col.iter().enumerate() {
-            let row = &mut rows[byte_index * 8..byte_index * 8 + 8];
-            for (bit, r) in row.iter_mut().enumerate() {
-                *r |= u128::from((byte >> bit) & 1) << l;
+    for g in 0..BASE_OTS / 8 {
+        for byte_index in 0..COL_BYTES {
+            let mut x = 0u64;
+            for k in 0..8 {
+                x |= u64::from(cols[8 * g + k][byte_index]) << (8 * k);
+            }
+            let x = transpose8(x);
+            for j in 0..8 {
+                rows[8 * byte_index + j] |= u128::from((x >> (8 * j)) as u8) << (8 * g);
             }
         }
     }
@@ -142,7 +158,7 @@ fn extend(pair: &PairState, ctx: &[u8; 32], x: &[u8; COL_BYTES]) -> (Vec<u128>, 
 /// Bob's check values `(x̃, t̃)` for the challenges derived from `u`.
 fn bob_check(ctx: &[u8; 32], u: &[[u8; COL_BYTES]], rows: &[u128], x: &[u8; COL_BYTES]) -> (u128, u128) {
     let chi = challenges(ctx, u);
-    let check_t = gf128::inner_product(chi.iter().copied().zip(rows.iter().copied()));
+    let check_t = gf128::inner_product_public(rows.iter().copied().zip(chi.iter().copied()));
     let mut check_x = 0u128;
     for (j, c) in chi.iter().enumerate() {
         let bit = (x[j / 8] >> (j % 8)) & 1;
@@ -170,8 +186,8 @@ pub(crate) fn send(pair: &PairState, ctx: &[u8; 32], msg: &ExtensionMsg) -> Opti
     let mut rows = transpose(&q);
     q.zeroize();
     let chi = challenges(ctx, &msg.u);
-    let lhs = gf128::inner_product(chi.iter().copied().zip(rows.iter().copied()));
-    let rhs = msg.check_t ^ gf128::mul(msg.check_x, pair.delta);
+    let lhs = gf128::inner_product_public(rows.iter().copied().zip(chi.iter().copied()));
+    let rhs = msg.check_t ^ gf128::mul_public(pair.delta, msg.check_x);
     // Constant-time comparison: a mismatch reveals only that Bob cheated.
     let ok = bool::from(lhs.to_le_bytes().ct_eq(&rhs.to_le_bytes()));
     rows[XI..].zeroize();

@@ -3,7 +3,7 @@
 //! keystream of RFC 8439 with a zero nonce, keyed by a hash of the seed and of the context the expansion is
 //! for, so that one seed never expands the same output for two contexts).
 //!
-//! Known answers: SHA-256 (FIPS 180-4) and ChaCha20 (RFC 8439 §2.3.2 / RFC 7539 A.1) vectors in the tests.
+//! Known answers: SHA-256 (FIPS 180-4) and ChaCha20 (RFC 7539 appendix A.1, vector 1) vectors in the tests.
 
 use chacha20::ChaCha20Rng;
 use p256::Scalar;

@@ -1,5 +1,39 @@
-//! Signing round 1 (DKLs23, Protocol "Π_ECDSA-Sign", round 1): nonce share, commitment, and Bob's half of
+//! Signing round 1 (DKLs23's three-round signing protocol, round 1): nonce share, commitment, and Bob's half of
 //! every pairwise `Π_RVOLE`.
+//!
+//! Every round consumes the previous round's secret state, so a nonce share or a VOLE state cannot be used
+//! twice; this does not compile:
+//!
+//! ```compile_fail
+//! # use std::collections::BTreeMap;
+//! # use tcrypto::SignerId;
+//! # use tcrypto::ecdsa::dkls::{PairState, Round1Msg, Round1State};
+//! fn twice(
+//!     state: Round1State,
+//!     pairs: &BTreeMap<SignerId, PairState>,
+//!     inbox: &BTreeMap<SignerId, Round1Msg>,
+//!     rng: &mut impl rand_core::CryptoRng,
+//! ) {
+//!     let _ = state.round2(pairs, inbox, rng);
+//!     let _ = state.round2(pairs, inbox, rng); // error[E0382]: use of moved value: `state`
+//! }
+//! ```
+//!
+//! while using it once does:
+//!
+//! ```
+//! # use std::collections::BTreeMap;
+//! # use tcrypto::SignerId;
+//! # use tcrypto::ecdsa::dkls::{PairState, Round1Msg, Round1State};
+//! fn once(
+//!     state: Round1State,
+//!     pairs: &BTreeMap<SignerId, PairState>,
+//!     inbox: &BTreeMap<SignerId, Round1Msg>,
+//!     rng: &mut impl rand_core::CryptoRng,
+//! ) {
+//!     let _ = state.round2(pairs, inbox, rng);
+//! }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -45,8 +79,9 @@ pub(crate) struct Context {
     pub(crate) me: SignerId,
     pub(crate) signers: Vec<SignerId>,
     pub(crate) key_id: KeyId,
-    /// `pk_j = λ_j·X_j` for every signer.
-    pub(crate) pk: BTreeMap<SignerId, ProjectivePoint>,
+    /// `(X_j, λ_j)` for every signer: its public key share and Lagrange coefficient over `S`, so that
+    /// `pk_j = λ_j·X_j` (computed only inside the consistency check's linear combination).
+    pub(crate) pk: BTreeMap<SignerId, (ProjectivePoint, Scalar)>,
     /// `sk_i = λ_i·x_i`.
     pub(crate) sk: Zeroizing<Scalar>,
 }
@@ -164,7 +199,7 @@ pub(crate) fn context(
         if *j == key.id() {
             *sk = *key.secret() * l;
         }
-        pk.insert(*j, group::lincomb_vartime(&[(key.public_shares()[j], *l)]));
+        pk.insert(*j, (key.public_shares()[j], *l));
     }
     Ok(Context {
         session: params.session,

@@ -1,4 +1,4 @@
-//! Signing round 2 (DKLs23, Protocol "Π_ECDSA-Sign", round 2): Alice's half of every pairwise `Π_RVOLE`
+//! Signing round 2 (DKLs23's three-round signing protocol, round 2): Alice's half of every pairwise `Π_RVOLE`
 //! with input `(r_i, sk_i)`, the opening of `R_i`, the correction `ψ_{i,j} = φ_i − χ_{i,j}`, and the values
 //! `Γ^u_{i,j}`, `Γ^v_{i,j}` of the consistency check.
 

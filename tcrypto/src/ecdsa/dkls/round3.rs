@@ -1,10 +1,11 @@
-//! Signing round 3 (DKLs23, Protocol "Π_ECDSA-Sign", round 3): the checks (openings, echoes, the
+//! Signing round 3 (DKLs23's three-round signing protocol, round 3): the checks (openings, echoes, the
 //! multiplication check of every VOLE, and DKLs23's key/nonce consistency check), then the partial signature
 //! `(u_i, w_i)` for the combiner.
 
 use std::collections::BTreeMap;
 
 use p256::elliptic_curve::group::GroupEncoding as _;
+use p256::elliptic_curve::ops::LinearCombination as _;
 use p256::{ProjectivePoint, Scalar};
 use zeroize::Zeroizing;
 
@@ -97,13 +98,19 @@ impl Round2State {
                 culprits.push((j, Fault::MultiplicationCheck));
                 continue;
             };
-            // DKLs23's consistency check, both equations folded with a public weight ρ:
-            // (d^u + ρ·d^v)·G = χ·(R_j + ρ·pk_j) − (Γ^u + ρ·Γ^v).
+            // DKLs23's consistency check, both equations folded with a public weight ρ into one constant-time
+            // linear combination (χ and d are secret):
+            // Γ^u + ρ·Γ^v − χ·R_j − χρλ_j·X_j + (d^u + ρ·d^v)·G = O.
             let rho = fold_weight(&session, j, m);
-            let pk_j = ctx.pk[&j];
-            let base = group::lincomb_vartime(&[(m.big_r, Scalar::ONE), (pk_j, rho)]);
-            let gammas = group::lincomb_vartime(&[(m.gamma_u, Scalar::ONE), (m.gamma_v, rho)]);
-            if group::mul_g(&(d[0] + rho * d[1])) != base * chi - gammas {
+            let (x_j, lambda_j) = ctx.pk[&j];
+            let check = ProjectivePoint::lincomb(&[
+                (m.gamma_u, Scalar::ONE),
+                (m.gamma_v, rho),
+                (m.big_r, -chi),
+                (x_j, -(chi * rho * lambda_j)),
+                (ProjectivePoint::GENERATOR, d[0] + rho * d[1]),
+            ]);
+            if check != ProjectivePoint::IDENTITY {
                 culprits.push((j, Fault::InconsistentInput));
                 continue;
             }

@@ -1,4 +1,4 @@
-//! Two-party multiplication: DKLs23's random vector OLE `Π_RVOLE` (DKLs23 §"Two-party multiplication", built
+//! Two-party multiplication: DKLs23's random vector OLE `Π_RVOLE` (built
 //! on the OT-based multiplication of DKLs19, "Threshold ECDSA from ECDSA Assumptions: The Multiparty Case",
 //! S&P 2019, with its statistical consistency check), for vectors of length `ℓ = 2`.
 //!
@@ -111,6 +111,19 @@ pub(crate) fn gadget() -> &'static [Scalar] {
     })
 }
 
+/// `Σ_k g_k·rows[k][i]`: Horner's rule over the powers of two (`g_k = 2^k`, `k < 256`: doublings instead of
+/// multiplications), then the `2s` pseudo-random entries.
+fn gadget_combine(rows: &[[Scalar; WIDTH]], i: usize) -> Scalar {
+    let mut acc = Scalar::ZERO;
+    for row in rows[..256].iter().rev() {
+        acc = acc.double() + row[i];
+    }
+    for (g, row) in gadget()[256..].iter().zip(&rows[256..]) {
+        acc += g * &row[i];
+    }
+    acc
+}
+
 fn context(base: &[u8; 32], bob_nonce: &[u8; 32]) -> [u8; 32] {
     Hash::new("rvole/ctx").raw(base).raw(bob_nonce).finish()
 }
@@ -198,12 +211,7 @@ pub(crate) fn alice(
         &nonce,
         t_a.iter().map(|t| th[0] * t[0] + th[1] * t[1] + t[2]),
     );
-    let g = gadget();
-    let mut c = Zeroizing::new([Scalar::ZERO; 2]);
-    for (gk, t) in g.iter().zip(t_a.iter()) {
-        c[0] += gk * &t[0];
-        c[1] += gk * &t[1];
-    }
+    let c = Zeroizing::new([gadget_combine(&t_a, 0), gadget_combine(&t_a, 1)]);
     Some((
         c,
         AliceMsg {
@@ -223,21 +231,20 @@ impl BobState {
         }
         let prefix = Hash::new("rvole/pad").raw(&self.ctx).raw(&msg.nonce);
         let th = theta(&self.ctx, &msg.nonce, &msg.tau);
-        let g = gadget();
-        let mut d = Zeroizing::new([Scalar::ZERO; 2]);
+        let mut t_b: Zeroizing<Vec<[Scalar; WIDTH]>> = Zeroizing::new(Vec::with_capacity(XI));
         let mut r = Zeroizing::new(Vec::with_capacity(XI));
         for (k, (tk, tau)) in self.rows.iter().zip(&msg.tau).enumerate() {
             let h = pad(&prefix, k, *tk);
             let bit = Choice::from((self.beta[k / 8] >> (k % 8)) & 1);
-            let mut t_b = [Scalar::ZERO; WIDTH];
+            let mut row = [Scalar::ZERO; WIDTH];
             for i in 0..WIDTH {
-                t_b[i] = Scalar::conditional_select(&Scalar::ZERO, &tau[i], bit) - h[i];
+                row[i] = Scalar::conditional_select(&Scalar::ZERO, &tau[i], bit) - h[i];
             }
-            let own = th[0] * t_b[0] + th[1] * t_b[1] + t_b[2];
+            let own = th[0] * row[0] + th[1] * row[1] + row[2];
             r.push(Scalar::conditional_select(&Scalar::ZERO, &msg.mu, bit) - own);
-            d[0] += g[k] * t_b[0];
-            d[1] += g[k] * t_b[1];
+            t_b.push(row);
         }
+        let d = Zeroizing::new([gadget_combine(&t_b, 0), gadget_combine(&t_b, 1)]);
         let expected = check_digest(&self.ctx, &msg.nonce, r.iter().copied());
         bool::from(expected.ct_eq(&msg.check)).then_some(d)
     }

@@ -2,7 +2,7 @@
 //! the resulting [`PairState`] that each party keeps for every peer (sealed at rest by the node).
 //!
 //! For the pair `{i, j}`, party `i` is the base-OT *sender* of the batch that seeds its role as OT-extension
-//! receiver (DKLs23's VOLE "Bob", §"Π_RVOLE"), and the base-OT *receiver*, with KOS15's secret choice
+//! receiver (the VOLE's "Bob" in DKLs23's `Π_RVOLE`), and the base-OT *receiver*, with KOS15's secret choice
 //! string `Δ_i`, of the batch that seeds its role as OT-extension sender ("Alice"). Each party sends two
 //! messages to each peer:
 //!
