@@ -256,8 +256,8 @@ enum Link {
         /// The delay after the next failed attempt.
         backoff: Duration,
         why: String,
-        /// When the attempt failed or the connection dropped.
-        failed_at: Instant,
+        /// When the last connection attempt failed; `None` after a connection dropped (no attempt failed yet).
+        failed_at: Option<Instant>,
     },
 }
 
@@ -669,7 +669,7 @@ impl Coordinator {
                 retry_at: now + backoff,
                 backoff: (backoff * 2).min(max).max(min),
                 why: why.to_string(),
-                failed_at: now,
+                failed_at: Some(now),
             };
         }
         self.node_lost(node, now);
@@ -689,7 +689,7 @@ impl Coordinator {
                 retry_at: now + min,
                 backoff: (min * 2).min(max).max(min),
                 why,
-                failed_at: now,
+                failed_at: None,
             };
         }
         self.node_lost(node, now);
@@ -718,11 +718,12 @@ impl Coordinator {
             .is_some_and(|n| matches!(n.link, Link::Connecting) && n.health.excluded.is_none())
     }
 
-    /// Whether the last connection attempt to `node` failed (or its connection dropped) at `since` or later.
+    /// Whether a connection attempt to `node` failed at `since` or later and none succeeded since. A connection
+    /// that dropped does not count: the node may be back by the next attempt (a restarted node).
     pub fn failed_since(&self, node: NodeIndex, since: Instant) -> bool {
         self.nodes
             .get(node)
-            .is_some_and(|n| matches!(&n.link, Link::Down { failed_at, .. } if *failed_at >= since))
+            .is_some_and(|n| matches!(&n.link, Link::Down { failed_at: Some(at), .. } if *at >= since))
     }
 
     /// A connection came up or an attempt ended: signatures that waited for connections are looked at again.

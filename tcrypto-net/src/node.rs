@@ -291,10 +291,18 @@ impl SignerNode {
         if let Ok(mut oos) = self.out_of_service.write() {
             *oos = broken;
         }
-        // Damage here loses only keys still being created and deliveries kept for offline parties: the node serves.
-        if let Err(detail) = self.dkg_kept.load(store) {
-            tracing::error!(%detail, "DKG state not loaded");
-            self.notice(format!("DKG state not loaded: {detail}"));
+        // Damage here loses only a key still being created or a delivery kept for an offline party: the node serves.
+        match self.dkg_kept.load(store) {
+            Ok(damaged) => {
+                for detail in damaged {
+                    tracing::error!(%detail, "damaged DKG state record quarantined");
+                    self.notice(format!("DKG state record quarantined: {detail}"));
+                }
+            }
+            Err(detail) => {
+                tracing::error!(%detail, "DKG state not loaded");
+                self.notice(format!("DKG state not loaded: {detail}"));
+            }
         }
         Ok(n)
     }
@@ -1130,6 +1138,55 @@ mod tests {
         assert!(matches!(resp.body, ResponseBody::Done), "{:?}", resp.body);
         assert_eq!(n.key_count(), 2);
         assert_eq!(n.out_of_service().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damaged_dkg_state_records_are_quarantined_and_the_node_serves_its_keys() {
+        use crate::store::{KdfCost, StoreKeySource};
+        let dir = std::env::temp_dir().join(format!("tcrypto-node-dkgstate-{:x}", rand::random::<u64>()));
+        let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
+        let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
+        let ids = [
+            tcrypto::SignerId::new(1).unwrap(),
+            tcrypto::SignerId::new(2).unwrap(),
+        ];
+        let (pk, shares) = tcrypto::ed25519::deal(2, ids, &mut rand::rng()).unwrap();
+        let bundle = crate::algo::ed25519_bundles(&pk, &shares).remove(0);
+        store
+            .put(&store_name(&bundle.info.key), &bundle.encode(), &mut rand::rng())
+            .unwrap();
+        // A tentative share that does not decode, and a kept delivery whose file was flipped on disk.
+        store
+            .put("dkgtentative-00", b"not a tentative share", &mut rand::rng())
+            .unwrap();
+        store.put("dkgkept-00", b"whatever", &mut rand::rng()).unwrap();
+        let kept = store.path_of("dkgkept-00");
+        let mut raw = std::fs::read(&kept).unwrap();
+        raw[20] ^= 1;
+        std::fs::write(&kept, raw).unwrap();
+        let id = Arc::new(NodeIdentity::generate("n1", &mut rand::rng()).unwrap());
+        let n = SignerNode::new(
+            id,
+            Some(store.clone()),
+            Arc::new(MemoryAudit::default()),
+            ReplayGuard::default(),
+        );
+        assert_eq!(n.load_keys().unwrap(), 1);
+        let health = n.health();
+        assert_eq!(
+            health
+                .iter()
+                .filter(|l| l.contains("DKG state record quarantined"))
+                .count(),
+            2,
+            "{health:?}"
+        );
+        assert!(
+            health.iter().any(|l| l.contains(&kept.display().to_string())),
+            "{health:?}"
+        );
+        assert_eq!(store.quarantined().len(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

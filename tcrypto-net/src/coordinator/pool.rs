@@ -232,7 +232,14 @@ impl Coordinator {
             .unwrap_or_default();
         let why = (
             "pool".to_string(),
-            format!("{} needs {needed} usable holders; {available} usable", P::REFILL),
+            if gave_up {
+                format!(
+                    "{} failed {MAX_FAILED_REFILLS} times in a row ({available} usable holders, {needed} needed)",
+                    P::REFILL
+                )
+            } else {
+                format!("{} needs {needed} usable holders; {available} usable", P::REFILL)
+            },
         );
         for op in waiting {
             let (mut failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {

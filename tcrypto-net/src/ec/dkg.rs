@@ -519,28 +519,43 @@ fn poisoned() -> Refusal {
 }
 
 impl Keeping {
-    /// Reads the tentative shares and kept deliveries of `store`.
-    pub(crate) fn load(&self, store: &SecretStore) -> Result<(), String> {
+    /// Reads the tentative shares and kept deliveries of `store`. A record that does not open or decode is moved
+    /// to the store's quarantine and named in the returned list (the others load); only a store that cannot be
+    /// listed is an error.
+    pub(crate) fn load(&self, store: &SecretStore) -> Result<Vec<String>, String> {
         let mut tentative = BTreeMap::new();
         let mut kept = BTreeMap::new();
+        let mut damaged = Vec::new();
         for name in store.list().map_err(|e| e.to_string())? {
-            if name.starts_with(TENTATIVE_PREFIX) {
-                let Some(pt) = store.get(&name).map_err(|e| format!("{name}: {e}"))? else {
-                    continue;
-                };
-                let t = Tentative::decode(&pt).ok_or_else(|| format!("{name}: undecodable"))?;
-                tentative.insert(t.bundle.info.key, t);
-            } else if name.starts_with(KEPT_PREFIX) {
-                let Some(pt) = store.get(&name).map_err(|e| format!("{name}: {e}"))? else {
-                    continue;
-                };
-                let k = KeptDelivery::decode(&pt).map_err(|e| format!("{name}: {e}"))?;
-                kept.insert(k.key, k);
+            let is_tentative = name.starts_with(TENTATIVE_PREFIX);
+            if !is_tentative && !name.starts_with(KEPT_PREFIX) {
+                continue;
+            }
+            let opened = match store.get(&name) {
+                Ok(Some(pt)) if is_tentative => Tentative::decode(&pt)
+                    .map(|t| {
+                        tentative.insert(t.bundle.info.key, t);
+                    })
+                    .ok_or_else(|| "undecodable".to_string()),
+                Ok(Some(pt)) => KeptDelivery::decode(&pt)
+                    .map(|k| {
+                        kept.insert(k.key, k);
+                    })
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(why) = opened {
+                let path = store.path_of(&name);
+                damaged.push(match store.quarantine(&name) {
+                    Ok(to) => format!("{}: {why}; moved to {}", path.display(), to.display()),
+                    Err(e) => format!("{}: {why}; could not be moved aside: {e}", path.display()),
+                });
             }
         }
         *self.tentative.lock().map_err(|_| "DKG state lock poisoned")? = tentative;
         *self.kept.lock().map_err(|_| "DKG state lock poisoned")? = kept;
-        Ok(())
+        Ok(damaged)
     }
 
     /// Stores a share made by a DKG tentatively (crash-safe) with what this dealer keeps for offline parties.
