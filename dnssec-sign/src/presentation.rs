@@ -1329,6 +1329,17 @@ fn parse_svcb(toks: &[Token], origin: Option<&Name>) -> Result<Vec<u8>, String> 
             return Err(format!("SvcParamKey {key_s} given twice or too long"));
         }
     }
+    // RFC 9460 §8: the keys named mandatory must be present; no-default-alpn needs alpn (§7.1.1)
+    if let Some(m) = params.get(&0) {
+        for k in m.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+            if !params.contains_key(&k) {
+                return Err(format!("mandatory key {} is missing", svc_key_name(k)));
+            }
+        }
+    }
+    if params.contains_key(&2) && !params.contains_key(&1) {
+        return Err("no-default-alpn without alpn".into());
+    }
     let mut v = prio.to_be_bytes().to_vec();
     v.extend_from_slice(target.wire());
     for (k, w) in params {
@@ -1544,6 +1555,13 @@ mod tests {
         );
         // read by mnemonic, written as TYPEnnn (not every reader knows them)
         assert_eq!(present_record(20, &[1, b'1']).0, "TYPE20");
+    }
+
+    #[test]
+    fn svcb_mandatory_keys_must_be_present() {
+        let e = parse_rdata(64, &toks("1 . mandatory=port alpn=h2"), None).unwrap_err();
+        assert!(e.contains("mandatory key port is missing"), "{e}");
+        assert!(parse_rdata(65, &toks("1 . no-default-alpn"), None).is_err());
     }
 
     #[test]
