@@ -959,8 +959,12 @@ fn loc_size(cm: i64) -> Result<u8, String> {
 fn parse_loc(toks: &[Token]) -> Result<Vec<u8>, String> {
     let mut i = 0usize;
     let mut coord = |hemis: [&str; 2], max_deg: i64| -> Result<u32, String> {
-        let deg: i64 = number(toks.get(i), "LOC degrees")?;
+        let deg: u8 = number(toks.get(i), "LOC degrees")?;
         i += 1;
+        let deg = i64::from(deg);
+        if deg > max_deg {
+            return Err("LOC coordinate out of range".into());
+        }
         let mut ms = deg * 3_600_000;
         let mut parts = 0;
         while parts < 2 {
@@ -993,7 +997,7 @@ fn parse_loc(toks: &[Token]) -> Result<Vec<u8>, String> {
         } else {
             return Err(format!("bad LOC hemisphere {:?}", h.lossy()));
         };
-        if deg < 0 || ms > max_deg * 3_600_000 {
+        if ms > max_deg * 3_600_000 {
             return Err("LOC coordinate out of range".into());
         }
         Ok(((1i64 << 31) + sign * ms) as u32)
@@ -1562,6 +1566,8 @@ mod tests {
         let e = parse_rdata(64, &toks("1 . mandatory=port alpn=h2"), None).unwrap_err();
         assert!(e.contains("mandatory key port is missing"), "{e}");
         assert!(parse_rdata(65, &toks("1 . no-default-alpn"), None).is_err());
+        assert!(parse_rdata(29, &toks("999999999999999999 N 0 E 0m"), None).is_err());
+        assert!(parse_rdata(29, &toks("91 N 0 E 0m"), None).is_err());
     }
 
     #[test]
