@@ -233,7 +233,47 @@ enum Field {
     Ilnp64,
     /// EUI-48 / EUI-64: two hex digits per octet, `-` between (RFC 7043).
     Eui(usize),
+    /// DNSSEC algorithm: number or mnemonic (RFC 4034 appendix A.1), printed as a number.
+    Alg,
+    /// CERT type: number or mnemonic (RFC 4398 §2.1), printed as a number.
+    CertType,
+    /// A character-string that may be absent at the end (ISDN subaddress).
+    OptCharStr,
 }
+
+/// DNSSEC algorithm mnemonics (IANA "DNS Security Algorithm Numbers").
+const ALGORITHMS: &[(u8, &str)] = &[
+    (1, "RSAMD5"),
+    (2, "DH"),
+    (3, "DSA"),
+    (5, "RSASHA1"),
+    (6, "DSA-NSEC3-SHA1"),
+    (7, "RSASHA1-NSEC3-SHA1"),
+    (8, "RSASHA256"),
+    (10, "RSASHA512"),
+    (12, "ECC-GOST"),
+    (13, "ECDSAP256SHA256"),
+    (14, "ECDSAP384SHA384"),
+    (15, "ED25519"),
+    (16, "ED448"),
+    (252, "INDIRECT"),
+    (253, "PRIVATEDNS"),
+    (254, "PRIVATEOID"),
+];
+
+/// CERT type mnemonics (RFC 4398 §2.1).
+const CERT_TYPES: &[(u16, &str)] = &[
+    (1, "PKIX"),
+    (2, "SPKI"),
+    (3, "PGP"),
+    (4, "IPKIX"),
+    (5, "ISPKI"),
+    (6, "IPGP"),
+    (7, "ACPKIX"),
+    (8, "IACPKIX"),
+    (253, "URI"),
+    (254, "OID"),
+];
 
 fn schema(t: u16) -> Option<&'static [Field]> {
     use Field::*;
@@ -258,14 +298,23 @@ fn schema(t: u16) -> Option<&'static [Field]> {
         44 => &[U8, U8, HexRest],
         52 | 53 => &[U8, U8, U8, HexRest],
         61 | 49 => &[Base64Rest],
-        43 | 59 => &[U16, U8, U8, HexRest],
-        25 | 48 | 60 => &[U16, U8, U8, Base64Rest],
+        43 | 59 => &[U16, Alg, U8, HexRest],
+        25 | 48 | 57 | 60 => &[U16, U8, Alg, Base64Rest],
+        19 => &[CharStr],
+        20 => &[CharStr, OptCharStr],
+        27 => &[CharStr, CharStr, CharStr],
+        56 | 258 | 261 | 262 => &[CharStrs],
+        23 => &[Name],
+        58 => &[Name, Name],
+        37 => &[CertType, U16, Alg, Base64Rest],
+        66 => &[Type, U8, U16, Name],
+        24 => &[Type, Alg, U8, U32, Time, Time, U16, Name, Base64Rest],
         63 => &[U32, U8, U8, HexRest],
         62 => &[U32, U16, Bitmap],
         47 => &[Name, Bitmap],
         51 => &[U8, U8, U16, Salt],
         50 => &[U8, U8, U16, Salt, Base32Next, Bitmap],
-        46 => &[Type, U8, U8, U32, Time, Time, U16, Name, Base64Rest],
+        46 => &[Type, Alg, U8, U32, Time, Time, U16, Name, Base64Rest],
         _ => return None,
     })
 }
@@ -488,6 +537,29 @@ fn parse_fields(fields: &[Field], toks: &[Token], origin: Option<&Name>) -> Resu
         i += 1;
         match *f {
             Field::U8 => v.push(number::<u8>(t, "number (0-255)")?),
+            Field::Alg => {
+                let t = t.ok_or("missing algorithm")?;
+                match ALGORITHMS.iter().find(|a| t.is(a.1)) {
+                    Some(a) => v.push(a.0),
+                    None => v.push(number::<u8>(Some(t), "algorithm")?),
+                }
+            }
+            Field::CertType => {
+                let t = t.ok_or("missing certificate type")?;
+                match CERT_TYPES.iter().find(|a| t.is(a.1)) {
+                    Some(a) => v.extend(a.0.to_be_bytes()),
+                    None => v.extend(number::<u16>(Some(t), "certificate type")?.to_be_bytes()),
+                }
+            }
+            Field::OptCharStr => {
+                if let Some(t) = t {
+                    let s = char_str(t)?;
+                    v.push(s.len() as u8);
+                    v.extend(s);
+                } else {
+                    i -= 1;
+                }
+            }
             Field::U16 => v.extend(number::<u16>(t, "number (0-65535)")?.to_be_bytes()),
             Field::U32 => v.extend(number::<u32>(t, "number")?.to_be_bytes()),
             Field::Period => {
@@ -698,11 +770,18 @@ fn present_fields(fields: &[Field], b: &[u8]) -> Option<String> {
             out.push(' ');
         }
         match *f {
-            Field::U8 => {
+            Field::U8 | Field::Alg => {
                 let _ = write!(out, "{}", b.get(p)?);
                 p += 1;
             }
-            Field::U16 => {
+            Field::OptCharStr => {
+                if p < b.len() {
+                    let l = b[p] as usize;
+                    quoted(&mut out, b.get(p + 1..p + 1 + l)?);
+                    p += 1 + l;
+                }
+            }
+            Field::U16 | Field::CertType => {
                 let _ = write!(out, "{}", u16::from_be_bytes(b.get(p..p + 2)?.try_into().ok()?));
                 p += 2;
             }
@@ -880,8 +959,12 @@ fn loc_size(cm: i64) -> Result<u8, String> {
 fn parse_loc(toks: &[Token]) -> Result<Vec<u8>, String> {
     let mut i = 0usize;
     let mut coord = |hemis: [&str; 2], max_deg: i64| -> Result<u32, String> {
-        let deg: i64 = number(toks.get(i), "LOC degrees")?;
+        let deg: u8 = number(toks.get(i), "LOC degrees")?;
         i += 1;
+        let deg = i64::from(deg);
+        if deg > max_deg {
+            return Err("LOC coordinate out of range".into());
+        }
         let mut ms = deg * 3_600_000;
         let mut parts = 0;
         while parts < 2 {
@@ -914,7 +997,7 @@ fn parse_loc(toks: &[Token]) -> Result<Vec<u8>, String> {
         } else {
             return Err(format!("bad LOC hemisphere {:?}", h.lossy()));
         };
-        if deg < 0 || ms > max_deg * 3_600_000 {
+        if ms > max_deg * 3_600_000 {
             return Err("LOC coordinate out of range".into());
         }
         Ok(((1i64 << 31) + sign * ms) as u32)
@@ -1250,6 +1333,17 @@ fn parse_svcb(toks: &[Token], origin: Option<&Name>) -> Result<Vec<u8>, String> 
             return Err(format!("SvcParamKey {key_s} given twice or too long"));
         }
     }
+    // RFC 9460 §8: the keys named mandatory must be present; no-default-alpn needs alpn (§7.1.1)
+    if let Some(m) = params.get(&0) {
+        for k in m.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+            if !params.contains_key(&k) {
+                return Err(format!("mandatory key {} is missing", svc_key_name(k)));
+            }
+        }
+    }
+    if params.contains_key(&2) && !params.contains_key(&1) {
+        return Err("no-default-alpn without alpn".into());
+    }
     let mut v = prio.to_be_bytes().to_vec();
     v.extend_from_slice(target.wire());
     for (k, w) in params {
@@ -1386,6 +1480,20 @@ mod tests {
         p
     }
 
+    /// Like `round_trip`, through the type's own form even where the writer uses `\#`.
+    fn own_form(t: u16, text: &str) -> String {
+        let origin = Name::parse("example.", None).unwrap();
+        let w = parse_rdata(t, &toks(text), Some(&origin)).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let p = present_known(t, &w).unwrap();
+        assert_eq!(
+            parse_rdata(t, &toks(&p), Some(&origin)).unwrap(),
+            w,
+            "{text} -> {p}"
+        );
+        assert_eq!(parse_rdata(t, &toks(&present(t, &w)), Some(&origin)).unwrap(), w);
+        p
+    }
+
     #[test]
     fn no_private_mnemonic_is_written() {
         assert_eq!(type_name(65305), "TYPE65305");
@@ -1430,6 +1538,36 @@ mod tests {
             round_trip(257, "0 issue \"ca.example.net; x=\\\"y\\\"\""),
             "0 issue \"ca.example.net; x=\\\"y\\\"\""
         );
+    }
+
+    #[test]
+    fn older_types_and_mnemonic_algorithms_are_read() {
+        assert_eq!(
+            own_form(20, "\"150862028003217\" \"004\""),
+            "\"150862028003217\" \"004\""
+        );
+        assert_eq!(own_form(20, "\"150862028003217\""), "\"150862028003217\"");
+        assert_eq!(own_form(37, "PGP 0 0 AAAA"), "3 0 0 AAAA");
+        assert_eq!(own_form(48, "257 3 ECDSAP256SHA256 AAAA"), "257 3 13 AAAA");
+        assert_eq!(
+            own_form(66, "CDS 1 5359 dsync.example."),
+            "CDS 1 5359 dsync.example."
+        );
+        assert_eq!(
+            own_form(27, "-32.6882 116.8652 10.0"),
+            "\"-32.6882\" \"116.8652\" \"10.0\""
+        );
+        // read by mnemonic, written as TYPEnnn (not every reader knows them)
+        assert_eq!(present_record(20, &[1, b'1']).0, "TYPE20");
+    }
+
+    #[test]
+    fn svcb_mandatory_keys_must_be_present() {
+        let e = parse_rdata(64, &toks("1 . mandatory=port alpn=h2"), None).unwrap_err();
+        assert!(e.contains("mandatory key port is missing"), "{e}");
+        assert!(parse_rdata(65, &toks("1 . no-default-alpn"), None).is_err());
+        assert!(parse_rdata(29, &toks("999999999999999999 N 0 E 0m"), None).is_err());
+        assert!(parse_rdata(29, &toks("91 N 0 E 0m"), None).is_err());
     }
 
     #[test]

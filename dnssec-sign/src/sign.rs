@@ -363,7 +363,12 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         .records
         .iter()
         .position(|r| r.rtype == rtype::SOA && r.owner == apex)
-        .ok_or_else(|| SignError::Zone(crate::error::ZoneError::Structure("no SOA at the apex".into())))?;
+        .ok_or_else(|| {
+            SignError::Zone(crate::error::ZoneError::Structure(format!(
+                "{}no SOA at the apex {apex}",
+                zone.sources.file()
+            )))
+        })?;
     if soa_count != 1 {
         let stray = zone
             .records

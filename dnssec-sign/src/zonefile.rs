@@ -51,6 +51,7 @@ pub fn parse_zone(text: impl AsRef<[u8]>, file: &Path, origin: Option<&Name>) ->
         sources: Sources::default(),
     };
     let file_arc: Arc<Path> = Arc::from(file);
+    st.sources.main = Some(file_arc.clone());
     parse_into(&mut st, text.as_ref(), &file_arc, 0)?;
     let apex = match st.first_origin {
         Some(o) => o,
@@ -73,6 +74,7 @@ pub fn parse_zone(text: impl AsRef<[u8]>, file: &Path, origin: Option<&Name>) ->
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     map: HashMap<(Name, u16), (Arc<Path>, u32)>,
+    main: Option<Arc<Path>>,
 }
 
 impl Sources {
@@ -81,6 +83,13 @@ impl Sources {
         self.map
             .entry((owner.clone(), rtype))
             .or_insert_with(|| (file.clone(), u32::try_from(line).unwrap_or(u32::MAX)));
+    }
+
+    /// `file: ` of the zone file read (not of its `$INCLUDE`s), or an empty string.
+    pub fn file(&self) -> String {
+        self.main
+            .as_ref()
+            .map_or_else(String::new, |f| format!("{}: ", f.display()))
     }
 
     /// `file:line: ` of (owner, type), or an empty string when unknown (a zone built in memory).

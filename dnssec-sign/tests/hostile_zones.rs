@@ -307,3 +307,89 @@ fn verify_rejects_every_tampering_a_validator_rejects() {
         "only {caught_by_validators} tamperings caught"
     );
 }
+
+#[test]
+fn other_signers_output_of_the_hostile_zone_reads_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // the hostile zone as we write it (ldns, BIND and Knot refuse some of its raw forms, such
+    // as Latin-1 octets in names or a newline inside quotes) with the fixture DNSKEYs
+    let mut z = hostile();
+    z.canonicalize();
+    let unsigned = write_zone(d, "hostile.zone", &z);
+    let mut text = std::fs::read(&unsigned).unwrap();
+    let mut bases = Vec::new();
+    for e in std::fs::read_dir(data("keys")).unwrap() {
+        let p = e.unwrap().path();
+        let file = p.file_name().unwrap().to_str().unwrap().to_string();
+        if file.contains("+013+") {
+            std::fs::copy(&p, d.join(&file)).unwrap();
+            if let Some(base) = file.strip_suffix(".key") {
+                text.extend(std::fs::read(&p).unwrap());
+                bases.push(base.to_string());
+            }
+        }
+    }
+    let with_keys = d.join("hostile-keys.zone");
+    std::fs::write(&with_keys, &text).unwrap();
+    let zf = with_keys.to_str().unwrap();
+    let ldns_out = d.join("ldns.signed");
+    let bind_out = d.join("bind.signed");
+    let keys: Vec<String> = bases
+        .iter()
+        .map(|b| d.join(b).to_str().unwrap().to_string())
+        .collect();
+    let mut ldns_args = vec![
+        "-n",
+        "-t",
+        "0",
+        "-f",
+        ldns_out.to_str().unwrap(),
+        "-o",
+        "example.",
+        zf,
+    ];
+    ldns_args.extend(keys.iter().map(String::as_str));
+    let (ok, out) = run("ldns-signzone", &ldns_args);
+    assert!(ok, "{out}");
+    let kdir = d.to_str().unwrap();
+    let mut bind_args = vec![
+        "-q",
+        "-3",
+        "-",
+        "-H",
+        "0",
+        "-f",
+        bind_out.to_str().unwrap(),
+        "-o",
+        "example.",
+        "-K",
+        kdir,
+        zf,
+    ];
+    bind_args.extend(bases.iter().map(String::as_str));
+    let (ok, out) = run("dnssec-signzone", &bind_args);
+    assert!(ok, "{out}");
+    for signed in [&ldns_out, &bind_out] {
+        let theirs = read_zone_file(signed, None).unwrap_or_else(|e| panic!("{}: {e}", signed.display()));
+        let problems = verify_zone(
+            &theirs,
+            &VerifyOptions {
+                now: Some(now()),
+                require_zonemd: false,
+            },
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{}: {problems:#?}", signed.display());
+        // the same data as ours, apart from what signing adds
+        let data: Vec<_> = theirs
+            .records
+            .iter()
+            .filter(|r| !matches!(r.rtype, 46 | 48 | 50 | 51))
+            .cloned()
+            .collect();
+        let mut data = dnssec_sign::Zone::new(theirs.origin.clone(), data);
+        data.canonicalize();
+        assert_eq!(our_records(&data), our_records(&z), "{}", signed.display());
+    }
+}

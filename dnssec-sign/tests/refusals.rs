@@ -179,6 +179,15 @@ fn ttl_above_2_pow_31_is_refused() {
 }
 
 #[test]
+fn a_zone_without_soa_is_refused_naming_its_file() {
+    refused(
+        b"$ORIGIN example.\n$TTL 300\n@ NS ns1\nns1 A 192.0.2.1\n",
+        &[],
+        &["bad.zone: no SOA at the apex example."],
+    );
+}
+
+#[test]
 fn a_second_soa_is_refused_with_its_line() {
     refused(
         &z("sub SOA ns1 admin 1 2 3 4 5\n"),
