@@ -365,6 +365,9 @@ fn other_signers_output_of_the_hostile_zone_reads_and_verifies() {
         "example.",
         "-K",
         kdir,
+        // The DS set goes to the scratch directory, not to the working directory (the crate's source tree).
+        "-d",
+        kdir,
         zf,
     ];
     bind_args.extend(bases.iter().map(String::as_str));
