@@ -179,3 +179,40 @@ pub fn write_coordinator_config(
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The `tcrypto-node` binary of this workspace, built (or found up to date) by cargo in the target directory of the
+/// running test binary: for the tests of other crates (`pkcs11-provider`, `dnssec-sign`), which have no
+/// `CARGO_BIN_EXE_tcrypto-node`.
+pub fn node_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let target = profile_dir.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(other) => other.to_string(),
+        None => "dev".to_string(),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "tcrypto-net",
+            "--bin",
+            "tcrypto-node",
+            // Same features as `cargo test --workspace --all-features`: this build replaces the binary that
+            // tcrypto-net's own tests run, so it must keep every subcommand (the key ceremony is behind `dealer`).
+            "--all-features",
+            "--profile",
+            &profile,
+        ])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build of tcrypto-node failed");
+    let bin = profile_dir.join("tcrypto-node");
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
