@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dnssec_sign::Denial;
-use dnssec_sign::cluster::{ClusterKey, ClusterKeyOptions};
 use dnssec_sign::keys::ZoneSigningKey;
 use dnssec_sign::sign::{SignOptions, sign_zone};
 use dnssec_sign::zonemd::ZonemdHash;
@@ -41,14 +40,7 @@ fn a_long_lived_zone_signer_resumes_by_itself_after_every_node_daemon_was_killed
     let config = write_coordinator_config(dir.path(), &coordinator, &nodes, 2000);
     // The coordinator `dnssec-sign sign --cluster` runs, built from the configuration file.
     let cluster = dnssec_sign::cluster::connect(&config, Duration::from_secs(10)).unwrap();
-    let csk = |algorithm| {
-        let key = cluster.create_key(algorithm, 3).unwrap();
-        let options = ClusterKeyOptions {
-            ksk: true,
-            ..Default::default()
-        };
-        ClusterKey::new(cluster.clone(), key, &name("example."), options).unwrap()
-    };
+    let csk = |algorithm| example_cluster_csk(&cluster, cluster.create_key(algorithm, 3).unwrap());
     let keys = [csk(ClusterAlgorithm::Ed25519), csk(ClusterAlgorithm::EcdsaP256)];
     for key in &keys {
         key.sign_batch(&[b"all up".to_vec()]).unwrap();

@@ -299,16 +299,7 @@ fn signing_through_a_coordinator_config_resumes_by_itself_after_every_node_was_u
     let mut rng = rand::rng();
     let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
     let key = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
-    let csk = ClusterKey::new(
-        cluster.clone(),
-        key,
-        &name("example."),
-        ClusterKeyOptions {
-            ksk: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let csk = example_cluster_csk(&cluster, key);
     csk.sign_batch(&[b"all up".to_vec()]).unwrap();
     for relay in &relays {
         relay.cut();
@@ -365,16 +356,7 @@ fn ecdsa_signing_completes_with_n_minus_k_nodes_down_from_a_filled_presignature_
     let cluster = Arc::new(BlockingCluster::connect_tls(&coordinator, &addresses, config).unwrap());
     assert_eq!(cluster.connect(Duration::from_secs(10)), 5);
     let key = cluster.create_key(ClusterAlgorithm::EcdsaP256, 3).unwrap();
-    let csk = ClusterKey::new(
-        cluster.clone(),
-        key,
-        &name("example."),
-        ClusterKeyOptions {
-            ksk: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let csk = example_cluster_csk(&cluster, key);
     // one signature starts the pool; the engine is thread-free, so drive it while it fills
     csk.sign_batch(&[b"first".to_vec()]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

@@ -19,6 +19,18 @@ pub fn data(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
 }
 
+/// A combined signing key (KSK flags) for `example.` on a cluster key, as the zone signer's cluster tests use it.
+pub fn example_cluster_csk(
+    cluster: &std::sync::Arc<tcrypto_net::blocking::BlockingCluster>,
+    key: tcrypto::KeyId,
+) -> dnssec_sign::cluster::ClusterKey<tcrypto_net::blocking::BlockingEngine> {
+    let options = dnssec_sign::cluster::ClusterKeyOptions {
+        ksk: true,
+        ..Default::default()
+    };
+    dnssec_sign::cluster::ClusterKey::new(cluster.clone(), key, &name("example."), options).unwrap()
+}
+
 pub fn name(s: &str) -> Name {
     Name::parse(s, None).unwrap()
 }
