@@ -1084,12 +1084,18 @@ mod tests {
         assert_eq!(recs[0].outcome, Ok(()));
     }
 
-    #[test]
-    fn a_damaged_key_file_takes_only_its_key_out_of_service_until_its_share_is_imported_again() {
+    /// A fresh store (test KDF cost) in a scratch directory named after `tag`.
+    fn scratch_store(tag: &str) -> (std::path::PathBuf, Arc<SecretStore>) {
         use crate::store::{KdfCost, StoreKeySource};
-        let dir = std::env::temp_dir().join(format!("tcrypto-node-damage-{:x}", rand::random::<u64>()));
+        let dir = std::env::temp_dir().join(format!("tcrypto-node-{tag}-{:x}", rand::random::<u64>()));
         let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
         let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
+        (dir, store)
+    }
+
+    #[test]
+    fn a_damaged_key_file_takes_only_its_key_out_of_service_until_its_share_is_imported_again() {
+        let (dir, store) = scratch_store("damage");
         let id = Arc::new(NodeIdentity::generate("n1", &mut rand::rng()).unwrap());
         let bundles: Vec<ShareBundle> = (0..3)
             .map(|_| {
@@ -1143,10 +1149,7 @@ mod tests {
 
     #[test]
     fn damaged_dkg_state_records_are_quarantined_and_the_node_serves_its_keys() {
-        use crate::store::{KdfCost, StoreKeySource};
-        let dir = std::env::temp_dir().join(format!("tcrypto-node-dkgstate-{:x}", rand::random::<u64>()));
-        let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
-        let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
+        let (dir, store) = scratch_store("dkgstate");
         let ids = [
             tcrypto::SignerId::new(1).unwrap(),
             tcrypto::SignerId::new(2).unwrap(),
