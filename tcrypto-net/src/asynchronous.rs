@@ -149,8 +149,9 @@ impl AsyncCluster {
         })
     }
 
-    /// Waits until every node is connected or has failed a connection attempt since the call (a node that is
-    /// down costs one refused attempt, not the whole `timeout`), or `timeout` passes; returns the number connected.
+    /// Waits until the first connections are settled ([`Coordinator::connect_settled`]: a node that is down
+    /// costs one refused attempt, one that drops packets a few handshake times, not the whole `timeout`), or
+    /// `timeout` passes; returns the number connected.
     pub async fn connect(&self, timeout: Duration) -> usize {
         let start = Instant::now();
         let end = tokio::time::Instant::now() + timeout;
@@ -160,13 +161,14 @@ impl AsyncCluster {
                 let st = self.shared.lock();
                 let c = &st.coord;
                 let n = (0..c.node_count()).filter(|&i| c.is_connected(i)).count();
-                let settled = (0..c.node_count()).all(|i| c.is_connected(i) || c.failed_since(i, start));
-                (n, settled)
+                (n, c.connect_settled(start, Instant::now()))
             };
             if settled || tokio::time::Instant::now() >= end {
                 return n;
             }
-            let _ = tokio::time::timeout_at(end, notified).await;
+            // Attempts under way are also given up on by the clock (`connect_settled`), not only by events.
+            let tick = (tokio::time::Instant::now() + crate::coordinator::MIN_CONNECT_GRACE / 4).min(end);
+            let _ = tokio::time::timeout_at(tick, notified).await;
         }
     }
 

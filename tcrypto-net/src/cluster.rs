@@ -57,8 +57,9 @@ pub trait Engine: Send + Sync {
     /// Drives I/O until `op` completes and returns its event.
     fn wait(&self, op: OpId) -> Event;
 
-    /// Drives I/O until every node is connected or has failed a connection attempt since the call, or `timeout`
-    /// passes; returns how many are connected. Not needed before signing: a request short of usable holders waits
+    /// Drives I/O until the first connections are settled
+    /// ([`crate::coordinator::Coordinator::connect_settled`]), or `timeout` passes; returns how many are
+    /// connected. Not needed before signing: a request short of usable holders waits
     /// for the connection attempts under way and fails fast only when they cannot make up `k`.
     fn connect_all(&self, timeout: Duration) -> usize;
 
@@ -202,8 +203,9 @@ impl<E: Engine> Cluster<E> {
         &self.nodes
     }
 
-    /// Waits until every node is connected or has failed a connection attempt since the call (a down node costs
-    /// one refused attempt, not the whole `timeout`), or `timeout` passes; returns the number connected.
+    /// Waits until the first connections are settled ([`crate::coordinator::Coordinator::connect_settled`]: a
+    /// down node costs one refused attempt, one that drops packets a few handshake times, not the whole
+    /// `timeout`), or `timeout` passes; returns the number connected.
     pub fn connect(&self, timeout: Duration) -> usize {
         self.engine.connect_all(timeout)
     }

@@ -50,6 +50,12 @@ pub type NodeIndex = usize;
 /// Id of an operation started on the coordinator.
 pub type OpId = u64;
 
+/// [`Coordinator::connect_settled`]: connection attempts still under way are waited for this many times the
+/// slowest successful one.
+pub const CONNECT_GRACE_FACTOR: u32 = 3;
+/// [`Coordinator::connect_settled`]: the shortest wait for attempts still under way.
+pub const MIN_CONNECT_GRACE: Duration = Duration::from_millis(100);
+
 /// Tunables.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -246,10 +252,10 @@ pub struct NodeHealth {
 enum Link {
     /// Never tried: the driver connects at its next [`Coordinator::poll_connect`].
     New,
-    /// An attempt is under way.
-    Connecting,
-    /// Connected.
-    Up,
+    /// An attempt is under way, started at `since`.
+    Connecting { since: Instant },
+    /// Connected; the attempt took `took`.
+    Up { took: Duration },
     /// The last attempt failed or the connection dropped: tried again at `retry_at`.
     Down {
         retry_at: Instant,
@@ -627,10 +633,10 @@ impl Coordinator {
         let i = self.nodes.iter().position(|n| match &n.link {
             Link::New => true,
             Link::Down { retry_at, .. } => *retry_at <= now,
-            Link::Connecting | Link::Up => false,
+            Link::Connecting { .. } | Link::Up { .. } => false,
         })?;
         if let Some(n) = self.nodes.get_mut(i) {
-            n.link = Link::Connecting;
+            n.link = Link::Connecting { since: now };
         }
         Some(i)
     }
@@ -642,7 +648,11 @@ impl Coordinator {
             n.health.connected = true;
             n.health.consecutive_failures = 0;
             n.down_until = None;
-            n.link = Link::Up;
+            let took = match n.link {
+                Link::Connecting { since } => now.saturating_duration_since(since),
+                _ => Duration::ZERO,
+            };
+            n.link = Link::Up { took };
         }
         self.deliver_missed(node, now);
         self.ask_pending(node, now);
@@ -715,7 +725,31 @@ impl Coordinator {
     pub(crate) fn connecting(&self, node: NodeIndex) -> bool {
         self.nodes
             .get(node)
-            .is_some_and(|n| matches!(n.link, Link::Connecting) && n.health.excluded.is_none())
+            .is_some_and(|n| matches!(n.link, Link::Connecting { .. }) && n.health.excluded.is_none())
+    }
+
+    /// Whether a caller waiting since `since` for the first connections ([`crate::cluster::Cluster::connect`])
+    /// may go on: every node is connected or has failed an attempt since then, or a majority is connected and
+    /// the attempts still under way have taken longer than [`CONNECT_GRACE_FACTOR`] times the slowest successful
+    /// one (at least [`MIN_CONNECT_GRACE`]). A host that drops packets thus delays a fresh process by a few
+    /// handshake times rather than the request timeout; requests that need it still wait for its attempt.
+    pub fn connect_settled(&self, since: Instant, now: Instant) -> bool {
+        let mut connected = 0;
+        let mut slowest = Duration::ZERO;
+        let mut all_settled = true;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Link::Up { took } = n.link {
+                connected += 1;
+                slowest = slowest.max(took);
+            } else if !self.failed_since(i, since) {
+                all_settled = false;
+            }
+        }
+        if all_settled {
+            return true;
+        }
+        let grace = (slowest * CONNECT_GRACE_FACTOR).max(MIN_CONNECT_GRACE);
+        connected > self.nodes.len() / 2 && now.saturating_duration_since(since) >= grace
     }
 
     /// Whether a connection attempt to `node` failed at `since` or later and none succeeded since. A connection
@@ -743,9 +777,9 @@ impl Coordinator {
                     format!("excluded: {x}")
                 } else {
                     match &n.link {
-                        Link::Up => return None,
+                        Link::Up { .. } => return None,
                         Link::New => "not connected yet".to_string(),
-                        Link::Connecting => "connecting".to_string(),
+                        Link::Connecting { .. } => "connecting".to_string(),
                         Link::Down { why, .. } => why.clone(),
                     }
                 };
@@ -1387,6 +1421,42 @@ mod tests {
         assert!(matches!(c.poll_event(), Some(Event::Reply { op, result: Err(_), .. }) if op == op1));
         assert_eq!(c.health()[n].failed, 1);
         assert_eq!(c.health()[n].in_flight, 0);
+    }
+
+    #[test]
+    fn first_connections_settle_early_only_with_a_majority_up_and_the_grace_passed() {
+        let mut c = Coordinator::default();
+        for i in 0..5 {
+            c.add_node(format!("n{i}"));
+        }
+        let t0 = Instant::now();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        let started: Vec<NodeIndex> = std::iter::from_fn(|| c.poll_connect(t0)).collect();
+        assert_eq!(started, vec![0, 1, 2, 3, 4]);
+        assert!(!c.connect_settled(t0, ms(1_000)), "nothing connected yet");
+        // Two of five up after 40 ms: no majority, so the rest is waited for whatever the time.
+        c.node_connected(0, ms(30));
+        c.node_connected(1, ms(40));
+        assert!(!c.connect_settled(t0, ms(10_000)));
+        // A majority, the slowest having taken 60 ms: the others get 3 x 60 = 180 ms.
+        c.node_connected(2, ms(60));
+        assert!(!c.connect_settled(t0, ms(179)));
+        assert!(c.connect_settled(t0, ms(180)));
+        // Every node connected or failed since the call: settled at once, grace or not.
+        c.node_connect_failed(3, "refused", ms(61));
+        assert!(!c.connect_settled(t0, ms(62)), "node 4 is still connecting");
+        c.node_connect_failed(4, "refused", ms(62));
+        assert!(c.connect_settled(t0, ms(62)));
+        // Fast handshakes still leave the minimum grace to the others.
+        let mut d = Coordinator::default();
+        for i in 0..3 {
+            d.add_node(format!("n{i}"));
+        }
+        while d.poll_connect(t0).is_some() {}
+        d.node_connected(0, ms(1));
+        d.node_connected(1, ms(2));
+        assert!(!d.connect_settled(t0, ms(99)));
+        assert!(d.connect_settled(t0, ms(100)));
     }
 
     #[test]

@@ -21,6 +21,12 @@
 //! files that are not listed (written by another process, e.g. `tcrypto-node import`: they open under the store
 //! key, so only a holder of that key made them).
 //!
+//! **One server per directory.** A daemon holds an exclusive lock on `serve.lock` ([`lock_data_dir`]) for as
+//! long as it runs (released by the kernel when the process dies, even by `kill -9`): a second daemon started on
+//! the same directory would share the spent-presignature state and could use a presignature twice, so it is
+//! refused with [`StoreError::InUse`]. Manifest updates take a lock on `manifest.lock` so that a
+//! `tcrypto-node import` beside a running daemon loses neither process's entries.
+//!
 //! **Modes.** Directories the store creates are 0700 and every file it writes is 0600.
 
 use std::fs::{self, File, OpenOptions};
@@ -50,6 +56,10 @@ const CHECK_PLAINTEXT: &[u8] = b"tcrypto-net key store v1";
 const MANIFEST: &str = "manifest";
 /// Directory (in the data directory) where damaged files are moved.
 pub const QUARANTINE_DIR: &str = "quarantine";
+/// The lock file of a data directory (held by the process that serves it, [`lock_data_dir`]).
+pub const LOCK_FILE: &str = "serve.lock";
+/// The lock file that serialises manifest updates across processes (`tcrypto-node import` beside a daemon).
+const MANIFEST_LOCK_FILE: &str = "manifest.lock";
 /// Names starting with this are not listed in the manifest (presignature batches have their own sealed state).
 const UNTRACKED_PREFIX: &str = "presig";
 
@@ -120,6 +130,14 @@ pub enum StoreError {
     /// A secret name with characters other than `[A-Za-z0-9._-]`.
     #[error("invalid secret name {0:?}")]
     BadName(String),
+    /// Another process serves this data directory ([`lock_data_dir`]).
+    #[error("data directory {} is in use by another tcrypto-node ({holder})", dir.display())]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+        /// What the lock file says about its holder (its process id), or `unknown process`.
+        holder: String,
+    },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -282,6 +300,45 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], counter: u64) -> Resul
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Proof that this process serves a data directory: an exclusive lock on its [`LOCK_FILE`], released when the
+/// value is dropped or the process ends (however it ends).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+}
+
+/// Takes the data directory `dir` for this process (see the module docs); [`StoreError::InUse`] naming the
+/// holder's process id when another process has it. The lock file is 0600 and holds the holder's process id.
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = private_file_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let holder = match io::Read::read_to_string(&mut file, &mut text) {
+                Ok(_) if !text.trim().is_empty() => format!("pid {}", text.trim()),
+                _ => "unknown process".to_string(),
+            };
+            return Err(StoreError::InUse {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("lock", &path)(e)),
+    }
+    file.set_len(0).map_err(io_err("truncate", &path))?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(io_err("write", &path))?;
+    Ok(DataDirLock { _file: file })
 }
 
 /// Options that create files with mode 0600 (secrets, logs, state: nothing the node writes is for other users).
@@ -643,6 +700,19 @@ impl SecretStore {
         self.put_file(MANIFEST, &w.finish(), rng)
     }
 
+    /// Waits for the cross-process manifest lock; held until the returned file is dropped.
+    fn lock_manifest_file(&self) -> Result<File, StoreError> {
+        let path = self.dir.join(MANIFEST_LOCK_FILE);
+        let file = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        file.lock().map_err(io_err("lock", &path))?;
+        Ok(file)
+    }
+
     /// Read-modify-write of the manifest from disk (so that another process's additions are kept).
     fn update_manifest(
         &self,
@@ -650,6 +720,7 @@ impl SecretStore {
         rng: &mut impl CryptoRng,
     ) -> Result<(), StoreError> {
         let _g = self.manifest_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _across = self.lock_manifest_file()?;
         // A manifest that is missing or does not open is rebuilt by `check_manifest` at start; until then the
         // listed names are what the files say.
         let mut names = match self.read_manifest() {
@@ -667,6 +738,7 @@ impl SecretStore {
     /// files, and reported (deletions before that moment cannot be told).
     pub fn check_manifest(&self, rng: &mut impl CryptoRng) -> Result<ManifestReport, StoreError> {
         let _g = self.manifest_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _across = self.lock_manifest_file()?;
         let files: BTreeSet<String> = self.list()?.into_iter().filter(|n| tracked(n)).collect();
         let mut report = ManifestReport::default();
         let listed = match self.read_manifest() {

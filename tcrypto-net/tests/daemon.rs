@@ -191,3 +191,38 @@ fn key_ceremony_bundles_are_imported_by_each_node_and_sign() {
     let sig = cluster.sign(keys[0], m.clone()).unwrap();
     common::rsa_crate_verifies(pk, &m, &sig.bytes).unwrap();
 }
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_is_refused_until_the_first_is_gone() {
+    let dir = common::scratch("daemon-lock");
+    let coordinator = tcrypto_net::identity::TlsIdentity::generate("coordinator").unwrap();
+    let mut node = common::node_proc(&dir, 0, &coordinator);
+    node.start();
+    let pid = node.child.as_ref().unwrap().id();
+    // Same data directory, another port: it would share the spent-presignature state.
+    let text = std::fs::read_to_string(&node.config).unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let twin = dir.join("twin.toml");
+    std::fs::write(&twin, text.replace(&node.addr.to_string(), &free.to_string())).unwrap();
+    let (ok, _, err) = run(&["serve", "--config", twin.to_str().unwrap()], &node.passphrase);
+    assert!(!ok);
+    assert!(err.contains("in use by another tcrypto-node"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(err.contains(&node.data.display().to_string()), "{err}");
+    // The first one still serves.
+    assert!(node.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    let (ok, out, _) = run(
+        &["status", "--config", node.config.to_str().unwrap()],
+        &node.passphrase,
+    );
+    assert!(ok);
+    assert!(out.contains("yes"), "{out}");
+    // kill -9 releases the lock with the process: the twin starts now.
+    node.kill();
+    node.config = twin;
+    node.addr = free;
+    node.start();
+}

@@ -219,6 +219,8 @@ fn serve(config: &Path) -> Result<()> {
         tracing::warn!(?modes, "test build: this node MISBEHAVES on purpose");
     }
     let (store, identity) = open_store(&cfg)?;
+    // Before anything is cleaned up or loaded: a second daemon on this directory would share its one-time state.
+    let _serving = tcrypto_net::store::lock_data_dir(&cfg.data_dir)?;
     let removed = store.remove_stale_temporaries()?;
     if removed > 0 {
         tracing::warn!(removed, "removed temporary files left by an interrupted write");
