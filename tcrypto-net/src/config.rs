@@ -142,6 +142,10 @@ pub struct NodeConfig {
     /// The presignature witness, a file outside the data directory that tells a store restored from a copy from
     /// the live one (see [`NodeConfig::witness`]).
     pub presignature_witness: Option<PathBuf>,
+    /// The audit log is rotated when it reaches this size (default 64 MiB; see [`crate::audit`]).
+    pub audit_max_bytes: Option<u64>,
+    /// The audit log is also rotated when its first entry is this old (default: by size only).
+    pub audit_max_age_secs: Option<u64>,
     /// Coordinators allowed to connect.
     #[serde(default)]
     pub coordinators: Vec<PinnedCoordinator>,
@@ -220,6 +224,15 @@ impl NodeConfig {
     /// The audit log path.
     pub fn audit_log(&self) -> PathBuf {
         self.data_dir.join("audit.log")
+    }
+
+    /// When the audit log is rotated.
+    pub fn audit_rotation(&self) -> crate::audit::Rotation {
+        let default = crate::audit::Rotation::default();
+        crate::audit::Rotation {
+            max_bytes: self.audit_max_bytes.unwrap_or(default.max_bytes),
+            max_age: self.audit_max_age_secs.map(std::time::Duration::from_secs),
+        }
     }
 }
 

@@ -73,6 +73,57 @@ fn killing_n_minus_k_nodes_during_a_stream_loses_no_signature_and_restarted_node
         "{audit}"
     );
     assert!(audit.lines().any(|l| l.contains("op=import-share")), "{audit}");
+
+    // Every node's audit log verifies, those killed with kill -9 mid-stream included (nodes 1 to 4).
+    let audit_cmd = |n: &common::NodeProc, args: &[&str]| {
+        let out = std::process::Command::new(&n.bin)
+            .arg("audit")
+            .args(args)
+            .args(["--config", n.config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for n in &nodes {
+        let (ok, out) = audit_cmd(n, &["verify"]);
+        assert!(ok, "{}: {out}", n.data.display());
+        assert!(out.contains(": intact"), "{out}");
+    }
+    // `audit show` filters by key and outcome.
+    let (ok, shown) = audit_cmd(
+        &nodes[0],
+        &["show", "--key", &key.to_string()[..8], "--outcome", "ok"],
+    );
+    assert!(ok);
+    assert!(shown.lines().count() > 10, "{shown}");
+    assert!(
+        shown
+            .lines()
+            .all(|l| l.contains(&format!("key={key}")) && l.contains("outcome=ok")),
+        "{shown}"
+    );
+    // One entry of a stopped node changed: named by file and line.
+    let log = nodes[2].data.join("audit.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("op=sign") && l.contains("outcome=ok"))
+        .unwrap();
+    std::fs::write(
+        &log,
+        text.replacen(line, &line.replace("outcome=ok", "outcome=error:Internal"), 1),
+    )
+    .unwrap();
+    let (ok, out) = audit_cmd(&nodes[2], &["verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("audit.log line {}: entry", line_no + 1)),
+        "{out}"
+    );
 }
 
 #[test]

@@ -67,6 +67,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check or read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Import a sealed share bundle (from an offline key ceremony).
     Import {
         /// Node configuration file.
@@ -127,6 +130,36 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the chain of every entry (rotated files included), the checkpoint signatures against the node's
+    /// `node.pub`, and the head file: exit 0 when intact, 1 naming file and line of each problem. Needs no
+    /// passphrase.
+    Verify {
+        /// Node configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the entries (rotated files first) that match every filter given.
+    Show {
+        /// Node configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only entries of this key (id or unique prefix).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-12-07T06:00:00Z, or ms since the epoch).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries before this time (same forms).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only entries with this outcome: `ok`, `error`, or an error code such as `UnknownKey`.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -134,6 +167,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -144,6 +179,24 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Status { config } => status(&config),
         Command::Import { config, bundle } => import(&config, &bundle),
+        Command::Audit(AuditCommand::Verify { config }) => match audit_verify(&config) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Audit(AuditCommand::Show {
+            config,
+            key,
+            since,
+            until,
+            outcome,
+        }) => audit_show(
+            &config,
+            key.as_deref(),
+            since.as_deref(),
+            until.as_deref(),
+            outcome.as_deref(),
+        ),
         Command::CoordinatorInit {
             out,
             name,
@@ -227,7 +280,12 @@ fn serve(config: &Path) -> Result<()> {
     }
     let tls = tcrypto_net::tls::server_config(&identity.tls, pins)?;
     let audit = Arc::new(
-        AuditLog::open(&cfg.audit_log()).map_err(|e| format!("{}: {e}", cfg.audit_log().display()))?,
+        AuditLog::open_with(
+            &cfg.audit_log(),
+            Some(identity.signing.clone()),
+            cfg.audit_rotation(),
+        )
+        .map_err(|e| format!("{}: {e}", cfg.audit_log().display()))?,
     );
     let node = Arc::new(SignerNode::with_witness(
         Arc::new(identity),
@@ -302,6 +360,109 @@ fn serve(config: &Path) -> Result<()> {
         audit.sync()?;
         Ok::<(), Box<dyn std::error::Error>>(())
     })
+}
+
+/// `tcrypto-node audit verify`: prints what [`tcrypto_net::audit::verify`] found; `Ok(false)` when the log fails.
+fn audit_verify(config: &Path) -> Result<bool> {
+    let cfg = NodeConfig::load(config)?;
+    let public_file = cfg.data_dir.join("node.pub");
+    let public = tcrypto_net::config::decode_public(
+        &std::fs::read_to_string(&public_file).map_err(|e| format!("{}: {e}", public_file.display()))?,
+    )?;
+    let key = public
+        .verifying_key()
+        .map_err(|e| format!("{}: {e}", public_file.display()))?;
+    let report = tcrypto_net::audit::verify(&cfg.audit_log(), &key)?;
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for problem in &report.problems {
+        println!("PROBLEM: {problem}");
+    }
+    println!(
+        "{} files, {} entries (last {}), {} checkpoints verified, {} entries after the last checkpoint: {}",
+        report.files.len(),
+        report.entries,
+        report.last_seq,
+        report.checkpoints,
+        report.unsigned_tail,
+        if report.ok() {
+            "intact"
+        } else {
+            "TAMPERED OR DAMAGED"
+        }
+    );
+    Ok(report.ok())
+}
+
+/// Parses `--since`/`--until`: ms since the epoch or RFC 3339.
+fn parse_time_ms(text: &str) -> Result<u64> {
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{text:?}: not ms since the epoch nor an RFC 3339 time ({e})"))?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{text:?}: before 1970").into())
+}
+
+/// `tcrypto-node audit show`.
+fn audit_show(
+    config: &Path,
+    key: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    outcome: Option<&str>,
+) -> Result<()> {
+    let cfg = NodeConfig::load(config)?;
+    let since = since.map(parse_time_ms).transpose()?;
+    let until = until.map(parse_time_ms).transpose()?;
+    let log = cfg.audit_log();
+    let mut files: Vec<PathBuf> = tcrypto_net::audit::rotated_files(&log)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    files.push(log);
+    let field = |line: &str, name: &str| -> Option<String> {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .map(str::to_string)
+    };
+    let mut out = std::io::stdout().lock();
+    for path in files {
+        let text = match std::fs::read(&path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+        };
+        for line in text.lines() {
+            if let Some(k) = key
+                && !field(line, "key").is_some_and(|v| v.starts_with(&k.to_ascii_lowercase()))
+            {
+                continue;
+            }
+            let time = field(line, "time_ms").and_then(|t| t.parse::<u64>().ok());
+            if since.is_some_and(|s| time.is_none_or(|t| t < s))
+                || until.is_some_and(|u| time.is_none_or(|t| t >= u))
+            {
+                continue;
+            }
+            if let Some(o) = outcome {
+                let got = field(line, "outcome").unwrap_or_default();
+                let matches = match o {
+                    "ok" => got == "ok",
+                    "error" => got.starts_with("error"),
+                    code => got
+                        .strip_prefix("error:")
+                        .is_some_and(|c| c.eq_ignore_ascii_case(code)),
+                };
+                if !matches {
+                    continue;
+                }
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the health file (0600, crash-safe): one problem per line, empty when all is well.
@@ -418,6 +579,7 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
     let (store, identity) = open_store(&cfg)?;
     let sealed = SealedBundle::decode(&std::fs::read(bundle)?)?;
     let opened = sealed.open(&identity)?;
+    let signing = identity.signing.clone();
     let node = SignerNode::new(
         Arc::new(identity),
         None,
@@ -430,7 +592,7 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
         return Err(format!("key {} is already held", opened.info.key).into());
     }
     store.put(&name, &opened.encode(), &mut rand::rng())?;
-    let audit = AuditLog::open(&cfg.audit_log())?;
+    let audit = AuditLog::open_with(&cfg.audit_log(), Some(signing), cfg.audit_rotation())?;
     use tcrypto_net::audit::AuditSink as _;
     audit.record(&tcrypto_net::audit::AuditRecord {
         time_ms: tcrypto_net::server::unix_ms_now(),
