@@ -729,27 +729,33 @@ impl Coordinator {
     }
 
     /// Whether a caller waiting since `since` for the first connections ([`crate::cluster::Cluster::connect`])
-    /// may go on: every node is connected or has failed an attempt since then, or a majority is connected and
-    /// the attempts still under way have taken longer than [`CONNECT_GRACE_FACTOR`] times the slowest successful
-    /// one (at least [`MIN_CONNECT_GRACE`]). A host that drops packets thus delays a fresh process by a few
-    /// handshake times rather than the request timeout; requests that need it still wait for its attempt.
+    /// may go on: every node is connected or has failed an attempt since then, except (when a majority is
+    /// connected) attempts under way for longer than [`CONNECT_GRACE_FACTOR`] times the slowest successful one
+    /// (at least [`MIN_CONNECT_GRACE`]). A host that drops packets thus delays a fresh process by a few handshake
+    /// times rather than the request timeout; requests that need it still wait for its attempt. A node waiting
+    /// for its next attempt (back-off) is waited for.
     pub fn connect_settled(&self, since: Instant, now: Instant) -> bool {
         let mut connected = 0;
         let mut slowest = Duration::ZERO;
-        let mut all_settled = true;
-        for (i, n) in self.nodes.iter().enumerate() {
+        for n in &self.nodes {
             if let Link::Up { took } = n.link {
                 connected += 1;
                 slowest = slowest.max(took);
-            } else if !self.failed_since(i, since) {
-                all_settled = false;
             }
         }
-        if all_settled {
-            return true;
-        }
         let grace = (slowest * CONNECT_GRACE_FACTOR).max(MIN_CONNECT_GRACE);
-        connected > self.nodes.len() / 2 && now.saturating_duration_since(since) >= grace
+        let mut hanging = false;
+        for (i, n) in self.nodes.iter().enumerate() {
+            match n.link {
+                Link::Up { .. } => {}
+                _ if self.failed_since(i, since) => {}
+                Link::Connecting { since: attempt } if now.saturating_duration_since(attempt) >= grace => {
+                    hanging = true;
+                }
+                _ => return false,
+            }
+        }
+        !hanging || connected > self.nodes.len() / 2
     }
 
     /// Whether a connection attempt to `node` failed at `since` or later and none succeeded since. A connection
@@ -1447,6 +1453,18 @@ mod tests {
         assert!(!c.connect_settled(t0, ms(62)), "node 4 is still connecting");
         c.node_connect_failed(4, "refused", ms(62));
         assert!(c.connect_settled(t0, ms(62)));
+        // A node waiting for its next attempt (back-off) is waited for, whatever the time.
+        let mut e = Coordinator::default();
+        for i in 0..3 {
+            e.add_node(format!("n{i}"));
+        }
+        while e.poll_connect(t0).is_some() {}
+        e.node_connected(0, ms(1));
+        e.node_connected(1, ms(2));
+        e.node_connect_failed(2, "refused", ms(3));
+        let later = ms(5_000);
+        assert!(e.connect_settled(t0, later), "failed since the call");
+        assert!(!e.connect_settled(ms(4), later), "its retry is pending");
         // Fast handshakes still leave the minimum grace to the others.
         let mut d = Coordinator::default();
         for i in 0..3 {

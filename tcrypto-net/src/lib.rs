@@ -27,6 +27,7 @@
 pub mod algo;
 pub mod asynchronous;
 pub mod audit;
+pub mod backup;
 pub mod blocking;
 pub mod bundle;
 pub mod cluster;

@@ -34,17 +34,7 @@ fn config() -> CoordinatorConfig {
 
 /// Five started nodes (peers pinned, as DKG needs) and a coordinator connected to all of them.
 fn five_nodes(tag: &str) -> (Vec<NodeProc>, BlockingCluster, TlsIdentity) {
-    let dir = common::scratch(tag);
-    let coordinator = TlsIdentity::generate("coordinator").unwrap();
-    let mut nodes: Vec<NodeProc> = (0..5).map(|i| common::node_proc(&dir, i, &coordinator)).collect();
-    common::testing::pin_peers(&nodes);
-    for n in &mut nodes {
-        n.start();
-    }
-    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
-    let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, config()).unwrap();
-    assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
-    (nodes, cluster, coordinator)
+    common::pinned_cluster(tag, 5, config())
 }
 
 fn mechanism(algorithm: Algorithm, i: u32) -> Mechanism {

@@ -143,6 +143,26 @@ pub fn node_proc(dir: &std::path::Path, i: usize, coordinator: &TlsIdentity) -> 
     NodeProc::create(std::path::Path::new(BIN), PASS, dir, i, 2, coordinator)
 }
 
+/// `n` started node processes that pin each other as peers (as DKG needs), in a scratch directory named after
+/// `tag`, and a blocking coordinator with `cfg` connected to all of them.
+pub fn pinned_cluster(
+    tag: &str,
+    n: usize,
+    cfg: tcrypto_net::coordinator::CoordinatorConfig,
+) -> (Vec<NodeProc>, tcrypto_net::blocking::BlockingCluster, TlsIdentity) {
+    let dir = scratch(tag);
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..n).map(|i| node_proc(&dir, i, &coordinator)).collect();
+    testing::pin_peers(&nodes);
+    for node in &mut nodes {
+        node.start();
+    }
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let cluster = tcrypto_net::blocking::BlockingCluster::connect_tls(&coordinator, &addrs, cfg).unwrap();
+    assert_eq!(cluster.connect(std::time::Duration::from_secs(20)), n);
+    (nodes, cluster, coordinator)
+}
+
 /// `n` started `tcrypto-node serve` processes (in a scratch directory named after `tag`) accepting `coordinator`,
 /// and their addresses and identities for a coordinator.
 pub fn start_node_processes(
