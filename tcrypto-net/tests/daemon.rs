@@ -51,7 +51,7 @@ fn init_prints_the_pins_and_refuses_to_run_twice() {
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
     let (ok, out, _) = run(&["status", "--config", cfg], "pw");
-    assert!(ok);
+    assert!(!ok, "not running: exit 4");
     assert!(out.contains("keys 0"), "{out}");
     assert!(out.contains(": no"), "{out}");
 }

@@ -51,7 +51,8 @@ fn status(node: &NodeProc) -> String {
         .env("TCRYPTO_NODE_PASSPHRASE", &node.passphrase)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // 0: listening and well, 3: listening with problems to show (what these tests cause).
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -265,7 +266,7 @@ fn damaged_and_missing_files_take_out_only_what_they_hold() {
             assert!(
                 audit.lines().any(|l| l.contains("op=dkg")
                     && l.contains(&format!("key={k}"))
-                    && l.ends_with("outcome=ok")),
+                    && l.contains(" outcome=ok ")),
                 "{}: creation of {k} not audited",
                 n.public.name
             );

@@ -61,7 +61,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Show identity, keys held and whether the daemon is listening.
+    /// Show identity, keys held, problems and whether the daemon is listening. Exit 0: listening, no problem;
+    /// 3: listening, but problems found at start or files quarantined; 4: not listening (for monitoring).
     Status {
         /// Node configuration file.
         #[arg(long, short)]
@@ -197,7 +198,10 @@ fn main() -> ExitCode {
             insecure_fast_kdf,
         } => init(&config, insecure_fast_kdf),
         Command::Serve { config } => serve(&config),
-        Command::Status { config } => status(&config),
+        Command::Status { config } => match status(&config) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Command::Import { config, bundle } => import(&config, &bundle),
         Command::Backup { config, out } => backup(&config, &out),
         Command::Restore { config, archive } => restore(&config, &archive),
@@ -300,7 +304,10 @@ fn serve(config: &Path) -> Result<()> {
     if removed > 0 {
         tracing::warn!(removed, "removed temporary files left by an interrupted write");
     }
-    let tls = tcrypto_net::tls::server_config(&identity.tls, pins)?;
+    let access = tcrypto_net::server::Access {
+        tls: tcrypto_net::tls::server_config(&identity.tls, pins.iter().copied())?,
+        pinned: pins,
+    };
     let audit = Arc::new(
         AuditLog::open_with(
             &cfg.audit_log(),
@@ -309,8 +316,9 @@ fn serve(config: &Path) -> Result<()> {
         )
         .map_err(|e| format!("{}: {e}", cfg.audit_log().display()))?,
     );
+    let identity = Arc::new(identity);
     let node = Arc::new(SignerNode::with_witness(
-        Arc::new(identity),
+        identity.clone(),
         Some(Arc::new(store)),
         audit.clone(),
         ReplayGuard::new(cfg.max_clock_skew_ms, ReplayGuard::DEFAULT_MAX_ENTRIES),
@@ -359,7 +367,9 @@ fn serve(config: &Path) -> Result<()> {
             format!("{}\n", std::process::id()).as_bytes(),
             0,
         )?;
-        let served = tcrypto_net::server::serve(listener, tls, node.clone());
+        let (access_tx, access_rx) = tokio::sync::watch::channel(access);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let served = tcrypto_net::server::serve_until(listener, access_rx, node.clone(), stop_rx);
         tokio::pin!(served);
         loop {
             tokio::select! {
@@ -375,12 +385,40 @@ fn serve(config: &Path) -> Result<()> {
                 _ = hup.recv() => {
                     reload(config, &node);
                     write_loaded_keys(&cfg.data_dir, &node);
+                    match reload_access(config, &identity) {
+                        Ok(a) => {
+                            tracing::info!(pinned = a.pinned.len(), "SIGHUP: coordinator pins reloaded");
+                            let _ = access_tx.send(a);
+                        }
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: coordinator pins not reloaded; unchanged"),
+                    }
                 }
             }
+        }
+        // Graceful: no new connection or request; what was read is answered, then each connection is closed.
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut served).await.is_err() {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; exiting anyway");
         }
         let _ = std::fs::remove_file(&pid_file);
         audit.sync()?;
         Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}
+
+/// How long a stopping daemon waits for the requests it already read.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The coordinator pins of the configuration file, for a running daemon (SIGHUP).
+fn reload_access(config: &Path, identity: &NodeIdentity) -> Result<tcrypto_net::server::Access> {
+    let cfg = NodeConfig::load(config)?;
+    let pinned = cfg.pinned_coordinators()?;
+    if pinned.is_empty() {
+        return Err(format!("{}: no coordinator pinned", config.display()).into());
+    }
+    Ok(tcrypto_net::server::Access {
+        tls: tcrypto_net::tls::server_config(&identity.tls, pinned.iter().copied())?,
+        pinned,
     })
 }
 
@@ -568,7 +606,8 @@ fn reload(config: &Path, node: &SignerNode) {
     }
 }
 
-fn status(config: &Path) -> Result<()> {
+/// `tcrypto-node status`: its exit code (see the command's help).
+fn status(config: &Path) -> Result<u8> {
     let cfg = NodeConfig::load(config)?;
     println!("node {}", cfg.name);
     match std::fs::read_to_string(cfg.data_dir.join("node.pub")) {
@@ -600,6 +639,7 @@ fn status(config: &Path) -> Result<()> {
     // Damage found by the last start of the daemon, and files moved aside.
     let health = std::fs::read_to_string(cfg.health_file()).unwrap_or_default();
     let problems: Vec<&str> = health.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut troubled = !problems.is_empty();
     println!("problems {}", problems.len());
     for p in problems {
         println!("  problem {p}");
@@ -613,6 +653,7 @@ fn status(config: &Path) -> Result<()> {
             })
             .unwrap_or_default();
     quarantined.sort();
+    troubled |= !quarantined.is_empty();
     println!("quarantined files {}", quarantined.len());
     for q in quarantined {
         println!("  quarantined {q}");
@@ -623,7 +664,11 @@ fn status(config: &Path) -> Result<()> {
         cfg.listen,
         if listening { "yes" } else { "no" }
     );
-    Ok(())
+    Ok(match (listening, troubled) {
+        (false, _) => 4,
+        (true, true) => 3,
+        (true, false) => 0,
+    })
 }
 
 fn import(config: &Path, bundle: &Path) -> Result<()> {
