@@ -64,6 +64,9 @@ struct Args {
     /// is then ignored.
     #[arg(long = "key")]
     keys: Vec<String>,
+    /// Print the coordinator's metrics (Prometheus text format) at the end.
+    #[arg(long)]
+    metrics: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -111,6 +114,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream_key(&cluster, &args, **key, "existing")?;
         }
         print_health(&cluster);
+        if args.metrics {
+            print!("{}", tcrypto_net::metrics::coordinator_metrics(&cluster));
+        }
         return Ok(());
     }
     let wants = |a: &str| args.algorithms.iter().any(|x| x == a);
@@ -150,6 +156,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     print_health(&cluster);
+    if args.metrics {
+        print!("{}", tcrypto_net::metrics::coordinator_metrics(&cluster));
+    }
     Ok(())
 }
 

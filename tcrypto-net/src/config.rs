@@ -142,6 +142,9 @@ pub struct NodeConfig {
     /// The presignature witness, a file outside the data directory that tells a store restored from a copy from
     /// the live one (see [`NodeConfig::witness`]).
     pub presignature_witness: Option<PathBuf>,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP: keep it on loopback or a
+    /// monitoring network); off when absent. See [`crate::metrics`].
+    pub metrics_listen: Option<SocketAddr>,
     /// The audit log is rotated when it reaches this size (default 64 MiB; see [`crate::audit`]).
     pub audit_max_bytes: Option<u64>,
     /// The audit log is also rotated when its first entry is this old (default: by size only).

@@ -38,6 +38,7 @@ pub mod embedded;
 pub mod frame;
 pub mod identity;
 pub mod memory;
+pub mod metrics;
 pub mod node;
 pub mod replay;
 pub mod sealed;

@@ -101,6 +101,8 @@ pub struct SignerNode {
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
     notices: Mutex<Vec<String>>,
+    /// Request counters and latencies, when the daemon exposes metrics.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::NodeMetrics>>,
 }
 
 /// The spent-presignature log's file name in the data directory.
@@ -190,6 +192,7 @@ impl SignerNode {
             presignatures,
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -396,6 +399,46 @@ impl SignerNode {
         response.encode()
     }
 
+    /// Counts requests in `metrics` from now on (once; later calls are ignored).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::NodeMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The metrics set with [`SignerNode::set_metrics`].
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::NodeMetrics>> {
+        self.metrics.get()
+    }
+
+    /// The node's stock and store, for [`crate::metrics::NodeMetrics::render`].
+    pub fn stock(&self) -> crate::metrics::NodeStock {
+        let keys: Vec<KeyId> = self
+            .keys
+            .read()
+            .map(|k| k.keys().copied().collect())
+            .unwrap_or_default();
+        let mut stock = crate::metrics::NodeStock {
+            keys: keys.len() as u64,
+            ..Default::default()
+        };
+        for key in &keys {
+            let p = self.presignatures.count(key);
+            if p > 0 {
+                stock.presignatures.push((key.to_string(), p as u64));
+            }
+            let n = self.nonces.count(key);
+            if n > 0 {
+                stock.nonces.push((key.to_string(), n as u64));
+            }
+        }
+        if let Some(store) = &self.store {
+            for name in store.list().unwrap_or_default() {
+                stock.store_secrets += 1;
+                stock.store_bytes += std::fs::metadata(store.path_of(&name)).map_or(0, |m| m.len());
+            }
+        }
+        stock
+    }
+
     /// Answers one decoded request.
     pub fn handle(
         &self,
@@ -404,6 +447,7 @@ impl SignerNode {
         req: Request,
         rng: &mut impl CryptoRng,
     ) -> Response {
+        let started = std::time::Instant::now();
         // A FROST signing package is decoded once, here: its decoder checks every nonce commitment (a scalar
         // multiplication per point), and both the audit record (the message) and the signer need it. Our own
         // commitment in it was made here and is not checked again.
@@ -481,6 +525,19 @@ impl SignerNode {
                 code: ErrorCode::Internal,
                 detail: "audit log unavailable".into(),
             };
+        }
+        if let Some(m) = self.metrics.get() {
+            let outcome = match &body {
+                ResponseBody::Error { code, .. } => format!("{code:?}"),
+                _ => "ok".to_string(),
+            };
+            m.request(
+                req.body.name(),
+                key.map(|k| k.to_string()),
+                mechanism,
+                &outcome,
+                started.elapsed(),
+            );
         }
         Response {
             id: req.id,

@@ -107,10 +107,27 @@ async fn serve_inner(
                     let requester = peer_fingerprint(stream.get_ref().1.peer_certificates());
                     tracing::info!(%peer, requester = ?requester, "coordinator connected");
                     let revoked = revoked(access, requester, check_pins);
+                    let metrics = node.metrics().cloned();
+                    if let Some(m) = &metrics {
+                        m.connection(1);
+                    }
                     connection(stream, requester, node, peer, shutdown, revoked).await;
+                    if let Some(m) = &metrics {
+                        m.connection(-1);
+                    }
                 }
-                Ok(Err(e)) => tracing::warn!(%peer, error = %e, "TLS handshake refused"),
-                Err(_) => tracing::warn!(%peer, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "TLS handshake refused");
+                    if let Some(m) = node.metrics() {
+                        m.handshake_refused();
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "TLS handshake timed out");
+                    if let Some(m) = node.metrics() {
+                        m.handshake_refused();
+                    }
+                }
             }
         });
     }

@@ -346,6 +346,19 @@ fn serve(config: &Path) -> Result<()> {
             node.name(),
             cfg.listen
         );
+        if let Some(addr) = cfg.metrics_listen {
+            let metrics = Arc::new(tcrypto_net::metrics::NodeMetrics::new());
+            node.set_metrics(metrics.clone());
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+            let of = node.clone();
+            tokio::spawn(tcrypto_net::metrics::serve_metrics(
+                listener,
+                Arc::new(move || metrics.render(&of.stock())),
+            ));
+            println!("metrics on http://{addr}/metrics");
+        }
         let _ = std::io::stdout().flush();
         let syncer = audit.clone();
         tokio::spawn(async move {

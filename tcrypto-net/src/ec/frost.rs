@@ -35,6 +35,14 @@ struct Nonces {
 }
 
 impl NoncePool {
+    /// Unused nonces held for `key`.
+    pub(crate) fn count(&self, key: &KeyId) -> usize {
+        self.nonces
+            .lock()
+            .map(|n| n.map.keys().filter(|(k, _)| k == key).count())
+            .unwrap_or(0)
+    }
+
     /// Round 1 for each of `sessions`: keeps the nonces, returns the commitments' encodings.
     pub(crate) fn commit(
         &self,
