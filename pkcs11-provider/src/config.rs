@@ -8,6 +8,7 @@
 //! store = "objects.sqlite"      # SQLite object store (token metadata, public keys, PIN hashes)
 //! backend = "embedded"          # "embedded": in-process threshold cluster (tests, quickstart)
 //! min_pin_len = 4
+//! pin_max_tries = 10            # wrong PINs before the PIN locks (CKR_PIN_LOCKED); 0: never locks
 //!
 //! [[tokens]]                    # one slot per token, in this order
 //! label = "tchsm"
@@ -53,6 +54,11 @@ pub struct Config {
     /// Shortest PIN accepted (default 4).
     #[serde(default = "default_min_pin")]
     pub min_pin_len: usize,
+    /// Consecutive wrong PINs after which that PIN is locked (default 10; 0: never). A locked user PIN is
+    /// unlocked by the SO setting a new one (`C_InitPIN`); a locked SO PIN only by re-initialising the token,
+    /// which the SO PIN guards: do not lose it.
+    #[serde(default = "default_pin_max_tries")]
+    pub pin_max_tries: u32,
     /// Tokens, one per slot (slot id = position).
     pub tokens: Vec<TokenConfig>,
     /// Settings of the embedded backend.
@@ -124,6 +130,10 @@ pub struct EmbeddedConfig {
 
 fn default_min_pin() -> usize {
     4
+}
+
+fn default_pin_max_tries() -> u32 {
+    10
 }
 
 impl Config {

@@ -102,6 +102,9 @@ pub enum Error {
     /// Wrong PIN.
     #[error("incorrect PIN")]
     PinIncorrect,
+    /// Too many wrong PINs: this PIN is locked (the SO unlocks the user PIN with `C_InitPIN`).
+    #[error("PIN locked after too many wrong PINs")]
+    PinLocked,
     /// PIN length outside the token's range.
     #[error("PIN length out of range")]
     PinLenRange,
@@ -201,6 +204,7 @@ impl Error {
             Error::UserTypeInvalid => CKR_USER_TYPE_INVALID,
             Error::UserPinNotInitialized => CKR_USER_PIN_NOT_INITIALIZED,
             Error::PinIncorrect => CKR_PIN_INCORRECT,
+            Error::PinLocked => CKR_PIN_LOCKED,
             Error::PinLenRange => CKR_PIN_LEN_RANGE,
             Error::AttributeTypeInvalid => CKR_ATTRIBUTE_TYPE_INVALID,
             Error::AttributeValueInvalid(_) => CKR_ATTRIBUTE_VALUE_INVALID,

@@ -289,6 +289,26 @@ impl Module {
             if rec.user_pin.is_some() {
                 flags |= CKF_USER_PIN_INITIALIZED;
             }
+            let max = i.config.pin_max_tries;
+            let pin_flags = |failures: u32, low: CK_FLAGS, last: CK_FLAGS, locked: CK_FLAGS| match failures {
+                0 => 0,
+                _ if max == 0 => low,
+                f if f >= max => locked,
+                f if f + 1 == max => low | last,
+                _ => low,
+            };
+            flags |= pin_flags(
+                rec.user_pin_failures,
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            );
+            flags |= pin_flags(
+                rec.so_pin_failures,
+                CKF_SO_PIN_COUNT_LOW,
+                CKF_SO_PIN_FINAL_TRY,
+                CKF_SO_PIN_LOCKED,
+            );
             let sessions = i.sessions.values().filter(|s| s.slot == slot);
             let count = sessions.clone().count() as CK_ULONG;
             let rw = sessions.filter(|s| s.rw).count() as CK_ULONG;
@@ -344,10 +364,8 @@ impl Module {
                 return Err(Error::SessionExists);
             }
             let rec = i.token(slot)?;
-            if let (true, Some(h)) = (rec.initialized, rec.so_pin.as_deref())
-                && !pin::verify_pin(h, so_pin)
-            {
-                return Err(Error::PinIncorrect);
+            if let (true, Some(h)) = (rec.initialized, rec.so_pin.as_deref()) {
+                i.check_pin(&name, true, rec.so_pin_failures, h, so_pin)?;
             }
             let label = String::from_utf8_lossy(label)
                 .trim_end_matches([' ', '\0'])
@@ -399,11 +417,13 @@ impl Module {
             let name = i.token_name(slot)?.to_string();
             let rec = i.token(slot)?;
             let so = i.logins.get(&slot) == Some(&CKU_SO);
-            let current = if so { rec.so_pin } else { rec.user_pin };
+            let (current, failures) = if so {
+                (rec.so_pin, rec.so_pin_failures)
+            } else {
+                (rec.user_pin, rec.user_pin_failures)
+            };
             let current = current.ok_or(Error::UserPinNotInitialized)?;
-            if !pin::verify_pin(&current, old) {
-                return Err(Error::PinIncorrect);
-            }
+            i.check_pin(&name, so, failures, &current, old)?;
             Ok((so, name, i.backend.clone()))
         })?;
         // The user PIN seals the cluster backend's coordinator identity: re-seal it first (no lock held).
@@ -513,15 +533,16 @@ impl Module {
                 return Err(Error::SessionReadOnlyExists);
             }
             let rec = i.token(slot)?;
-            let stored = if user == CKU_SO {
-                rec.so_pin.ok_or(Error::TokenNotInitialized)?
+            let (stored, failures) = if user == CKU_SO {
+                (rec.so_pin.ok_or(Error::TokenNotInitialized)?, rec.so_pin_failures)
             } else {
-                rec.user_pin.ok_or(Error::UserPinNotInitialized)?
+                (
+                    rec.user_pin.ok_or(Error::UserPinNotInitialized)?,
+                    rec.user_pin_failures,
+                )
             };
-            let pin = Zeroizing::new(pin.to_vec());
-            if !pin::verify_pin(&stored, &pin) {
-                return Err(Error::PinIncorrect);
-            }
+            let name = i.token_name(slot)?.to_string();
+            i.check_pin(&name, user == CKU_SO, failures, &stored, pin)?;
             Ok((slot, i.backend.clone()))
         })?;
         let (slot, backend) = checked;
@@ -576,6 +597,26 @@ impl Module {
 }
 
 impl Instance {
+    /// Checks `pin` against `stored` under the retry counter of token `name` (the SO's when `so`; `failures` is the
+    /// count just read): refused as locked once `pin_max_tries` wrong PINs in a row were counted, counted when
+    /// wrong, reset when right. The count lives in the store, so every process sharing it sees the same.
+    fn check_pin(&self, name: &str, so: bool, failures: u32, stored: &str, pin: &[u8]) -> Result<()> {
+        let max = self.config.pin_max_tries;
+        if max != 0 && failures >= max {
+            return Err(Error::PinLocked);
+        }
+        if pin::verify_pin(stored, &Zeroizing::new(pin.to_vec())) {
+            if failures != 0 {
+                self.store.pin_succeeded(name, so)?;
+            }
+            Ok(())
+        } else {
+            let now = self.store.pin_failed(name, so)?;
+            tracing::warn!(token = name, so, failures = now, "wrong PIN");
+            Err(Error::PinIncorrect)
+        }
+    }
+
     fn token_name(&self, slot: CK_SLOT_ID) -> Result<&str> {
         usize::try_from(slot)
             .ok()

@@ -57,6 +57,10 @@ pub struct TokenRecord {
     pub so_pin: Option<String>,
     /// Argon2id PHC string of the user PIN.
     pub user_pin: Option<String>,
+    /// Wrong SO PINs since the last right one (or since the SO PIN was set).
+    pub so_pin_failures: u32,
+    /// Wrong user PINs since the last right one (or since the user PIN was set).
+    pub user_pin_failures: u32,
 }
 
 /// A key share a node still holds although its key was destroyed: the node did not answer the deletion. The
@@ -115,6 +119,19 @@ impl Store {
         // WAL lets readers in other processes proceed while one writes; in-memory databases answer "memory".
         let _mode: String = db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         db.execute_batch(SCHEMA)?;
+        // Stores made before PIN retry counting get the counters (zero).
+        for column in ["so_pin_failures", "user_pin_failures"] {
+            let has: bool = db.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('tokens') WHERE name = ?1",
+                params![column],
+                |r| r.get(0),
+            )?;
+            if !has {
+                db.execute_batch(&format!(
+                    "ALTER TABLE tokens ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                ))?;
+            }
+        }
         Ok(Self { db })
     }
 
@@ -139,7 +156,8 @@ impl Store {
         Ok(self
             .db
             .query_row(
-                "SELECT label, serial, initialized, so_pin, user_pin FROM tokens WHERE name = ?1",
+                "SELECT label, serial, initialized, so_pin, user_pin, so_pin_failures, user_pin_failures \
+                 FROM tokens WHERE name = ?1",
                 params![name],
                 |r| {
                     Ok(TokenRecord {
@@ -148,6 +166,8 @@ impl Store {
                         initialized: r.get(2)?,
                         so_pin: r.get(3)?,
                         user_pin: r.get(4)?,
+                        so_pin_failures: r.get(5)?,
+                        user_pin_failures: r.get(6)?,
                     })
                 },
             )
@@ -166,7 +186,8 @@ impl Store {
         };
         tx.execute("DELETE FROM objects WHERE token = ?1", params![name])?;
         tx.execute(
-            "UPDATE tokens SET label = ?2, initialized = 1, so_pin = ?3, user_pin = NULL WHERE name = ?1",
+            "UPDATE tokens SET label = ?2, initialized = 1, so_pin = ?3, user_pin = NULL, so_pin_failures = 0, \
+             user_pin_failures = 0 WHERE name = ?1",
             params![name, label, so_pin_hash],
         )?;
         tx.commit()?;
@@ -176,7 +197,7 @@ impl Store {
     /// Sets the user PIN hash.
     pub fn set_user_pin(&self, name: &str, hash: &str) -> Result<()> {
         self.db.execute(
-            "UPDATE tokens SET user_pin = ?2 WHERE name = ?1",
+            "UPDATE tokens SET user_pin = ?2, user_pin_failures = 0 WHERE name = ?1",
             params![name, hash],
         )?;
         Ok(())
@@ -185,8 +206,36 @@ impl Store {
     /// Sets the SO PIN hash.
     pub fn set_so_pin(&self, name: &str, hash: &str) -> Result<()> {
         self.db.execute(
-            "UPDATE tokens SET so_pin = ?2 WHERE name = ?1",
+            "UPDATE tokens SET so_pin = ?2, so_pin_failures = 0 WHERE name = ?1",
             params![name, hash],
+        )?;
+        Ok(())
+    }
+
+    /// Counts a wrong PIN (SO when `so`) and returns the new count; atomic across processes sharing the store.
+    pub fn pin_failed(&self, name: &str, so: bool) -> Result<u32> {
+        let column = if so {
+            "so_pin_failures"
+        } else {
+            "user_pin_failures"
+        };
+        Ok(self.db.query_row(
+            &format!("UPDATE tokens SET {column} = {column} + 1 WHERE name = ?1 RETURNING {column}"),
+            params![name],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// A right PIN (SO when `so`): its failure count starts again.
+    pub fn pin_succeeded(&self, name: &str, so: bool) -> Result<()> {
+        let column = if so {
+            "so_pin_failures"
+        } else {
+            "user_pin_failures"
+        };
+        self.db.execute(
+            &format!("UPDATE tokens SET {column} = 0 WHERE name = ?1 AND {column} <> 0"),
+            params![name],
         )?;
         Ok(())
     }

@@ -791,3 +791,65 @@ fn a_node_without_its_share_is_skipped_while_k_nodes_answer() {
         RvError::DeviceError
     );
 }
+
+#[test]
+fn wrong_pins_count_down_lock_the_pin_and_the_so_unlocks_the_user_pin() {
+    // Token 11 is this test's alone (its SO PIN ends locked); the configured limit is the default, 10.
+    let s = slot(11);
+    let session = user_session(11);
+    session.logout().unwrap();
+    let user = AuthPin::new(USER_PIN.into());
+    let wrong = AuthPin::new("wrong-pin".into());
+    let login = |pin: &AuthPin| session.login(UserType::User, Some(pin)).map_err(rv);
+    // A right PIN starts the count again.
+    for _ in 0..3 {
+        assert_eq!(login(&wrong), Err(RvError::PinIncorrect));
+    }
+    assert!(ctx().get_token_info(s).unwrap().user_pin_count_low());
+    login(&user).unwrap();
+    session.logout().unwrap();
+    let ti = ctx().get_token_info(s).unwrap();
+    assert!(!ti.user_pin_count_low() && !ti.user_pin_final_try() && !ti.user_pin_locked());
+    // Nine wrong: the next is the last try.
+    for _ in 0..9 {
+        assert_eq!(login(&wrong), Err(RvError::PinIncorrect));
+    }
+    let ti = ctx().get_token_info(s).unwrap();
+    assert!(ti.user_pin_count_low() && ti.user_pin_final_try() && !ti.user_pin_locked());
+    assert_eq!(login(&wrong), Err(RvError::PinIncorrect));
+    // Locked: even the right PIN is refused, and C_SetPIN too.
+    assert!(ctx().get_token_info(s).unwrap().user_pin_locked());
+    assert_eq!(login(&user), Err(RvError::PinLocked));
+    assert_eq!(
+        rv(session
+            .set_pin(&user, &AuthPin::new("another-pin".into()))
+            .unwrap_err()),
+        RvError::PinLocked
+    );
+    // The SO sets a new user PIN: unlocked.
+    let so_pin = AuthPin::new(SO_PIN.into());
+    session.login(UserType::So, Some(&so_pin)).unwrap();
+    let fresh = AuthPin::new("fresh-user-pin".into());
+    session.init_pin(&fresh).unwrap();
+    session.logout().unwrap();
+    assert!(!ctx().get_token_info(s).unwrap().user_pin_locked());
+    login(&fresh).unwrap();
+    session.logout().unwrap();
+    // The SO PIN locks the same way, and then nothing opens it (not even C_InitToken, which it guards).
+    for _ in 0..10 {
+        assert_eq!(
+            rv(session.login(UserType::So, Some(&wrong)).unwrap_err()),
+            RvError::PinIncorrect
+        );
+    }
+    assert!(ctx().get_token_info(s).unwrap().so_pin_locked());
+    assert_eq!(
+        rv(session.login(UserType::So, Some(&so_pin)).unwrap_err()),
+        RvError::PinLocked
+    );
+    session.close().unwrap();
+    assert_eq!(
+        rv(ctx().init_token(s, &so_pin, "x").unwrap_err()),
+        RvError::PinLocked
+    );
+}
