@@ -94,6 +94,7 @@ use crate::codec::{DecodeError, Writer};
 use crate::dkg::{self, Curve, Ed25519, P256, PublicKeySet, curve};
 use crate::id::{SessionId, SignerId};
 
+pub(crate) mod agree;
 pub mod round1;
 pub mod round2;
 pub mod round3;

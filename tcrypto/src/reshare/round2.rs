@@ -10,7 +10,7 @@ use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::round1::{Dealing, SubShare, read_curve};
-use super::{Error, Fault, Parameters, Party, Secret, dealing_hash, sub_share_ok, tag};
+use super::{Error, Fault, Parameters, Party, Secret, agree, dealing_hash, sub_share_ok, tag};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::dkg::{Curve, Message};
 use crate::id::SignerId;
@@ -59,34 +59,14 @@ impl<C: Curve> Message for Verdict<C> {
     fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(tag::VERDICT);
         w.u8(C::CODE);
-        w.u32(self.echo.len() as u32);
-        for (i, h) in &self.echo {
-            i.encode(&mut w);
-            match h {
-                Some(h) => {
-                    w.u8(1).raw(h);
-                }
-                None => {
-                    w.u8(0);
-                }
-            }
-        }
-        w.u32(self.complaints.len() as u32);
-        for i in &self.complaints {
-            i.encode(&mut w);
-        }
+        agree::encode_verdict(&mut w, &self.echo, &self.complaints);
         w.finish()
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, tag::VERDICT)?;
         read_curve::<C>(&mut r)?;
-        let echo = SignerId::decode_map(&mut r, 1, |r| match r.u8()? {
-            0 => Ok(None),
-            1 => Ok(Some(r.array::<32>()?)),
-            _ => Err(DecodeError::Invalid("echo flag not 0 or 1")),
-        })?;
-        let complaints = SignerId::decode_set(&mut r)?;
+        let (echo, complaints) = agree::decode_verdict(&mut r)?;
         r.finish()?;
         Ok(Self::new(echo, complaints))
     }
@@ -111,6 +91,15 @@ impl<C: Curve> fmt::Debug for ReceiverState<C> {
             .field("verdict", &self.verdict)
             .field("sub_shares", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+impl<C: Curve> Verdict<C> {
+    pub(super) fn view(&self) -> agree::View<'_> {
+        agree::View {
+            echo: &self.echo,
+            complaints: &self.complaints,
+        }
     }
 }
 
