@@ -988,3 +988,28 @@ fn committed_fuzz_seeds_round_trip() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Every decoder of this module, on arbitrary bytes behind a valid header: never panics, and whatever decodes
+    /// re-encodes to the same bytes.
+    #[test]
+    fn decoders_never_panic_and_round_trip(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        tag in 0x60u8..0x65,
+        curve in 1u8..3,
+    ) {
+        let mut b = bytes;
+        if b.len() >= 3 {
+            b[0] = 1;
+            b[1] = tag;
+            b[2] = curve;
+        }
+        for (_, _, rts) in seeds() {
+            for rt in rts {
+                if let Some(again) = rt(&b) {
+                    proptest::prop_assert_eq!(&again, &b);
+                }
+            }
+        }
+    }
+}

@@ -638,3 +638,24 @@ fn committed_fuzz_seeds_round_trip() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Every decoder of this module, on arbitrary bytes behind a valid header: never panics, and whatever decodes
+    /// re-encodes to the same bytes.
+    #[test]
+    fn decoders_never_panic_and_round_trip(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        tag in 0x15u8..0x1a,
+    ) {
+        let mut b = bytes;
+        if b.len() >= 2 {
+            b[0] = 1;
+            b[1] = tag;
+        }
+        for (_, _, rt) in seeds() {
+            if let Some(again) = rt(&b) {
+                proptest::prop_assert_eq!(&again, &b);
+            }
+        }
+    }
+}
