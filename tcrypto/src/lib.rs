@@ -7,6 +7,7 @@ pub mod ecdsa;
 pub mod ed25519;
 pub mod hash;
 pub mod id;
+pub mod reshare;
 pub mod rsa;
 
 pub use hash::HashAlg;

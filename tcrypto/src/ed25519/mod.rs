@@ -310,6 +310,11 @@ impl KeyShare {
         &self.public
     }
 
+    /// The generic DKG form of the share (crate-internal: the reshare dealer reads its secret).
+    pub(crate) fn as_dkg(&self) -> &dkg::KeyShare<Ed25519> {
+        &self.inner
+    }
+
     /// The `frost-ed25519` key package (secret).
     pub fn frost_key_package(&self) -> &frost::keys::KeyPackage {
         &self.key_package

@@ -16,7 +16,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::encoding::MessageEncoding;
 use super::math::{bezout_for_combination, factorial, fixed_be, from_be, mul_small, mul_wide, pow_vartime};
-use super::{Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, tag};
+use super::{Error, MAX_MODULUS_BITS, MAX_PARTIES, MAX_SHARE_BITS, MIN_MODULUS_BITS, tag};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::{KeyId, SignerId};
 
@@ -32,11 +32,16 @@ pub struct PublicKeySet {
     e: u64,
     v: BoxedUint,
     verification_keys: Vec<BoxedUint>,
+    /// `c`: the sharing shares `c·d mod m` (1 for a dealt key; a redistribution multiplies it, see
+    /// [`super::reshare`]).
+    scale: BoxedUint,
+    /// Upper bound on the bit length of every secret share (`|N|` for a dealt key, whose shares are below `N`).
+    share_bits: u32,
     key_id: KeyId,
     // Derived, not encoded.
     params: BoxedMontyParams,
     delta: BoxedUint,
-    /// `(a, |b|)` with `a·e' + b·e = 1`, `e' = 4Δ²` (the combiner's exponents; depend only on `n` and `e`).
+    /// `(a, |b|)` with `a·e' + b·e = 1`, `e' = 4Δ²·c` (the combiner's exponents; depend only on `n`, `c` and `e`).
     combination: (BoxedUint, BoxedUint),
 }
 
@@ -122,11 +127,75 @@ impl PublicKeySet {
             e,
             v,
             verification_keys,
+            scale: BoxedUint::one(),
+            share_bits: bits as u32,
             key_id: KeyId([0; 32]),
             params,
             delta,
             combination,
         })
+    }
+
+    /// The public key set of a redistributed sharing of the same key (same `N`, `e`, `v`): `k'`, `n'`, the new
+    /// verification keys, the new scale `c'` and share bound (see [`super::reshare`]).
+    pub(crate) fn redistributed(
+        &self,
+        threshold: u16,
+        parties: u16,
+        verification_keys: &[Vec<u8>],
+        scale: BoxedUint,
+        share_bits: u32,
+    ) -> Result<Self, Error> {
+        let mut set = Self::unchecked(
+            &self.modulus_bytes(),
+            self.e,
+            &self.v_bytes(),
+            verification_keys,
+            threshold,
+            parties,
+        )?;
+        set.set_scale(scale, share_bits)?;
+        set.key_id = set.compute_key_id();
+        Ok(set)
+    }
+
+    /// Sets `c` and the share bound, and recomputes the combiner's exponents for `e' = 4Δ²·c`.
+    fn set_scale(&mut self, scale: BoxedUint, share_bits: u32) -> Result<(), Error> {
+        if bool::from(scale.is_zero()) {
+            return Err(Error::InvalidParameters("scale must not be zero"));
+        }
+        if (share_bits as usize) < self.modulus_bits() || share_bits > MAX_SHARE_BITS {
+            return Err(Error::InvalidParameters("share bound out of range"));
+        }
+        if scale.bit_width_vartime() > MAX_SHARE_BITS {
+            return Err(Error::InvalidParameters("scale too large"));
+        }
+        let e_prime = mul_wide(&mul_small(&mul_wide(&self.delta, &self.delta), 4), &scale);
+        self.combination = bezout_for_combination(&e_prime, self.e)
+            .ok_or(Error::InvalidParameters("public exponent must not divide 4Δ²c"))?;
+        self.scale = scale;
+        self.share_bits = share_bits;
+        Ok(())
+    }
+
+    /// Whether this set is a dealt one (`c = 1`, shares below `N`): it then encodes with the original tag.
+    fn is_dealt(&self) -> bool {
+        self.scale == BoxedUint::one() && self.share_bits as usize == self.modulus_bits()
+    }
+
+    /// `c`: this sharing shares `c·d mod m` (1 for a dealt key). Big-endian, minimal.
+    pub fn scale_bytes(&self) -> Vec<u8> {
+        super::math::minimal_be_vartime(&self.scale)
+    }
+
+    /// Upper bound on the bit length of every secret share (`|N|` for a dealt key).
+    pub fn share_bits(&self) -> u32 {
+        self.share_bits
+    }
+
+    /// Length in bytes of an encoded secret share, `ceil(share_bits / 8)`.
+    pub fn share_len(&self) -> usize {
+        (self.share_bits as usize).div_ceil(8)
     }
 
     /// The threshold `k`: shares needed for a signature.
@@ -242,8 +311,16 @@ impl PublicKeySet {
     }
 
     /// The strict binary encoding (version, tag [`tag::PUBLIC_KEY_SET`], fields, key id).
+    ///
+    /// A redistributed set ([`super::reshare`]: `c != 1` or shares longer than `N`) uses tag
+    /// [`tag::PUBLIC_KEY_SET_RESHARED`] and appends `c` (length-prefixed, minimal big-endian) and the share bound
+    /// (`u32`) to the fields.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(tag::PUBLIC_KEY_SET);
+        let mut w = Writer::new(if self.is_dealt() {
+            tag::PUBLIC_KEY_SET
+        } else {
+            tag::PUBLIC_KEY_SET_RESHARED
+        });
         self.encode_body(&mut w);
         self.key_id.encode(&mut w);
         w.finish()
@@ -256,6 +333,10 @@ impl PublicKeySet {
         w.bytes(&self.v_bytes());
         for vk in &self.verification_keys {
             w.bytes(&fixed_be(vk, self.signature_len()));
+        }
+        if !self.is_dealt() {
+            w.bytes(&self.scale_bytes());
+            w.u32(self.share_bits);
         }
     }
 
@@ -271,13 +352,21 @@ impl PublicKeySet {
 
     /// Decodes and validates [`Self::encode`]'s output; the key id must match the contents.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(bytes, tag::PUBLIC_KEY_SET)?;
-        let set = Self::read(&mut r)?;
+        let reshared = bytes.get(1) == Some(&tag::PUBLIC_KEY_SET_RESHARED);
+        let mut r = Reader::new(
+            bytes,
+            if reshared {
+                tag::PUBLIC_KEY_SET_RESHARED
+            } else {
+                tag::PUBLIC_KEY_SET
+            },
+        )?;
+        let set = Self::read(&mut r, reshared)?;
         r.finish()?;
         Ok(set)
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+    fn read(r: &mut Reader<'_>, reshared: bool) -> Result<Self, Error> {
         let threshold = r.u16()?;
         let parties = r.u16()?;
         if parties > MAX_PARTIES {
@@ -290,8 +379,28 @@ impl PublicKeySet {
         for _ in 0..parties {
             vks.push(r.bytes()?.to_vec());
         }
+        let scaled = if reshared {
+            let scale = r.bytes()?;
+            if scale.first().is_none_or(|b| *b == 0) {
+                return Err(Error::Decode(DecodeError::Invalid("scale not minimal or zero")));
+            }
+            if scale.len() > (MAX_SHARE_BITS as usize).div_ceil(8) {
+                return Err(Error::Decode(DecodeError::Invalid("scale too large")));
+            }
+            Some((super::math::from_be_vartime(scale), r.u32()?))
+        } else {
+            None
+        };
         let key_id = KeyId::decode(r)?;
         let mut set = Self::unchecked(modulus, e, v, &vks, threshold, parties)?;
+        if let Some((scale, share_bits)) = scaled {
+            set.set_scale(scale, share_bits)?;
+            if set.is_dealt() {
+                return Err(Error::Decode(DecodeError::Invalid(
+                    "a dealt key set under the redistributed tag",
+                )));
+            }
+        }
         set.key_id = set.compute_key_id();
         if set.key_id != key_id {
             return Err(Error::Decode(DecodeError::Invalid(
@@ -326,7 +435,12 @@ impl PublicKeySet {
         &self.delta
     }
 
-    /// `(a, |b|)` with `a·e' + b·e = 1` for `e' = 4Δ²` (`b ≤ 0`), computed once per key set.
+    /// `c`.
+    pub(crate) fn scale(&self) -> &BoxedUint {
+        &self.scale
+    }
+
+    /// `(a, |b|)` with `a·e' + b·e = 1` for `e' = 4Δ²·c` (`b ≤ 0`), computed once per key set.
     pub(crate) fn combination_exponents(&self) -> (&BoxedUint, &BoxedUint) {
         (&self.combination.0, &self.combination.1)
     }
@@ -364,17 +478,20 @@ pub struct KeyShare {
 
 impl KeyShare {
     /// Builds a share from its secret (big-endian) and checks it against the public key set: `i <= n`,
-    /// `0 <= s_i < N` and `v^{s_i} = v_i`.
+    /// `0 <= s_i < N` (for a redistributed set: `s_i < 2^share_bits`) and `v^{s_i} = v_i`.
     pub fn new(id: SignerId, secret: &[u8], public: PublicKeySet) -> Result<Self, Error> {
         if !public.has_signer(id) {
             return Err(Error::KeyShareMismatch(
                 "signer id greater than the number of parties",
             ));
         }
-        let secret = from_be(secret, public.precision())
-            .ok_or(Error::KeyShareMismatch("secret share larger than the modulus"))?;
+        let secret = from_be(secret, public.share_bits()).ok_or(Error::KeyShareMismatch(
+            "secret share larger than the share bound",
+        ))?;
         let share = Self { id, secret, public };
-        if share.secret.cmp_vartime(share.public.modulus().as_ref()) != core::cmp::Ordering::Less {
+        if share.public.is_dealt()
+            && share.secret.cmp_vartime(share.public.modulus().as_ref()) != core::cmp::Ordering::Less
+        {
             return Err(Error::KeyShareMismatch("secret share larger than the modulus"));
         }
         share.check_verification_key()?;
@@ -425,7 +542,7 @@ impl KeyShare {
     /// secret is left in a freed allocation.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let public = self.public.encode();
-        let secret = Zeroizing::new(fixed_be(&self.secret, self.public.signature_len()));
+        let secret = Zeroizing::new(fixed_be(&self.secret, self.public.share_len()));
         let len = 2 + 2 + (4 + secret.len()) + (4 + public.len());
         let mut w = Writer::with_capacity(tag::KEY_SHARE, len);
         self.id.encode(&mut w);
@@ -443,7 +560,7 @@ impl KeyShare {
         let secret = r.bytes()?;
         let public = PublicKeySet::decode(r.bytes()?)?;
         r.finish()?;
-        if secret.len() != public.signature_len() {
+        if secret.len() != public.share_len() {
             return Err(Error::Decode(DecodeError::Invalid(
                 "secret share of wrong length",
             )));

@@ -13,8 +13,9 @@
 //! check fails it verifies every proof ([`verify_share`]), names every culprit and combines from the valid shares.
 //!
 //! Modules follow the protocol: [`keys`] (key material and its encodings), [`encoding`] (message representatives),
-//! [`share`] (the signer's step), [`verify`] (share verification), [`mod@combine`] (the combiner's step) and, behind the
-//! `dealer` feature, [`dealer`].
+//! [`share`] (the signer's step), [`verify`] (share verification), [`mod@combine`] (the combiner's step),
+//! [`reshare`] (redistribution of the shares to new holders, same public key) and, behind the `dealer` feature,
+//! [`dealer`].
 //!
 //! Arithmetic with a secret exponent (`s_i`, the proof's `r`, `d`) is constant time: `crypto-bigint` boxed
 //! Montgomery arithmetic at the full precision of the modulus. Arithmetic on public values only (verification,
@@ -33,6 +34,7 @@ pub mod dealer;
 pub mod encoding;
 pub mod keys;
 mod math;
+pub mod reshare;
 pub mod share;
 pub mod verify;
 
@@ -56,6 +58,9 @@ pub const MAX_MODULUS_BITS: usize = 16384;
 /// Default public exponent, `65537`.
 pub const DEFAULT_PUBLIC_EXPONENT: u64 = 65537;
 
+/// Largest bound on the bit length of a secret share (shares of a redistributed key grow, [`reshare`]).
+pub const MAX_SHARE_BITS: u32 = 1 << 16;
+
 /// Bit length `L1` of the Fiat–Shamir challenge (and the statistical hiding margin of the proof).
 pub const CHALLENGE_BITS: u32 = 128;
 
@@ -69,6 +74,18 @@ pub mod tag {
     pub const SIGNATURE_SHARE: u8 = 0x12;
     /// [`super::MessageEncoding`].
     pub const MESSAGE_ENCODING: u8 = 0x13;
+    /// [`super::PublicKeySet`] of a redistributed sharing (scale `c != 1` or long shares, [`super::reshare`]).
+    pub const PUBLIC_KEY_SET_RESHARED: u8 = 0x14;
+    /// [`super::reshare::Dealing`].
+    pub const RESHARE_DEALING: u8 = 0x15;
+    /// [`super::reshare::SubShare`].
+    pub const RESHARE_SUB_SHARE: u8 = 0x16;
+    /// [`super::reshare::Verdict`].
+    pub const RESHARE_VERDICT: u8 = 0x17;
+    /// [`super::reshare::Answer`].
+    pub const RESHARE_ANSWER: u8 = 0x18;
+    /// [`super::reshare::Confirmation`].
+    pub const RESHARE_CONFIRMATION: u8 = 0x19;
 }
 
 /// What went wrong, and whose fault it is.

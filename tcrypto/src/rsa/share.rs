@@ -165,9 +165,9 @@ fn canonical(pk: &PublicKeySet, x_i: &BoxedMontyForm) -> (Vec<u8>, BoxedMontyFor
     (minimal_be_vartime(&smaller), x_i.square())
 }
 
-/// Bits of the proof's randomness `r`: `|N| + 2·L1`.
+/// Bits of the proof's randomness `r`: `|s_i| + 2·L1` (the share bound: `|N|` for a dealt key).
 pub(crate) fn r_bits(pk: &PublicKeySet) -> u32 {
-    u32::try_from(pk.modulus_bits()).unwrap_or(u32::MAX / 2) + 2 * CHALLENGE_BITS
+    pk.share_bits() + 2 * CHALLENGE_BITS
 }
 
 /// The Fiat–Shamir challenge `H'` of the proof: SHA-256 over length-prefixed, domain-separated inputs binding the

@@ -133,7 +133,7 @@ pub(crate) fn verify_proof(
 ) -> Result<(), ShareFault> {
     let proof = share.proof.as_ref().ok_or(ShareFault::MissingProof)?;
     let z = from_be_vartime(&proof.z);
-    // Honest z = s_i c + r < 2^{|N| + 2·L1 + 1}.
+    // Honest z = s_i c + r < 2^{b + 2·L1 + 1}, b the share bound (|N| for a dealt key).
     if z.bit_width_vartime() > r_bits(pk) + 1 {
         return Err(ShareFault::ProofOutOfRange);
     }
