@@ -161,6 +161,10 @@ impl SignScheme {
                 if data.len() + 11 > signature_len(public) {
                     return Err(Error::DataLenRange);
                 }
+                // Raw PKCS#1 v1.5 blocks over anything else are not signed: the nodes build every encoding
+                // themselves and sign only a DigestInfo, so a host can never obtain a signature over a chosen
+                // padded block (a decryption-oracle-shaped primitive). CKR_DATA_INVALID says which.
+                tcrypto::rsa::encoding::check_digest_info(data).map_err(|_| Error::DataInvalid)?;
                 Ok(SignRequest::RsaPkcs1DigestInfo {
                     digest_info: data.to_vec(),
                 })

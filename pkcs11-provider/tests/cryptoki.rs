@@ -414,8 +414,27 @@ fn rsa_keys_sign_with_every_rsa_mechanism_and_rsa_crate_verifies() {
     let sig = session.sign(&Mechanism::RsaPkcs, private, &di).unwrap();
     pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
         .unwrap();
-    // Something that is not a DigestInfo is refused, not signed raw.
-    assert!(session.sign(&Mechanism::RsaPkcs, private, &[0u8; 40]).is_err());
+    // Something that is not a DigestInfo is refused as such, not signed raw (and not a device error).
+    assert_eq!(
+        rv(session
+            .sign(&Mechanism::RsaPkcs, private, &[0u8; 40])
+            .unwrap_err()),
+        RvError::DataInvalid
+    );
+    // Sizes outside what the token makes are CKR_KEY_SIZE_RANGE on both sides of the range.
+    for bits in [512u64, 8192] {
+        let err = session
+            .generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &[
+                    Attribute::ModulusBits(bits.into()),
+                    Attribute::PublicExponent(vec![1, 0, 1]),
+                ],
+                &[Attribute::Sign(true)],
+            )
+            .unwrap_err();
+        assert_eq!(rv(err), RvError::KeySizeRange, "{bits} bits");
+    }
 
     // PSS, with the hash in the mechanism and over a given digest.
     use cryptoki::mechanism::MechanismType;

@@ -292,9 +292,7 @@ impl Module {
             private_t.bool(CKA_PRIVATE)?.unwrap_or(true) || public_t.bool(CKA_PRIVATE)?.unwrap_or(false);
         let backend = self.with(|i| {
             i.check_write(sh, token, private)?;
-            if !supports(&i.backend.capabilities(), family, kind) {
-                return Err(Error::MechanismInvalid);
-            }
+            supports(&i.backend.capabilities(), family, kind)?;
             Ok(i.backend.clone())
         })?;
         let (public, key) = self.fresh_key(sh, backend.as_ref(), kind)?;
@@ -368,15 +366,22 @@ impl Module {
     }
 }
 
-fn supports(caps: &crate::backend::Capabilities, f: KeyFamily, kind: KeyKind) -> bool {
-    match (f, kind) {
+/// Whether the backend makes this key: `CKR_MECHANISM_INVALID` for a family it does not make at all,
+/// `CKR_KEY_SIZE_RANGE` for an RSA size outside what it makes (the range `C_GetMechanismInfo` reports), whichever
+/// side of the range.
+fn supports(caps: &crate::backend::Capabilities, f: KeyFamily, kind: KeyKind) -> Result<()> {
+    let ok = match (f, kind) {
         (KeyFamily::Rsa, KeyKind::Rsa { bits }) => {
-            caps.rsa && (caps.rsa_bits.0..=caps.rsa_bits.1).contains(&bits)
+            if caps.rsa && !(caps.rsa_bits.0..=caps.rsa_bits.1).contains(&bits) {
+                return Err(Error::KeySizeRange);
+            }
+            caps.rsa
         }
         (KeyFamily::P256, _) => caps.p256,
         (KeyFamily::Ed25519, _) => caps.ed25519,
         _ => false,
-    }
+    };
+    if ok { Ok(()) } else { Err(Error::MechanismInvalid) }
 }
 
 fn key_type_of(f: KeyFamily) -> CK_KEY_TYPE {
@@ -395,9 +400,6 @@ fn key_kind(mech: CK_MECHANISM_TYPE, t: &Template) -> Result<(KeyKind, KeyFamily
                 .ulong(CKA_MODULUS_BITS)?
                 .ok_or(Error::TemplateIncomplete("CKA_MODULUS_BITS"))?;
             let bits = usize::try_from(bits).map_err(|_| Error::KeySizeRange)?;
-            if !(1024..=4096).contains(&bits) {
-                return Err(Error::KeySizeRange);
-            }
             if let Some(e) = t.get(CKA_PUBLIC_EXPONENT) {
                 let trimmed: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
                 if trimmed != [1, 0, 1] {

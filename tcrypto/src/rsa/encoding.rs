@@ -190,7 +190,7 @@ pub fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
 
 /// Checks that `bytes` is exactly one DER `DigestInfo ::= SEQUENCE { digestAlgorithm AlgorithmIdentifier,
 /// digest OCTET STRING }`; when the algorithm is one of ours the digest length must match.
-fn check_digest_info(bytes: &[u8]) -> Result<(), Error> {
+pub fn check_digest_info(bytes: &[u8]) -> Result<(), Error> {
     let not_one = Error::Encoding("not a DER DigestInfo");
     let mut reader = der::SliceReader::new(bytes).map_err(|_| not_one.clone())?;
     let (oid, digest_len) = reader
