@@ -1,7 +1,8 @@
 //! Zone content rules that validators enforce, checked before anything is signed (and by the
 //! verifier after): RDATA and TTL limits (RFC 1035 §3.2.1, RFC 2181 §8), CNAME alone at its
 //! name (RFC 1034 §3.6.2, RFC 2181 §10.1, RFC 4035 §2.5), one CNAME per name, NS at the apex
-//! and no DS there (RFC 4034 §5), and nothing below a DNAME (RFC 6672 §2.4).
+//! and no DS there (RFC 4034 §5), nothing below a DNAME (RFC 6672 §2.4), and no MD or MF
+//! (RFC 973 §2.2).
 //!
 //! Each violation names the file and line the record came from (when it was read from a file),
 //! its owner and the rule. BIND (`named-checkzone`) and Knot (`kzonecheck`) refuse all of these;
@@ -52,6 +53,16 @@ pub fn check(zone: &Zone) -> Vec<Violation> {
                     "{} RDATA of {} octets; at most {MAX_RDATA} (RFC 1035 §3.2.1)",
                     type_name(r.rtype),
                     r.rdata.len()
+                ),
+            );
+        }
+        if matches!(r.rtype, rtype::MD | rtype::MF) {
+            push(
+                &r.owner,
+                r.rtype,
+                format!(
+                    "{} is obsolete (RFC 973 §2.2: use MX); BIND refuses to load it in any form",
+                    if r.rtype == rtype::MD { "MD" } else { "MF" }
                 ),
             );
         }

@@ -295,11 +295,38 @@ fn invalid_non_utf8_data_is_refused_with_its_line_but_latin1_text_is_read() {
 }
 
 #[test]
+fn obsolete_md_and_mf_are_refused_in_either_form() {
+    // BIND refuses to load MD and MF, by mnemonic or as TYPE3/TYPE4 \# data
+    refused(
+        &z("m MD mail.example.\n"),
+        &[],
+        &["bad.zone:6:", "MD is obsolete (RFC 973"],
+    );
+    refused(
+        &z("m TYPE4 \\# 14 046D61696C076578616D706C6500\n"),
+        &[],
+        &["bad.zone:6:", "MF is obsolete"],
+    );
+}
+
+#[test]
 fn generic_data_that_is_not_valid_for_its_type_is_refused() {
     refused(
         &z("x A \\# 3 010203\n"),
         &[],
         &["bad.zone:6:", "not valid A data"],
+    );
+    // a rare type's RFC 3597 data is checked too: a HIP whose key runs past the end
+    refused(
+        &z("h HIP \\# 6 01020010AB01\n"),
+        &[],
+        &["bad.zone:6:", "not valid HIP data"],
+    );
+    // and an A6 suffix with bits inside the prefix
+    refused(
+        &z("a A6 64 2001:db8::1 p.example.\n"),
+        &[],
+        &["bad.zone:6:", "bits inside the 64-bit prefix"],
     );
 }
 
