@@ -5,8 +5,10 @@
 //! (RFC 973 §2.2).
 //!
 //! Each violation names the file and line the record came from (when it was read from a file),
-//! its owner and the rule. BIND (`named-checkzone`) and Knot (`kzonecheck`) refuse all of these;
-//! none is a mere warning, so there is no lenient mode.
+//! its owner and the rule. BIND (`named-checkzone`) or Knot (`kzonecheck`) refuses each of
+//! these, except a TTL above 2^31-1, which BIND sets to 0 with a warning: the signer does that
+//! too when lenient ([`crate::sign::Strictness::Lenient`]). What BIND and Knot only warn about
+//! is not here but in [`crate::sign::prepare`]: a warning, or an error when strict.
 
 use crate::name::Name;
 use crate::presentation::MAX_RDATA;
