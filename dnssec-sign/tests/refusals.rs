@@ -302,6 +302,24 @@ fn invalid_non_utf8_data_is_refused_with_its_line_but_latin1_text_is_read() {
 }
 
 #[test]
+fn a_name_server_inside_the_zone_without_an_address_is_refused() {
+    // Knot refuses both (missing glue); BIND refuses the apex case and warns for a delegation
+    refused(
+        &z("sub NS ns.sub\nsub NS ns.example.net.\n"),
+        &[],
+        &["bad.zone:6: sub.example.: name server ns.sub.example. inside the zone has no A or AAAA"],
+    );
+    refused(
+        &z("@ NS ns2\n"),
+        &[],
+        &["bad.zone:4: example.: name server ns2.example. inside the zone"],
+    );
+    refused(&z("sub NS www\n"), &[], &["name server www.example."]);
+    // a server below another delegation is that delegation's glue: Knot accepts, so do we
+    signed_with(&z("sub NS ns.sub2\nsub2 NS ns.example.net.\n"), &[]);
+}
+
+#[test]
 fn obsolete_md_and_mf_are_refused_in_either_form() {
     // BIND refuses to load MD and MF, by mnemonic or as TYPE3/TYPE4 \# data
     refused(
