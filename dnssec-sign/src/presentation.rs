@@ -1719,6 +1719,13 @@ mod tests {
             let p = present(t, &w);
             assert_eq!(parse_rdata(t, &toks(&p), None).unwrap(), w, "{text} -> {p}");
         }
+        // a WKS bitmap reaching past port 65535
+        let mut wks = vec![192, 0, 2, 1, 6];
+        wks.extend(std::iter::repeat_n(0u8, 8192));
+        wks.push(1);
+        let text = format!("\\# {} {}", wks.len(), HEXUPPER.encode(&wks));
+        assert_eq!(parse_rdata(11, &toks(&text), None).unwrap(), wks);
+        assert_eq!(parse_rdata(11, &toks(&present(11, &wks)), None).unwrap(), wks);
         // no form: NULL and UNSPEC only in RFC 3597 form
         assert!(
             parse_rdata(10, &toks("010203"), None)

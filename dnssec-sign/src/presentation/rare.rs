@@ -65,9 +65,9 @@ const SERVICES: &[(u16, &str)] = &[
 /// of the type (and so is read, and written back in RFC 3597 form).
 pub(super) fn valid_without_form(t: u16, b: &[u8]) -> bool {
     match t {
-        11 => b.len() >= 5,                     // WKS: a bitmap with trailing zero octets
-        22 => b.is_empty(),                     // NSAP: an empty address
-        34 => !b.is_empty(),                    // ATMA: other formats, an empty address
+        11 => b.len() >= 5,  // WKS: trailing zero octets, or bits past port 65535
+        22 => b.is_empty(),  // NSAP: an empty address
+        34 => !b.is_empty(), // ATMA: other formats, an empty address
         260 => b.len() >= 2 && b[1] & 0x7f > 3, // AMTRELAY: relay types 4 to 127
         _ => false,
     }
@@ -104,8 +104,8 @@ pub(super) fn parse_wks(toks: &[Token]) -> Result<Vec<u8>, String> {
 pub(super) fn present_wks(b: &[u8]) -> Option<String> {
     let addr = Ipv4Addr::from(<[u8; 4]>::try_from(b.get(..4)?).ok()?);
     let bitmap = &b[5.min(b.len())..];
-    if bitmap.last() == Some(&0) {
-        return None; // trailing zero octets: no text form keeps them
+    if bitmap.last() == Some(&0) || bitmap.len() > 8192 {
+        return None; // trailing zero octets, or bits past port 65535: no text form keeps them
     }
     let mut out = format!("{addr} {}", b.get(4)?);
     for (i, octet) in bitmap.iter().enumerate() {
