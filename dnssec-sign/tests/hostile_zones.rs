@@ -3,7 +3,12 @@
 //! `@` in data, deep ENTs, glue, wildcards) is read, written and read back unchanged, read by
 //! dnspython to the same octets, signed with algorithms 8, 13 and 15 under NSEC, NSEC3 and NSEC3
 //! opt-out with ZONEMD, and each signed file as written is accepted by ldns-verify-zone,
-//! dnssec-verify, kzonecheck, pdnsutil and dnspython's ZONEMD check, and by our `verify`.
+//! dnssec-verify, kzonecheck, pdnsutil and dnspython's ZONEMD check, and by our `verify`. The
+//! rare IANA types are in it in their own form and in RFC 3597 form; ldns 1.8.3 gets the zone
+//! without SINK (it keeps SINK data wrong and finds every SINK signature bogus, whoever signed).
+//!
+//! The leniency choice (`--strict`/`--lenient`, where BIND or Knot only warn) is tested in
+//! `refusals.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
