@@ -19,7 +19,7 @@ pub use denial::Denial;
 pub use error::{KeyError, SignError, ZoneError};
 pub use keys::{Algorithm, DsDigest, LocalKey, ZoneSigningKey, ds_rdata, verify_signature};
 pub use name::Name;
-pub use sign::{SerialPolicy, SignOptions, SignStats, sign_zone};
+pub use sign::{SerialPolicy, SignOptions, SignStats, Strictness, sign_zone};
 pub use zone::{Record, Zone};
 pub use zonefile::{parse_zone, read_zone_file, write_zone_file};
 pub use zonemd::ZonemdHash;

@@ -15,6 +15,10 @@ pub mod rtype {
     pub const A: u16 = 1;
     /// NS
     pub const NS: u16 = 2;
+    /// MD (obsolete, RFC 973)
+    pub const MD: u16 = 3;
+    /// MF (obsolete, RFC 973)
+    pub const MF: u16 = 4;
     /// CNAME
     pub const CNAME: u16 = 5;
     /// SOA

@@ -1,11 +1,14 @@
 //! Zone content rules that validators enforce, checked before anything is signed (and by the
 //! verifier after): RDATA and TTL limits (RFC 1035 §3.2.1, RFC 2181 §8), CNAME alone at its
 //! name (RFC 1034 §3.6.2, RFC 2181 §10.1, RFC 4035 §2.5), one CNAME per name, NS at the apex
-//! and no DS there (RFC 4034 §5), and nothing below a DNAME (RFC 6672 §2.4).
+//! and no DS there (RFC 4034 §5), nothing below a DNAME (RFC 6672 §2.4), no MD or MF
+//! (RFC 973 §2.2), and an address for every name server inside the zone (glue, RFC 9471).
 //!
 //! Each violation names the file and line the record came from (when it was read from a file),
-//! its owner and the rule. BIND (`named-checkzone`) and Knot (`kzonecheck`) refuse all of these;
-//! none is a mere warning, so there is no lenient mode.
+//! its owner and the rule. BIND (`named-checkzone`) or Knot (`kzonecheck`) refuses each of
+//! these, except a TTL above 2^31-1, which BIND sets to 0 with a warning: the signer does that
+//! too when lenient ([`crate::sign::Strictness::Lenient`]). What BIND and Knot only warn about
+//! is not here but in [`crate::sign::prepare`]: a warning, or an error when strict.
 
 use crate::name::Name;
 use crate::presentation::MAX_RDATA;
@@ -52,6 +55,16 @@ pub fn check(zone: &Zone) -> Vec<Violation> {
                     "{} RDATA of {} octets; at most {MAX_RDATA} (RFC 1035 §3.2.1)",
                     type_name(r.rtype),
                     r.rdata.len()
+                ),
+            );
+        }
+        if matches!(r.rtype, rtype::MD | rtype::MF) {
+            push(
+                &r.owner,
+                r.rtype,
+                format!(
+                    "{} is obsolete (RFC 973 §2.2: use MX); BIND refuses to load it in any form",
+                    if r.rtype == rtype::MD { "MD" } else { "MF" }
                 ),
             );
         }
@@ -136,12 +149,73 @@ pub fn check(zone: &Zone) -> Vec<Violation> {
         }
         i = j;
     }
+    for (owner, target) in missing_glue(zone) {
+        push(
+            &owner,
+            rtype::NS,
+            format!(
+                "name server {target} inside the zone has no A or AAAA record (Knot refuses the \
+                 zone: missing glue; BIND refuses it for the apex NS, warns for a delegation)"
+            ),
+        );
+    }
     if !apex_ns {
         out.push(Violation {
             location: zone.sources.locate(apex, rtype::SOA),
             owner: apex.clone(),
             rule: "no NS records at the zone apex (RFC 1035 §5.2)".into(),
         });
+    }
+    out
+}
+
+/// NS records (at the apex or a delegation) naming a server inside the zone that has no address:
+/// (NS owner, server). A server below another delegation than its own is not asked for (its
+/// address is that delegation's glue; Knot does not ask either).
+fn missing_glue(zone: &Zone) -> Vec<(Name, Name)> {
+    use std::collections::HashSet;
+    let apex = &zone.origin;
+    let recs = &zone.records;
+    let cuts: HashSet<&Name> = recs
+        .iter()
+        .filter(|r| r.rtype == rtype::NS && r.owner != *apex && r.owner.is_subdomain_of(apex))
+        .map(|r| &r.owner)
+        .collect();
+    let addressed: HashSet<&Name> = recs
+        .iter()
+        .filter(|r| matches!(r.rtype, rtype::A | rtype::AAAA))
+        .map(|r| &r.owner)
+        .collect();
+    // the delegation at or above `n` (the closest to it), or the apex
+    let cut_of = |n: &Name| -> Name {
+        let mut cur = Some(n.clone());
+        while let Some(c) = cur {
+            if c == *apex || cuts.contains(&c) {
+                return c;
+            }
+            cur = c.parent();
+        }
+        apex.clone()
+    };
+    let mut out = Vec::new();
+    for r in recs
+        .iter()
+        .filter(|r| r.rtype == rtype::NS && r.owner.is_subdomain_of(apex))
+    {
+        // NS records below a delegation are occluded, not the zone's
+        if r.owner != *apex && r.owner.parent().is_some_and(|p| cut_of(&p) != *apex) {
+            continue;
+        }
+        let Ok(target) = Name::from_wire(&r.rdata) else {
+            continue;
+        };
+        if !target.is_subdomain_of(apex) || addressed.contains(&target) {
+            continue;
+        }
+        let cut = cut_of(&target);
+        if cut == *apex || cut == r.owner {
+            out.push((r.owner.clone(), target));
+        }
     }
     out
 }

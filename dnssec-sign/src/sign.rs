@@ -62,6 +62,26 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
+/// What the signer does where BIND or Knot only warn. The default, [`Strictness::Standard`],
+/// warns and goes on as they do; [`Strictness::Strict`] refuses instead (nothing is signed, the
+/// error names file and line); [`Strictness::Lenient`] also lets through, with a warning, the one
+/// case BIND only warns about that is refused by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Strictness {
+    /// As [`Strictness::Standard`], and a TTL above 2^31-1 is set to 0 with a warning, as BIND
+    /// does (RFC 2181 §8 reads such a TTL as 0), instead of being refused.
+    Lenient,
+    /// Warn and go on: out-of-zone data is dropped (BIND and Knot ignore it), an RRset whose
+    /// TTLs differ gets the lowest (BIND takes the first, Knot the last; RFC 2181 §5.2), NSEC3
+    /// with iterations or a salt is signed (RFC 9276 §3.1 asks for neither), and signatures
+    /// that expire sooner than the largest TTL of the zone are made.
+    #[default]
+    Standard,
+    /// Each of the warnings of [`Strictness::Standard`] is an error.
+    Strict,
+}
+
 /// Options of one signing run. Time comes from `now` (the injected clock), never the system.
 #[derive(Debug, Clone)]
 pub struct SignOptions {
@@ -92,6 +112,8 @@ pub struct SignOptions {
     pub keep_dnskeys: bool,
     /// Allow an expiration time that is already past (to re-create old test vectors).
     pub allow_expired: bool,
+    /// What to do where BIND or Knot only warn.
+    pub strictness: Strictness,
 }
 
 /// Highest NSEC3 iteration count accepted: BIND 9.18 and later treat zones above 50 as
@@ -116,6 +138,7 @@ impl SignOptions {
             batch_size: 512,
             keep_dnskeys: false,
             allow_expired: false,
+            strictness: Strictness::Standard,
         }
     }
 
@@ -159,6 +182,14 @@ impl SignOptions {
                     "NSEC3 iterations {} above {MAX_NSEC3_ITERATIONS}: validators treat the zone as insecure \
                      (RFC 9276 §3.1 asks for 0)",
                     params.iterations
+                )));
+            }
+            if self.strictness == Strictness::Strict && (params.iterations > 0 || !params.salt.is_empty()) {
+                return Err(SignError::Options(format!(
+                    "NSEC3 with {} iterations and a salt of {} octets: RFC 9276 §3.1 asks for 0 and \
+                     none (refused with --strict)",
+                    params.iterations,
+                    params.salt.len()
                 )));
             }
             if params.hash_algorithm != 1 {
@@ -238,6 +269,7 @@ pub fn sign_zone(
     // Stage 1: canonical form and apex records.
     let mut zone = prepare(zone, keys, opts)?;
     stats.input_records = zone.records.len();
+    check_validity_against_ttls(&zone, opts)?;
     // Stage 2: zone cuts.
     let nodes = classify(&zone.records, &zone.origin);
     // Stage 3: denial of existence.
@@ -286,6 +318,30 @@ pub fn sign_zone(
     Ok((zone, stats))
 }
 
+/// Signatures that expire (at the earliest, with jitter) sooner than the largest TTL of the
+/// zone: validators cut the cached TTL to the expiration (RFC 4035 §5.3.3), so caching suffers,
+/// and RFC 6781 §4.4.2 wants the validity well above the TTLs. A warning, an error with
+/// [`Strictness::Strict`].
+fn check_validity_against_ttls(zone: &Zone, opts: &SignOptions) -> Result<(), SignError> {
+    let Some(max_ttl) = zone.records.iter().map(|r| r.ttl).max() else {
+        return Ok(());
+    };
+    let (_, exp) = opts.window();
+    let left = exp.wrapping_sub(opts.jitter).wrapping_sub(opts.now as u32);
+    if left >= 0x8000_0000 || left >= max_ttl {
+        return Ok(()); // already expired (allowed by allow_expired) or long enough
+    }
+    let msg = format!(
+        "signatures expire in {left} s, sooner than the largest TTL of the zone ({max_ttl} s): \
+         resolvers cut cached TTLs to the expiration (RFC 4035 §5.3.3)"
+    );
+    if opts.strictness == Strictness::Strict {
+        return Err(SignError::Options(format!("{msg} (refused with --strict)")));
+    }
+    tracing::warn!("{msg}");
+    Ok(())
+}
+
 /// Appends batches of records, growing `records` once to the exact size (not doubling it) and
 /// freeing each batch as it is moved; returns how many were appended.
 fn append_exact(records: &mut Vec<Record>, batches: Vec<Vec<Record>>) -> usize {
@@ -300,15 +356,57 @@ fn append_exact(records: &mut Vec<Record>, batches: Vec<Vec<Record>>) -> usize {
 /// Stage 1: canonical sort and apex records (serial, DNSKEY, CDS/CDNSKEY, NSEC3PARAM, ZONEMD
 /// placeholders). Old RRSIG, NSEC, NSEC3, NSEC3PARAM and apex ZONEMD records are dropped.
 pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions) -> Result<Zone, SignError> {
+    if opts.strictness == Strictness::Lenient {
+        for r in zone
+            .records
+            .iter_mut()
+            .filter(|r| r.ttl > crate::zonefile::MAX_TTL)
+        {
+            tracing::warn!(
+                "{}{}: TTL {} above 2^31-1 set to 0 (RFC 2181 §8; --lenient)",
+                zone.sources.locate(&r.owner, r.rtype),
+                r.owner,
+                r.ttl
+            );
+            r.ttl = 0;
+        }
+    }
     let report = zone.canonicalize();
-    for n in &report.out_of_zone {
-        tracing::warn!(owner = %n, "out-of-zone record dropped");
+    // what BIND and Knot only warn about: (owner, type, the rule, what was done instead)
+    let mut warned: Vec<(&Name, u16, String, &str)> = Vec::new();
+    for (n, t) in &report.out_of_zone {
+        let what = format!(
+            "{} record out of zone {}",
+            crate::rdata::type_name(*t),
+            zone.origin
+        );
+        warned.push((n, *t, what, "dropped"));
     }
     if report.duplicates > 0 {
         tracing::info!(count = report.duplicates, "duplicate records dropped");
     }
     for (n, t) in &report.ttl_fixed {
-        tracing::warn!(owner = %n, rtype = t, "RRset with differing TTLs set to the lowest");
+        let what = format!(
+            "{} RRset with differing TTLs (RFC 2181 §5.2)",
+            crate::rdata::type_name(*t)
+        );
+        warned.push((n, *t, what, "all set to the lowest"));
+    }
+    let mut refused = Vec::new();
+    for (n, t, what, done) in warned {
+        let location = zone.sources.locate(n, t);
+        if opts.strictness == Strictness::Strict {
+            refused.push(crate::rules::Violation {
+                location,
+                owner: n.clone(),
+                rule: format!("{what} (BIND and Knot only warn; refused with --strict)"),
+            });
+        } else {
+            tracing::warn!("{location}{n}: {what}: {done}");
+        }
+    }
+    if !refused.is_empty() {
+        return Err(SignError::Zone(crate::error::ZoneError::Invalid(refused)));
     }
     let apex = zone.origin.clone();
     let regenerate_cds = opts.cds;

@@ -81,8 +81,8 @@ impl Zone {
 /// What [`Zone::canonicalize`] dropped or fixed, for the logs and the caller.
 #[derive(Debug, Default, Clone)]
 pub struct CanonicalizeReport {
-    /// Out-of-zone records removed (owner not at or below the apex).
-    pub out_of_zone: Vec<Name>,
+    /// Out-of-zone records removed (owner not at or below the apex): owner and type.
+    pub out_of_zone: Vec<(Name, u16)>,
     /// Exact duplicates removed.
     pub duplicates: usize,
     /// RRsets whose TTLs disagreed; all set to the lowest (RFC 2181 §5.2).
@@ -106,7 +106,7 @@ impl Zone {
         self.records.retain(|r| {
             let keep = r.owner.is_subdomain_of(&origin);
             if !keep {
-                report.out_of_zone.push(r.owner.clone());
+                report.out_of_zone.push((r.owner.clone(), r.rtype));
             }
             keep
         });

@@ -280,14 +280,12 @@ fn parse_into(st: &mut State, text: &[u8], file: &Arc<Path>, depth: usize) -> Re
     split_entries(text, file, |entry| parse_entry(st, entry, file, depth))
 }
 
-/// A TTL as a zone file gives it: seconds or BIND units, at most 2^31-1.
+/// A TTL as a zone file gives it: seconds or BIND units, up to 2^32-1. TTLs above 2^31-1 are
+/// read, so that the zone rules ([`crate::rules`]) name them on their record's line and the
+/// signer can refuse them or, when lenient, set them to 0 as BIND does.
 fn parse_ttl(t: &Token) -> Result<u32, String> {
     let v = parse_period(&t.text).ok_or_else(|| format!("bad TTL {:?}", abbreviate(&t.text)))?;
-    let v = u32::try_from(v).map_err(|_| format!("bad TTL {:?}", abbreviate(&t.text)))?;
-    if v > MAX_TTL {
-        return Err(format!("TTL {v} above 2^31-1 (RFC 2181 §8)"));
-    }
-    Ok(v)
+    u32::try_from(v).map_err(|_| format!("bad TTL {:?}", abbreviate(&t.text)))
 }
 
 /// One entry: a directive or a record.

@@ -29,13 +29,12 @@ fn cli(args: &[&str]) -> (i32, String) {
 
 const HEAD: &str = "$ORIGIN example.\n$TTL 300\n@ SOA ns1 admin 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n";
 
-/// Signs `zone` (text) with the fixture keys through the CLI with `extra` options; asserts it
-/// fails, that stderr contains each of `want`, and that no output file was written.
-fn refused(zone: &[u8], extra: &[&str], want: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let zf = dir.path().join("bad.zone");
+/// Runs `sign` on `zone` (written to `dir/file`) with the fixture keys and `extra` options;
+/// returns the exit code, the output and the path of the signed file.
+fn sign_cli(dir: &Path, file: &str, zone: &[u8], extra: &[&str]) -> (i32, String, std::path::PathBuf) {
+    let zf = dir.join(file);
     std::fs::write(&zf, zone).unwrap();
-    let out = dir.path().join("bad.signed");
+    let out = zf.with_extension("signed");
     let keys: Vec<String> = std::fs::read_dir(data("keys"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -47,6 +46,14 @@ fn refused(zone: &[u8], extra: &[&str], want: &[&str]) {
     args.push(zf.to_str().unwrap());
     args.extend(keys.iter().map(String::as_str));
     let (code, text) = cli(&args);
+    (code, text, out)
+}
+
+/// Signs `zone` (text) with the fixture keys through the CLI with `extra` options; asserts it
+/// fails, that stderr contains each of `want`, and that no output file was written.
+fn refused(zone: &[u8], extra: &[&str], want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text, out) = sign_cli(dir.path(), "bad.zone", zone, extra);
     assert_ne!(code, 0, "signed a bad zone ({want:?}):\n{text}");
     for w in want {
         assert!(text.contains(w), "error lacks {w:?}:\n{text}");
@@ -174,7 +181,7 @@ fn ttl_above_2_pow_31_is_refused() {
     refused(
         &z("$TTL 4294967295\nbig A 192.0.2.2\n"),
         &[],
-        &["bad.zone:6:", "above 2^31-1"],
+        &["bad.zone:7: big.example.: A TTL 4294967295 above 2^31-1"],
     );
 }
 
@@ -295,11 +302,56 @@ fn invalid_non_utf8_data_is_refused_with_its_line_but_latin1_text_is_read() {
 }
 
 #[test]
+fn a_name_server_inside_the_zone_without_an_address_is_refused() {
+    // Knot refuses both (missing glue); BIND refuses the apex case and warns for a delegation
+    refused(
+        &z("sub NS ns.sub\nsub NS ns.example.net.\n"),
+        &[],
+        &["bad.zone:6: sub.example.: name server ns.sub.example. inside the zone has no A or AAAA"],
+    );
+    refused(
+        &z("@ NS ns2\n"),
+        &[],
+        &["bad.zone:4: example.: name server ns2.example. inside the zone"],
+    );
+    refused(&z("sub NS www\n"), &[], &["name server www.example."]);
+    // a server below another delegation is that delegation's glue: Knot accepts, so do we
+    signed_with(&z("sub NS ns.sub2\nsub2 NS ns.example.net.\n"), &[]);
+}
+
+#[test]
+fn obsolete_md_and_mf_are_refused_in_either_form() {
+    // BIND refuses to load MD and MF, by mnemonic or as TYPE3/TYPE4 \# data
+    refused(
+        &z("m MD mail.example.\n"),
+        &[],
+        &["bad.zone:6:", "MD is obsolete (RFC 973"],
+    );
+    refused(
+        &z("m TYPE4 \\# 14 046D61696C076578616D706C6500\n"),
+        &[],
+        &["bad.zone:6:", "MF is obsolete"],
+    );
+}
+
+#[test]
 fn generic_data_that_is_not_valid_for_its_type_is_refused() {
     refused(
         &z("x A \\# 3 010203\n"),
         &[],
         &["bad.zone:6:", "not valid A data"],
+    );
+    // a rare type's RFC 3597 data is checked too: a HIP whose key runs past the end
+    refused(
+        &z("h HIP \\# 6 01020010AB01\n"),
+        &[],
+        &["bad.zone:6:", "not valid HIP data"],
+    );
+    // and an A6 suffix with bits inside the prefix
+    refused(
+        &z("a A6 64 2001:db8::1 p.example.\n"),
+        &[],
+        &["bad.zone:6:", "bits inside the 64-bit prefix"],
     );
 }
 
@@ -405,4 +457,81 @@ fn verify_reports_every_content_rule_the_signer_refuses() {
             "{rule}: {problems:#?}"
         );
     }
+}
+
+/// Signs `zone` through the CLI with the fixture keys and `extra` options; asserts success and
+/// returns (stderr + stdout, signed zone text).
+fn signed_with(zone: &[u8], extra: &[&str]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text, out) = sign_cli(dir.path(), "warn.zone", zone, extra);
+    assert_eq!(code, 0, "{text}");
+    assert_validators_accept(&out, "example");
+    (text, std::fs::read_to_string(&out).unwrap())
+}
+
+/// What BIND or Knot only warn about: (zone tail, extra options, the warning by default, the
+/// error with --strict).
+fn warned_cases() -> Vec<(&'static str, Vec<&'static str>, &'static str, &'static str)> {
+    vec![
+        (
+            "www A 192.0.2.2\nx.example.net. A 192.0.2.3\n",
+            vec![],
+            "warn.zone:7: x.example.net.: A record out of zone example.: dropped",
+            "bad.zone:7: x.example.net.: A record out of zone example. (BIND and Knot only warn",
+        ),
+        (
+            "www 100 A 192.0.2.2\nwww 200 A 192.0.2.3\n",
+            vec![],
+            "warn.zone:6: www.example.: A RRset with differing TTLs (RFC 2181 §5.2): all set to the lowest",
+            "bad.zone:6: www.example.: A RRset with differing TTLs (RFC 2181 §5.2) (BIND and Knot",
+        ),
+        (
+            "",
+            vec!["-n", "-t", "1", "-s", "abcd"],
+            "RFC 9276 asks for NSEC3 with 0 iterations and no salt",
+            "NSEC3 with 1 iterations and a salt of 2 octets",
+        ),
+        (
+            "",
+            vec!["--validity", "200"],
+            "signatures expire in 200 s, sooner than the largest TTL of the zone (300 s)",
+            "signatures expire in 200 s, sooner than the largest TTL",
+        ),
+    ]
+}
+
+#[test]
+fn what_bind_or_knot_only_warn_about_is_a_warning_by_default() {
+    for (tail, extra, warning, _) in warned_cases() {
+        let (log, signed) = signed_with(&z(tail), &extra);
+        assert!(log.contains(warning), "no warning {warning:?}:\n{log}");
+        assert!(!signed.contains("example.net.\t"), "out-of-zone data written");
+    }
+    // the RRset gets the lowest TTL
+    let (_, signed) = signed_with(&z("www 100 A 192.0.2.2\nwww 200 A 192.0.2.3\n"), &["--lenient"]);
+    assert_eq!(
+        signed.matches("www.example.\t100\tIN\tA\t").count(),
+        2,
+        "{signed}"
+    );
+}
+
+#[test]
+fn strict_refuses_what_bind_or_knot_only_warn_about() {
+    for (tail, mut extra, _, error) in warned_cases() {
+        extra.push("--strict");
+        refused(&z(tail), &extra, &[error]);
+    }
+    // --strict and --lenient exclude each other
+    refused(&z(""), &["--strict", "--lenient"], &["cannot be used with"]);
+}
+
+#[test]
+fn lenient_sets_a_ttl_above_2_pow_31_to_0_as_bind_does() {
+    let (log, signed) = signed_with(&z("big 2147483648 A 192.0.2.2\n"), &["--lenient"]);
+    assert!(
+        log.contains("warn.zone:6: big.example.: TTL 2147483648 above 2^31-1 set to 0"),
+        "{log}"
+    );
+    assert!(signed.contains("big.example.\t0\tIN\tA\t192.0.2.2"), "{signed}");
 }

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dnssec_sign::denial::Denial;
 use dnssec_sign::keys::{Algorithm, DsDigest, LocalKey, ZoneSigningKey, ds_rdata};
 use dnssec_sign::rdata::{Nsec3Param, format_time, parse_time, rtype};
-use dnssec_sign::sign::{SerialPolicy, SignOptions, sign_zone};
+use dnssec_sign::sign::{SerialPolicy, SignOptions, Strictness, sign_zone};
 use dnssec_sign::verify::{VerifyOptions, verify_zone};
 use dnssec_sign::zone::Record;
 use dnssec_sign::zonemd::{self, ZonemdHash, ZonemdStatus};
@@ -202,6 +202,16 @@ enum Command {
         /// Accept an expiration time that is already past.
         #[arg(long = "allow-expired")]
         allow_expired: bool,
+        /// Refuse, naming file and line, what BIND or Knot only warn about and the signer by
+        /// default warns about and goes on: out-of-zone data (dropped), an RRset with differing
+        /// TTLs (set to the lowest), NSEC3 iterations or salt (RFC 9276), signatures expiring
+        /// sooner than the largest TTL.
+        #[arg(long, conflicts_with = "lenient")]
+        strict: bool,
+        /// Besides the default warnings, set a TTL above 2^31-1 to 0 with a warning, as BIND
+        /// does (refused by default).
+        #[arg(long)]
+        lenient: bool,
         /// Pretend the time is this (seconds since the epoch); for reproducible output.
         #[arg(long)]
         now: Option<u64>,
@@ -355,6 +365,8 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             cds,
             keep_dnskeys,
             allow_expired,
+            strict,
+            lenient,
             now,
             threads,
             pkcs11,
@@ -404,6 +416,13 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             opts.cds = cds;
             opts.keep_dnskeys = keep_dnskeys;
             opts.allow_expired = allow_expired;
+            opts.strictness = if strict {
+                Strictness::Strict
+            } else if lenient {
+                Strictness::Lenient
+            } else {
+                Strictness::Standard
+            };
             opts.zonemd = zonemd.into_iter().map(zonemd_hash).collect();
             opts.denial = if nsec3 {
                 let salt = if salt == "-" {
