@@ -9,6 +9,8 @@
 //! backend = "embedded"          # "embedded": in-process threshold cluster (tests, quickstart)
 //! min_pin_len = 4
 //! pin_max_tries = 10            # wrong PINs before the PIN locks (CKR_PIN_LOCKED); 0: never locks
+//! log_file = "tchsm-pkcs11.log" # the module's log (plain text, 0600); none: the module logs nothing
+//! log_level = "info"            # a tracing filter: error, warn, info, debug, or per target
 //!
 //! [[tokens]]                    # one slot per token, in this order
 //! label = "tchsm"
@@ -59,6 +61,13 @@ pub struct Config {
     /// which the SO PIN guards: do not lose it.
     #[serde(default = "default_pin_max_tries")]
     pub pin_max_tries: u32,
+    /// File the module appends its log to (plain text, created 0600); without it the module logs nothing (it
+    /// never writes to the host's stderr). Relative to the configuration file.
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+    /// What is logged: a `tracing` filter (`error`, `warn`, `info`, `debug`, or per target); default `info`.
+    #[serde(default)]
+    pub log_level: Option<String>,
     /// Tokens, one per slot (slot id = position).
     pub tokens: Vec<TokenConfig>,
     /// Settings of the embedded backend.
@@ -174,6 +183,13 @@ impl Config {
             return Err(Error::Config("min_pin_len must be in 1..=255".into()));
         }
         cfg.store = resolve(base, &cfg.store);
+        if let Some(f) = &cfg.log_file {
+            cfg.log_file = Some(resolve(base, f));
+        }
+        if let Some(level) = &cfg.log_level {
+            tracing_subscriber::EnvFilter::try_new(level)
+                .map_err(|e| Error::Config(format!("log_level {level:?}: {e}")))?;
+        }
         match (cfg.backend, cfg.embedded.as_mut()) {
             (BackendKind::Embedded, None) => {
                 return Err(Error::Config(

@@ -99,10 +99,11 @@ impl Module {
         }
     }
 
-    /// `C_Initialize` from the configuration named by the environment.
+    /// `C_Initialize` from the configuration named by the environment (its `log_file` receives the module's log).
     pub fn initialize(&self) -> Result<()> {
         self.initialize_with(|| {
             let config = Config::load_from_env()?;
+            install_log(&config);
             let backend = backend_for(&config)?;
             Ok((config, backend))
         })
@@ -731,4 +732,30 @@ pub fn padded<const N: usize>(s: &str) -> [u8; N] {
     }
     out[..end].copy_from_slice(&s.as_bytes()[..end]);
     out
+}
+
+/// Sends the module's `tracing` events to the configuration's `log_file` (once per process, and only if the host has
+/// not installed a subscriber of its own). The writer is a locked file: no thread is created.
+fn install_log(config: &Config) {
+    let Some(path) = &config.log_file else { return };
+    let file = match tcrypto_net::store::private_file_options()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            report_init_failure(&Error::Config(format!("log_file {}: {e}", path.display())));
+            return;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(config.log_level.as_deref().unwrap_or("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .finish();
+    // A host (or an earlier C_Initialize) that already set one keeps it.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -871,4 +871,12 @@ fn wrong_pins_count_down_lock_the_pin_and_the_so_unlocks_the_user_pin() {
         rv(ctx().init_token(s, &so_pin, "x").unwrap_err()),
         RvError::PinLocked
     );
+    // Each wrong PIN is in the module's log (the configuration's log_file), as plain text.
+    let cfg = std::path::PathBuf::from(std::env::var_os("TCHSM_PKCS11_CONFIG").unwrap());
+    let log = std::fs::read_to_string(cfg.with_file_name("module.log")).unwrap();
+    let wrong = log
+        .lines()
+        .filter(|l| l.contains("wrong PIN") && l.contains("test-11"));
+    assert!(wrong.count() >= 23, "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in the log");
 }

@@ -41,10 +41,13 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Writes a configuration with [`TOKENS`] tokens and the embedded 2-of-3 cluster; returns its path.
+/// Writes a configuration with [`TOKENS`] tokens and the embedded 2-of-3 cluster, logging to `module.log` beside
+/// it; returns its path.
 pub fn write_config(dir: &Path) -> PathBuf {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut text = String::from("store = \"objects.sqlite\"\nbackend = \"embedded\"\n");
+    let mut text = String::from(
+        "store = \"objects.sqlite\"\nbackend = \"embedded\"\nlog_file = \"module.log\"\nlog_level = \"info\"\n",
+    );
     for i in 0..TOKENS {
         text.push_str(&format!("[[tokens]]\nlabel = \"test-{i}\"\n"));
     }
