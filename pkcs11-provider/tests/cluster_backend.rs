@@ -370,6 +370,34 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
             .sign(&Mechanism::Sha256RsaPkcs, private, &[b'd', i])
             .unwrap_err();
     }
+    // A fresh process (pkcs11-tool) cannot even learn the keys now: the key is out of reach, not gone, so the
+    // answer is CKR_DEVICE_ERROR, never CKR_KEY_HANDLE_INVALID.
+    std::fs::write(dir.join("down-msg"), b"nodes down").unwrap();
+    let out = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            common::module_path().to_str().unwrap(),
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .args(["--sign", "--id", "6531", "-m", "EDDSA", "-i"])
+        .arg(dir.join("down-msg"))
+        .arg("-o")
+        .arg(dir.join("down-sig"))
+        .env("TCHSM_PKCS11_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("CKR_DEVICE_ERROR") && !text.contains("KEY_HANDLE_INVALID"),
+        "{text}"
+    );
     for n in &mut nodes {
         n.start();
     }

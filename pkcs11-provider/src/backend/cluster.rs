@@ -221,12 +221,33 @@ impl ClusterBackend {
     }
 
     /// Runs `op`; when the coordinator does not know the key (made by another process, or a node list changed),
-    /// learns the nodes' keys once and retries.
+    /// learns the nodes' keys once and retries. A key still unknown is gone only if every node answered; with
+    /// nodes down it may simply be out of reach: that is a device error (`CKR_DEVICE_ERROR`) naming the down
+    /// nodes, not `CKR_KEY_HANDLE_INVALID`, so a host does not conclude that its key was destroyed.
     fn with_refresh<T>(&self, op: impl Fn() -> Result<T, ClusterError>) -> Result<T, BackendError> {
         match op() {
             Err(ClusterError::Sign(SignError::UnknownKey(_))) => {
-                self.cluster()?.refresh_keys().map_err(cluster_error)?;
-                op().map_err(cluster_error)
+                let cluster = self.cluster()?;
+                cluster.refresh_keys().map_err(cluster_error)?;
+                match op() {
+                    Err(ClusterError::Sign(SignError::UnknownKey(key))) => {
+                        let down: Vec<String> = cluster
+                            .health()
+                            .into_iter()
+                            .filter(|h| !h.connected)
+                            .map(|h| h.name)
+                            .collect();
+                        if down.is_empty() {
+                            Err(BackendError::UnknownKey)
+                        } else {
+                            Err(BackendError::Cluster(format!(
+                                "key {key} is not known to the nodes that answered; down: {}",
+                                down.join(", ")
+                            )))
+                        }
+                    }
+                    other => other.map_err(cluster_error),
+                }
             }
             other => other.map_err(cluster_error),
         }
