@@ -8,13 +8,16 @@
 //! 4. [`sign_rrsets`]: RRSIGs, in parallel batches split at owner-name boundaries;
 //! 5. [`crate::zonemd`]: digest the signed zone, fill in the ZONEMD placeholder, re-sign it.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::denial::{self, Denial};
 use crate::error::{KeyError, SignError};
-use crate::keys::{DsDigest, ZoneSigningKey, ds_rdata};
+use crate::keys::{DsDigest, ZoneSigningKey, ds_rdata, verify_signature};
 use crate::name::Name;
 use crate::rdata::{Rrsig, Zonemd, rtype};
 use crate::zone::{Record, Zone, soa_serial_minimum, soa_with_serial};
@@ -114,6 +117,115 @@ pub struct SignOptions {
     pub allow_expired: bool,
     /// What to do where BIND or Knot only warn.
     pub strictness: Strictness,
+    /// The previous signed version of the zone: its RRSIGs are kept where they still hold (see [`Previous`]).
+    pub previous: Option<Arc<Previous>>,
+    /// A kept RRSIG must stay valid for at least this many seconds more (Knot's `rrsig-refresh`); sooner ones are
+    /// made anew (with jitter, so that they do not all expire together again).
+    pub refresh: u32,
+    /// Check every kept RRSIG against its key before keeping it (on by default: a damaged previous file then
+    /// costs new signatures, never an invalid zone).
+    pub verify_previous: bool,
+}
+
+/// The RRSIGs of a previous signed version of a zone, for incremental signing: an RRSIG is kept when its RRset
+/// is unchanged in canonical form (same records, same TTL), its key still signs (same algorithm and key tag),
+/// its fields match what a new one would say (labels, original TTL, signer), it is valid now and for at least
+/// [`SignOptions::refresh`] more seconds, and (unless [`SignOptions::verify_previous`] is off) it verifies.
+/// Everything else is signed anew: changed RRsets, the NSEC/NSEC3 records whose links changed, the SOA when its
+/// serial changes, ZONEMD when any data changes.
+#[derive(Debug, Default)]
+pub struct Previous {
+    /// (owner, type) -> SHA-256 of the RRset in canonical form with its TTL.
+    rrsets: HashMap<(Name, u16), [u8; 32]>,
+    /// (owner, type covered) -> its RRSIG records.
+    rrsigs: HashMap<(Name, u16), Vec<Record>>,
+    /// RRSIGs in the previous version.
+    pub total_rrsigs: usize,
+}
+
+/// SHA-256 over the canonical form of an RRset (records in canonical order), TTLs included.
+fn rrset_digest(rrset: &[Record]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut buf = Vec::new();
+    for r in rrset {
+        buf.clear();
+        r.write_canonical(r.ttl, &mut buf);
+        h.update(&buf);
+    }
+    h.finalize().into()
+}
+
+impl Previous {
+    /// Indexes a previous signed version of the zone (as read from its file).
+    pub fn new(mut zone: Zone) -> Self {
+        zone.sort_keeping_ttls();
+        let mut prev = Previous::default();
+        let records = &zone.records;
+        let mut i = 0;
+        while i < records.len() {
+            let (owner, t) = (&records[i].owner, records[i].rtype);
+            let mut j = i + 1;
+            while j < records.len() && records[j].owner == *owner && records[j].rtype == t {
+                j += 1;
+            }
+            if t == rtype::RRSIG {
+                for r in &records[i..j] {
+                    if let Some(covered) = crate::rdata::rrsig_type_covered(&r.rdata) {
+                        prev.rrsigs
+                            .entry((owner.clone(), covered))
+                            .or_default()
+                            .push(r.clone());
+                        prev.total_rrsigs += 1;
+                    }
+                }
+            } else {
+                prev.rrsets
+                    .insert((owner.clone(), t), rrset_digest(&records[i..j]));
+            }
+            i = j;
+        }
+        prev
+    }
+
+    /// The previous RRSIG that `key` can keep for `rrset` (see the type's docs), if any.
+    fn keepable(
+        &self,
+        rrset: &[Record],
+        apex: &Name,
+        dk: &crate::rdata::Dnskey,
+        opts: &SignOptions,
+    ) -> Option<Record> {
+        let first = &rrset[0];
+        let key = (first.owner.clone(), first.rtype);
+        if self.rrsets.get(&key) != Some(&rrset_digest(rrset)) {
+            return None;
+        }
+        let now = opts.now as u32;
+        self.rrsigs.get(&key)?.iter().find_map(|r| {
+            let sig = Rrsig::from_wire(&r.rdata).ok()?;
+            let fits = sig.algorithm == dk.algorithm
+                && sig.key_tag == dk.key_tag()
+                && sig.signer == *apex
+                && sig.labels == first.owner.rrsig_labels()
+                && sig.original_ttl == first.ttl
+                // valid now (serial arithmetic, RFC 4034 §3.1.5) and for `refresh` more seconds
+                && now.wrapping_sub(sig.inception) < 0x8000_0000
+                && sig.expiration.wrapping_sub(now) < 0x8000_0000
+                && sig.expiration.wrapping_sub(now) > opts.refresh;
+            if !fits {
+                return None;
+            }
+            if opts.verify_previous && !verify_signature(dk, &signed_data(&sig, rrset), &sig.signature) {
+                tracing::warn!(owner = %first.owner, rtype = first.rtype, "previous RRSIG does not verify; signed anew");
+                return None;
+            }
+            Some(Record {
+                ttl: first.ttl,
+                ..r.clone()
+            })
+        })
+    }
 }
 
 /// Highest NSEC3 iteration count accepted: BIND 9.18 and later treat zones above 50 as
@@ -139,6 +251,9 @@ impl SignOptions {
             keep_dnskeys: false,
             allow_expired: false,
             strictness: Strictness::Standard,
+            previous: None,
+            refresh: 7 * 86400,
+            verify_previous: true,
         }
     }
 
@@ -223,6 +338,10 @@ pub struct SignStats {
     pub input_records: usize,
     /// RRSIGs created.
     pub rrsigs: usize,
+    /// RRSIGs of the previous version kept (incremental signing).
+    pub kept: usize,
+    /// RRSIGs of the previous version not kept.
+    pub dropped: usize,
     /// NSEC or NSEC3 records created.
     pub denial_records: usize,
     /// Seconds spent creating RRSIGs (the parallel stage).
@@ -283,8 +402,16 @@ pub fn sign_zone(
     zone.records.par_sort_unstable_by(Record::output_cmp);
     // Stage 4: RRSIGs.
     let t_sign = Instant::now();
-    let jobs = signing_jobs(&zone.records, &zone.origin);
-    let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, progress)?;
+    let mut jobs = signing_jobs(&zone.records, &zone.origin);
+    if !opts.zonemd.is_empty() {
+        // The apex ZONEMD still holds placeholders: it is signed once its digest is in (stage 5).
+        let apex = &zone.origin;
+        jobs.retain(|j| {
+            !(zone.records[j.start].owner == *apex && zone.records[j.start].rtype == rtype::ZONEMD)
+        });
+    }
+    let kept = AtomicUsize::new(0);
+    let sigs = sign_rrsets_keeping(&zone.records, &jobs, &zone.origin, keys, opts, progress, &kept)?;
     drop(jobs);
     stats.signing_seconds = t_sign.elapsed().as_secs_f64();
     stats.rrsigs = append_exact(&mut zone.records, sigs);
@@ -310,10 +437,16 @@ pub fn sign_zone(
             })
             .into_iter()
             .collect();
-        let sigs = sign_rrsets(&zone.records, &jobs, &zone.origin, keys, opts, None)?;
-        append_exact(&mut zone.records, sigs);
+        let sigs = sign_rrsets_keeping(&zone.records, &jobs, &zone.origin, keys, opts, None, &kept)?;
+        stats.rrsigs += append_exact(&mut zone.records, sigs);
         zone.records.par_sort_unstable_by(Record::output_cmp);
     }
+    stats.kept = kept.into_inner();
+    stats.rrsigs -= stats.kept;
+    stats.dropped = opts
+        .previous
+        .as_ref()
+        .map_or(0, |p| p.total_rrsigs.saturating_sub(stats.kept));
     stats.total_seconds = t0.elapsed().as_secs_f64();
     Ok((zone, stats))
 }
@@ -683,6 +816,20 @@ pub fn sign_rrsets(
     opts: &SignOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<Vec<Vec<Record>>, SignError> {
+    sign_rrsets_keeping(records, jobs, apex, keys, opts, progress, &AtomicUsize::new(0))
+}
+
+/// [`sign_rrsets`], keeping what [`SignOptions::previous`] allows (counted in `kept`; kept RRSIGs are among the
+/// returned records).
+fn sign_rrsets_keeping(
+    records: &[Record],
+    jobs: &[Job],
+    apex: &Name,
+    keys: &[&dyn ZoneSigningKey],
+    opts: &SignOptions,
+    progress: Option<Progress<'_>>,
+    kept: &AtomicUsize,
+) -> Result<Vec<Vec<Record>>, SignError> {
     // Roles per algorithm (RFC 4035 §2.2: every algorithm signs every RRset): its KSKs sign the
     // DNSKEY/CDS/CDNSKEY RRsets and its ZSKs the rest; an algorithm with keys of one kind only
     // (a CSK) signs everything with them.
@@ -731,6 +878,15 @@ pub fn sign_rrsets(
                     let apex_key_rrset = first.owner == *apex
                         && matches!(first.rtype, rtype::DNSKEY | rtype::CDS | rtype::CDNSKEY);
                     if (apex_key_rrset && !is_key_signer) || (!apex_key_rrset && !is_zone_signer) {
+                        continue;
+                    }
+                    if let Some(old) = opts
+                        .previous
+                        .as_ref()
+                        .and_then(|p| p.keepable(rrset, apex, dk, opts))
+                    {
+                        out.push(old);
+                        kept.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     let rrsig = Rrsig {

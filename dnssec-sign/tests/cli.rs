@@ -56,6 +56,48 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
     assert_validators_accept_without_ldns(&out);
     let (ok, o) = independent_zonemd_ok(&out, "example", true);
     assert!(ok, "{o}");
+    // Signed again from the previous output (--previous), from the same input: every RRSIG is kept, none is
+    // made, and the result is as valid.
+    let again = dir.path().join("again.signed");
+    let (code, stdout, err) = cli(&[
+        "sign",
+        "-o",
+        "example",
+        "-n",
+        "-p",
+        "-z",
+        "sha384",
+        "-N",
+        "increment",
+        "--previous",
+        out.to_str().unwrap(),
+        "-f",
+        again.to_str().unwrap(),
+        zone.to_str().unwrap(),
+        ksk.to_str().unwrap(),
+        zsk.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RRSIGs: kept "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [kept, made, dropped] = numbers[..] else {
+        panic!("{line}")
+    };
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rrsigs = text
+        .lines()
+        .filter(|l| l.split_whitespace().take(4).any(|w| w == "RRSIG"))
+        .count();
+    assert_eq!((kept, made, dropped), (rrsigs, 0, 0), "{line}");
+    let (code, stdout, _) = cli(&["verify", "-o", "example", "-Z", again.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_validators_accept_without_ldns(&again);
     // DS output equals BIND's dnssec-dsfromkey
     let (code, ds, _) = cli(&["ds", ksk.to_str().unwrap()]);
     assert_eq!(code, 0);

@@ -212,6 +212,19 @@ enum Command {
         /// does (refused by default).
         #[arg(long)]
         lenient: bool,
+        /// Incremental signing: the previous signed version of the zone (it may be the input itself, as
+        /// dnssec-signzone accepts a signed input). Its RRSIGs are kept where the RRset is unchanged, the key
+        /// still signs, and the signature stays valid for --refresh more seconds; only the rest is signed.
+        /// Prints `RRSIGs: kept K, made M, dropped D`.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// With --previous: an RRSIG expiring within this many seconds is made anew (default 7 days).
+        #[arg(long, default_value_t = 7 * 86400)]
+        refresh: u32,
+        /// With --previous: keep previous RRSIGs without checking them against their key (faster; only for
+        /// a previous file this tool wrote and nobody changed).
+        #[arg(long = "trust-previous")]
+        trust_previous: bool,
         /// Pretend the time is this (seconds since the epoch); for reproducible output.
         #[arg(long)]
         now: Option<u64>,
@@ -367,6 +380,9 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             allow_expired,
             strict,
             lenient,
+            previous,
+            refresh,
+            trust_previous,
             now,
             threads,
             pkcs11,
@@ -424,6 +440,12 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                 Strictness::Standard
             };
             opts.zonemd = zonemd.into_iter().map(zonemd_hash).collect();
+            if let Some(prev) = &previous {
+                let old = read_zone_file(prev, Some(&zone.origin))?;
+                opts.previous = Some(std::sync::Arc::new(dnssec_sign::sign::Previous::new(old)));
+            }
+            opts.refresh = refresh;
+            opts.verify_previous = !trust_previous;
             opts.denial = if nsec3 {
                 let salt = if salt == "-" {
                     Vec::new()
@@ -470,6 +492,12 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             });
             write_zone_file(&out, &signed.origin, &signed.records)
                 .map_err(|e| format!("{}: {e}", out.display()))?;
+            if previous.is_some() {
+                println!(
+                    "RRSIGs: kept {}, made {}, dropped {}",
+                    stats.kept, stats.rrsigs, stats.dropped
+                );
+            }
             tracing::info!(
                 output = %out.display(),
                 rrsigs = stats.rrsigs,
