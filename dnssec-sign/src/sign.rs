@@ -971,7 +971,9 @@ mod tests {
 
     fn call_sizes(long: bool) -> Vec<usize> {
         let origin = Name::parse("example.", None).unwrap();
-        let mut text = String::from("@ 3600 IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns\n");
+        let mut text = String::from(
+            "@ 3600 IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n",
+        );
         for i in 0..3000 {
             text.push_str(&format!("h{i} 3600 IN A 192.0.2.1\n"));
         }
