@@ -97,6 +97,10 @@ pub struct SignerNode {
     nonces: ec::frost::NoncePool,
     presign_runs: Mutex<ec::Runs<ec::presign::PresignRun>>,
     presignatures: ec::presign::Stock,
+    /// DKLs23 pair states (one per peer node) and the runs in progress (memory only, bounded, expiring).
+    dkls_pairs: ec::dkls::Pairs,
+    dkls_setups: Mutex<ec::Runs<ec::dkls::SetupRun>>,
+    dkls_runs: Mutex<ec::Runs<ec::dkls::SignRun>>,
     /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
@@ -176,6 +180,11 @@ impl SignerNode {
             }
             _ => ec::presign::Stock::in_memory(),
         };
+        let dkls_pairs = ec::dkls::Pairs::new(store.clone());
+        for q in dkls_pairs.load() {
+            tracing::warn!(detail = %q, "damaged DKLs pair state quarantined");
+            notices.push(format!("DKLs pair state quarantined: {q}"));
+        }
         Self {
             identity,
             keys: RwLock::new(BTreeMap::new()),
@@ -188,6 +197,9 @@ impl SignerNode {
             nonces: ec::frost::NoncePool::default(),
             presign_runs: Mutex::new(ec::Runs::new(ec::presign::MAX_RUNS)),
             presignatures,
+            dkls_pairs,
+            dkls_setups: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
+            dkls_runs: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
         }
@@ -215,6 +227,11 @@ impl SignerNode {
         if let Ok(mut n) = self.notices.lock() {
             n.push(line);
         }
+    }
+
+    /// DKLs23 pair states held (one per peer node set up).
+    pub fn dkls_pair_count(&self) -> usize {
+        self.dkls_pairs.len()
     }
 
     /// Unused presignatures of `key` held by this node.
@@ -258,6 +275,16 @@ impl SignerNode {
             tracing::info!(name, "sealed file not in the store manifest adopted");
         }
         for name in &report.missing {
+            if name.starts_with(ec::dkls::PAIR_PREFIX) {
+                // A lost pair state only costs a new pair setup (the coordinator runs it when next needed).
+                tracing::warn!(name, "DKLs pair state missing; it is set up again when needed");
+                self.notice(format!(
+                    "DKLs pair state {} is missing; set up again when needed",
+                    store.path_of(name).display()
+                ));
+                let _ = store.forget(name);
+                continue;
+            }
             let why = format!(
                 "{} is missing (listed in the store manifest)",
                 store.path_of(name).display()
@@ -427,6 +454,7 @@ impl SignerNode {
             | RequestBody::FrostCommit { key, .. }
             | RequestBody::PresignStart { key, .. }
             | RequestBody::PresignRound { key, .. }
+            | RequestBody::DklsRound { key, .. }
             | RequestBody::DkgDeliver { key, .. }
             | RequestBody::DkgCommit { key }
             | RequestBody::DkgDelivered { key, .. } => (Some(*key), None, None),
@@ -439,6 +467,9 @@ impl SignerNode {
                     .map(|p| p.message.clone()),
             ),
             RequestBody::EcdsaSign { key, digest, .. } => (Some(*key), Some("ecdsa"), Some(digest.clone())),
+            RequestBody::DklsSign { key, digest, .. } => {
+                (Some(*key), Some("ecdsa-dkls"), Some(digest.clone()))
+            }
             RequestBody::ImportShare { bundle } => (
                 SealedBundle::decode(bundle)
                     .ok()
@@ -739,6 +770,105 @@ impl SignerNode {
                     Err(r) => refuse(r),
                 }
             }
+            RequestBody::DklsPairStart {
+                run,
+                me,
+                peer,
+                peer_key,
+            } => {
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                match ec::dkls::setup_start(*run, *me, *peer, *peer_key, &self.identity, &peers, now_ms, rng)
+                {
+                    Ok((state, out)) => {
+                        if let Ok(mut runs) = self.dkls_setups.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DklsPairRound { run, round, inbox } => {
+                let state = self.dkls_setups.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| !s.expired(now_ms)) else {
+                    return refuse((ErrorCode::UnknownKey, format!("no pair setup {run}")));
+                };
+                match state.advance(*run, *round, inbox, &self.identity, &self.dkls_pairs, rng) {
+                    Ok(ec::dkls::SetupOut::Envelopes(state, out)) => {
+                        if let Ok(mut runs) = self.dkls_setups.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Ok(ec::dkls::SetupOut::Stored) => ResponseBody::Done,
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DklsSign {
+                key,
+                run,
+                signers,
+                digest,
+            } => {
+                let held = self.held(key);
+                let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
+                    return refuse(self.not_of(key, "ECDSA"));
+                };
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                let started = ec::dkls::sign_start(
+                    *key,
+                    share,
+                    signers,
+                    digest,
+                    *run,
+                    &self.identity,
+                    &peers,
+                    &self.dkls_pairs,
+                    now_ms,
+                    rng,
+                );
+                self.dkls_answer(*run, started)
+            }
+            RequestBody::DklsRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                let state = self.dkls_runs.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| s.key() == *key && !s.expired(now_ms)) else {
+                    return refuse((
+                        ErrorCode::UnknownKey,
+                        format!("no DKLs signature {run} of key {key}"),
+                    ));
+                };
+                let signer = self.held(key).map(|h| h.info.signer);
+                let advanced = state.advance(*run, *round, inbox, &self.identity, &self.dkls_pairs, rng);
+                match (advanced, signer) {
+                    (Ok(ec::dkls::SignOut::Partial(share)), Some(signer)) => {
+                        ResponseBody::Share { signer, share }
+                    }
+                    (Ok(ec::dkls::SignOut::Partial(_)), None) => refuse(self.not_of(key, "ECDSA")),
+                    (other, _) => self.dkls_answer(*run, other),
+                }
+            }
+        }
+    }
+
+    /// The answer to a DKLs23 signing step; a run that continues is kept (in memory only).
+    fn dkls_answer(&self, run: SessionId, out: Result<ec::dkls::SignOut, Failure>) -> ResponseBody {
+        match out {
+            Ok(ec::dkls::SignOut::Envelopes(state, out)) => {
+                if let Ok(mut runs) = self.dkls_runs.lock() {
+                    runs.insert(run, state);
+                }
+                ResponseBody::Envelopes(out)
+            }
+            Ok(ec::dkls::SignOut::PairsMissing(ids)) => ResponseBody::PairsMissing(ids),
+            Ok(ec::dkls::SignOut::Partial(_)) => {
+                refuse((ErrorCode::Internal, "partial signature out of turn".into()))
+            }
+            Err(f) => failed(f),
         }
     }
 
