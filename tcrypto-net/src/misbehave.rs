@@ -19,8 +19,8 @@
 //! - `dkls-round1=MODE`, `dkls-round2=MODE`, `dkls-partial=MODE` (DKLs23 signing, `crate::ec::dkls`): the node
 //!   alters its own message of that round before sealing and signing it, so the coordinator relays a message that
 //!   really comes from this node. Round 1: `value` (a wrong KOS15 check value `t̃`), `equivocate` (another
-//!   commitment to the members with an odd party id), `silent` (no message to the members with an odd party
-//!   id). Round 2: `value` (an opening `R_i` that is not the committed one), `proof` (a wrong `Γ^u`, the
+//!   commitment to the highest-numbered other member), `silent` (no message to the highest-numbered other
+//!   member). Round 2: `value` (an opening `R_i` that is not the committed one), `proof` (a wrong `Γ^u`, the
 //!   consistency-check value), `vole` (a wrong multiplication-check value `μ`), `silent`. Partial signature:
 //!   `value` (a wrong `u_i`, which only the combiner's verification catches), `silent` (refused).
 //!
@@ -132,13 +132,13 @@ fn dkls_mode(stage: Stage) -> Option<&'static str> {
         .map(|(_, m)| m.as_str())
 }
 
-/// Rewrites (or, `None`, withholds) this node's own DKLs23 message of `stage` to `to`, before it is sealed.
-pub(crate) fn dkls(stage: Stage, to: SignerId, message: Vec<u8>) -> Option<Vec<u8>> {
+/// Rewrites (or, `None`, withholds) this node's own DKLs23 message of `stage`, before it is sealed;
+/// `last`: `to` is the highest-numbered recipient of the round, the one `equivocate` and `silent` single out.
+pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
     let Some(mode) = dkls_mode(stage) else {
         return Some(message);
     };
-    // `equivocate` and `silent` single out the recipients with an odd party id (some, not all, members).
-    let singled_out = to.get() % 2 == 1;
+    let singled_out = last;
     match (stage, mode) {
         (Stage::Setup1, "proof") => {
             let mut m = setup::SetupRound1::decode(&message).ok()?;

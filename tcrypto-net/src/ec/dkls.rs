@@ -68,14 +68,16 @@ pub(crate) enum Stage {
     Partial,
 }
 
-/// A test-only misbehaving node rewrites (or, `None`, withholds) its own message before it is sealed.
+/// A test-only misbehaving node rewrites (or, `None`, withholds) its own message before it is sealed; `last`:
+/// the message goes to the highest-numbered recipient of the round (the one singled out by equivocation and
+/// selective silence).
 #[cfg(feature = "test-support")]
-fn tamper(stage: Stage, to: SignerId, message: Vec<u8>) -> Option<Vec<u8>> {
-    crate::misbehave::dkls(stage, to, message)
+fn tamper(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
+    crate::misbehave::dkls(stage, last, message)
 }
 
 #[cfg(not(feature = "test-support"))]
-fn tamper(_stage: Stage, _to: SignerId, message: Vec<u8>) -> Option<Vec<u8>> {
+fn tamper(_stage: Stage, _last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
     Some(message)
 }
 
@@ -242,7 +244,7 @@ pub(crate) fn setup_start(
     let (roster, _) = resolve(&[(me, own_key), (peer, peer_key)], me, own, peers)?;
     let (state, msg) = setup::round1(run, me, peer, rng)
         .map_err(|e| Failure::refused(ErrorCode::Malformed, e.to_string()))?;
-    let Some(bytes) = tamper(Stage::Setup1, peer, msg.encode()) else {
+    let Some(bytes) = tamper(Stage::Setup1, true, msg.encode()) else {
         return Err(Failure::refused(ErrorCode::Internal, "withheld"));
     };
     let out = vec![roster.seal(own, run, 1, peer, &bytes, rng)?];
@@ -389,12 +391,13 @@ pub(crate) fn sign_start(
     let (state, msgs) = dkls::round1(share, &states, params, rng)
         .map_err(|e| Failure::refused(ErrorCode::BadEncoding, e.to_string()))?;
     let mut out = Vec::with_capacity(msgs.len());
+    let last = msgs.keys().next_back().copied();
     for (to, m) in msgs {
         let Some(pair) = states.get(&to) else { continue };
         let mut bytes = Vec::with_capacity(SESSION_LEN + 10_200);
         bytes.extend_from_slice(pair.session().as_bytes());
         bytes.extend_from_slice(&m.encode());
-        if let Some(bytes) = tamper(Stage::Round1, to, bytes) {
+        if let Some(bytes) = tamper(Stage::Round1, Some(to) == last, bytes) {
             out.push(roster.seal(own, run, 1, to, &bytes, rng)?);
         }
     }
@@ -483,8 +486,9 @@ impl SignRun {
                 match state.round2(&self.pairs, &msgs, rng) {
                     Ok((state, replies)) => {
                         let mut out = Vec::with_capacity(replies.len());
+                        let last = replies.keys().next_back().copied();
                         for (to, m) in replies {
-                            if let Some(bytes) = tamper(Stage::Round2, to, m.encode()) {
+                            if let Some(bytes) = tamper(Stage::Round2, Some(to) == last, m.encode()) {
                                 out.push(self.roster.seal(own, run, 2, to, &bytes, rng)?);
                             }
                         }
@@ -523,7 +527,7 @@ impl SignRun {
                 let partial: PartialSignature = state
                     .round3(&msgs, &self.digest)
                     .map_err(|e| culprits_of(&e, "DKLs round 3"))?;
-                match tamper(Stage::Partial, me, partial.encode()) {
+                match tamper(Stage::Partial, true, partial.encode()) {
                     Some(bytes) => Ok(SignOut::Partial(bytes)),
                     None => Err(Failure::refused(ErrorCode::Internal, "withheld")),
                 }
