@@ -151,12 +151,7 @@ fn a_3_of_5_key_signs_1000_times_with_two_nodes_killed_and_the_fast_path_resumes
     let (fast1, dkls1) = cluster.ecdsa_signatures_by_path();
     assert_eq!(fast1 - fast0 + dkls1 - dkls0, 1000);
     assert!(dkls1 - dkls0 >= 1000 - 16, "DKLs23 signed only {}", dkls1 - dkls0);
-    openssl_verifies(
-        &cluster,
-        &key,
-        &sigs[..20],
-        &nodes[0].data.parent().unwrap().to_path_buf(),
-    );
+    openssl_verifies(&cluster, &key, &sigs[..20], nodes[0].data.parent().unwrap());
 
     // A fresh coordinator process with two nodes down signs its first signature at once.
     let started = Instant::now();

@@ -81,10 +81,13 @@ fn tamper(_stage: Stage, _last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
     Some(message)
 }
 
+/// An encoded [`PairState`] (secret: zeroized on drop).
+type EncodedPair = Arc<Zeroizing<Vec<u8>>>;
+
 /// The node's pair states, by the peer's identity key (encoded, decoded per run: a [`PairState`] is not `Clone`).
 pub(crate) struct Pairs {
     store: Option<Arc<SecretStore>>,
-    by_peer: RwLock<HashMap<[u8; 32], Arc<Zeroizing<Vec<u8>>>>>,
+    by_peer: RwLock<HashMap<[u8; 32], EncodedPair>>,
 }
 
 impl Pairs {
