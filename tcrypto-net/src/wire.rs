@@ -1558,6 +1558,30 @@ mod tests {
             .collect()
     }
 
+    /// The DKLs23 request and response kinds are seeds of the `net_messages` fuzz target
+    /// (`fuzz/seeds/net_messages/`, rewritten here from the fixed samples, so they stay current).
+    #[test]
+    fn dkls_messages_are_fuzz_seeds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/net_messages");
+        let mut written = 0;
+        for req in sample_requests() {
+            let name = req.body.name();
+            if name.starts_with("dkls-") {
+                let bytes = req.encode();
+                assert_eq!(Request::decode(&bytes).unwrap(), req);
+                std::fs::write(dir.join(format!("request-{name}")), bytes).unwrap();
+                written += 1;
+            }
+        }
+        for resp in sample_responses() {
+            if let ResponseBody::PairsMissing(_) = resp.body {
+                std::fs::write(dir.join("response-pairs-missing"), resp.encode()).unwrap();
+                written += 1;
+            }
+        }
+        assert_eq!(written, 5);
+    }
+
     #[test]
     fn every_request_and_response_round_trips() {
         for req in sample_requests() {
