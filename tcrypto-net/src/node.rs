@@ -13,7 +13,8 @@
 //! the store manifest lists but is gone, takes only that key out of service (its requests are refused naming the
 //! file; [`SignerNode::health`] lists it, and the daemon shows it in `tcrypto-node status`); the other keys serve.
 //! Damaged presignature batches are quarantined and presignatures whose spent state is in doubt are discarded
-//! (`crate::ec::presign`).
+//! (`crate::ec::presign`). DKLs23 pair states (one per peer node) are sealed secrets of the store; a damaged one is
+//! quarantined and a missing one noticed, and either is replaced by a new pair setup (`crate::ec::dkls`).
 //!
 //! The node is shared between connections (`&self` everywhere): the key table is behind a read-write lock and
 //! signing happens outside any lock.

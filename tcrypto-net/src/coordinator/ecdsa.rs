@@ -23,6 +23,11 @@
 //! members of that set are left is another presignature (and session) taken. Reusing a presignature for the
 //! same request is safe: each member computes one share per presignature, and a member refuses a presignature
 //! it spent for any other request (`crate::ec::presign`).
+//!
+//! **When no presignature can serve** a signature (the pool is empty or has no entry with `k` usable members,
+//! fewer than `2k - 1` holders are usable, the key has `k > (n + 1) / 2`, or a signature lost its presignature
+//! and finds no other), the signature is made by `k` holders with DKLs23 instead (`super::dkls`), and waiting
+//! signatures of a pool whose refills keep failing go there too: no error reaches the caller.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
