@@ -1135,6 +1135,76 @@ mod tests {
     }
 
     #[test]
+    fn dkls_requests_out_of_place_get_typed_errors_and_are_audited() {
+        let (n, audit) = node();
+        let one = tcrypto::SignerId::new(1).unwrap();
+        let two = tcrypto::SignerId::new(2).unwrap();
+        let run = SessionId([3; 32]);
+        // A pair setup with a node that is not a pinned peer.
+        let r = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::DklsPairStart {
+                    run,
+                    me: one,
+                    peer: two,
+                    peer_key: [7; 32],
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::Unsupported));
+        // Rounds of runs this node never started (or that expired), and a signature with a key it does not hold.
+        let r = ask(
+            &n,
+            &req(
+                2,
+                RequestBody::DklsPairRound {
+                    run,
+                    round: 2,
+                    inbox: Vec::new(),
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let r = ask(
+            &n,
+            &req(
+                3,
+                RequestBody::DklsRound {
+                    key: KeyId([9; 32]),
+                    run,
+                    round: 2,
+                    inbox: Vec::new(),
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let r = ask(
+            &n,
+            &req(
+                4,
+                RequestBody::DklsSign {
+                    key: KeyId([9; 32]),
+                    run,
+                    signers: vec![(one, [1; 32]), (two, [2; 32])],
+                    digest: vec![5; 32],
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let recs = audit.records();
+        let ops: Vec<&str> = recs.iter().map(|r| r.operation).collect();
+        assert_eq!(
+            ops,
+            ["dkls-pair-start", "dkls-pair-round", "dkls-round", "dkls-sign"]
+        );
+        assert_eq!(recs[3].mechanism, Some("ecdsa-dkls"));
+        assert_eq!(recs[3].payload.as_deref(), Some(&[5u8; 32][..]));
+        assert_eq!(n.dkls_pair_count(), 0);
+    }
+
+    #[test]
     fn garbage_truncated_and_unknown_frames_get_malformed_answers() {
         let (n, _) = node();
         let good = req(77, RequestBody::ListKeys).encode();

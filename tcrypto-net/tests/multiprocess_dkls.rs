@@ -187,6 +187,20 @@ fn a_3_of_5_key_signs_1000_times_with_two_nodes_killed_and_the_fast_path_resumes
         }
         assert!(Instant::now() < deadline, "the fast path did not resume");
     }
+
+    // A fresh coordinator process with all five up: its first signature, with an empty pool, is DKLs23 too.
+    let started = Instant::now();
+    let fresh = coordinator(&identity, &nodes, cfg);
+    fresh.connect(Duration::from_secs(10));
+    fresh.refresh_keys().unwrap();
+    let connected = started.elapsed();
+    let t = Instant::now();
+    sign_verified(&fresh, key, 6000, 1, 1);
+    eprintln!(
+        "fresh coordinator, all 5 up: connect + key list {connected:?}, first signature {:?} (DKLs23)",
+        t.elapsed()
+    );
+    assert_eq!(fresh.ecdsa_signatures_by_path(), (0, 1));
 }
 
 #[test]
