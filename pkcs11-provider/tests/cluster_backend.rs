@@ -390,7 +390,7 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     nodes[0].kill();
     nodes[3].kill();
     sign_all(b"two of five down");
-    fresh_pkcs11_tool_processes_sign_p256(&tool, &ec_vk, 12);
+    fresh_pkcs11_tool_processes_sign_p256(&tool, &ec_vk, 24);
 
     // Back up, then destroy: every node drops its share.
     nodes[0].start();
