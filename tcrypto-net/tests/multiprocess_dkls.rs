@@ -209,13 +209,26 @@ fn ecdsa_keys_with_k_above_half_sign_and_2_of_3_signs_with_one_node_down() {
     let nodes = daemons("dkls-k", 5, 5, &identity);
     let cluster = coordinator(&identity, &nodes, CoordinatorConfig::default());
     assert_eq!(cluster.connect(Duration::from_secs(10)), 5);
+    let mut keys = Vec::new();
     for (k, from) in [(4, 0), (5, 100)] {
         let key = cluster.create_key(Algorithm::EcdsaP256, k).unwrap();
         sign_verified(&cluster, key, from, 10, 5);
         assert_eq!(cluster.presignature_pool_len(&key), 0, "{k}-of-5 presigned");
+        keys.push(key);
     }
     assert_eq!(cluster.ecdsa_signatures_by_path(), (0, 20));
     drop(cluster);
+    // A fresh coordinator learns these keys from the nodes' lists and signs with them.
+    let fresh = coordinator(&identity, &nodes, CoordinatorConfig::default());
+    assert_eq!(fresh.connect(Duration::from_secs(10)), 5);
+    let mut learned = fresh.refresh_keys().unwrap();
+    learned.sort();
+    keys.sort();
+    assert_eq!(learned, keys);
+    for (i, key) in keys.iter().enumerate() {
+        sign_verified(&fresh, *key, 200 + 10 * i as u32, 2, 2);
+    }
+    drop(fresh);
     drop(nodes);
 
     let mut nodes = daemons("dkls-2of3", 3, 3, &identity);
