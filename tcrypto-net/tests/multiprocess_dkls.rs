@@ -253,18 +253,32 @@ fn sign_with_misbehaving(
     key: KeyId,
     mode: &str,
     from: u32,
-) -> Vec<usize> {
+) -> (Vec<usize>, String) {
     nodes[0].kill();
     nodes[0].misbehave = Some(mode.to_string());
+    if mode.starts_with("dkls-setup") {
+        // Node 0 lost its pair states: the pairs are set up again, with its wrong proofs.
+        for entry in std::fs::read_dir(nodes[0].data.join("secrets")).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("dkls-pair-")
+            {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
     nodes[0].start();
     let cluster = coordinator(identity, nodes, dkls_only());
     assert_eq!(cluster.connect(Duration::from_secs(10)), 3);
     cluster.refresh_keys().unwrap();
     let mech = mechanism(from);
-    match cluster.sign(key, mech.clone()) {
+    let error = match cluster.sign(key, mech.clone()) {
         Ok(sig) => panic!("{mode}: a signature came out of a set with a misbehaving member: {sig:?}"),
-        Err(e) => eprintln!("{mode}: {e}"),
-    }
+        Err(e) => e.to_string(),
+    };
     let mut culprits: Vec<usize> = cluster.culprits().into_iter().map(|(n, _, _)| n).collect();
     culprits.sort();
     culprits.dedup();
@@ -274,7 +288,7 @@ fn sign_with_misbehaving(
     cluster.refresh_keys().unwrap();
     sign_verified(&cluster, key, from + 1, 3, 1);
     nodes[3].kill();
-    culprits
+    (culprits, error)
 }
 
 #[test]
@@ -301,15 +315,24 @@ fn misbehaving_dkls_members_over_the_transport_never_yield_an_invalid_signature_
         "dkls-round2=silent",
     ];
     for (i, mode) in named.iter().enumerate() {
-        let culprits = sign_with_misbehaving(&mut nodes, &identity, key, mode, 100 * (i as u32 + 1));
-        assert_eq!(culprits, vec![0], "{mode}: culprits {culprits:?}");
+        let (culprits, error) = sign_with_misbehaving(&mut nodes, &identity, key, mode, 100 * (i as u32 + 1));
+        assert_eq!(culprits, vec![0], "{mode}: culprits {culprits:?}: {error}");
     }
     // A wrong partial signature only fails the combiner's verification (DKLs23 cannot tell who), and a withheld
     // one is a failure of that node: nobody is named.
     for (i, mode) in ["dkls-partial=value", "dkls-partial=silent"].iter().enumerate() {
-        let culprits = sign_with_misbehaving(&mut nodes, &identity, key, mode, 1000 + 100 * i as u32);
-        assert!(culprits.is_empty(), "{mode}: culprits {culprits:?}");
+        let (culprits, error) =
+            sign_with_misbehaving(&mut nodes, &identity, key, mode, 1000 + 100 * i as u32);
+        assert!(culprits.is_empty(), "{mode}: culprits {culprits:?}: {error}");
     }
+    // A wrong base-OT proof in the pair setup: the peer names node 0 (one reporter, so not excluded), and the
+    // signature does not ask node 0 again.
+    let (culprits, error) = sign_with_misbehaving(&mut nodes, &identity, key, "dkls-setup=proof", 2000);
+    assert!(culprits.is_empty(), "culprits {culprits:?}");
+    assert!(
+        error.contains("BaseOtProof") && error.contains("node1"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -24,7 +24,9 @@
 //! coordinator's own evidence). A member's report that a peer's message failed a check (OT extension,
 //! multiplication, key/nonce consistency, opening, echo) is evidence only that one of the two deviated: a member
 //! named by two or more reporters of the same run is excluded as a culprit; one named by a single reporter is,
-//! with its accuser, not asked again for this signature. A silent member (timeout, error) is avoided for this
+//! with its accuser, not asked again for this signature. In a pair setup a wrong base-OT proof is named by the
+//! peer: one reporter, so the named node is not excluded, but the signatures waiting for that setup do not ask it
+//! again. A silent member (timeout, error) is avoided for this
 //! signature. A signature that does not verify names nobody (DKLs23 has no per-party check of `u_i`, `w_i`): the
 //! next attempt takes another signing set. Every retry takes a fresh session; at most [`MAX_DKLS_ATTEMPTS`].
 
@@ -604,7 +606,7 @@ impl Coordinator {
                 .send(op, node, self.fresh_session(), self.unix_at(now), body, now)
                 .is_err()
             {
-                return self.dkls_pair_failed(op, "request frame".into(), now);
+                return self.dkls_pair_failed(op, "request frame".into(), None, now);
             }
             if let Some(Op::DklsPair(p)) = self.ops.get_mut(&op) {
                 p.asked.insert(request, node);
@@ -613,8 +615,9 @@ impl Coordinator {
     }
 
     /// A pair setup failed: the pair is still missing; the signatures waiting for it count an attempt and try
-    /// again (another set, or another setup).
-    fn dkls_pair_failed(&mut self, op: OpId, why: String, now: Instant) {
+    /// again (another set, or another setup). `accused`: a node its peer reported (a wrong base-OT proof): one
+    /// reporter's word, so it is not excluded, but the waiting signatures do not ask it again.
+    fn dkls_pair_failed(&mut self, op: OpId, why: String, accused: Option<NodeIndex>, now: Instant) {
         let Some(Op::DklsPair(p)) = self.ops.remove(&op) else {
             return;
         };
@@ -626,6 +629,9 @@ impl Coordinator {
             if let Some(t) = self.ops.get_mut(&w).and_then(Op::tries_mut) {
                 t.attempts += 1;
                 t.failures.push(("pair setup".into(), why.clone()));
+                if let Some(n) = accused {
+                    t.avoid.insert(n);
+                }
             }
         }
         self.dkls_serve_waiting(now);
@@ -634,7 +640,7 @@ impl Coordinator {
     /// A pair setup request failed (error, timeout, disconnection).
     pub(super) fn dkls_pair_request_failed(&mut self, op: OpId, node: NodeIndex, why: String, now: Instant) {
         let why = format!("{}: {why}", self.node_name(node));
-        self.dkls_pair_failed(op, why, now);
+        self.dkls_pair_failed(op, why, None, now);
     }
 
     /// A node's answer in a pair setup.
@@ -665,17 +671,26 @@ impl Coordinator {
                             p.returned.insert(id, checked);
                         }
                     }
-                    Err(why) => return self.dkls_pair_failed(op, why, now),
+                    Err(why) => return self.dkls_pair_failed(op, why, None, now),
                 }
             }
             ResponseBody::Done if round == 3 => {}
+            ResponseBody::Aborted { culprits, detail } => {
+                let peer = if node == a { b } else { a };
+                let accused = party_of(peer).filter(|p| culprits.contains(p)).map(|_| peer);
+                let named = accused
+                    .map(|n| format!(" naming {}", self.node_name(n)))
+                    .unwrap_or_default();
+                let why = format!("{} reports{named}: {detail}", self.node_name(node));
+                return self.dkls_pair_failed(op, why, accused, now);
+            }
             other => {
                 let why = format!(
                     "{} answered {} in pair setup round {round}",
                     self.node_name(node),
                     response_name(&other)
                 );
-                return self.dkls_pair_failed(op, why, now);
+                return self.dkls_pair_failed(op, why, None, now);
             }
         }
         let Some(Op::DklsPair(p)) = self.ops.get_mut(&op) else {
