@@ -322,6 +322,11 @@ impl AsyncCluster {
         self.submit(|c, _, _| c.public_key(key).cloned())
     }
 
+    /// ECDSA signatures released so far by each path: `(presignatures, DKLs23)` (for monitoring and tests).
+    pub fn ecdsa_signatures_by_path(&self) -> (u64, u64) {
+        self.submit(|c, _, _| c.ecdsa_signatures_by_path())
+    }
+
     /// Keys known to the coordinator.
     pub fn list(&self) -> Vec<KeyId> {
         let mut keys: Vec<KeyId> = self.submit(|c, _, _| c.keys().into_iter().map(|k| k.0).collect());

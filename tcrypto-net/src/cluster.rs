@@ -447,6 +447,11 @@ impl<E: Engine> Cluster<E> {
         self.engine.submit(|c, _, _| c.presignature_pool_len(key))
     }
 
+    /// ECDSA signatures released so far by each path: `(presignatures, DKLs23)` (for monitoring and tests).
+    pub fn ecdsa_signatures_by_path(&self) -> (u64, u64) {
+        self.engine.submit(|c, _, _| c.ecdsa_signatures_by_path())
+    }
+
     /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.
     pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let op = self

@@ -39,6 +39,7 @@ use crate::algo::{CombineFailure, PublicKey};
 use crate::frame::{FrameError, encode_frame};
 use crate::identity::NodePublic;
 
+mod dkls;
 mod ec;
 mod ecdsa;
 mod pool;
@@ -323,6 +324,10 @@ enum Op {
     FrostSign(Box<ec::FrostSignOp>),
     Presign(Box<ecdsa::PresignOp>),
     EcdsaSign(Box<ecdsa::EcdsaSignOp>),
+    /// A DKLs23 pair setup between two nodes.
+    DklsPair(Box<dkls::PairOp>),
+    /// A DKLs23 (`k`-online) ECDSA signature.
+    DklsSign(Box<dkls::DklsSignOp>),
 }
 
 #[derive(Debug)]
@@ -348,6 +353,8 @@ pub struct Coordinator {
     next_op: OpId,
     ec: ec::EcState,
     presig_pools: HashMap<KeyId, pool::Pool<ecdsa::Entry>>,
+    /// DKLs23: pairs known to need a setup, signatures waiting for setups, counters by path.
+    dkls: dkls::DklsState,
     /// Verifying keys of P-256 keys with their precomputed tables, made at the first signature.
     prepared_keys: HashMap<KeyId, tcrypto::ecdsa::PreparedKey>,
     /// Secret seed of the session ids the coordinator makes for its own requests.
@@ -375,6 +382,7 @@ impl Coordinator {
             next_op: 1,
             ec: ec::EcState::default(),
             presig_pools: HashMap::new(),
+            dkls: dkls::DklsState::default(),
             prepared_keys: HashMap::new(),
             session_seed: rand::random(),
             session_counter: std::cell::Cell::new(0),
@@ -772,6 +780,7 @@ impl Coordinator {
             self.top_up(op, now);
         }
         self.serve_waiting_pools(now);
+        self.dkls_serve_waiting(now);
     }
 
     /// The nodes that are not usable now, by name, and why.
@@ -1116,6 +1125,8 @@ impl Coordinator {
             Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
             Some(Op::Presign(_)) => self.presign_request_failed(op, request, node, why, now),
             Some(Op::EcdsaSign(_)) => self.ecdsa_request_failed(op, request, node, why, now),
+            Some(Op::DklsPair(_)) => self.dkls_pair_request_failed(op, node, why, now),
+            Some(Op::DklsSign(_)) => self.dkls_request_failed(op, request, node, why, now),
             Some(Op::Sign(s)) => {
                 s.outstanding.remove(&node);
                 s.failures.push((name, why));
@@ -1271,6 +1282,8 @@ impl Coordinator {
             Some(Op::FrostSign(_)) => self.frost_response(p.op, resp.id, node, resp.body, now),
             Some(Op::Presign(_)) => self.presign_response(p.op, resp.id, node, resp.body, now),
             Some(Op::EcdsaSign(_)) => self.ecdsa_response(p.op, resp.id, node, resp.body, now),
+            Some(Op::DklsPair(_)) => self.dkls_pair_response(p.op, resp.id, node, resp.body, now),
+            Some(Op::DklsSign(_)) => self.dkls_response(p.op, resp.id, node, resp.body, now),
             None => match resp.body {
                 // A dealer's share of a key creation that was aborted meanwhile: rolled back.
                 ResponseBody::KeyCreated(info) | ResponseBody::KeyResolved { info, .. } => {

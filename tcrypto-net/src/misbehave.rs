@@ -14,7 +14,15 @@
 //!   (threshold 1, every public share equal to the group key);
 //! - `steal-signer`: key listings report every key under the next party's signer id, which this node does not
 //!   hold, instead of its own; with `forge-keys` too, every key is listed twice, forged under its own id and true
-//!   under the stolen one.
+//!   under the stolen one;
+//! - `dkls-setup=proof`: the first pair-setup message carries a wrong proof of knowledge (base OT);
+//! - `dkls-round1=MODE`, `dkls-round2=MODE`, `dkls-partial=MODE` (DKLs23 signing, `crate::ec::dkls`): the node
+//!   alters its own message of that round before sealing and signing it, so the coordinator relays a message that
+//!   really comes from this node. Round 1: `value` (a wrong KOS15 check value `t̃`), `equivocate` (another
+//!   commitment to the highest-numbered other member), `silent` (no message to the highest-numbered other
+//!   member). Round 2: `value` (an opening `R_i` that is not the committed one), `proof` (a wrong `Γ^u`, the
+//!   consistency-check value), `vole` (a wrong multiplication-check value `μ`), `silent`. Partial signature:
+//!   `value` (a wrong `u_i`, which only the combiner's verification catches), `silent` (refused).
 //!
 //! The node's real state is untouched: it still refuses what it would refuse, spends what it would spend and audits
 //! the request as it arrived.
@@ -22,8 +30,12 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use p256::{ProjectivePoint, Scalar};
 use tcrypto::SignerId;
 use tcrypto::dkg::{self, Ed25519, P256};
+use tcrypto::ecdsa::dkls::{PartialSignature, Round1Msg, Round2Msg, setup};
+
+use crate::ec::dkls::Stage;
 
 use crate::wire::{Algorithm, KeyInfo, Response, ResponseBody};
 
@@ -43,6 +55,8 @@ pub struct Modes {
     pub forge_keys: bool,
     /// Report keys under another party's signer id.
     pub steal_signer: bool,
+    /// DKLs23 tampering, per stage: `(stage name, mode)`.
+    pub dkls: Vec<(String, String)>,
 }
 
 impl Modes {
@@ -55,6 +69,22 @@ impl Modes {
                 "replay" => modes.replay = true,
                 "forge-keys" => modes.forge_keys = true,
                 "steal-signer" => modes.steal_signer = true,
+                w if w.starts_with("dkls-") => {
+                    let (stage, mode) = w
+                        .split_once('=')
+                        .ok_or_else(|| format!("{ENV}: {w:?} needs =MODE"))?;
+                    let known = match stage {
+                        "dkls-setup" => ["proof"].contains(&mode),
+                        "dkls-round1" => ["value", "equivocate", "silent"].contains(&mode),
+                        "dkls-round2" => ["value", "proof", "vole", "silent"].contains(&mode),
+                        "dkls-partial" => ["value", "silent"].contains(&mode),
+                        _ => false,
+                    };
+                    if !known {
+                        return Err(format!("{ENV}: unknown misbehaviour {w:?}"));
+                    }
+                    modes.dkls.push((stage.to_string(), mode.to_string()));
+                }
                 _ => match word.strip_prefix("late:").map(str::parse::<u64>) {
                     Some(Ok(ms)) => modes.late = Some(Duration::from_millis(ms)),
                     _ => return Err(format!("{ENV}: unknown misbehaviour {word:?}")),
@@ -83,6 +113,78 @@ pub fn install_from_env() -> Result<Option<Modes>, String> {
         last_share: Mutex::new(None),
     });
     Ok(Some(modes))
+}
+
+/// The DKLs23 tampering mode installed for `stage`, if any.
+fn dkls_mode(stage: Stage) -> Option<&'static str> {
+    let name = match stage {
+        Stage::Setup1 => "dkls-setup",
+        Stage::Round1 => "dkls-round1",
+        Stage::Round2 => "dkls-round2",
+        Stage::Partial => "dkls-partial",
+    };
+    ACTIVE
+        .get()?
+        .modes
+        .dkls
+        .iter()
+        .find(|(s, _)| s == name)
+        .map(|(_, m)| m.as_str())
+}
+
+/// Rewrites (or, `None`, withholds) this node's own DKLs23 message of `stage`, before it is sealed;
+/// `last`: `to` is the highest-numbered recipient of the round, the one `equivocate` and `silent` single out.
+pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
+    let Some(mode) = dkls_mode(stage) else {
+        return Some(message);
+    };
+    let singled_out = last;
+    match (stage, mode) {
+        (Stage::Setup1, "proof") => {
+            let mut m = setup::SetupRound1::decode(&message).ok()?;
+            m.ot.proof_response += Scalar::ONE;
+            Some(m.encode())
+        }
+        (Stage::Round1, "value") => {
+            let mut m = message;
+            if let Some(b) = m.last_mut() {
+                *b ^= 0x01;
+            }
+            Some(m)
+        }
+        (Stage::Round1, "equivocate") if singled_out => {
+            // The 32-byte pair session, then the round-1 message.
+            let (session, body) = message.split_at_checked(32)?;
+            let mut r1 = Round1Msg::decode(body).ok()?;
+            r1.commitment[0] ^= 0x01;
+            let mut out = session.to_vec();
+            out.extend_from_slice(&r1.encode());
+            Some(out)
+        }
+        (Stage::Round1 | Stage::Round2, "silent") if singled_out => None,
+        (Stage::Round2, "value") => {
+            let mut m = Round2Msg::decode(&message).ok()?;
+            m.big_r += ProjectivePoint::GENERATOR;
+            Some(m.encode())
+        }
+        (Stage::Round2, "proof") => {
+            let mut m = Round2Msg::decode(&message).ok()?;
+            m.gamma_u += ProjectivePoint::GENERATOR;
+            Some(m.encode())
+        }
+        (Stage::Round2, "vole") => {
+            let mut m = Round2Msg::decode(&message).ok()?;
+            m.vole.mu += Scalar::ONE;
+            Some(m.encode())
+        }
+        (Stage::Partial, "value") => {
+            let mut m = PartialSignature::decode(&message).ok()?;
+            m.u += Scalar::ONE;
+            Some(m.encode())
+        }
+        (Stage::Partial, "silent") => None,
+        _ => Some(message),
+    }
 }
 
 /// Rewrites an answer frame as the installed modes say (unchanged when none are installed).
@@ -173,5 +275,9 @@ mod tests {
         assert!(Modes::parse("replay").unwrap().replay);
         assert!(Modes::parse("late:soon").is_err());
         assert!(Modes::parse("steal-keys").is_err());
+        let m = Modes::parse("dkls-round1=equivocate,dkls-partial=value").unwrap();
+        assert_eq!(m.dkls.len(), 2);
+        assert!(Modes::parse("dkls-round1=lie").is_err());
+        assert!(Modes::parse("dkls-round3=value").is_err());
     }
 }

@@ -13,7 +13,8 @@
 //! the store manifest lists but is gone, takes only that key out of service (its requests are refused naming the
 //! file; [`SignerNode::health`] lists it, and the daemon shows it in `tcrypto-node status`); the other keys serve.
 //! Damaged presignature batches are quarantined and presignatures whose spent state is in doubt are discarded
-//! (`crate::ec::presign`).
+//! (`crate::ec::presign`). DKLs23 pair states (one per peer node) are sealed secrets of the store; a damaged one is
+//! quarantined and a missing one noticed, and either is replaced by a new pair setup (`crate::ec::dkls`).
 //!
 //! The node is shared between connections (`&self` everywhere): the key table is behind a read-write lock and
 //! signing happens outside any lock.
@@ -97,6 +98,10 @@ pub struct SignerNode {
     nonces: ec::frost::NoncePool,
     presign_runs: Mutex<ec::Runs<ec::presign::PresignRun>>,
     presignatures: ec::presign::Stock,
+    /// DKLs23 pair states (one per peer node) and the runs in progress (memory only, bounded, expiring).
+    dkls_pairs: ec::dkls::Pairs,
+    dkls_setups: Mutex<ec::Runs<ec::dkls::SetupRun>>,
+    dkls_runs: Mutex<ec::Runs<ec::dkls::SignRun>>,
     /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
@@ -178,6 +183,11 @@ impl SignerNode {
             }
             _ => ec::presign::Stock::in_memory(),
         };
+        let dkls_pairs = ec::dkls::Pairs::new(store.clone());
+        for q in dkls_pairs.load() {
+            tracing::warn!(detail = %q, "damaged DKLs pair state quarantined");
+            notices.push(format!("DKLs pair state quarantined: {q}"));
+        }
         Self {
             identity,
             keys: RwLock::new(BTreeMap::new()),
@@ -190,6 +200,9 @@ impl SignerNode {
             nonces: ec::frost::NoncePool::default(),
             presign_runs: Mutex::new(ec::Runs::new(ec::presign::MAX_RUNS)),
             presignatures,
+            dkls_pairs,
+            dkls_setups: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
+            dkls_runs: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
             metrics: std::sync::OnceLock::new(),
@@ -218,6 +231,11 @@ impl SignerNode {
         if let Ok(mut n) = self.notices.lock() {
             n.push(line);
         }
+    }
+
+    /// DKLs23 pair states held (one per peer node set up).
+    pub fn dkls_pair_count(&self) -> usize {
+        self.dkls_pairs.len()
     }
 
     /// Unused presignatures of `key` held by this node.
@@ -261,6 +279,16 @@ impl SignerNode {
             tracing::info!(name, "sealed file not in the store manifest adopted");
         }
         for name in &report.missing {
+            if name.starts_with(ec::dkls::PAIR_PREFIX) {
+                // A lost pair state only costs a new pair setup (the coordinator runs it when next needed).
+                tracing::warn!(name, "DKLs pair state missing; it is set up again when needed");
+                self.notice(format!(
+                    "DKLs pair state {} is missing; set up again when needed",
+                    store.path_of(name).display()
+                ));
+                let _ = store.forget(name);
+                continue;
+            }
             let why = format!(
                 "{} is missing (listed in the store manifest)",
                 store.path_of(name).display()
@@ -471,6 +499,7 @@ impl SignerNode {
             | RequestBody::FrostCommit { key, .. }
             | RequestBody::PresignStart { key, .. }
             | RequestBody::PresignRound { key, .. }
+            | RequestBody::DklsRound { key, .. }
             | RequestBody::DkgDeliver { key, .. }
             | RequestBody::DkgCommit { key }
             | RequestBody::DkgDelivered { key, .. } => (Some(*key), None, None),
@@ -483,6 +512,9 @@ impl SignerNode {
                     .map(|p| p.message.clone()),
             ),
             RequestBody::EcdsaSign { key, digest, .. } => (Some(*key), Some("ecdsa"), Some(digest.clone())),
+            RequestBody::DklsSign { key, digest, .. } => {
+                (Some(*key), Some("ecdsa-dkls"), Some(digest.clone()))
+            }
             RequestBody::ImportShare { bundle } => (
                 SealedBundle::decode(bundle)
                     .ok()
@@ -796,6 +828,105 @@ impl SignerNode {
                     Err(r) => refuse(r),
                 }
             }
+            RequestBody::DklsPairStart {
+                run,
+                me,
+                peer,
+                peer_key,
+            } => {
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                match ec::dkls::setup_start(*run, *me, *peer, *peer_key, &self.identity, &peers, now_ms, rng)
+                {
+                    Ok((state, out)) => {
+                        if let Ok(mut runs) = self.dkls_setups.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DklsPairRound { run, round, inbox } => {
+                let state = self.dkls_setups.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| !s.expired(now_ms)) else {
+                    return refuse((ErrorCode::UnknownKey, format!("no pair setup {run}")));
+                };
+                match state.advance(*run, *round, inbox, &self.identity, &self.dkls_pairs, rng) {
+                    Ok(ec::dkls::SetupOut::Envelopes(state, out)) => {
+                        if let Ok(mut runs) = self.dkls_setups.lock() {
+                            runs.insert(*run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Ok(ec::dkls::SetupOut::Stored) => ResponseBody::Done,
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::DklsSign {
+                key,
+                run,
+                signers,
+                digest,
+            } => {
+                let held = self.held(key);
+                let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
+                    return refuse(self.not_of(key, "ECDSA"));
+                };
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                let started = ec::dkls::sign_start(
+                    *key,
+                    share,
+                    signers,
+                    digest,
+                    *run,
+                    &self.identity,
+                    &peers,
+                    &self.dkls_pairs,
+                    now_ms,
+                    rng,
+                );
+                self.dkls_answer(*run, started)
+            }
+            RequestBody::DklsRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                let state = self.dkls_runs.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| s.key() == *key && !s.expired(now_ms)) else {
+                    return refuse((
+                        ErrorCode::UnknownKey,
+                        format!("no DKLs signature {run} of key {key}"),
+                    ));
+                };
+                let signer = self.held(key).map(|h| h.info.signer);
+                let advanced = state.advance(*run, *round, inbox, &self.identity, &self.dkls_pairs, rng);
+                match (advanced, signer) {
+                    (Ok(ec::dkls::SignOut::Partial(share)), Some(signer)) => {
+                        ResponseBody::Share { signer, share }
+                    }
+                    (Ok(ec::dkls::SignOut::Partial(_)), None) => refuse(self.not_of(key, "ECDSA")),
+                    (other, _) => self.dkls_answer(*run, other),
+                }
+            }
+        }
+    }
+
+    /// The answer to a DKLs23 signing step; a run that continues is kept (in memory only).
+    fn dkls_answer(&self, run: SessionId, out: Result<ec::dkls::SignOut, Failure>) -> ResponseBody {
+        match out {
+            Ok(ec::dkls::SignOut::Envelopes(state, out)) => {
+                if let Ok(mut runs) = self.dkls_runs.lock() {
+                    runs.insert(run, state);
+                }
+                ResponseBody::Envelopes(out)
+            }
+            Ok(ec::dkls::SignOut::PairsMissing(ids)) => ResponseBody::PairsMissing(ids),
+            Ok(ec::dkls::SignOut::Partial(_)) => {
+                refuse((ErrorCode::Internal, "partial signature out of turn".into()))
+            }
+            Err(f) => failed(f),
         }
     }
 
@@ -1058,6 +1189,76 @@ mod tests {
         assert_eq!(recs[0].key, Some(KeyId([9; 32])));
         assert_eq!(recs[0].mechanism, Some("rsa-pkcs1v15"));
         assert_eq!(recs[0].outcome, Err(ErrorCode::UnknownKey));
+    }
+
+    #[test]
+    fn dkls_requests_out_of_place_get_typed_errors_and_are_audited() {
+        let (n, audit) = node();
+        let one = tcrypto::SignerId::new(1).unwrap();
+        let two = tcrypto::SignerId::new(2).unwrap();
+        let run = SessionId([3; 32]);
+        // A pair setup with a node that is not a pinned peer.
+        let r = ask(
+            &n,
+            &req(
+                1,
+                RequestBody::DklsPairStart {
+                    run,
+                    me: one,
+                    peer: two,
+                    peer_key: [7; 32],
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::Unsupported));
+        // Rounds of runs this node never started (or that expired), and a signature with a key it does not hold.
+        let r = ask(
+            &n,
+            &req(
+                2,
+                RequestBody::DklsPairRound {
+                    run,
+                    round: 2,
+                    inbox: Vec::new(),
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let r = ask(
+            &n,
+            &req(
+                3,
+                RequestBody::DklsRound {
+                    key: KeyId([9; 32]),
+                    run,
+                    round: 2,
+                    inbox: Vec::new(),
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let r = ask(
+            &n,
+            &req(
+                4,
+                RequestBody::DklsSign {
+                    key: KeyId([9; 32]),
+                    run,
+                    signers: vec![(one, [1; 32]), (two, [2; 32])],
+                    digest: vec![5; 32],
+                },
+            ),
+        );
+        assert_eq!(error_code(&r), Some(ErrorCode::UnknownKey));
+        let recs = audit.records();
+        let ops: Vec<&str> = recs.iter().map(|r| r.operation).collect();
+        assert_eq!(
+            ops,
+            ["dkls-pair-start", "dkls-pair-round", "dkls-round", "dkls-sign"]
+        );
+        assert_eq!(recs[3].mechanism, Some("ecdsa-dkls"));
+        assert_eq!(recs[3].payload.as_deref(), Some(&[5u8; 32][..]));
+        assert_eq!(n.dkls_pair_count(), 0);
     }
 
     #[test]

@@ -40,6 +40,16 @@ const REQ_DKG_PENDING: u8 = 41;
 const REQ_DKG_DELIVERED: u8 = 42;
 /// Response kind of [`ResponseBody::DkgPending`].
 const RESP_DKG_PENDING: u8 = 40;
+/// Request kind of [`RequestBody::DklsPairStart`].
+const REQ_DKLS_PAIR_START: u8 = 50;
+/// Request kind of [`RequestBody::DklsPairRound`].
+const REQ_DKLS_PAIR_ROUND: u8 = 51;
+/// Request kind of [`RequestBody::DklsSign`].
+const REQ_DKLS_SIGN: u8 = 52;
+/// Request kind of [`RequestBody::DklsRound`].
+const REQ_DKLS_ROUND: u8 = 53;
+/// Response kind of [`ResponseBody::PairsMissing`].
+const RESP_PAIRS_MISSING: u8 = 50;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;
@@ -378,6 +388,52 @@ pub enum RequestBody {
         /// The party delivered.
         party: SignerId,
     },
+    /// Start the DKLs23 per-pair setup (base OTs, `tcrypto::ecdsa::dkls::setup`) with one peer, under a fresh
+    /// setup session shared by both nodes of the pair. Answered with one envelope sealed to the peer.
+    DklsPairStart {
+        /// The setup session (the relayed envelopes' run).
+        run: SessionId,
+        /// This node's party id in the pair state.
+        me: SignerId,
+        /// The peer's party id.
+        peer: SignerId,
+        /// The peer node's Ed25519 identity key (a pinned peer of the node).
+        peer_key: [u8; 32],
+    },
+    /// Next step of a pair setup: round 2 answers one envelope; round 3 stores the pair state (sealed,
+    /// crash-safely) and answers [`ResponseBody::Done`].
+    DklsPairRound {
+        /// The setup session.
+        run: SessionId,
+        /// Round number, 2 or 3.
+        round: u8,
+        /// Encoded [`crate::sealed::Envelope`]s (the peer's message of the previous round).
+        inbox: Vec<Vec<u8>>,
+    },
+    /// DKLs23 signing round 1 (`k`-online ECDSA) in the signing set `signers`, for `digest`. Answered with one
+    /// envelope sealed to each other member, or [`ResponseBody::PairsMissing`].
+    DklsSign {
+        /// The P-256 key.
+        key: KeyId,
+        /// The signing session (fresh per attempt; the relayed envelopes' run).
+        run: SessionId,
+        /// The signing set, each member with its node's Ed25519 identity key (a pinned peer of the node).
+        signers: Vec<(SignerId, [u8; 32])>,
+        /// The digest to sign (16..=64 bytes), fixed at the start of the run.
+        digest: Vec<u8>,
+    },
+    /// Next DKLs23 signing round: 2 answers envelopes, 3 answers the partial signature as a
+    /// [`ResponseBody::Share`] (to the coordinator only).
+    DklsRound {
+        /// The P-256 key.
+        key: KeyId,
+        /// The signing session.
+        run: SessionId,
+        /// Round number, 2 or 3.
+        round: u8,
+        /// Encoded [`crate::sealed::Envelope`]s.
+        inbox: Vec<Vec<u8>>,
+    },
 }
 
 /// What a dealer keeps, after a DKG, for the parties that were offline: enough for any coordinator to deliver
@@ -565,6 +621,10 @@ impl RequestBody {
             RequestBody::DkgCommit { .. } => "dkg-commit",
             RequestBody::DkgPending => "dkg-pending",
             RequestBody::DkgDelivered { .. } => "dkg-delivered",
+            RequestBody::DklsPairStart { .. } => "dkls-pair-start",
+            RequestBody::DklsPairRound { .. } => "dkls-pair-round",
+            RequestBody::DklsSign { .. } => "dkls-sign",
+            RequestBody::DklsRound { .. } => "dkls-round",
         }
     }
 }
@@ -677,6 +737,52 @@ impl Request {
                 key.encode(&mut w);
                 party.encode(&mut w);
             }
+            RequestBody::DklsPairStart {
+                run,
+                me,
+                peer,
+                peer_key,
+            } => {
+                w.u8(REQ_DKLS_PAIR_START);
+                run.encode(&mut w);
+                me.encode(&mut w);
+                peer.encode(&mut w);
+                w.raw(peer_key);
+            }
+            RequestBody::DklsPairRound { run, round, inbox } => {
+                w.u8(REQ_DKLS_PAIR_ROUND);
+                run.encode(&mut w);
+                w.u8(*round);
+                encode_blobs(&mut w, inbox);
+            }
+            RequestBody::DklsSign {
+                key,
+                run,
+                signers,
+                digest,
+            } => {
+                w.u8(REQ_DKLS_SIGN);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                let ids: Vec<SignerId> = signers.iter().map(|(id, _)| *id).collect();
+                encode_ids(&mut w, &ids);
+                for (_, key) in signers {
+                    w.raw(key);
+                }
+                w.bytes(digest);
+            }
+            RequestBody::DklsRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                w.u8(REQ_DKLS_ROUND);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                w.u8(*round);
+                encode_blobs(&mut w, inbox);
+            }
         }
         w.finish()
     }
@@ -759,6 +865,51 @@ impl Request {
             REQ_DKG_DELIVERED => RequestBody::DkgDelivered {
                 key: KeyId::decode(&mut r)?,
                 party: SignerId::decode(&mut r)?,
+            },
+            REQ_DKLS_PAIR_START => {
+                let run = SessionId::decode(&mut r)?;
+                let me = SignerId::decode(&mut r)?;
+                let peer = SignerId::decode(&mut r)?;
+                if me == peer {
+                    return Err(DecodeError::Invalid("a pair setup with oneself"));
+                }
+                RequestBody::DklsPairStart {
+                    run,
+                    me,
+                    peer,
+                    peer_key: r.array::<32>()?,
+                }
+            }
+            REQ_DKLS_PAIR_ROUND => RequestBody::DklsPairRound {
+                run: SessionId::decode(&mut r)?,
+                round: r.u8()?,
+                inbox: decode_blobs(&mut r)?,
+            },
+            REQ_DKLS_SIGN => RequestBody::DklsSign {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                signers: {
+                    let ids = decode_ids(&mut r)?;
+                    if ids.len() > usize::from(u8::MAX) {
+                        return Err(DecodeError::Invalid("more than 255 signers"));
+                    }
+                    ids.into_iter()
+                        .map(|id| r.array::<32>().map(|k| (id, k)))
+                        .collect::<Result<Vec<_>, _>>()?
+                },
+                digest: {
+                    let d = r.bytes()?;
+                    if !(16..=64).contains(&d.len()) {
+                        return Err(DecodeError::Invalid("DKLs digest must be 16..=64 bytes"));
+                    }
+                    d.to_vec()
+                },
+            },
+            REQ_DKLS_ROUND => RequestBody::DklsRound {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                round: r.u8()?,
+                inbox: decode_blobs(&mut r)?,
             },
             _ => return Err(DecodeError::Invalid("unknown request kind")),
         };
@@ -979,6 +1130,10 @@ pub enum ResponseBody {
         /// keys).
         kept: Vec<KeptDelivery>,
     },
+    /// Answer to [`RequestBody::DklsSign`] / [`RequestBody::DklsRound`]: this node has no usable DKLs23 pair
+    /// state with these members of the signing set (never set up, lost, damaged, discarded after a failed OT
+    /// check, or set up in another session than the peer's): the pairs must be set up before they sign.
+    PairsMissing(Vec<SignerId>),
 }
 
 impl Response {
@@ -1057,6 +1212,10 @@ impl Response {
                 encode_ids(&mut w, culprits);
                 encode_ids(&mut w, disqualified);
             }
+            ResponseBody::PairsMissing(ids) => {
+                w.u8(RESP_PAIRS_MISSING);
+                encode_ids(&mut w, ids);
+            }
             ResponseBody::DkgPending {
                 held,
                 tentative,
@@ -1123,6 +1282,7 @@ impl Response {
                 culprits: decode_ids(&mut r)?,
                 disqualified: decode_ids(&mut r)?,
             },
+            RESP_PAIRS_MISSING => ResponseBody::PairsMissing(decode_ids(&mut r)?),
             RESP_DKG_PENDING => {
                 let n = r.count(32)?;
                 let held = (0..n)
@@ -1248,6 +1408,32 @@ mod tests {
                 key: KeyId([9; 32]),
                 party: SignerId::new(4).unwrap(),
             },
+            RequestBody::DklsPairStart {
+                run: sid(5),
+                me: SignerId::new(1).unwrap(),
+                peer: SignerId::new(3).unwrap(),
+                peer_key: [3; 32],
+            },
+            RequestBody::DklsPairRound {
+                run: sid(5),
+                round: 2,
+                inbox: vec![vec![1; 9]],
+            },
+            RequestBody::DklsSign {
+                key: KeyId([6; 32]),
+                run: sid(6),
+                signers: vec![
+                    (SignerId::new(1).unwrap(), [1; 32]),
+                    (SignerId::new(4).unwrap(), [4; 32]),
+                ],
+                digest: vec![7; 32],
+            },
+            RequestBody::DklsRound {
+                key: KeyId([6; 32]),
+                run: sid(6),
+                round: 3,
+                inbox: vec![vec![2; 5], vec![3; 6]],
+            },
         ];
         bodies
             .into_iter()
@@ -1359,6 +1545,7 @@ mod tests {
                 tentative: vec![],
                 kept: vec![],
             },
+            ResponseBody::PairsMissing(vec![SignerId::new(2).unwrap(), SignerId::new(5).unwrap()]),
         ];
         bodies
             .into_iter()
@@ -1369,6 +1556,30 @@ mod tests {
                 body,
             })
             .collect()
+    }
+
+    /// The DKLs23 request and response kinds are seeds of the `net_messages` fuzz target
+    /// (`fuzz/seeds/net_messages/`, rewritten here from the fixed samples, so they stay current).
+    #[test]
+    fn dkls_messages_are_fuzz_seeds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/net_messages");
+        let mut written = 0;
+        for req in sample_requests() {
+            let name = req.body.name();
+            if name.starts_with("dkls-") {
+                let bytes = req.encode();
+                assert_eq!(Request::decode(&bytes).unwrap(), req);
+                std::fs::write(dir.join(format!("request-{name}")), bytes).unwrap();
+                written += 1;
+            }
+        }
+        for resp in sample_responses() {
+            if let ResponseBody::PairsMissing(_) = resp.body {
+                std::fs::write(dir.join("response-pairs-missing"), resp.encode()).unwrap();
+                written += 1;
+            }
+        }
+        assert_eq!(written, 5);
     }
 
     #[test]

@@ -77,6 +77,9 @@ fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
         for ((key, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
             ec_verifies(&cluster.public_key(key).unwrap(), m, &r.unwrap().bytes).unwrap();
         }
+        // A fresh coordinator has no presignatures yet: its first ECDSA signatures use DKLs23 (k online).
+        let (fast, dkls) = cluster.ecdsa_signatures_by_path();
+        assert!(dkls >= 1 && fast + dkls == 24, "fast {fast}, DKLs23 {dkls}");
         cluster.delete(ed).await.unwrap();
         assert_eq!(cluster.list(), vec![ec]);
     });

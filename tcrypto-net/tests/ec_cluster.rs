@@ -418,8 +418,9 @@ fn dkg_is_refused_with_fewer_than_k_nodes_online_and_for_unsupported_thresholds(
     }
     assert!(c.create_key(Algorithm::Ed25519, 3).is_err());
     let c = cluster(5);
-    // Threshold ECDSA needs n >= 2k - 1.
-    assert!(c.create_key(Algorithm::EcdsaP256, 4).is_err());
+    // Any 1 <= k <= n (ECDSA keys with n < 2k - 1 sign with DKLs23 only).
+    assert!(c.create_key(Algorithm::EcdsaP256, 6).is_err());
+    assert!(c.create_key(Algorithm::EcdsaP256, 0).is_err());
     assert!(c.create_key(Algorithm::Rsa, 3).is_err());
 }
 
@@ -500,6 +501,14 @@ fn ecdsa_signing_survives_n_minus_k_nodes_going_down_and_presigning_resumes_when
     sign_and_verify_ecdsa(&c, key, 11, 30);
 }
 
+/// Fills the presignature pool of `key` to the high watermark (the first signatures of a fresh coordinator use
+/// DKLs23 while it fills in the background).
+fn fill_pool(c: &Cluster<MemoryEngine>, key: KeyId) {
+    c.engine().submit(|co, now, unix| co.prefill(key, now, unix));
+    // Waiting for an operation that does not exist delivers every message until nothing is left.
+    c.engine().wait(u64::MAX);
+}
+
 /// A 3-of-5 cluster whose presignature pool is refilled only when empty, so tests can count presignatures.
 fn counting_cluster() -> (Cluster<MemoryEngine>, KeyId) {
     let (nodes, publics) = common::memory_nodes(5);
@@ -511,8 +520,8 @@ fn counting_cluster() -> (Cluster<MemoryEngine>, KeyId) {
     };
     let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
     let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
-    sign_and_verify_ecdsa(&c, key, 0, 1);
-    assert_eq!(c.presignature_pool_len(&key), 7);
+    fill_pool(&c, key);
+    assert_eq!(c.presignature_pool_len(&key), 8);
     (c, key)
 }
 
@@ -529,7 +538,12 @@ fn assert_valid_from_one_presignature(c: &Cluster<MemoryEngine>, key: &KeyId, di
     p256_verifier(c, key)
         .verify_prehash(digest, &sig)
         .unwrap_or_else(|e| panic!("invalid ECDSA signature released: {e}"));
-    assert_eq!(c.presignature_pool_len(key), 6, "a second presignature was spent");
+    assert_eq!(c.presignature_pool_len(key), 7, "a second presignature was spent");
+    assert_eq!(
+        c.ecdsa_signatures_by_path(),
+        (1, 0),
+        "not signed by the fast path"
+    );
 }
 
 #[test]
@@ -627,7 +641,7 @@ fn a_node_corrupting_its_presigning_opening_is_named_by_the_blame_step_and_exclu
 }
 
 #[test]
-fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_with_a_clear_error() {
+fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_and_dkls23_signs_instead() {
     let (nodes, publics) = common::memory_nodes(3);
     let cfg = CoordinatorConfig {
         presign_low_watermark: 1,
@@ -636,18 +650,63 @@ fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_with_a_clear_er
     };
     let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
     let key = c.create_key(Algorithm::EcdsaP256, 2).unwrap();
-    sign_and_verify_ecdsa(&c, key, 0, 1);
-    assert_eq!(c.presignature_pool_len(&key), 1);
+    fill_pool(&c, key);
+    assert_eq!(c.presignature_pool_len(&key), 2);
     c.engine().submit(|co, _, _| co.exclude(0, "test"));
-    // The presignature in stock still signs with the two members left ...
+    // The presignatures in stock still sign with the two members left ...
+    sign_and_verify_ecdsa(&c, key, 0, 2);
+    assert_eq!(c.ecdsa_signatures_by_path(), (2, 0));
+    // ... and then presigning, which needs all three, cannot run: the k-online protocol signs, no error.
+    sign_and_verify_ecdsa(&c, key, 2, 3);
+    assert_eq!(c.ecdsa_signatures_by_path(), (2, 3));
+}
+
+#[test]
+fn a_dkls23_signature_costs_each_signer_about_51_kb_per_other_signer() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let c = cluster(5);
+    let key = c.create_key(Algorithm::EcdsaP256, 5).unwrap();
+    // The pairs are set up by the first signature; the second is measured.
+    sign_and_verify_ecdsa(&c, key, 0, 1);
+    let sent: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    for (i, counter) in sent.iter().enumerate() {
+        let counter = counter.clone();
+        c.engine().set_tamper(
+            i,
+            Box::new(move |frame: &mut Vec<u8>| {
+                counter.fetch_add(frame.len(), Ordering::Relaxed);
+            }),
+        );
+    }
     sign_and_verify_ecdsa(&c, key, 1, 1);
-    // ... and then presigning, which needs all three, cannot run.
-    let (_, mechanism) = ecdsa_mechanism(2);
-    let err = c.sign(key, mechanism).unwrap_err().to_string();
-    assert!(
-        err.contains("presigning") && err.contains("needs 3 usable holders; 2 usable"),
-        "{err}"
-    );
+    for (i, counter) in sent.iter().enumerate() {
+        let bytes = counter.load(Ordering::Relaxed);
+        eprintln!(
+            "node{}: {bytes} bytes of answers for one 5-of-5 DKLs23 signature",
+            i + 1
+        );
+        // Four peers, each a ~10 KB round-1 and a ~40 KB round-2 message in sealed envelopes: ~51 KB per peer.
+        assert!(
+            (4 * 50_000..4 * 52_000).contains(&bytes),
+            "node{}: {bytes} bytes",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn ecdsa_keys_with_k_above_half_of_n_sign_with_dkls23() {
+    let c = cluster(5);
+    for k in [4, 5] {
+        let key = c.create_key(Algorithm::EcdsaP256, k).unwrap();
+        assert!(sign_and_verify_ecdsa(&c, key, 0, 3).is_empty());
+        assert_eq!(
+            c.presignature_pool_len(&key),
+            0,
+            "a key with n < 2k - 1 never presigns"
+        );
+    }
+    assert_eq!(c.ecdsa_signatures_by_path(), (0, 6));
 }
 
 /// A way to corrupt an ECDSA signature share.

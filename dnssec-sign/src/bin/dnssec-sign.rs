@@ -88,6 +88,10 @@ impl Pkcs11Args {
 #[derive(clap::Args)]
 struct ClusterArgs {
     /// Coordinator configuration file (as `tcrypto-node` and the PKCS#11 module read it).
+    ///
+    /// Any `k` of the `n` nodes sign, for every algorithm: a 3-of-5 key keeps signing with two nodes down. ECDSA
+    /// P-256 (algorithm 13) uses presignatures while `2k - 1` nodes are up and the `k`-online protocol DKLs23
+    /// otherwise (and for keys with `k > (n + 1) / 2`), without an error.
     #[arg(long = "cluster", id = "cluster_config")]
     config: Option<PathBuf>,
     /// A key-signing key in the cluster: key id (hex), unique id prefix (8+ hex digits) or key tag.

@@ -14,8 +14,10 @@
 //! RSA keys are dealt in this process (the trusted dealer of `tcrypto::rsa`, which sees the whole key while
 //! dealing) and one sealed share goes to each node; imported keys are split the same way and forgotten. P-256 and
 //! Ed25519 keys are born by distributed key generation among the nodes (`Cluster::create_key`), so no machine ever
-//! holds them; P-256 signs with threshold ECDSA from the coordinator's presignature pool (presigning needs `2k - 1`
-//! nodes online, so the backend offers P-256 only when `n >= 2k - 1`), Ed25519 with FROST. Signing sends the
+//! holds them; P-256 signs with threshold ECDSA, with any `k` of the `n` nodes online: from the coordinator's
+//! presignature pool while `2k - 1` nodes are up and the pool has stock (the fast path), otherwise, and for keys
+//! with `k > (n + 1) / 2`, with the `k`-online protocol DKLs23 (a fresh process, such as one `pkcs11-tool` run,
+//! signs its first P-256 signature that way at once); Ed25519 with FROST. Signing sends the
 //! mechanism (hash and digest, DigestInfo, PSS salt, the ECDSA hash value, or the whole Ed25519 message) and each
 //! node builds the encoding itself; the cluster's DER ECDSA signature becomes PKCS#11's `r || s` here.
 //! Destroying a key asks every node to delete its share; the nodes that do not answer are reported back to the
@@ -297,8 +299,8 @@ impl Backend for ClusterBackend {
         let rsa_bits = rsa_bits(self.test_primes.as_ref());
         Capabilities {
             rsa: rsa_bits.1 > 0,
-            // Presigning needs 2k - 1 share holders.
-            p256: u32::from(self.parties) + 1 >= 2 * u32::from(self.threshold),
+            // Any k: DKLs23 signs with k nodes online (presignatures, when 2k - 1 are up, are the fast path).
+            p256: true,
             ed25519: true,
             rsa_bits,
         }

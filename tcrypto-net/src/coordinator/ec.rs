@@ -193,6 +193,7 @@ impl Op {
         match self {
             Op::FrostSign(s) => Some(&s.tries),
             Op::EcdsaSign(s) => Some(&s.tries),
+            Op::DklsSign(s) => Some(&s.tries),
             _ => None,
         }
     }
@@ -202,6 +203,7 @@ impl Op {
         match self {
             Op::FrostSign(s) => Some(&mut s.tries),
             Op::EcdsaSign(s) => Some(&mut s.tries),
+            Op::DklsSign(s) => Some(&mut s.tries),
             _ => None,
         }
     }
@@ -332,10 +334,8 @@ impl Coordinator {
         let n = parties.len();
         if problem.is_none() {
             problem = match algorithm {
-                Algorithm::EcdsaP256 => (threshold < 2 || 2 * usize::from(threshold) > n + 1).then(|| {
-                    format!("threshold ECDSA needs 2 <= k and n >= 2k - 1 (k = {threshold}, n = {n})")
-                }),
-                Algorithm::Ed25519 => (threshold == 0 || usize::from(threshold) > n)
+                // Any k: keys with n >= 2k - 1 also presign (the fast path); the others sign with DKLs23 only.
+                Algorithm::EcdsaP256 | Algorithm::Ed25519 => (threshold == 0 || usize::from(threshold) > n)
                     .then(|| format!("threshold must be in 1..=n (k = {threshold}, n = {n})")),
                 other => Some(format!("no DKG for {}", other.name())),
             };

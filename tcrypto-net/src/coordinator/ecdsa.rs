@@ -23,6 +23,11 @@
 //! members of that set are left is another presignature (and session) taken. Reusing a presignature for the
 //! same request is safe: each member computes one share per presignature, and a member refuses a presignature
 //! it spent for any other request (`crate::ec::presign`).
+//!
+//! **When no presignature can serve** a signature (the pool is empty or has no entry with `k` usable members,
+//! fewer than `2k - 1` holders are usable, the key has `k > (n + 1) / 2`, or a signature lost its presignature
+//! and finds no other), the signature is made by `k` holders with DKLs23 instead (`super::dkls`), and waiting
+//! signatures of a pool whose refills keep failing go there too: no error reaches the caller.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -91,6 +96,12 @@ impl PoolKind for Presignatures {
     ) {
         c.ecdsa_send(op, entry, signers, now);
     }
+
+    fn starved(c: &mut Coordinator, op: OpId, now: Instant) -> bool {
+        // No presignature can be had: the k-online protocol signs instead (`super::dkls`).
+        c.ecdsa_to_dkls(op, now);
+        true
+    }
 }
 
 /// A presigning run driven by the coordinator.
@@ -134,8 +145,17 @@ pub(super) struct EcdsaSignOp {
     pub(super) tries: Tries,
 }
 
+impl EcdsaSignOp {
+    /// The key, digest and attempts record (when the signature moves to DKLs23).
+    pub(super) fn into_parts(self) -> (KeyId, Vec<u8>, Tries) {
+        (self.key, self.digest, self.tries)
+    }
+}
+
 impl Coordinator {
-    /// Starts an ECDSA signature (called by `start_sign` for P-256 keys).
+    /// Starts an ECDSA signature (called by `start_sign` for P-256 keys): with a presignature when the pool
+    /// holds one with `k` usable members, else with DKLs23 (`super::dkls`); the pool refills in the background
+    /// while `2k - 1` holders are usable.
     pub(super) fn start_ecdsa_sign(&mut self, key: KeyId, digest: Vec<u8>, now: Instant) -> OpId {
         let op = self.new_op(Op::EcdsaSign(Box::new(EcdsaSignOp {
             key,
@@ -147,8 +167,56 @@ impl Coordinator {
             shares: BTreeMap::new(),
             tries: Tries::default(),
         })));
-        self.pool_enqueue::<Presignatures>(key, op, now);
+        self.ecdsa_route(op, key, now);
         op
+    }
+
+    /// Whether the pool of `key` holds a presignature with `k` usable members not in `avoid`.
+    fn presignature_ready(&self, key: &KeyId, avoid: &BTreeSet<NodeIndex>, now: Instant) -> bool {
+        let Some(k) = self.threshold_of(key) else {
+            return false;
+        };
+        self.presig_pools.get(key).is_some_and(|p| {
+            p.entries
+                .iter()
+                .any(|e| self.usable_members(&e.members, avoid, now).len() >= k)
+        })
+    }
+
+    /// Sends signature `op` down the fast path when a presignature is ready for it, else to DKLs23; starts a
+    /// background refill of the pool when presigning is possible.
+    fn ecdsa_route(&mut self, op: OpId, key: KeyId, now: Instant) {
+        let avoid = self
+            .ops
+            .get(&op)
+            .and_then(Op::tries)
+            .map(|t| t.avoid.clone())
+            .unwrap_or_default();
+        if self.presignature_ready(&key, &avoid, now) {
+            return self.pool_enqueue::<Presignatures>(key, op, now);
+        }
+        let presigning = self
+            .threshold_of(&key)
+            .is_some_and(|k| self.usable_holders(&key, now).len() >= Presignatures::refill_quorum(k));
+        if presigning {
+            self.pool_prefill::<Presignatures>(key, now);
+        }
+        self.ecdsa_to_dkls(op, now);
+    }
+
+    /// Signature `op` lost its presignature: it takes another one if the pool has one for it, else goes to
+    /// DKLs23; it fails once its attempts are used up.
+    fn ecdsa_retry(&mut self, op: OpId, key: KeyId, now: Instant) {
+        let needed = self.threshold_of(&key).unwrap_or(0);
+        let Some(t) = self.ops.get_mut(&op).and_then(Op::tries_mut) else {
+            return;
+        };
+        if t.failed(None, MAX_ECDSA_ATTEMPTS) {
+            let (failures, culprits) = (t.failures.clone(), t.culprits.clone());
+            let err = self.unavailable(0, needed, &failures, &culprits);
+            return self.finish_sign(op, Err(err));
+        }
+        self.ecdsa_route(op, key, now);
     }
 
     /// Presignatures ready in the pool of `key` (for monitoring and tests).
@@ -599,7 +667,7 @@ impl Coordinator {
                 s.used.clear();
                 s.shares.clear();
             }
-            return self.pool_retry::<Presignatures>(op, key, None, now);
+            return self.ecdsa_retry(op, key, now);
         }
         for (id, node) in spare.into_iter().take(k - due) {
             tracing::debug!(member = %id, "asking another member with the same presignature");
@@ -695,6 +763,7 @@ impl Coordinator {
         }
         match outcome {
             Ok(c) => {
+                self.count_fast_signature();
                 let culprits = match self.ops.get(&op) {
                     Some(Op::EcdsaSign(s)) => s.tries.culprits.clone(),
                     _ => Vec::new(),
@@ -722,7 +791,7 @@ impl Coordinator {
                     s.used.clear();
                     s.shares.clear();
                 }
-                self.pool_retry::<Presignatures>(op, key, None, now);
+                self.ecdsa_retry(op, key, now);
             }
         }
     }

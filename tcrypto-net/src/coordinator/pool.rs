@@ -69,6 +69,12 @@ pub(super) trait PoolKind {
     const REFILL: &'static str;
     /// Starts making about `want` entries; `false` if that is impossible now.
     fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool;
+    /// Signature `op` waited on a pool that cannot be refilled: the scheme may sign it another way (`true`:
+    /// taken over) instead of failing it.
+    fn starved(c: &mut Coordinator, op: OpId, now: Instant) -> bool {
+        let _ = (c, op, now);
+        false
+    }
     /// Sends signature `op` with `entry`; `signers` are its usable members, best first (at least `k`).
     fn dispatch(
         c: &mut Coordinator,
@@ -242,6 +248,9 @@ impl Coordinator {
             },
         );
         for op in waiting {
+            if P::starved(self, op, now) {
+                continue;
+            }
             let (mut failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
                 Some(t) => (t.failures.clone(), t.culprits.clone()),
                 None => (Vec::new(), Vec::new()),

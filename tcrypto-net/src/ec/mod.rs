@@ -1,5 +1,6 @@
 //! The node's side of the multi-party EC protocols, relayed by the coordinator: the distributed key generation
-//! ([`dkg`]), FROST nonce commitments and signature shares ([`frost`]).
+//! ([`dkg`]), FROST nonce commitments and signature shares ([`frost`]), ECDSA presigning ([`presign`]) and
+//! DKLs23 `k`-online ECDSA ([`dkls`]).
 //!
 //! Every node-to-node message travels as a [`crate::sealed::Envelope`]: signed with the sender's Ed25519 identity
 //! key, and for point-to-point messages sealed (HPKE) to the recipient. The parties of a run are named by their
@@ -7,6 +8,7 @@
 //! choose who takes part but can neither impersonate a party nor read what is sealed to it.
 
 pub(crate) mod dkg;
+pub(crate) mod dkls;
 pub(crate) mod frost;
 pub(crate) mod presign;
 
