@@ -318,6 +318,7 @@ fn stream(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mechanism = Arc::new(mechanism);
     let next = Arc::new(AtomicUsize::new(0));
+    let paths = cluster.ecdsa_signatures_by_path();
     let cpu = process_cpu();
     let start = Instant::now();
     let workers: Vec<_> = (0..args.in_flight)
@@ -367,6 +368,14 @@ fn stream(
         pct(0.99),
         cpu.as_secs_f64() * 1000.0 / results.len().max(1) as f64,
     );
+    let (fast, dkls) = cluster.ecdsa_signatures_by_path();
+    if (fast, dkls) != paths {
+        println!(
+            "  ECDSA paths: {} from presignatures, {} by DKLs23 (k nodes online)",
+            fast - paths.0,
+            dkls - paths.1
+        );
+    }
     Ok(())
 }
 

@@ -1081,6 +1081,11 @@ impl Coordinator {
     fn finish_sign(&mut self, op: OpId, result: Result<Signature, SignError>) {
         self.parked.remove(&op);
         if self.ops.remove(&op).is_some() {
+            // A request the coordinator gives up on leaves a line in the host's log (the module's log_file,
+            // dnssec-sign's standard error), not only an error code at the caller.
+            if let Err(e) = &result {
+                tracing::warn!(op, error = %e, "signature request failed");
+            }
             self.events.push_back(Event::Signed { op, result });
         }
     }
