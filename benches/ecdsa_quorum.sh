@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 count=${1:-3000}
 in_flight=${2:-32}
 port=${3:-7450}
-cargo build --release -q -p tcrypto-net --bin tcrypto-node
+cargo build --release -q -p tcrypto-net --bin tcrypto-node --bin tcrypto-ctl
 cargo build --release -q --example cluster
 dir=$(mktemp -d)
 poller=
@@ -63,9 +63,10 @@ phase() {
   done
 }
 
-echo "== all 5 nodes up: a 3-of-5 P-256 key made by DKG, then signatures (presignature path)"
-phase up --algorithms ecdsa
-key=$(sed -n 's/^signing with key \([0-9a-f]*\) .*/\1/p' "$dir/out.up")
+echo "== all 5 nodes up: a 3-of-5 P-256 key made by DKG (tcrypto-ctl create), then signatures (presignature path)"
+key=$(TCRYPTO_COORDINATOR_PASSPHRASE=local-cluster-test target/release/tcrypto-ctl --config "$dir/coordinator.toml" \
+  --tsv create --algorithm p256 --threshold 3)
+phase up --key "$key"
 
 echo "== node4 and node5 killed (kill -9): the same key, 3 nodes up (DKLs23)"
 kill -9 "${pids[3]}" "${pids[4]}"

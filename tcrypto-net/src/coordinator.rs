@@ -90,6 +90,11 @@ pub struct CoordinatorConfig {
     pub presign_low_watermark: usize,
     /// ECDSA pool: a presigning run brings the pool up to this many presignatures.
     pub presign_high_watermark: usize,
+    /// Test only: a key creation stops where its commit step would start, as if this coordinator died there
+    /// (the dealers keep their tentative shares; nothing is rolled back).
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub test_halt_before_commit: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -106,6 +111,8 @@ impl Default for CoordinatorConfig {
             frost_spare_holders: 0,
             presign_low_watermark: 64,
             presign_high_watermark: 256,
+            #[cfg(feature = "test-support")]
+            test_halt_before_commit: false,
         }
     }
 }
@@ -316,6 +323,10 @@ enum Op {
     },
     /// A [`RequestBody::DkgPending`] query.
     Pending,
+    /// A [`RequestBody::DkgAbandon`] request.
+    Abandon {
+        key: KeyId,
+    },
     FrostRefill {
         key: KeyId,
         signer: SignerId,
@@ -1126,6 +1137,11 @@ impl Coordinator {
             Some(Op::Pending) => {
                 self.ops.remove(&op);
             }
+            Some(Op::Abandon { key }) => {
+                let key = *key;
+                self.ops.remove(&op);
+                self.abandon_answered(key, node, None, now);
+            }
             Some(Op::FrostRefill { .. }) => self.frost_refill_answered(op, node, None, now),
             Some(Op::FrostSign(_)) => self.frost_request_failed(op, request, node, why, now),
             Some(Op::Presign(_)) => self.presign_request_failed(op, request, node, why, now),
@@ -1276,6 +1292,11 @@ impl Coordinator {
             Some(Op::Pending) => {
                 self.ops.remove(&p.op);
                 self.pending_answered(node, resp.body, now);
+            }
+            Some(Op::Abandon { key }) => {
+                let key = *key;
+                self.ops.remove(&p.op);
+                self.abandon_answered(key, node, Some(resp.body), now);
             }
             Some(Op::FrostRefill { .. }) => {
                 let commitments = match resp.body {

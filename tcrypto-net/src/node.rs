@@ -502,6 +502,8 @@ impl SignerNode {
             | RequestBody::DklsRound { key, .. }
             | RequestBody::DkgDeliver { key, .. }
             | RequestBody::DkgCommit { key }
+            | RequestBody::DkgAbandon { key }
+            | RequestBody::DkgCommitServed { key }
             | RequestBody::DkgDelivered { key, .. } => (Some(*key), None, None),
             RequestBody::FrostSign { key, .. } => (
                 Some(*key),
@@ -694,7 +696,15 @@ impl SignerNode {
                     Err(f) => failed(f),
                 }
             }
-            RequestBody::DkgCommit { key } => match self.commit_created(key, rng) {
+            RequestBody::DkgCommit { key } => match self.commit_created(key, false, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+            RequestBody::DkgCommitServed { key } => match self.commit_created(key, true, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+            RequestBody::DkgAbandon { key } => match self.abandon_created(key, rng) {
                 Ok(()) => ResponseBody::Done,
                 Err(r) => refuse(r),
             },
@@ -1008,6 +1018,15 @@ impl SignerNode {
     ) -> Result<KeyInfo, Refusal> {
         HeldShare::from_bundle(&bundle)?;
         let info = bundle.info.clone();
+        if self.dkg_kept.is_abandoned(&info.key) {
+            return Err((
+                ErrorCode::UnknownKey,
+                format!(
+                    "the creation of key {} was given up by a settling coordinator",
+                    info.key
+                ),
+            ));
+        }
         if self.held(&info.key).is_some() {
             return Err((
                 ErrorCode::KeyExists,
@@ -1019,10 +1038,22 @@ impl SignerNode {
         Ok(info)
     }
 
-    /// Makes the tentative share of `key` a served key (idempotent).
-    fn commit_created(&self, key: &KeyId, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+    /// Makes the tentative share of `key` a served key (idempotent). The creating coordinator's commit
+    /// (`served == false`) is refused once a settling coordinator gave the creation up here; a commit because
+    /// another node serves the key (`served`) clears that record.
+    fn commit_created(&self, key: &KeyId, served: bool, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        let mut abandoned = self.dkg_kept.lock_abandoned()?;
         if self.held(key).is_some() {
+            drop(abandoned);
             return self.dkg_kept.committed(self.store.as_deref(), key, rng);
+        }
+        if served {
+            ec::dkg::Keeping::unabandon(self.store.as_deref(), &mut abandoned, key)?;
+        } else if abandoned.contains(key) {
+            return Err((
+                ErrorCode::UnknownKey,
+                format!("the creation of key {key} was given up by a settling coordinator; not committed"),
+            ));
         }
         let bundle = self.dkg_kept.tentative(key).ok_or_else(|| {
             (
@@ -1031,7 +1062,23 @@ impl SignerNode {
             )
         })?;
         self.store_new_key(bundle, rng)?;
+        drop(abandoned);
         self.dkg_kept.committed(self.store.as_deref(), key, rng)
+    }
+
+    /// Gives the creation of `key` up here (a settling coordinator's [`RequestBody::DkgAbandon`]): refused when
+    /// the key is served here already; otherwise recorded before the answer, whether or not a tentative share
+    /// exists, so the creating coordinator's commit can no longer make it served.
+    fn abandon_created(&self, key: &KeyId, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        // Under the lock a commit of this key holds from its check to the key being served.
+        let mut abandoned = self.dkg_kept.lock_abandoned()?;
+        if self.held(key).is_some() {
+            return Err((
+                ErrorCode::KeyExists,
+                format!("key {key} is served here (committed)"),
+            ));
+        }
+        ec::dkg::Keeping::abandon(self.store.as_deref(), &mut abandoned, key, rng)
     }
 
     /// Checks that an opened bundle holds a share this node can use (it matches its public key).

@@ -38,6 +38,10 @@ const REQ_DKG_COMMIT: u8 = 40;
 const REQ_DKG_PENDING: u8 = 41;
 /// Request kind of [`RequestBody::DkgDelivered`].
 const REQ_DKG_DELIVERED: u8 = 42;
+/// Request kind of [`RequestBody::DkgAbandon`].
+const REQ_DKG_ABANDON: u8 = 45;
+/// Request kind of [`RequestBody::DkgCommitServed`].
+const REQ_DKG_COMMIT_SERVED: u8 = 46;
 /// Response kind of [`ResponseBody::DkgPending`].
 const RESP_DKG_PENDING: u8 = 40;
 /// Request kind of [`RequestBody::DklsPairStart`].
@@ -378,6 +382,24 @@ pub enum RequestBody {
         /// The key created.
         key: KeyId,
     },
+    /// A coordinator settling an abandoned key creation (every node reported a tentative share older than its
+    /// grace, or none, and none serves the key) asks each node to give the creation up. The node refuses with
+    /// [`ErrorCode::KeyExists`] when it already serves the key (the creating coordinator's commit came first);
+    /// otherwise it records, crash-safely, that the creation is abandoned (even when it holds nothing of it), and
+    /// from then on refuses the creating coordinator's [`RequestBody::DkgCommit`] and any late tentative share of
+    /// the key. Per node, the commit and the abandonment are thus ordered: a settling coordinator that got this
+    /// acknowledged by every node knows that no node can ever serve the key, and deletes it; one that got
+    /// [`ErrorCode::KeyExists`] from some node commits the key everywhere with [`RequestBody::DkgCommitServed`].
+    DkgAbandon {
+        /// The key whose creation is given up.
+        key: KeyId,
+    },
+    /// Commits the tentative share of a key that some node already serves (a settling coordinator saw it): like
+    /// [`RequestBody::DkgCommit`], but also over an abandonment record, which it clears.
+    DkgCommitServed {
+        /// The key.
+        key: KeyId,
+    },
     /// What the node holds about key creations: its committed key ids, its tentative (uncommitted) shares and
     /// the deliveries it keeps for parties that were offline (answered with [`ResponseBody::DkgPending`]).
     DkgPending,
@@ -620,6 +642,8 @@ impl RequestBody {
             RequestBody::EcdsaSign { .. } => "ecdsa-sign",
             RequestBody::DkgCommit { .. } => "dkg-commit",
             RequestBody::DkgPending => "dkg-pending",
+            RequestBody::DkgAbandon { .. } => "dkg-abandon",
+            RequestBody::DkgCommitServed { .. } => "dkg-commit-served",
             RequestBody::DkgDelivered { .. } => "dkg-delivered",
             RequestBody::DklsPairStart { .. } => "dkls-pair-start",
             RequestBody::DklsPairRound { .. } => "dkls-pair-round",
@@ -731,6 +755,14 @@ impl Request {
             }
             RequestBody::DkgPending => {
                 w.u8(REQ_DKG_PENDING);
+            }
+            RequestBody::DkgAbandon { key } => {
+                w.u8(REQ_DKG_ABANDON);
+                key.encode(&mut w);
+            }
+            RequestBody::DkgCommitServed { key } => {
+                w.u8(REQ_DKG_COMMIT_SERVED);
+                key.encode(&mut w);
             }
             RequestBody::DkgDelivered { key, party } => {
                 w.u8(REQ_DKG_DELIVERED);
@@ -862,6 +894,12 @@ impl Request {
                 key: KeyId::decode(&mut r)?,
             },
             REQ_DKG_PENDING => RequestBody::DkgPending,
+            REQ_DKG_ABANDON => RequestBody::DkgAbandon {
+                key: KeyId::decode(&mut r)?,
+            },
+            REQ_DKG_COMMIT_SERVED => RequestBody::DkgCommitServed {
+                key: KeyId::decode(&mut r)?,
+            },
             REQ_DKG_DELIVERED => RequestBody::DkgDelivered {
                 key: KeyId::decode(&mut r)?,
                 party: SignerId::decode(&mut r)?,
@@ -1403,6 +1441,8 @@ mod tests {
                 digest: vec![8; 32],
             },
             RequestBody::DkgCommit { key: KeyId([9; 32]) },
+            RequestBody::DkgAbandon { key: KeyId([9; 32]) },
+            RequestBody::DkgCommitServed { key: KeyId([9; 32]) },
             RequestBody::DkgPending,
             RequestBody::DkgDelivered {
                 key: KeyId([9; 32]),
@@ -1558,7 +1598,7 @@ mod tests {
             .collect()
     }
 
-    /// The DKLs23 request and response kinds are seeds of the `net_messages` fuzz target
+    /// The DKLs23 and DKG-settlement request and response kinds are seeds of the `net_messages` fuzz target
     /// (`fuzz/seeds/net_messages/`, rewritten here from the fixed samples, so they stay current).
     #[test]
     fn dkls_messages_are_fuzz_seeds() {
@@ -1566,7 +1606,7 @@ mod tests {
         let mut written = 0;
         for req in sample_requests() {
             let name = req.body.name();
-            if name.starts_with("dkls-") {
+            if name.starts_with("dkls-") || name == "dkg-abandon" || name == "dkg-commit-served" {
                 let bytes = req.encode();
                 assert_eq!(Request::decode(&bytes).unwrap(), req);
                 std::fs::write(dir.join(format!("request-{name}")), bytes).unwrap();
@@ -1579,7 +1619,7 @@ mod tests {
                 written += 1;
             }
         }
-        assert_eq!(written, 5);
+        assert_eq!(written, 7);
     }
 
     #[test]

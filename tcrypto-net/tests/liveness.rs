@@ -343,3 +343,97 @@ fn the_tokio_coordinator_also_resumes_by_itself_after_every_node_was_killed_and_
         common::ec_verifies(&public, &mechanism(Algorithm::Ed25519, i), &sig.bytes).unwrap();
     });
 }
+
+/// The detail of a node's refusal, which starts with its error code (the test fails on any other answer).
+fn refused(answer: Result<ResponseBody, ClusterError>) -> String {
+    match answer {
+        Err(ClusterError::Node { detail, .. }) => detail,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Waits until every node serves exactly `keys` and holds nothing tentative, asking through `cluster`.
+fn settled_to(cluster: &BlockingCluster, keys: &[KeyId]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states: Vec<_> = (0..5).map(|i| dkg_state(cluster, i)).collect();
+        if states
+            .iter()
+            .all(|(held, tentative, _)| held == keys && tentative.is_empty())
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not settled to {keys:?}: {states:?}");
+        cluster.connect(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_creation_given_up_by_another_coordinator_can_no_longer_be_committed_by_its_creator() {
+    let (mut nodes, cluster, identity) = five_nodes("liveness-abandon");
+    drop(cluster);
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    // The creator stops where its commit step would start, as if it died there: every node holds a tentative
+    // share and nobody has decided yet.
+    let creator = BlockingCluster::connect_tls(
+        &identity,
+        &addrs,
+        CoordinatorConfig {
+            test_halt_before_commit: true,
+            ..config()
+        },
+    )
+    .unwrap();
+    assert_eq!(creator.connect(Duration::from_secs(20)), 5);
+    creator.create_key(Algorithm::EcdsaP256, 3).unwrap_err();
+    let key = dkg_state(&creator, 0).1[0];
+    for i in 0..5 {
+        assert_eq!(dkg_state(&creator, i).1, vec![key], "node{}", i + 1);
+    }
+
+    // Node 1 records the abandonment before it answers: the creator's late commit is refused there, also after
+    // a kill -9 and a restart.
+    assert!(matches!(
+        creator.request(0, RequestBody::DkgAbandon { key }),
+        Ok(ResponseBody::Done)
+    ));
+    let why = refused(creator.request(0, RequestBody::DkgCommit { key }));
+    assert!(why.starts_with("UnknownKey") && why.contains("given up"), "{why}");
+    nodes[0].kill();
+    nodes[0].start();
+    assert_eq!(creator.connect(Duration::from_secs(20)), 5);
+    let why = refused(creator.request(0, RequestBody::DkgCommit { key }));
+    assert!(why.starts_with("UnknownKey") && why.contains("given up"), "{why}");
+    // Node 2 got the creator's commit first: it serves the key and refuses the abandonment.
+    assert!(matches!(
+        creator.request(1, RequestBody::DkgCommit { key }),
+        Ok(ResponseBody::Done)
+    ));
+    let why = refused(creator.request(1, RequestBody::DkgAbandon { key }));
+    assert!(why.starts_with("KeyExists"), "{why}");
+    // A settling coordinator sees node 2 serve the key and commits it everywhere, over node 1's record too.
+    let settle_cfg = || CoordinatorConfig {
+        dkg_rollback_after: Duration::from_secs(1),
+        ..config()
+    };
+    let settler = BlockingCluster::connect_tls(&identity, &addrs, settle_cfg()).unwrap();
+    assert_eq!(settler.connect(Duration::from_secs(20)), 5);
+    settled_to(&settler, &[key]);
+    assert_eq!(settler.refresh_keys().unwrap(), vec![key]);
+    sign_checked(&settler, key, Algorithm::EcdsaP256, 0).unwrap();
+    drop(settler);
+
+    // A second creation that nobody commits: once its shares are older than the grace, a settling coordinator
+    // gives it up on every node, then deletes it; the creator's commit, however late, then makes nothing served.
+    creator.create_key(Algorithm::Ed25519, 3).unwrap_err();
+    let abandoned = dkg_state(&creator, 0).1[0];
+    std::thread::sleep(Duration::from_millis(1_200));
+    let settler = BlockingCluster::connect_tls(&identity, &addrs, settle_cfg()).unwrap();
+    assert_eq!(settler.connect(Duration::from_secs(20)), 5);
+    settled_to(&settler, &[key]);
+    for i in 0..5 {
+        let why = refused(creator.request(i, RequestBody::DkgCommit { key: abandoned }));
+        assert!(why.starts_with("UnknownKey"), "{why}");
+    }
+    settled_to(&settler, &[key]);
+}

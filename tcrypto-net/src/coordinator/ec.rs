@@ -26,7 +26,11 @@
 //! only in one coordinator: every coordinator asks each node that connects for `DkgPending` (its served keys,
 //! tentative shares with their age, kept deliveries) and settles: a tentative share of a key that some node
 //! serves is committed; one older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves
-//! is deleted once every node has reported; a party that some dealer keeps a delivery for is delivered it once
+//! is, once every node has reported, given up on every node (`DkgAbandon`: each node records it before it
+//! answers and from then on refuses the creator's commit, or answers that it serves the key already) and then
+//! deleted everywhere, or committed everywhere when some node served it after all. Per node the creator's commit
+//! and a settling coordinator's abandonment are thus ordered, and a creation a second coordinator rolls back
+//! can never end up served by some nodes only; a party that some dealer keeps a delivery for is delivered it once
 //! every qualified dealer's part is in, and the dealers drop their parts on `DkgDelivered`. All of it is
 //! broadcasts and envelopes sealed to their recipients, nothing the coordinator can open.
 //!
@@ -69,6 +73,18 @@ pub(super) struct EcState {
     frost: HashMap<KeyId, Pool<FrostEntry>>,
     /// What each node last answered to [`RequestBody::DkgPending`] (since it connected).
     reports: BTreeMap<NodeIndex, PendingReport>,
+    /// Key creations being given up ([`RequestBody::DkgAbandon`] sent to every node), by key.
+    abandoning: BTreeMap<KeyId, Abandoning>,
+}
+
+/// An abandonment of a key creation in progress: the nodes not answered yet and what the others said.
+#[derive(Debug, Default)]
+struct Abandoning {
+    waiting: BTreeSet<NodeIndex>,
+    /// Some node serves the key (its creator's commit came first there): commit it everywhere instead.
+    served: bool,
+    /// Some node did not acknowledge: nothing is deleted; a later settlement tries again.
+    failed: bool,
 }
 
 /// A node's answer to [`RequestBody::DkgPending`].
@@ -591,6 +607,18 @@ impl Coordinator {
             return;
         }
         let info = first.clone();
+        #[cfg(feature = "test-support")]
+        if self.cfg.test_halt_before_commit {
+            let detail = format!("halted before the commit of key {} (test)", info.key);
+            self.finish_created(
+                op,
+                Err(SignError::Aborted {
+                    culprits: Vec::new(),
+                    detail,
+                }),
+            );
+            return;
+        }
         let (named, disqualified) = resolution.unwrap_or_default();
         // The commit step: every dealer that stored the share is told to serve it; the key exists once one did.
         let requests: Vec<(SignerId, NodeIndex, RequestBody)> = d
@@ -800,7 +828,10 @@ impl Coordinator {
     /// Settles what the nodes' reports show, so that no key creation depends on the coordinator that ran it:
     /// - a tentative share whose key some node serves is committed (the creating coordinator committed it);
     /// - a tentative share older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves,
-    ///   once every other node has reported, is deleted (the creation was abandoned);
+    ///   once every other node has reported, is given up: every node records the abandonment
+    ///   ([`RequestBody::DkgAbandon`], which its creator's late commit can no longer overtake), then the key is
+    ///   deleted everywhere, or committed everywhere when some node answers that it serves the key after all
+    ///   (its creator's commit reached it between its report and the abandonment);
     /// - a party that dealers keep a delivery for is delivered its share once every qualified dealer's part is
     ///   in (or, if it already serves the key, the dealers are told to drop it).
     fn settle_pending(&mut self, now: Instant) {
@@ -813,13 +844,13 @@ impl Coordinator {
             .collect();
         let everyone = self.nodes.len();
         let mut settle: Vec<(NodeIndex, KeyId, RequestBody)> = Vec::new();
+        let mut abandon: BTreeSet<KeyId> = BTreeSet::new();
         for (&node, report) in &self.ec.reports {
             for (&key, &age) in &report.tentative {
                 if served.contains(&key) {
-                    settle.push((node, key, RequestBody::DkgCommit { key }));
+                    settle.push((node, key, RequestBody::DkgCommitServed { key }));
                 } else if age >= grace && self.ec.reports.len() == everyone {
-                    tracing::warn!(node = %self.node_name(node), %key, "abandoned key creation rolled back");
-                    settle.push((node, key, RequestBody::DeleteKey { key }));
+                    abandon.insert(key);
                 }
             }
         }
@@ -829,7 +860,82 @@ impl Coordinator {
             }
             self.send_unanswered(node, body, now);
         }
+        for key in abandon {
+            self.abandon_creation(key, now);
+        }
         self.deliver_kept(&served, now);
+    }
+
+    /// Gives the creation of `key` up on every node (see [`Coordinator::settle_pending`]).
+    fn abandon_creation(&mut self, key: KeyId, now: Instant) {
+        if self.ec.abandoning.contains_key(&key) {
+            return;
+        }
+        for r in self.ec.reports.values_mut() {
+            r.tentative.remove(&key);
+        }
+        tracing::warn!(%key, "abandoned key creation: every node records it, then it is rolled back");
+        self.ec.abandoning.insert(
+            key,
+            Abandoning {
+                waiting: (0..self.nodes.len()).collect(),
+                ..Abandoning::default()
+            },
+        );
+        for node in 0..self.nodes.len() {
+            let op = self.new_op(Op::Abandon { key });
+            let body = RequestBody::DkgAbandon { key };
+            if self
+                .send(op, node, self.fresh_session(), self.unix_at(now), body, now)
+                .is_err()
+            {
+                self.ops.remove(&op);
+                self.abandon_answered(key, node, None, now);
+            }
+        }
+    }
+
+    /// A node's answer to [`RequestBody::DkgAbandon`] (`None`: the request failed). Once every node answered:
+    /// delete the key everywhere when every node recorded the abandonment, commit it everywhere when one serves
+    /// it, and leave it for a later settlement when one did not answer.
+    pub(super) fn abandon_answered(
+        &mut self,
+        key: KeyId,
+        node: NodeIndex,
+        body: Option<ResponseBody>,
+        now: Instant,
+    ) {
+        let Some(a) = self.ec.abandoning.get_mut(&key) else {
+            return;
+        };
+        a.waiting.remove(&node);
+        match body {
+            Some(ResponseBody::Done) => {}
+            Some(ResponseBody::Error {
+                code: crate::wire::ErrorCode::KeyExists,
+                ..
+            }) => a.served = true,
+            _ => a.failed = true,
+        }
+        if !a.waiting.is_empty() {
+            return;
+        }
+        let Some(a) = self.ec.abandoning.remove(&key) else {
+            return;
+        };
+        let body = if a.served {
+            tracing::warn!(%key, "abandoned key creation is served by a node after all: committed everywhere");
+            RequestBody::DkgCommitServed { key }
+        } else if a.failed {
+            tracing::warn!(%key, "abandoned key creation not recorded by every node; settled later");
+            return;
+        } else {
+            tracing::warn!(%key, "abandoned key creation rolled back");
+            RequestBody::DeleteKey { key }
+        };
+        for node in 0..self.nodes.len() {
+            self.send_unanswered(node, body.clone(), now);
+        }
     }
 
     /// Delivers the shares that dealers keep for parties that were offline (keys some node serves): once every

@@ -459,6 +459,9 @@ pub(crate) const MAX_RUNS: usize = 16;
 const TENTATIVE_PREFIX: &str = "dkgtentative-";
 /// Store-name prefix of what a dealer keeps for the offline parties of a key.
 const KEPT_PREFIX: &str = "dkgkept-";
+/// Store-name prefix of the record that a settling coordinator gave a key creation up
+/// ([`crate::wire::RequestBody::DkgAbandon`]).
+const ABANDONED_PREFIX: &str = "dkgabandoned-";
 
 /// A node's DKG state that outlives a run: tentative shares (stored, not served until committed) and the
 /// deliveries it keeps as a dealer. Both are written to the node's encrypted store before they are answered.
@@ -470,6 +473,9 @@ const KEPT_PREFIX: &str = "dkgkept-";
 pub(crate) struct Keeping {
     tentative: Mutex<BTreeMap<KeyId, Tentative>>,
     kept: Mutex<BTreeMap<KeyId, KeptDelivery>>,
+    /// Key creations a settling coordinator gave up here: their commit and any late tentative share are refused
+    /// until [`Keeping::forget`] (the deletion that ends the roll-back) or a commit of a served key.
+    abandoned: Mutex<BTreeSet<KeyId>>,
 }
 
 /// A share stored at the end of a DKG, waiting for the commit.
@@ -525,8 +531,23 @@ impl Keeping {
     pub(crate) fn load(&self, store: &SecretStore) -> Result<Vec<String>, String> {
         let mut tentative = BTreeMap::new();
         let mut kept = BTreeMap::new();
+        let mut abandoned = BTreeSet::new();
         let mut damaged = Vec::new();
         for name in store.list().map_err(|e| e.to_string())? {
+            // The record's name carries the key; its content is the key again (a damaged one is still a
+            // refusal to commit: when in doubt, the creation stays abandoned).
+            if let Some(key) = name.strip_prefix(ABANDONED_PREFIX) {
+                match hex::decode(key).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                    Some(key) => {
+                        abandoned.insert(KeyId(key));
+                    }
+                    None => damaged.push(format!(
+                        "{}: not named after a key id",
+                        store.path_of(&name).display()
+                    )),
+                }
+                continue;
+            }
             let is_tentative = name.starts_with(TENTATIVE_PREFIX);
             if !is_tentative && !name.starts_with(KEPT_PREFIX) {
                 continue;
@@ -555,6 +576,7 @@ impl Keeping {
         }
         *self.tentative.lock().map_err(|_| "DKG state lock poisoned")? = tentative;
         *self.kept.lock().map_err(|_| "DKG state lock poisoned")? = kept;
+        *self.abandoned.lock().map_err(|_| "DKG state lock poisoned")? = abandoned;
         Ok(damaged)
     }
 
@@ -579,6 +601,51 @@ impl Keeping {
                 .map_err(storage)?;
         }
         self.tentative.lock().map_err(|_| poisoned())?.insert(key, t);
+        Ok(())
+    }
+
+    /// Whether a settling coordinator gave the creation of `key` up here.
+    pub(crate) fn is_abandoned(&self, key: &KeyId) -> bool {
+        // A poisoned lock is a refusal too.
+        self.abandoned.lock().map(|a| a.contains(key)).unwrap_or(true)
+    }
+
+    /// The abandoned creations, locked: a commit and an abandonment of the same key each run whole under it
+    /// (lock order: this, then the node's key table).
+    pub(crate) fn lock_abandoned(&self) -> Result<std::sync::MutexGuard<'_, BTreeSet<KeyId>>, Refusal> {
+        self.abandoned.lock().map_err(|_| poisoned())
+    }
+
+    /// Records, crash-safely and before it is answered, that the creation of `key` is abandoned here.
+    pub(crate) fn abandon(
+        store: Option<&SecretStore>,
+        abandoned: &mut BTreeSet<KeyId>,
+        key: &KeyId,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        if let Some(store) = store {
+            store
+                .put(&format!("{ABANDONED_PREFIX}{key}"), key.as_bytes(), rng)
+                .map_err(storage)?;
+        }
+        abandoned.insert(*key);
+        Ok(())
+    }
+
+    /// Clears the abandonment record of `key`.
+    pub(crate) fn unabandon(
+        store: Option<&SecretStore>,
+        abandoned: &mut BTreeSet<KeyId>,
+        key: &KeyId,
+    ) -> Result<(), Refusal> {
+        if abandoned.contains(key) {
+            if let Some(store) = store {
+                store
+                    .delete(&format!("{ABANDONED_PREFIX}{key}"))
+                    .map_err(storage)?;
+            }
+            abandoned.remove(key);
+        }
         Ok(())
     }
 
@@ -629,6 +696,8 @@ impl Keeping {
                 .map_err(storage)?;
         }
         self.kept.lock().map_err(|_| poisoned())?.remove(key);
+        // The abandonment record goes last: a crash before leaves the creation abandoned, never committable.
+        Self::unabandon(store, &mut *self.lock_abandoned()?, key)?;
         Ok(self
             .tentative
             .lock()
