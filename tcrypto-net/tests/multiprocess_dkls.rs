@@ -201,6 +201,22 @@ fn a_3_of_5_key_signs_1000_times_with_two_nodes_killed_and_the_fast_path_resumes
         t.elapsed()
     );
     assert_eq!(fresh.ecdsa_signatures_by_path(), (0, 1));
+    // One signature starts no presigning (a process that signs once leaves no batch behind); the second does.
+    fresh.connect(Duration::from_millis(500));
+    assert_eq!(
+        fresh.presignature_pool_len(&key),
+        0,
+        "one signature started presigning"
+    );
+    sign_verified(&fresh, key, 6001, 1, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fresh.presignature_pool_len(&key) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second signature started no presigning"
+        );
+        fresh.connect(Duration::from_millis(20));
+    }
 }
 
 #[test]

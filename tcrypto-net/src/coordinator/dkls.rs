@@ -62,6 +62,9 @@ pub(super) struct DklsState {
     pub(super) signed_fast: u64,
     /// Signatures released by DKLs23.
     pub(super) signed_dkls: u64,
+    /// Keys that had an ECDSA signature without a presignature in this process: the next one starts presigning
+    /// (a process that signs once, like one `pkcs11-tool` run, leaves no presignatures behind).
+    pub(super) demanded: BTreeSet<KeyId>,
 }
 
 /// A pair setup between two nodes, relayed by the coordinator.

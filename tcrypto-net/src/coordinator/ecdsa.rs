@@ -184,7 +184,7 @@ impl Coordinator {
     }
 
     /// Sends signature `op` down the fast path when a presignature is ready for it, else to DKLs23; starts a
-    /// background refill of the pool when presigning is possible.
+    /// background refill of the pool when presigning is possible (from the key's second signature on).
     fn ecdsa_route(&mut self, op: OpId, key: KeyId, now: Instant) {
         let avoid = self
             .ops
@@ -195,9 +195,14 @@ impl Coordinator {
         if self.presignature_ready(&key, &avoid, now) {
             return self.pool_enqueue::<Presignatures>(key, op, now);
         }
-        let presigning = self
-            .threshold_of(&key)
-            .is_some_and(|k| self.usable_holders(&key, now).len() >= Presignatures::refill_quorum(k));
+        // Presigning starts with the second signature of a key that finds no presignature in this process (or
+        // with its creation here, or an explicit prefill): a process that signs once spends nothing on a batch
+        // it would abandon.
+        let again = !self.dkls.demanded.insert(key);
+        let presigning = again
+            && self
+                .threshold_of(&key)
+                .is_some_and(|k| self.usable_holders(&key, now).len() >= Presignatures::refill_quorum(k));
         if presigning {
             self.pool_prefill::<Presignatures>(key, now);
         }
