@@ -40,6 +40,7 @@ pub mod identity;
 pub mod memory;
 pub mod metrics;
 pub mod node;
+pub mod policy;
 pub mod replay;
 pub mod sealed;
 pub mod server;

@@ -1,0 +1,33 @@
+//! Fuzzes the RRSIG signature data a node with a signing policy parses before it signs
+//! (`tcrypto_net::policy::RrsigData::parse`, then a policy check): nothing panics, and what parses is an RRset
+//! of at least one RR whose owner carries at least the RRSIG's labels.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use tcrypto::KeyId;
+use tcrypto_net::policy::{Policy, RrsigData};
+
+const POLICY: &str = r#"
+[[key]]
+key = "abababab"
+mechanisms = ["dnssec-rrsig"]
+[key.dnssec]
+zones = ["example.com."]
+role = "zsk"
+algorithm = 13
+max_validity = "30d"
+max_inception_age = "2h"
+max_expiration_ahead = "31d"
+"#;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(d) = RrsigData::parse(data) {
+        assert!(d.rr_count >= 1);
+        assert!(usize::from(d.labels) <= d.owner.label_count());
+    }
+    static P: OnceLock<Policy> = OnceLock::new();
+    let policy = P.get_or_init(|| Policy::parse(POLICY, std::path::Path::new("fuzz.toml")).expect("policy"));
+    let _ = policy.check(&KeyId([0xab; 32]), "dnssec-rrsig", Some(data), |_| None, 1_796_601_600);
+});
