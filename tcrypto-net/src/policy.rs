@@ -29,8 +29,7 @@
 //! ```
 //! A node without a policy file signs what its pinned coordinators ask (the behaviour before policies).
 //!
-//! Refusals name the [`Rule`] that failed; the node answers them with
-//! [`crate::wire::ErrorCode::PolicyRefused`] and audits them with the rule.
+//! Refusals name the [`Rule`] that failed (a [`Refused`]), which the node answers and audits with the rule.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
