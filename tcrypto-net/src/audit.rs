@@ -59,6 +59,8 @@ pub struct AuditRecord {
     pub payload: Option<Vec<u8>>,
     /// `Ok(())` or the error answered.
     pub outcome: Result<(), ErrorCode>,
+    /// The policy rule that refused the request, if one did ([`crate::policy::Rule`]).
+    pub rule: Option<&'static str>,
 }
 
 impl AuditRecord {
@@ -96,6 +98,9 @@ impl AuditRecord {
             Err(code) => {
                 let _ = write!(s, " outcome=error:{code:?}");
             }
+        }
+        if let Some(rule) = self.rule {
+            let _ = write!(s, " rule={rule}");
         }
         s
     }
@@ -762,6 +767,7 @@ mod tests {
             } else {
                 Ok(())
             },
+            rule: None,
         }
     }
 

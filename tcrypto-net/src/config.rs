@@ -8,6 +8,7 @@
 //! passphrase_file = "/etc/tcrypto-node/passphrase"   # or key_file = "...", or $TCRYPTO_NODE_PASSPHRASE
 //! max_clock_skew_ms = 30000
 //! presignature_witness = "/run/tcrypto-node/node1.witness"   # default: "<data_dir>.witness"
+//! policy_file = "policy.toml"    # the node's signing policy (see crate::policy); reloaded on SIGHUP
 //!
 //! [[coordinators]]
 //! name = "coord-a"
@@ -149,6 +150,9 @@ pub struct NodeConfig {
     pub audit_max_bytes: Option<u64>,
     /// The audit log is also rotated when its first entry is this old (default: by size only).
     pub audit_max_age_secs: Option<u64>,
+    /// The node operator's signing policy ([`crate::policy`]; relative to the configuration file's directory);
+    /// without one, the node signs what its pinned coordinators ask.
+    pub policy_file: Option<PathBuf>,
     /// Coordinators allowed to connect.
     #[serde(default)]
     pub coordinators: Vec<PinnedCoordinator>,
@@ -217,6 +221,14 @@ impl NodeConfig {
         self.presignature_witness
             .clone()
             .unwrap_or_else(|| crate::node::default_witness(&self.data_dir))
+    }
+
+    /// The signing policy file, if one is configured (`config`: the configuration file, whose directory a
+    /// relative path is taken from).
+    pub fn policy_path(&self, config: &Path) -> Option<PathBuf> {
+        self.policy_file
+            .as_ref()
+            .map(|p| config.parent().unwrap_or(Path::new(".")).join(p))
     }
 
     /// The file where the running daemon writes what it found wrong at start (read by `tcrypto-node status`).

@@ -148,6 +148,14 @@ pub enum SignError {
     /// The request frame could not be built.
     #[error("frame: {0}")]
     Frame(#[from] FrameError),
+    /// A node's signing policy refused the signature ([`crate::policy`]); no other node was asked.
+    #[error("refused by the signing policy of {node}: {detail}")]
+    PolicyRefused {
+        /// The refusing node, by name.
+        node: String,
+        /// The rule (its name first, [`crate::policy::Rule::name`]) and what the node saw.
+        detail: String,
+    },
     /// A multi-party run (key generation) was aborted; the nodes found misbehaving, by name.
     #[error("aborted: {detail} (culprits: {culprits:?})")]
     Aborted {
@@ -1206,6 +1214,24 @@ impl Coordinator {
         };
         let latency = now.saturating_duration_since(p.sent);
         if let ResponseBody::Error { code, detail } = &resp.body {
+            let signing = matches!(
+                self.ops.get(&p.op),
+                Some(Op::Sign(_) | Op::FrostSign(_) | Op::EcdsaSign(_) | Op::DklsSign(_))
+            );
+            if *code == crate::wire::ErrorCode::PolicyRefused && signing {
+                // The node is healthy and the others would judge the same request by their own policies:
+                // the signature is refused as a whole, without asking anyone else.
+                let name = self.node_name(node);
+                tracing::warn!(node = %name, %detail, "signature refused by a node's signing policy");
+                self.finish_sign(
+                    p.op,
+                    Err(SignError::PolicyRefused {
+                        node: name,
+                        detail: detail.clone(),
+                    }),
+                );
+                return;
+            }
             self.node_failed(node, now);
             if *code == crate::wire::ErrorCode::BadEncoding
                 && matches!(self.ops.get(&p.op), Some(Op::FrostSign(_)))

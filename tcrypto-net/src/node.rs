@@ -32,6 +32,7 @@ use crate::audit::{AuditRecord, AuditSink};
 use crate::bundle::{SealedBundle, ShareBundle};
 use crate::ec::{self, Failure, Roster};
 use crate::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
+use crate::policy::Policy;
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::store::{SecretStore, StoreError};
 use crate::wire::{ErrorCode, KeyInfo, Request, RequestBody, Response, ResponseBody};
@@ -108,6 +109,10 @@ pub struct SignerNode {
     notices: Mutex<Vec<String>>,
     /// Request counters and latencies, when the daemon exposes metrics.
     metrics: std::sync::OnceLock<Arc<crate::metrics::NodeMetrics>>,
+    /// The operator's signing policy ([`crate::policy`]); none: every pinned coordinator's request is signed.
+    policy: RwLock<Option<Arc<Policy>>>,
+    /// DNSKEY key tags of the keys held, by key, flags and algorithm (derived once from the public key).
+    key_tags: Mutex<BTreeMap<(KeyId, u16, u8), Option<u16>>>,
 }
 
 /// The spent-presignature log's file name in the data directory.
@@ -206,6 +211,88 @@ impl SignerNode {
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
             metrics: std::sync::OnceLock::new(),
+            policy: RwLock::new(None),
+            key_tags: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sets (or, with `None`, removes) the signing policy; requests answered from now on follow it.
+    pub fn set_policy(&self, policy: Option<Policy>) {
+        if let Ok(mut p) = self.policy.write() {
+            *p = policy.map(Arc::new);
+        }
+    }
+
+    /// The signing policy in force, one line per entry (`None`: no policy, every request is signed).
+    pub fn policy_summary(&self) -> Option<Vec<String>> {
+        self.policy.read().ok()?.as_ref().map(|p| p.summary())
+    }
+
+    /// The policy's verdict on a signing request with `key` (`mechanism`: the audit name, `payload` the data or
+    /// digest). `None`: no policy or not a signing request.
+    fn policy_verdict(
+        &self,
+        body: &RequestBody,
+        key: Option<KeyId>,
+        mechanism: Option<&'static str>,
+        payload: Option<&[u8]>,
+        now_ms: u64,
+    ) -> Option<crate::policy::Refused> {
+        let signing = matches!(
+            body,
+            RequestBody::Sign { .. }
+                | RequestBody::SignOptimistic { .. }
+                | RequestBody::FrostSign { .. }
+                | RequestBody::EcdsaSign { .. }
+                | RequestBody::DklsSign { .. }
+        );
+        let policy = self.policy.read().ok()?.clone()?;
+        let (true, Some(key), Some(mechanism)) = (signing, key, mechanism) else {
+            return None;
+        };
+        // Both ECDSA paths sign the same digest; an Ed25519 key signs the data itself, so for a DNSSEC key the
+        // message is the RRSIG data.
+        let dnssec = policy.for_key(&key).is_some_and(|p| p.dnssec.is_some());
+        let (name, data) = match mechanism {
+            "ecdsa-dkls" => ("ecdsa", None),
+            "ed25519" if dnssec => ("dnssec-rrsig", payload),
+            m => (m, None),
+        };
+        let derive = |d: &crate::policy::DnssecPolicy| self.key_tag(&key, d.role.dnskey_flags(), d.algorithm);
+        policy.check(&key, name, data, derive, now_ms / 1000).err()
+    }
+
+    /// The key tag of held key `key` as a DNSKEY with these flags and algorithm; a refusal when the key cannot be
+    /// of that algorithm.
+    fn key_tag(&self, key: &KeyId, flags: u16, algorithm: u8) -> Result<Option<u16>, crate::policy::Refused> {
+        let cached = self
+            .key_tags
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&(*key, flags, algorithm)).copied());
+        let tag = match cached {
+            Some(tag) => tag,
+            None => {
+                let public = self
+                    .held(key)
+                    .and_then(|h| crate::algo::PublicKey::from_info(&h.info).ok());
+                let tag = public
+                    .and_then(|p| crate::policy::dnskey_public_key(&p, algorithm).ok())
+                    .map(|field| crate::policy::key_tag(flags, algorithm, &field));
+                if let Ok(mut t) = self.key_tags.lock() {
+                    t.insert((*key, flags, algorithm), tag);
+                }
+                tag
+            }
+        };
+        match tag {
+            Some(tag) => Ok(Some(tag)),
+            None if self.held(key).is_some() => Err(crate::policy::Refused {
+                rule: crate::policy::Rule::AlgorithmMismatch,
+                detail: format!("key {key} cannot be DNSSEC algorithm {algorithm}"),
+            }),
+            // Not held here: the request is refused as for an unknown key.
+            None => Ok(None),
         }
     }
 
@@ -414,6 +501,7 @@ impl SignerNode {
                     mechanism: None,
                     payload: None,
                     outcome: Err(ErrorCode::Malformed),
+                    rule: None,
                 };
                 let _ = self.audit.record(&rec);
                 Response::error(
@@ -527,7 +615,18 @@ impl SignerNode {
             ),
             _ => (None, None, None),
         };
-        let mut body = self.answer(now_ms, &req, frost_package, rng);
+        let verdict = self.policy_verdict(&req.body, key, mechanism, payload.as_deref(), now_ms);
+        let rule = verdict.as_ref().map(|r| r.rule.name());
+        let mut body = match verdict {
+            Some(refused) => {
+                tracing::warn!(key = ?key, %refused, "request refused by the signing policy");
+                ResponseBody::Error {
+                    code: ErrorCode::PolicyRefused,
+                    detail: refused.to_string(),
+                }
+            }
+            None => self.answer(now_ms, &req, frost_package, rng),
+        };
         let outcome = match &body {
             ResponseBody::Error { code, .. } => Err(*code),
             _ => Ok(()),
@@ -548,6 +647,7 @@ impl SignerNode {
             mechanism,
             payload,
             outcome,
+            rule,
         };
         let audited = self
             .audit

@@ -765,15 +765,15 @@ impl Policy {
     }
 
     /// Checks a request to sign with `key` using mechanism `mechanism` (its wire name) and, for `dnssec-rrsig`,
-    /// the signature data; counts it against the key's rate limit when it passes. `derived_key_tag` is the key
-    /// tag of the node's own key given the policy's role and algorithm (see [`DnssecPolicy`]); `now` the node's
-    /// Unix time in seconds.
+    /// the signature data; counts it against the key's rate limit when it passes. `derived_key_tag` gives the key
+    /// tag of the node's own key given the policy's role and algorithm (see [`DnssecPolicy`]), or a refusal when
+    /// the key cannot be of that algorithm; `now` is the node's Unix time in seconds.
     pub fn check(
         &self,
         key: &KeyId,
         mechanism: &str,
         data: Option<&[u8]>,
-        derived_key_tag: impl FnOnce(&DnssecPolicy) -> Option<u16>,
+        derived_key_tag: impl FnOnce(&DnssecPolicy) -> Result<Option<u16>, Refused>,
         now: u64,
     ) -> Result<(), Refused> {
         let Some(p) = self.for_key(key) else {
@@ -802,7 +802,7 @@ impl Policy {
                     "dnssec-rrsig for a key whose policy has no [key.dnssec] section",
                 );
             };
-            dnssec.check(&parsed, derived_key_tag(dnssec), now)?;
+            dnssec.check(&parsed, derived_key_tag(dnssec)?, now)?;
         }
         if let Some(limit) = p.rate_per_minute {
             let minute = now / 60;
@@ -855,6 +855,28 @@ impl Policy {
             None => out.push("other keys: refused".to_string()),
         }
         out
+    }
+}
+
+/// The public key field of a DNSKEY record for `public` as DNSSEC algorithm `algorithm` (RSA: RFC 3110, for 5, 7,
+/// 8 and 10; P-256: `x || y`, RFC 6605; Ed25519: the 32-byte key, RFC 8080).
+pub fn dnskey_public_key(public: &crate::algo::PublicKey, algorithm: u8) -> Result<Vec<u8>, String> {
+    use crate::algo::PublicKey;
+    match (public, algorithm) {
+        (PublicKey::Rsa(pk), 5 | 7 | 8 | 10) => {
+            let e = pk.public_exponent().to_be_bytes();
+            let e = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len() - 1)..];
+            let mut out = vec![u8::try_from(e.len()).unwrap_or(8)];
+            out.extend_from_slice(e);
+            out.extend_from_slice(&pk.modulus_bytes());
+            Ok(out)
+        }
+        (PublicKey::Ecdsa(pk), 13) => Ok(pk.verifying.to_sec1_point(false).as_bytes()[1..].to_vec()),
+        (PublicKey::Ed25519(pk), 15) => Ok(pk.public_key_bytes().to_vec()),
+        (p, a) => Err(format!(
+            "a {} key cannot be DNSSEC algorithm {a}",
+            p.algorithm().name()
+        )),
     }
 }
 

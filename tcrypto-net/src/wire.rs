@@ -1045,10 +1045,13 @@ pub enum ErrorCode {
     BadBundle,
     /// The node's own bug.
     Internal,
+    /// The node's signing policy refuses the request (the detail starts with the rule's name,
+    /// [`crate::policy::Rule::name`]); asking another node is pointless.
+    PolicyRefused,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 11] = [
+    const ALL: [ErrorCode; 12] = [
         ErrorCode::Malformed,
         ErrorCode::UnknownKey,
         ErrorCode::BadEncoding,
@@ -1060,6 +1063,7 @@ impl ErrorCode {
         ErrorCode::KeyExists,
         ErrorCode::BadBundle,
         ErrorCode::Internal,
+        ErrorCode::PolicyRefused,
     ];
 
     /// The wire code.
@@ -1076,6 +1080,7 @@ impl ErrorCode {
             ErrorCode::KeyExists => 9,
             ErrorCode::BadBundle => 10,
             ErrorCode::Internal => 11,
+            ErrorCode::PolicyRefused => 12,
         }
     }
 

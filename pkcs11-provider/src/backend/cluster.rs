@@ -85,6 +85,7 @@ fn os_rng() -> UnwrapErr<getrandom::SysRng> {
 fn cluster_error(e: ClusterError) -> BackendError {
     match e {
         ClusterError::Sign(SignError::UnknownKey(_)) => BackendError::UnknownKey,
+        ClusterError::Sign(e @ SignError::PolicyRefused { .. }) => BackendError::PolicyRefused(e.to_string()),
         other => BackendError::Cluster(other.to_string()),
     }
 }

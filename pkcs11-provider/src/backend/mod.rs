@@ -13,8 +13,8 @@ pub mod cluster;
 pub mod embedded;
 
 use cryptoki_sys::{
-    CK_RV, CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED, CKR_KEY_HANDLE_INVALID, CKR_KEY_SIZE_RANGE,
-    CKR_MECHANISM_INVALID, CKR_PIN_INCORRECT, CKR_PIN_INVALID, CKR_USER_NOT_LOGGED_IN,
+    CK_RV, CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED, CKR_KEY_FUNCTION_NOT_PERMITTED, CKR_KEY_HANDLE_INVALID,
+    CKR_KEY_SIZE_RANGE, CKR_MECHANISM_INVALID, CKR_PIN_INCORRECT, CKR_PIN_INVALID, CKR_USER_NOT_LOGGED_IN,
 };
 use tcrypto::HashAlg;
 
@@ -142,6 +142,9 @@ pub enum BackendError {
     /// The PIN cannot become the user PIN (the message says why).
     #[error("PIN refused: {0}")]
     PinInvalid(String),
+    /// A node's signing policy refuses this use of the key (the message names the node and the rule).
+    #[error("{0}")]
+    PolicyRefused(String),
 }
 
 impl BackendError {
@@ -156,6 +159,7 @@ impl BackendError {
             BackendError::Locked(_) => CKR_USER_NOT_LOGGED_IN,
             BackendError::PinIncorrect(_) => CKR_PIN_INCORRECT,
             BackendError::PinInvalid(_) => CKR_PIN_INVALID,
+            BackendError::PolicyRefused(_) => CKR_KEY_FUNCTION_NOT_PERMITTED,
         }
     }
 }

@@ -279,7 +279,7 @@ fn run(cli: &Cli, out: Output) -> Result<u8> {
                     format!(
                         "{owner} {ttl} IN DNSKEY {flags} 3 {alg} {} ; key tag {}\n",
                         base64(&rdata),
-                        key_tag(*flags, alg, &rdata)
+                        tcrypto_net::policy::key_tag(*flags, alg, &rdata)
                     )
                 }
             };
@@ -400,7 +400,7 @@ fn list(cluster: &BlockingCluster, out: Output) -> Result<u8> {
         let (k, n) = threshold_of(&public);
         let alg = default_dnssec_algorithm(&public);
         let tag = dnskey_public_key(&public, alg)
-            .map(|rdata| key_tag(257, alg, &rdata))
+            .map(|rdata| tcrypto_net::policy::key_tag(257, alg, &rdata))
             .ok();
         let bits = match &public {
             PublicKey::Rsa(pk) => pk.modulus_bits(),
@@ -705,63 +705,7 @@ fn default_dnssec_algorithm(public: &PublicKey) -> u8 {
     }
 }
 
-/// The DNSKEY public key field: RFC 3110 for RSA (exponent length, exponent, modulus), RFC 6605 for P-256
-/// (`x || y`), RFC 8080 for Ed25519 (the 32-byte point).
+/// The DNSKEY public key field ([`tcrypto_net::policy::dnskey_public_key`]).
 fn dnskey_public_key(public: &PublicKey, algorithm: u8) -> Result<Vec<u8>> {
-    match (public, algorithm) {
-        (PublicKey::Rsa(pk), 5 | 7 | 8 | 10) => {
-            let e = pk.public_exponent().to_be_bytes();
-            let e = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len() - 1)..];
-            let mut out = vec![u8::try_from(e.len()).unwrap_or(8)];
-            out.extend_from_slice(e);
-            out.extend_from_slice(&pk.modulus_bytes());
-            Ok(out)
-        }
-        (PublicKey::Ecdsa(pk), 13) => Ok(pk.verifying.to_sec1_point(false).as_bytes()[1..].to_vec()),
-        (PublicKey::Ed25519(pk), 15) => Ok(pk.public_key_bytes().to_vec()),
-        (p, a) => fail(format!(
-            "a {} key cannot be DNSSEC algorithm {a}",
-            p.algorithm().name()
-        )),
-    }
-}
-
-/// The key tag of a DNSKEY (RFC 4034 appendix B).
-fn key_tag(flags: u16, algorithm: u8, public_key: &[u8]) -> u16 {
-    let mut rdata = Vec::with_capacity(4 + public_key.len());
-    rdata.extend_from_slice(&flags.to_be_bytes());
-    rdata.push(3);
-    rdata.push(algorithm);
-    rdata.extend_from_slice(public_key);
-    let mut acc: u32 = 0;
-    for (i, b) in rdata.iter().enumerate() {
-        acc += if i % 2 == 0 {
-            u32::from(*b) << 8
-        } else {
-            u32::from(*b)
-        };
-    }
-    acc += (acc >> 16) & 0xffff;
-    (acc & 0xffff) as u16
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_tags_match_the_rfc_examples() {
-        // RFC 6605 section 6.1: the P-256 example DNSKEY has key tag 55648.
-        let p256 = data_encoding::BASE64
-            .decode(
-                b"GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==",
-            )
-            .unwrap();
-        assert_eq!(key_tag(257, 13, &p256), 55648);
-        // RFC 8080 section 6.1: the Ed25519 example DNSKEY has key tag 3613.
-        let ed = data_encoding::BASE64
-            .decode(b"l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=")
-            .unwrap();
-        assert_eq!(key_tag(257, 15, &ed), 3613);
-    }
+    tcrypto_net::policy::dnskey_public_key(public, algorithm).map_err(Failure)
 }

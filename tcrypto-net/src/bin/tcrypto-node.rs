@@ -325,6 +325,12 @@ fn serve(config: &Path) -> Result<()> {
         Some(&cfg.witness()),
     ));
     node.set_peers(cfg.peer_publics()?);
+    // A policy file that does not load stops the start: the node never signs under less than what it says.
+    if let Some(path) = cfg.policy_path(config) {
+        let policy = tcrypto_net::policy::Policy::load(&path)?;
+        println!("signing policy {}", path.display());
+        node.set_policy(Some(policy));
+    }
     let keys = node.load_keys()?;
     // What is damaged is said on stderr (each case was logged when found) and kept for `tcrypto-node status`.
     let health = node.health();
@@ -617,6 +623,25 @@ fn reload(config: &Path, node: &SignerNode) {
         Ok(peers) => node.set_peers(peers),
         Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded; peers unchanged"),
     }
+    // The policy: a file that does not load leaves the previous policy in force (never a looser one by mistake).
+    match NodeConfig::load(config).map(|c| c.policy_path(config)) {
+        Ok(Some(path)) => match tcrypto_net::policy::Policy::load(&path) {
+            Ok(p) => {
+                tracing::info!(file = %path.display(), "SIGHUP: signing policy reloaded");
+                node.set_policy(Some(p));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: signing policy not reloaded; the previous one stays")
+            }
+        },
+        Ok(None) => {
+            if node.policy_summary().is_some() {
+                tracing::warn!("SIGHUP: policy_file removed from the configuration; no signing policy now");
+            }
+            node.set_policy(None);
+        }
+        Err(_) => {}
+    }
 }
 
 /// `tcrypto-node status`: its exit code (see the command's help).
@@ -649,10 +674,26 @@ fn status(config: &Path) -> Result<u8> {
         .map(|s| s.lines().count())
         .unwrap_or(0);
     println!("audit records {audited}");
+    let mut policy_broken = false;
+    match cfg.policy_path(config) {
+        None => println!("policy none (every request of a pinned coordinator is signed)"),
+        Some(path) => match tcrypto_net::policy::Policy::load(&path) {
+            Ok(p) => {
+                println!("policy {}", path.display());
+                for line in p.summary() {
+                    println!("  policy {line}");
+                }
+            }
+            Err(e) => {
+                println!("policy {} does not load: {e}", path.display());
+                policy_broken = true;
+            }
+        },
+    }
     // Damage found by the last start of the daemon, and files moved aside.
     let health = std::fs::read_to_string(cfg.health_file()).unwrap_or_default();
     let problems: Vec<&str> = health.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut troubled = !problems.is_empty();
+    let mut troubled = !problems.is_empty() || policy_broken;
     println!("problems {}", problems.len());
     for p in problems {
         println!("  problem {p}");
@@ -714,6 +755,7 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
         mechanism: None,
         payload: None,
         outcome: Ok(()),
+        rule: None,
     })?;
     audit.sync()?;
     println!(

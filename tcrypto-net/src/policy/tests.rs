@@ -104,7 +104,7 @@ fn zsk() -> Policy {
 }
 
 fn check(policy: &Policy, sig: &Sig) -> Result<(), Refused> {
-    policy.check(&key(), "dnssec-rrsig", Some(&sig.bytes()), |_| None, NOW)
+    policy.check(&key(), "dnssec-rrsig", Some(&sig.bytes()), |_| Ok(None), NOW)
 }
 
 fn rule(policy: &Policy, sig: &Sig) -> Rule {
@@ -166,7 +166,7 @@ fn what_a_stolen_coordinator_would_ask_is_refused_with_its_rule() {
             &key(),
             "dnssec-rrsig",
             Some(b"any document at all"),
-            |_| None,
+            |_| Ok(None),
             NOW
         )
         .unwrap_err()
@@ -174,17 +174,19 @@ fn what_a_stolen_coordinator_would_ask_is_refused_with_its_rule() {
         Rule::MalformedData
     );
     assert_eq!(
-        p.check(&key(), "ecdsa", None, |_| None, NOW).unwrap_err().rule,
+        p.check(&key(), "ecdsa", None, |_| Ok(None), NOW)
+            .unwrap_err()
+            .rule,
         Rule::MechanismNotAllowed
     );
     // The key tag the node derives from its own key counts even when the policy names none.
     let derived = p
-        .check(&key(), "dnssec-rrsig", Some(&ok.bytes()), |_| Some(1), NOW)
+        .check(&key(), "dnssec-rrsig", Some(&ok.bytes()), |_| Ok(Some(1)), NOW)
         .unwrap_err();
     assert_eq!(derived.rule, Rule::KeyTagMismatch);
     // Another key: no entry and no default.
     assert_eq!(
-        p.check(&KeyId([1; 32]), "ecdsa", None, |_| None, NOW)
+        p.check(&KeyId([1; 32]), "ecdsa", None, |_| Ok(None), NOW)
             .unwrap_err()
             .rule,
         Rule::NoPolicyForKey
@@ -234,7 +236,7 @@ fn malformed_and_inconsistent_rrsets_are_refused() {
     let header = 18 + name("example.com.").len();
     mixed.extend_from_slice(&one[header..]);
     assert_eq!(
-        p.check(&key(), "dnssec-rrsig", Some(&mixed), |_| None, NOW)
+        p.check(&key(), "dnssec-rrsig", Some(&mixed), |_| Ok(None), NOW)
             .unwrap_err()
             .rule,
         Rule::InconsistentRrset
@@ -249,7 +251,7 @@ fn malformed_and_inconsistent_rrsets_are_refused() {
 }
 
 fn check_bytes(p: &Policy, data: &[u8]) -> Result<(), Refused> {
-    p.check(&key(), "dnssec-rrsig", Some(data), |_| None, NOW)
+    p.check(&key(), "dnssec-rrsig", Some(data), |_| Ok(None), NOW)
 }
 
 #[test]
@@ -284,15 +286,15 @@ fn the_rate_limit_counts_per_key_and_minute() {
     let p = Policy::parse(&text, Path::new("policy.toml")).unwrap();
     let data = Sig::a("www.example.com.").bytes();
     for _ in 0..3 {
-        p.check(&key(), "dnssec-rrsig", Some(&data), |_| None, NOW)
+        p.check(&key(), "dnssec-rrsig", Some(&data), |_| Ok(None), NOW)
             .unwrap();
     }
     let refused = p
-        .check(&key(), "dnssec-rrsig", Some(&data), |_| None, NOW)
+        .check(&key(), "dnssec-rrsig", Some(&data), |_| Ok(None), NOW)
         .unwrap_err();
     assert_eq!(refused.rule, Rule::RateLimited);
     // A refusal by another rule does not count; the next minute starts afresh.
-    p.check(&key(), "dnssec-rrsig", Some(&data), |_| None, NOW + 60)
+    p.check(&key(), "dnssec-rrsig", Some(&data), |_| Ok(None), NOW + 60)
         .unwrap();
 }
 
@@ -304,11 +306,11 @@ fn timestamps_use_serial_arithmetic_across_the_32_bit_wrap() {
     let mut s = Sig::a("www.example.com.");
     s.inception = u32::MAX - 2_000;
     s.expiration = 500_000;
-    p.check(&key(), "dnssec-rrsig", Some(&s.bytes()), |_| None, now)
+    p.check(&key(), "dnssec-rrsig", Some(&s.bytes()), |_| Ok(None), now)
         .unwrap();
     s.expiration = 5_000_000;
     assert_eq!(
-        p.check(&key(), "dnssec-rrsig", Some(&s.bytes()), |_| None, now)
+        p.check(&key(), "dnssec-rrsig", Some(&s.bytes()), |_| Ok(None), now)
             .unwrap_err()
             .rule,
         Rule::ExpirationTooFar
@@ -319,16 +321,19 @@ fn timestamps_use_serial_arithmetic_across_the_32_bit_wrap() {
 fn a_default_entry_covers_keys_without_their_own() {
     let text = format!("[default]\nmechanisms = [\"ecdsa\", \"ed25519\"]\n{ZSK_POLICY}");
     let p = Policy::parse(&text, Path::new("policy.toml")).unwrap();
-    p.check(&KeyId([1; 32]), "ecdsa", None, |_| None, NOW).unwrap();
+    p.check(&KeyId([1; 32]), "ecdsa", None, |_| Ok(None), NOW)
+        .unwrap();
     assert_eq!(
-        p.check(&KeyId([1; 32]), "rsa-pss", None, |_| None, NOW)
+        p.check(&KeyId([1; 32]), "rsa-pss", None, |_| Ok(None), NOW)
             .unwrap_err()
             .rule,
         Rule::MechanismNotAllowed
     );
     // The key's own entry wins over the default.
     assert_eq!(
-        p.check(&key(), "ecdsa", None, |_| None, NOW).unwrap_err().rule,
+        p.check(&key(), "ecdsa", None, |_| Ok(None), NOW)
+            .unwrap_err()
+            .rule,
         Rule::MechanismNotAllowed
     );
     assert_eq!(p.summary().len(), 2);
@@ -446,7 +451,21 @@ mod properties {
         #[test]
         fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = RrsigData::parse(&data);
-            let _ = zsk().check(&key(), "dnssec-rrsig", Some(&data), |_| None, NOW);
+            let _ = zsk().check(&key(), "dnssec-rrsig", Some(&data), |_| Ok(None), NOW);
         }
     }
+}
+
+#[test]
+fn key_tags_match_the_rfc_examples() {
+    // RFC 6605 section 6.1: the P-256 example DNSKEY has key tag 55648.
+    let p256 = data_encoding::BASE64
+        .decode(b"GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==")
+        .unwrap();
+    assert_eq!(key_tag(257, 13, &p256), 55648);
+    // RFC 8080 section 6.1: the Ed25519 example DNSKEY has key tag 3613.
+    let ed = data_encoding::BASE64
+        .decode(b"l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=")
+        .unwrap();
+    assert_eq!(key_tag(257, 15, &ed), 3613);
 }
