@@ -970,13 +970,19 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GenerateKey(
-    _: CK_SESSION_HANDLE,
-    _: *mut CK_MECHANISM,
-    _: *mut CK_ATTRIBUTE,
-    _: CK_ULONG,
-    _: *mut CK_OBJECT_HANDLE,
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
+    guard(|| {
+        MODULE.check_initialized()?;
+        // SAFETY: see `mechanism`, `template` and `out`.
+        let (m, t, h) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulCount)?, out(phKey)?) };
+        *h = MODULE.generate_key(hSession, &m, &t)?;
+        Ok(())
+    })
 }
 
 #[unsafe(no_mangle)]

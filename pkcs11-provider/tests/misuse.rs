@@ -339,6 +339,41 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         CKR_SESSION_HANDLE_INVALID
     );
 
+    // C_GenerateKey (no secret keys here): a bad session, NULL arguments, then an invalid mechanism, in that order
+    // (Google's pkcs11test GenerateKeyInvalid).
+    let mut aes_gen = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_GEN,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut secret: CK_OBJECT_HANDLE = 0;
+    let mut one_attr = [attr(CKA_ENCRYPT, yes.as_ptr(), 1)];
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(99_999, &mut aes_gen, one_attr.as_mut_ptr(), 1, &mut secret)
+        ),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_GenerateKey(h, &mut aes_gen, null_mut(), 1, &mut secret)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(h, &mut aes_gen, one_attr.as_mut_ptr(), 1, null_mut())
+        ),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(h, &mut aes_gen, one_attr.as_mut_ptr(), 1, &mut secret)
+        ),
+        CKR_MECHANISM_INVALID
+    );
+
     // A real key: C_Sign length query, short buffer (needed length reported, operation kept), then the signature.
     let bits: CK_ULONG = 1024;
     let bits = bits.to_ne_bytes();

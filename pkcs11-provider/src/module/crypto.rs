@@ -254,6 +254,18 @@ impl Module {
         mechanism::verify(&op.scheme, &op.public, &op.data, signature)
     }
 
+    /// `C_GenerateKey`: the module holds no secret keys, so every mechanism is invalid, after the session and
+    /// arguments are checked as for any other call.
+    pub fn generate_key(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        _m: &Mechanism,
+        _t: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.with(|i| i.session(sh).map(|_| ()))?;
+        Err(Error::MechanismInvalid)
+    }
+
     /// `C_GenerateKeyPair`: the backend creates the key (lock released); the module stores the two objects.
     pub fn generate_key_pair(
         &self,
