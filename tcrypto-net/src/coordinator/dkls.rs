@@ -167,6 +167,14 @@ impl Coordinator {
         self.dkls_attempt(op, now);
     }
 
+    /// DKLs23 signatures of `key` in progress.
+    pub(super) fn dkls_in_flight(&self, key: &KeyId) -> usize {
+        self.ops
+            .values()
+            .filter(|o| matches!(o, Op::DklsSign(s) if s.key == *key))
+            .count()
+    }
+
     /// Signatures waiting for pair setups or connections try again.
     pub(super) fn dkls_serve_waiting(&mut self, now: Instant) {
         for op in std::mem::take(&mut self.dkls.waiting) {

@@ -57,6 +57,10 @@ impl Stocked for Entry {
     }
 }
 
+/// Most DKLs23 signatures of one key in flight while its presignature pool is being filled; later ones wait
+/// for presignatures.
+const DKLS_WHILE_PRESIGNING: usize = 4;
+
 /// The ECDSA pool: presignatures of the key, each with its presigning set.
 #[derive(Debug)]
 pub(super) struct Presignatures;
@@ -205,6 +209,12 @@ impl Coordinator {
                 .is_some_and(|k| self.usable_holders(&key, now).len() >= Presignatures::refill_quorum(k));
         if presigning {
             self.pool_prefill::<Presignatures>(key, now);
+            // A burst (a zone signer's batch) waits for the presigning under way instead of going to DKLs23,
+            // which costs each signer several times the CPU of a presignature: only the first few signatures of
+            // a key take the k-online path while its pool is empty (they are the ones a caller waits on).
+            if self.dkls_in_flight(&key) >= DKLS_WHILE_PRESIGNING {
+                return self.pool_enqueue::<Presignatures>(key, op, now);
+            }
         }
         self.ecdsa_to_dkls(op, now);
     }
