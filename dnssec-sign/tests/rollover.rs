@@ -795,3 +795,131 @@ fn bad_policy_and_state_files_are_refused_naming_file_and_line() {
         .to_string();
     assert!(err.starts_with("s.toml:6:"), "{err}");
 }
+
+#[test]
+fn zsk_rollover_with_softhsm_keys_keeps_every_resolver_view_valid() {
+    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+    assert!(
+        Path::new(MODULE).exists(),
+        "{MODULE} missing: .ci/run installs softhsm2"
+    );
+    let mut op = Operator::new();
+    let d = op.dir.path().to_path_buf();
+    std::fs::create_dir(d.join("tokens")).unwrap();
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            d.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let init = Command::new(tool("softhsm2-util"))
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "dnssec",
+            "--so-pin",
+            "5678",
+            "--pin",
+            "1234",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    op.env = vec![
+        ("SOFTHSM2_CONF".into(), conf.to_str().unwrap().into()),
+        ("DNSSEC_SIGN_PKCS11_PIN".into(), "1234".into()),
+    ];
+    op.extra_sign_args = ["--pkcs11-module", MODULE, "--pkcs11-token", "dnssec"]
+        .map(String::from)
+        .to_vec();
+    let policy = policy_text(13, "ksk-zsk", "key-source = \"pkcs11\"\nzsk-lifetime = \"10d\"");
+    let t0 = start();
+    op.run(t0, t0 + 13 * DAY, 2 * DAY, &|_| policy.clone());
+    assert!(op.logged("Zsk rollover started").is_some());
+    assert!(
+        op.logged("the old ZSK is removed").is_some(),
+        "{:?}",
+        op.history.log
+    );
+    let state = state_text(&op);
+    assert_eq!(state.matches("source = \"pkcs11:").count(), 3, "{state}");
+    assert!(!state.contains("source = \"local:"), "{state}");
+    check_resolver_view(&op.history, DELAYS).unwrap();
+}
+
+#[path = "../../examples/support/fixture_primes.rs"]
+mod fixture_primes;
+
+/// A combined key in an in-process 3-of-5 cluster rolled from algorithm 8 (an RSA key dealt from the fixture
+/// primes) to 13 (a P-256 key the nodes make by distributed key generation when the rollover starts), signed
+/// through the library with the cluster as key source.
+#[test]
+fn algorithm_rollover_of_a_cluster_key_from_dealt_rsa_to_dkg_ecdsa() {
+    use dnssec_sign::rollover::{Policy, Sources, sign_managed};
+    use std::sync::Arc;
+    use tcrypto_net::blocking::BlockingCluster;
+    use tcrypto_net::coordinator::CoordinatorConfig;
+    use tcrypto_net::embedded::EmbeddedNodes;
+    use tcrypto_net::identity::TlsIdentity;
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let cluster =
+        BlockingCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default()).unwrap();
+    assert_eq!(cluster.connect(std::time::Duration::from_secs(10)), 5);
+    let mut rng = rand::rng();
+    let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
+    let dealt = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
+    let cluster = Arc::new(cluster);
+    let mut op = Operator::new();
+    let c = cluster.clone();
+    op.library = Some(Box::new(move |now, zf, policy, keys, out, prev| {
+        let policy = Policy::read(policy).unwrap();
+        let zone = dnssec_sign::read_zone_file(zf, Some(&name("example."))).unwrap();
+        let mut sources = Sources::local(keys, policy.rsa_bits);
+        sources.kind = policy.key_source.clone();
+        sources.cluster = Some(c.clone());
+        sources.cluster_threshold = 3;
+        let mut opts = dnssec_sign::SignOptions::new(now);
+        opts.serial = dnssec_sign::SerialPolicy::UnixTime;
+        if let Some(prev) = prev {
+            let old = dnssec_sign::read_zone_file(prev, Some(&name("example."))).unwrap();
+            opts.previous = Some(Arc::new(dnssec_sign::sign::Previous::new(old)));
+        }
+        let (signed, stats, plan, state) = sign_managed(&policy, zone, &mut sources, opts).unwrap();
+        dnssec_sign::write_zone_file(out, &signed.origin, &signed.records).unwrap();
+        state.write(keys).unwrap();
+        format!(
+            "{}RRSIGs: kept {}, made {}, dropped {}\n",
+            plan.report(),
+            stats.kept,
+            stats.rrsigs,
+            stats.dropped
+        )
+    }));
+    let t0 = start();
+    let switch = t0 + 3 * DAY;
+    let rsa = policy_text(8, "csk", "key-source = \"cluster\"");
+    let ecdsa = policy_text(13, "csk", "key-source = \"cluster\"");
+    op.run(t0, t0 + 9 * DAY, 2 * DAY, &|t| {
+        if t < switch { rsa.clone() } else { ecdsa.clone() }
+    });
+    assert!(op.logged("Algorithm rollover started").is_some());
+    assert!(
+        op.logged("the old algorithm's signatures are removed").is_some(),
+        "{:?}",
+        op.history.log
+    );
+    let state = state_text(&op);
+    assert!(
+        state.contains(&format!("source = \"cluster:{dealt}\"")),
+        "{state}"
+    );
+    assert_eq!(state.matches("source = \"cluster:").count(), 2, "{state}");
+    check_resolver_view(&op.history, DELAYS).unwrap();
+    drop(nodes);
+}
