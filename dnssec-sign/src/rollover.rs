@@ -76,6 +76,9 @@ pub enum RolloverError {
         /// What failed.
         source: KeyError,
     },
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] crate::error::SignError),
     /// The operator's step does not fit the state (e.g. `ds-seen` while no DS change is awaited, or a parent
     /// DS set that lacks the expected DS).
     #[error("{0}")]
@@ -1305,20 +1308,20 @@ pub fn sign_managed(
     zone: crate::zone::Zone,
     sources: &mut Sources,
     mut opts: crate::sign::SignOptions,
-) -> Result<(crate::zone::Zone, crate::sign::SignStats, Plan, KeyState), crate::error::SignError> {
+) -> Result<(crate::zone::Zone, crate::sign::SignStats, Plan, KeyState), RolloverError> {
     let origin = zone.origin.clone();
-    let mut state = KeyState::load(&sources.dir, &origin).map_err(refused)?;
+    let mut state = KeyState::load(&sources.dir, &origin)?;
     let max_ttl = zone.records.iter().map(|r| r.ttl).max().unwrap_or(0);
     sources.now = opts.now;
-    let plan = advance(policy, &mut state, &origin, opts.now, max_ttl, sources).map_err(refused)?;
+    let plan = advance(policy, &mut state, &origin, opts.now, max_ttl, sources)?;
     let mut keys = Vec::new();
     for src in &plan.signers {
         let entry = state
             .keys
             .iter()
             .find(|k| &k.source == src)
-            .ok_or_else(|| refused(RolloverError::Refused(format!("no key {src}"))))?;
-        keys.push(sources.open(&origin, entry).map_err(refused)?);
+            .ok_or_else(|| RolloverError::Refused(format!("no key {src}")))?;
+        keys.push(sources.open(&origin, entry)?);
     }
     opts.validity = policy.signature_validity.0 as u32;
     opts.refresh = policy.signature_refresh.0 as u32;
@@ -1328,13 +1331,4 @@ pub fn sign_managed(
     let refs: Vec<&dyn crate::keys::ZoneSigningKey> = keys.iter().map(|k| k.as_ref()).collect();
     let (signed, stats) = crate::sign::sign_zone(zone, &refs, &opts, None)?;
     Ok((signed, stats, plan, state))
-}
-
-fn refused(e: RolloverError) -> crate::error::SignError {
-    match e {
-        RolloverError::Key { key, source } => {
-            crate::error::SignError::Key(KeyError::Generation(format!("{key}: {source}")))
-        }
-        other => crate::error::SignError::Options(other.to_string()),
-    }
 }

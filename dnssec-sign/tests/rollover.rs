@@ -136,6 +136,8 @@ struct Operator {
     /// Signs through the library instead of the command line: (now, zone file, policy file, key directory,
     /// output, previous) -> the report the command line would print.
     library: Option<Box<LibrarySigner>>,
+    /// From this time on the operator ignores DS actions (never touches the parent).
+    idle_from: u64,
 }
 
 type LibrarySigner = dyn FnMut(u64, &Path, &Path, &Path, &Path, Option<&Path>) -> String;
@@ -163,6 +165,7 @@ impl Operator {
             extra_sign_args: Vec::new(),
             env: Vec::new(),
             library: None,
+            idle_from: u64::MAX,
         }
     }
 
@@ -242,7 +245,7 @@ impl Operator {
             };
             let already = self.parent_pending.as_ref().map(|(_, s)| s) == Some(&target)
                 || self.current_parent() == target;
-            if !already && self.parent_pending.is_none() {
+            if !already && self.parent_pending.is_none() && t < self.idle_from {
                 self.parent_pending = Some((t + DELAYS.operator, target));
             }
         }
@@ -535,6 +538,20 @@ fn zsk_pre_publication_rollover_keeps_every_resolver_view_valid() {
     assert!(removed - signing >= HOUR + DAY);
     let checks = check_resolver_view(h, DELAYS).unwrap();
     assert!(checks > 100, "{checks}");
+    // runs re-sign incrementally: outside the rollover only the SOA, the changed TXT and their NSEC3 are signed
+    let kept_most = h
+        .log
+        .iter()
+        .filter_map(|(_, l)| l.strip_prefix("RRSIGs: kept "))
+        .filter(|l| {
+            let n: Vec<usize> = l
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            n[0] > 4 * n[1]
+        })
+        .count();
+    assert!(kept_most >= 5, "{:?}", h.log);
     // three ZSKs and the KSK in the state: the first ZSK removed
     let state = state_text(&op);
     assert_eq!(state.matches("status = \"removed\"").count(), 1, "{state}");
@@ -922,4 +939,88 @@ fn algorithm_rollover_of_a_cluster_key_from_dealt_rsa_to_dkg_ecdsa() {
     assert_eq!(state.matches("source = \"cluster:").count(), 2, "{state}");
     check_resolver_view(&op.history, DELAYS).unwrap();
     drop(nodes);
+}
+
+#[test]
+fn no_ksk_leaves_the_zone_while_the_parent_has_not_confirmed_the_new_ds() {
+    let mut op = Operator::new();
+    let policy = policy_text(13, "ksk-zsk", "ksk-lifetime = \"10d\"");
+    let t0 = start();
+    // the operator publishes the first DS, then never touches the parent again
+    op.idle_from = t0 + 5 * DAY;
+    op.run(t0, t0 + 30 * DAY, 2 * DAY, &|_| policy.clone());
+    let h = &op.history;
+    assert!(op.logged("Ksk rollover started").is_some());
+    assert!(op.logged("the new KSK replaces").is_none(), "{:?}", h.log);
+    assert_eq!(h.parent.len(), 1);
+    // the last version still has the old KSK, and the tool still asks for the DS
+    let last_run = h.log.last().unwrap().0;
+    assert!(
+        h.log
+            .iter()
+            .any(|(t, l)| *t == last_run && l.contains("to do: add at the parent")),
+        "{:?}",
+        h.log
+    );
+    let last = &h.snapshots.last().unwrap().1;
+    let ksks = last
+        .records
+        .iter()
+        .filter(|r| r.rtype == rtype::DNSKEY && r.rdata[..2] == [1, 1])
+        .count();
+    assert_eq!(ksks, 1);
+    check_resolver_view(h, DELAYS).unwrap();
+    // ds-seen with the parent's unchanged DS set is refused
+    let f = op.dir.path().join("parent-ds.txt");
+    std::fs::write(&f, ds_file_text(&op.current_parent())).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "keys",
+            "ds-seen",
+            "example.",
+            "-K",
+            op.keys.to_str().unwrap(),
+            "--parent-ds",
+            f.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lacks the DS"));
+}
+
+#[test]
+fn a_damaged_state_file_stops_the_run_naming_file_and_line_and_writes_nothing() {
+    let mut op = Operator::new();
+    let policy = policy_text(13, "ksk-zsk", "");
+    let t0 = start();
+    op.run(t0, t0, DAY, &|_| policy.clone());
+    let state_file = op.keys.join("dnssec-state.toml");
+    let good = std::fs::read_to_string(&state_file).unwrap();
+    let bad = good.replacen("role = \"zsk\"", "role = \"zsk\"\nrole = \"csk\"", 1);
+    std::fs::write(&state_file, &bad).unwrap();
+    // toml points at the first or the second `role`
+    let second = 1 + bad.lines().position(|l| l == "role = \"csk\"").unwrap();
+    let d = op.dir.path();
+    let out_file = d.join("never.signed");
+    let out = Command::new(bin())
+        .args([
+            "keys",
+            "sign",
+            d.join("example.zone").to_str().unwrap(),
+            "--policy",
+        ])
+        .arg(d.join("policy.toml"))
+        .arg("-K")
+        .arg(&op.keys)
+        .arg("-f")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let named = |line: usize| err.contains(&format!("{}:{line}: duplicate key", state_file.display()));
+    assert!(named(second) || named(second - 1), "{err}");
+    assert!(!out_file.exists());
+    assert_eq!(std::fs::read_to_string(&state_file).unwrap(), bad);
 }
