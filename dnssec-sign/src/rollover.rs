@@ -882,6 +882,18 @@ pub fn plan(
         }
     }
     let mut actions = Vec::new();
+    let active_roles: Vec<Role> = state
+        .live()
+        .filter(|k| k.status == Status::Active)
+        .map(|k| k.role)
+        .collect();
+    if roll.is_none() && roles_of(policy.scheme).iter().any(|r| !active_roles.contains(r)) {
+        actions.push(format!(
+            "the policy asks for scheme {:?} and the zone's keys are {active_roles:?}: changing the scheme is \
+             not automated; the keys are kept",
+            policy.scheme
+        ));
+    }
     let fmt_t = |t: u64| format_time(t as u32);
     let incoming_sep: Vec<&KeyEntry> = state
         .live()

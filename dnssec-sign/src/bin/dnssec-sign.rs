@@ -764,6 +764,9 @@ fn keys_command(command: KeysCommand) -> Res<ExitCode> {
             let origin = origin_arg(origin.as_deref())?;
             let zone = read_zone_file(&zonefile, origin.as_ref())?;
             let now = now.unwrap_or_else(now_secs);
+            // private keys and the state live there: 0700 when this run makes it
+            tcrypto_net::store::create_private_dir(&key_dir)
+                .map_err(|e| format!("{}: {e}", key_dir.display()))?;
             let mut sources = Sources::local(&key_dir, policy.rsa_bits);
             sources.kind = policy.key_source.clone();
             sources.token = pkcs11.token()?;
