@@ -1344,3 +1344,71 @@ pub fn sign_managed(
     let (signed, stats) = crate::sign::sign_zone(zone, &refs, &opts, None)?;
     Ok((signed, stats, plan, state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct D {
+        d: Duration,
+    }
+
+    fn dur(v: &str) -> Result<u64, String> {
+        toml::from_str::<D>(&format!("d = {v}"))
+            .map(|x| x.d.0)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(dur("3600"), Ok(3600));
+        assert_eq!(dur("\"90d\""), Ok(90 * 86400));
+        assert_eq!(dur("\"2w\""), Ok(14 * 86400));
+        assert_eq!(dur("\"1h\""), Ok(3600));
+        assert_eq!(dur("\"30m\""), Ok(1800));
+        assert_eq!(dur("\"45s\""), Ok(45));
+        assert_eq!(dur("\"45\""), Ok(45));
+        assert!(dur("\"5y\"").unwrap_err().contains("unit"));
+        assert!(dur("\"d\"").is_err());
+        assert!(dur("\"99999999999999999999d\"").is_err());
+        assert!(dur("-1").is_err());
+    }
+
+    #[test]
+    fn the_state_round_trips_through_its_file_form() {
+        let zone = Name::parse("example.", None).unwrap();
+        let key =
+            crate::keys::LocalKey::generate(&zone, Algorithm::Ed25519, true, 0, &mut rand::rng()).unwrap();
+        let mut s = KeyState::new(&zone);
+        s.keys.push(KeyEntry {
+            source: "local:x".into(),
+            role: Role::Ksk,
+            status: Status::Outgoing,
+            tag: key.dnskey().key_tag(),
+            algorithm: 15,
+            dnskey: dnskey_text(key.dnskey()),
+            created: 1,
+            active_since: Some(2),
+            ds_seen: None,
+            removed: None,
+        });
+        s.roll = Some(Roll {
+            kind: RollKind::Ksk,
+            phase: 2,
+            since: 3,
+            ds_seen: Some(4),
+            max_ttl: 86400,
+        });
+        let text = s.to_toml().unwrap();
+        let back = KeyState::parse(&text, Path::new("s.toml")).unwrap();
+        assert_eq!(back.to_toml().unwrap(), text);
+        assert_eq!(back.keys[0].dnskey().unwrap(), *key.dnskey());
+        // a DNSKEY that does not match its tag is refused, naming the line
+        let bad = text.replace(&format!("tag = {}", s.keys[0].tag), "tag = 1");
+        let err = KeyState::parse(&bad, Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.toml:") && err.contains("key tag"), "{err}");
+    }
+}
