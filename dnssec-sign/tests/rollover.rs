@@ -431,7 +431,8 @@ fn validates(rrset: &[&Record], sigs: &[Rrsig], keys: &[Dnskey], t: u64, ds: Opt
 /// DS set a resolver may hold (published at the parent, within the parent's propagation delay and the DS TTL),
 /// every DNSKEY RRset it may hold or fetch (any zone version some secondary may serve, within the propagation
 /// delay and the DNSKEY TTL) validates: signed by a key that matches a DS of the set. And every signed RRset it
-/// may hold or fetch validates with every DNSKEY RRset it may hold. Before the parent has any DS the zone is
+/// may hold or fetch validates with every DNSKEY RRset it may hold, with a signature for each algorithm of that
+/// RRset (a conservative validator's reading of RFC 4035 §2.2). Before the parent has any DS the zone is
 /// insecure and only the second part applies.
 fn check_resolver_view(h: &History, d: Delays) -> Result<usize, String> {
     let snaps: Vec<(u64, Snapshot<'_>)> = h.snapshots.iter().map(|(t, z)| (*t, index(z))).collect();
@@ -484,7 +485,21 @@ fn check_resolver_view(h: &History, d: Delays) -> Result<usize, String> {
                         continue;
                     }
                     checks += 1;
-                    if !validates(rrset, &sb.rrsigs[key], &sa.dnskeys, y, None) {
+                    // as a conservative validator does (RFC 4035 §2.2, the reason for RFC 6781 §4.1.4's order):
+                    // a valid signature for every algorithm of the DNSKEY RRset
+                    let mut algs: Vec<u8> = sa.dnskeys.iter().map(|k| k.algorithm).collect();
+                    algs.sort_unstable();
+                    algs.dedup();
+                    let all = algs.iter().all(|alg| {
+                        let of_alg: Vec<Dnskey> = sa
+                            .dnskeys
+                            .iter()
+                            .filter(|k| k.algorithm == *alg)
+                            .cloned()
+                            .collect();
+                        validates(rrset, &sb.rrsigs[key], &of_alg, y, None)
+                    });
+                    if !all {
                         return Err(format!(
                             "at {y}: {} {} of the version of {tb} does not validate with the DNSKEY RRset of the \
                              version of {ta} (keys {:?}); its RRSIGs are by keys {:?}",
@@ -688,6 +703,19 @@ fn algorithm_rollover_from_8_to_13_keeps_every_resolver_view_valid() {
     assert_eq!(algs(last, rtype::DNSKEY), vec![13]);
     assert_eq!(h.parent.len(), 2);
     check_resolver_view(h, DELAYS).unwrap();
+    // the wrong schedule: the new DNSKEYs published with the first new signatures, before those propagated
+    let i = h.snapshots.iter().position(|(t, _)| *t == started).unwrap();
+    let j = h.snapshots.iter().position(|(t, _)| *t == published).unwrap();
+    let mut snapshots: Vec<(u64, Zone)> = h.snapshots[..i].to_vec();
+    snapshots.push((started, h.snapshots[j].1.clone()));
+    snapshots.extend(h.snapshots[j + 1..].iter().cloned());
+    let wrong = History {
+        snapshots,
+        parent: h.parent.clone(),
+        log: Vec::new(),
+    };
+    let err = check_resolver_view(&wrong, DELAYS).unwrap_err();
+    assert!(err.contains("does not validate"), "{err}");
 }
 
 #[test]
