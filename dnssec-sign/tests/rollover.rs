@@ -998,6 +998,23 @@ fn no_ksk_leaves_the_zone_while_the_parent_has_not_confirmed_the_new_ds() {
         .count();
     assert_eq!(ksks, 1);
     check_resolver_view(h, DELAYS).unwrap();
+    // the status says where the rollover stands and what it waits for
+    let status = cli(&[
+        "keys",
+        "status",
+        "example.",
+        "--policy",
+        op.dir.path().join("policy.toml").to_str().unwrap(),
+        "-K",
+        op.keys.to_str().unwrap(),
+        "--now",
+        &last_run.to_string(),
+    ]);
+    assert!(status.contains("rollover: Ksk, phase 1"), "{status}");
+    assert!(status.contains("Ksk\tIncoming\tno\t-\tno"), "{status}");
+    assert!(status.contains("Ksk\tOutgoing\tyes\tkeys\tno"), "{status}");
+    assert!(status.contains("to do: add at the parent"), "{status}");
+    assert!(status.contains("next: waits for the step above"), "{status}");
     // ds-seen with the parent's unchanged DS set is refused
     let f = op.dir.path().join("parent-ds.txt");
     std::fs::write(&f, ds_file_text(&op.current_parent())).unwrap();
