@@ -125,6 +125,27 @@ pub struct SignOptions {
     /// Check every kept RRSIG against its key before keeping it (on by default: a damaged previous file then
     /// costs new signatures, never an invalid zone).
     pub verify_previous: bool,
+    /// The apex key records and key roles decided by key management (rollovers, [`crate::rollover`]); `None`:
+    /// every signing key is published in the DNSKEY RRset, CDS/CDNSKEY follow [`SignOptions::cds`] and roles
+    /// follow the SEP flags.
+    pub apex_keys: Option<ApexKeys>,
+}
+
+/// Apex key records and roles set explicitly, as a rollover needs them: keys published that do not sign
+/// (pre-published or retired), keys that sign and are not published (the first step of an algorithm rollover,
+/// RFC 6781 §4.1.4), CDS/CDNSKEY for a chosen set, and a key-signing key that signs only the DNSKEY RRset
+/// beside a combined key.
+#[derive(Debug, Clone, Default)]
+pub struct ApexKeys {
+    /// The DNSKEY RRset, exactly (DNSKEYs of the input are replaced).
+    pub dnskeys: Vec<crate::rdata::Dnskey>,
+    /// TTL of the DNSKEY, CDS and CDNSKEY RRsets.
+    pub dnskey_ttl: u32,
+    /// Keys to publish CDS (SHA-256) and CDNSKEY for (RFC 7344); empty: none (input ones are removed too).
+    pub cds: Vec<crate::rdata::Dnskey>,
+    /// Per signing key, in the order of the keys given to [`sign_zone`]: (signs the DNSKEY/CDS/CDNSKEY RRsets,
+    /// signs the rest).
+    pub roles: Vec<(bool, bool)>,
 }
 
 /// The RRSIGs of a previous signed version of a zone, for incremental signing: an RRSIG is kept when its RRset
@@ -254,6 +275,7 @@ impl SignOptions {
             previous: None,
             refresh: 7 * 86400,
             verify_previous: true,
+            apex_keys: None,
         }
     }
 
@@ -316,6 +338,11 @@ impl SignOptions {
         }
         if self.batch_size == 0 {
             return Err(SignError::Options("batch size 0".into()));
+        }
+        if let Some(a) = &self.apex_keys
+            && a.dnskeys.is_empty()
+        {
+            return Err(SignError::Options("explicit apex keys without any DNSKEY".into()));
         }
         Ok(())
     }
@@ -542,7 +569,7 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         return Err(SignError::Zone(crate::error::ZoneError::Invalid(refused)));
     }
     let apex = zone.origin.clone();
-    let regenerate_cds = opts.cds;
+    let regenerate_cds = opts.cds || opts.apex_keys.is_some();
     zone.records.retain(|r| {
         let old_dnssec = matches!(
             r.rtype,
@@ -559,7 +586,12 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
     }
     // DNSKEYs of the input that no signing key has: removed, or kept as pre-published keys
     // when asked (then their algorithms must be signed with too, RFC 4035 §2.2)
-    let ours: Vec<Vec<u8>> = keys.iter().map(|k| k.dnskey().to_wire()).collect();
+    let ours: Vec<Vec<u8>> = match &opts.apex_keys {
+        // the input's DNSKEYs all go: the explicit set replaces them
+        Some(_) => Vec::new(),
+        None => keys.iter().map(|k| k.dnskey().to_wire()).collect(),
+    };
+    let keep_foreign = opts.keep_dnskeys && opts.apex_keys.is_none();
     let our_algs: Vec<u8> = keys.iter().map(|k| k.dnskey().algorithm).collect();
     let mut stale = Vec::new();
     zone.records.retain(|r| {
@@ -568,11 +600,11 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         if foreign {
             stale.push(r.rdata.clone());
         }
-        !foreign || opts.keep_dnskeys
+        !foreign || keep_foreign
     });
-    for rd in &stale {
+    for rd in stale.iter().filter(|_| opts.apex_keys.is_none()) {
         let k = crate::rdata::Dnskey::from_wire(rd)?;
-        if opts.keep_dnskeys {
+        if keep_foreign {
             if !our_algs.contains(&k.algorithm) {
                 return Err(SignError::Options(format!(
                     "kept DNSKEY {} has algorithm {} that no signing key has; validators want every \
@@ -624,6 +656,7 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
         .iter()
         .find(|r| r.owner == apex && r.rtype == rtype::DNSKEY)
         .map_or(soa_ttl, |r| r.ttl);
+    let dnskey_ttl = opts.apex_keys.as_ref().map_or(dnskey_ttl, |a| a.dnskey_ttl);
     let mut add = |rt: u16, ttl: u32, rdata: Vec<u8>| {
         zone.records.push(Record {
             owner: apex.clone(),
@@ -633,16 +666,22 @@ pub fn prepare(mut zone: Zone, keys: &[&dyn ZoneSigningKey], opts: &SignOptions)
             rdata: rdata.into(),
         })
     };
-    for k in keys {
-        add(rtype::DNSKEY, dnskey_ttl, k.dnskey().to_wire());
-        if opts.cds && k.dnskey().is_sep() {
-            add(rtype::CDNSKEY, dnskey_ttl, k.dnskey().to_wire());
-            add(
-                rtype::CDS,
-                dnskey_ttl,
-                ds_rdata(&apex, k.dnskey(), DsDigest::Sha256),
-            );
-        }
+    let (published, cds): (Vec<&crate::rdata::Dnskey>, Vec<&crate::rdata::Dnskey>) = match &opts.apex_keys {
+        Some(a) => (a.dnskeys.iter().collect(), a.cds.iter().collect()),
+        None => (
+            keys.iter().map(|k| k.dnskey()).collect(),
+            keys.iter()
+                .map(|k| k.dnskey())
+                .filter(|k| opts.cds && k.is_sep())
+                .collect(),
+        ),
+    };
+    for k in published {
+        add(rtype::DNSKEY, dnskey_ttl, k.to_wire());
+    }
+    for k in cds {
+        add(rtype::CDNSKEY, dnskey_ttl, k.to_wire());
+        add(rtype::CDS, dnskey_ttl, ds_rdata(&apex, k, DsDigest::Sha256));
     }
     if let Denial::Nsec3 { params, .. } = &opts.denial {
         // NSEC3PARAM flags are zero (RFC 5155 §4.1.2); TTL 0 as BIND and Knot do.
@@ -837,15 +876,25 @@ fn sign_rrsets_keeping(
         keys.iter()
             .any(|k| k.dnskey().algorithm == alg && k.dnskey().is_sep() == sep)
     };
-    let roles: Vec<(bool, bool)> = keys
-        .iter()
-        .map(|k| {
-            let (alg, sep) = (k.dnskey().algorithm, k.dnskey().is_sep());
-            let signs_keys = sep || !has(alg, true);
-            let signs_zone = !sep || !has(alg, false);
-            (signs_keys, signs_zone)
-        })
-        .collect();
+    let roles: Vec<(bool, bool)> = match &opts.apex_keys {
+        Some(a) if a.roles.len() == keys.len() => a.roles.clone(),
+        Some(a) => {
+            return Err(SignError::Options(format!(
+                "{} key roles for {} signing keys",
+                a.roles.len(),
+                keys.len()
+            )));
+        }
+        None => keys
+            .iter()
+            .map(|k| {
+                let (alg, sep) = (k.dnskey().algorithm, k.dnskey().is_sep());
+                let signs_keys = sep || !has(alg, true);
+                let signs_zone = !sep || !has(alg, false);
+                (signs_keys, signs_zone)
+            })
+            .collect(),
+    };
     let (inception, expiration) = opts.window();
     // batches end at owner boundaries
     let mut batches: Vec<&[Job]> = Vec::new();

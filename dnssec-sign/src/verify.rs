@@ -181,6 +181,11 @@ fn check_signatures(zone: &Zone, keys: &[Dnskey], opts: &VerifyOptions) -> Vec<P
                     out.push(fail("outside its validity period".into()));
                     continue;
                 }
+                if !keys.iter().any(|k| k.algorithm == rrsig.algorithm) {
+                    // an algorithm without DNSKEYs: validators skip these signatures (RFC 4035 §5.3.1); the first
+                    // step of an algorithm rollover publishes them (RFC 6781 §4.1.4)
+                    continue;
+                }
                 let msg = signed_data(&rrsig, rrset);
                 let ok = keys.iter().any(|k| {
                     k.algorithm == rrsig.algorithm

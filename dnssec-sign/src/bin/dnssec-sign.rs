@@ -293,6 +293,11 @@ enum Command {
         #[command(flatten)]
         pkcs11: Pkcs11Args,
     },
+    /// Key management: sign under a policy with automatic rollovers, confirm DS changes, show the state.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print DS records for key files.
     Ds {
         /// Key files.
@@ -301,6 +306,87 @@ enum Command {
         /// Digest type (repeatable).
         #[arg(short = 'd', long = "digest", value_enum, default_value = "sha256")]
         digest: Vec<DsHash>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Sign a zone under a key policy: make keys when needed, move rollovers on by the clock, sign with the
+    /// keys the state says, and print what the operator must do next and when. Writes the signed zone, then the
+    /// state file `dnssec-state.toml` of the key directory.
+    Sign {
+        /// Zone file to sign (unsigned).
+        zonefile: PathBuf,
+        /// Policy file (TOML; see the README's "Key rollovers").
+        #[arg(long)]
+        policy: PathBuf,
+        /// Key directory: local key files and the state file.
+        #[arg(short = 'K', long = "key-dir")]
+        key_dir: PathBuf,
+        /// Zone origin (default: $ORIGIN or the SOA owner).
+        #[arg(short = 'o', long)]
+        origin: Option<String>,
+        /// Output file (default: <zonefile>.signed).
+        #[arg(short = 'f', long)]
+        output: Option<PathBuf>,
+        /// NSEC (default: NSEC3 with RFC 9276 parameters).
+        #[arg(long)]
+        nsec: bool,
+        /// Add a ZONEMD record (repeatable): sha384 or sha512.
+        #[arg(short = 'z', long = "zonemd", value_enum)]
+        zonemd: Vec<Hash>,
+        /// SOA serial policy.
+        #[arg(short = 'N', long, value_enum, default_value = "unixtime")]
+        serial: Serial,
+        /// The previous signed zone (usually the last output): its signatures are kept where they still hold.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// The time (seconds since the epoch); default now.
+        #[arg(long)]
+        now: Option<u64>,
+        /// Threshold of keys the cluster makes (ECDSA P-256, Ed25519) when the policy's key-source is cluster.
+        #[arg(long = "cluster-threshold", default_value_t = 2)]
+        cluster_threshold: u16,
+        #[command(flatten)]
+        pkcs11: Pkcs11Args,
+        #[command(flatten)]
+        cluster: Box<ClusterArgs>,
+    },
+    /// Confirm that the parent publishes the DS set the zone waits for (after adding or removing a DS there).
+    DsSeen {
+        /// Zone name.
+        zone: String,
+        /// Key directory.
+        #[arg(short = 'K', long = "key-dir")]
+        key_dir: PathBuf,
+        /// The parent's DS records (zone-file form, e.g. from `dig +noall +answer DS <zone>`): checked to hold the
+        /// expected DS (and not the DS being removed) before the confirmation is recorded.
+        #[arg(long = "parent-ds")]
+        parent_ds: Option<PathBuf>,
+        /// The time (seconds since the epoch); default now.
+        #[arg(long)]
+        now: Option<u64>,
+    },
+    /// Show keys, their states, the rollover in progress, the next step and when, and (with --signed) the
+    /// signatures that expire soonest.
+    Status {
+        /// Zone name.
+        zone: String,
+        /// Policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Key directory.
+        #[arg(short = 'K', long = "key-dir")]
+        key_dir: PathBuf,
+        /// The signed zone: list the RRSIGs that expire soonest.
+        #[arg(long)]
+        signed: Option<PathBuf>,
+        /// How many RRSIGs to list.
+        #[arg(long, default_value_t = 5)]
+        soonest: usize,
+        /// The time (seconds since the epoch); default now.
+        #[arg(long)]
+        now: Option<u64>,
     },
 }
 
@@ -633,6 +719,7 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys { command } => keys_command(command),
         Command::Ds { keys, digest } => {
             for k in keys {
                 let key = read_public_key(&k)?;
@@ -650,6 +737,138 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                 }
             }
             let _ = format_time(0);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keys_command(command: KeysCommand) -> Res<ExitCode> {
+    use dnssec_sign::rollover::{self, KeyState, Policy, Sources};
+    match command {
+        KeysCommand::Sign {
+            zonefile,
+            policy,
+            key_dir,
+            origin,
+            output,
+            nsec,
+            zonemd,
+            serial,
+            previous,
+            now,
+            cluster_threshold,
+            pkcs11,
+            cluster,
+        } => {
+            let policy = Policy::read(&policy)?;
+            let origin = origin_arg(origin.as_deref())?;
+            let zone = read_zone_file(&zonefile, origin.as_ref())?;
+            let now = now.unwrap_or_else(now_secs);
+            // private keys and the state live there: 0700 when this run makes it
+            tcrypto_net::store::create_private_dir(&key_dir)
+                .map_err(|e| format!("{}: {e}", key_dir.display()))?;
+            let mut sources = Sources::local(&key_dir, policy.rsa_bits);
+            sources.kind = policy.key_source.clone();
+            sources.token = pkcs11.token()?;
+            sources.pkcs11_sessions = pkcs11.sessions;
+            sources.cluster_threshold = cluster_threshold;
+            if let Some(config) = &cluster.config {
+                sources.cluster = Some(dnssec_sign::cluster::connect(
+                    config,
+                    std::time::Duration::from_secs(cluster.timeout),
+                )?);
+            }
+            let mut opts = SignOptions::new(now);
+            opts.serial = match serial {
+                Serial::Keep => SerialPolicy::Keep,
+                Serial::Increment => SerialPolicy::Increment,
+                Serial::Unixtime => SerialPolicy::UnixTime,
+                Serial::Date => SerialPolicy::Date,
+            };
+            opts.zonemd = zonemd.into_iter().map(zonemd_hash).collect();
+            if nsec {
+                opts.denial = Denial::Nsec;
+            }
+            if let Some(prev) = &previous {
+                let old = read_zone_file(prev, Some(&zone.origin))?;
+                opts.previous = Some(std::sync::Arc::new(dnssec_sign::sign::Previous::new(old)));
+            }
+            let (signed, stats, plan, state) = rollover::sign_managed(&policy, zone, &mut sources, opts)?;
+            let out = output.unwrap_or_else(|| {
+                let mut p = zonefile.clone().into_os_string();
+                p.push(".signed");
+                PathBuf::from(p)
+            });
+            // the zone first, the state after: a crash in between repeats the step, never counts a wait from a
+            // zone that was not written
+            write_zone_file(&out, &signed.origin, &signed.records)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            state.write(&key_dir)?;
+            print!("{}", plan.report());
+            if previous.is_some() {
+                println!(
+                    "RRSIGs: kept {}, made {}, dropped {}",
+                    stats.kept, stats.rrsigs, stats.dropped
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::DsSeen {
+            zone,
+            key_dir,
+            parent_ds,
+            now,
+        } => {
+            let zone = origin_arg(Some(&zone))?.ok_or("no zone")?;
+            let mut state = KeyState::load(&key_dir, &zone)?;
+            let parent = match &parent_ds {
+                Some(f) => Some(rollover::read_parent_ds(f, &zone)?),
+                None => None,
+            };
+            let what = rollover::ds_seen(&mut state, &zone, now.unwrap_or_else(now_secs), parent.as_deref())?;
+            state.write(&key_dir)?;
+            println!("{what}");
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Status {
+            zone,
+            policy,
+            key_dir,
+            signed,
+            soonest,
+            now,
+        } => {
+            let policy = Policy::read(&policy)?;
+            let zone = origin_arg(Some(&zone))?.ok_or("no zone")?;
+            let state = KeyState::load(&key_dir, &zone)?;
+            let now = now.unwrap_or_else(now_secs);
+            print!("{}", rollover::status(&policy, &state, &zone, now)?);
+            if let Some(f) = signed {
+                let z = read_zone_file(&f, Some(&zone))?;
+                let mut sigs: Vec<(u32, String)> = z
+                    .records
+                    .iter()
+                    .filter(|r| r.rtype == rtype::RRSIG)
+                    .filter_map(|r| {
+                        let s = dnssec_sign::rdata::Rrsig::from_wire(&r.rdata).ok()?;
+                        Some((
+                            s.expiration,
+                            format!(
+                                "{} {} key {}",
+                                r.owner,
+                                dnssec_sign::rdata::type_name(s.type_covered),
+                                s.key_tag
+                            ),
+                        ))
+                    })
+                    .collect();
+                // serial arithmetic from now (RFC 4034 §3.1.5)
+                sigs.sort_by_key(|(e, _)| e.wrapping_sub(now as u32));
+                println!("signatures expiring soonest ({}):", f.display());
+                for (e, what) in sigs.iter().take(soonest) {
+                    println!("  {} {what}", format_time(*e));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
