@@ -324,3 +324,30 @@ fn write_fuzz_seeds() {
         .unwrap();
     }
 }
+
+#[test]
+fn sixteen_parties_threshold_eight_sign_and_a_bad_share_is_found_among_seven() {
+    let der = openssl_key(OPENSSL_1024).to_pkcs8_der().unwrap();
+    let options = SplitOptions::default().allowing_small_modulus();
+    let (pk, shares) = split_with(der.as_bytes(), 8, 16, &options, &mut rng(16)).unwrap();
+    let session = SessionId([16; 32]);
+    let msg = MessageEncoding::pkcs1v15_of(HashAlg::Sha256, b"sixteen");
+    let signers: Vec<u16> = (1..=16).filter(|i| i % 2 == 0).collect();
+    let sig = combine(
+        &pk,
+        &session,
+        &msg,
+        &sign_all(&shares, &signers, &session, &msg, 16),
+    )
+    .unwrap()
+    .signature;
+    rsa_crate_verifies(&pk, &msg, &sig);
+
+    // 4-of-7: one bad share among the first four, C(6, 3) = 20 subsets contain it.
+    let (pk, shares) = split_with(der.as_bytes(), 4, 7, &options, &mut rng(7)).unwrap();
+    let mut received = sign_all(&shares, &[1, 2, 3, 4, 5, 6, 7], &session, &msg, 7);
+    received.insert(id(3), wrong_share(&shares[2]));
+    let combined = combine(&pk, &session, &msg, &received).unwrap();
+    assert_eq!(combined.culprits, vec![id(3)]);
+    rsa_crate_verifies(&pk, &msg, &combined.signature);
+}

@@ -97,17 +97,23 @@
 //! `r <= n` structurally valid shares the search makes at most `C(r, k)` tests; with one bad share it makes about
 //! `C(r−1, k−1)` (every subset containing the bad share fails, and the others are mostly skipped once vouched for):
 //!
-//! | `n`, `k` | worst case `C(n, k)` | one bad share `C(n−1, k−1)` |
-//! |---|---|---|
-//! | 3, 2 | 3 | 2 |
-//! | 5, 3 | 10 | 6 |
-//! | 7, 4 | 35 | 20 |
-//! | 9, 5 | 126 | 70 |
-//! | 16, 8 | 12 870 | 6 435 |
-//! | 16, 9 | 11 440 | 6 435 |
+//! | `n`, `k` | worst case `C(n, k)` | one bad share among all `n`: `C(n−1, k−1)` | one bad share among `r = k+1`: `k+1` |
+//! |---|---|---|---|
+//! | 3, 2 | 3 | 2 | 3 |
+//! | 5, 3 | 10 | 6 | 4 |
+//! | 7, 4 | 35 | 20 | 5 |
+//! | 9, 5 | 126 | 70 | 6 |
+//! | 16, 8 | 12 870 | 6 435 | 9 |
 //!
-//! A coordinator that only has `k` shares and gets [`super::Error::Unattributable`] collects more and calls
-//! [`super::combine()`] again with all of them.
+//! Measured once at 2048 bits on a shared, loaded 2-core machine (dev profile, `opt-level = 3` for tcrypto and its dependencies, as
+//! the tests build): a signature share 12–15 ms, one subset test 2–3 ms; one bad share among 9 shares of a 5-of-9
+//! key 0.14 s, among 16 shares of an 8-of-16 key 20 s. The cost is driven by `r`, the number of shares given, not
+//! by `n`: **a coordinator should add shares one (or a few) at a time** — `k` first, then `k+1` on
+//! [`super::Error::Unattributable`], and so on — so that `t` bad shares cost at most `C(k+t, k)` tests
+//! (`k+1` for one), rather than handing all `n` shares to the combiner.
+//!
+//! A coordinator that gets [`super::Error::Unattributable`] collects more shares and calls [`super::combine()`]
+//! again with all of them (the earlier ones included: no share is wasted).
 
 use crypto_bigint::modular::BoxedMontyForm;
 
