@@ -27,7 +27,7 @@ use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::{KeyShare, PublicKeySet, check_public_exponent};
-use super::math::factorial;
+use super::math::{factorial, resize_secret};
 use super::math::{fixed_be, mul_wide, resize};
 use super::{DEFAULT_PUBLIC_EXPONENT, Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, ordinary};
 use crate::SignerId;
@@ -336,8 +336,8 @@ pub fn split_primes(
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
     if p.is_safe() && q.is_safe() {
-        let p = SafePrime((*Zeroizing::new(p.0.clone())).clone());
-        let q = SafePrime((*Zeroizing::new(q.0.clone())).clone());
+        let p = SafePrime(p.0.clone());
+        let q = SafePrime(q.0.clone());
         deal_with_primes(&p, &q, e, threshold, parties, rng)
     } else {
         deal_ordinary(p, q, e, threshold, parties, options, rng)
@@ -388,7 +388,7 @@ pub fn deal_ordinary(
     let share_bits = ordinary::share_bits(bits, threshold, parties);
     let work = share_bits + 64;
     let delta = factorial(parties);
-    let constant = Zeroizing::new(resize(&mul_wide(&d, &delta), work)?);
+    let constant = resize_secret(&Zeroizing::new(mul_wide(&d, &delta)), work)?;
     let mut coefficients: Vec<Zeroizing<BoxedUint>> = Vec::with_capacity(usize::from(threshold));
     coefficients.push(constant);
     for _ in 1..threshold {
@@ -401,12 +401,13 @@ pub fn deal_ordinary(
             let i = resize(&BoxedUint::from(u64::from(i)), work)?;
             let mut acc = Zeroizing::new(BoxedUint::zero_with_precision(work));
             for a in coefficients.iter().rev() {
-                *acc = acc.wrapping_mul(&i).wrapping_add(&**a);
+                let product = Zeroizing::new(acc.wrapping_mul(&i));
+                *acc = product.wrapping_add(&**a);
             }
-            if !bool::from(acc.shr(share_bits).is_zero()) {
+            if !bool::from(Zeroizing::new(acc.shr(share_bits)).is_zero()) {
                 return Err(Error::Internal("share exceeds its bound"));
             }
-            Ok(Zeroizing::new(resize(&acc, share_bits)?))
+            resize_secret(&acc, share_bits)
         })
         .collect::<Result<_, Error>>()?;
     drop(coefficients);
@@ -443,7 +444,7 @@ fn private_exponent(p: &Prime, q: &Prime, e: u64, precision: u32) -> Result<Zero
     let one = BoxedUint::one();
     let p1 = Zeroizing::new(p.0.wrapping_sub(&one));
     let q1 = Zeroizing::new(q.0.wrapping_sub(&one));
-    let phi = Zeroizing::new(resize(&mul_wide(&p1, &q1), precision)?);
+    let phi = resize_secret(&Zeroizing::new(mul_wide(&p1, &q1)), precision)?;
     let e_limb = NonZero::new(Limb::from(e))
         .into_option()
         .ok_or(Error::InvalidParameters("public exponent is zero"))?;
@@ -459,14 +460,14 @@ fn private_exponent(p: &Prime, q: &Prime, e: u64, precision: u32) -> Result<Zero
         .retrieve();
     let t = Zeroizing::new(t);
     // t·(−φ) ≡ 1 (mod e) unless e divides φ (then t = 0 and the division below is not exact).
-    let numerator = Zeroizing::new(mul_wide(&phi, &t).wrapping_add(&one));
+    let numerator = Zeroizing::new(Zeroizing::new(mul_wide(&phi, &t)).wrapping_add(&one));
     let e_nz = NonZero::new(resize(&BoxedUint::from(e), numerator.bits_precision())?)
         .into_option()
         .ok_or(Error::InvalidParameters("public exponent is zero"))?;
     let d = Zeroizing::new(numerator.div_exact(&e_nz).into_option().ok_or(Error::KeyImport(
         "gcd(e, φ(N)) != 1: e is not a valid public exponent for p, q",
     ))?);
-    Ok(Zeroizing::new(resize(&d, precision)?))
+    resize_secret(&d, precision)
 }
 
 fn check_counts(threshold: u16, parties: u16) -> Result<(), Error> {
