@@ -351,3 +351,47 @@ fn sixteen_parties_threshold_eight_sign_and_a_bad_share_is_found_among_seven() {
     assert_eq!(combined.culprits, vec![id(3)]);
     rsa_crate_verifies(&pk, &msg, &combined.signature);
 }
+
+/// `num-bigint` (independent of `crypto-bigint`) checks the dealer's integer sharing: every share is below
+/// `2^b`, and any `k` shares interpolate over the integers to exactly `Δ·f(0) = Δ²·d` with `d = e⁻¹ mod φ(N)`.
+#[test]
+fn integer_shares_interpolate_exactly_to_delta_squared_d() {
+    use num_bigint::{BigInt, BigUint};
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let key = openssl_key(OPENSSL_2048);
+    let (_, pk, shares) = split_2048();
+    let big = |b: &rsa::BoxedUint| BigUint::from_bytes_be(&b.to_be_bytes());
+    let primes = key.primes();
+    let phi = (big(&primes[0]) - 1u32) * (big(&primes[1]) - 1u32);
+    let e = big(key.e());
+    let d = e.modinv(&phi).unwrap();
+    let secret_of = |ks: &KeyShare| {
+        // version, tag, id (2), length (4), secret
+        let bytes = ks.encode();
+        let len = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        BigUint::from_bytes_be(&bytes[8..8 + len])
+    };
+    let s: Vec<BigUint> = shares.iter().map(secret_of).collect();
+    for si in &s {
+        assert!(si.bits() <= u64::from(pk.share_bits()));
+        assert!(si.bits() > 2048 + 128, "masked well above the key size");
+    }
+    let delta = BigInt::from(120u32); // 5!
+    let target = &delta * &delta * BigInt::from(d);
+    for subset in [[1i64, 2, 3], [1, 3, 5], [2, 4, 5], [3, 4, 5]] {
+        let mut sum = BigInt::from(0);
+        for &i in &subset {
+            let mut num = delta.clone();
+            let mut den = BigInt::from(1);
+            for &j in &subset {
+                if j != i {
+                    num *= j;
+                    den *= j - i;
+                }
+            }
+            assert_eq!(&num % &den, BigInt::from(0));
+            sum += num / den * BigInt::from(s[(i - 1) as usize].clone());
+        }
+        assert_eq!(sum, target, "subset {subset:?}");
+    }
+}
