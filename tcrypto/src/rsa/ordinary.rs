@@ -59,17 +59,19 @@
 //!
 //! *Secrecy of the key shares (statistical, `2^{−κ}`).* For any set `T` of at most `k−1` holders, two keys `d`,
 //! `d̃` give sharings whose restrictions to `T` are `2^{−κ}`-close: adding
-//! `q(z) = (d̃ − d)·(Δ/Π_{t∈T} t)·Π_{t∈T}(t − z)` maps one onto the other keeping every `f(t)`, `t ∈ T`; it has integer
-//! coefficients because the product of the distinct `t <= n` divides `Δ` (without the factor `Δ` in `f(0)` there is
-//! no such map: for `k = 2`, `f(t) = d + a·t ≡ d (mod t)` leaks `d mod t`), bounded by `2^{|N|}·Δ·(n+1)^{k−1}`, and shifting `k−1` uniform masks of `A` bits by that much
-//! moves their joint distribution by at most `(k−1)·2^{|N|}·Δ·(n+1)^{k−1}/2^A <= 2^{−κ}`. The digests `h_i` are
+//! `q(z) = (d̃ − d)·(Δ/Π_{t∈T} t)·Π_{t∈T}(t − z)` maps one onto the other keeping every `f(t)`, `t ∈ T`; it has
+//! integer coefficients because the product of the distinct `t <= n` divides `Δ` (without the factor `Δ` in `f(0)`
+//! there is no such map: for `k = 2`, `f(t) = d + a·t ≡ d (mod t)` leaks `d mod t`), bounded by
+//! `2^{|N|}·Δ·(n+1)^{k−1}`, and shifting `k−1` uniform masks of `A` bits by that much moves their joint
+//! distribution by at most `(k−1)·2^{|N|}·Δ·(n+1)^{k−1}/2^A <= 2^{−κ}`. The digests `h_i` are
 //! hashes of values of full entropy given the adversary's view (random-oracle argument).
 //!
 //! *Secrecy of the signature shares (Shoup's simulation).* Given `y = x^d` and the shares of `T` (`|T| = k−1`),
 //! every other holder's `x_j = x^{2Δ s_j}` is computable: over the integers,
 //! `Δ·s_j = Λ_{0,j}·f(0) + Σ_{t∈T} Λ_{t,j}·s_t` with `f(0) = Δ·d` and the integral coefficients
 //! `Λ_{m,j} = Δ·Π_{l∈(T∪{0})∖m} (j−l)/(m−l)` of Lagrange interpolation on `T ∪ {0}` (each denominator divides
-//! `m!·(n−m)!`, which divides `Δ`), so `x_j = y^{2Λ_{0,j}·Δ}·Π_{t∈T} x^{2Λ_{t,j}·s_t}`. Signature shares therefore reveal nothing beyond the signature.
+//! `m!·(n−m)!`, which divides `Δ`), so `x_j = y^{2Λ_{0,j}·Δ}·Π_{t∈T} x^{2Λ_{t,j}·s_t}`. Signature shares therefore
+//! reveal nothing beyond the signature.
 //!
 //! *Unforgeability* with at most `k−1` corrupt holders follows from the two points above and the security of RSA
 //! signatures with the chosen encoding (PKCS#1 v1.5 or PSS), as in Shoup's Theorem 1.
@@ -97,7 +99,7 @@
 //! `r <= n` structurally valid shares the search makes at most `C(r, k)` tests; with one bad share it makes about
 //! `C(r−1, k−1)` (every subset containing the bad share fails, and the others are mostly skipped once vouched for):
 //!
-//! | `n`, `k` | worst case `C(n, k)` | one bad share among all `n`: `C(n−1, k−1)` | one bad share among `r = k+1`: `k+1` |
+//! | `n`, `k` | worst case `C(n, k)` | one bad among all `n`: `C(n−1, k−1)` | one bad among `r = k+1`: `k+1` |
 //! |---|---|---|---|
 //! | 3, 2 | 3 | 2 | 3 |
 //! | 5, 3 | 10 | 6 | 4 |
