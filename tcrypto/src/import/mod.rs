@@ -126,8 +126,8 @@ pub enum ImportError {
     Internal(&'static str),
 }
 
-/// Parses a key in any of the supported formats: PEM when the text has a `-----BEGIN ` line, BIND when it starts
-/// with `Private-key-format:`, DER otherwise.
+/// Parses a key in any of the supported formats: BIND when it starts with `Private-key-format:`, PEM when it is
+/// UTF-8 text containing `-----BEGIN `, DER otherwise.
 pub fn parse(bytes: &[u8]) -> Result<PrivateKey, ImportError> {
     if bytes.starts_with(b"Private-key-format:") {
         let text = core::str::from_utf8(bytes).map_err(|e| ImportError::Syntax {
@@ -136,12 +136,10 @@ pub fn parse(bytes: &[u8]) -> Result<PrivateKey, ImportError> {
         })?;
         return Ok(parse_bind_private(text)?.key);
     }
-    let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
-    if is_pem {
-        let text = core::str::from_utf8(bytes).map_err(|e| ImportError::Syntax {
-            line: 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
-            reason: "not UTF-8",
-        })?;
+    // PEM is text; bytes that are not UTF-8 are DER even if they happen to contain "-----BEGIN ".
+    if let Ok(text) = core::str::from_utf8(bytes)
+        && text.contains("-----BEGIN ")
+    {
         return parse_pem(text);
     }
     parse_der(bytes)
