@@ -7,6 +7,8 @@ pub mod ecdsa;
 pub mod ed25519;
 pub mod hash;
 pub mod id;
+#[cfg(feature = "dealer")]
+pub mod import;
 pub mod reshare;
 pub mod rsa;
 

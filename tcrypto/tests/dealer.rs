@@ -1,5 +1,5 @@
 //! The trusted dealer and key import: exact modulus sizes, parameter checks, `split` of PKCS#1 / PKCS#8 keys with
-//! safe primes (and a clear error otherwise), and every share passing the node-side check on receipt.
+//! safe primes (other keys: tests/rsa_ordinary.rs; small ones refused), and every share passing the node-side check on receipt.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 #[path = "common/rsa.rs"]
@@ -177,18 +177,23 @@ fn split_of_a_pkcs1_or_pkcs8_key_with_safe_primes_keeps_its_signatures() {
 }
 
 #[test]
-fn split_refuses_keys_whose_primes_are_not_safe_and_garbage() {
+fn split_refuses_small_keys_whose_primes_are_not_safe_and_garbage() {
     let mut rng = rng(6);
+    // Primes not safe: the ordinary-modulus dealer, which refuses 1024 bits without the explicit option
+    // (tests/rsa_ordinary.rs covers such keys).
     let ordinary = rsa::PrivateKey::new(&mut rng, 1024).unwrap();
     let der = ordinary.to_pkcs1_der().unwrap();
-    match split(der.as_bytes(), 2, 3, &mut rng) {
-        Err(Error::KeyImport(reason)) => assert!(reason.contains("safe prime"), "{reason}"),
-        other => panic!("expected KeyImport, got {other:?}"),
-    }
+    assert!(matches!(
+        split(der.as_bytes(), 2, 3, &mut rng),
+        Err(Error::ModulusTooSmall {
+            bits: 1024,
+            min: 2048
+        })
+    ));
     let der8 = ordinary.to_pkcs8_der().unwrap();
     assert!(matches!(
         split(der8.as_bytes(), 2, 3, &mut rng),
-        Err(Error::KeyImport(_))
+        Err(Error::ModulusTooSmall { .. })
     ));
     assert!(matches!(
         split(b"not a key", 2, 3, &mut rng),

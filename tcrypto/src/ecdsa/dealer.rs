@@ -30,6 +30,17 @@ pub fn split(
 ) -> Result<Vec<KeyShare>, Error> {
     let sk = p256::SecretKey::from_der(private_key_der)
         .map_err(|_| Error::InvalidKeyShare("not a P-256 private key in SEC1 or PKCS#8 DER"))?;
+    split_secret_key(&sk, k, n, rng)
+}
+
+/// Shares an existing P-256 private key (already parsed, e.g. by [`crate::import`]) among `n` parties with quorum
+/// `k`; the group public key is the key's own.
+pub fn split_secret_key(
+    sk: &p256::SecretKey,
+    k: u16,
+    n: u16,
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<KeyShare>, Error> {
     let mut x: Scalar = *sk.to_nonzero_scalar();
     let out = share_secret(&x, k, n, rng);
     x.zeroize();

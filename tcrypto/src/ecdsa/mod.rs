@@ -88,7 +88,7 @@ use crate::id::SignerId;
 
 pub use combine::{Combined, PreparedKey, combine, combine_with};
 #[cfg(feature = "dealer")]
-pub use dealer::{deal, split};
+pub use dealer::{deal, split, split_secret_key};
 pub use key::KeyShare;
 pub use presign::{Presignature, PresignatureId, PresignaturePublic};
 pub use sign::{SignRequest, SignatureShare, SpentPresignatures, sign_share};

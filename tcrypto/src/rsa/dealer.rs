@@ -9,11 +9,17 @@
 //! [`deal`] searches the two primes one after the other on the calling thread (this crate spawns no threads). A
 //! caller with several cores calls [`generate_safe_prime`] on two threads (each with its own RNG) and then
 //! [`deal_with_primes`]; the `threshold_rsa` example and the dealer benchmark do that.
+//!
+//! **Import of existing keys** ([`split`], [`split_with`], [`split_primes`]): a key whose primes are both safe is
+//! dealt as a Shoup key (with proofs); any other key by [`deal_ordinary`], the integer sharing of
+//! [`super::ordinary`], which refuses moduli below 2048 bits unless [`SplitOptions::allowing_small_modulus`].
+//! Everything secret of an ordinary key (`p`, `q`, `φ(N)`, `d`, `Δ·d`, the masks, the shares) is zeroized when
+//! the dealer returns; the caller zeroizes its copy of the key file.
 
 use core::fmt;
 
 use crypto_bigint::modular::BoxedMontyForm;
-use crypto_bigint::{BoxedUint, NonZero, Odd, RandomBits, RandomMod};
+use crypto_bigint::{BoxedUint, Limb, NonZero, Odd, RandomBits, RandomMod};
 use crypto_primes::hazmat::{SetBits, SmallFactorsSieveFactory};
 use crypto_primes::{Flavor, is_prime, sieve_and_find};
 use der::Decode;
@@ -21,8 +27,9 @@ use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::{KeyShare, PublicKeySet, check_public_exponent};
+use super::math::{factorial, resize_secret};
 use super::math::{fixed_be, mul_wide, resize};
-use super::{DEFAULT_PUBLIC_EXPONENT, Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS};
+use super::{DEFAULT_PUBLIC_EXPONENT, Error, MAX_MODULUS_BITS, MAX_PARTIES, MIN_MODULUS_BITS, ordinary};
 use crate::SignerId;
 
 /// Smallest modulus [`deal`] generates.
@@ -208,13 +215,78 @@ pub fn deal_with_primes(
     Ok((public, key_shares))
 }
 
+/// How [`split_with`] and [`deal_ordinary`] treat a key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SplitOptions {
+    /// Accept an ordinary-modulus key below [`ordinary::MIN_BITS`] (2048) bits. For tests; never in production.
+    pub allow_small_modulus: bool,
+}
+
+impl SplitOptions {
+    /// The options with `allow_small_modulus` set.
+    pub fn allowing_small_modulus(mut self) -> Self {
+        self.allow_small_modulus = true;
+        self
+    }
+}
+
+/// A prime factor of an RSA modulus (not necessarily safe). Secret: zeroized on drop, `Debug` prints `<redacted>`.
+pub struct Prime(BoxedUint);
+
+impl Prime {
+    /// Checks that `bytes` (big-endian) is a prime of at least 64 bits.
+    pub fn from_be_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let p = Zeroizing::new(BoxedUint::from_be_slice_vartime(bytes));
+        let p = Self((*p).clone());
+        if p.0.bit_width_vartime() < 64 || !is_prime(Flavor::Any, &p.0) {
+            return Err(Error::KeyImport("not a prime"));
+        }
+        Ok(p)
+    }
+
+    /// Bit length.
+    pub fn bits(&self) -> u32 {
+        self.0.bit_width_vartime()
+    }
+
+    /// Whether `p = 2p' + 1` with `p'` prime.
+    pub fn is_safe(&self) -> bool {
+        is_prime(Flavor::Safe, &self.0)
+    }
+}
+
+impl Drop for Prime {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Prime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Prime(<redacted>)")
+    }
+}
+
 /// Splits an existing RSA private key (PKCS#1 `RSAPrivateKey` or PKCS#8 `PrivateKeyInfo`, DER) into a `k`-of-`n`
-/// threshold key with the same public key. Its primes must be safe primes; most RSA keys' are not, and then this
-/// returns [`Error::KeyImport`].
+/// threshold key with the same public key, with the default [`SplitOptions`] (see [`split_with`]).
 pub fn split(
     private_key_der: &[u8],
     threshold: u16,
     parties: u16,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    split_with(private_key_der, threshold, parties, &SplitOptions::default(), rng)
+}
+
+/// Splits an existing RSA private key (PKCS#1 `RSAPrivateKey` or PKCS#8 `PrivateKeyInfo`, DER): a Shoup key when
+/// both primes are safe, an ordinary-modulus key ([`super::ordinary`]) otherwise ([`split_primes`]). The modulus
+/// in the file must be `p·q`.
+pub fn split_with(
+    private_key_der: &[u8],
+    threshold: u16,
+    parties: u16,
+    options: &SplitOptions,
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
     check_counts(threshold, parties)?;
@@ -232,21 +304,170 @@ pub fn split(
     if key.other_prime_infos.is_some() {
         return Err(Error::KeyImport("multi-prime keys are not supported"));
     }
-    let e_bytes = key.public_exponent.as_bytes();
-    if e_bytes.len() > 8 {
-        return Err(Error::KeyImport("public exponent larger than 64 bits"));
-    }
-    let e = e_bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-    let p = SafePrime::from_be_bytes(key.prime1.as_bytes())
-        .map_err(|_| Error::KeyImport("prime p is not a safe prime"))?;
-    let q = SafePrime::from_be_bytes(key.prime2.as_bytes())
-        .map_err(|_| Error::KeyImport("prime q is not a safe prime"))?;
-    let (public, shares) = deal_with_primes(&p, &q, e, threshold, parties, rng)?;
-    let modulus = key.modulus.as_bytes();
-    if public.modulus_bytes() != modulus {
+    let e = public_exponent_u64(key.public_exponent.as_bytes())?;
+    let p = Prime::from_be_bytes(key.prime1.as_bytes()).map_err(|_| Error::KeyImport("p is not a prime"))?;
+    let q = Prime::from_be_bytes(key.prime2.as_bytes()).map_err(|_| Error::KeyImport("q is not a prime"))?;
+    let (public, shares) = split_primes(&p, &q, e, threshold, parties, options, rng)?;
+    if public.modulus_bytes() != key.modulus.as_bytes() {
         return Err(Error::KeyImport("modulus is not p·q"));
     }
     Ok((public, shares))
+}
+
+/// The public exponent from its big-endian bytes (at most 64 bits).
+pub(crate) fn public_exponent_u64(bytes: &[u8]) -> Result<u64, Error> {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = &bytes[start..];
+    if bytes.len() > 8 {
+        return Err(Error::KeyImport("public exponent larger than 64 bits"));
+    }
+    Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// Shares the key `(p, q, e)`: by [`deal_with_primes`] (Shoup, with proofs) when both primes are safe, by
+/// [`deal_ordinary`] otherwise. The caller checks that `p·q` is the modulus it expects.
+pub fn split_primes(
+    p: &Prime,
+    q: &Prime,
+    e: u64,
+    threshold: u16,
+    parties: u16,
+    options: &SplitOptions,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    if p.is_safe() && q.is_safe() {
+        let p = SafePrime(p.0.clone());
+        let q = SafePrime(q.0.clone());
+        deal_with_primes(&p, &q, e, threshold, parties, rng)
+    } else {
+        deal_ordinary(p, q, e, threshold, parties, options, rng)
+    }
+}
+
+/// Deals a `k`-of-`n` ordinary-modulus key ([`super::ordinary`]) from primes `p ≠ q` (any primes) and a prime public
+/// exponent `e > n`: `d = e⁻¹ mod φ(N)`, `s_i = f(i)` for `f(z) = Δ·d + Σ a_l z^l` over the integers with `a_l`
+/// uniform in `[0, 2^A)`, and the share digests `h_i`. `n <= 16`; `|N| >= 2048` unless `options` allow less.
+pub fn deal_ordinary(
+    p: &Prime,
+    q: &Prime,
+    e: u64,
+    threshold: u16,
+    parties: u16,
+    options: &SplitOptions,
+    rng: &mut (impl CryptoRng + ?Sized),
+) -> Result<(PublicKeySet, Vec<KeyShare>), Error> {
+    check_counts(threshold, parties)?;
+    if parties > ordinary::MAX_PARTIES {
+        return Err(Error::InvalidParameters(
+            "an ordinary-modulus key supports at most 16 parties",
+        ));
+    }
+    check_public_exponent(e, parties)?;
+    if p.0 == q.0 {
+        return Err(Error::InvalidParameters("p and q must differ"));
+    }
+    let n = Zeroizing::new(mul_wide(&p.0, &q.0));
+    let bits = n.bit_width_vartime();
+    if (bits as usize) < MIN_MODULUS_BITS || bits as usize > MAX_MODULUS_BITS {
+        return Err(Error::InvalidParameters("modulus size out of range"));
+    }
+    if (bits as usize) < ordinary::MIN_BITS && !options.allow_small_modulus {
+        return Err(Error::ModulusTooSmall {
+            bits: bits as usize,
+            min: ordinary::MIN_BITS,
+        });
+    }
+    let n = Zeroizing::new(resize(&n, bits)?);
+    let precision = n.bits_precision();
+    let len = (bits as usize).div_ceil(8);
+
+    let d = private_exponent(p, q, e, precision)?;
+
+    // f(z) = Δ·d + a_1 z + … + a_{k−1} z^{k−1} over Z, evaluated at a precision that holds every share.
+    let mask_bits = ordinary::mask_bits(bits, threshold, parties);
+    let share_bits = ordinary::share_bits(bits, threshold, parties);
+    let work = share_bits + 64;
+    let delta = factorial(parties);
+    let constant = resize_secret(&Zeroizing::new(mul_wide(&d, &delta)), work)?;
+    let mut coefficients: Vec<Zeroizing<BoxedUint>> = Vec::with_capacity(usize::from(threshold));
+    coefficients.push(constant);
+    for _ in 1..threshold {
+        coefficients.push(Zeroizing::new(BoxedUint::random_bits_with_precision(
+            rng, mask_bits, work,
+        )));
+    }
+    let shares: Vec<Zeroizing<BoxedUint>> = (1..=parties)
+        .map(|i| {
+            let i = resize(&BoxedUint::from(u64::from(i)), work)?;
+            let mut acc = Zeroizing::new(BoxedUint::zero_with_precision(work));
+            for a in coefficients.iter().rev() {
+                let product = Zeroizing::new(acc.wrapping_mul(&i));
+                *acc = product.wrapping_add(&**a);
+            }
+            if !bool::from(Zeroizing::new(acc.shr(share_bits)).is_zero()) {
+                return Err(Error::Internal("share exceeds its bound"));
+            }
+            resize_secret(&acc, share_bits)
+        })
+        .collect::<Result<_, Error>>()?;
+    drop(coefficients);
+
+    let modulus = fixed_be(&n, len);
+    let placeholder = PublicKeySet::ordinary(
+        &modulus,
+        e,
+        share_bits,
+        &vec![[0u8; 32]; usize::from(parties)],
+        threshold,
+        parties,
+    )?;
+    let ids = (1..=parties)
+        .map(|i| SignerId::new(i).ok_or(Error::Internal("signer id 0")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let digests: Vec<[u8; 32]> = ids
+        .iter()
+        .zip(&shares)
+        .map(|(id, s)| placeholder.compute_share_digest(*id, s))
+        .collect();
+    let public = PublicKeySet::ordinary(&modulus, e, share_bits, &digests, threshold, parties)?;
+    let key_shares = ids
+        .iter()
+        .zip(&shares)
+        .map(|(id, s)| KeyShare::from_dealer(*id, (**s).clone(), public.clone()))
+        .collect();
+    Ok((public, key_shares))
+}
+
+/// `d = e⁻¹ mod φ(N)` for a prime `e`, in constant time: `d = (1 + φ·t)/e` with `t = (−φ)⁻¹ mod e`, and
+/// `t = (e − φ mod e)^{e−2} mod e` (Fermat, `e` prime).
+fn private_exponent(p: &Prime, q: &Prime, e: u64, precision: u32) -> Result<Zeroizing<BoxedUint>, Error> {
+    let one = BoxedUint::one();
+    let p1 = Zeroizing::new(p.0.wrapping_sub(&one));
+    let q1 = Zeroizing::new(q.0.wrapping_sub(&one));
+    let phi = resize_secret(&Zeroizing::new(mul_wide(&p1, &q1)), precision)?;
+    let e_limb = NonZero::new(Limb::from(e))
+        .into_option()
+        .ok_or(Error::InvalidParameters("public exponent is zero"))?;
+    let phi_mod_e = Zeroizing::new(phi.rem_limb(e_limb).0);
+    // −φ mod e, then t = (−φ)^{e−2} mod e, constant time (crypto-bigint Montgomery arithmetic modulo the public e).
+    let e_odd = Odd::new(BoxedUint::from(e))
+        .into_option()
+        .ok_or(Error::InvalidParameters("public exponent must be odd"))?;
+    let params = crypto_bigint::modular::BoxedMontyParams::new_vartime(e_odd);
+    let minus_phi = Zeroizing::new(BoxedUint::from(e - *phi_mod_e));
+    let t = BoxedMontyForm::new((*minus_phi).clone(), &params)
+        .pow(&BoxedUint::from(e - 2))
+        .retrieve();
+    let t = Zeroizing::new(t);
+    // t·(−φ) ≡ 1 (mod e) unless e divides φ (then t = 0 and the division below is not exact).
+    let numerator = Zeroizing::new(Zeroizing::new(mul_wide(&phi, &t)).wrapping_add(&one));
+    let e_nz = NonZero::new(resize(&BoxedUint::from(e), numerator.bits_precision())?)
+        .into_option()
+        .ok_or(Error::InvalidParameters("public exponent is zero"))?;
+    let d = Zeroizing::new(numerator.div_exact(&e_nz).into_option().ok_or(Error::KeyImport(
+        "gcd(e, φ(N)) != 1: e is not a valid public exponent for p, q",
+    ))?);
+    resize_secret(&d, precision)
 }
 
 fn check_counts(threshold: u16, parties: u16) -> Result<(), Error> {

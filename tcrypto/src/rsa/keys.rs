@@ -23,6 +23,25 @@ use crate::{KeyId, SignerId};
 /// Domain separation of the key id hash.
 const KEY_ID_DOMAIN: &[u8] = b"tcrypto/rsa/shoup2000/key-id/v1";
 
+/// Domain separation of the key id hash of an ordinary-modulus key set ([`super::ordinary`]).
+const ORDINARY_KEY_ID_DOMAIN: &[u8] = b"tcrypto/rsa/ordinary/key-id/v1";
+
+/// Domain separation of the share digests `h_i` of an ordinary-modulus key set.
+const SHARE_DIGEST_DOMAIN: &[u8] = b"tcrypto/rsa/ordinary/share-digest/v1";
+
+/// Which verification the shares of a key get.
+#[derive(Clone, PartialEq, Eq)]
+enum Kind {
+    /// Shoup 2000: safe primes, `v`, verification keys `v_i`, a proof of correctness with every share.
+    Shoup,
+    /// An ordinary modulus ([`super::ordinary`]): no `v`, no proofs; each share is committed to by its digest
+    /// `h_i = SHA-256(…, i, s_i)` so a holder can check it, and the combiner verifies `y^e = x` and searches subsets.
+    Ordinary {
+        /// `h_1 … h_n`.
+        share_digests: Vec<[u8; 32]>,
+    },
+}
+
 /// The public part of a threshold RSA key: `N`, `e`, `k`, `n`, `v`, `v_1 … v_n` and the key id.
 #[derive(Clone)]
 pub struct PublicKeySet {
@@ -43,6 +62,7 @@ pub struct PublicKeySet {
     delta: BoxedUint,
     /// `(a, |b|)` with `a·e' + b·e = 1`, `e' = 4Δ²·c` (the combiner's exponents; depend only on `n`, `c` and `e`).
     combination: (BoxedUint, BoxedUint),
+    kind: Kind,
 }
 
 impl PublicKeySet {
@@ -133,7 +153,94 @@ impl PublicKeySet {
             params,
             delta,
             combination,
+            kind: Kind::Shoup,
         })
+    }
+
+    /// The public key set of an ordinary-modulus sharing ([`super::ordinary`]): `N`, `e`, `k`, `n`, the share bound
+    /// `b` and the share digests `h_1 … h_n`; the scale is `c = Δ` (the sharing's constant term is `Δ·d`).
+    ///
+    /// Errors when `1 <= k <= n <= MAX_ORDINARY_PARTIES` does not hold, `N` is even or out of size, `e` is not a
+    /// prime greater than `n`, or the share bound is below `|N|` or above [`super::MAX_SHARE_BITS`].
+    pub fn ordinary(
+        modulus: &[u8],
+        e: u64,
+        share_bits: u32,
+        share_digests: &[[u8; 32]],
+        threshold: u16,
+        parties: u16,
+    ) -> Result<Self, Error> {
+        let mut set = Self::ordinary_unchecked(modulus, e, share_bits, share_digests, threshold, parties)?;
+        set.key_id = set.compute_key_id();
+        Ok(set)
+    }
+
+    fn ordinary_unchecked(
+        modulus: &[u8],
+        e: u64,
+        share_bits: u32,
+        share_digests: &[[u8; 32]],
+        threshold: u16,
+        parties: u16,
+    ) -> Result<Self, Error> {
+        if parties > super::ordinary::MAX_PARTIES {
+            return Err(Error::InvalidParameters(
+                "an ordinary-modulus key supports at most 16 parties",
+            ));
+        }
+        if share_digests.len() != usize::from(parties) {
+            return Err(Error::InvalidParameters("one share digest per party is needed"));
+        }
+        // Reuse the checks of a Shoup set (k, n, N, e); `v` and the verification keys are placeholders (1) that
+        // never leave this type: an ordinary set has neither.
+        let len = modulus.len();
+        let mut one = vec![0u8; len];
+        if let Some(last) = one.last_mut() {
+            *last = 1;
+        }
+        let placeholders = vec![one.clone(); usize::from(parties)];
+        let mut set = Self::unchecked(modulus, e, &one, &placeholders, threshold, parties)?;
+        set.verification_keys.clear();
+        let delta = set.delta.clone();
+        set.set_scale(delta, share_bits)?;
+        set.kind = Kind::Ordinary {
+            share_digests: share_digests.to_vec(),
+        };
+        Ok(set)
+    }
+
+    /// Whether this is an ordinary-modulus key set ([`super::ordinary`]): shares carry no proof, [`verify_share`]
+    /// cannot judge a single share, and [`super::combine()`] names culprits by a subset search.
+    ///
+    /// [`verify_share`]: super::verify_share
+    pub fn is_ordinary(&self) -> bool {
+        matches!(self.kind, Kind::Ordinary { .. })
+    }
+
+    /// The digest `h_i` of `signer`'s secret share, for an ordinary-modulus key set; `None` otherwise or for `i > n`.
+    pub fn share_digest(&self, signer: SignerId) -> Option<[u8; 32]> {
+        match &self.kind {
+            Kind::Ordinary { share_digests } => share_digests.get(usize::from(signer.get()) - 1).copied(),
+            Kind::Shoup => None,
+        }
+    }
+
+    /// `h_i = SHA-256(domain, N, e, k, n, b, i, s_i)` with `s_i` big-endian in `ceil(b/8)` bytes.
+    pub(crate) fn compute_share_digest(&self, signer: SignerId, secret: &BoxedUint) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update((SHARE_DIGEST_DOMAIN.len() as u64).to_be_bytes());
+        h.update(SHARE_DIGEST_DOMAIN);
+        let n = self.modulus_bytes();
+        h.update((n.len() as u64).to_be_bytes());
+        h.update(&n);
+        h.update(self.e.to_be_bytes());
+        h.update(self.threshold.to_be_bytes());
+        h.update(self.parties.to_be_bytes());
+        h.update(self.share_bits.to_be_bytes());
+        h.update(signer.get().to_be_bytes());
+        let s = Zeroizing::new(fixed_be(secret, self.share_len()));
+        h.update(&*s);
+        h.finalize().into()
     }
 
     /// The public key set of a redistributed sharing of the same key (same `N`, `e`, `v`): `k'`, `n'`, the new
@@ -179,8 +286,10 @@ impl PublicKeySet {
     }
 
     /// Whether this set is a dealt one (`c = 1`, shares below `N`): it then encodes with the original tag.
-    fn is_dealt(&self) -> bool {
-        self.scale == BoxedUint::one() && self.share_bits as usize == self.modulus_bits()
+    pub(crate) fn is_dealt(&self) -> bool {
+        self.kind == Kind::Shoup
+            && self.scale == BoxedUint::one()
+            && self.share_bits as usize == self.modulus_bits()
     }
 
     /// `c`: this sharing shares `c·d mod m` (1 for a dealt key). Big-endian, minimal.
@@ -233,12 +342,13 @@ impl PublicKeySet {
         self.e
     }
 
-    /// `v`, big-endian in [`Self::signature_len`] bytes.
+    /// `v`, big-endian in [`Self::signature_len`] bytes (an ordinary-modulus set has no `v`: 1).
     pub fn v_bytes(&self) -> Vec<u8> {
         fixed_be(&self.v, self.signature_len())
     }
 
-    /// The verification key `v_i` of `signer`, big-endian in [`Self::signature_len`] bytes; `None` for `i > n`.
+    /// The verification key `v_i` of `signer`, big-endian in [`Self::signature_len`] bytes; `None` for `i > n` and
+    /// for an ordinary-modulus set (which has none).
     pub fn verification_key_bytes(&self, signer: SignerId) -> Option<Vec<u8>> {
         self.verification_key(signer)
             .map(|x| fixed_be(x, self.signature_len()))
@@ -315,8 +425,13 @@ impl PublicKeySet {
     /// A redistributed set ([`super::reshare`]: `c != 1` or shares longer than `N`) uses tag
     /// [`tag::PUBLIC_KEY_SET_RESHARED`] and appends `c` (length-prefixed, minimal big-endian) and the share bound
     /// (`u32`) to the fields.
+    ///
+    /// An ordinary-modulus set ([`super::ordinary`]) uses tag [`tag::PUBLIC_KEY_SET_ORDINARY`] with the fields
+    /// `k`, `n`, `N`, `e`, the share bound (`u32`) and the `n` share digests (32 bytes each).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(if self.is_dealt() {
+        let mut w = Writer::new(if self.is_ordinary() {
+            tag::PUBLIC_KEY_SET_ORDINARY
+        } else if self.is_dealt() {
             tag::PUBLIC_KEY_SET
         } else {
             tag::PUBLIC_KEY_SET_RESHARED
@@ -327,6 +442,16 @@ impl PublicKeySet {
     }
 
     fn encode_body(&self, w: &mut Writer) {
+        if let Kind::Ordinary { share_digests } = &self.kind {
+            w.u16(self.threshold).u16(self.parties);
+            w.bytes(&self.modulus_bytes());
+            w.u64(self.e);
+            w.u32(self.share_bits);
+            for h in share_digests {
+                w.raw(h);
+            }
+            return;
+        }
         w.u16(self.threshold).u16(self.parties);
         w.bytes(&self.modulus_bytes());
         w.u64(self.e);
@@ -343,15 +468,26 @@ impl PublicKeySet {
     fn compute_key_id(&self) -> KeyId {
         let mut w = Writer::bare();
         self.encode_body(&mut w);
+        let domain = if self.is_ordinary() {
+            ORDINARY_KEY_ID_DOMAIN
+        } else {
+            KEY_ID_DOMAIN
+        };
         let mut h = Sha256::new();
-        h.update((KEY_ID_DOMAIN.len() as u64).to_be_bytes());
-        h.update(KEY_ID_DOMAIN);
+        h.update((domain.len() as u64).to_be_bytes());
+        h.update(domain);
         h.update(w.as_slice());
         KeyId(h.finalize().into())
     }
 
     /// Decodes and validates [`Self::encode`]'s output; the key id must match the contents.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.get(1) == Some(&tag::PUBLIC_KEY_SET_ORDINARY) {
+            let mut r = Reader::new(bytes, tag::PUBLIC_KEY_SET_ORDINARY)?;
+            let set = Self::read_ordinary(&mut r)?;
+            r.finish()?;
+            return Ok(set);
+        }
         let reshared = bytes.get(1) == Some(&tag::PUBLIC_KEY_SET_RESHARED);
         let mut r = Reader::new(
             bytes,
@@ -401,6 +537,30 @@ impl PublicKeySet {
                 )));
             }
         }
+        set.key_id = set.compute_key_id();
+        if set.key_id != key_id {
+            return Err(Error::Decode(DecodeError::Invalid(
+                "key id does not match the key",
+            )));
+        }
+        Ok(set)
+    }
+
+    fn read_ordinary(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let threshold = r.u16()?;
+        let parties = r.u16()?;
+        if parties > super::ordinary::MAX_PARTIES {
+            return Err(Error::Decode(DecodeError::Invalid("too many parties")));
+        }
+        let modulus = r.bytes()?;
+        let e = r.u64()?;
+        let share_bits = r.u32()?;
+        let mut digests = Vec::with_capacity(usize::from(parties));
+        for _ in 0..parties {
+            digests.push(r.array::<32>()?);
+        }
+        let key_id = KeyId::decode(r)?;
+        let mut set = Self::ordinary_unchecked(modulus, e, share_bits, &digests, threshold, parties)?;
         set.key_id = set.compute_key_id();
         if set.key_id != key_id {
             return Err(Error::Decode(DecodeError::Invalid(
@@ -462,6 +622,7 @@ impl fmt::Debug for PublicKeySet {
             .field("parties", &self.parties)
             .field("modulus_bits", &self.modulus_bits())
             .field("e", &self.e)
+            .field("ordinary", &self.is_ordinary())
             .finish_non_exhaustive()
     }
 }
@@ -478,7 +639,8 @@ pub struct KeyShare {
 
 impl KeyShare {
     /// Builds a share from its secret (big-endian) and checks it against the public key set: `i <= n`,
-    /// `0 <= s_i < N` (for a redistributed set: `s_i < 2^share_bits`) and `v^{s_i} = v_i`.
+    /// `0 <= s_i < N` (for a redistributed or ordinary-modulus set: `s_i < 2^share_bits`) and `v^{s_i} = v_i` (for an
+    /// ordinary-modulus set: the share digest `h_i`).
     pub fn new(id: SignerId, secret: &[u8], public: PublicKeySet) -> Result<Self, Error> {
         if !public.has_signer(id) {
             return Err(Error::KeyShareMismatch(
@@ -524,6 +686,22 @@ impl KeyShare {
     }
 
     fn check_verification_key(&self) -> Result<(), Error> {
+        if let Kind::Ordinary { share_digests } = &self.public.kind {
+            let expected =
+                share_digests
+                    .get(usize::from(self.id.get()) - 1)
+                    .ok_or(Error::KeyShareMismatch(
+                        "signer id greater than the number of parties",
+                    ))?;
+            let got = self.public.compute_share_digest(self.id, &self.secret);
+            return if bool::from(subtle::ConstantTimeEq::ct_eq(&got[..], &expected[..])) {
+                Ok(())
+            } else {
+                Err(Error::KeyShareMismatch(
+                    "share digest h_i does not match the secret share",
+                ))
+            };
+        }
         let v = BoxedMontyForm::new(self.public.v().clone(), self.public.params());
         let got = v.pow(&self.secret).retrieve();
         match self.public.verification_key(self.id) {

@@ -17,6 +17,19 @@
 //! [`reshare`] (redistribution of the shares to new holders, same public key) and, behind the `dealer` feature,
 //! [`dealer`].
 //!
+//! **Two kinds of keys, one set of types.** Shoup's proofs need safe primes, which no ordinary RSA key has. Keys
+//! imported from elsewhere (`openssl genrsa`, BIND, SoftHSM) are shared by the ordinary-modulus construction of
+//! [`ordinary`]: integer Shamir sharing, the same share and combination formulas, **no proofs**; the combiner
+//! verifies `y^e = x` and, when that fails, searches subsets of the shares and names culprits by elimination. Both
+//! kinds use the same [`PublicKeySet`], [`KeyShare`], [`SignatureShare`], [`combine()`] and wire encodings
+//! ([`PublicKeySet::is_ordinary`] tells them apart; the ordinary kind has its own tag,
+//! [`tag::PUBLIC_KEY_SET_ORDINARY`]), so a node signs and a coordinator combines without knowing which kind it has.
+//!
+//! | kind | primes | share verification | culprits named by | redistribution |
+//! |---|---|---|---|---|
+//! | Shoup ([`deal`], [`split`] of a safe-prime key) | safe | proof of correctness per share ([`verify_share`]) | the failing proofs | [`reshare`] |
+//! | ordinary ([`deal_ordinary`], [`split`] of any other key) | any | none per share; `y^e = x` per subset | subset search ([`ordinary`]) | not supported |
+//!
 //! Arithmetic with a secret exponent (`s_i`, the proof's `r`, `d`) is constant time: `crypto-bigint` boxed
 //! Montgomery arithmetic at the full precision of the modulus. Arithmetic on public values only (verification,
 //! combination) may take variable time; such functions say `_vartime` or work on public data only.
@@ -34,13 +47,17 @@ pub mod dealer;
 pub mod encoding;
 pub mod keys;
 mod math;
+pub mod ordinary;
 pub mod reshare;
 pub mod share;
 pub mod verify;
 
 pub use combine::{Combined, combine, combine_encoded};
 #[cfg(feature = "dealer")]
-pub use dealer::{SafePrime, deal, deal_with_primes, generate_safe_prime, split};
+pub use dealer::{
+    Prime, SafePrime, SplitOptions, deal, deal_ordinary, deal_with_primes, generate_safe_prime, split,
+    split_primes, split_with,
+};
 pub use encoding::MessageEncoding;
 pub use keys::{KeyShare, PublicKeySet};
 pub use share::{ShareProof, SignatureShare};
@@ -86,6 +103,8 @@ pub mod tag {
     pub const RESHARE_ANSWER: u8 = 0x18;
     /// [`super::reshare::Confirmation`].
     pub const RESHARE_CONFIRMATION: u8 = 0x19;
+    /// [`super::PublicKeySet`] of an ordinary-modulus sharing ([`super::ordinary`]).
+    pub const PUBLIC_KEY_SET_ORDINARY: u8 = 0x1A;
 }
 
 /// What went wrong, and whose fault it is.
@@ -123,6 +142,28 @@ pub enum Error {
         valid: usize,
         /// Threshold `k`.
         needed: usize,
+    },
+    /// An ordinary-modulus key ([`ordinary`]): no `k` of the given shares combine into a valid signature, and as
+    /// these shares carry no proofs nobody among them can be blamed. Obtain shares from further signers (not in
+    /// `signers`) and combine all of them together: with `k` honest shares among them the search succeeds.
+    #[error(
+        "no {needed} of the shares from {signers:?} combine into a valid signature; more shares are needed"
+    )]
+    Unattributable {
+        /// The signers whose structurally valid shares were tried, in id order.
+        signers: Vec<SignerId>,
+        /// Shares rejected before the search (undecodable, out of range …); their senders misbehaved.
+        faults: BTreeMap<SignerId, ShareFault>,
+        /// Threshold `k`.
+        needed: usize,
+    },
+    /// The dealer refuses a modulus this small without [`SplitOptions::allowing_small_modulus`].
+    #[error("modulus of {bits} bits is below the minimum of {min} bits")]
+    ModulusTooSmall {
+        /// Bits of the modulus given.
+        bits: usize,
+        /// The minimum, [`ordinary::MIN_BITS`].
+        min: usize,
     },
     /// A signature does not verify under the public key.
     #[error("invalid signature")]

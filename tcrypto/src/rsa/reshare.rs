@@ -174,6 +174,11 @@ impl Parameters {
         parties: u16,
         kappa: u32,
     ) -> Result<Self, Error> {
+        if old.is_ordinary() {
+            return Err(Error::InvalidParameters(
+                "redistribution of an ordinary-modulus key is not supported",
+            ));
+        }
         let mut set = BTreeSet::new();
         for i in dealers {
             if !set.insert(i) {

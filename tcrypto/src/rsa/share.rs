@@ -51,13 +51,19 @@ pub struct ShareProof {
 }
 
 impl KeyShare {
-    /// Signs `msg` for the request `session`: the share `x_i` and its proof (Shoup 2000, Protocol 1).
+    /// Signs `msg` for the request `session`: the share `x_i` and its proof (Shoup 2000, Protocol 1). For an
+    /// ordinary-modulus key ([`PublicKeySet::is_ordinary`]) the share has no proof, as with
+    /// [`Self::sign_share_unproven`].
     pub fn sign_share(
         &self,
         session: &SessionId,
         msg: &MessageEncoding,
         rng: &mut (impl CryptoRng + ?Sized),
     ) -> Result<SignatureShare, Error> {
+        if self.public_key_set().is_ordinary() {
+            // An ordinary-modulus key has no v, no v_i: its shares carry no proof (see `super::ordinary`).
+            return self.sign_share_unproven(msg);
+        }
         let ctx = ShareContext::new(self.public_key_set(), msg)?;
         let x_i = ctx.x_2delta.pow(self.secret());
         let (value, x_i_squared) = canonical(self.public_key_set(), &x_i);

@@ -52,11 +52,21 @@ pub enum ShareFault {
     /// The proof does not verify.
     #[error("proof of correctness does not verify")]
     InvalidProof,
+    /// Ordinary-modulus key: the share carries a proof, which such shares never have.
+    #[error("share of an ordinary-modulus key carries a proof")]
+    UnexpectedProof,
+    /// Ordinary-modulus key: the share is in no `k`-subset of the shares whose combination verifies, although some
+    /// subset does (see [`super::ordinary`] for what this proves).
+    #[error("share is inconsistent with every subset that combines into a valid signature")]
+    Inconsistent,
 }
 
 /// Verifies the share `share` that arrived from `sender` for request `session` on `msg`: the structural checks
 /// the combiner makes (sender is a signer and matches the share's id, `x_i` in range, canonical and invertible)
 /// and the proof of correctness.
+///
+/// A share of an ordinary-modulus key ([`PublicKeySet::is_ordinary`]) has no proof and cannot be judged alone:
+/// this returns [`VerifyError::Request`]; [`super::combine()`] judges such shares by a subset search.
 pub fn verify_share(
     pk: &PublicKeySet,
     session: &SessionId,
@@ -64,6 +74,11 @@ pub fn verify_share(
     sender: SignerId,
     share: &SignatureShare,
 ) -> Result<(), VerifyError> {
+    if pk.is_ordinary() {
+        return Err(VerifyError::Request(RsaError::InvalidParameters(
+            "a share of an ordinary-modulus key cannot be verified alone; combine() searches subsets",
+        )));
+    }
     let ctx = ShareContext::new(pk, msg).map_err(VerifyError::Request)?;
     let x_i = check_share(pk, sender, share).map_err(VerifyError::Fault)?;
     verify_proof(pk, session, &ctx, sender, share, &x_i).map_err(VerifyError::Fault)
