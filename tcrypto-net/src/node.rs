@@ -984,7 +984,7 @@ impl SignerNode {
                 match state.advance(*round, inbox, &self.identity, rng) {
                     Ok(crate::reshare::Step::Continue(state, out)) => {
                         if let Ok(mut runs) = self.reshare_runs.lock() {
-                            runs.insert(*run, state);
+                            runs.insert(*run, *state);
                         }
                         ResponseBody::Envelopes(out)
                     }
@@ -1088,10 +1088,11 @@ impl SignerNode {
         Ok(())
     }
 
-    /// Presignatures and FROST nonces of `key` become unusable.
+    /// Presignatures (in memory and on disk) and FROST nonces of `key` become unusable.
     fn forget_one_time(&self, key: &KeyId) {
         self.nonces.forget(key);
-        self.presignatures.forget(key);
+        self.presignatures
+            .discard_key(self.store.as_deref(), key, &mut rand::rng());
     }
 
     /// The answer to a DKLs23 signing step; a run that continues is kept (in memory only).

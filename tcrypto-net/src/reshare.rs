@@ -432,7 +432,7 @@ enum AnyRun {
 /// What a step yields.
 pub(crate) enum Step {
     /// Envelopes to relay; the run goes on.
-    Continue(Run, Vec<Vec<u8>>),
+    Continue(Box<Run>, Vec<Vec<u8>>),
     /// A new holder's new share, to be stored pending (key, epoch, bundle).
     Pending(KeyId, u64, ShareBundle),
     /// A dealer-only node is done.
@@ -629,7 +629,7 @@ impl Run {
                 if round == 5 {
                     return Ok(Step::Done);
                 }
-                Ok(Step::Continue(self, envs))
+                Ok(Step::Continue(Box::new(self), envs))
             }
             Advanced::Share(mut bundle) => {
                 bundle.info.key = self.setup.key;

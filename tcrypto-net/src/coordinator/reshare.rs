@@ -709,7 +709,8 @@ impl<'a> View<'a> {
     /// The sharing of the committed epoch: its description and the holders serving it (when they are at least
     /// its threshold and agree).
     fn current(&self) -> Option<(KeyInfo, BTreeMap<SignerId, NodeIndex>)> {
-        let mut claims: BTreeMap<(u16, u16, Vec<u8>, u8), BTreeMap<SignerId, NodeIndex>> = BTreeMap::new();
+        type Claim = (u16, u16, Vec<u8>, u8);
+        let mut claims: BTreeMap<Claim, BTreeMap<SignerId, NodeIndex>> = BTreeMap::new();
         let mut infos = BTreeMap::new();
         for (n, s) in self.states {
             if let Some((e, info)) = &s.active
