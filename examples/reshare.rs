@@ -101,7 +101,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = BlockingCluster::connect_tls(&coordinator, &nodes.addresses, cfg())?;
     cluster.connect(Duration::from_secs(10));
     cluster.refresh_keys()?;
-    let steps: [(&str, Option<(&[usize], u16)>); 4] = [
+    /// A step: its label and the new holders with `k'` (none: a refresh).
+    type Step<'a> = (&'a str, Option<(&'a [usize], u16)>);
+    let steps: [Step<'_>; 4] = [
         ("3-of-5 -> 4-of-7", Some((&[0, 1, 2, 3, 4, 5, 6], 4))),
         ("4-of-7 -> 2-of-3", Some((&[0, 1, 2], 2))),
         ("refresh 2-of-3", None),

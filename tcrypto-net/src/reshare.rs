@@ -18,7 +18,7 @@
 //!   ([`pending_id`]), which the coordinator uses for the test signature of the two-phase commit;
 //! - [`crate::wire::RequestBody::ReshareCommit`] first writes the record with `active epoch = pending epoch`
 //!   (the node's durable decision), then replaces the key file, then drops the pending copy; a node restarted in
-//!   between finishes the switch when it loads ([`Records::load`]);
+//!   between finishes the switch when it loads its records;
 //! - [`crate::wire::RequestBody::ReshareAbort`] deletes a pending share; [`crate::wire::RequestBody::ReshareRetire`]
 //!   records the retirement, then deletes the key file.
 //!
