@@ -1859,6 +1859,110 @@ mod tests {
         assert_eq!(written, 5);
     }
 
+    fn reshare_bodies() -> (Vec<RequestBody>, Vec<ResponseBody>) {
+        let info = KeyInfo {
+            key: KeyId([9; 32]),
+            algorithm: Algorithm::Ed25519,
+            signer: SignerId::new(2).unwrap(),
+            threshold: 2,
+            parties: 3,
+            public: vec![1, 2, 3],
+        };
+        let id = |i| SignerId::new(i).unwrap();
+        let setup = ReshareSetup {
+            key: KeyId([9; 32]),
+            epoch: 4,
+            run: sid(7),
+            old: info.clone(),
+            parties: vec![[1; 32], [2; 32], [3; 32], [4; 32]],
+            dealers: vec![(id(1), id(1)), (id(2), id(3)), (id(3), id(2))],
+            receivers: vec![id(4), id(2), id(1)],
+            threshold: 2,
+        };
+        let key = KeyId([9; 32]);
+        let requests = vec![
+            RequestBody::ReshareStart(setup),
+            RequestBody::ReshareRound {
+                key,
+                run: sid(7),
+                round: 3,
+                inbox: vec![vec![1, 2], vec![]],
+            },
+            RequestBody::ReshareStatus { key },
+            RequestBody::ReshareCommit { key, epoch: 4 },
+            RequestBody::ReshareAbort { key, epoch: 4 },
+            RequestBody::ReshareRetire { key, epoch: 4 },
+        ];
+        let responses = vec![
+            ResponseBody::ReshareStatus(ReshareState::default()),
+            ResponseBody::ReshareStatus(ReshareState {
+                active: Some((3, info.clone())),
+                retired: None,
+                pending: Some((4, info)),
+            }),
+            ResponseBody::ReshareStatus(ReshareState {
+                active: None,
+                retired: Some(2),
+                pending: None,
+            }),
+        ];
+        (requests, responses)
+    }
+
+    #[test]
+    fn reshare_messages_round_trip_and_refuse_trailing_bytes() {
+        let (requests, responses) = reshare_bodies();
+        for body in requests {
+            let req = Request {
+                id: 3,
+                session: sid(1),
+                issued_at_ms: 9,
+                body,
+            };
+            let bytes = req.encode();
+            assert_eq!(Request::decode(&bytes).unwrap(), req);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Request::decode(&longer).is_err());
+            assert!(Request::decode(&bytes[..bytes.len() - 1]).is_err());
+        }
+        for body in responses {
+            let resp = Response {
+                id: 3,
+                session: sid(1),
+                body,
+            };
+            let bytes = resp.encode();
+            assert_eq!(Response::decode(&bytes).unwrap(), resp);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Response::decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn reshare_setup_with_a_new_holder_twice_or_a_party_out_of_range_is_refused() {
+        let (requests, _) = reshare_bodies();
+        let RequestBody::ReshareStart(setup) = &requests[0] else {
+            panic!()
+        };
+        let mut twice = setup.clone();
+        twice.receivers = vec![SignerId::new(1).unwrap(), SignerId::new(1).unwrap()];
+        let mut out_of_range = setup.clone();
+        out_of_range.receivers.push(SignerId::new(5).unwrap());
+        let mut other_key = setup.clone();
+        other_key.old.key = KeyId([8; 32]);
+        for bad in [twice, out_of_range, other_key] {
+            let req = Request {
+                id: 1,
+                session: sid(1),
+                issued_at_ms: 1,
+                body: RequestBody::ReshareStart(bad),
+            };
+            assert!(Request::decode(&req.encode()).is_err());
+        }
+    }
+
     #[test]
     fn every_request_and_response_round_trips() {
         for req in sample_requests() {
