@@ -65,7 +65,7 @@ impl HeldShare {
         match info.algorithm {
             Algorithm::Rsa => {
                 let pk = rsa::PublicKeySet::decode(&info.public).map_err(|e| bad(e.to_string()))?;
-                check_info(info, pk.key_id(), pk.threshold(), pk.parties()).map_err(bad)?;
+                check_info(info, rsa_name(info, &pk), pk.threshold(), pk.parties()).map_err(bad)?;
                 let share = rsa::KeyShare::decode(&bundle.share).map_err(|e| bad(e.to_string()))?;
                 if share.id() != info.signer {
                     return Err(bad("share's signer id differs from the bundle's".into()));
@@ -97,6 +97,14 @@ impl HeldShare {
                 }
                 Ok(HeldShare::Ed25519(Box::new(share)))
             }
+        }
+    }
+
+    /// The Shoup share, for RSA keys.
+    pub(crate) fn as_rsa(&self) -> Option<&rsa::KeyShare> {
+        match self {
+            HeldShare::Rsa(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -184,6 +192,18 @@ impl EcdsaPublicKey {
     }
 }
 
+/// The name an RSA key must carry: the key id of its public key set for a dealt sharing. A reshared sharing
+/// (`tcrypto::rsa::reshare`: new verification keys, scale `c != 1`) keeps the name of the key's birth, which its
+/// set no longer hashes to: the name is then the one the description carries (the nodes that hold the key agree
+/// on it, and `N` and `e`, which every signature is verified with, never change across a reshare).
+pub fn rsa_name(info: &KeyInfo, pk: &rsa::PublicKeySet) -> KeyId {
+    if pk.scale_bytes() == [1] {
+        pk.key_id()
+    } else {
+        info.key
+    }
+}
+
 fn check_info(info: &KeyInfo, key: tcrypto::KeyId, k: u16, n: u16) -> Result<(), String> {
     if key != info.key {
         return Err("key id does not match the public key".into());
@@ -230,7 +250,7 @@ impl PublicKey {
         match info.algorithm {
             Algorithm::Rsa => {
                 let pk = rsa::PublicKeySet::decode(&info.public).map_err(|e| e.to_string())?;
-                check_info(info, pk.key_id(), pk.threshold(), pk.parties())?;
+                check_info(info, rsa_name(info, &pk), pk.threshold(), pk.parties())?;
                 Ok(PublicKey::Rsa(Box::new(pk)))
             }
             Algorithm::EcdsaP256 => {

@@ -238,6 +238,95 @@ impl AsyncCluster {
         }
     }
 
+    /// Reshares `key` to `nodes` with threshold `threshold` (see [`crate::cluster::Cluster::reshare`]).
+    pub async fn reshare(
+        &self,
+        key: KeyId,
+        nodes: &[NodeIndex],
+        threshold: u16,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(
+            key,
+            crate::coordinator::reshare::Goal::Reshare {
+                nodes: nodes.to_vec(),
+                threshold,
+            },
+        )
+        .await
+    }
+
+    /// Refreshes `key` (see [`crate::cluster::Cluster::refresh`]).
+    pub async fn refresh(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh)
+            .await
+    }
+
+    /// Settles an interrupted reshare of `key` (see [`crate::cluster::Cluster::settle_reshare`]).
+    pub async fn settle_reshare(
+        &self,
+        key: KeyId,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle)
+            .await
+    }
+
+    async fn run_reshare(
+        &self,
+        key: KeyId,
+        goal: crate::coordinator::reshare::Goal,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        use crate::coordinator::reshare::{Resharing, Want};
+        let mut run = Resharing::new(key, goal, self.nodes.clone());
+        let mut want = run.start();
+        loop {
+            want = match want {
+                Want::Ask(requests) => {
+                    let ops: Vec<OpId> = self.submit(|c, now, unix| {
+                        let mut rng = rand::rng();
+                        requests
+                            .into_iter()
+                            .map(|(node, body)| c.start_request(node, body, now, unix, &mut rng))
+                            .collect()
+                    });
+                    let mut answers = Vec::with_capacity(ops.len());
+                    for op in ops {
+                        answers.push(match self.wait(op).await {
+                            Event::Reply { result, .. } => result,
+                            other => Err(format!("unexpected event {other:?}")),
+                        });
+                    }
+                    run.answers(answers, &mut rand::rng())
+                }
+                Want::TestSign {
+                    id,
+                    info,
+                    holders,
+                    mechanism,
+                } => {
+                    let registered = self.submit(|c, _, _| c.register_key_as(id, &info, holders));
+                    let signed = match registered {
+                        Ok(()) => self
+                            .sign(id, mechanism)
+                            .await
+                            .map(|s| s.bytes)
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    self.submit(|c, _, _| c.forget_key(&id));
+                    run.signed(signed)
+                }
+                Want::Done(result) => {
+                    let outcome = result.map_err(ClusterError::Key)?;
+                    self.submit(|c, now, unix| {
+                        crate::coordinator::reshare::register(c, key, &outcome, now, unix)
+                    })
+                    .map_err(ClusterError::Key)?;
+                    return Ok(outcome);
+                }
+            };
+        }
+    }
+
     /// Signs with `key`.
     pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let op = self.submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));

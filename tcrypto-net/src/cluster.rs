@@ -550,6 +550,96 @@ impl<E: Engine> Cluster<E> {
         }
     }
 
+    /// Reshares `key` to the nodes `nodes` (new holder `j + 1` on `nodes[j]`) with threshold `threshold`, by the
+    /// two-phase commit of [`crate::coordinator::reshare`]: new shares pending, one test signature, commit, old
+    /// holders retired. The public key (and the key's name) stay; the coordinator registers the new sharing.
+    /// What an earlier interrupted reshare left is settled first.
+    pub fn reshare(
+        &self,
+        key: KeyId,
+        nodes: &[NodeIndex],
+        threshold: u16,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(
+            key,
+            crate::coordinator::reshare::Goal::Reshare {
+                nodes: nodes.to_vec(),
+                threshold,
+            },
+        )
+    }
+
+    /// Refreshes `key`: new shares for the same holders and threshold (the old shares become useless).
+    pub fn refresh(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh)
+    }
+
+    /// Finishes or rolls back what an interrupted reshare of `key` left on the nodes (a fresh coordinator calls
+    /// this before using a key it may have been resharing), and registers the sharing that remains.
+    pub fn settle_reshare(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle)
+    }
+
+    fn run_reshare(
+        &self,
+        key: KeyId,
+        goal: crate::coordinator::reshare::Goal,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        use crate::coordinator::reshare::{Resharing, Want};
+        let mut run = Resharing::new(key, goal, self.nodes.clone());
+        let mut want = run.start();
+        let mut rng = rand::rng();
+        loop {
+            want = match want {
+                Want::Ask(requests) => {
+                    let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
+                        let mut rng = rand::rng();
+                        requests
+                            .into_iter()
+                            .map(|(node, body)| c.start_request(node, body, now, unix, &mut rng))
+                            .collect()
+                    });
+                    let answers = ops
+                        .into_iter()
+                        .map(|op| match self.engine.wait(op) {
+                            Event::Reply { result, .. } => result,
+                            other => Err(format!("unexpected event {other:?}")),
+                        })
+                        .collect();
+                    run.answers(answers, &mut rng)
+                }
+                Want::TestSign {
+                    id,
+                    info,
+                    holders,
+                    mechanism,
+                } => {
+                    let registered = self
+                        .engine
+                        .submit(|c, _, _| c.register_key_as(id, &info, holders));
+                    let signed = match registered {
+                        Ok(()) => self
+                            .sign(id, mechanism)
+                            .map(|s| s.bytes)
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    self.engine.submit(|c, _, _| c.forget_key(&id));
+                    run.signed(signed)
+                }
+                Want::Done(result) => {
+                    let outcome = result.map_err(ClusterError::Key)?;
+                    self.engine
+                        .submit(|c, now, unix| {
+                            crate::coordinator::reshare::register(c, key, &outcome, now, unix)
+                        })
+                        .map_err(ClusterError::Key)?;
+                    return Ok(outcome);
+                }
+            };
+        }
+    }
+
     /// Pings every node and returns the coordinator's view of their health.
     pub fn health(&self) -> Vec<NodeHealth> {
         for i in 0..self.nodes.len() {

@@ -43,6 +43,7 @@ mod dkls;
 mod ec;
 mod ecdsa;
 mod pool;
+pub mod reshare;
 use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
 
 /// Index of a node in the coordinator's table.
@@ -296,6 +297,11 @@ struct KnownKey {
     algorithm: Algorithm,
     threshold: u16,
     public: PublicKey,
+    /// The public description's encoding (`KeyInfo::public`), to tell a new sharing from the known one.
+    encoded: Vec<u8>,
+    /// The key's name (`KeyInfo::key`; differs from the id it is registered under for a reshare's pending
+    /// sharing).
+    name: KeyId,
     holders: BTreeMap<SignerId, NodeIndex>,
 }
 
@@ -509,16 +515,29 @@ impl Coordinator {
         info: &KeyInfo,
         holders: BTreeMap<SignerId, NodeIndex>,
     ) -> Result<(), String> {
+        self.register_key_as(info.key, info, holders)
+    }
+
+    /// Registers the sharing described by `info` under the id `id` (a reshare's pending sharing answers under
+    /// its pending id, `crate::reshare::pending_id`, for the commit's test signature).
+    pub fn register_key_as(
+        &mut self,
+        id: KeyId,
+        info: &KeyInfo,
+        holders: BTreeMap<SignerId, NodeIndex>,
+    ) -> Result<(), String> {
         let public = PublicKey::from_info(info)?;
         if holders.values().any(|&n| n >= self.nodes.len()) {
             return Err("holder index out of range".into());
         }
         self.keys.insert(
-            info.key,
+            id,
             KnownKey {
                 algorithm: info.algorithm,
                 threshold: info.threshold,
                 public,
+                encoded: info.public.clone(),
+                name: info.key,
                 holders,
             },
         );
@@ -632,10 +651,17 @@ impl Coordinator {
         learned
     }
 
+    /// Whether `key` is known with exactly the public description `public`.
+    pub fn knows_sharing(&self, key: &KeyId, public: &[u8]) -> bool {
+        self.keys.get(key).is_some_and(|k| k.encoded == public)
+    }
+
     /// Forgets a key.
     pub fn forget_key(&mut self, key: &KeyId) {
         self.keys.remove(key);
         self.prepared_keys.remove(key);
+        self.presig_pools.remove(key);
+        self.ec.forget_pool(key);
     }
 
     /// Keys known, with their algorithm and holders.

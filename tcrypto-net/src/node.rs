@@ -103,6 +103,9 @@ pub struct SignerNode {
     dkls_pairs: ec::dkls::Pairs,
     dkls_setups: Mutex<ec::Runs<ec::dkls::SetupRun>>,
     dkls_runs: Mutex<ec::Runs<ec::dkls::SignRun>>,
+    /// Reshare runs in progress (memory only) and the durable reshare records (`crate::reshare`).
+    reshare_runs: Mutex<ec::Runs<crate::reshare::Run>>,
+    reshares: crate::reshare::Records,
     /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
@@ -208,6 +211,8 @@ impl SignerNode {
             dkls_pairs,
             dkls_setups: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
             dkls_runs: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
+            reshare_runs: Mutex::new(ec::Runs::new(crate::reshare::MAX_RUNS)),
+            reshares: crate::reshare::Records::default(),
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
             metrics: std::sync::OnceLock::new(),
@@ -382,6 +387,33 @@ impl SignerNode {
             );
             tracing::error!(detail = %why, "key out of service");
             broken.insert(name.strip_prefix(KEY_PREFIX).unwrap_or(name).to_string(), why);
+        }
+        // A commit decided before a crash is finished first (the key file gets the new share); a retirement
+        // recorded before a crash deletes the key file it did not reach.
+        let reshares = self.reshares.load(store);
+        for detail in &reshares.damaged {
+            tracing::error!(%detail, "damaged reshare record quarantined");
+            self.notice(format!("reshare record quarantined: {detail}"));
+        }
+        for (key, bundle) in reshares.finish {
+            let mut rng = rand::rng();
+            let done = store
+                .put(&store_name(&key), &bundle.encode(), &mut rng)
+                .map_err(|e| (ErrorCode::Storage, e.to_string()))
+                .and_then(|()| {
+                    let (epoch, _) = self.reshares.active(&key);
+                    self.reshares.installed(Some(store), key, epoch, &mut rng)
+                });
+            match done {
+                Ok(()) => tracing::info!(%key, "reshare commit finished at start"),
+                Err((_, why)) => tracing::error!(%key, %why, "reshare commit not finished"),
+            }
+        }
+        for key in reshares.retired {
+            if store.get(&store_name(&key)).ok().flatten().is_some() {
+                let _ = store.delete(&store_name(&key));
+                tracing::info!(%key, "retired share deleted at start");
+            }
         }
         for name in store.list()? {
             if !name.starts_with(KEY_PREFIX) {
@@ -584,6 +616,11 @@ impl SignerNode {
                 Some(mechanism.payload().to_vec()),
             ),
             RequestBody::DeleteKey { key }
+            | RequestBody::ReshareRound { key, .. }
+            | RequestBody::ReshareStatus { key }
+            | RequestBody::ReshareCommit { key, .. }
+            | RequestBody::ReshareAbort { key, .. }
+            | RequestBody::ReshareRetire { key, .. }
             | RequestBody::FrostCommit { key, .. }
             | RequestBody::PresignStart { key, .. }
             | RequestBody::PresignRound { key, .. }
@@ -605,6 +642,7 @@ impl SignerNode {
             RequestBody::DklsSign { key, digest, .. } => {
                 (Some(*key), Some("ecdsa-dkls"), Some(digest.clone()))
             }
+            RequestBody::ReshareStart(setup) => (Some(setup.key), None, None),
             RequestBody::ImportShare { bundle } => (
                 SealedBundle::decode(bundle)
                     .ok()
@@ -707,7 +745,7 @@ impl SignerNode {
             },
             RequestBody::ListKeys => ResponseBody::Keys(self.key_infos()),
             RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => {
-                let held = self.keys.read().ok().and_then(|k| k.get(key).cloned());
+                let held = self.held(key);
                 let Some(held) = held else {
                     return refuse(self.unknown(key));
                 };
@@ -1020,7 +1058,151 @@ impl SignerNode {
                     (other, _) => self.dkls_answer(*run, other),
                 }
             }
+            RequestBody::ReshareStart(setup) => {
+                let held = self.keys.read().ok().and_then(|k| k.get(&setup.key).cloned());
+                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+                let started = crate::reshare::start(
+                    setup.clone(),
+                    held.as_deref().map(|h| (&h.info, &h.share)),
+                    &self.identity,
+                    &peers,
+                    rng,
+                );
+                match started {
+                    Ok((state, out)) => {
+                        if let Ok(mut runs) = self.reshare_runs.lock() {
+                            runs.insert(setup.run, state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::ReshareRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                let state = self.reshare_runs.lock().ok().and_then(|mut r| r.take(run));
+                let Some(state) = state.filter(|s| s.key() == *key) else {
+                    return refuse((
+                        ErrorCode::UnknownKey,
+                        format!("no reshare run {run} of key {key}"),
+                    ));
+                };
+                match state.advance(*round, inbox, &self.identity, rng) {
+                    Ok(crate::reshare::Step::Continue(state, out)) => {
+                        if let Ok(mut runs) = self.reshare_runs.lock() {
+                            runs.insert(*run, *state);
+                        }
+                        ResponseBody::Envelopes(out)
+                    }
+                    Ok(crate::reshare::Step::Done) => ResponseBody::Done,
+                    Ok(crate::reshare::Step::Pending(key, epoch, bundle)) => {
+                        match self.hold_pending(key, epoch, bundle, rng) {
+                            Ok(info) => ResponseBody::KeyCreated(info),
+                            Err(r) => refuse(r),
+                        }
+                    }
+                    Err(f) => failed(f),
+                }
+            }
+            RequestBody::ReshareStatus { key } => {
+                let served = self
+                    .keys
+                    .read()
+                    .ok()
+                    .and_then(|k| k.get(key).map(|h| h.info.clone()));
+                ResponseBody::ReshareStatus(self.reshares.state(key, served))
+            }
+            RequestBody::ReshareCommit { key, epoch } => match self.reshare_commit(*key, *epoch, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
+            RequestBody::ReshareAbort { key, epoch } => {
+                match self.reshares.abort(self.store.as_deref(), *key, *epoch, rng) {
+                    Ok(()) => {
+                        self.forget_one_time(&crate::reshare::pending_id(key, *epoch));
+                        ResponseBody::Done
+                    }
+                    Err(r) => refuse(r),
+                }
+            }
+            RequestBody::ReshareRetire { key, epoch } => match self.reshare_retire(*key, *epoch, rng) {
+                Ok(()) => ResponseBody::Done,
+                Err(r) => refuse(r),
+            },
         }
+    }
+
+    /// Stores a reshare's new share as pending (served only under its pending id, for the test signature).
+    fn hold_pending(
+        &self,
+        key: KeyId,
+        epoch: u64,
+        bundle: ShareBundle,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeyInfo, Refusal> {
+        HeldShare::from_bundle(&bundle)?;
+        let info = bundle.info.clone();
+        self.reshares
+            .hold_pending(self.store.as_deref(), key, epoch, bundle, rng)?;
+        crate::crash::point("node-pending-stored");
+        Ok(info)
+    }
+
+    /// Phase 2 of a reshare at this node: records the decision, installs the new share, drops the old one's
+    /// one-time material (presignatures, nonces), then the pending copy.
+    fn reshare_commit(&self, key: KeyId, epoch: u64, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        let Some(bundle) = self.reshares.decide(self.store.as_deref(), key, epoch, rng)? else {
+            return Ok(());
+        };
+        crate::crash::point("node-commit-decided");
+        let share = HeldShare::from_bundle(&bundle)?;
+        if let Some(store) = &self.store {
+            store
+                .put(&store_name(&key), &bundle.encode(), rng)
+                .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
+        }
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(
+                key,
+                Arc::new(Held {
+                    info: bundle.info,
+                    share,
+                }),
+            );
+        }
+        self.forget_one_time(&key);
+        self.forget_one_time(&crate::reshare::pending_id(&key, epoch));
+        crate::crash::point("node-commit-installed");
+        self.reshares.installed(self.store.as_deref(), key, epoch, rng)
+    }
+
+    /// A committed reshare left this node out: its share of `key` goes, with its one-time material.
+    fn reshare_retire(&self, key: KeyId, epoch: u64, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
+        self.reshares.retire(self.store.as_deref(), key, epoch, rng)?;
+        crate::crash::point("node-retire-recorded");
+        if let Some(store) = &self.store
+            && store.get(&store_name(&key)).ok().flatten().is_some()
+        {
+            store
+                .delete(&store_name(&key))
+                .map_err(|e| (ErrorCode::Storage, e.to_string()))?;
+        }
+        if let Ok(mut keys) = self.keys.write() {
+            keys.remove(&key);
+        }
+        self.forget_one_time(&key);
+        Ok(())
+    }
+
+    /// Presignatures (in memory and on disk) and FROST nonces of `key` become unusable.
+    fn forget_one_time(&self, key: &KeyId) {
+        self.nonces.forget(key);
+        self.presignatures
+            .discard_key(self.store.as_deref(), key, &mut rand::rng());
     }
 
     /// The answer to a DKLs23 signing step; a run that continues is kept (in memory only).
@@ -1040,8 +1222,19 @@ impl SignerNode {
         }
     }
 
+    /// The served share of `key`, or the pending share whose pending id is `key` (the reshare's test signature).
     fn held(&self, key: &KeyId) -> Option<Arc<Held>> {
-        self.keys.read().ok().and_then(|k| k.get(key).cloned())
+        if let Some(h) = self.keys.read().ok().and_then(|k| k.get(key).cloned()) {
+            return Some(h);
+        }
+        let Some(bundle) = self.reshares.pending_by_id(key) else {
+            let served = self.reshares.committed_alias(key)?;
+            return self.keys.read().ok().and_then(|k| k.get(&served).cloned());
+        };
+        let share = HeldShare::from_bundle(&bundle).ok()?;
+        let mut info = bundle.info;
+        info.key = *key;
+        Some(Arc::new(Held { info, share }))
     }
 
     /// The refusal for a key without a share of `algorithm` here: out of service (naming the damage) or unknown.
@@ -1225,6 +1418,7 @@ impl SignerNode {
         keys.remove(key);
         self.nonces.forget(key);
         self.presignatures.forget(key);
+        self.reshares.forget(self.store.as_deref(), key);
         Ok(())
     }
 }

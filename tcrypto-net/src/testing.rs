@@ -34,6 +34,8 @@ pub struct NodeProc {
     pub child: Option<Child>,
     /// Misbehaviour modes for the next [`NodeProc::start`] (`TCRYPTO_NODE_MISBEHAVE`; test builds only).
     pub misbehave: Option<String>,
+    /// Injected crash point for the next [`NodeProc::start`] (`TCRYPTO_CRASH_AT`, `tcrypto_net::crash`).
+    pub crash_at: Option<String>,
 }
 
 impl NodeProc {
@@ -87,6 +89,7 @@ impl NodeProc {
             public,
             child: None,
             misbehave: None,
+            crash_at: None,
         }
     }
 
@@ -103,6 +106,9 @@ impl NodeProc {
         let mut command = Command::new(&self.bin);
         if let Some(modes) = &self.misbehave {
             command.env("TCRYPTO_NODE_MISBEHAVE", modes);
+        }
+        if let Some(point) = &self.crash_at {
+            command.env("TCRYPTO_CRASH_AT", point);
         }
         let mut child = command
             .args(["serve", "--config", self.config.to_str().unwrap()])
@@ -125,6 +131,18 @@ impl NodeProc {
             .expect("node did not start");
         assert!(line.contains("listening on"), "{line}");
         self.child = Some(child);
+    }
+
+    /// Whether the `serve` process has ended (crashed at an injected point, say); reaps it then.
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
     }
 
     /// Kills the `serve` process (if running) and waits for it.

@@ -31,6 +31,8 @@ pub const TAG_PENDING_DELIVERIES: u8 = 0x88;
 pub const TAG_SEALED_IDENTITY: u8 = 0x90;
 /// Tag of a dealer's [`KeptDelivery`] in its store.
 pub const TAG_KEPT_DELIVERY: u8 = 0x8e;
+/// A node's reshare record of one key (stored sealed: epoch, pending share), `crate::reshare`.
+pub const TAG_RESHARE_RECORD: u8 = 0x8f;
 
 /// Request kind of [`RequestBody::DkgCommit`].
 const REQ_DKG_COMMIT: u8 = 40;
@@ -54,6 +56,20 @@ const REQ_DKLS_SIGN: u8 = 52;
 const REQ_DKLS_ROUND: u8 = 53;
 /// Response kind of [`ResponseBody::PairsMissing`].
 const RESP_PAIRS_MISSING: u8 = 50;
+/// Request kind of [`RequestBody::ReshareStart`].
+const REQ_RESHARE_START: u8 = 60;
+/// Request kind of [`RequestBody::ReshareRound`].
+const REQ_RESHARE_ROUND: u8 = 61;
+/// Request kind of [`RequestBody::ReshareStatus`].
+const REQ_RESHARE_STATUS: u8 = 62;
+/// Request kind of [`RequestBody::ReshareCommit`].
+const REQ_RESHARE_COMMIT: u8 = 63;
+/// Request kind of [`RequestBody::ReshareAbort`].
+const REQ_RESHARE_ABORT: u8 = 64;
+/// Request kind of [`RequestBody::ReshareRetire`].
+const REQ_RESHARE_RETIRE: u8 = 65;
+/// Response kind of [`ResponseBody::ReshareStatus`].
+const RESP_RESHARE_STATUS: u8 = 60;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;
@@ -456,6 +472,197 @@ pub enum RequestBody {
         /// Encoded [`crate::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
     },
+    /// Round 1 of a reshare (`crate::reshare`): a dealer deals (answers its dealing broadcast and one sealed
+    /// sub-share per new holder), a new holder only records the run (answers no envelope).
+    ReshareStart(ReshareSetup),
+    /// Rounds 2..=5 of a reshare: 2 verdicts (new holders), 3 answers (dealers), 4 confirmations (new holders),
+    /// 5 the new share stored **pending** (new holders answer [`ResponseBody::KeyCreated`] with the pending
+    /// sharing's description; a dealer only answers [`ResponseBody::Done`]).
+    ReshareRound {
+        /// The key.
+        key: KeyId,
+        /// The run.
+        run: SessionId,
+        /// Round number, 2..=5.
+        round: u8,
+        /// Encoded [`crate::sealed::Envelope`]s of the previous round.
+        inbox: Vec<Vec<u8>>,
+    },
+    /// What the node holds of `key` across reshares (answered with [`ResponseBody::ReshareStatus`]).
+    ReshareStatus {
+        /// The key.
+        key: KeyId,
+    },
+    /// Phase 2 of the two-phase commit: the pending share of `epoch` becomes the served share of `key` (the old
+    /// share, its presignatures and FROST nonces are discarded). Idempotent.
+    ReshareCommit {
+        /// The key.
+        key: KeyId,
+        /// The epoch of the new sharing.
+        epoch: u64,
+    },
+    /// Roll back: the pending share of `epoch` is deleted (the served share is untouched). Idempotent.
+    ReshareAbort {
+        /// The key.
+        key: KeyId,
+        /// The epoch given up.
+        epoch: u64,
+    },
+    /// The sharing of `epoch` is committed elsewhere and this node is not in it: its share of `key` (of an
+    /// earlier epoch) is deleted with its presignatures and nonces. Idempotent.
+    ReshareRetire {
+        /// The key.
+        key: KeyId,
+        /// The committed epoch.
+        epoch: u64,
+    },
+}
+
+/// Parameters of a reshare run (`crate::reshare`), chosen by the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReshareSetup {
+    /// The key (its name stays across reshares).
+    pub key: KeyId,
+    /// The epoch of the new sharing (above every epoch of the key the nodes know).
+    pub epoch: u64,
+    /// The run's session id (bound into every hash of the reshare and every relayed envelope).
+    pub run: SessionId,
+    /// The current sharing's public description (`signer` is unused).
+    pub old: KeyInfo,
+    /// Ed25519 identity keys of the nodes taking part: entry `i` is routing party `i + 1` (each must be a pinned
+    /// peer of every node taking part).
+    pub parties: Vec<[u8; 32]>,
+    /// The dealers: `(routing party, old signer id)`, at least the old `k`, strictly increasing by party.
+    pub dealers: Vec<(SignerId, SignerId)>,
+    /// The new holders by new signer id: entry `j` (routing party) becomes new holder `j + 1`.
+    pub receivers: Vec<SignerId>,
+    /// `k'`.
+    pub threshold: u16,
+}
+
+impl ReshareSetup {
+    fn encode(&self, w: &mut Writer) {
+        self.key.encode(w);
+        w.u64(self.epoch);
+        self.run.encode(w);
+        self.old.encode(w);
+        w.u32(u32::try_from(self.parties.len()).unwrap_or(u32::MAX));
+        for p in &self.parties {
+            w.raw(p);
+        }
+        let parties: Vec<SignerId> = self.dealers.iter().map(|(p, _)| *p).collect();
+        encode_ids(w, &parties);
+        for (_, old) in &self.dealers {
+            old.encode(w);
+        }
+        w.u32(u32::try_from(self.receivers.len()).unwrap_or(u32::MAX));
+        for p in &self.receivers {
+            p.encode(w);
+        }
+        w.u16(self.threshold);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key = KeyId::decode(r)?;
+        let epoch = r.u64()?;
+        let run = SessionId::decode(r)?;
+        let old = KeyInfo::decode(r)?;
+        let n = r.count(32)?;
+        if n > usize::from(u8::MAX) {
+            return Err(DecodeError::Invalid("more than 255 parties"));
+        }
+        let parties = (0..n).map(|_| r.array::<32>()).collect::<Result<Vec<_>, _>>()?;
+        let dealer_parties = decode_ids(r)?;
+        let dealers = dealer_parties
+            .into_iter()
+            .map(|p| SignerId::decode(r).map(|old| (p, old)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let m = r.count(2)?;
+        if m > usize::from(u8::MAX) {
+            return Err(DecodeError::Invalid("more than 255 new holders"));
+        }
+        let receivers = (0..m)
+            .map(|_| SignerId::decode(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let threshold = r.u16()?;
+        let in_range = |p: &SignerId| usize::from(p.get()) <= n;
+        let mut seen = std::collections::BTreeSet::new();
+        if old.key != key
+            || threshold == 0
+            || usize::from(threshold) > receivers.len()
+            || !dealers.iter().all(|(p, _)| in_range(p))
+            || !receivers.iter().all(|p| in_range(p) && seen.insert(*p))
+        {
+            return Err(DecodeError::Invalid(
+                "reshare key, threshold, parties, dealers and new holders inconsistent",
+            ));
+        }
+        Ok(Self {
+            key,
+            epoch,
+            run,
+            old,
+            parties,
+            dealers,
+            receivers,
+            threshold,
+        })
+    }
+}
+
+/// What a node holds of one key across reshares ([`ResponseBody::ReshareStatus`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReshareState {
+    /// The served share: the epoch of its sharing (0: never reshared) and its description.
+    pub active: Option<(u64, KeyInfo)>,
+    /// The epoch at which this node's share was retired (it holds none of that key since).
+    pub retired: Option<u64>,
+    /// A new share stored by a reshare whose commit has not reached this node: its epoch and description.
+    pub pending: Option<(u64, KeyInfo)>,
+}
+
+impl ReshareState {
+    /// Appends the fields (no header).
+    pub fn encode(&self, w: &mut Writer) {
+        for slot in [&self.active, &self.pending] {
+            match slot {
+                None => {
+                    w.u8(0);
+                }
+                Some((epoch, info)) => {
+                    w.u8(1).u64(*epoch);
+                    info.encode(w);
+                }
+            }
+        }
+        match self.retired {
+            None => w.u8(0),
+            Some(e) => w.u8(1).u64(e),
+        };
+    }
+
+    /// Reads the fields written by [`ReshareState::encode`].
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let slot = |r: &mut Reader<'_>| -> Result<Option<(u64, KeyInfo)>, DecodeError> {
+            match r.u8()? {
+                0 => Ok(None),
+                1 => Ok(Some((r.u64()?, KeyInfo::decode(r)?))),
+                _ => Err(DecodeError::Invalid("bad option flag")),
+            }
+        };
+        let active = slot(r)?;
+        let pending = slot(r)?;
+        let retired = match r.u8()? {
+            0 => None,
+            1 => Some(r.u64()?),
+            _ => return Err(DecodeError::Invalid("bad option flag")),
+        };
+        Ok(Self {
+            active,
+            retired,
+            pending,
+        })
+    }
 }
 
 /// What a dealer keeps, after a DKG, for the parties that were offline: enough for any coordinator to deliver
@@ -649,6 +856,12 @@ impl RequestBody {
             RequestBody::DklsPairRound { .. } => "dkls-pair-round",
             RequestBody::DklsSign { .. } => "dkls-sign",
             RequestBody::DklsRound { .. } => "dkls-round",
+            RequestBody::ReshareStart(_) => "reshare-start",
+            RequestBody::ReshareRound { .. } => "reshare-round",
+            RequestBody::ReshareStatus { .. } => "reshare-status",
+            RequestBody::ReshareCommit { .. } => "reshare-commit",
+            RequestBody::ReshareAbort { .. } => "reshare-abort",
+            RequestBody::ReshareRetire { .. } => "reshare-retire",
         }
     }
 }
@@ -815,6 +1028,41 @@ impl Request {
                 w.u8(*round);
                 encode_blobs(&mut w, inbox);
             }
+            RequestBody::ReshareStart(setup) => {
+                w.u8(REQ_RESHARE_START);
+                setup.encode(&mut w);
+            }
+            RequestBody::ReshareRound {
+                key,
+                run,
+                round,
+                inbox,
+            } => {
+                w.u8(REQ_RESHARE_ROUND);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                w.u8(*round);
+                encode_blobs(&mut w, inbox);
+            }
+            RequestBody::ReshareStatus { key } => {
+                w.u8(REQ_RESHARE_STATUS);
+                key.encode(&mut w);
+            }
+            RequestBody::ReshareCommit { key, epoch } => {
+                w.u8(REQ_RESHARE_COMMIT);
+                key.encode(&mut w);
+                w.u64(*epoch);
+            }
+            RequestBody::ReshareAbort { key, epoch } => {
+                w.u8(REQ_RESHARE_ABORT);
+                key.encode(&mut w);
+                w.u64(*epoch);
+            }
+            RequestBody::ReshareRetire { key, epoch } => {
+                w.u8(REQ_RESHARE_RETIRE);
+                key.encode(&mut w);
+                w.u64(*epoch);
+            }
         }
         w.finish()
     }
@@ -948,6 +1196,28 @@ impl Request {
                 run: SessionId::decode(&mut r)?,
                 round: r.u8()?,
                 inbox: decode_blobs(&mut r)?,
+            },
+            REQ_RESHARE_START => RequestBody::ReshareStart(ReshareSetup::decode(&mut r)?),
+            REQ_RESHARE_ROUND => RequestBody::ReshareRound {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                round: r.u8()?,
+                inbox: decode_blobs(&mut r)?,
+            },
+            REQ_RESHARE_STATUS => RequestBody::ReshareStatus {
+                key: KeyId::decode(&mut r)?,
+            },
+            REQ_RESHARE_COMMIT => RequestBody::ReshareCommit {
+                key: KeyId::decode(&mut r)?,
+                epoch: r.u64()?,
+            },
+            REQ_RESHARE_ABORT => RequestBody::ReshareAbort {
+                key: KeyId::decode(&mut r)?,
+                epoch: r.u64()?,
+            },
+            REQ_RESHARE_RETIRE => RequestBody::ReshareRetire {
+                key: KeyId::decode(&mut r)?,
+                epoch: r.u64()?,
             },
             _ => return Err(DecodeError::Invalid("unknown request kind")),
         };
@@ -1177,6 +1447,8 @@ pub enum ResponseBody {
     /// state with these members of the signing set (never set up, lost, damaged, discarded after a failed OT
     /// check, or set up in another session than the peer's): the pairs must be set up before they sign.
     PairsMissing(Vec<SignerId>),
+    /// Answer to [`RequestBody::ReshareStatus`].
+    ReshareStatus(ReshareState),
 }
 
 impl Response {
@@ -1259,6 +1531,10 @@ impl Response {
                 w.u8(RESP_PAIRS_MISSING);
                 encode_ids(&mut w, ids);
             }
+            ResponseBody::ReshareStatus(state) => {
+                w.u8(RESP_RESHARE_STATUS);
+                state.encode(&mut w);
+            }
             ResponseBody::DkgPending {
                 held,
                 tentative,
@@ -1326,6 +1602,7 @@ impl Response {
                 disqualified: decode_ids(&mut r)?,
             },
             RESP_PAIRS_MISSING => ResponseBody::PairsMissing(decode_ids(&mut r)?),
+            RESP_RESHARE_STATUS => ResponseBody::ReshareStatus(ReshareState::decode(&mut r)?),
             RESP_DKG_PENDING => {
                 let n = r.count(32)?;
                 let held = (0..n)
@@ -1625,6 +1902,110 @@ mod tests {
             }
         }
         assert_eq!(written, 7);
+    }
+
+    fn reshare_bodies() -> (Vec<RequestBody>, Vec<ResponseBody>) {
+        let info = KeyInfo {
+            key: KeyId([9; 32]),
+            algorithm: Algorithm::Ed25519,
+            signer: SignerId::new(2).unwrap(),
+            threshold: 2,
+            parties: 3,
+            public: vec![1, 2, 3],
+        };
+        let id = |i| SignerId::new(i).unwrap();
+        let setup = ReshareSetup {
+            key: KeyId([9; 32]),
+            epoch: 4,
+            run: sid(7),
+            old: info.clone(),
+            parties: vec![[1; 32], [2; 32], [3; 32], [4; 32]],
+            dealers: vec![(id(1), id(1)), (id(2), id(3)), (id(3), id(2))],
+            receivers: vec![id(4), id(2), id(1)],
+            threshold: 2,
+        };
+        let key = KeyId([9; 32]);
+        let requests = vec![
+            RequestBody::ReshareStart(setup),
+            RequestBody::ReshareRound {
+                key,
+                run: sid(7),
+                round: 3,
+                inbox: vec![vec![1, 2], vec![]],
+            },
+            RequestBody::ReshareStatus { key },
+            RequestBody::ReshareCommit { key, epoch: 4 },
+            RequestBody::ReshareAbort { key, epoch: 4 },
+            RequestBody::ReshareRetire { key, epoch: 4 },
+        ];
+        let responses = vec![
+            ResponseBody::ReshareStatus(ReshareState::default()),
+            ResponseBody::ReshareStatus(ReshareState {
+                active: Some((3, info.clone())),
+                retired: None,
+                pending: Some((4, info)),
+            }),
+            ResponseBody::ReshareStatus(ReshareState {
+                active: None,
+                retired: Some(2),
+                pending: None,
+            }),
+        ];
+        (requests, responses)
+    }
+
+    #[test]
+    fn reshare_messages_round_trip_and_refuse_trailing_bytes() {
+        let (requests, responses) = reshare_bodies();
+        for body in requests {
+            let req = Request {
+                id: 3,
+                session: sid(1),
+                issued_at_ms: 9,
+                body,
+            };
+            let bytes = req.encode();
+            assert_eq!(Request::decode(&bytes).unwrap(), req);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Request::decode(&longer).is_err());
+            assert!(Request::decode(&bytes[..bytes.len() - 1]).is_err());
+        }
+        for body in responses {
+            let resp = Response {
+                id: 3,
+                session: sid(1),
+                body,
+            };
+            let bytes = resp.encode();
+            assert_eq!(Response::decode(&bytes).unwrap(), resp);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Response::decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn reshare_setup_with_a_new_holder_twice_or_a_party_out_of_range_is_refused() {
+        let (requests, _) = reshare_bodies();
+        let RequestBody::ReshareStart(setup) = &requests[0] else {
+            panic!()
+        };
+        let mut twice = setup.clone();
+        twice.receivers = vec![SignerId::new(1).unwrap(), SignerId::new(1).unwrap()];
+        let mut out_of_range = setup.clone();
+        out_of_range.receivers.push(SignerId::new(5).unwrap());
+        let mut other_key = setup.clone();
+        other_key.old.key = KeyId([8; 32]);
+        for bad in [twice, out_of_range, other_key] {
+            let req = Request {
+                id: 1,
+                session: sid(1),
+                issued_at_ms: 1,
+                body: RequestBody::ReshareStart(bad),
+            };
+            assert!(Request::decode(&req.encode()).is_err());
+        }
     }
 
     #[test]

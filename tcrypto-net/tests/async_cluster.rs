@@ -84,3 +84,35 @@ fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
         assert_eq!(cluster.list(), vec![ec]);
     });
 }
+
+#[test]
+fn async_coordinator_reshares_an_rsa_key_and_signs_with_the_same_public_key() {
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cluster =
+            AsyncCluster::connect_tls(&coordinator, &nodes.addresses, CoordinatorConfig::default()).unwrap();
+        assert_eq!(cluster.connect(Duration::from_secs(10)).await, 5);
+        let (pk, shares) = rsa_key(384, 3, 5, 21);
+        let key = cluster
+            .import_rsa_shares(&pk, &shares, &mut rand::rng())
+            .await
+            .unwrap();
+        let out = cluster.reshare(key, &[4, 3, 2], 2).await.unwrap();
+        assert_eq!(out.epoch, 1);
+        assert_eq!(out.holders.values().copied().collect::<Vec<_>>(), vec![4, 3, 2]);
+        let m = pkcs1_sha256(b"after the reshare");
+        rsa_crate_verifies(&pk, &m, &cluster.sign(key, m.clone()).await.unwrap().bytes).unwrap();
+        let out = cluster.refresh(key).await.unwrap();
+        assert_eq!(out.epoch, 2);
+        rsa_crate_verifies(&pk, &m, &cluster.sign(key, m.clone()).await.unwrap().bytes).unwrap();
+        // Nothing left to settle; the key keeps its name.
+        assert!(cluster.settle_reshare(key).await.unwrap().settled.is_empty());
+        assert_eq!(cluster.list(), vec![key]);
+    });
+}

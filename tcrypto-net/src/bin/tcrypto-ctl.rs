@@ -12,6 +12,9 @@
 //! - `export`: a public key as PEM (SPKI) or as a DNSKEY resource record;
 //! - `sign`: a file or a digest with an existing key and a chosen mechanism;
 //! - `delete`: a key on every node;
+//! - `reshare`: move a key to other nodes or another threshold without changing its public key (add, remove or
+//!   replace nodes, change `k`); `refresh`: new shares for the same nodes; `settle`: finish or roll back an
+//!   interrupted reshare;
 //! - `health`: the nodes' state.
 //!
 //! It is a separate binary from `tcrypto-node` because it runs where the coordinator identity lives (a signer host,
@@ -139,6 +142,38 @@ enum Command {
     },
     /// Show the nodes' state (exit 0 all up, 3 degraded, 4 a key cannot sign).
     Health,
+    /// Reshare a key (same public key, same key id) to another set of nodes or another threshold: the new
+    /// holders are the current ones (in signer order) with `--remove`, `--replace` and `--add` applied, or the
+    /// `--nodes` list. Old holders not in the new set delete their shares once the new sharing has signed.
+    Reshare {
+        /// Key id, or a unique prefix of it (at least 8 hex digits).
+        key: String,
+        /// The new holders, by node name, in new signer order (instead of editing the current holders).
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["add", "remove", "replace"])]
+        nodes: Vec<String>,
+        /// Add this node (a configured, pinned node) to the holders.
+        #[arg(long)]
+        add: Vec<String>,
+        /// Remove this node from the holders (e.g. a dead one).
+        #[arg(long)]
+        remove: Vec<String>,
+        /// Replace node OLD by node NEW (`OLD=NEW`; NEW takes OLD's signer id).
+        #[arg(long)]
+        replace: Vec<String>,
+        /// The new threshold `k'` (default: the current `k`).
+        #[arg(long, short)]
+        threshold: Option<u16>,
+    },
+    /// Refresh a key: new shares for the same nodes and threshold (the old shares become useless).
+    Refresh {
+        /// Key id, or a unique prefix of it (at least 8 hex digits).
+        key: String,
+    },
+    /// Finish or roll back what an interrupted reshare of a key left on the nodes.
+    Settle {
+        /// Key id (in full, or a unique prefix of a listed key).
+        key: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -336,7 +371,163 @@ fn run(cli: &Cli, out: Output) -> Result<u8> {
             Ok(0)
         }
         Command::Health => health(&cluster, out),
+        Command::Reshare {
+            key,
+            nodes,
+            add,
+            remove,
+            replace,
+            threshold,
+        } => {
+            let key = find_key(&cluster, key)?;
+            let plan = NewHolders {
+                nodes,
+                add,
+                remove,
+                replace,
+            };
+            let (new_nodes, k) = plan.resolve(&cluster, &key, *threshold)?;
+            let outcome = cluster
+                .reshare(key, &new_nodes, k)
+                .map_err(|e| Failure(format!("key {key}: {e}")))?;
+            reshared(&cluster, key, &outcome, out)
+        }
+        Command::Refresh { key } => {
+            let key = find_key(&cluster, key)?;
+            let outcome = cluster
+                .refresh(key)
+                .map_err(|e| Failure(format!("key {key}: {e}")))?;
+            reshared(&cluster, key, &outcome, out)
+        }
+        Command::Settle { key } => {
+            let key = match find_key(&cluster, key) {
+                Ok(k) => k,
+                Err(e) => full_key_id(key).ok_or(e)?,
+            };
+            let outcome = cluster
+                .settle_reshare(key)
+                .map_err(|e| Failure(format!("key {key}: {e}")))?;
+            for line in &outcome.settled {
+                eprintln!("tcrypto-ctl: {line}");
+            }
+            reshared(&cluster, key, &outcome, out)
+        }
     }
+}
+
+/// A key id in full (64 hex digits).
+fn full_key_id(text: &str) -> Option<KeyId> {
+    let bytes = hex::decode(text.trim()).ok()?;
+    Some(KeyId(bytes.try_into().ok()?))
+}
+
+/// How `reshare` names the new holders.
+struct NewHolders<'a> {
+    nodes: &'a [String],
+    add: &'a [String],
+    remove: &'a [String],
+    replace: &'a [String],
+}
+
+impl NewHolders<'_> {
+    /// The new holders (node indexes, in new signer order) and threshold.
+    fn resolve(
+        &self,
+        cluster: &BlockingCluster,
+        key: &KeyId,
+        threshold: Option<u16>,
+    ) -> Result<(Vec<usize>, u16)> {
+        let index = |name: &str| -> Result<usize> {
+            cluster
+                .nodes()
+                .iter()
+                .position(|n| n.name == name)
+                .ok_or_else(|| Failure(format!("no node named {name:?} in the configuration")))
+        };
+        let current: Vec<usize> = cluster.engine().submit(|c, _, _| {
+            c.keys()
+                .into_iter()
+                .find(|k| k.0 == *key)
+                .map(|k| k.2.values().copied().collect())
+                .unwrap_or_default()
+        });
+        let (k, _) = threshold_of(&public_of(cluster, key)?);
+        let mut nodes: Vec<usize> = if self.nodes.is_empty() {
+            current
+        } else {
+            self.nodes.iter().map(|n| index(n)).collect::<Result<_>>()?
+        };
+        // A dead holder is not among the holders the coordinator reached: removing or replacing it needs no
+        // change of the list beyond adding its replacement.
+        for r in self.remove {
+            let i = index(r)?;
+            nodes.retain(|n| *n != i);
+        }
+        for pair in self.replace {
+            let (old, new) = pair
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--replace {pair:?}: expected OLD=NEW")))?;
+            let (old, new) = (index(old)?, index(new)?);
+            if nodes.contains(&new) {
+                return fail(format!("key {key}: node {pair} already holds a share"));
+            }
+            match nodes.iter_mut().find(|n| **n == old) {
+                Some(slot) => *slot = new,
+                None => nodes.push(new),
+            }
+        }
+        for a in self.add {
+            let i = index(a)?;
+            if nodes.contains(&i) {
+                return fail(format!("key {key}: node {a} already holds a share"));
+            }
+            nodes.push(i);
+        }
+        Ok((nodes, threshold.unwrap_or(k)))
+    }
+}
+
+/// Reports a finished reshare, refresh or settle.
+fn reshared(
+    cluster: &BlockingCluster,
+    key: KeyId,
+    outcome: &tcrypto_net::coordinator::reshare::Outcome,
+    out: Output,
+) -> Result<u8> {
+    let holders: Vec<String> = outcome
+        .holders
+        .values()
+        .map(|n| {
+            cluster
+                .nodes()
+                .get(*n)
+                .map(|p| p.name.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let k = outcome.info.as_ref().map_or(0, |i| i.threshold);
+    for line in &outcome.not_retired {
+        eprintln!(
+            "tcrypto-ctl: warning: not retired yet (run `tcrypto-ctl settle {key}` when it is up): {line}"
+        );
+    }
+    report(
+        out,
+        &format!(
+            "key {key}: epoch {}, {k}-of-{} on {}",
+            outcome.epoch,
+            holders.len(),
+            holders.join(", ")
+        ),
+        &format!("{key}\t{}\t{k}\t{}", outcome.epoch, holders.join(",")),
+        json!({"key": key.to_string(), "epoch": outcome.epoch, "threshold": k, "holders": holders,
+               "not_retired": outcome.not_retired}),
+    );
+    Ok(if outcome.not_retired.is_empty() {
+        0
+    } else {
+        EXIT_DEGRADED
+    })
 }
 
 /// Prints one result in the chosen form.

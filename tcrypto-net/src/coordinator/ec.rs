@@ -87,6 +87,13 @@ struct Abandoning {
     failed: bool,
 }
 
+impl EcState {
+    /// Drops the FROST session pool of `key` (its nonces belong to a sharing that is gone).
+    pub(super) fn forget_pool(&mut self, key: &KeyId) {
+        self.frost.remove(key);
+    }
+}
+
 /// A node's answer to [`RequestBody::DkgPending`].
 #[derive(Debug, Default)]
 struct PendingReport {

@@ -404,10 +404,12 @@ impl Coordinator {
                             .iter()
                             .map(|b| PresignaturePublic::decode(b).ok())
                             .collect();
+                        // A sharing registered under another id (a reshare's pending id) presigns under its name.
+                        let name = self.keys.get(&p.key).map_or(p.key, |k| k.name);
                         let fits = decoded.as_ref().is_some_and(|d| {
                             d.len() == p.batch as usize
                                 && d.iter().enumerate().all(|(i, x)| {
-                                    x.key_id == p.key
+                                    x.key_id == name
                                         && x.id.session == run
                                         && x.id.index as usize == i
                                         && x.commitments.keys().eq(p.members.keys())

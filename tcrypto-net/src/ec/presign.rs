@@ -1156,6 +1156,43 @@ impl Stock {
         }
     }
 
+    /// Discards every presignature of `key`, in memory and on disk (a reshare replaced the share they were made
+    /// with): the sealed batch list is rewritten without them first, then their files go. Fails closed: if the
+    /// list cannot be rewritten the presignatures are still gone from memory and cannot be used by this process.
+    pub(crate) fn discard_key(&self, store: Option<&SecretStore>, key: &KeyId, rng: &mut impl CryptoRng) {
+        self.forget(key);
+        let (Some(persist), Some(store)) = (self.persist.as_ref(), store) else {
+            if let Ok(mut b) = self.batches.lock() {
+                b.retain(|_, info| info.key != *key);
+            }
+            return;
+        };
+        let Ok(_g) = persist.writing.lock() else {
+            return;
+        };
+        let (live, dropped) = match self.batches.lock() {
+            Ok(b) => {
+                let dropped: Vec<SessionId> =
+                    b.iter().filter(|(_, i)| i.key == *key).map(|(r, _)| *r).collect();
+                let mut live = b.clone();
+                live.retain(|_, i| i.key != *key);
+                (live, dropped)
+            }
+            Err(_) => return,
+        };
+        if dropped.is_empty() {
+            return;
+        }
+        if let Err(e) = store.put(STATE_NAME, &encode_state(&persist.epoch, &live), rng) {
+            tracing::error!(%key, error = %e, "presignature list not rewritten after a reshare");
+            return;
+        }
+        if let Ok(mut b) = self.batches.lock() {
+            *b = live;
+        }
+        self.drop_batches(store, &dropped);
+    }
+
     /// Forgets the presignatures of a deleted key.
     pub(crate) fn forget(&self, key: &KeyId) {
         if let Ok(mut a) = self.available.lock() {

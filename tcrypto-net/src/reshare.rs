@@ -1,0 +1,1082 @@
+//! The node's side of a reshare (issue 14): the run of `tcrypto::reshare` (P-256, Ed25519) or
+//! `tcrypto::rsa::reshare` (Shoup RSA) relayed through the coordinator, and the node's durable part of the
+//! two-phase commit.
+//!
+//! **The run.** The coordinator names the nodes taking part by their identity keys (routing parties `1..`), which
+//! of them deal (old holders, with their old signer ids) and which receive (new holders `1..=n'`). Every message
+//! is a [`crate::sealed::Envelope`]: dealings, verdicts, answers and confirmations are signed broadcasts,
+//! sub-shares are sealed to their new holder. A node that is both dealer and new holder hands its own messages to
+//! itself. Request round 1 ([`crate::wire::RequestBody::ReshareStart`]) deals; rounds 2 to 5
+//! ([`crate::wire::RequestBody::ReshareRound`]) take the previous round's envelopes: 2 verdicts, 3 answers, 4
+//! confirmations, 5 the new share, which is **stored pending** before the node answers.
+//!
+//! **The commit, on the nodes.** Each node keeps one sealed record per reshared key (`reshare-<key>`): the epoch
+//! of the sharing it serves (0 before any reshare), whether its share was retired, and a pending share with its
+//! epoch. The served share stays in its key file (`key-<key>`) until the commit:
+//!
+//! - a pending share is never served under the key's name; it answers only under its *pending id*
+//!   ([`pending_id`]), which the coordinator uses for the test signature of the two-phase commit;
+//! - [`crate::wire::RequestBody::ReshareCommit`] first writes the record with `active epoch = pending epoch`
+//!   (the node's durable decision), then replaces the key file, then drops the pending copy; a node restarted in
+//!   between finishes the switch when it loads its records;
+//! - [`crate::wire::RequestBody::ReshareAbort`] deletes a pending share; [`crate::wire::RequestBody::ReshareRetire`]
+//!   records the retirement, then deletes the key file.
+//!
+//! A sharing of epoch `E` is **committed** once any node records `active epoch = E`; a coordinator that finds
+//! pending shares of an epoch no node committed rolls them back, and one that finds a committed epoch commits its
+//! pending holders and retires the holders of older epochs (`crate::coordinator::reshare`). So no state a reshare
+//! needs lives only in a coordinator.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use rand_core::CryptoRng;
+use sha2::{Digest as _, Sha256};
+use tcrypto::codec::{DecodeError, Reader, Writer};
+use tcrypto::dkg::{self, Curve, Ed25519, Message as _, P256};
+use tcrypto::reshare::{self as ec_reshare, Party};
+use tcrypto::rsa::reshare as rsa_reshare;
+use tcrypto::{KeyId, SessionId, SignerId, rsa};
+use zeroize::Zeroizing;
+
+use crate::algo::{EcdsaPublicKey, HeldShare, Refusal, ecdsa_bundles, ed25519_bundles};
+use crate::bundle::ShareBundle;
+use crate::ec::{Failure, Roster};
+use crate::identity::{NodeIdentity, NodePublic};
+use crate::store::SecretStore;
+use crate::wire::{Algorithm, ErrorCode, KeyInfo, ReshareSetup, ReshareState, TAG_RESHARE_RECORD};
+
+/// Most reshare runs a node keeps open at once.
+pub(crate) const MAX_RUNS: usize = 16;
+
+/// Prefix of the store names of reshare records.
+pub(crate) const RECORD_PREFIX: &str = "reshare-";
+
+/// The id under which the pending share of `key` at `epoch` answers signing requests (the test signature of the
+/// commit): SHA-256 of a label, the key and the epoch. It is never a key's name.
+pub fn pending_id(key: &KeyId, epoch: u64) -> KeyId {
+    let mut h = Sha256::new();
+    h.update(b"tcrypto-net pending reshare v1");
+    h.update(key.0);
+    h.update(epoch.to_be_bytes());
+    KeyId(h.finalize().into())
+}
+
+// ----- The durable record -----
+
+/// A node's reshare record of one key.
+pub(crate) struct Record {
+    /// Epoch of the served sharing (or of the retirement).
+    pub(crate) active_epoch: u64,
+    /// The node's share was retired at `active_epoch`.
+    pub(crate) retired: bool,
+    /// A new share and its epoch. When its epoch equals `active_epoch`, the commit was decided and the key file
+    /// may still hold the old share (the switch is finished on load).
+    pub(crate) pending: Option<(u64, ShareBundle)>,
+}
+
+impl Record {
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new(TAG_RESHARE_RECORD);
+        w.u64(self.active_epoch).u8(u8::from(self.retired));
+        match &self.pending {
+            None => {
+                w.u8(0);
+            }
+            Some((epoch, bundle)) => {
+                w.u8(1).u64(*epoch).bytes(&bundle.encode());
+            }
+        }
+        Zeroizing::new(w.finish())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, TAG_RESHARE_RECORD)?;
+        let active_epoch = r.u64()?;
+        let retired = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError::Invalid("bad flag")),
+        };
+        let pending = match r.u8()? {
+            0 => None,
+            1 => Some((r.u64()?, ShareBundle::decode(r.bytes()?)?)),
+            _ => return Err(DecodeError::Invalid("bad flag")),
+        };
+        r.finish()?;
+        Ok(Self {
+            active_epoch,
+            retired,
+            pending,
+        })
+    }
+}
+
+/// The reshare records of a node, mirrored in memory.
+#[derive(Default)]
+pub(crate) struct Records {
+    records: Mutex<BTreeMap<KeyId, Record>>,
+}
+
+fn record_name(key: &KeyId) -> String {
+    format!("{RECORD_PREFIX}{key}")
+}
+
+fn storage(e: impl std::fmt::Display) -> Refusal {
+    (ErrorCode::Storage, e.to_string())
+}
+
+/// What loading found: keys whose commit must be finished (the key file gets the pending share), damage.
+pub(crate) struct Loaded {
+    pub(crate) finish: Vec<(KeyId, ShareBundle)>,
+    pub(crate) retired: Vec<KeyId>,
+    pub(crate) damaged: Vec<String>,
+}
+
+impl Records {
+    /// Loads every record of `store`; a record that does not open or decode is quarantined (its key keeps the
+    /// share in its key file, and a pending share is lost: the coordinator rolls that reshare back).
+    pub(crate) fn load(&self, store: &SecretStore) -> Loaded {
+        let mut out = Loaded {
+            finish: Vec::new(),
+            retired: Vec::new(),
+            damaged: Vec::new(),
+        };
+        let mut map = BTreeMap::new();
+        for name in store.list().unwrap_or_default() {
+            let Some(hex) = name.strip_prefix(RECORD_PREFIX) else {
+                continue;
+            };
+            let opened = store
+                .get(&name)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.ok_or_else(|| "vanished".to_string()))
+                .and_then(|b| Record::decode(&b).map_err(|e| e.to_string()))
+                .and_then(|r| {
+                    hex::decode(hex)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .map(|k| (KeyId(k), r))
+                        .ok_or_else(|| "bad name".to_string())
+                });
+            match opened {
+                Ok((key, record)) => {
+                    if let Some((epoch, bundle)) = &record.pending
+                        && *epoch == record.active_epoch
+                    {
+                        out.finish.push((key, copy(bundle)));
+                    }
+                    if record.retired {
+                        out.retired.push(key);
+                    }
+                    map.insert(key, record);
+                }
+                Err(why) => {
+                    let path = store.path_of(&name);
+                    let _ = store.quarantine(&name);
+                    out.damaged.push(format!("{}: {why}", path.display()));
+                }
+            }
+        }
+        if let Ok(mut r) = self.records.lock() {
+            *r = map;
+        }
+        out
+    }
+
+    fn put(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        record: Record,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        if let Some(store) = store {
+            store
+                .put(&record_name(&key), &record.encode(), rng)
+                .map_err(storage)?;
+        }
+        if let Ok(mut r) = self.records.lock() {
+            r.insert(key, record);
+        }
+        Ok(())
+    }
+
+    /// The epoch of the served sharing of `key` (0 when never reshared) and the retirement flag.
+    pub(crate) fn active(&self, key: &KeyId) -> (u64, bool) {
+        self.records
+            .lock()
+            .ok()
+            .and_then(|r| r.get(key).map(|r| (r.active_epoch, r.retired)))
+            .unwrap_or((0, false))
+    }
+
+    /// The pending share of `key` (epoch, copy), when one waits for its commit.
+    pub(crate) fn pending(&self, key: &KeyId) -> Option<(u64, ShareBundle)> {
+        let r = self.records.lock().ok()?;
+        let rec = r.get(key)?;
+        rec.pending
+            .as_ref()
+            .filter(|(e, _)| *e > rec.active_epoch)
+            .map(|(e, b)| (*e, copy(b)))
+    }
+
+    /// Every pending share (by pending id), for the test signature.
+    pub(crate) fn pending_by_id(&self, id: &KeyId) -> Option<ShareBundle> {
+        let r = self.records.lock().ok()?;
+        r.iter().find_map(|(key, rec)| {
+            rec.pending
+                .as_ref()
+                .filter(|(e, _)| *e > rec.active_epoch && pending_id(key, *e) == *id)
+                .map(|(_, b)| copy(b))
+        })
+    }
+
+    /// The key whose served sharing was committed under the pending id `id` (signing runs of the commit's test
+    /// signature still in flight when the commit lands finish with the served share, the same sharing).
+    pub(crate) fn committed_alias(&self, id: &KeyId) -> Option<KeyId> {
+        let r = self.records.lock().ok()?;
+        r.iter()
+            .find(|(key, rec)| {
+                !rec.retired && rec.active_epoch > 0 && pending_id(key, rec.active_epoch) == *id
+            })
+            .map(|(key, _)| *key)
+    }
+
+    /// Stores a new share of `key` as pending at `epoch`. Refused when the epoch is not above the served one.
+    pub(crate) fn hold_pending(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        epoch: u64,
+        bundle: ShareBundle,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let (active_epoch, retired) = self.active(&key);
+        if epoch <= active_epoch {
+            return Err((
+                ErrorCode::Malformed,
+                format!("reshare epoch {epoch} of key {key} is not above the served epoch {active_epoch}"),
+            ));
+        }
+        self.put(
+            store,
+            key,
+            Record {
+                active_epoch,
+                retired,
+                pending: Some((epoch, bundle)),
+            },
+            rng,
+        )
+    }
+
+    /// Step 1 of a commit: the durable decision (`active epoch = epoch`, the new share kept beside it). Returns
+    /// the new share to install in the key file, or `None` when `epoch` is already the served one.
+    pub(crate) fn decide(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        epoch: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Option<ShareBundle>, Refusal> {
+        let (active_epoch, _) = self.active(&key);
+        let pending = self.records.lock().ok().and_then(|r| {
+            r.get(&key)
+                .and_then(|rec| rec.pending.as_ref().map(|(e, b)| (*e, copy(b))))
+        });
+        match pending {
+            Some((e, bundle)) if e == epoch => {
+                if active_epoch != epoch {
+                    self.put(
+                        store,
+                        key,
+                        Record {
+                            active_epoch: epoch,
+                            retired: false,
+                            pending: Some((epoch, copy(&bundle))),
+                        },
+                        rng,
+                    )?;
+                }
+                Ok(Some(bundle))
+            }
+            _ if active_epoch == epoch => Ok(None),
+            _ => Err((
+                ErrorCode::UnknownKey,
+                format!("no pending share of key {key} at epoch {epoch} (rolled back?)"),
+            )),
+        }
+    }
+
+    /// Step 3 of a commit: the key file holds the new share; the pending copy goes.
+    pub(crate) fn installed(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        epoch: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        self.put(
+            store,
+            key,
+            Record {
+                active_epoch: epoch,
+                retired: false,
+                pending: None,
+            },
+            rng,
+        )
+    }
+
+    /// Rolls back the pending share of `epoch` (idempotent; a pending share of another epoch stays).
+    pub(crate) fn abort(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        epoch: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let (active_epoch, retired) = self.active(&key);
+        if self.pending(&key).is_some_and(|(e, _)| e == epoch) {
+            self.put(
+                store,
+                key,
+                Record {
+                    active_epoch,
+                    retired,
+                    pending: None,
+                },
+                rng,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records that the node's share of `key` is retired by the committed `epoch` (before the key file goes).
+    pub(crate) fn retire(
+        &self,
+        store: Option<&SecretStore>,
+        key: KeyId,
+        epoch: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), Refusal> {
+        let (active_epoch, retired) = self.active(&key);
+        if retired && active_epoch >= epoch {
+            return Ok(());
+        }
+        if active_epoch >= epoch {
+            return Err((
+                ErrorCode::Malformed,
+                format!("key {key} is served at epoch {active_epoch}; epoch {epoch} does not retire it"),
+            ));
+        }
+        self.put(
+            store,
+            key,
+            Record {
+                active_epoch: epoch,
+                retired: true,
+                pending: None,
+            },
+            rng,
+        )
+    }
+
+    /// The node's answer to a status request.
+    pub(crate) fn state(&self, key: &KeyId, served: Option<KeyInfo>) -> ReshareState {
+        let (active_epoch, retired) = self.active(key);
+        ReshareState {
+            active: served.map(|i| (active_epoch, i)),
+            retired: retired.then_some(active_epoch),
+            pending: self.pending(key).map(|(e, b)| (e, b.info)),
+        }
+    }
+
+    /// Forgets everything about `key` (the key was deleted).
+    pub(crate) fn forget(&self, store: Option<&SecretStore>, key: &KeyId) {
+        let had = self.records.lock().ok().and_then(|mut r| r.remove(key)).is_some();
+        if let (true, Some(store)) = (had, store) {
+            let _ = store.delete(&record_name(key));
+        }
+    }
+}
+
+fn copy(b: &ShareBundle) -> ShareBundle {
+    ShareBundle {
+        info: b.info.clone(),
+        share: b.share.clone(),
+    }
+}
+
+// ----- The run -----
+
+/// One reshare run at this node: its roles and the state of each.
+pub(crate) struct Run {
+    setup: ReshareSetup,
+    roster: Roster,
+    /// Routing party -> old signer id of every dealer.
+    dealers: BTreeMap<SignerId, SignerId>,
+    /// Routing party -> new signer id of every new holder.
+    receivers: BTreeMap<SignerId, SignerId>,
+    scheme: AnyRun,
+    next_round: u8,
+}
+
+enum AnyRun {
+    Rsa(Box<Roles<RsaScheme>>),
+    P256(Box<Roles<EcScheme<P256>>>),
+    Ed25519(Box<Roles<EcScheme<Ed25519>>>),
+}
+
+/// What a step yields.
+pub(crate) enum Step {
+    /// Envelopes to relay; the run goes on.
+    Continue(Box<Run>, Vec<Vec<u8>>),
+    /// A new holder's new share, to be stored pending (key, epoch, bundle).
+    Pending(KeyId, u64, ShareBundle),
+    /// A dealer-only node is done.
+    Done,
+}
+
+/// Starts a run (request round 1). `held` is this node's served share of the key, when it has one.
+pub(crate) fn start(
+    setup: ReshareSetup,
+    held: Option<(&KeyInfo, &HeldShare)>,
+    own: &NodeIdentity,
+    peers: &[NodePublic],
+    rng: &mut impl CryptoRng,
+) -> Result<(Run, Vec<Vec<u8>>), Failure> {
+    let own_key = own.signing.verifying_key().to_bytes();
+    let me = setup
+        .parties
+        .iter()
+        .position(|p| *p == own_key)
+        .and_then(|i| u16::try_from(i + 1).ok())
+        .and_then(SignerId::new)
+        .ok_or_else(|| {
+            Failure::refused(
+                ErrorCode::Malformed,
+                "this node does not take part in the reshare",
+            )
+        })?;
+    let roster = Roster::resolve(&setup.parties, me, own, peers)?;
+    let dealers: BTreeMap<SignerId, SignerId> = setup.dealers.iter().copied().collect();
+    let receivers: BTreeMap<SignerId, SignerId> = setup
+        .receivers
+        .iter()
+        .enumerate()
+        .filter_map(|(j, p)| Some((*p, SignerId::new(u16::try_from(j + 1).ok()?)?)))
+        .collect();
+    let old_id = dealers.get(&me).copied();
+    let new_id = receivers.get(&me).copied();
+    if old_id.is_none() && new_id.is_none() {
+        return Err(Failure::refused(
+            ErrorCode::Malformed,
+            "this node neither deals nor receives",
+        ));
+    }
+    let refused = |d: String| Failure::refused(ErrorCode::Malformed, d);
+    let dealing_share = match old_id {
+        None => None,
+        Some(old_id) => {
+            let (info, share) = held.ok_or_else(|| {
+                Failure::refused(
+                    ErrorCode::UnknownKey,
+                    format!("no share of key {} to deal", setup.key),
+                )
+            })?;
+            if info.signer != old_id
+                || info.public != setup.old.public
+                || info.algorithm != setup.old.algorithm
+            {
+                return Err(refused(format!(
+                    "the run's old sharing of key {} is not the one this node serves",
+                    setup.key
+                )));
+            }
+            Some(share)
+        }
+    };
+    let old_ids: Vec<SignerId> = setup.dealers.iter().map(|(_, o)| *o).collect();
+    let n_new = u16::try_from(setup.receivers.len()).map_err(|_| refused("too many new holders".into()))?;
+    let session = setup.run;
+    let (scheme, out) = match setup.old.algorithm {
+        Algorithm::Rsa => {
+            let old = rsa::PublicKeySet::decode(&setup.old.public).map_err(|e| refused(e.to_string()))?;
+            let params = rsa_reshare::Parameters::new(
+                session,
+                old,
+                old_ids,
+                setup.threshold,
+                n_new,
+                rsa_reshare::MIN_KAPPA,
+            )
+            .map_err(|e| refused(e.to_string()))?;
+            let (roles, out) = Roles::<RsaScheme>::start(params, old_id, new_id, dealing_share, rng)?;
+            (AnyRun::Rsa(Box::new(roles)), out)
+        }
+        Algorithm::EcdsaP256 => {
+            let pk = EcdsaPublicKey::decode(&setup.old.public).map_err(refused)?;
+            let params = ec_params(session, pk.set, old_ids, &setup)?;
+            let (roles, out) = Roles::<EcScheme<P256>>::start(params, old_id, new_id, dealing_share, rng)?;
+            (AnyRun::P256(Box::new(roles)), out)
+        }
+        Algorithm::Ed25519 => {
+            let pk = tcrypto::ed25519::PublicKeySet::decode(&setup.old.public)
+                .map_err(|e| refused(e.to_string()))?;
+            let params = ec_params(session, pk.as_dkg().clone(), old_ids, &setup)?;
+            let (roles, out) = Roles::<EcScheme<Ed25519>>::start(params, old_id, new_id, dealing_share, rng)?;
+            (AnyRun::Ed25519(Box::new(roles)), out)
+        }
+    };
+    let run = Run {
+        setup,
+        roster,
+        dealers,
+        receivers,
+        scheme,
+        next_round: 2,
+    };
+    let out = run.envelopes(1, out, own, rng)?;
+    Ok((run, out))
+}
+
+fn ec_params<C: Curve>(
+    session: SessionId,
+    old: dkg::PublicKeySet<C>,
+    old_ids: Vec<SignerId>,
+    setup: &ReshareSetup,
+) -> Result<ec_reshare::Parameters<C>, Failure> {
+    let receivers = (1..=setup.receivers.len()).filter_map(|j| SignerId::new(u16::try_from(j).ok()?));
+    ec_reshare::Parameters::new(session, old, old_ids, setup.threshold, receivers)
+        .map_err(|e| Failure::refused(ErrorCode::Malformed, e.to_string()))
+}
+
+/// Messages a role sends in one round: broadcast bytes and point-to-point bytes by new holder id.
+#[derive(Default)]
+struct Out {
+    broadcast: Option<Vec<u8>>,
+    direct: BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
+}
+
+impl Run {
+    /// The key.
+    pub(crate) fn key(&self) -> KeyId {
+        self.setup.key
+    }
+
+    fn envelopes(
+        &self,
+        round: u8,
+        out: Out,
+        own: &NodeIdentity,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<Vec<u8>>, Failure> {
+        let mut envs = Vec::new();
+        if let Some(b) = out.broadcast {
+            envs.push(self.roster.broadcast(own, self.setup.run, round, &b)?);
+        }
+        for (j, bytes) in out.direct {
+            let Some((party, _)) = self.receivers.iter().find(|(_, id)| **id == j) else {
+                continue;
+            };
+            if *party == self.roster.me {
+                continue;
+            }
+            envs.push(
+                self.roster
+                    .seal(own, self.setup.run, round, *party, &bytes, rng)?,
+            );
+        }
+        Ok(envs)
+    }
+
+    /// Advances the run with request round `round` and the relayed envelopes of the previous round.
+    pub(crate) fn advance(
+        mut self,
+        round: u8,
+        inbox: &[Vec<u8>],
+        own: &NodeIdentity,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Step, Failure> {
+        if round != self.next_round {
+            return Err(Failure::refused(
+                ErrorCode::Malformed,
+                format!("reshare round {round} out of turn (expected {})", self.next_round),
+            ));
+        }
+        self.next_round += 1;
+        let senders: BTreeSet<SignerId> = match round {
+            2 | 4 => self.dealers.keys().copied().collect(),
+            _ => self.receivers.keys().copied().collect(),
+        };
+        let opened = self
+            .roster
+            .open(own, self.setup.run, round - 1, &senders, inbox)?;
+        let ids = Ids {
+            dealers: &self.dealers,
+            receivers: &self.receivers,
+        };
+        let result = match &mut self.scheme {
+            AnyRun::Rsa(r) => r.advance(round, &opened, &ids)?,
+            AnyRun::P256(r) => r.advance(round, &opened, &ids)?,
+            AnyRun::Ed25519(r) => r.advance(round, &opened, &ids)?,
+        };
+        match result {
+            Advanced::Out(out) => {
+                let envs = self.envelopes(round, out, own, rng)?;
+                if round == 5 {
+                    return Ok(Step::Done);
+                }
+                Ok(Step::Continue(Box::new(self), envs))
+            }
+            Advanced::Share(mut bundle) => {
+                bundle.info.key = self.setup.key;
+                Ok(Step::Pending(self.setup.key, self.setup.epoch, bundle))
+            }
+        }
+    }
+}
+
+struct Ids<'a> {
+    dealers: &'a BTreeMap<SignerId, SignerId>,
+    receivers: &'a BTreeMap<SignerId, SignerId>,
+}
+
+impl Ids<'_> {
+    /// Re-keys messages from routing parties by the parties' ids in `map`.
+    fn by(
+        map: &BTreeMap<SignerId, SignerId>,
+        msgs: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> BTreeMap<SignerId, Vec<u8>> {
+        msgs.iter()
+            .filter_map(|(p, m)| map.get(p).map(|id| (*id, m.clone())))
+            .collect()
+    }
+
+    /// The routing parties a reshare error blames.
+    fn blame(&self, e: &ec_reshare::Error) -> Failure {
+        let parties = e
+            .culprits()
+            .into_iter()
+            .filter_map(|c| {
+                let (map, id) = match c {
+                    Party::Old(i) => (self.dealers, i),
+                    Party::New(j) => (self.receivers, j),
+                };
+                map.iter().find(|(_, v)| **v == id).map(|(p, _)| *p)
+            })
+            .collect();
+        Failure::Aborted(parties, e.to_string())
+    }
+}
+
+enum Advanced {
+    Out(Out),
+    Share(ShareBundle),
+}
+
+/// One algorithm's reshare steps over encoded messages.
+trait Scheme {
+    type Params: Clone;
+    type Dealer;
+    type Receiver;
+    type Judged;
+    #[allow(clippy::type_complexity)]
+    fn deal(
+        params: Self::Params,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self::Dealer, Vec<u8>, BTreeMap<SignerId, Zeroizing<Vec<u8>>>), ec_reshare::Error>;
+    fn receive(
+        params: Self::Params,
+        me: SignerId,
+        dealings: &BTreeMap<SignerId, Vec<u8>>,
+        subs: &BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
+    ) -> Result<(Self::Receiver, Vec<u8>), ec_reshare::Error>;
+    fn answer(
+        dealer: Self::Dealer,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<Vec<u8>, ec_reshare::Error>;
+    fn judge(
+        receiver: Self::Receiver,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+        answers: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error>;
+    fn confirm(
+        judged: Self::Judged,
+        confirmations: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<ShareBundle, ec_reshare::Error>;
+}
+
+/// The state of each role a node plays in one run.
+struct Roles<S: Scheme> {
+    params: S::Params,
+    old_id: Option<SignerId>,
+    new_id: Option<SignerId>,
+    dealer: Option<S::Dealer>,
+    /// Our own dealing and sub-share, when we deal to ourselves.
+    own_dealing: Option<(SignerId, Vec<u8>, Zeroizing<Vec<u8>>)>,
+    receiver: Option<S::Receiver>,
+    own_verdict: Option<Vec<u8>>,
+    verdicts: BTreeMap<SignerId, Vec<u8>>,
+    own_answer: Option<(SignerId, Vec<u8>)>,
+    judged: Option<S::Judged>,
+}
+
+impl<S: Scheme> Roles<S> {
+    fn start(
+        params: S::Params,
+        old_id: Option<SignerId>,
+        new_id: Option<SignerId>,
+        share: Option<&HeldShare>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self, Out), Failure> {
+        let mut roles = Self {
+            params: params.clone(),
+            old_id,
+            new_id,
+            dealer: None,
+            own_dealing: None,
+            receiver: None,
+            own_verdict: None,
+            verdicts: BTreeMap::new(),
+            own_answer: None,
+            judged: None,
+        };
+        let mut out = Out::default();
+        if let (Some(old_id), Some(share)) = (old_id, share) {
+            let (dealer, dealing, mut subs) = S::deal(params, share, rng)
+                .map_err(|e| Failure::refused(ErrorCode::Malformed, e.to_string()))?;
+            if let Some(j) = new_id
+                && let Some(own) = subs.remove(&j)
+            {
+                roles.own_dealing = Some((old_id, dealing.clone(), own));
+            }
+            roles.dealer = Some(dealer);
+            out.broadcast = Some(dealing);
+            out.direct = subs;
+        }
+        Ok((roles, out))
+    }
+
+    fn advance(&mut self, round: u8, inbox: &crate::ec::Inbox, ids: &Ids<'_>) -> Result<Advanced, Failure> {
+        let mut out = Out::default();
+        match round {
+            2 => {
+                if let Some(me) = self.new_id {
+                    let mut dealings = Ids::by(ids.dealers, &inbox.broadcasts);
+                    let mut subs: BTreeMap<SignerId, Zeroizing<Vec<u8>>> =
+                        Ids::by(ids.dealers, &inbox.direct)
+                            .into_iter()
+                            .map(|(i, b)| (i, Zeroizing::new(b)))
+                            .collect();
+                    if let Some((i, d, s)) = self.own_dealing.take() {
+                        dealings.insert(i, d);
+                        subs.insert(i, s);
+                    }
+                    let (receiver, verdict) =
+                        S::receive(self.params.clone(), me, &dealings, &subs).map_err(|e| ids.blame(&e))?;
+                    self.receiver = Some(receiver);
+                    self.own_verdict = Some(verdict.clone());
+                    out.broadcast = Some(verdict);
+                }
+            }
+            3 => {
+                self.verdicts = Ids::by(ids.receivers, &inbox.broadcasts);
+                if let Some(dealer) = self.dealer.take() {
+                    let mut all = self.verdicts.clone();
+                    if let (Some(me), Some(v)) = (self.new_id, &self.own_verdict) {
+                        all.insert(me, v.clone());
+                    }
+                    let answer = S::answer(dealer, &all).map_err(|e| ids.blame(&e))?;
+                    out.broadcast = Some(answer.clone());
+                    if let Some(i) = self.old_id {
+                        self.own_answer = Some((i, answer));
+                    }
+                }
+            }
+            4 => {
+                if let Some(receiver) = self.receiver.take() {
+                    let mut answers = Ids::by(ids.dealers, &inbox.broadcasts);
+                    if let Some((i, a)) = self.own_answer.take() {
+                        answers.insert(i, a);
+                    }
+                    let (judged, confirmation) =
+                        S::judge(receiver, &self.verdicts, &answers).map_err(|e| ids.blame(&e))?;
+                    self.judged = Some(judged);
+                    out.broadcast = Some(confirmation);
+                }
+            }
+            5 => {
+                if let Some(judged) = self.judged.take() {
+                    let confirmations = Ids::by(ids.receivers, &inbox.broadcasts);
+                    let bundle = S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
+                    return Ok(Advanced::Share(bundle));
+                }
+            }
+            _ => {
+                return Err(Failure::refused(
+                    ErrorCode::Malformed,
+                    format!("no reshare round {round}"),
+                ));
+            }
+        }
+        Ok(Advanced::Out(out))
+    }
+}
+
+fn decode<M: dkg::Message>(sender: Party, bytes: &[u8]) -> Result<M, ec_reshare::Error> {
+    ec_reshare::decode_from::<M>(sender, bytes)
+}
+
+fn decode_all<M: dkg::Message>(
+    msgs: &BTreeMap<SignerId, Vec<u8>>,
+    party: fn(SignerId) -> Party,
+) -> Result<BTreeMap<SignerId, M>, ec_reshare::Error> {
+    msgs.iter()
+        .map(|(i, b)| Ok((*i, decode::<M>(party(*i), b)?)))
+        .collect()
+}
+
+/// P-256 and Ed25519 (`tcrypto::reshare`).
+struct EcScheme<C>(std::marker::PhantomData<C>);
+
+/// Converts a reshared EC share into the stored bundle.
+trait EcBundle: Curve {
+    #[allow(clippy::type_complexity)]
+    fn deal(
+        params: ec_reshare::Parameters<Self>,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<
+        (
+            ec_reshare::round1::DealerState<Self>,
+            ec_reshare::round1::Dealing<Self>,
+            BTreeMap<SignerId, ec_reshare::round1::SubShare<Self>>,
+        ),
+        ec_reshare::Error,
+    >;
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String>;
+}
+
+impl EcBundle for P256 {
+    fn deal(
+        params: ec_reshare::Parameters<Self>,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<
+        (
+            ec_reshare::round1::DealerState<Self>,
+            ec_reshare::round1::Dealing<Self>,
+            BTreeMap<SignerId, ec_reshare::round1::SubShare<Self>>,
+        ),
+        ec_reshare::Error,
+    > {
+        let old = share
+            .as_ecdsa()
+            .ok_or(ec_reshare::Error::InvalidParameters("not a P-256 share"))?;
+        ec_reshare::round1::deal(params, old, rng)
+    }
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String> {
+        let ecdsa = share.to_ecdsa().map_err(|e| e.to_string())?;
+        let pk = EcdsaPublicKey::new(share.public().clone())?;
+        ecdsa_bundles(&pk, &[ecdsa])
+            .pop()
+            .ok_or_else(|| "no bundle".to_string())
+    }
+}
+
+impl EcBundle for Ed25519 {
+    fn deal(
+        params: ec_reshare::Parameters<Self>,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<
+        (
+            ec_reshare::round1::DealerState<Self>,
+            ec_reshare::round1::Dealing<Self>,
+            BTreeMap<SignerId, ec_reshare::round1::SubShare<Self>>,
+        ),
+        ec_reshare::Error,
+    > {
+        let old = share
+            .as_ed25519()
+            .ok_or(ec_reshare::Error::InvalidParameters("not an Ed25519 share"))?;
+        ec_reshare::round1::deal(params, old, rng)
+    }
+    fn bundle(share: dkg::KeyShare<Self>) -> Result<ShareBundle, String> {
+        let ed = tcrypto::ed25519::KeyShare::from_dkg(share).map_err(|e| e.to_string())?;
+        ed25519_bundles(&ed.public().clone(), &[ed])
+            .pop()
+            .ok_or_else(|| "no bundle".to_string())
+    }
+}
+
+impl<C: EcBundle> Scheme for EcScheme<C> {
+    type Params = ec_reshare::Parameters<C>;
+    type Dealer = ec_reshare::round1::DealerState<C>;
+    type Receiver = ec_reshare::round2::ReceiverState<C>;
+    type Judged = ec_reshare::round4::JudgedState<C>;
+
+    fn deal(
+        params: Self::Params,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self::Dealer, Vec<u8>, BTreeMap<SignerId, Zeroizing<Vec<u8>>>), ec_reshare::Error> {
+        let (st, d, subs) = C::deal(params, share, rng)?;
+        Ok((
+            st,
+            d.encode(),
+            subs.into_iter().map(|(j, s)| (j, s.encode())).collect(),
+        ))
+    }
+
+    fn receive(
+        params: Self::Params,
+        me: SignerId,
+        dealings: &BTreeMap<SignerId, Vec<u8>>,
+        subs: &BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
+    ) -> Result<(Self::Receiver, Vec<u8>), ec_reshare::Error> {
+        let dealings = decode_all(dealings, Party::Old)?;
+        let subs = subs
+            .iter()
+            .map(|(i, b)| Ok((*i, decode(Party::Old(*i), b)?)))
+            .collect::<Result<BTreeMap<_, _>, ec_reshare::Error>>()?;
+        let (st, v) = ec_reshare::round2::receive(params, me, &dealings, subs)?;
+        Ok((st, v.encode()))
+    }
+
+    fn answer(
+        dealer: Self::Dealer,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<Vec<u8>, ec_reshare::Error> {
+        let verdicts = decode_all(verdicts, Party::New)?;
+        Ok(dealer.answer(&verdicts)?.encode())
+    }
+
+    fn judge(
+        receiver: Self::Receiver,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+        answers: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error> {
+        let verdicts = decode_all(verdicts, Party::New)?;
+        let answers = decode_all(answers, Party::Old)?;
+        let (st, c) = receiver.judge(&verdicts, &answers)?;
+        Ok((st, c.encode()))
+    }
+
+    fn confirm(
+        judged: Self::Judged,
+        confirmations: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<ShareBundle, ec_reshare::Error> {
+        let confirmations = decode_all(confirmations, Party::New)?;
+        let done = judged.confirm(&confirmations)?;
+        C::bundle(done.share)
+            .map_err(|_| ec_reshare::Error::InvalidResult("the new share does not make a bundle"))
+    }
+}
+
+/// Shoup RSA (`tcrypto::rsa::reshare`).
+struct RsaScheme;
+
+fn rsa_decode<M>(
+    msgs: &BTreeMap<SignerId, Vec<u8>>,
+    party: fn(SignerId) -> Party,
+    f: fn(&[u8]) -> Result<M, DecodeError>,
+) -> Result<BTreeMap<SignerId, M>, ec_reshare::Error> {
+    msgs.iter()
+        .map(|(i, b)| {
+            f(b).map(|m| (*i, m))
+                .map_err(|error| ec_reshare::Error::Malformed {
+                    culprit: party(*i),
+                    error,
+                })
+        })
+        .collect()
+}
+
+impl Scheme for RsaScheme {
+    type Params = rsa_reshare::Parameters;
+    type Dealer = rsa_reshare::DealerState;
+    type Receiver = rsa_reshare::ReceiverState;
+    type Judged = rsa_reshare::JudgedState;
+
+    fn deal(
+        params: Self::Params,
+        share: &HeldShare,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self::Dealer, Vec<u8>, BTreeMap<SignerId, Zeroizing<Vec<u8>>>), ec_reshare::Error> {
+        let old = share
+            .as_rsa()
+            .ok_or(ec_reshare::Error::InvalidParameters("not an RSA share"))?;
+        let (st, d, subs) = rsa_reshare::deal(params, old, rng)?;
+        Ok((
+            st,
+            d.encode(),
+            subs.into_iter().map(|(j, s)| (j, s.encode())).collect(),
+        ))
+    }
+
+    fn receive(
+        params: Self::Params,
+        me: SignerId,
+        dealings: &BTreeMap<SignerId, Vec<u8>>,
+        subs: &BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
+    ) -> Result<(Self::Receiver, Vec<u8>), ec_reshare::Error> {
+        let dealings = rsa_decode(dealings, Party::Old, rsa_reshare::Dealing::decode)?;
+        let subs = subs
+            .iter()
+            .map(|(i, b)| {
+                rsa_reshare::SubShare::decode(b)
+                    .map(|s| (*i, s))
+                    .map_err(|error| ec_reshare::Error::Malformed {
+                        culprit: Party::Old(*i),
+                        error,
+                    })
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let (st, v) = rsa_reshare::receive(params, me, &dealings, &subs)?;
+        Ok((st, v.encode()))
+    }
+
+    fn answer(
+        dealer: Self::Dealer,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<Vec<u8>, ec_reshare::Error> {
+        let verdicts = rsa_decode(verdicts, Party::New, rsa_reshare::Verdict::decode)?;
+        Ok(dealer.answer(&verdicts)?.encode())
+    }
+
+    fn judge(
+        receiver: Self::Receiver,
+        verdicts: &BTreeMap<SignerId, Vec<u8>>,
+        answers: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error> {
+        let verdicts = rsa_decode(verdicts, Party::New, rsa_reshare::Verdict::decode)?;
+        let answers = rsa_decode(answers, Party::Old, rsa_reshare::Answer::decode)?;
+        let (st, c) = receiver.judge(&verdicts, &answers)?;
+        Ok((st, c.encode()))
+    }
+
+    fn confirm(
+        judged: Self::Judged,
+        confirmations: &BTreeMap<SignerId, Vec<u8>>,
+    ) -> Result<ShareBundle, ec_reshare::Error> {
+        let confirmations = rsa_decode(confirmations, Party::New, rsa_reshare::Confirmation::decode)?;
+        let done = judged.confirm(&confirmations)?;
+        let pk = done.share.public_key_set().clone();
+        Ok(ShareBundle {
+            info: KeyInfo {
+                key: pk.key_id(),
+                algorithm: Algorithm::Rsa,
+                signer: done.share.id(),
+                threshold: pk.threshold(),
+                parties: pk.parties(),
+                public: pk.encode(),
+            },
+            share: done.share.encode(),
+        })
+    }
+}
