@@ -435,3 +435,16 @@ fn other_signers_output_of_the_hostile_zone_reads_and_verifies() {
         assert_eq!(our_records(&data), our_records(ours), "{}", signed.display());
     }
 }
+
+/// Writes a hostile zone of `HOSTILE_COPIES` blocks (default 1,000) to `HOSTILE_ZONE_OUT` for the signer
+/// comparison (`ZONE_FILE=… ORIGIN=example. benches/compare_signers.sh`): `cargo test -p dnssec-sign --test
+/// hostile_zones -- --ignored write_hostile_zone`. Without SINK, which ldns 1.8.3 mis-signs whoever signed.
+#[test]
+#[ignore = "writes a benchmark input on request"]
+fn write_hostile_zone() {
+    let out = std::env::var("HOSTILE_ZONE_OUT").expect("HOSTILE_ZONE_OUT");
+    let copies = std::env::var("HOSTILE_COPIES").map_or(1_000, |c| c.parse().unwrap());
+    let mut z = parse_zone(hostile_zone(copies, true), Path::new("hostile.zone"), None).unwrap();
+    z.records.retain(|r| r.rtype != 40);
+    dnssec_sign::write_zone_file(Path::new(&out), &z.origin, &z.records).unwrap();
+}
