@@ -78,6 +78,7 @@ pub(crate) fn resize(x: &BoxedUint, bits: u32) -> Result<BoxedUint, super::Error
 
 /// A secret `x` at `bits` bits of precision, copied into a fresh buffer (no reallocation of a secret leaves a copy
 /// in freed memory) that is zeroized on drop; an error if it does not fit.
+#[cfg(feature = "dealer")]
 pub(crate) fn resize_secret(x: &BoxedUint, bits: u32) -> Result<Zeroizing<BoxedUint>, super::Error> {
     Resize::try_resize(x, bits)
         .map(Zeroizing::new)
