@@ -255,6 +255,8 @@ impl SignerNode {
         let (true, Some(key), Some(mechanism)) = (signing, key, mechanism) else {
             return None;
         };
+        // A reshare's test signature runs under the pending sharing's id: the key it stands for is judged.
+        let key = self.reshares.name_of(&key).unwrap_or(key);
         // Both ECDSA paths sign the same digest; an Ed25519 key signs the data itself, so for a DNSSEC key the
         // message is the RRSIG data.
         let dnssec = policy.for_key(&key).is_some_and(|p| p.dnssec.is_some());

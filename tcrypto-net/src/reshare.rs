@@ -232,6 +232,20 @@ impl Records {
         })
     }
 
+    /// The key that pending id `id` stands for (a pending sharing's, or one committed under it), if any: a
+    /// request under a pending id is judged by the signing policy of the key it names.
+    pub(crate) fn name_of(&self, id: &KeyId) -> Option<KeyId> {
+        let r = self.records.lock().ok()?;
+        r.iter()
+            .find(|(key, rec)| {
+                rec.pending
+                    .as_ref()
+                    .is_some_and(|(e, _)| pending_id(key, *e) == *id)
+                    || (rec.active_epoch > 0 && pending_id(key, rec.active_epoch) == *id)
+            })
+            .map(|(key, _)| *key)
+    }
+
     /// The key whose served sharing was committed under the pending id `id` (signing runs of the commit's test
     /// signature still in flight when the commit lands finish with the served share, the same sharing).
     pub(crate) fn committed_alias(&self, id: &KeyId) -> Option<KeyId> {

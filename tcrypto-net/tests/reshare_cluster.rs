@@ -182,3 +182,36 @@ fn a_reshare_to_an_unreachable_node_is_refused_and_the_old_sharing_signs() {
     assert_holders(&c, key, 0, &[0, 1, 2, 3, 4], 3);
     sign_checked(&c, key, Algorithm::Ed25519, &spki, b"still the old sharing");
 }
+
+#[test]
+fn nodes_with_a_signing_policy_refresh_a_key_their_policy_names() {
+    // The test signature of a reshare runs under the pending sharing's id; a node's policy names the key, and
+    // judges the test signature as the key's.
+    let (nodes, publics) = common::memory_nodes(5);
+    let cfg = CoordinatorConfig {
+        request_timeout: Duration::from_secs(5),
+        frost_low_watermark: 2,
+        frost_high_watermark: 4,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes.clone(), cfg), publics);
+    let key = import_3_of_5(&c, Algorithm::Ed25519, 18);
+    let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
+    let policy = format!("[[key]]\nkey = \"{key}\"\nmechanisms = [\"ed25519\"]\n");
+    for n in &nodes {
+        n.set_policy(Some(
+            tcrypto_net::policy::Policy::parse(&policy, std::path::Path::new("policy.toml")).unwrap(),
+        ));
+    }
+    sign_checked(&c, key, Algorithm::Ed25519, &spki, b"under a policy");
+    assert_eq!(c.refresh(key).unwrap().epoch, 1);
+    for i in 0..5 {
+        assert_eq!(
+            held(&c, i, key),
+            Some((1, u16::try_from(i + 1).unwrap())),
+            "node{}",
+            i + 1
+        );
+    }
+    sign_checked(&c, key, Algorithm::Ed25519, &spki, b"refreshed under a policy");
+}
