@@ -153,12 +153,7 @@ impl Dnskey {
 
 /// Key tag of DNSKEY wire rdata (RFC 4034 appendix B).
 pub fn key_tag(rdata: &[u8]) -> u16 {
-    let mut ac: u32 = 0;
-    for (i, b) in rdata.iter().enumerate() {
-        ac += if i & 1 == 1 { *b as u32 } else { (*b as u32) << 8 };
-    }
-    ac += (ac >> 16) & 0xffff;
-    (ac & 0xffff) as u16
+    tcrypto_net::policy::key_tag_of_rdata(rdata)
 }
 
 /// RRSIG record data (RFC 4034 §3).

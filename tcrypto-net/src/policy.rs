@@ -887,6 +887,11 @@ pub fn key_tag(flags: u16, algorithm: u8, public_key: &[u8]) -> u16 {
     rdata.push(3);
     rdata.push(algorithm);
     rdata.extend_from_slice(public_key);
+    key_tag_of_rdata(&rdata)
+}
+
+/// The key tag of a DNSKEY's wire RDATA (RFC 4034 Appendix B).
+pub fn key_tag_of_rdata(rdata: &[u8]) -> u16 {
     let mut acc: u32 = 0;
     for (i, b) in rdata.iter().enumerate() {
         acc += if i % 2 == 0 {
