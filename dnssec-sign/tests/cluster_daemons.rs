@@ -1,6 +1,7 @@
 //! `dnssec-sign`'s cluster keys on real `tcrypto-node` daemons (five processes on 127.0.0.x, mutual TLS): one
 //! long-lived zone signer keeps asking while every daemon is killed (`kill -9`) and restarted, and signs again by
-//! itself once they are back; the zones it then signs pass ldns, BIND and Knot.
+//! itself once they are back; the zones it then signs pass ldns, BIND and Knot. Then an operator refreshes one
+//! key and reshares the other from a second coordinator, and the same signer's zones still pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -40,8 +41,11 @@ fn a_long_lived_zone_signer_resumes_by_itself_after_every_node_daemon_was_killed
     let config = write_coordinator_config(dir.path(), &coordinator, &nodes, 2000);
     // The coordinator `dnssec-sign sign --cluster` runs, built from the configuration file.
     let cluster = dnssec_sign::cluster::connect(&config, Duration::from_secs(10)).unwrap();
-    let csk = |algorithm| example_cluster_csk(&cluster, cluster.create_key(algorithm, 3).unwrap());
-    let keys = [csk(ClusterAlgorithm::Ed25519), csk(ClusterAlgorithm::EcdsaP256)];
+    let ids = [
+        cluster.create_key(ClusterAlgorithm::Ed25519, 3).unwrap(),
+        cluster.create_key(ClusterAlgorithm::EcdsaP256, 3).unwrap(),
+    ];
+    let keys = ids.map(|id| example_cluster_csk(&cluster, id));
     for key in &keys {
         key.sign_batch(&[b"all up".to_vec()]).unwrap();
     }
@@ -70,6 +74,28 @@ fn a_long_lived_zone_signer_resumes_by_itself_after_every_node_daemon_was_killed
             "example",
             true,
             true,
+        );
+    }
+
+    // The operator refreshes one key and moves the other to new signer ids from a second coordinator (as
+    // `tcrypto-ctl refresh` and `reshare` do): the long-lived signer learns the new sharings by itself, and the
+    // zones it signs still validate with the same DNSKEYs.
+    let operator = dnssec_sign::cluster::connect(&config, Duration::from_secs(10)).unwrap();
+    operator.refresh_keys().unwrap();
+    operator.refresh(ids[0]).unwrap();
+    operator.reshare(ids[1], &[4, 3, 2, 1, 0], 3).unwrap();
+    for (i, key) in keys.iter().enumerate() {
+        let mut opts = SignOptions::new(now());
+        opts.denial = Denial::nsec3_rfc9276();
+        let keys: [&dyn ZoneSigningKey; 1] = [key];
+        let (signed, _) = sign_zone(load("features.zone", "example."), &keys, &opts, None).unwrap();
+        assert_signed_zone_accepted(
+            dir.path(),
+            &format!("after-reshare-{i}.signed"),
+            &signed,
+            "example",
+            true,
+            false,
         );
     }
 }

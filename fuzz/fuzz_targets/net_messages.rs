@@ -32,4 +32,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = KeptDelivery::decode(data) {
         assert_eq!(v.encode(), data);
     }
+    // A node's stored reshare record.
+    if let Ok(v) = tcrypto_net::reshare::record_round_trip(data) {
+        assert_eq!(&v[..], data);
+    }
 });

@@ -329,11 +329,53 @@ impl AsyncCluster {
 
     /// Signs with `key`.
     pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
-        let op = self.submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
-        match self.wait(op).await {
+        let op =
+            self.submit(|c, now, unix| c.start_sign(key, mechanism.clone(), now, unix, &mut rand::rng()));
+        self.signed(op, key, mechanism).await
+    }
+
+    /// Waits for `op`, settles the coordinator's suspicions, and signs once more when the key's sharing turned
+    /// out to have changed under the failed operation (a reshare by another coordinator; see
+    /// `crate::cluster::Cluster::settle_suspicions`).
+    async fn signed(&self, op: OpId, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
+        let result = match self.wait(op).await {
             Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
             other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        };
+        let changed = self.settle_suspicions().await;
+        match result {
+            Err(e)
+                if changed.contains(&key)
+                    && !matches!(
+                        e,
+                        ClusterError::Sign(crate::coordinator::SignError::PolicyRefused { .. })
+                    ) =>
+            {
+                tracing::info!(%key, error = %e, "signing again with the key's new sharing");
+                let op =
+                    self.submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+                match self.wait(op).await {
+                    Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+                    other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+                }
+            }
+            result => result,
         }
+    }
+
+    /// Checks the keys the coordinator has suspicions about against every node's key list; returns the keys
+    /// whose sharing changed.
+    pub async fn settle_suspicions(&self) -> Vec<KeyId> {
+        if self.submit(|c, _, _| c.suspected_keys()).is_empty() {
+            return Vec::new();
+        }
+        let mut lists = BTreeMap::new();
+        for i in 0..self.nodes.len() {
+            if let Ok(ResponseBody::Keys(k)) = self.request(i, RequestBody::ListKeys).await {
+                lists.insert(i, k);
+            }
+        }
+        self.submit(|c, _, _| c.settle_suspicions(&lists))
     }
 
     /// Signs a batch with all requests in flight at once; results in input order.
@@ -341,16 +383,13 @@ impl AsyncCluster {
         let ops: Vec<OpId> = self.submit(|c, now, unix| {
             let mut rng = rand::rng();
             requests
-                .into_iter()
-                .map(|(k, m)| c.start_sign(k, m, now, unix, &mut rng))
+                .iter()
+                .map(|(k, m)| c.start_sign(*k, m.clone(), now, unix, &mut rng))
                 .collect()
         });
         let mut out = Vec::with_capacity(ops.len());
-        for op in ops {
-            out.push(match self.wait(op).await {
-                Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
-                other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
-            });
+        for (op, (key, mechanism)) in ops.into_iter().zip(requests) {
+            out.push(self.signed(op, key, mechanism).await);
         }
         out
     }

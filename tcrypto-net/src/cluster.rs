@@ -116,6 +116,8 @@ pub struct Cluster<E: Engine> {
     engine: E,
     nodes: Vec<NodePublic>,
     deliveries: Option<DeliveriesFile>,
+    /// What signatures started with [`Cluster::start_signs`] asked for, to sign again under a key's new sharing.
+    started: std::sync::Mutex<std::collections::HashMap<OpId, (KeyId, Mechanism)>>,
 }
 
 /// File name of the pending DKG deliveries in a coordinator's data directory.
@@ -142,6 +144,7 @@ impl<E: Engine> Cluster<E> {
             engine,
             nodes,
             deliveries: None,
+            started: std::sync::Mutex::default(),
         }
     }
 
@@ -456,31 +459,67 @@ impl<E: Engine> Cluster<E> {
     pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let op = self
             .engine
-            .submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
-        self.signed(op)
+            .submit(|c, now, unix| c.start_sign(key, mechanism.clone(), now, unix, &mut rand::rng()));
+        self.signed(op, Some((key, mechanism)))
     }
 
     /// Starts signatures without waiting (all in flight at once); collect each with [`Cluster::wait_signature`].
     pub fn start_signs(&self, requests: &[(KeyId, Mechanism)]) -> Vec<OpId> {
-        self.engine.submit(|c, now, unix| {
+        let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
             let mut rng = rand::rng();
             requests
                 .iter()
                 .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
                 .collect()
-        })
+        });
+        if let Ok(mut started) = self.started.lock() {
+            started.extend(ops.iter().copied().zip(requests.iter().cloned()));
+        }
+        ops
     }
 
     /// Waits for a signature started with [`Cluster::start_signs`].
     pub fn wait_signature(&self, op: OpId) -> Result<Signature, ClusterError> {
-        self.signed(op)
+        let again = self.started.lock().ok().and_then(|mut s| s.remove(&op));
+        self.signed(op, again)
     }
 
-    fn signed(&self, op: OpId) -> Result<Signature, ClusterError> {
-        match self.engine.wait(op) {
+    /// Waits for `op`, settles the coordinator's suspicions, and signs `again` once when the key's sharing
+    /// turned out to have changed under the failed operation (a reshare by another coordinator).
+    fn signed(&self, op: OpId, again: Option<(KeyId, Mechanism)>) -> Result<Signature, ClusterError> {
+        let result = match self.engine.wait(op) {
             Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
             other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        };
+        let changed = self.settle_suspicions();
+        match (result, again) {
+            (Err(e), Some((key, mechanism)))
+                if changed.contains(&key)
+                    && !matches!(e, ClusterError::Sign(SignError::PolicyRefused { .. })) =>
+            {
+                tracing::info!(%key, error = %e, "signing again with the key's new sharing");
+                let op = self
+                    .engine
+                    .submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+                self.signed(op, None)
+            }
+            (result, _) => result,
         }
+    }
+
+    /// Checks the keys the coordinator has suspicions about against every node's key list
+    /// ([`Coordinator::settle_suspicions`]); returns the keys whose sharing changed.
+    pub fn settle_suspicions(&self) -> Vec<KeyId> {
+        if self.engine.submit(|c, _, _| c.suspected_keys()).is_empty() {
+            return Vec::new();
+        }
+        let mut lists = BTreeMap::new();
+        for i in 0..self.nodes.len() {
+            if let Ok(ResponseBody::Keys(keys)) = self.request(i, RequestBody::ListKeys) {
+                lists.insert(i, keys);
+            }
+        }
+        self.engine.submit(|c, _, _| c.settle_suspicions(&lists))
     }
 
     /// Signs a batch with all requests in flight at once; results in input order.
@@ -488,11 +527,14 @@ impl<E: Engine> Cluster<E> {
         let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
             let mut rng = rand::rng();
             requests
-                .into_iter()
-                .map(|(key, mech)| c.start_sign(key, mech, now, unix, &mut rng))
+                .iter()
+                .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
                 .collect()
         });
-        ops.into_iter().map(|op| self.signed(op)).collect()
+        ops.into_iter()
+            .zip(requests)
+            .map(|(op, again)| self.signed(op, Some(again)))
+            .collect()
     }
 
     /// Asks every connected node for its keys and registers those that at least `k` nodes agree on.
@@ -651,8 +693,9 @@ impl<E: Engine> Cluster<E> {
         self.engine.submit(|c, _, _| c.health())
     }
 
-    /// Culprit notices since the last call.
+    /// Culprit notices since the last call (suspicions are settled first).
     pub fn culprits(&self) -> Vec<(NodeIndex, String, KeyId)> {
+        self.settle_suspicions();
         self.engine
             .take_notices()
             .into_iter()

@@ -44,6 +44,7 @@ mod ec;
 mod ecdsa;
 mod pool;
 pub mod reshare;
+mod suspicion;
 use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
 
 /// Index of a node in the coordinator's table.
@@ -389,6 +390,8 @@ pub struct Coordinator {
     clock: (Instant, u64),
     /// Signatures (RSA) waiting for connection attempts under way to reach `k` usable holders.
     parked: BTreeSet<OpId>,
+    /// Nodes suspected of misbehaving with a key, until the nodes confirm the key's sharing.
+    suspicions: BTreeMap<KeyId, Vec<suspicion::Suspect>>,
 }
 
 impl Coordinator {
@@ -413,6 +416,7 @@ impl Coordinator {
             session_counter: std::cell::Cell::new(0),
             clock: (Instant::now(), 0),
             parked: BTreeSet::new(),
+            suspicions: BTreeMap::new(),
         }
     }
 
@@ -530,6 +534,17 @@ impl Coordinator {
         if holders.values().any(|&n| n >= self.nodes.len()) {
             return Err("holder index out of range".into());
         }
+        if self.keys.get(&id).is_some_and(|k| {
+            k.encoded != info.public
+                || holders
+                    .iter()
+                    .any(|(s, n)| k.holders.get(s).is_some_and(|m| m != n))
+        }) {
+            // Another sharing of the key (a reshare): what was made for the old one is of no use.
+            self.prepared_keys.remove(&id);
+            self.presig_pools.remove(&id);
+            self.ec.forget_pool(&id);
+        }
         self.keys.insert(
             id,
             KnownKey {
@@ -556,7 +571,9 @@ impl Coordinator {
     /// - of the claims that count, the one with the largest threshold wins (ties: more supporters; still tied: the
     ///   key is left out). Honest holders report the true threshold `k`; at most `k - 1` colluding nodes can only
     ///   make a claim with a threshold below `k` count, so whenever `k` honest holders answer, the true set wins;
-    /// - a key already known is never replaced by a set of smaller threshold.
+    /// - a key already known is never replaced by a set of smaller threshold while a node still claims the known
+    ///   set (once none does, the key was reshared to a smaller threshold: at worst, colluders answering alone
+    ///   make this coordinator ask them for signatures that will not verify).
     ///
     /// Whatever set is registered, no signature is released unless it verifies under the group public key.
     pub fn learn_keys(&mut self, lists: &BTreeMap<NodeIndex, Vec<KeyInfo>>) -> Vec<KeyId> {
@@ -596,6 +613,7 @@ impl Coordinator {
                     .push(node);
             }
             let known = self.keys.get(&key);
+            let known_claimed = known.is_some_and(|k| claims.keys().any(|c| c.3 == k.encoded));
             let mut best: Option<(u16, usize, KeyInfo, BTreeMap<SignerId, NodeIndex>)> = None;
             let mut tied = false;
             for ((algorithm, threshold, parties, public), signers) in claims {
@@ -640,7 +658,7 @@ impl Coordinator {
                 tracing::warn!(%key, "nodes disagree on the public key set and no set wins; key left out");
                 continue;
             }
-            if known.is_some_and(|k| k.threshold > threshold) {
+            if known_claimed && known.is_some_and(|k| k.threshold > threshold) {
                 tracing::warn!(%key, "nodes report a set of lower threshold than the known one; ignored");
                 continue;
             }
@@ -1259,6 +1277,13 @@ impl Coordinator {
                 return;
             }
             self.node_failed(node, now);
+            if *code == crate::wire::ErrorCode::UnknownKey
+                && signing
+                && let Some(key) = self.ops.get(&p.op).and_then(Op::signing_key)
+            {
+                // A holder that no longer knows the key: reshared elsewhere, or deleted.
+                self.doubt(key);
+            }
             if *code == crate::wire::ErrorCode::BadEncoding
                 && matches!(self.ops.get(&p.op), Some(Op::FrostSign(_)))
             {
@@ -1314,17 +1339,12 @@ impl Coordinator {
                 if expected != Some(signer) {
                     let key = s.key;
                     let name = self.node_name(node);
-                    tracing::error!(node = %name, claimed = %signer, "node sent a share for another signer; excluded");
                     self.node_failed(node, now);
-                    self.exclude(
+                    self.accuse(
                         node,
+                        key,
                         format!("sent a share claiming signer {signer} for key {key}"),
                     );
-                    self.events.push_back(Event::Culprit {
-                        node,
-                        name: name.clone(),
-                        key,
-                    });
                     if let Some(Op::Sign(s)) = self.ops.get_mut(&p.op)
                         && !s.culprits.contains(&name)
                     {
@@ -1450,13 +1470,11 @@ impl Coordinator {
                 continue;
             };
             let name = self.node_name(node);
-            tracing::error!(node = %name, signer = %signer, key = %key, "node sent an invalid signature share; excluded");
-            self.exclude(node, format!("invalid signature share for key {key}"));
-            self.events.push_back(Event::Culprit {
+            self.accuse(
                 node,
-                name: name.clone(),
                 key,
-            });
+                format!("invalid signature share (signer {signer}) for key {key}"),
+            );
             if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
                 s.shares.remove(signer);
                 if !s.culprits.contains(&name) {

@@ -1880,7 +1880,7 @@ mod tests {
             .collect()
     }
 
-    /// The DKLs23 and DKG-settlement request and response kinds are seeds of the `net_messages` fuzz target
+    /// The DKLs23, DKG-settlement and reshare request and response kinds are seeds of the `net_messages` fuzz target
     /// (`fuzz/seeds/net_messages/`, rewritten here from the fixed samples, so they stay current).
     #[test]
     fn dkls_messages_are_fuzz_seeds() {
@@ -1901,7 +1901,29 @@ mod tests {
                 written += 1;
             }
         }
-        assert_eq!(written, 7);
+        // The reshare kinds (requests 60-65, response 60).
+        let (requests, responses) = reshare_bodies();
+        for (i, body) in requests.into_iter().enumerate() {
+            let name = body.name();
+            let req = Request {
+                id: 40 + i as u64,
+                session: sid(i as u8),
+                issued_at_ms: 1_700_000_000_000,
+                body,
+            };
+            std::fs::write(dir.join(format!("request-{name}")), req.encode()).unwrap();
+            written += 1;
+        }
+        for (i, body) in responses.into_iter().enumerate() {
+            let resp = Response {
+                id: 40 + i as u64,
+                session: sid(i as u8),
+                body,
+            };
+            std::fs::write(dir.join(format!("response-reshare-status-{i}")), resp.encode()).unwrap();
+            written += 1;
+        }
+        assert_eq!(written, 16);
     }
 
     fn reshare_bodies() -> (Vec<RequestBody>, Vec<ResponseBody>) {

@@ -148,6 +148,18 @@ fn chain(algorithm: Algorithm, seed: u64, small: [usize; 3], last: [usize; 5]) {
     c.reshare(key, &last, 3).unwrap();
     assert_holders(&c, key, 6, &last, 3);
     sign_checked(&c, key, algorithm, &spki, b"after 3-of-5");
+    // Only `k` of the new holders up: ECDSA cannot presign (2k - 1 needed) and signs with DKLs23, whose pair
+    // states two nodes set up once serve every id a reshare gave them.
+    for down in &last[..2] {
+        c.engine().set_up(*down, false);
+    }
+    sign_checked(&c, key, algorithm, &spki, b"after 3-of-5, two holders down");
+    if algorithm == Algorithm::EcdsaP256 {
+        assert!(c.ecdsa_signatures_by_path().1 >= 1, "no DKLs23 signature");
+    }
+    for down in &last[..2] {
+        c.engine().set_up(*down, true);
+    }
     // The key keeps its name: it is the only key the nodes list.
     assert_eq!(c.refresh_keys().unwrap(), vec![key]);
     assert_eq!(c.list(), vec![key]);
@@ -160,9 +172,8 @@ fn rsa_key_survives_a_chain_of_reshares_with_the_same_public_key() {
 
 #[test]
 fn ecdsa_key_survives_a_chain_of_reshares_with_the_same_public_key() {
-    // Signer id `j` stays on node `j - 1`: the DKLs23 path of the coordinator pairs nodes by position (see the
-    // report of issue 14: ECDSA signing sets whose ids differ from the node positions are not served by DKLs23).
-    chain(Algorithm::EcdsaP256, 15, [0, 1, 2], [0, 1, 2, 3, 4]);
+    // Signer ids move to other nodes ([4, 5, 6] get ids 1..3): DKLs23 relabels the nodes' pair states.
+    chain(Algorithm::EcdsaP256, 15, [4, 5, 6], [1, 2, 3, 5, 6]);
 }
 
 #[test]
@@ -214,4 +225,67 @@ fn nodes_with_a_signing_policy_refresh_a_key_their_policy_names() {
         );
     }
     sign_checked(&c, key, Algorithm::Ed25519, &spki, b"refreshed under a policy");
+}
+
+/// A long-lived coordinator (a PKCS#11 host, a zone signer) keeps signing with a key another coordinator
+/// reshared or refreshed under it: it learns the new sharing from the nodes instead of blaming them.
+fn signs_after_another_coordinator_reshared(algorithm: Algorithm, seed: u64) {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("RESHARE_LOG").unwrap_or_else(|_| "warn".into()))
+        .try_init();
+    let (nodes, publics) = common::memory_nodes(7);
+    let cfg = || CoordinatorConfig {
+        request_timeout: Duration::from_secs(5),
+        frost_low_watermark: 2,
+        frost_high_watermark: 4,
+        ..CoordinatorConfig::default()
+    };
+    let long_lived = Cluster::new(MemoryEngine::new(nodes.clone(), cfg()), publics.clone());
+    let key = import_3_of_5(&long_lived, algorithm, seed);
+    let spki = long_lived.public_key(&key).unwrap().to_spki_der().unwrap();
+    sign_checked(&long_lived, key, algorithm, &spki, b"before");
+    let operator = Cluster::new(MemoryEngine::new(nodes.clone(), cfg()), publics);
+    operator.refresh_keys().unwrap();
+    operator.refresh(key).unwrap();
+    for i in 0..3 {
+        sign_checked(
+            &long_lived,
+            key,
+            algorithm,
+            &spki,
+            format!("after a refresh {i}").as_bytes(),
+        );
+    }
+    operator.reshare(key, &[6, 5, 4, 3, 2], 3).unwrap();
+    for i in 0..3 {
+        sign_checked(
+            &long_lived,
+            key,
+            algorithm,
+            &spki,
+            format!("after a reshare {i}").as_bytes(),
+        );
+    }
+    assert_eq!(
+        long_lived.culprits(),
+        vec![],
+        "honest nodes were blamed for a sharing the coordinator did not know"
+    );
+    assert!(long_lived.health().iter().all(|h| h.excluded.is_none()));
+}
+
+#[test]
+fn rsa_signs_after_another_coordinator_reshared() {
+    signs_after_another_coordinator_reshared(Algorithm::Rsa, 19);
+}
+
+#[test]
+fn ecdsa_signs_after_another_coordinator_reshared() {
+    signs_after_another_coordinator_reshared(Algorithm::EcdsaP256, 20);
+}
+
+#[test]
+fn ed25519_signs_after_another_coordinator_reshared() {
+    signs_after_another_coordinator_reshared(Algorithm::Ed25519, 21);
 }

@@ -80,7 +80,7 @@ pub(super) struct PairOp {
 /// A DKLs23 signature in progress.
 #[derive(Debug)]
 pub(super) struct DklsSignOp {
-    key: KeyId,
+    pub(super) key: KeyId,
     digest: Vec<u8>,
     /// The current attempt's session and signing set (empty between attempts).
     session: SessionId,

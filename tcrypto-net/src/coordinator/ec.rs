@@ -221,6 +221,17 @@ impl Op {
         }
     }
 
+    /// The key a signature operation signs with.
+    pub(super) fn signing_key(&self) -> Option<KeyId> {
+        match self {
+            Op::Sign(s) => Some(s.key),
+            Op::FrostSign(s) => Some(s.key),
+            Op::EcdsaSign(s) => Some(s.key),
+            Op::DklsSign(s) => Some(s.key),
+            _ => None,
+        }
+    }
+
     /// The attempts record of a pooled EC signature, mutable.
     pub(super) fn tries_mut(&mut self) -> Option<&mut Tries> {
         match self {
@@ -1243,18 +1254,28 @@ impl Coordinator {
             (d.len() == sessions.len() && d.iter().zip(sessions).all(|(c, s)| c.session == *s))
                 .then(|| d.into_iter().map(|c| (c.session, c)).collect())
         });
-        self.pool_refilled::<FrostSessions>(key, decoded.is_some());
-        let Some(pool) = self.ec.frost.get_mut(&key) else {
-            return;
-        };
-        let asked: HashSet<&SessionId> = sessions.iter().collect();
-        for e in pool.entries.iter_mut().filter(|e| asked.contains(&e.session)) {
-            e.awaiting = e.awaiting.saturating_sub(1);
-            if let Some(c) = decoded.as_ref().and_then(|d| d.get(&e.session)) {
-                e.members.insert(signer, node);
-                e.commitments.insert(signer, *c);
+        let k = self.threshold_of(&key).unwrap_or(usize::MAX);
+        // The refill counts as failed when its last answer leaves no session with `k` members (holders that
+        // answer while others keep refusing must not make it refill forever).
+        let mut round = None;
+        if let Some(pool) = self.ec.frost.get_mut(&key) {
+            let asked: HashSet<&SessionId> = sessions.iter().collect();
+            let mut done = true;
+            let mut usable = false;
+            for e in pool.entries.iter_mut().filter(|e| asked.contains(&e.session)) {
+                e.awaiting = e.awaiting.saturating_sub(1);
+                if let Some(c) = decoded.as_ref().and_then(|d| d.get(&e.session)) {
+                    e.members.insert(signer, node);
+                    e.commitments.insert(signer, *c);
+                }
+                done &= e.awaiting == 0;
+                usable |= e.members.len() >= k;
+            }
+            if done {
+                round = Some(usable);
             }
         }
+        self.pool_refill_answered::<FrostSessions>(key, round);
     }
 
     fn frost_send(&mut self, op: OpId, entry: FrostEntry, signers: Vec<(SignerId, NodeIndex)>, now: Instant) {
@@ -1404,16 +1425,11 @@ impl Coordinator {
         }
     }
 
-    /// Names `node` a culprit for `key`: excluded, reported in an event and in the operation's result.
+    /// Names `node` a culprit for `key`: excluded, reported in the operation's result, and in an event once the
+    /// nodes confirm the sharing this coordinator knows ([`Coordinator::accuse`]).
     pub(super) fn culprit(&mut self, op: OpId, node: NodeIndex, key: KeyId, what: &str) {
         let name = self.node_name(node);
-        tracing::error!(node = %name, %key, what, "node misbehaved; excluded");
-        self.exclude(node, format!("{what} for key {key}"));
-        self.events.push_back(Event::Culprit {
-            node,
-            name: name.clone(),
-            key,
-        });
+        self.accuse(node, key, format!("{what} for key {key}"));
         if let Some(t) = self.ops.get_mut(&op).and_then(Op::tries_mut) {
             if !t.culprits.contains(&name) {
                 t.culprits.push(name);

@@ -37,7 +37,7 @@ use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::ec::{Tries, route_envelopes};
 use super::pool::{Pool, PoolKind, Stocked};
-use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature};
+use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError, Signature};
 use crate::sealed::Envelope;
 use crate::wire::{RequestBody, RequestId, ResponseBody};
 
@@ -135,7 +135,7 @@ const CONCLUDE_ROUND: u8 = 7;
 /// An ECDSA signature in progress.
 #[derive(Debug)]
 pub(super) struct EcdsaSignOp {
-    key: KeyId,
+    pub(super) key: KeyId,
     digest: Vec<u8>,
     /// The session of the current presignature's requests (bound into the re-randomisation `δ`).
     session: SessionId,
@@ -318,13 +318,7 @@ impl Coordinator {
         };
         tracing::warn!(key = %p.key, %detail, "presigning run aborted");
         for node in culprits {
-            let name = self.node_name(node);
-            self.exclude(node, format!("misbehaved in presigning for key {}", p.key));
-            self.events.push_back(Event::Culprit {
-                node,
-                name,
-                key: p.key,
-            });
+            self.accuse(node, p.key, format!("misbehaved in presigning for key {}", p.key));
         }
         self.pool_refilled::<Presignatures>(p.key, false);
         self.pool_serve::<Presignatures>(p.key, now);

@@ -263,12 +263,18 @@ impl Coordinator {
 
     /// One refill request (FROST) or run (ECDSA) of `key` ended; `brought`: it brought entries.
     pub(super) fn pool_refilled<P: PoolKind>(&mut self, key: KeyId, brought: bool) {
+        self.pool_refill_answered::<P>(key, Some(brought));
+    }
+
+    /// One answer of a refill asked of several nodes came back; `round` is whether the refill brought usable
+    /// entries, once that is known (`None`: other answers decide).
+    pub(super) fn pool_refill_answered<P: PoolKind>(&mut self, key: KeyId, round: Option<bool>) {
         if let Some(pool) = P::pools_mut(self).get_mut(&key) {
             pool.refilling = pool.refilling.saturating_sub(1);
-            if brought {
-                pool.failed_refills = 0;
-            } else {
-                pool.failed_refills += 1;
+            match round {
+                Some(true) => pool.failed_refills = 0,
+                Some(false) => pool.failed_refills += 1,
+                None => {}
             }
         }
     }

@@ -151,11 +151,11 @@ impl Pairs {
         damaged
     }
 
-    /// The pair state for `peer_key`, if it is the one of parties `(me, peer)`.
+    /// The pair state set up with the node `peer_key`, labelled with a key's ids `(me, peer)`: the base OTs of
+    /// two nodes serve every key they share, whatever ids a reshare gave them ([`PairState::relabel`]).
     fn get(&self, peer_key: &[u8; 32], me: SignerId, peer: SignerId) -> Option<PairState> {
         let bytes = self.by_peer.read().ok()?.get(peer_key).cloned()?;
-        let state = PairState::decode(&bytes).ok()?;
-        (state.me() == me && state.peer() == peer).then_some(state)
+        PairState::decode(&bytes).ok()?.relabel(me, peer).ok()
     }
 
     /// Stores a new pair state (sealed, crash-safely) before it is used.

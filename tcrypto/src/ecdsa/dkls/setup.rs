@@ -165,6 +165,20 @@ impl PairState {
         self.session
     }
 
+    /// The same base OTs under the ids `(me, peer)` of another key. The state belongs to two parties, not to a
+    /// key: nothing it holds depends on the ids (they only label it; every expansion binds the signing run's own
+    /// ids and nonces, [`super::rvole`]), so two nodes that set up a pair once use it for every key they share,
+    /// whatever ids those keys give them (after a reshare, a node's id differs from key to key). The caller
+    /// answers for the state being the one of these two parties (the node looks it up by the peer's identity).
+    pub fn relabel(mut self, me: SignerId, peer: SignerId) -> Result<Self, Error> {
+        if me == peer {
+            return Err(Error::Misuse("pair state of a party with itself"));
+        }
+        self.me = me;
+        self.peer = peer;
+        Ok(self)
+    }
+
     /// Encoded length.
     const LEN: usize = 2 + 2 + 2 + 32 + BASE_OTS * 64 + 16 + BASE_OTS * 32;
 
