@@ -2,21 +2,27 @@
 //! internal trait, in the shape of rustls' crypto providers.
 //!
 //! Two implementations exist:
-//! - [`Pure`], always built: `crypto-bigint` (constant-time Montgomery exponentiation at the integer's full
-//!   precision). This is the library's default.
-//! - [`OpenSsl`], built with the `openssl` feature: OpenSSL's libcrypto through the safe `openssl` crate
-//!   (`BN_mod_exp` with `BN_FLG_CONSTTIME` on secret exponents, which selects `BN_mod_exp_mont_consttime`).
+//! - `Pure`, always built: `crypto-bigint` (constant-time Montgomery exponentiation at the integer's full
+//!   precision) and `p256`. This is the library's default.
+//! - `OpenSsl`, built with the `openssl` feature: OpenSSL's libcrypto through the safe `openssl` crate
+//!   (`BN_mod_exp` with `BN_FLG_CONSTTIME` on secret exponents, which selects `BN_mod_exp_mont_consttime`;
+//!   `EC_POINT_mul` for P-256).
 //!
-//! [`Active`] is the one the protocol code calls; which it is is fixed at build time by the `openssl` feature, and
+//! `Active` is the one the protocol code calls; which it is is fixed at build time by the `openssl` feature, and
 //! no protocol module names an implementation. Both give the same results bit for bit (differential tests in
 //! `tests.rs`), so nodes built either way interoperate.
 //!
 //! Hot paths routed here: the RSA share `x_i = x^{2Δs_i}` (Shoup 2000 §3; also the ordinary-modulus shares, which
 //! use the same step), the prover's `v^r`, `x̃^r`, and the verifier's `v^z`, `x̃^z` (Shoup 2000 §3, "Proof of
-//! correctness").
+//! correctness"); for P-256, `s·G` (the commitments, nonce points and public key shares of presigning, signing and
+//! the DKG) and the variable-time multi-scalar multiplications `Σ s_i·P_i` that check them (under `perf`, 3-of-5
+//! presigning spent about 60% of a party's CPU in these two). Not routed: the constant-time fixed-base tables of
+//! `ecdsa::group` (`a_i·X`), small-multiple helpers, Ed25519 (FROST on `curve25519-dalek`), and the combiner's
+//! short public exponents (Lagrange coefficients, Bézout exponents), which cost little.
 
 use crypto_bigint::BoxedUint;
 use crypto_bigint::modular::BoxedMontyForm;
+use p256::{ProjectivePoint, Scalar};
 
 #[cfg(feature = "openssl")]
 mod openssl;
@@ -40,7 +46,7 @@ pub fn name() -> &'static str {
 }
 
 /// The backend failed to compute (OpenSSL reported an error, in practice an allocation failure). Never returned by
-/// [`Pure`].
+/// `Pure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BackendError;
 
@@ -58,6 +64,12 @@ pub(crate) trait Arithmetic {
         base: &BoxedMontyForm,
         exponent: &BoxedUint,
     ) -> Result<BoxedMontyForm, BackendError>;
+
+    /// `s·G` on P-256 for a **secret** scalar (constant time).
+    fn p256_mul_g(s: &Scalar) -> ProjectivePoint;
+
+    /// `Σ s_i·P_i` on P-256 for **public** points and scalars (variable time).
+    fn p256_lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint;
 }
 
 /// Pure Rust: `crypto-bigint`'s Montgomery exponentiation.
@@ -76,5 +88,18 @@ impl Arithmetic for Pure {
         exponent: &BoxedUint,
     ) -> Result<BoxedMontyForm, BackendError> {
         Ok(base.pow_bounded_exp(exponent, exponent.bit_width_vartime()))
+    }
+
+    fn p256_mul_g(s: &Scalar) -> ProjectivePoint {
+        use p256::elliptic_curve::group::Group as _;
+        ProjectivePoint::mul_by_generator(s)
+    }
+
+    fn p256_lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
+        use p256::elliptic_curve::ops::LinearCombination as _;
+        if terms.is_empty() {
+            return ProjectivePoint::IDENTITY;
+        }
+        ProjectivePoint::lincomb_vartime(terms)
     }
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, RandomBits, Resize};
+use p256::{ProjectivePoint, Scalar};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -110,8 +111,49 @@ fn sign_mixed(
         .collect()
 }
 
+/// A P-256 scalar from 32 arbitrary bytes (reduced mod n), sometimes 0 or 1.
+fn scalar_of(bytes: [u8; 32]) -> Scalar {
+    use p256::elliptic_curve::ops::Reduce as _;
+    match bytes[0] {
+        0 => Scalar::ZERO,
+        1 => Scalar::ONE,
+        _ => Scalar::reduce(&p256::FieldBytes::from(bytes)),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// P-256 `s·G` and `Σ s_i·P_i` (up to 6 terms, so both sides of OpenSSL's term limit; identity points, zero
+    /// scalars and cancelling terms included) are the same point on both backends. Every P-256 multiplication of
+    /// presigning, signing, verification and the DKG that the backend serves goes through these two.
+    #[test]
+    fn both_backends_multiply_p256_points_alike(
+        s in any::<[u8; 32]>(),
+        terms in proptest::collection::vec((any::<[u8; 32]>(), any::<[u8; 32]>(), 0u8..8), 0..7),
+    ) {
+        let s = scalar_of(s);
+        prop_assert_eq!(OpenSsl::p256_mul_g(&s), Pure::p256_mul_g(&s));
+        let mut terms: Vec<(ProjectivePoint, Scalar)> = terms
+            .into_iter()
+            .map(|(p, k, kind)| {
+                let point = match kind {
+                    0 => ProjectivePoint::IDENTITY,
+                    _ => Pure::p256_mul_g(&scalar_of(p)),
+                };
+                (point, scalar_of(k))
+            })
+            .collect();
+        if let Some(&(p, k)) = terms.first() {
+            terms.push((-p, k)); // cancels the first term
+        }
+        for n in 0..=terms.len() {
+            prop_assert_eq!(
+                OpenSsl::p256_lincomb_vartime(&terms[..n]),
+                Pure::p256_lincomb_vartime(&terms[..n])
+            );
+        }
+    }
 
     /// Raw exponentiation: same value for random bases and exponents of random length (0 and 1 included), on the
     /// secret (constant-time) and the public path.
@@ -233,7 +275,8 @@ fn ordinary_modulus_shares_agree_across_backends() {
     rsa_crate_verifies(&pk, message, &combined.signature);
 }
 
-/// A secret exponent wider than the modulus and a base of 0 or 1: edge values of the constant-time path agree.
+/// A secret exponent wider than the modulus, a base of 0, 1 or −1, and the P-256 scalars 0, 1, −1: edge values of
+/// the constant-time paths agree.
 #[test]
 fn edge_values_agree() {
     let (pk, _) = small_key();
@@ -255,4 +298,8 @@ fn edge_values_agree() {
             );
         }
     }
+    for s in [Scalar::ZERO, Scalar::ONE, -Scalar::ONE] {
+        assert_eq!(OpenSsl::p256_mul_g(&s), Pure::p256_mul_g(&s));
+    }
+    assert_eq!(OpenSsl::p256_mul_g(&Scalar::ZERO), ProjectivePoint::IDENTITY);
 }
