@@ -5,16 +5,16 @@
 //! cargo bench --bench rsa                          # everything (dealer: 2048 and 3072 bits, 10 runs each)
 //! cargo bench --bench rsa -- share                 # just the share benchmarks
 //! RSA_BENCH_DEALER_BITS=2048,3072,4096 RSA_BENCH_DEALER_RUNS=20 cargo bench --bench rsa -- dealer
-//! cargo bench --bench rsa -- cpu                   # CPU time per operation (comparable under load)
 //! RSA_BENCH_DEALER_BITS=4096 RSA_BENCH_DEALER_RUNS=5 cargo bench --bench rsa -- dealer-runs   # a few slow runs
 //! benches/openssl_modexp.sh                        # the OpenSSL baseline for `share_unproven`
-//! cargo bench --bench rsa --features openssl -- cpu  # on tcrypto's OpenSSL backend, with OpenSSL's own
-//!                                                    # constant-time modexp and the ratio in the same run
+//! cargo bench --bench rsa -- cpu                   # CPU time per operation (comparable under load), with
+//!                                                  # OpenSSL's constant-time modexp and the ratio in the same run
+//! cargo bench --bench rsa --no-default-features -- cpu   # the same on tcrypto's pure-Rust backend
 //! ```
 //!
-//! Without `--features openssl` tcrypto runs on its pure-Rust backend (`crypto-bigint`); with it, on OpenSSL's
-//! libcrypto, and the benches add `openssl_modexp_consttime`: `BN_mod_exp` with a `BN_FLG_CONSTTIME` exponent of
-//! `|N| + 8` bits (the size of `2Δs_i`) modulo the same key's `N`, the target of issue 19's 1.1× goal.
+//! With the package's default feature `openssl` tcrypto runs on OpenSSL's libcrypto and the benches add
+//! `openssl_modexp_consttime`: `BN_mod_exp` with a `BN_FLG_CONSTTIME` exponent of `|N| + 8` bits (the size of
+//! `2Δs_i`) modulo the same key's `N`, the target of issue 19's 1.1× goal.
 //!
 //! Signing keys come from the committed fixture safe primes (`tcrypto/tests/data/`) so only the dealer benchmark
 //! searches for primes; it searches `p` and `q` on two threads at once, as the `threshold_rsa` example does.

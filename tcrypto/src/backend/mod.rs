@@ -72,8 +72,8 @@ pub(crate) trait Arithmetic {
     fn p256_lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint;
 }
 
-/// Pure Rust: `crypto-bigint`'s Montgomery exponentiation.
-#[cfg_attr(feature = "openssl", allow(dead_code))] // then only the differential tests use it
+/// Pure Rust: `crypto-bigint`'s Montgomery exponentiation and `p256`'s point arithmetic (with the `openssl` feature:
+/// the fallback when OpenSSL fails, and the reference of the differential tests).
 pub(crate) struct Pure;
 
 impl Arithmetic for Pure {

@@ -17,10 +17,10 @@
 //! The safe crate offers no `BN_MONT_CTX` for `BN_mod_exp_mont_consttime`'s `in_mont` argument, so OpenSSL builds
 //! the Montgomery context of `N` on every call: a few microseconds against the ~ms of a 2048-bit exponentiation.
 
-use crypto_bigint::BoxedUint;
-use crypto_bigint::modular::BoxedMontyForm;
 use std::sync::OnceLock;
 
+use crypto_bigint::BoxedUint;
+use crypto_bigint::modular::BoxedMontyForm;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcPoint, EcPointRef, PointConversionForm};
 use openssl::nid::Nid;
