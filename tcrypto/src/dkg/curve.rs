@@ -145,8 +145,8 @@ impl Curve for P256 {
     }
 
     fn mul_base(s: &Self::Scalar) -> Self::Point {
-        use p256::elliptic_curve::group::Group as _;
-        p256::ProjectivePoint::mul_by_generator(s)
+        use crate::backend::Arithmetic as _;
+        crate::backend::Active::p256_mul_g(s)
     }
 
     fn point_to_bytes(p: &Self::Point) -> Vec<u8> {

@@ -7,7 +7,6 @@ use p256::elliptic_curve::PrimeField as _;
 use p256::elliptic_curve::ff::FromUniformBytes as _;
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::group::GroupEncoding as _;
-use p256::elliptic_curve::ops::LinearCombination as _;
 use p256::elliptic_curve::ops::Reduce as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::elliptic_curve::point::BatchNormalize as _;
@@ -16,6 +15,7 @@ use rand_core::CryptoRng;
 use sha2::Digest as _;
 use zeroize::Zeroize;
 
+use crate::backend::{Active, Arithmetic as _};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::SignerId;
 
@@ -180,7 +180,7 @@ pub(crate) fn random_weight(rng: &mut impl CryptoRng) -> Scalar {
 
 /// `g * s` (constant time, precomputed base point tables).
 pub(crate) fn mul_g(s: &Scalar) -> ProjectivePoint {
-    ProjectivePoint::mul_by_generator(s)
+    Active::p256_mul_g(s)
 }
 
 /// Precomputed multiples of a fixed point `P` (`d·16^{2i}·P` for `|d| <= 8`, the layout of `p256`'s own
@@ -246,10 +246,7 @@ pub(crate) fn mul_g_vartime(s: &Scalar) -> ProjectivePoint {
 
 /// `Σ s_i · P_i` for public points and scalars (variable time, wNAF multi-scalar multiplication).
 pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
-    if terms.is_empty() {
-        return ProjectivePoint::IDENTITY;
-    }
-    ProjectivePoint::lincomb_vartime(terms)
+    Active::p256_lincomb_vartime(terms)
 }
 
 /// `P · k` for a small public integer `k` (double-and-add from the top set bit, variable time).

@@ -18,6 +18,7 @@ use super::encoding::MessageEncoding;
 use super::keys::{KeyShare, PublicKeySet};
 use super::math::{fixed_be, from_be, minimal_be_vartime, mul_small, mul_wide, pow_vartime, resize};
 use super::{CHALLENGE_BITS, Error, tag};
+use crate::backend::{Active, Arithmetic, BackendError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::{SessionId, SignerId};
 
@@ -60,14 +61,24 @@ impl KeyShare {
         msg: &MessageEncoding,
         rng: &mut (impl CryptoRng + ?Sized),
     ) -> Result<SignatureShare, Error> {
+        self.sign_share_with::<Active>(session, msg, rng)
+    }
+
+    /// [`Self::sign_share`] on the arithmetic backend `B`.
+    pub(crate) fn sign_share_with<B: Arithmetic>(
+        &self,
+        session: &SessionId,
+        msg: &MessageEncoding,
+        rng: &mut (impl CryptoRng + ?Sized),
+    ) -> Result<SignatureShare, Error> {
         if self.public_key_set().is_ordinary() {
             // An ordinary-modulus key has no v, no v_i: its shares carry no proof (see `super::ordinary`).
-            return self.sign_share_unproven(msg);
+            return self.sign_share_unproven_with::<B>(msg);
         }
         let ctx = ShareContext::new(self.public_key_set(), msg)?;
-        let x_i = ctx.x_2delta.pow(self.secret());
+        let x_i = B::pow_secret(&ctx.x_2delta, self.secret()).map_err(backend_failed)?;
         let (value, x_i_squared) = canonical(self.public_key_set(), &x_i);
-        let proof = self.prove(&ctx, session, &x_i_squared, rng)?;
+        let proof = self.prove::<B>(&ctx, session, &x_i_squared, rng)?;
         Ok(SignatureShare {
             signer: self.id(),
             value,
@@ -78,8 +89,16 @@ impl KeyShare {
     /// The share `x_i` without a proof: cheaper, but a combiner can then not tell who sent a bad share. For
     /// benchmarks and for deployments where every signer is trusted not to lie.
     pub fn sign_share_unproven(&self, msg: &MessageEncoding) -> Result<SignatureShare, Error> {
+        self.sign_share_unproven_with::<Active>(msg)
+    }
+
+    /// [`Self::sign_share_unproven`] on the arithmetic backend `B`.
+    pub(crate) fn sign_share_unproven_with<B: Arithmetic>(
+        &self,
+        msg: &MessageEncoding,
+    ) -> Result<SignatureShare, Error> {
         let ctx = ShareContext::new(self.public_key_set(), msg)?;
-        let x_i = ctx.x_2delta.pow(self.secret());
+        let x_i = B::pow_secret(&ctx.x_2delta, self.secret()).map_err(backend_failed)?;
         let (value, _) = canonical(self.public_key_set(), &x_i);
         Ok(SignatureShare {
             signer: self.id(),
@@ -88,7 +107,7 @@ impl KeyShare {
         })
     }
 
-    fn prove(
+    fn prove<B: Arithmetic>(
         &self,
         ctx: &ShareContext,
         session: &SessionId,
@@ -99,8 +118,8 @@ impl KeyShare {
         let r_bits = r_bits(pk);
         let r = Zeroizing::new(BoxedUint::random_bits_with_precision(rng, r_bits, r_bits));
         let v = BoxedMontyForm::new(pk.v().clone(), pk.params());
-        let v_prime = v.pow(&r);
-        let x_prime = ctx.x_tilde.pow(&r);
+        let v_prime = B::pow_secret(&v, &r).map_err(backend_failed)?;
+        let x_prime = B::pow_secret(&ctx.x_tilde, &r).map_err(backend_failed)?;
         let v_i = pk
             .verification_key(self.id())
             .ok_or(Error::Internal("own verification key missing"))?;
@@ -128,6 +147,11 @@ impl KeyShare {
             z: minimal_be_vartime(&z),
         })
     }
+}
+
+/// A signer's error when the arithmetic backend fails (OpenSSL could not allocate): nobody else is at fault.
+fn backend_failed(_: BackendError) -> Error {
+    Error::Internal("arithmetic backend failed")
 }
 
 /// Public values both prover and verifier derive from the message.

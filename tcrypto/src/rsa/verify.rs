@@ -15,6 +15,7 @@ use super::encoding::MessageEncoding;
 use super::keys::PublicKeySet;
 use super::math::{from_be, from_be_vartime, pow_vartime};
 use super::share::{ShareContext, SignatureShare, challenge, r_bits};
+use crate::backend::{Active, Arithmetic};
 use crate::codec::DecodeError;
 use crate::{SessionId, SignerId};
 
@@ -146,6 +147,18 @@ pub(crate) fn verify_proof(
     share: &SignatureShare,
     x_i: &BoxedMontyForm,
 ) -> Result<(), ShareFault> {
+    verify_proof_with::<Active>(pk, session, ctx, sender, share, x_i)
+}
+
+/// [`verify_proof`] on the arithmetic backend `B`.
+pub(crate) fn verify_proof_with<B: Arithmetic>(
+    pk: &PublicKeySet,
+    session: &SessionId,
+    ctx: &ShareContext,
+    sender: SignerId,
+    share: &SignatureShare,
+    x_i: &BoxedMontyForm,
+) -> Result<(), ShareFault> {
     let proof = share.proof.as_ref().ok_or(ShareFault::MissingProof)?;
     let z = from_be_vartime(&proof.z);
     // Honest z = s_i c + r < 2^{b + 2·L1 + 1}, b the share bound (|N| for a dealt key).
@@ -166,8 +179,9 @@ pub(crate) fn verify_proof(
         .into_option()
         .ok_or(ShareFault::NotInvertible)?;
     // v' = v^z · v_i^{-c},  x' = x̃^z · (x_i²)^{-c}
-    let v_prime = pow_vartime(&v, &z).mul(&pow_vartime(&v_i_inv, &c));
-    let x_prime = pow_vartime(&ctx.x_tilde, &z).mul(&pow_vartime(&x_i_squared_inv, &c));
+    // The two long exponentiations (|z| ≈ |N| + 2·L1 bits) go to the backend; c has only L1 = 128 bits.
+    let v_prime = pow_public::<B>(&v, &z).mul(&pow_vartime(&v_i_inv, &c));
+    let x_prime = pow_public::<B>(&ctx.x_tilde, &z).mul(&pow_vartime(&x_i_squared_inv, &c));
     let expected = challenge(
         pk,
         sender,
@@ -184,4 +198,10 @@ pub(crate) fn verify_proof(
     } else {
         Err(ShareFault::InvalidProof)
     }
+}
+
+/// `base^exp` for public values on backend `B`; should `B` fail (OpenSSL could not allocate), the pure-Rust
+/// computation gives the same value, so a sender is never blamed for the verifier's fault.
+fn pow_public<B: Arithmetic>(base: &BoxedMontyForm, exp: &BoxedUint) -> BoxedMontyForm {
+    B::pow_public_vartime(base, exp).unwrap_or_else(|_| pow_vartime(base, exp))
 }
