@@ -156,6 +156,107 @@ fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
     t.p256_keypairgen_sign_and_verify_with_openssl_and_p11tool("tool", "02", "ec-key");
 }
 
+/// Existing keys written into the token with `pkcs11-tool --write-object KEY --type privkey` (`C_CreateObject`):
+/// an `openssl genrsa 2048` key (ordinary primes) and a P-256 key sign, and openssl verifies under the public keys
+/// of the original files; the imported objects are marked neither local, always sensitive nor never extractable;
+/// an RSA-1024 key is refused with `CKR_KEY_SIZE_RANGE`. (The installed OpenSC cannot write Ed25519 private keys,
+/// "Unsupported key type: 0x43F"; `tests/cryptoki.rs` imports one through `C_CreateObject` directly.)
+#[test]
+fn pkcs11_tool_write_object_imports_existing_keys_that_sign_under_their_original_public_keys() {
+    let t = Tool::new("tool-import");
+    t.init_token();
+    let data = t.path("data.txt");
+    std::fs::write(&data, b"signed by an imported key\n").unwrap();
+    let write_args = |key: &Path, id: &'static str| {
+        let key = key.to_str().unwrap().to_string();
+        let args = ["--slot", "0", "--login", "--pin", USER_PIN, "--write-object"].map(String::from);
+        let rest = ["--type", "privkey", "--id", id, "--label", id].map(String::from);
+        args.into_iter().chain([key]).chain(rest).collect::<Vec<String>>()
+    };
+    let write = |key: &Path, id: &'static str| {
+        let args = write_args(key, id);
+        t.p11(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let public_of = |key: &Path| {
+        let public = key.with_extension("pub.pem");
+        t.openssl(&["pkey", "-in", s(key), "-pubout", "-out", s(&public)]);
+        public
+    };
+    let verify_dgst = |public: &Path, sig: &Path| {
+        let v = t.openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(public),
+            "-signature",
+            s(sig),
+            s(&data),
+        ]);
+        assert!(v.contains("Verified OK"), "{v}");
+    };
+
+    let rsa = t.path("rsa.pem");
+    t.openssl(&["genrsa", "-out", s(&rsa), "2048"]);
+    write(&rsa, "a1");
+    let sig = t.path("rsa.sig");
+    t.sign("a1", "SHA256-RSA-PKCS", &data, &sig, &[]);
+    verify_dgst(&public_of(&rsa), &sig);
+
+    let p256 = t.path("p256.pem");
+    t.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        s(&p256),
+    ]);
+    write(&p256, "a2");
+    let sig = t.path("p256.sig");
+    t.sign(
+        "a2",
+        "ECDSA-SHA256",
+        &data,
+        &sig,
+        &["--signature-format", "openssl"],
+    );
+    verify_dgst(&public_of(&p256), &sig);
+
+    // Imported, not born here: CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE are false.
+    let objects = t.p11(&[
+        "--slot", "0", "--login", "--pin", USER_PIN, "-O", "--type", "privkey",
+    ]);
+    assert_eq!(objects.matches("Private Key Object").count(), 2, "{objects}");
+    for flag in ["always sensitive", "never extractable", "local"] {
+        assert!(
+            !objects.contains(flag),
+            "an imported key is marked {flag}:\n{objects}"
+        );
+    }
+    assert!(objects.contains("sensitive"), "{objects}");
+
+    // Below 2048 bits the dealer refuses: CKR_KEY_SIZE_RANGE, and nothing is stored.
+    let small = t.path("rsa-1024.pem");
+    t.openssl(&["genrsa", "-out", s(&small), "1024"]);
+    let out = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(&t.module)
+        .args(write_args(&small, "a4"))
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("CKR_KEY_SIZE_RANGE"),
+        "{text}"
+    );
+    let objects = t.p11(&[
+        "--slot", "0", "--login", "--pin", USER_PIN, "-O", "--type", "privkey",
+    ]);
+    assert_eq!(objects.matches("Private Key Object").count(), 2, "{objects}");
+}
+
 /// Runs a DNS tool with our module configuration; panics with its output unless it succeeds.
 fn run(t: &Tool, program: &str, args: &[&str]) -> String {
     run_with(t, program, args, &[])
