@@ -885,7 +885,7 @@ fn wrong_pins_count_down_lock_the_pin_and_the_so_unlocks_the_user_pin() {
 fn imported_p256_and_ed25519_private_keys_sign_under_their_original_public_keys() {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     use sha2::Digest as _;
-    let session = user_session(2);
+    let session = user_session(12);
     let imported = |key_type, params: &[u8], value: Vec<u8>, id: &[u8]| {
         let h = session
             .create_object(&[

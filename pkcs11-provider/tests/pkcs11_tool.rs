@@ -201,6 +201,45 @@ fn pkcs11_tool_write_object_imports_existing_keys_that_sign_under_their_original
     let sig = t.path("rsa.sig");
     t.sign("a1", "SHA256-RSA-PKCS", &data, &sig, &[]);
     verify_dgst(&public_of(&rsa), &sig);
+    // The imported key signs a zone through the module (ldns-signzone, libp11's engine): ldns and BIND validate
+    // it, and its DNSKEY carries the original modulus (so the original key tag).
+    let conf = libp11_engine_conf(&t);
+    let zone = write_zone(&t, "imported.zone");
+    let signed = t.path("imported.signed");
+    let args = [
+        "-E",
+        "pkcs11",
+        "-o",
+        "example.com.",
+        "-f",
+        s(&signed),
+        "-k",
+        "RSASHA256,0:a1",
+        s(&zone),
+    ];
+    run_with(&t, "ldns-signzone", &args, &[("OPENSSL_CONF", conf.as_path())]);
+    assert_zone_validates(&t, &signed, &["-z"]);
+    let modulus = t.openssl(&["rsa", "-noout", "-modulus", "-in", s(&rsa)]);
+    let modulus = modulus.trim().trim_start_matches("Modulus=").to_ascii_lowercase();
+    let text = std::fs::read_to_string(&signed).unwrap();
+    let dnskey = text
+        .lines()
+        .find(|l| l.contains("\tDNSKEY\t"))
+        .unwrap_or_else(|| panic!("no DNSKEY in\n{text}"));
+    let rdata_fields: Vec<&str> = dnskey
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip_while(|f| *f != "DNSKEY")
+        .collect();
+    let key_field: String = rdata_fields[4..].concat();
+    std::fs::write(t.path("dnskey.b64"), &key_field).unwrap();
+    t.openssl(&["base64", "-d", "-A", "-in", "dnskey.b64", "-out", "dnskey.bin"]);
+    let rdata = std::fs::read(t.path("dnskey.bin")).unwrap();
+    let hex: String = rdata[4..].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(rdata[..4], [3, 1, 0, 1], "{dnskey}");
+    assert_eq!(hex, modulus, "{dnskey}");
 
     let p256 = t.path("p256.pem");
     t.openssl(&[
@@ -363,16 +402,9 @@ fn assert_zone_validates(t: &Tool, signed: &Path, dnssec_verify_args: &[&str]) {
     assert!(!out.status.success(), "a tampered zone must not verify");
 }
 
-#[test]
-fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
-    let t = Tool::new("ldns");
-    t.init_token();
-    t.keypairgen("rsa:2048", "01", "ldns-rsa-ksk");
-    t.keypairgen("rsa:2048", "03", "ldns-rsa-zsk");
-    t.keypairgen("EC:prime256v1", "02", "ldns-ec-ksk");
-    t.keypairgen("EC:prime256v1", "04", "ldns-ec-zsk");
-    // libp11's OpenSSL engine (Debian libengine-pkcs11-openssl) loads our module; the PIN comes from the
-    // engine section, so ldns-signzone never prompts.
+/// An OpenSSL configuration loading libp11's engine (Debian libengine-pkcs11-openssl) with our module; the PIN
+/// comes from the engine section, so ldns-signzone never prompts.
+fn libp11_engine_conf(t: &Tool) -> PathBuf {
     let engine = std::env::var("LIBP11_ENGINE")
         .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so".to_owned());
     assert!(
@@ -390,6 +422,18 @@ fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
         ),
     )
     .unwrap();
+    conf
+}
+
+#[test]
+fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
+    let t = Tool::new("ldns");
+    t.init_token();
+    t.keypairgen("rsa:2048", "01", "ldns-rsa-ksk");
+    t.keypairgen("rsa:2048", "03", "ldns-rsa-zsk");
+    t.keypairgen("EC:prime256v1", "02", "ldns-ec-ksk");
+    t.keypairgen("EC:prime256v1", "04", "ldns-ec-zsk");
+    let conf = libp11_engine_conf(&t);
     let env = [("OPENSSL_CONF", conf.as_path())];
     for (alg, ksk, zsk) in [("RSASHA256", "01", "03"), ("ECDSAP256SHA256", "02", "04")] {
         let zone = write_zone(&t, &format!("{alg}.zone"));
