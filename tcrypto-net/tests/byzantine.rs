@@ -255,6 +255,15 @@ fn byzantine_nodes_are_named_while_an_imported_ordinary_rsa_key_signs() {
         cluster.health()[0].excluded.is_some(),
         "the culprit is still asked"
     );
+    let metrics = tcrypto_net::metrics::coordinator_metrics(&cluster);
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node1\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node2\"} 0"),
+        "{metrics}"
+    );
     // Excluded, node1 is no longer asked: the next signature has no culprit.
     assert!(
         sign_checked(&cluster, b"after the exclusion", &[1, 2, 3])
