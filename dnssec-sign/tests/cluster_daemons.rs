@@ -99,3 +99,130 @@ fn a_long_lived_zone_signer_resumes_by_itself_after_every_node_daemon_was_killed
         );
     }
 }
+
+/// Existing RSA keys as operators bring them, a BIND `dnssec-keygen -a RSASHA256` key file and an
+/// `openssl genrsa 2048` key (ordinary primes), split 3-of-5 onto five daemons: the zones they sign validate with
+/// the ORIGINAL DNSKEY (BIND's own `K*.key` record, byte for byte, so the same key tag; ldns, BIND and Knot validate
+/// the zones).
+#[test]
+fn imported_bind_and_openssl_rsa_keys_sign_zones_that_validate_with_the_original_dnskey() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let bin = node_binary();
+    let mut nodes: Vec<NodeProc> = (0..5)
+        .map(|i| NodeProc::create(&bin, "zone signer test", dir.path(), i, 50, &coordinator))
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    let config = write_coordinator_config(dir.path(), &coordinator, &nodes, 2000);
+    let cluster = dnssec_sign::cluster::connect(&config, Duration::from_secs(10)).unwrap();
+
+    // BIND's key files: Kexample.+008+TAG.{key,private}.
+    let out = std::process::Command::new("dnssec-keygen")
+        .current_dir(dir.path())
+        .args(["-a", "RSASHA256", "-b", "2048", "-f", "KSK", "example."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let base = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let bind_anchor = dir.path().join(format!("{base}.key"));
+    let bind_private = dir.path().join(format!("{base}.private"));
+    // openssl's key: its DNSKEY (RFC 3110) built from the modulus openssl prints.
+    let openssl_private = dir.path().join("genrsa.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&openssl_private)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let openssl_anchor = dir.path().join("genrsa.anchor");
+    std::fs::write(
+        &openssl_anchor,
+        format!(
+            "example. 3600 IN DNSKEY 257 3 8 {}\n",
+            data_encoding::BASE64.encode(&rfc3110_of_pem(&openssl_private))
+        ),
+    )
+    .unwrap();
+
+    for (tag, private, anchor) in [
+        ("bind", &bind_private, &bind_anchor),
+        ("openssl", &openssl_private, &openssl_anchor),
+    ] {
+        let parsed = tcrypto::import::parse(&std::fs::read(private).unwrap()).unwrap();
+        let tcrypto::import::SplitKey::Rsa { public, shares } = tcrypto::import::split(
+            parsed,
+            3,
+            5,
+            &tcrypto::rsa::SplitOptions::default(),
+            &mut rand::rng(),
+        )
+        .unwrap() else {
+            panic!("{tag}: not split as RSA");
+        };
+        assert!(public.is_ordinary(), "{tag}: primes are not safe primes");
+        let key = cluster
+            .import_rsa_shares(&public, &shares, &mut rand::rng())
+            .unwrap();
+        drop(shares);
+        let csk = example_cluster_csk(&cluster, key);
+        let mut opts = SignOptions::new(now());
+        opts.denial = Denial::Nsec;
+        let keys: [&dyn ZoneSigningKey; 1] = [&csk];
+        let (signed, _) = sign_zone(load("features.zone", "example."), &keys, &opts, None).unwrap();
+        assert_signed_zone_accepted(
+            dir.path(),
+            &format!("{tag}.signed"),
+            &signed,
+            "example",
+            false,
+            false,
+        );
+        // The zone's DNSKEY is the original key's, byte for byte (so is its key tag).
+        let original = dnskey_rdata(&std::fs::read_to_string(anchor).unwrap());
+        let text = std::fs::read_to_string(dir.path().join(format!("{tag}.signed"))).unwrap();
+        let in_zone: Vec<String> = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
+            .map(dnskey_rdata)
+            .collect();
+        assert_eq!(
+            in_zone,
+            [original],
+            "{tag}: the zone's DNSKEY is not the original one"
+        );
+    }
+}
+
+/// The DNSKEY rdata (flags, protocol, algorithm, key) of a DNSKEY line, fields joined, comments dropped.
+fn dnskey_rdata(line: &str) -> String {
+    let line = line
+        .lines()
+        .find(|l| !l.starts_with(';') && l.contains("DNSKEY"))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let at = fields.iter().position(|f| *f == "DNSKEY").unwrap();
+    fields[at + 1..].concat()
+}
+
+/// The RFC 3110 DNSKEY public key (exponent length, exponent, modulus) of an `openssl genrsa` key (`e = 65537`,
+/// openssl's default), the modulus as `openssl rsa -modulus` prints it.
+fn rfc3110_of_pem(path: &std::path::Path) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-noout", "-modulus", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().strip_prefix("Modulus=").unwrap();
+    let n = data_encoding::HEXUPPER.decode(hex.as_bytes()).unwrap();
+    [&[3u8, 1, 0, 1][..], &n].concat()
+}

@@ -880,3 +880,80 @@ fn wrong_pins_count_down_lock_the_pin_and_the_so_unlocks_the_user_pin() {
     assert!(wrong.count() >= 23, "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in the log");
 }
+
+#[test]
+fn imported_p256_and_ed25519_private_keys_sign_under_their_original_public_keys() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    use sha2::Digest as _;
+    let session = user_session(12);
+    let imported = |key_type, params: &[u8], value: Vec<u8>, id: &[u8]| {
+        let h = session
+            .create_object(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(key_type),
+                Attribute::Token(true),
+                Attribute::Id(id.to_vec()),
+                Attribute::EcParams(params.to_vec()),
+                Attribute::Value(value),
+            ])
+            .unwrap();
+        // Imported, not born in the token.
+        let flags = session
+            .get_attributes(
+                h,
+                &[
+                    AttributeType::Local,
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Value,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            flags,
+            [
+                Attribute::Local(false),
+                Attribute::AlwaysSensitive(false),
+                Attribute::NeverExtractable(false)
+            ],
+            "the private value must not be readable"
+        );
+        h
+    };
+
+    // Ed25519: the RFC 8032 section 7.1 TEST 1 secret key; signatures verify under its public key.
+    let seed = hex_bytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    let rfc_public = hex_bytes("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let ed = imported(KeyType::EC_EDWARDS, b"\x13\x0cedwards25519", seed, b"ed");
+    let eddsa = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+        cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+    ));
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&rfc_public.try_into().unwrap()).unwrap();
+    let msg = b"an imported Ed25519 key";
+    let sig = session.sign(&eddsa, ed, msg).unwrap();
+    vk.verify_strict(msg, &ed25519_dalek::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+
+    // P-256: the RFC 6979 appendix A.2.5 private key; signatures verify under its public key.
+    let scalar = hex_bytes("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+    let sk = p256::SecretKey::from_slice(&scalar).unwrap();
+    let p256_params = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let ec = imported(KeyType::EC, &p256_params, scalar, b"ec");
+    let digest = sha2::Sha256::digest(b"an imported P-256 key");
+    let sig = session.sign(&Mechanism::Ecdsa, ec, &digest).unwrap();
+    p256::ecdsa::VerifyingKey::from(sk.public_key())
+        .verify_prehash(&digest, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+
+    // Other curves are refused as such, nothing stored.
+    let secp384 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    let err = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::EC),
+            Attribute::EcParams(secp384.to_vec()),
+            Attribute::Value(vec![7; 48]),
+        ])
+        .unwrap_err();
+    assert_eq!(rv(err), RvError::CurveNotSupported);
+}

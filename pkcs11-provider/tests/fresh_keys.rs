@@ -1,6 +1,7 @@
 //! Key-pair generation never hands out a public key that an object of the token already holds: a backend that
 //! repeats itself (as the embedded backend does when it deals RSA keys from the few committed test primes) is asked
 //! again, and the repeated key's shares are destroyed. The backend is a test double that repeats on purpose.
+//! The same directly driven module with `pin_max_tries = 3` shows the PIN limit is the configuration's.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -133,4 +134,52 @@ fn a_backend_that_only_repeats_gets_an_error_and_leaves_nothing_behind() {
     let err = keypair(&module, s, true).unwrap_err();
     assert_eq!(err.rv(), CKR_GENERAL_ERROR, "{err:?}");
     assert_eq!(backend.held.lock().unwrap().len(), 1, "every repeat destroyed");
+}
+
+/// `pin_max_tries` is the operator's: with 3, the token flags count down from the first wrong PIN, the third locks
+/// the user PIN (even the right PIN is then refused) and the SO unlocks it by setting a new one.
+#[test]
+fn a_configured_pin_limit_of_three_locks_the_user_pin_at_the_third_wrong_pin() {
+    let dir = common::scratch_dir("pin-limit-three");
+    let backend = Arc::new(Repeating {
+        seeds: Mutex::default(),
+        held: Mutex::default(),
+        made: Mutex::default(),
+    });
+    let config = Config::parse(
+        "store = \"s.sqlite\"\nbackend = \"embedded\"\npin_max_tries = 3\n[[tokens]]\nlabel = \"t\"\n\
+         [embedded]\ndir = \"nodes\"\nthreshold = 2\nparties = 3\n",
+        &dir,
+    )
+    .unwrap();
+    let module = Module::new();
+    module
+        .initialize_with(|| Ok((config, backend as Arc<dyn Backend>)))
+        .unwrap();
+    let s = common::user_session(&module);
+    module.logout(s).unwrap();
+    let flags = |m: &Module| m.token_info(0).unwrap().flags;
+    for (attempt, want) in [
+        (1, CKF_USER_PIN_COUNT_LOW),
+        (2, CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY),
+    ] {
+        assert!(module.login(s, CKU_USER, b"wrong").is_err(), "attempt {attempt}");
+        let f = flags(&module);
+        let pin_flags = f & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED);
+        assert_eq!(pin_flags, want, "after {attempt} wrong PINs");
+    }
+    assert_eq!(
+        module.login(s, CKU_USER, b"wrong").unwrap_err().rv(),
+        CKR_PIN_INCORRECT
+    );
+    assert_ne!(flags(&module) & CKF_USER_PIN_LOCKED, 0);
+    assert_eq!(
+        module.login(s, CKU_USER, b"user-pin").unwrap_err().rv(),
+        CKR_PIN_LOCKED
+    );
+    module.login(s, CKU_SO, b"so-pin").unwrap();
+    module.init_pin(s, b"new-user-pin").unwrap();
+    module.logout(s).unwrap();
+    assert_eq!(flags(&module) & CKF_USER_PIN_LOCKED, 0);
+    module.login(s, CKU_USER, b"new-user-pin").unwrap();
 }

@@ -156,6 +156,146 @@ fn pkcs11_tool_p256_ecdsa_signatures_verify_with_openssl() {
     t.p256_keypairgen_sign_and_verify_with_openssl_and_p11tool("tool", "02", "ec-key");
 }
 
+/// Existing keys written into the token with `pkcs11-tool --write-object KEY --type privkey` (`C_CreateObject`):
+/// an `openssl genrsa 2048` key (ordinary primes) and a P-256 key sign, and openssl verifies under the public keys
+/// of the original files; the imported objects are marked neither local, always sensitive nor never extractable;
+/// an RSA-1024 key is refused with `CKR_KEY_SIZE_RANGE`. (The installed OpenSC cannot write Ed25519 private keys,
+/// "Unsupported key type: 0x43F"; `tests/cryptoki.rs` imports one through `C_CreateObject` directly.)
+#[test]
+fn pkcs11_tool_write_object_imports_existing_keys_that_sign_under_their_original_public_keys() {
+    let t = Tool::new("tool-import");
+    t.init_token();
+    let data = t.path("data.txt");
+    std::fs::write(&data, b"signed by an imported key\n").unwrap();
+    let write_args = |key: &Path, id: &'static str| {
+        let key = key.to_str().unwrap().to_string();
+        let args = ["--slot", "0", "--login", "--pin", USER_PIN, "--write-object"].map(String::from);
+        let rest = ["--type", "privkey", "--id", id, "--label", id].map(String::from);
+        args.into_iter().chain([key]).chain(rest).collect::<Vec<String>>()
+    };
+    let write = |key: &Path, id: &'static str| {
+        let args = write_args(key, id);
+        t.p11(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let public_of = |key: &Path| {
+        let public = key.with_extension("pub.pem");
+        t.openssl(&["pkey", "-in", s(key), "-pubout", "-out", s(&public)]);
+        public
+    };
+    let verify_dgst = |public: &Path, sig: &Path| {
+        let v = t.openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(public),
+            "-signature",
+            s(sig),
+            s(&data),
+        ]);
+        assert!(v.contains("Verified OK"), "{v}");
+    };
+
+    let rsa = t.path("rsa.pem");
+    t.openssl(&["genrsa", "-out", s(&rsa), "2048"]);
+    write(&rsa, "a1");
+    let sig = t.path("rsa.sig");
+    t.sign("a1", "SHA256-RSA-PKCS", &data, &sig, &[]);
+    verify_dgst(&public_of(&rsa), &sig);
+    // The imported key signs a zone through the module (ldns-signzone, libp11's engine): ldns and BIND validate
+    // it, and its DNSKEY carries the original modulus (so the original key tag).
+    let conf = libp11_engine_conf(&t);
+    let zone = write_zone(&t, "imported.zone");
+    let signed = t.path("imported.signed");
+    let args = [
+        "-E",
+        "pkcs11",
+        "-o",
+        "example.com.",
+        "-f",
+        s(&signed),
+        "-k",
+        "RSASHA256,0:a1",
+        s(&zone),
+    ];
+    run_with(&t, "ldns-signzone", &args, &[("OPENSSL_CONF", conf.as_path())]);
+    assert_zone_validates(&t, &signed, &["-z"]);
+    let modulus = t.openssl(&["rsa", "-noout", "-modulus", "-in", s(&rsa)]);
+    let modulus = modulus.trim().trim_start_matches("Modulus=").to_ascii_lowercase();
+    let text = std::fs::read_to_string(&signed).unwrap();
+    let dnskey = text
+        .lines()
+        .find(|l| l.contains("\tDNSKEY\t"))
+        .unwrap_or_else(|| panic!("no DNSKEY in\n{text}"));
+    let rdata_fields: Vec<&str> = dnskey
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip_while(|f| *f != "DNSKEY")
+        .collect();
+    let key_field: String = rdata_fields[4..].concat();
+    std::fs::write(t.path("dnskey.b64"), &key_field).unwrap();
+    t.openssl(&["base64", "-d", "-A", "-in", "dnskey.b64", "-out", "dnskey.bin"]);
+    let rdata = std::fs::read(t.path("dnskey.bin")).unwrap();
+    let hex: String = rdata[4..].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(rdata[..4], [3, 1, 0, 1], "{dnskey}");
+    assert_eq!(hex, modulus, "{dnskey}");
+
+    let p256 = t.path("p256.pem");
+    t.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        s(&p256),
+    ]);
+    write(&p256, "a2");
+    let sig = t.path("p256.sig");
+    t.sign(
+        "a2",
+        "ECDSA-SHA256",
+        &data,
+        &sig,
+        &["--signature-format", "openssl"],
+    );
+    verify_dgst(&public_of(&p256), &sig);
+
+    // Imported, not born here: CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE are false.
+    let objects = t.p11(&[
+        "--slot", "0", "--login", "--pin", USER_PIN, "-O", "--type", "privkey",
+    ]);
+    assert_eq!(objects.matches("Private Key Object").count(), 2, "{objects}");
+    for flag in ["always sensitive", "never extractable", "local"] {
+        assert!(
+            !objects.contains(flag),
+            "an imported key is marked {flag}:\n{objects}"
+        );
+    }
+    assert!(objects.contains("sensitive"), "{objects}");
+
+    // Below 2048 bits the dealer refuses: CKR_KEY_SIZE_RANGE, and nothing is stored.
+    let small = t.path("rsa-1024.pem");
+    t.openssl(&["genrsa", "-out", s(&small), "1024"]);
+    let out = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(&t.module)
+        .args(write_args(&small, "a4"))
+        .env("TCHSM_PKCS11_CONFIG", &t.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("CKR_KEY_SIZE_RANGE"),
+        "{text}"
+    );
+    let objects = t.p11(&[
+        "--slot", "0", "--login", "--pin", USER_PIN, "-O", "--type", "privkey",
+    ]);
+    assert_eq!(objects.matches("Private Key Object").count(), 2, "{objects}");
+}
+
 /// Runs a DNS tool with our module configuration; panics with its output unless it succeeds.
 fn run(t: &Tool, program: &str, args: &[&str]) -> String {
     run_with(t, program, args, &[])
@@ -262,16 +402,9 @@ fn assert_zone_validates(t: &Tool, signed: &Path, dnssec_verify_args: &[&str]) {
     assert!(!out.status.success(), "a tampered zone must not verify");
 }
 
-#[test]
-fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
-    let t = Tool::new("ldns");
-    t.init_token();
-    t.keypairgen("rsa:2048", "01", "ldns-rsa-ksk");
-    t.keypairgen("rsa:2048", "03", "ldns-rsa-zsk");
-    t.keypairgen("EC:prime256v1", "02", "ldns-ec-ksk");
-    t.keypairgen("EC:prime256v1", "04", "ldns-ec-zsk");
-    // libp11's OpenSSL engine (Debian libengine-pkcs11-openssl) loads our module; the PIN comes from the
-    // engine section, so ldns-signzone never prompts.
+/// An OpenSSL configuration loading libp11's engine (Debian libengine-pkcs11-openssl) with our module; the PIN
+/// comes from the engine section, so ldns-signzone never prompts.
+fn libp11_engine_conf(t: &Tool) -> PathBuf {
     let engine = std::env::var("LIBP11_ENGINE")
         .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so".to_owned());
     assert!(
@@ -289,6 +422,18 @@ fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
         ),
     )
     .unwrap();
+    conf
+}
+
+#[test]
+fn ldns_signzone_signs_through_the_libp11_engine_and_the_zone_validates() {
+    let t = Tool::new("ldns");
+    t.init_token();
+    t.keypairgen("rsa:2048", "01", "ldns-rsa-ksk");
+    t.keypairgen("rsa:2048", "03", "ldns-rsa-zsk");
+    t.keypairgen("EC:prime256v1", "02", "ldns-ec-ksk");
+    t.keypairgen("EC:prime256v1", "04", "ldns-ec-zsk");
+    let conf = libp11_engine_conf(&t);
     let env = [("OPENSSL_CONF", conf.as_path())];
     for (alg, ksk, zsk) in [("RSASHA256", "01", "03"), ("ECDSAP256SHA256", "02", "04")] {
         let zone = write_zone(&t, &format!("{alg}.zone"));

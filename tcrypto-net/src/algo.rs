@@ -240,6 +240,10 @@ pub struct Combined {
 pub enum CombineFailure {
     /// These signers sent bad shares; ask others.
     Culprits(Vec<SignerId>),
+    /// An ordinary-modulus RSA key ([`rsa::ordinary`]): no `k` of the shares combine and their senders cannot be
+    /// told apart (the shares carry no proofs). Keep the shares, ask one more holder and combine all of them. The
+    /// signers listed sent shares that failed the structural checks (out of range, undecodable …): culprits.
+    Unattributable(Vec<SignerId>),
     /// The request itself cannot be signed with this key (bad encoding); nobody misbehaved.
     BadRequest(String),
 }
@@ -359,6 +363,9 @@ impl PublicKey {
                         })
                     }
                     Err(rsa::Error::Culprits { culprits, .. }) => Err(CombineFailure::Culprits(culprits)),
+                    Err(rsa::Error::Unattributable { faults, .. }) => {
+                        Err(CombineFailure::Unattributable(faults.into_keys().collect()))
+                    }
                     Err(e) => Err(CombineFailure::BadRequest(e.to_string())),
                 }
             }

@@ -13,6 +13,13 @@
 //! asked. A signature that does not verify is never released. All requests of one signature share one fresh
 //! session id; each node is asked at most once per signature, so node-side replay protection never trips.
 //!
+//! Imported RSA keys with an ordinary modulus (`tcrypto::rsa::ordinary`) have shares without proofs: when no `k` of
+//! the shares in hand combine (`rsa::Error::Unattributable`), the coordinator keeps them and asks one more holder,
+//! then combines all of them again, until a subset verifies or every usable holder was asked
+//! ([`SignError::Aborted`]). The combiner's subset search names by elimination the signers in no verifying subset;
+//! they are excluded and reported like the senders of bad Shoup proofs. Adding one share at a time keeps the search
+//! at `C(k+t, k)` tests for `t` bad shares.
+//!
 //! Liveness: which node to connect to, and when, is decided here ([`Coordinator::poll_connect`]), so every driver
 //! behaves alike whatever the request pattern. A node never tried is connected at once; a failed attempt is
 //! retried after [`CoordinatorConfig::min_reconnect_backoff`] (100 ms), doubling with every further failure up
@@ -323,6 +330,9 @@ struct SignOp {
     retry_session: SessionId,
     /// Nodes of the failed optimistic round, asked first in the proven retry so a bad share's sender is named.
     suspects: BTreeSet<NodeIndex>,
+    /// Ordinary-modulus RSA keys: shares wanted beyond `k`, one more after each combination of all the shares in
+    /// hand failed without naming anyone (`rsa::Error::Unattributable`); the shares already in are kept.
+    extra: usize,
 }
 
 #[derive(Debug)]
@@ -1045,6 +1055,7 @@ impl Coordinator {
             proven: !self.cfg.optimistic,
             retry_session: SessionId::random(rng),
             suspects: BTreeSet::new(),
+            extra: 0,
         })));
         let check = match self.keys.get(&key) {
             None => Err(SignError::UnknownKey(key)),
@@ -1093,7 +1104,7 @@ impl Coordinator {
             self.finish_sign(op, Err(SignError::UnknownKey(key)));
             return;
         };
-        let k = usize::from(key.threshold);
+        let k = usize::from(key.threshold) + s.extra;
         let have = s.shares.len() + s.outstanding.len();
         if have >= k {
             return;
@@ -1108,6 +1119,23 @@ impl Coordinator {
                     !s.asked.contains(node) && !s.shares.contains_key(signer) && self.connecting(**node)
                 })
                 .count();
+            let in_hand = s.shares.len() >= usize::from(key.threshold);
+            if s.extra > 0 && in_hand && have + cands.len() + connecting < k {
+                // Every usable holder has been asked and no k of the answers combine: nobody can be named.
+                let detail = format!(
+                    "no {} of the shares from {} combine into a valid signature and no other holder is usable \
+                     (ordinary-modulus RSA key: shares carry no proofs)",
+                    key.threshold,
+                    s.shares
+                        .values()
+                        .map(|(node, _)| self.node_name(*node))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let culprits = s.culprits.clone();
+                self.finish_sign(op, Err(SignError::Aborted { culprits, detail }));
+                return;
+            }
             if have + cands.len() + connecting < k {
                 let available = s.shares.len() + s.outstanding.len() + cands.len();
                 let err = self.unavailable(available, k, &s.failures, &s.culprits);
@@ -1405,7 +1433,9 @@ impl Coordinator {
         let outcome = key.public.combine(&s.session, &s.mechanism, &shares);
         let holders = key.holders.clone();
         let key_id = s.key;
-        if !s.proven {
+        // Ordinary-modulus RSA shares have no proofs to fall back on: the combiner's subset search names culprits.
+        let ordinary = key.public.as_rsa().is_some_and(|pk| pk.is_ordinary());
+        if !s.proven && !ordinary {
             match outcome {
                 Ok(c) => {
                     let culprits = s.culprits.clone();
@@ -1451,6 +1481,18 @@ impl Coordinator {
                 if culprits.is_empty() {
                     self.finish_sign(op, Err(SignError::BadRequest("shares do not combine".into())));
                     return;
+                }
+                self.top_up(op, now);
+            }
+            Err(CombineFailure::Unattributable(culprits)) => {
+                self.blame(op, key_id, &holders, &culprits);
+                if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
+                    s.extra += 1;
+                    tracing::warn!(
+                        key = %key_id,
+                        shares = s.shares.len(),
+                        "no k of the shares combine (ordinary-modulus RSA key); asking one more holder"
+                    );
                 }
                 self.top_up(op, now);
             }

@@ -220,7 +220,8 @@ fn encode(registry: &Registry) -> String {
 }
 
 /// A coordinator's state in the Prometheus text format: per node `tcrypto_coordinator_node_connected`,
-/// `_node_in_flight`, `_node_answers_total`, `_node_failures_total`, `_node_latency_seconds`, and per key
+/// `_node_excluded` (1 once named a culprit: a bad signature share, Shoup proof or, for an ordinary-modulus RSA key,
+/// by elimination), `_node_in_flight`, `_node_answers_total`, `_node_failures_total`, `_node_latency_seconds`, and per key
 /// `tcrypto_coordinator_presignature_pool`.
 pub fn coordinator_metrics<E: crate::cluster::Engine>(cluster: &crate::cluster::Cluster<E>) -> String {
     let mut registry = Registry::with_prefix("tcrypto_coordinator");
@@ -229,6 +230,12 @@ pub fn coordinator_metrics<E: crate::cluster::Engine>(cluster: &crate::cluster::
         "node_connected",
         "Whether a connection to the node is up",
         connected.clone(),
+    );
+    let excluded = Family::<NodeLabels, Gauge>::default();
+    registry.register(
+        "node_excluded",
+        "Whether the coordinator excluded the node (a culprit, or held back by the operator)",
+        excluded.clone(),
     );
     let in_flight = Family::<NodeLabels, Gauge>::default();
     registry.register(
@@ -253,6 +260,7 @@ pub fn coordinator_metrics<E: crate::cluster::Engine>(cluster: &crate::cluster::
     for h in cluster.health() {
         let l = NodeLabels { node: h.name.clone() };
         connected.get_or_create(&l).set(i64::from(h.connected));
+        excluded.get_or_create(&l).set(i64::from(h.excluded.is_some()));
         in_flight
             .get_or_create(&l)
             .set(i64::try_from(h.in_flight).unwrap_or(i64::MAX));

@@ -5,7 +5,8 @@
 //! would. The variable holds a comma-separated list of modes:
 //!
 //! - `corrupt-shares`: every signature share (RSA, ECDSA, FROST) is altered in its last octet, so it still decodes
-//!   in most cases but is wrong (for RSA shares with a proof, the proof no longer holds);
+//!   in most cases but is wrong (for RSA shares with a proof, the proof no longer holds; an RSA share without a
+//!   proof, of an ordinary-modulus key, has its value altered, which only the combiner's subset search catches);
 //! - `replay`: every signature share is answered with the share body this node sent for the previous signature
 //!   request (an old answer under the new request id);
 //! - `late:MS`: every answer is held back for `MS` milliseconds (past the coordinator's request timeout, the
@@ -187,6 +188,21 @@ pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>
     }
 }
 
+/// Alters a signature share in its last octet; an RSA share without a proof (an ordinary-modulus key) in the
+/// last octet of its value instead, so that it still decodes and passes the range checks and only the combiner's
+/// subset search can tell it is wrong.
+fn corrupt_share(share: &mut Vec<u8>) {
+    if let Ok(mut rsa_share) = tcrypto::rsa::SignatureShare::decode(share)
+        && rsa_share.proof.is_none()
+        && let Some(b) = rsa_share.value.last_mut()
+    {
+        *b ^= 0x01;
+        *share = rsa_share.encode();
+    } else if let Some(b) = share.last_mut() {
+        *b ^= 0x01;
+    }
+}
+
 /// Rewrites an answer frame as the installed modes say (unchanged when none are installed).
 pub(crate) fn apply(frame: Vec<u8>) -> Vec<u8> {
     let Some(active) = ACTIVE.get() else {
@@ -206,10 +222,8 @@ pub(crate) fn apply(frame: Vec<u8>) -> Vec<u8> {
                 if let Some(previous) = last.replace(current) {
                     resp.body = previous;
                 }
-            } else if active.modes.corrupt_shares
-                && let Some(b) = share.last_mut()
-            {
-                *b ^= 0x01;
+            } else if active.modes.corrupt_shares {
+                corrupt_share(share);
             }
         }
         ResponseBody::Keys(infos) if active.modes.forge_keys || active.modes.steal_signer => {

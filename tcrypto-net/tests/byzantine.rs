@@ -198,3 +198,102 @@ fn two_byzantine_nodes_of_seven_never_make_the_coordinator_release_an_invalid_si
         }
     }
 }
+
+/// An imported `openssl genrsa 2048` key (ordinary primes: shares without proofs) on five `tcrypto-node` processes,
+/// 3-of-5. Byzantine nodes that corrupt every share are asked first: the coordinator keeps the shares it has, asks
+/// one more holder at a time, and the combiner's subset search names the corrupting nodes by elimination; the
+/// signature verifies under the original key (`rsa` crate and openssl).
+#[test]
+fn byzantine_nodes_are_named_while_an_imported_ordinary_rsa_key_signs() {
+    let dir = common::scratch("byzantine-ordinary");
+    let (key_file, public_file) = common::openssl_genrsa(&dir, "imported", 2048);
+    let key = tcrypto::import::parse(&std::fs::read(&key_file).unwrap()).unwrap();
+    let tcrypto::import::SplitKey::Rsa { public, shares } = tcrypto::import::split(
+        key,
+        3,
+        5,
+        &tcrypto::rsa::SplitOptions::default(),
+        &mut rand::rng(),
+    )
+    .unwrap() else {
+        panic!("an RSA key did not split as RSA");
+    };
+    assert!(public.is_ordinary(), "openssl's primes are not safe primes");
+
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..5).map(|i| common::node_proc(&dir, i, &coordinator)).collect();
+    nodes[0].misbehave = Some("corrupt-shares".into());
+    for n in &mut nodes {
+        n.start();
+    }
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let connect = || {
+        let cluster = BlockingCluster::connect_tls(&coordinator, &addrs, config()).unwrap();
+        assert_eq!(cluster.connect(Duration::from_secs(20)), 5);
+        cluster
+    };
+    let cluster = connect();
+    let key = cluster
+        .import_rsa_shares(&public, &shares, &mut rand::rng())
+        .unwrap();
+    drop(shares);
+
+    let sign_checked = |cluster: &BlockingCluster, message: &[u8], first: &[usize]| {
+        let mech = common::pkcs1_sha256(message);
+        let sig = common::sign_asking_first(cluster, key, mech.clone(), first).unwrap();
+        common::rsa_crate_verifies(&public, &mech, &sig.bytes).unwrap();
+        common::openssl_verifies_sha256(&dir, &public_file, message, &sig.bytes);
+        sig
+    };
+
+    // One bad share among the first three: the fourth share makes a verifying subset without node1.
+    let sig = sign_checked(&cluster, b"one Byzantine node of five", &[0, 1, 2]);
+    assert_eq!(sig.culprits, ["node1"]);
+    let named: Vec<NodeIndex> = cluster.culprits().into_iter().map(|(n, ..)| n).collect();
+    assert_eq!(named, [0]);
+    assert!(
+        cluster.health()[0].excluded.is_some(),
+        "the culprit is still asked"
+    );
+    let metrics = tcrypto_net::metrics::coordinator_metrics(&cluster);
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node1\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node2\"} 0"),
+        "{metrics}"
+    );
+    // Excluded, node1 is no longer asked: the next signature has no culprit.
+    assert!(
+        sign_checked(&cluster, b"after the exclusion", &[1, 2, 3])
+            .culprits
+            .is_empty()
+    );
+    drop(cluster);
+
+    // Two bad shares among the first three (a fresh coordinator, which has excluded nobody): two more holders are
+    // asked one after the other before a subset of three honest shares exists, and both liars are named.
+    restart_misbehaving(&mut nodes[1], "corrupt-shares");
+    let cluster = connect();
+    cluster.refresh_keys().unwrap();
+    let mut named = sign_checked(&cluster, b"two Byzantine nodes of five", &[0, 1, 2]).culprits;
+    named.sort();
+    assert_eq!(named, ["node1", "node2"]);
+    drop(cluster);
+
+    // Three liars of five: fewer than k honest holders, so nothing is released, nobody can be told apart from the
+    // others, and the error says why.
+    restart_misbehaving(&mut nodes[2], "corrupt-shares");
+    let cluster = connect();
+    cluster.refresh_keys().unwrap();
+    let err = cluster
+        .sign(key, common::pkcs1_sha256(b"three Byzantine nodes of five"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("combine"), "{err}");
+    assert!(
+        cluster.culprits().is_empty(),
+        "somebody was named without evidence"
+    );
+}

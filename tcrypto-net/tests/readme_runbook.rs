@@ -8,11 +8,13 @@
 use std::path::Path;
 use std::process::Command;
 
-fn runbook_blocks(readme: &str) -> Vec<String> {
+fn runbook_blocks(readme: &str, marker: &str) -> Vec<String> {
     let start = readme
-        .find("<!-- runbook:start -->")
-        .expect("runbook:start marker");
-    let end = readme.find("<!-- runbook:end -->").expect("runbook:end marker");
+        .find(&format!("<!-- {marker}:start -->"))
+        .unwrap_or_else(|| panic!("{marker}:start marker"));
+    let end = readme
+        .find(&format!("<!-- {marker}:end -->"))
+        .unwrap_or_else(|| panic!("{marker}:end marker"));
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in readme[start..end].lines() {
@@ -48,13 +50,32 @@ impl Drop for Daemons {
 
 #[test]
 fn the_replace_a_failed_node_runbook_runs_as_written_and_openssl_verifies_the_new_sharing() {
+    let stdout = run_runbook("runbook", "reshare-lab", 4);
+    assert!(stdout.contains("Signature Verified Successfully"), "{stdout}");
+    // The key is 3-of-5 on node1, node2, node4, node5 and node6 at epoch 1.
+    assert!(
+        stdout.contains("epoch 1, 3-of-5 on node1, node2, node4, node5, node6"),
+        "{stdout}"
+    );
+    let list: Vec<&str> = stdout.lines().filter(|l| l.contains("\ted25519\t")).collect();
+    assert_eq!(list.len(), 1, "{stdout}");
+    assert!(list[0].contains("\t3\t5\t"), "{list:?}");
+}
+
+/// Runs the README's `sh` blocks between the `MARKER:start` and `MARKER:end` markers (at least `min_blocks`) as
+/// written, from the repository's root with a fresh `$HOME` (daemons under `$HOME/LAB` killed afterwards); stdout.
+fn run_runbook(marker: &str, lab: &str, min_blocks: usize) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let blocks = runbook_blocks(&readme);
-    assert!(blocks.len() >= 4, "only {} sh blocks found", blocks.len());
+    let blocks = runbook_blocks(&readme, marker);
+    assert!(
+        blocks.len() >= min_blocks,
+        "only {} sh blocks found",
+        blocks.len()
+    );
     let script = format!("set -euo pipefail\nset -x\n{}", blocks.concat());
     let home = tempfile::tempdir().unwrap();
-    let lab = home.path().join("reshare-lab");
+    let lab = home.path().join(lab);
     let _daemons = Daemons(lab.clone());
     let node_bin = Path::new(env!("CARGO_BIN_EXE_tcrypto-node"));
     let path = format!(
@@ -78,20 +99,40 @@ fn the_replace_a_failed_node_runbook_runs_as_written_and_openssl_verifies_the_ne
         cmd.env_remove(var);
     }
     let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "the runbook failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
+    stdout
+}
+
+#[cfg(feature = "dealer")]
+#[test]
+fn the_import_runbook_runs_as_written_and_imported_keys_sign_under_their_original_public_keys() {
+    let stdout = run_runbook("import", "import-lab", 4);
+    // RSA through `openssl dgst -verify`, Ed25519 through `openssl pkeyutl -verify`, both under the public keys
+    // taken from the original files.
+    assert_eq!(stdout.matches("Verified OK").count(), 1, "{stdout}");
     assert!(stdout.contains("Signature Verified Successfully"), "{stdout}");
-    // The key is 3-of-5 on node1, node2, node4, node5 and node6 at epoch 1.
-    assert!(
-        stdout.contains("epoch 1, 3-of-5 on node1, node2, node4, node5, node6"),
-        "{stdout}"
-    );
-    let list: Vec<&str> = stdout.lines().filter(|l| l.contains("\ted25519\t")).collect();
-    assert_eq!(list.len(), 1, "{stdout}");
-    assert!(list[0].contains("\t3\t5\t"), "{list:?}");
+    // The exported DNSKEY of the BIND key is BIND's own (flags, protocol, algorithm, public key).
+    let rdata = |line: &str| -> String {
+        let fields: Vec<&str> = line
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let at = fields.iter().position(|f| *f == "DNSKEY").unwrap();
+        fields[at + 1..].concat()
+    };
+    let dnskeys: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.contains(" DNSKEY ") && !l.starts_with(';'))
+        .map(rdata)
+        .collect();
+    assert_eq!(dnskeys.len(), 2, "{stdout}");
+    assert_eq!(dnskeys[0], dnskeys[1], "the exported DNSKEY is not BIND's");
 }

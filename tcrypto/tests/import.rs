@@ -190,7 +190,7 @@ fn dnskey_of_shares(split: &SplitKey) -> Vec<u8> {
             let e = &e[e.iter().position(|&b| b != 0).unwrap()..];
             [&[e.len() as u8][..], e, &public.modulus_bytes()].concat()
         }
-        SplitKey::P256 { shares } => {
+        SplitKey::P256 { shares, .. } => {
             use p256::elliptic_curve::sec1::ToSec1Point;
             let point = shares[0].public_key().to_affine().to_sec1_point(false);
             point.as_bytes()[1..].to_vec()
@@ -279,7 +279,7 @@ fn openssl_ec_keys_split_to_shares_with_the_original_public_key() {
         let split = import::split(key, 2, 3, &SplitOptions::default(), &mut rng(3)).unwrap();
         assert_eq!(dnskey_of_shares(&split), expected, "{file}");
         match &split {
-            SplitKey::P256 { shares } => assert_eq!(shares.len(), 3),
+            SplitKey::P256 { shares, .. } => assert_eq!(shares.len(), 3),
             SplitKey::Ed25519 { shares, .. } => assert_eq!(shares.len(), 3),
             _ => panic!("{file}: wrong kind"),
         }

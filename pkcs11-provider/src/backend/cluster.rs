@@ -328,12 +328,27 @@ impl Backend for ClusterBackend {
     }
 
     fn import(&self, key: PrivateKeyMaterial) -> Result<(PublicKey, KeyRef), BackendError> {
-        match key {
-            PrivateKeyMaterial::RsaPkcs1Der(der) => {
-                let (public, shares) = rsa::split(&der, self.threshold, self.parties, &mut os_rng())
-                    .map_err(|e| BackendError::Protocol(e.to_string()))?;
-                self.distribute(&public, &shares)
+        use tcrypto::import::SplitKey;
+        match key.split(self.threshold, self.parties)? {
+            SplitKey::Rsa { public, shares } => self.distribute(&public, &shares),
+            SplitKey::P256 { public, shares } => {
+                let pk = tcrypto_net::algo::EcdsaPublicKey::new(public).map_err(BackendError::Protocol)?;
+                let sec1_uncompressed = pk.verifying.to_sec1_point(false).as_bytes().to_vec();
+                let id = self
+                    .cluster()?
+                    .import_ecdsa_shares(&pk, &shares, &mut os_rng())
+                    .map_err(cluster_error)?;
+                Ok((PublicKey::P256 { sec1_uncompressed }, key_ref(TAG_P256, id)))
             }
+            SplitKey::Ed25519 { public, shares } => {
+                let point = public.public_key_bytes();
+                let id = self
+                    .cluster()?
+                    .import_ed25519_shares(&public, &shares, &mut os_rng())
+                    .map_err(cluster_error)?;
+                Ok((PublicKey::Ed25519 { point }, key_ref(TAG_ED25519, id)))
+            }
+            _ => Err(BackendError::Unsupported("key kind")),
         }
     }
 

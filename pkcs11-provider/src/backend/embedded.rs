@@ -484,12 +484,34 @@ impl Backend for EmbeddedBackend {
     }
 
     fn import(&self, key: PrivateKeyMaterial) -> Result<(PublicKey, KeyRef), BackendError> {
-        match key {
-            PrivateKeyMaterial::RsaPkcs1Der(der) => {
-                let (public, shares) =
-                    rsa::split(&der, self.threshold, self.parties, &mut os_rng()).map_err(protocol)?;
-                self.store_rsa(&public, shares)
+        use tcrypto::import::SplitKey;
+        match key.split(self.threshold, self.parties)? {
+            SplitKey::Rsa { public, shares } => self.store_rsa(&public, shares),
+            SplitKey::P256 { shares, .. } => {
+                let first = shares.first().ok_or(BackendError::Protocol("no shares".into()))?;
+                let mut id = vec![TAG_P256];
+                id.extend_from_slice(first.key_id().as_bytes());
+                let key = KeyRef(id);
+                let vk = first.verifying_key().map_err(protocol)?;
+                for share in &shares {
+                    write_atomic(&self.share_path(share.id().get(), &key), &share.encode())?;
+                }
+                write_atomic(&self.public_path(&key), &vk.to_sec1_bytes())?;
+                let sec1_uncompressed = vk.to_sec1_point(false).as_bytes().to_vec();
+                Ok((PublicKey::P256 { sec1_uncompressed }, key))
             }
+            SplitKey::Ed25519 { public, shares } => {
+                let point = public.public_key_bytes();
+                let mut id = vec![TAG_ED25519];
+                id.extend_from_slice(&point);
+                let key = KeyRef(id);
+                for share in &shares {
+                    write_atomic(&self.share_path(share.id().get(), &key), &share.encode())?;
+                }
+                write_atomic(&self.public_path(&key), &public.encode())?;
+                Ok((PublicKey::Ed25519 { point }, key))
+            }
+            _ => Err(BackendError::Unsupported("key kind")),
         }
     }
 

@@ -61,6 +61,40 @@ pub enum PublicKey {
 pub enum PrivateKeyMaterial {
     /// A PKCS#1 `RSAPrivateKey` DER encoding.
     RsaPkcs1Der(zeroize::Zeroizing<Vec<u8>>),
+    /// A P-256 private key: the scalar, 32 bytes big-endian.
+    P256Scalar(zeroize::Zeroizing<[u8; 32]>),
+    /// An Ed25519 private key: the 32-byte RFC 8032 seed.
+    Ed25519Seed(zeroize::Zeroizing<[u8; 32]>),
+}
+
+impl PrivateKeyMaterial {
+    /// Splits the key `threshold`-of-`parties` (RSA: any primes, at least 2048 bits; P-256 and Ed25519: the form
+    /// the DKG produces) and drops it; an RSA modulus below 2048 bits is [`BackendError::KeySize`].
+    pub fn split(self, threshold: u16, parties: u16) -> Result<tcrypto::import::SplitKey, BackendError> {
+        use tcrypto::import::{self, Ed25519PrivateKey, ImportError, P256PrivateKey, PrivateKey};
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let options = tcrypto::rsa::SplitOptions::default();
+        let key = match self {
+            PrivateKeyMaterial::RsaPkcs1Der(der) => {
+                return match tcrypto::rsa::split_with(&der, threshold, parties, &options, &mut rng) {
+                    Ok((public, shares)) => Ok(import::SplitKey::Rsa { public, shares }),
+                    Err(tcrypto::rsa::Error::ModulusTooSmall { .. }) => Err(BackendError::KeySize),
+                    Err(e) => Err(BackendError::Protocol(e.to_string())),
+                };
+            }
+            PrivateKeyMaterial::P256Scalar(x) => PrivateKey::P256(
+                P256PrivateKey::from_scalar_bytes(&x[..])
+                    .map_err(|e| BackendError::Protocol(e.to_string()))?,
+            ),
+            PrivateKeyMaterial::Ed25519Seed(seed) => PrivateKey::Ed25519(
+                Ed25519PrivateKey::from_seed(&seed[..]).map_err(|e| BackendError::Protocol(e.to_string()))?,
+            ),
+        };
+        import::split(key, threshold, parties, &options, &mut rng).map_err(|e| match e {
+            ImportError::Rsa(tcrypto::rsa::Error::ModulusTooSmall { .. }) => BackendError::KeySize,
+            e => BackendError::Protocol(e.to_string()),
+        })
+    }
 }
 
 impl core::fmt::Debug for PrivateKeyMaterial {

@@ -114,7 +114,7 @@ impl Module {
                     i.check_write(sh, token, private)?;
                     Ok(i.backend.clone())
                 })?;
-                let material = rsa_private_key_from_template(t)?;
+                let material = private_key_from_template(t)?;
                 let (public, key) = backend.import(material)?;
                 let (_, mut private_obj) =
                     object::key_pair_objects(&public, CK_UNAVAILABLE_INFORMATION, key.clone())?;
@@ -129,6 +129,8 @@ impl Module {
                                 CKA_EXPONENT_1,
                                 CKA_EXPONENT_2,
                                 CKA_COEFFICIENT,
+                                CKA_VALUE,
+                                CKA_EC_PARAMS,
                             ]
                             .contains(ty)
                         })
@@ -359,14 +361,53 @@ impl Module {
     }
 }
 
+/// The private key of a `C_CreateObject` template: RSA (`CKK_RSA`, CRT components), P-256 (`CKK_EC` with the
+/// P-256 `CKA_EC_PARAMS` and the scalar in `CKA_VALUE`) or Ed25519 (`CKK_EC_EDWARDS`, the RFC 8032 seed in
+/// `CKA_VALUE`). Other curves: `CKR_CURVE_NOT_SUPPORTED`; other key types: `CKR_ATTRIBUTE_VALUE_INVALID`.
+fn private_key_from_template(t: &Template) -> Result<PrivateKeyMaterial> {
+    let value = || -> Result<Zeroizing<[u8; 32]>> {
+        let v = t.get(CKA_VALUE).ok_or(Error::TemplateIncomplete("CKA_VALUE"))?;
+        // Some writers (pkcs11-tool from an OpenSSL BIGNUM) drop leading zero bytes of the scalar.
+        let mut out = Zeroizing::new([0u8; 32]);
+        if v.len() > 32 {
+            return Err(Error::AttributeValueInvalid("CKA_VALUE longer than 32 bytes"));
+        }
+        out[32 - v.len()..].copy_from_slice(v);
+        Ok(out)
+    };
+    match t.ulong(CKA_KEY_TYPE)? {
+        Some(CKK_RSA) => rsa_private_key_from_template(t),
+        Some(CKK_EC) => {
+            let p = t
+                .get(CKA_EC_PARAMS)
+                .ok_or(Error::TemplateIncomplete("CKA_EC_PARAMS"))?;
+            if p != object::P256_EC_PARAMS && p != b"\x13\x0aprime256v1" {
+                return Err(Error::CurveNotSupported);
+            }
+            Ok(PrivateKeyMaterial::P256Scalar(value()?))
+        }
+        Some(CKK_EC_EDWARDS) => {
+            match t.get(CKA_EC_PARAMS) {
+                None => {}
+                Some(p) if p == object::ED25519_EC_PARAMS_OID || p == object::ED25519_EC_PARAMS_NAME => {}
+                Some(_) => return Err(Error::CurveNotSupported),
+            }
+            if t.get(CKA_VALUE).is_some_and(|v| v.len() != 32) {
+                return Err(Error::AttributeValueInvalid(
+                    "CKA_VALUE of an Ed25519 key is 32 bytes",
+                ));
+            }
+            Ok(PrivateKeyMaterial::Ed25519Seed(value()?))
+        }
+        _ => Err(Error::AttributeValueInvalid(
+            "only RSA, P-256 and Ed25519 private keys can be imported",
+        )),
+    }
+}
+
 /// Builds a PKCS#1 `RSAPrivateKey` from the CRT components of a `C_CreateObject` template.
 fn rsa_private_key_from_template(t: &Template) -> Result<PrivateKeyMaterial> {
     use rsa::pkcs1::EncodeRsaPrivateKey as _;
-    if t.ulong(CKA_KEY_TYPE)? != Some(CKK_RSA) {
-        return Err(Error::AttributeValueInvalid(
-            "only RSA private keys can be imported",
-        ));
-    }
     let big = |ty, what| -> Result<rsa::BoxedUint> {
         let v = t.get(ty).ok_or(Error::TemplateIncomplete(what))?;
         let bits = u32::try_from(v.len().max(1) * 8).map_err(|_| Error::AttributeValueInvalid(what))?;

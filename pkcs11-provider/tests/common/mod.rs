@@ -6,7 +6,7 @@ pub mod tool;
 use std::path::{Path, PathBuf};
 
 /// Tokens configured for tests; each test uses its own slot so login states do not interfere.
-pub const TOKENS: usize = 12;
+pub const TOKENS: usize = 13;
 pub const SO_PIN: &str = "so-pin-1234";
 pub const USER_PIN: &str = "user-pin-5678";
 

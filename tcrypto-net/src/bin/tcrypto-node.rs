@@ -9,7 +9,9 @@
 //!   it serves the key at once;
 //! - `coordinator-init`: creates a coordinator TLS identity sealed with a passphrase and prints the fingerprint
 //!   nodes pin; `coordinator-seal` seals an identity file written by an earlier version;
-//! - `ceremony` (feature `dealer`): an offline RSA key ceremony writing one sealed share bundle per node.
+//! - `ceremony` (feature `dealer`): an offline RSA key ceremony writing one sealed share bundle per node; with
+//!   `--key-file`, an existing RSA, P-256 or Ed25519 private key (PEM/DER PKCS#1, PKCS#8, SEC1, or a BIND/ldns
+//!   `.private` file) is split instead of a fresh key dealt.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -117,8 +119,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Deal from these safe primes (hex, one per line, the first two used) instead of generating them.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "key_file")]
         primes: Option<PathBuf>,
+        /// Split this existing private key instead of dealing a fresh RSA key: PEM or DER (PKCS#1, PKCS#8, SEC1)
+        /// or a BIND / ldns `K*.private` file; RSA (any primes, at least 2048 bits), P-256 or Ed25519. The file
+        /// is read once, the key zeroized after the split; the file itself is left for the operator to destroy.
+        #[arg(long, conflicts_with = "bits")]
+        key_file: Option<PathBuf>,
+        /// Accept an RSA key below 2048 bits (tests only: such keys are too weak to keep).
+        #[arg(long, requires = "key_file")]
+        allow_small_modulus: bool,
     },
     /// Create a coordinator TLS identity file, sealed with a passphrase ($TCRYPTO_COORDINATOR_PASSPHRASE or
     /// --passphrase-file), and print the fingerprint nodes pin.
@@ -241,7 +251,12 @@ fn main() -> ExitCode {
             nodes,
             out,
             primes,
-        } => ceremony(threshold, bits, &nodes, &out, primes.as_deref()),
+            key_file,
+            allow_small_modulus,
+        } => match key_file {
+            Some(key_file) => ceremony_import(threshold, &key_file, allow_small_modulus, &nodes, &out),
+            None => ceremony(threshold, bits, &nodes, &out, primes.as_deref()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -902,16 +917,128 @@ fn coordinator_seal(path: &Path, passphrase: Option<&Path>, fast: bool) -> Resul
     Ok(())
 }
 
+/// The nodes' public identities from their `node.pub` files, in signer order.
 #[cfg(feature = "dealer")]
-fn ceremony(threshold: u16, bits: usize, nodes: &[PathBuf], out: &Path, primes: Option<&Path>) -> Result<()> {
-    use tcrypto::rsa::{SafePrime, deal, deal_with_primes};
-    let publics = nodes
+fn node_publics(nodes: &[PathBuf]) -> Result<Vec<tcrypto_net::identity::NodePublic>> {
+    nodes
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             tcrypto_net::config::decode_public(&text).map_err(|e| format!("{}: {e}", p.display()).into())
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Seals bundle `i` to node `i` and writes it as `OUT/<node name>.bundle`.
+#[cfg(feature = "dealer")]
+fn write_sealed_bundles(
+    bundles: &[tcrypto_net::bundle::ShareBundle],
+    publics: &[tcrypto_net::identity::NodePublic],
+    out: &Path,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    for (bundle, public) in bundles.iter().zip(publics) {
+        let sealed = bundle.seal(public, rng)?;
+        let path = out.join(format!("{}.bundle", public.name));
+        std::fs::write(&path, sealed.encode())?;
+        println!(
+            "share {} sealed to {} in {}",
+            bundle.info.signer,
+            public.name,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The ceremony for an existing key: parse it, split it `threshold`-of-(number of nodes), seal each share to its
+/// node, and write the original public key (`public.pem`) and the key id. The key is zeroized once split.
+#[cfg(feature = "dealer")]
+fn ceremony_import(
+    threshold: u16,
+    key_file: &Path,
+    allow_small_modulus: bool,
+    nodes: &[PathBuf],
+    out: &Path,
+) -> Result<()> {
+    use tcrypto::import::SplitKey;
+    use tcrypto_net::algo::{EcdsaPublicKey, PublicKey, ecdsa_bundles, ed25519_bundles, rsa_bundles};
+    let publics = node_publics(nodes)?;
+    let parties = u16::try_from(publics.len())?;
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", key_file.display());
+    let key = {
+        let bytes = zeroize::Zeroizing::new(std::fs::read(key_file).map_err(|e| named(&e))?);
+        tcrypto::import::parse(&bytes).map_err(|e| named(&e))?
+    };
+    let mut options = tcrypto::rsa::SplitOptions::default();
+    if allow_small_modulus {
+        options = options.allowing_small_modulus();
+    }
+    let mut rng = rand::rng();
+    let split = match tcrypto::import::split(key, threshold, parties, &options, &mut rng) {
+        Ok(split) => split,
+        Err(e @ tcrypto::import::ImportError::Rsa(tcrypto::rsa::Error::ModulusTooSmall { .. })) => {
+            return Err(format!("{} (--allow-small-modulus for tests)", named(&e)).into());
+        }
+        Err(e) => return Err(named(&e).into()),
+    };
+    let (bundles, public) = match split {
+        SplitKey::Rsa { public, shares } => (rsa_bundles(&public, &shares), PublicKey::Rsa(Box::new(public))),
+        SplitKey::P256 { public, shares } => {
+            let pk = EcdsaPublicKey::new(public)?;
+            (ecdsa_bundles(&pk, &shares), PublicKey::Ecdsa(Box::new(pk)))
+        }
+        SplitKey::Ed25519 { public, shares } => (
+            ed25519_bundles(&public, &shares),
+            PublicKey::Ed25519(Box::new(public)),
+        ),
+        _ => return Err(named(&"unsupported key kind").into()),
+    };
+    write_sealed_bundles(&bundles, &publics, out, &mut rng)?;
+    drop(bundles);
+    let key_id = bundles_key_id(&public)?;
+    std::fs::write(out.join("public.pem"), public_pem(&public)?)?;
+    std::fs::write(out.join("key-id"), format!("{key_id}\n"))?;
+    println!(
+        "imported {} key {key_id}, {threshold}-of-{parties}, from {}",
+        public.algorithm().name(),
+        key_file.display()
+    );
+    Ok(())
+}
+
+/// The id the nodes list a key under.
+#[cfg(feature = "dealer")]
+fn bundles_key_id(public: &tcrypto_net::algo::PublicKey) -> Result<tcrypto::KeyId> {
+    use tcrypto_net::algo::PublicKey;
+    match public {
+        PublicKey::Rsa(pk) => Ok(pk.key_id()),
+        PublicKey::Ecdsa(pk) => Ok(pk.key_id()),
+        PublicKey::Ed25519(pk) => Ok(tcrypto_net::algo::ed25519_key_id(pk)),
+        _ => Err("unsupported key kind".into()),
+    }
+}
+
+/// SubjectPublicKeyInfo PEM of a key.
+#[cfg(feature = "dealer")]
+fn public_pem(public: &tcrypto_net::algo::PublicKey) -> Result<String> {
+    let body = data_encoding::BASE64.encode(&public.to_spki_der()?);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .collect();
+    Ok(format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    ))
+}
+
+#[cfg(feature = "dealer")]
+fn ceremony(threshold: u16, bits: usize, nodes: &[PathBuf], out: &Path, primes: Option<&Path>) -> Result<()> {
+    use tcrypto::rsa::{SafePrime, deal, deal_with_primes};
+    let publics = node_publics(nodes)?;
     let parties = u16::try_from(publics.len())?;
     let mut rng = rand::rng();
     let (pk, shares) = match primes {
@@ -939,18 +1066,12 @@ fn ceremony(threshold: u16, bits: usize, nodes: &[PathBuf], out: &Path, primes: 
         }
         None => deal(bits, threshold, parties, &mut rng)?,
     };
-    std::fs::create_dir_all(out)?;
-    for (bundle, public) in tcrypto_net::algo::rsa_bundles(&pk, &shares).iter().zip(&publics) {
-        let sealed = bundle.seal(public, &mut rng)?;
-        let path = out.join(format!("{}.bundle", public.name));
-        std::fs::write(&path, sealed.encode())?;
-        println!(
-            "share {} sealed to {} in {}",
-            bundle.info.signer,
-            public.name,
-            path.display()
-        );
-    }
+    write_sealed_bundles(
+        &tcrypto_net::algo::rsa_bundles(&pk, &shares),
+        &publics,
+        out,
+        &mut rng,
+    )?;
     drop(shares);
     std::fs::write(out.join("public.pem"), pk.to_spki_pem()?)?;
     std::fs::write(out.join("key-id"), format!("{}\n", pk.key_id()))?;

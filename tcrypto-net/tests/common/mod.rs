@@ -226,13 +226,12 @@ pub fn memory_nodes_with_identities(
 /// Signs with the first round of requests sent to the nodes in `first`: every other node is held back (excluded)
 /// while the signature starts and readmitted right after, so it still serves as a replacement. Byzantine tests use
 /// it so that the tampering node is asked whatever the health-based choice would have been.
-pub fn sign_asking_first(
-    c: &tcrypto_net::cluster::Cluster<tcrypto_net::memory::MemoryEngine>,
+pub fn sign_asking_first<E: tcrypto_net::cluster::Engine>(
+    c: &tcrypto_net::cluster::Cluster<E>,
     key: tcrypto::KeyId,
     mechanism: Mechanism,
     first: &[usize],
 ) -> Result<tcrypto_net::coordinator::Signature, tcrypto_net::cluster::ClusterError> {
-    use tcrypto_net::cluster::Engine as _;
     let op = c.engine().submit(|co, now, unix| {
         let health = co.health();
         let held: Vec<usize> = (0..health.len())
@@ -248,4 +247,54 @@ pub fn sign_asking_first(
         op
     });
     c.wait_signature(op)
+}
+
+/// A fresh `openssl genrsa BITS` key (PKCS#8 PEM, ordinary primes) at `dir/NAME.pem` and its public key at
+/// `dir/NAME.pub.pem`: the kind of key operators bring. Takes well under a second for 2048 bits.
+pub fn openssl_genrsa(dir: &std::path::Path, name: &str, bits: u32) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&key)
+            .arg(bits.to_string()),
+    );
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public),
+    );
+    (key, public)
+}
+
+/// Runs `cmd`, panicking with its output unless it exits 0.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `openssl dgst -sha256 -verify PUBLIC -signature SIG MESSAGE`, with files written under `dir`.
+pub fn openssl_verifies_sha256(dir: &std::path::Path, public: &std::path::Path, message: &[u8], sig: &[u8]) {
+    let m = dir.join("openssl-message");
+    let s = dir.join("openssl-signature");
+    std::fs::write(&m, message).unwrap();
+    std::fs::write(&s, sig).unwrap();
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(public)
+            .arg("-signature")
+            .arg(&s)
+            .arg(&m),
+    );
 }

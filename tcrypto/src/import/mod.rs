@@ -158,6 +158,9 @@ pub enum SplitKey {
     },
     /// Threshold ECDSA P-256 ([`crate::ecdsa`]); each share carries the public key and all public shares.
     P256 {
+        /// The Feldman commitments of the sharing, the form a DKG produces (what the nodes' key descriptions
+        /// carry).
+        public: crate::dkg::PublicKeySet<crate::dkg::P256>,
         /// Share `i` at index `i − 1`.
         shares: Vec<ecdsa::KeyShare>,
     },
@@ -190,14 +193,23 @@ pub fn split(
             Ok(SplitKey::Rsa { public, shares })
         }
         PrivateKey::P256(k) => {
-            let shares = ecdsa::split_secret_key(&k.0, threshold, parties, rng)?;
+            ecdsa::check_params(threshold, parties)?;
+            let secret = Zeroizing::new(*k.0.to_nonzero_scalar());
+            let ids = (1..=parties).filter_map(SignerId::new);
+            let (public, dkg_shares) =
+                crate::dkg::dealer::split::<crate::dkg::P256>(&secret, threshold, ids, rng)
+                    .map_err(|_| ImportError::Internal("P-256 sharing"))?;
+            let shares = dkg_shares
+                .iter()
+                .map(crate::dkg::KeyShare::to_ecdsa)
+                .collect::<Result<Vec<_>, _>>()?;
             let original = k.0.public_key().to_projective();
-            if shares.iter().any(|s| s.public_key() != original) {
+            if public.public_key() != original || shares.iter().any(|s| s.public_key() != original) {
                 return Err(ImportError::Inconsistent(
                     "the shared key's public key differs from the original",
                 ));
             }
-            Ok(SplitKey::P256 { shares })
+            Ok(SplitKey::P256 { public, shares })
         }
         PrivateKey::Ed25519(k) => {
             let ids = (1..=parties).filter_map(SignerId::new);
