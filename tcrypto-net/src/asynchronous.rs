@@ -21,7 +21,7 @@ use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeHealth, Node
 use crate::frame::FrameDecoder;
 use crate::identity::{NodePublic, TlsIdentity};
 use crate::tls::{client_config, server_name};
-use crate::wire::{Mechanism, RequestBody, ResponseBody};
+use crate::wire::{DataMechanism, Mechanism, RequestBody, ResponseBody, SignData};
 
 struct State {
     coord: Coordinator,
@@ -336,6 +336,19 @@ impl AsyncCluster {
         }
     }
 
+    /// Signs `data` with `key`; the nodes judge the data by their policy and hash it themselves (see
+    /// [`crate::cluster::Cluster::sign_data`]).
+    pub async fn sign_data(
+        &self,
+        key: KeyId,
+        mechanism: DataMechanism,
+        data: Vec<u8>,
+    ) -> Result<Signature, ClusterError> {
+        let data = SignData { mechanism, data };
+        let op = self.submit(|c, now, unix| c.start_sign_data(key, data, now, unix, &mut rand::rng()));
+        self.signed(op).await
+    }
+
     /// Signs a batch with all requests in flight at once; results in input order.
     pub async fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
         let ops: Vec<OpId> = self.submit(|c, now, unix| {
@@ -345,6 +358,32 @@ impl AsyncCluster {
                 .map(|(k, m)| c.start_sign(k, m, now, unix, &mut rng))
                 .collect()
         });
+        self.all_signed(ops).await
+    }
+
+    /// [`AsyncCluster::sign_many`] for data-carrying requests.
+    pub async fn sign_many_data(
+        &self,
+        requests: Vec<(KeyId, SignData)>,
+    ) -> Vec<Result<Signature, ClusterError>> {
+        let ops: Vec<OpId> = self.submit(|c, now, unix| {
+            let mut rng = rand::rng();
+            requests
+                .into_iter()
+                .map(|(k, d)| c.start_sign_data(k, d, now, unix, &mut rng))
+                .collect()
+        });
+        self.all_signed(ops).await
+    }
+
+    async fn signed(&self, op: OpId) -> Result<Signature, ClusterError> {
+        match self.wait(op).await {
+            Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    async fn all_signed(&self, ops: Vec<OpId>) -> Vec<Result<Signature, ClusterError>> {
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             out.push(match self.wait(op).await {

@@ -21,7 +21,7 @@ use crate::bundle::{BundleError, ShareBundle};
 use crate::coordinator::{Coordinator, Event, NodeHealth, NodeIndex, OpId, SignError, Signature};
 use crate::identity::NodePublic;
 use crate::server::unix_ms_now;
-use crate::wire::{Algorithm, KeyInfo, Mechanism, RequestBody, ResponseBody};
+use crate::wire::{Algorithm, DataMechanism, KeyInfo, Mechanism, RequestBody, ResponseBody, SignData};
 
 /// Errors of cluster operations.
 #[derive(Debug, Error)]
@@ -467,6 +467,33 @@ impl<E: Engine> Cluster<E> {
             requests
                 .iter()
                 .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
+                .collect()
+        })
+    }
+
+    /// Signs `data` with `key`: the nodes receive the data itself, judge it by their signing policy, hash it and
+    /// build the encoding (a node whose policy allows only data forms refuses [`Cluster::sign`]'s digests).
+    /// Blocks until a verified signature is out, `k` nodes cannot be had, or the nodes' policy refuses.
+    pub fn sign_data(
+        &self,
+        key: KeyId,
+        mechanism: DataMechanism,
+        data: Vec<u8>,
+    ) -> Result<Signature, ClusterError> {
+        let data = SignData { mechanism, data };
+        let op = self
+            .engine
+            .submit(|c, now, unix| c.start_sign_data(key, data, now, unix, &mut rand::rng()));
+        self.signed(op)
+    }
+
+    /// [`Cluster::start_signs`] for data-carrying requests ([`Cluster::sign_data`]).
+    pub fn start_data_signs(&self, requests: Vec<(KeyId, SignData)>) -> Vec<OpId> {
+        self.engine.submit(|c, now, unix| {
+            let mut rng = rand::rng();
+            requests
+                .into_iter()
+                .map(|(key, data)| c.start_sign_data(key, data, now, unix, &mut rng))
                 .collect()
         })
     }

@@ -145,6 +145,30 @@ impl NodeProc {
         }
     }
 
+    /// Writes `policy` as this node's signing policy (`<name>-policy.toml` beside its data directory, named by
+    /// `policy_file` in its configuration) and, when it runs, sends it SIGHUP to load it. The reload is
+    /// asynchronous: wait for its effect.
+    pub fn set_policy(&self, policy: &str) {
+        let file = self
+            .data
+            .parent()
+            .unwrap()
+            .join(format!("{}-policy.toml", self.public.name));
+        std::fs::write(&file, policy).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        if !text.contains("policy_file") {
+            let line = format!("policy_file = {:?}\n", file.display().to_string());
+            std::fs::write(&self.config, line + &text).unwrap();
+        }
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args(["-HUP", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill -HUP {}", child.id());
+        }
+    }
+
     /// Kills the `serve` process (if running) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
