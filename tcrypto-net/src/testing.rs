@@ -126,10 +126,15 @@ impl NodeProc {
                 let _ = tx.send(line);
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node did not start");
-        assert!(line.contains("listening on"), "{line}");
+        // What the node says before it listens (the signing policy it loaded, say) is skipped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).expect("node did not start");
+            if line.contains("listening on") {
+                break;
+            }
+        }
         self.child = Some(child);
     }
 

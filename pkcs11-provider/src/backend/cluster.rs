@@ -35,7 +35,9 @@ use tcrypto_net::cluster::{ClusterError, Engine as _};
 use tcrypto_net::config::CoordinatorConfigFile;
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, NodeIndex, SignError};
 use tcrypto_net::identity::{IdentityError, IdentityFile, SealedTlsIdentity};
-use tcrypto_net::wire::{Algorithm, ErrorCode, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::wire::{
+    Algorithm, DataMechanism, ErrorCode, Mechanism, RequestBody, ResponseBody, SignData,
+};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
 use super::{
@@ -257,9 +259,33 @@ impl ClusterBackend {
     }
 }
 
+/// The data-carrying form of a module sign request (the data of a hashing mechanism, or an Ed25519 message).
+fn data_request(request: &SignRequest) -> Option<SignData> {
+    let (mechanism, data) = match request {
+        SignRequest::WithData { data, hash, signed } => (
+            match signed.as_ref() {
+                SignRequest::RsaPkcs1 { .. } => DataMechanism::RsaPkcs1v15 { hash: *hash },
+                SignRequest::RsaPss { salt, .. } => DataMechanism::RsaPss {
+                    hash: *hash,
+                    salt: salt.clone(),
+                },
+                SignRequest::Ecdsa { .. } => DataMechanism::Ecdsa { hash: *hash },
+                _ => return None,
+            },
+            data,
+        ),
+        SignRequest::Ed25519 { message } => (DataMechanism::Ed25519, message),
+        _ => return None,
+    };
+    Some(SignData {
+        mechanism,
+        data: data.clone(),
+    })
+}
+
 /// The wire mechanism of a module sign request; the node builds the encoding from it.
 fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
-    Ok(match request {
+    Ok(match request.digest_form() {
         SignRequest::RsaPkcs1 { hash, digest } => Mechanism::RsaPkcs1v15 {
             hash: *hash,
             digest: digest.clone(),
@@ -278,6 +304,11 @@ fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
         SignRequest::Ecdsa { prehash } => Mechanism::Ecdsa {
             digest: prehash.clone(),
         },
+        SignRequest::WithData { .. } => {
+            return Err(BackendError::Unsupported(
+                "a data request nested in a data request",
+            ));
+        }
     })
 }
 
@@ -339,13 +370,22 @@ impl Backend for ClusterBackend {
 
     fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
         let id = key_id(key)?;
-        let mech = mechanism(request)?;
         let cluster = self.cluster()?;
-        let sig = self.with_refresh(|| cluster.sign(id, mech.clone()))?;
+        // The data of a hashing mechanism goes to the nodes, which judge it by their policy and hash it; digest
+        // mechanisms (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA) can only send the digest.
+        let sig = match data_request(request) {
+            Some(data) => {
+                self.with_refresh(|| cluster.sign_data(id, data.mechanism.clone(), data.data.clone()))?
+            }
+            None => {
+                let mech = mechanism(request)?;
+                self.with_refresh(|| cluster.sign(id, mech.clone()))?
+            }
+        };
         if !sig.culprits.is_empty() {
             tracing::warn!(culprits = ?sig.culprits, "cluster: misbehaving nodes excluded");
         }
-        match request {
+        match request.digest_form() {
             SignRequest::Ecdsa { .. } => ecdsa_raw(&sig.bytes),
             _ => Ok(sig.bytes),
         }
