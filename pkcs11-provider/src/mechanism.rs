@@ -718,6 +718,38 @@ mod tests {
     }
 
     #[test]
+    fn hashing_mechanisms_carry_the_data_and_digest_mechanisms_do_not() {
+        let public = PublicKey::P256 {
+            sec1_uncompressed: p256::ecdsa::SigningKey::from_slice(&[7; 32])
+                .unwrap()
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec(),
+        };
+        let hashing = SignScheme::Ecdsa(Some(HashAlg::Sha256));
+        assert!(hashing.sends_data());
+        match hashing.request(b"data", &public).unwrap() {
+            SignRequest::WithData { data, hash, signed } => {
+                assert_eq!((data.as_slice(), hash), (b"data".as_slice(), HashAlg::Sha256));
+                assert_eq!(
+                    *signed,
+                    SignRequest::Ecdsa {
+                        prehash: HashAlg::Sha256.digest(b"data")
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let digest = SignScheme::Ecdsa(None);
+        assert!(!digest.sends_data());
+        assert!(matches!(
+            digest.request(&[1; 32], &public).unwrap(),
+            SignRequest::Ecdsa { .. }
+        ));
+    }
+
+    #[test]
     fn digests_match_the_hash_functions() {
         let mut h = Hasher::new(&mech(CKM_SHA384, MechParam::None)).unwrap();
         h.update(b"ab");

@@ -534,6 +534,69 @@ mod tests {
     use tcrypto::HashAlg;
 
     #[test]
+    fn hashing_mechanisms_send_the_data_and_digest_mechanisms_the_digest() {
+        let with = |hash: HashAlg, signed: SignRequest| SignRequest::WithData {
+            data: b"the data".to_vec(),
+            hash,
+            signed: Box::new(signed),
+        };
+        let pkcs1 = with(
+            HashAlg::Sha256,
+            SignRequest::RsaPkcs1 {
+                hash: HashAlg::Sha256,
+                digest: HashAlg::Sha256.digest(b"the data"),
+            },
+        );
+        let sent = data_request(&pkcs1).unwrap();
+        assert_eq!(
+            sent.mechanism,
+            DataMechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha256
+            }
+        );
+        assert_eq!(sent.data, b"the data");
+        // What the nodes sign for the data is what the module would have sent as a digest.
+        assert_eq!(sent.digest_form().unwrap(), mechanism(&pkcs1).unwrap());
+        let pss = with(
+            HashAlg::Sha384,
+            SignRequest::RsaPss {
+                hash: HashAlg::Sha384,
+                digest: HashAlg::Sha384.digest(b"the data"),
+                salt: vec![9; 48],
+            },
+        );
+        assert_eq!(
+            data_request(&pss).unwrap().digest_form().unwrap(),
+            mechanism(&pss).unwrap()
+        );
+        let ecdsa = with(
+            HashAlg::Sha512,
+            SignRequest::Ecdsa {
+                prehash: HashAlg::Sha512.digest(b"the data"),
+            },
+        );
+        assert_eq!(
+            data_request(&ecdsa).unwrap().digest_form().unwrap(),
+            mechanism(&ecdsa).unwrap()
+        );
+        assert!(data_request(&SignRequest::Ecdsa { prehash: vec![1; 32] }).is_none());
+        assert!(
+            data_request(&SignRequest::RsaPkcs1DigestInfo {
+                digest_info: vec![0x30]
+            })
+            .is_none()
+        );
+        assert_eq!(
+            data_request(&SignRequest::Ed25519 {
+                message: b"m".to_vec()
+            })
+            .unwrap()
+            .mechanism,
+            DataMechanism::Ed25519
+        );
+    }
+
+    #[test]
     fn every_request_maps_to_the_same_wire_mechanism() {
         let d = vec![7u8; 32];
         assert_eq!(
