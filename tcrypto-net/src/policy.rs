@@ -29,6 +29,11 @@
 //! ```
 //! A node without a policy file signs what its pinned coordinators ask (the behaviour before policies).
 //!
+//! Data-carrying requests ([`crate::wire::SignData`]) let the node see what it signs; for a key with a
+//! `[key.dnssec]` section every such request (and an Ed25519 message) is judged as RRSIG data under `dnssec-rrsig`,
+//! whatever hash mechanism the host named, and that hash must be the one the RRSIG's algorithm names. Signers build
+//! such data with [`RrsigBuilder`].
+//!
 //! Refusals name the [`Rule`] that failed (a [`Refused`]), which the node answers and audits with the rule.
 
 use std::collections::HashMap;
