@@ -17,43 +17,26 @@ use tcrypto_net::cluster::ClusterError;
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
 use tcrypto_net::embedded::EmbeddedNodes;
 use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::policy::{Policy, dnskey_public_key, key_tag};
+use tcrypto_net::policy::{Policy, RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
 use tcrypto_net::wire::{Algorithm, Mechanism};
-
-/// A name in uncompressed wire form.
-fn wire_name(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in text.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out
-}
 
 /// The data an RRSIG signs (RFC 4034 3.1.8.1) for `owner` IN `rtype` with one 4-byte RDATA, signed by
 /// `signer` with Ed25519 (algorithm 15) and `tag`, valid from `inception` to `expiration` seconds from now.
-fn rrsig_data(signer: &str, owner: &str, rtype: u16, tag: u16, inception: i64, expiration: i64) -> Vec<u8> {
+fn rrsig_data(
+    signer: &str,
+    owner: &str,
+    rtype: u16,
+    tag: u16,
+    inception: i64,
+    expiration: i64,
+) -> Result<Vec<u8>, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let stamp = |offset: i64| (now + offset).rem_euclid(1 << 32) as u32;
-    let mut out = Vec::new();
-    out.extend_from_slice(&rtype.to_be_bytes());
-    out.push(15);
-    out.push(owner.trim_end_matches('.').split('.').count() as u8);
-    out.extend_from_slice(&3600u32.to_be_bytes());
-    out.extend_from_slice(&stamp(expiration).to_be_bytes());
-    out.extend_from_slice(&stamp(inception).to_be_bytes());
-    out.extend_from_slice(&tag.to_be_bytes());
-    out.extend_from_slice(&wire_name(signer));
-    out.extend_from_slice(&wire_name(owner));
-    out.extend_from_slice(&rtype.to_be_bytes());
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&3600u32.to_be_bytes());
-    out.extend_from_slice(&4u16.to_be_bytes());
-    out.extend_from_slice(&[192, 0, 2, 1]);
-    out
+        .map_or(0, |d| d.as_secs());
+    Ok(RrsigBuilder::new(signer, owner, rtype, 15)?
+        .signed(rrsig_time(now, inception), rrsig_time(now, expiration), tag)
+        .rdata(&[192, 0, 2, 1])
+        .build())
 }
 
 fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -94,32 +77,32 @@ max_expiration_ahead = "31d"
             .map_err(|_| "key length")?,
     )?;
     let day = 86_400;
-    let allowed = rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 14 * day);
+    let allowed = rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 14 * day)?;
     let attempts: [(&str, Vec<u8>, bool); 7] = [
         ("www.example.com. A, 14 days (allowed)", allowed, true),
         (
             "www.example.net. A (another zone)",
-            rrsig_data("example.net.", "www.example.net.", 1, tag, -3600, 14 * day),
+            rrsig_data("example.net.", "www.example.net.", 1, tag, -3600, 14 * day)?,
             false,
         ),
         (
             "www.example.com. A valid for ten years",
-            rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 3650 * day),
+            rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 3650 * day)?,
             false,
         ),
         (
             "www.example.com. A with inception a year back",
-            rrsig_data("example.com.", "www.example.com.", 1, tag, -365 * day, -350 * day),
+            rrsig_data("example.com.", "www.example.com.", 1, tag, -365 * day, -350 * day)?,
             false,
         ),
         (
             "example.com. DNSKEY (a KSK's type)",
-            rrsig_data("example.com.", "example.com.", 48, tag, -3600, 14 * day),
+            rrsig_data("example.com.", "example.com.", 48, tag, -3600, 14 * day)?,
             false,
         ),
         (
             "www.example.com. A naming another key tag",
-            rrsig_data("example.com.", "www.example.com.", 1, tag ^ 1, -3600, 14 * day),
+            rrsig_data("example.com.", "www.example.com.", 1, tag ^ 1, -3600, 14 * day)?,
             false,
         ),
         ("arbitrary bytes", b"pay 1000 to mallory".to_vec(), false),

@@ -35,6 +35,7 @@ use tcrypto_net::blocking::{BlockingCluster, BlockingEngine};
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::embedded::EmbeddedNodes;
 use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::policy::{Policy, RrsigBuilder, rrsig_time};
 use tcrypto_net::wire::Algorithm as ClusterAlgorithm;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +70,27 @@ struct Args {
     /// Write the signed zone here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Cluster keys: every node gets a signing policy binding the key to this zone as a CSK (RRSIG data only,
+    /// 30 days), so each node parses and checks every RRSIG it signs; the raw rate then signs RRSIG data too (without
+    /// it: digests). For the CPU cost of the policy checks (benches/policy.sh).
+    #[arg(long)]
+    policy: bool,
+}
+
+/// The CSK policy every node gets with `--policy`.
+fn csk_policy(
+    key: &tcrypto::KeyId,
+    origin: &Name,
+    algorithm: u8,
+) -> Result<Policy, Box<dyn std::error::Error>> {
+    let text = format!(
+        "[[key]]\nkey = \"{key}\"\nmechanisms = [\"dnssec-rrsig\"]\n[key.dnssec]\nzones = [\"{origin}\"]\nrole = \"csk\"\n\
+         algorithm = {algorithm}\nmax_validity = \"31d\"\nmax_inception_age = \"2h\"\nmax_expiration_ahead = \"31d\"\n"
+    );
+    Ok(Policy::parse(
+        &text,
+        std::path::Path::new("sign_zone-policy.toml"),
+    )?)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -129,6 +151,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 in_flight: args.in_flight,
             };
             let key = ClusterKey::new(Arc::new(cluster), id, &origin, opts)?;
+            if args.policy {
+                for node in &nodes.nodes {
+                    node.set_policy(Some(csk_policy(&id, &origin, alg.number())?));
+                }
+                println!("every node judges each RRSIG by its signing policy");
+            }
             println!(
                 "key: {} CSK {} = 3-of-5 threshold key {id} on {up} in-process nodes (loopback mutual TLS), {:.2} s",
                 alg.mnemonic(),
@@ -168,7 +196,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let raw_in_flight = threads * args.in_flight;
     let raw_before = match &cluster_key {
-        Some(key) => Some(raw_cluster_rate(key, RAW_COUNT, raw_in_flight)?),
+        Some(key) => Some(raw_cluster_rate(
+            key,
+            RAW_COUNT,
+            raw_in_flight,
+            args.policy,
+            &origin,
+        )?),
         None => None,
     };
     let cpu = process_cpu_seconds();
@@ -191,7 +225,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     if let (Some(key), Some(before)) = (&cluster_key, raw_before) {
-        let after = raw_cluster_rate(key, RAW_COUNT, raw_in_flight)?;
+        let after = raw_cluster_rate(key, RAW_COUNT, raw_in_flight, args.policy, &origin)?;
         let rate = (before.rate + after.rate) / 2.0;
         let raw_cpu = (before.cpu_per_signature + after.cpu_per_signature) / 2.0;
         let zone_cpu = cpu / stats.rrsigs.max(1) as f64;
@@ -253,25 +287,54 @@ struct RawRate {
 }
 
 /// Signatures per second of the bare cluster (the key's requests, `in_flight` at once in a
-/// sliding window), without any DNSSEC work, for comparison with the zone signer.
+/// sliding window), without any DNSSEC work, for comparison with the zone signer. `data`: each
+/// request carries RRSIG data (a TXT RRset at the apex) the nodes parse, check and hash; else a
+/// digest.
 fn raw_cluster_rate(
     key: &ClusterKey<BlockingEngine>,
     count: usize,
     in_flight: usize,
+    data: bool,
+    origin: &Name,
 ) -> Result<RawRate, Box<dyn std::error::Error>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let base = RrsigBuilder::new(
+        &origin.to_string(),
+        &origin.to_string(),
+        16,
+        key.dnskey().algorithm,
+    )?
+    .signed(
+        rrsig_time(now, -3600),
+        rrsig_time(now, 14 * 86_400),
+        key.dnskey().key_tag(),
+    );
+    let message = |i: usize| {
+        let text = format!("record {i}");
+        let mut rdata = vec![text.len() as u8];
+        rdata.extend_from_slice(text.as_bytes());
+        base.clone().rdata(&rdata).build()
+    };
     let cpu = process_cpu_seconds();
     let cluster = key.cluster();
-    let request = |i: usize| (key.key_id(), key.request(&i.to_be_bytes()));
     let t = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     let mut started = 0;
     let mut done = 0;
     while done < count {
-        let more: Vec<_> = (started..count.min(started + in_flight - pending.len()))
-            .map(request)
-            .collect();
-        started += more.len();
-        pending.extend(cluster.start_signs(&more));
+        let range = started..count.min(started + in_flight - pending.len());
+        started = range.end.max(started);
+        if data {
+            let more: Vec<_> = range
+                .map(|i| (key.key_id(), key.data_request(&message(i))))
+                .collect();
+            pending.extend(cluster.start_data_signs(more));
+        } else {
+            let more: Vec<_> = range.map(|i| (key.key_id(), key.request(&message(i)))).collect();
+            pending.extend(cluster.start_signs(&more));
+        }
         let op = pending.pop_front().ok_or("nothing in flight")?;
         cluster.wait_signature(op)?;
         done += 1;

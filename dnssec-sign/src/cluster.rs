@@ -9,6 +9,10 @@
 //!
 //! The DNSSEC algorithm follows the cluster key's algorithm; the signature is brought into
 //! DNSSEC wire form:
+//! The nodes are sent each RRSIG's signed data itself (RRSIG RDATA without the signature, then the
+//! RRset in canonical form, RFC 4034 §3.1.8.1), never a digest: each node checks it against its
+//! operator's signing policy (`tcrypto_net::policy`), hashes it and builds the encoding itself.
+//!
 //! - RSA: PKCS#1 v1.5 over the SHA-256 (algorithm 8) or SHA-512 (algorithm 10) digest of the
 //!   signed data, the node building the DigestInfo (RFC 5702 §3); the `|N|`-byte signature as is;
 //! - ECDSA P-256: the cluster returns DER, DNSSEC wants the 64-octet `r‖s` (RFC 6605 §4);
@@ -31,7 +35,7 @@ use tcrypto::{HashAlg, KeyId};
 use tcrypto_net::algo::PublicKey;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::{Cluster, Engine};
-use tcrypto_net::wire::Mechanism;
+use tcrypto_net::wire::{DataMechanism, Mechanism, SignData};
 
 use crate::error::KeyError;
 use crate::keys::{Algorithm, ZoneSigningKey, dnskey_flags, rsa_dnskey_bytes, verify_signature};
@@ -209,9 +213,18 @@ impl<E: Engine> ClusterKey<E> {
         &self.cluster
     }
 
-    /// What the cluster is asked to sign for `message` (an RRSIG's signed data).
+    /// The digest form of what the cluster signs for `message` (an RRSIG's signed data), for
+    /// nodes asked without the data (the behaviour before signing policies; benchmarks).
     pub fn request(&self, message: &[u8]) -> Mechanism {
         mechanism(self.algorithm, message)
+    }
+
+    /// What the cluster is asked to sign for `message` (an RRSIG's signed data): the data itself.
+    pub fn data_request(&self, message: &[u8]) -> SignData {
+        SignData {
+            mechanism: DataMechanism::DnssecRrsig,
+            data: message.to_vec(),
+        }
     }
 }
 
@@ -237,11 +250,11 @@ impl<E: Engine> ZoneSigningKey for ClusterKey<E> {
             let start = next;
             next = (next + self.in_flight - pending.len()).min(messages.len());
             if next > start {
-                let requests: Vec<(KeyId, Mechanism)> = messages[start..next]
+                let requests: Vec<(KeyId, SignData)> = messages[start..next]
                     .iter()
-                    .map(|m| (self.key, mechanism(self.algorithm, m)))
+                    .map(|m| (self.key, self.data_request(m)))
                     .collect();
-                pending.extend(self.cluster.start_signs(&requests));
+                pending.extend(self.cluster.start_data_signs(requests));
             }
             let Some(op) = pending.pop_front() else {
                 return Err(KeyError::Cluster("no request in flight".into()));

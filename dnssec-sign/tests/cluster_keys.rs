@@ -300,20 +300,23 @@ fn signing_through_a_coordinator_config_resumes_by_itself_after_every_node_was_u
     let (pk, shares) = fixture_primes::rsa2048_from_fixture_primes(3, 5, &mut rng).unwrap();
     let key = cluster.import_rsa_shares(&pk, &shares, &mut rng).unwrap();
     let csk = example_cluster_csk(&cluster, key);
-    csk.sign_batch(&[b"all up".to_vec()]).unwrap();
+    csk.sign_batch(&[rrsig_message(&csk, "all up")]).unwrap();
     for relay in &relays {
         relay.cut();
     }
     // requests fail at once while the nodes are away, naming them
     for _ in 0..3 {
-        let err = csk.sign_batch(&[b"all down".to_vec()]).unwrap_err().to_string();
+        let err = csk
+            .sign_batch(&[rrsig_message(&csk, "all down")])
+            .unwrap_err()
+            .to_string();
         assert!((1..=5).all(|i| err.contains(&format!("node{i} ("))), "{err}");
     }
     for relay in &relays {
         relay.restore();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while let Err(e) = csk.sign_batch(&[b"back".to_vec()]) {
+    while let Err(e) = csk.sign_batch(&[rrsig_message(&csk, "back")]) {
         assert!(
             std::time::Instant::now() < deadline,
             "signing did not resume: {e}"
@@ -358,7 +361,7 @@ fn ecdsa_signing_completes_with_n_minus_k_nodes_down_from_a_filled_presignature_
     let key = cluster.create_key(ClusterAlgorithm::EcdsaP256, 3).unwrap();
     let csk = example_cluster_csk(&cluster, key);
     // one signature starts the pool; the engine is thread-free, so drive it while it fills
-    csk.sign_batch(&[b"first".to_vec()]).unwrap();
+    csk.sign_batch(&[rrsig_message(&csk, "first")]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while cluster.presignature_pool_len(&key) < needed {
         assert!(

@@ -145,6 +145,15 @@ impl SignScheme {
         }
     }
 
+    /// Whether the backend is sent the data (hashing mechanisms and EdDSA) rather than a digest.
+    pub fn sends_data(&self) -> bool {
+        match self {
+            SignScheme::RsaPkcs | SignScheme::Ecdsa(None) => false,
+            SignScheme::RsaPss { hashes_data, .. } => *hashes_data,
+            SignScheme::RsaPkcsHash(_) | SignScheme::Ecdsa(Some(_)) | SignScheme::EdDsa => true,
+        }
+    }
+
     /// The key family the scheme signs with.
     pub fn family(&self) -> KeyFamily {
         match self {
@@ -169,10 +178,14 @@ impl SignScheme {
                     digest_info: data.to_vec(),
                 })
             }
-            SignScheme::RsaPkcsHash(h) => Ok(SignRequest::RsaPkcs1 {
-                hash: *h,
-                digest: h.digest(data),
-            }),
+            SignScheme::RsaPkcsHash(h) => Ok(with_data(
+                data,
+                *h,
+                SignRequest::RsaPkcs1 {
+                    hash: *h,
+                    digest: h.digest(data),
+                },
+            )),
             SignScheme::RsaPss {
                 hash,
                 salt_len,
@@ -192,22 +205,41 @@ impl SignScheme {
                 }
                 let mut salt = vec![0u8; *salt_len];
                 getrandom::fill(&mut salt).map_err(|_| Error::Random)?;
-                Ok(SignRequest::RsaPss {
+                let signed = SignRequest::RsaPss {
                     hash: *hash,
                     digest,
                     salt,
+                };
+                Ok(if *hashes_data {
+                    with_data(data, *hash, signed)
+                } else {
+                    signed
                 })
             }
-            SignScheme::Ecdsa(h) => Ok(SignRequest::Ecdsa {
-                prehash: match h {
-                    Some(h) => h.digest(data),
-                    None => ecdsa_hash_value(data)?,
+            SignScheme::Ecdsa(Some(h)) => Ok(with_data(
+                data,
+                *h,
+                SignRequest::Ecdsa {
+                    prehash: h.digest(data),
                 },
+            )),
+            SignScheme::Ecdsa(None) => Ok(SignRequest::Ecdsa {
+                prehash: ecdsa_hash_value(data)?,
             }),
             SignScheme::EdDsa => Ok(SignRequest::Ed25519 {
                 message: data.to_vec(),
             }),
         }
+    }
+}
+
+/// A hashing mechanism's request: the data itself, for signers that hash it (and judge it) themselves, with the
+/// digest form `signed`.
+fn with_data(data: &[u8], hash: HashAlg, signed: SignRequest) -> SignRequest {
+    SignRequest::WithData {
+        data: data.to_vec(),
+        hash,
+        signed: Box::new(signed),
     }
 }
 
@@ -683,6 +715,38 @@ mod tests {
         let info = mechanism_info(&rsa, CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
         assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (1024, 4096));
         assert_eq!(info.flags, CKF_HW | CKF_GENERATE_KEY_PAIR);
+    }
+
+    #[test]
+    fn hashing_mechanisms_carry_the_data_and_digest_mechanisms_do_not() {
+        let public = PublicKey::P256 {
+            sec1_uncompressed: p256::ecdsa::SigningKey::from_slice(&[7; 32])
+                .unwrap()
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec(),
+        };
+        let hashing = SignScheme::Ecdsa(Some(HashAlg::Sha256));
+        assert!(hashing.sends_data());
+        match hashing.request(b"data", &public).unwrap() {
+            SignRequest::WithData { data, hash, signed } => {
+                assert_eq!((data.as_slice(), hash), (b"data".as_slice(), HashAlg::Sha256));
+                assert_eq!(
+                    *signed,
+                    SignRequest::Ecdsa {
+                        prehash: HashAlg::Sha256.digest(b"data")
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let digest = SignScheme::Ecdsa(None);
+        assert!(!digest.sends_data());
+        assert!(matches!(
+            digest.request(&[1; 32], &public).unwrap(),
+            SignRequest::Ecdsa { .. }
+        ));
     }
 
     #[test]

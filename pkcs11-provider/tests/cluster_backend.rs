@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::tool::Tool;
+use common::tool::{Tool, s};
 use common::{SO_PIN, USER_PIN, node_binary, rsa_public};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -143,6 +143,149 @@ fn pkcs11_tool_eddsa_verifies_with_openssl(dir: &Path) {
             &path("tool-sig"),
         ],
     );
+}
+
+/// Every node's operator writes `policy` (the node's `policy_file`, loaded on SIGHUP); returns once every node
+/// answers a request for `key` as `refused` says (a policy refusal or not).
+fn set_policy(
+    nodes: &[NodeProc],
+    policy: &str,
+    observer: &BlockingCluster,
+    key: tcrypto::KeyId,
+    refused: bool,
+) {
+    for n in nodes {
+        n.set_policy(policy);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for i in 0..nodes.len() {
+        loop {
+            let answer = observer.request(
+                i,
+                RequestBody::Sign {
+                    key,
+                    // Not an RSA mechanism: without a policy the node refuses it too, and signs nothing.
+                    mechanism: tcrypto_net::wire::Mechanism::Ed25519 {
+                        message: b"policy loaded?".to_vec(),
+                    },
+                },
+            );
+            let is_refused = matches!(&answer, Err(tcrypto_net::cluster::ClusterError::Node { detail, .. }) if detail.starts_with("PolicyRefused"));
+            if is_refused == refused {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node{}: policy not in force: {answer:?}",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Nodes whose policy lets the RSA and P-256 keys sign data only: the module forwards the data of
+/// CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS and CKM_ECDSA_SHA256 (signed, checked by the `rsa` and `p256` crates
+/// and, through `pkcs11-tool -m SHA256-RSA-PKCS` and `-m ECDSA-SHA256`, by openssl), while CKM_RSA_PKCS and
+/// CKM_ECDSA (a digest only) are refused with CKR_KEY_FUNCTION_NOT_PERMITTED. The nodes' audit logs show the data
+/// mechanisms. Then the policy is relaxed again for the rest of the test.
+fn hosts_that_send_data_sign_with_policy_bound_keys(
+    nodes: &[NodeProc],
+    observer: &BlockingCluster,
+    tool: &Tool,
+    session: &cryptoki::session::Session,
+    (rsa_key, rsa_private, pk): (tcrypto::KeyId, cryptoki::object::ObjectHandle, &rsa::PublicKey),
+    (ec_key, ec_private, ec_vk): (
+        tcrypto::KeyId,
+        cryptoki::object::ObjectHandle,
+        &p256::ecdsa::VerifyingKey,
+    ),
+) {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let everything = "[default]\nmechanisms = [\"rsa-pkcs1v15\", \"rsa-pkcs1v15-digestinfo\", \"rsa-pss\", \"ecdsa\", \
+                      \"ed25519\", \"rsa-pkcs1v15-data\", \"rsa-pss-data\", \"ecdsa-data\"]\n";
+    let policy = format!(
+        "{everything}\n[[key]]\nkey = \"{rsa_key}\"\nmechanisms = [\"rsa-pkcs1v15-data\", \"rsa-pss-data\"]\n\n\
+         [[key]]\nkey = \"{ec_key}\"\nmechanisms = [\"ecdsa-data\"]\n"
+    );
+    set_policy(nodes, &policy, observer, rsa_key, true);
+    let msg = b"a document the nodes read before they sign it".to_vec();
+    let digest = sha2::Sha256::digest(&msg);
+    let sig = session
+        .sign(&Mechanism::Sha256RsaPkcs, rsa_private, &msg)
+        .unwrap();
+    pk.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &sig)
+        .unwrap();
+    let params = PkcsPssParams {
+        hash_alg: MechanismType::SHA256,
+        mgf: PkcsMgfType::MGF1_SHA256,
+        s_len: 32.into(),
+    };
+    let sig = session
+        .sign(&Mechanism::Sha256RsaPkcsPss(params), rsa_private, &msg)
+        .unwrap();
+    pk.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(32), &digest, &sig)
+        .unwrap();
+    let sig = session.sign(&Mechanism::EcdsaSha256, ec_private, &msg).unwrap();
+    ec_vk
+        .verify_prehash(&digest, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+    // A digest only: refused by the nodes' policy.
+    let mut di = vec![
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+        0x04, 0x20,
+    ];
+    di.extend_from_slice(&digest);
+    for (mech, key, data) in [
+        (Mechanism::RsaPkcs, rsa_private, di.clone()),
+        (Mechanism::Ecdsa, ec_private, digest.to_vec()),
+    ] {
+        match session.sign(&mech, key, &data) {
+            Err(cryptoki::error::Error::Pkcs11(rv, _)) => {
+                assert_eq!(rv, cryptoki::error::RvError::KeyFunctionNotPermitted, "{mech:?}");
+            }
+            other => panic!("{mech:?} over a bare digest: {other:?}"),
+        }
+    }
+    // pkcs11-tool, a consumer that hands the module the data: signed, and openssl verifies.
+    let data = tool.path("policy-data.txt");
+    std::fs::write(&data, &msg).unwrap();
+    for (id, mechanism, name, extra) in [
+        ("6331", "SHA256-RSA-PKCS", "policy-rsa", &[][..]),
+        (
+            "7031",
+            "ECDSA-SHA256",
+            "policy-ec",
+            &["--signature-format", "openssl"][..],
+        ),
+    ] {
+        let sig = tool.path(&format!("{name}.sig"));
+        tool.sign(id, mechanism, &data, &sig, extra);
+        let pem = tool.public_pem(id, name);
+        let out = tool.openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            s(&pem),
+            "-signature",
+            s(&sig),
+            s(&data),
+        ]);
+        assert!(out.contains("Verified OK"), "{mechanism}: {out}");
+    }
+    let audited = |mechanism: &str| {
+        nodes
+            .iter()
+            .filter(|n| {
+                std::fs::read_to_string(n.data.join("audit.log"))
+                    .unwrap()
+                    .lines()
+                    .any(|l| l.contains(&format!("mechanism={mechanism} ")) && l.contains("outcome=ok"))
+            })
+            .count()
+    };
+    assert!(audited("rsa-pkcs1v15-data") >= 3 && audited("rsa-pss-data") >= 3 && audited("ecdsa-data") >= 3);
+    set_policy(nodes, everything, observer, rsa_key, false);
 }
 
 /// The one key every node holds besides `known` (the key a key generation just made on all five nodes).
@@ -402,6 +545,15 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
             "node {i} still holds the pkcs11-tool key"
         );
     }
+
+    hosts_that_send_data_sign_with_policy_bound_keys(
+        &nodes,
+        &observer,
+        &tool,
+        &session,
+        (key, private, &pk),
+        (ec_key, ec_private, &ec_vk),
+    );
 
     nodes[0].kill();
     nodes[3].kill();

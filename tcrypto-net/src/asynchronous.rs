@@ -21,7 +21,7 @@ use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeHealth, Node
 use crate::frame::FrameDecoder;
 use crate::identity::{NodePublic, TlsIdentity};
 use crate::tls::{client_config, server_name};
-use crate::wire::{Mechanism, RequestBody, ResponseBody};
+use crate::wire::{DataMechanism, Mechanism, RequestBody, ResponseBody, SignData};
 
 struct State {
     coord: Coordinator,
@@ -329,38 +329,88 @@ impl AsyncCluster {
 
     /// Signs with `key`.
     pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
-        let op =
-            self.submit(|c, now, unix| c.start_sign(key, mechanism.clone(), now, unix, &mut rand::rng()));
-        self.signed(op, key, mechanism).await
+        let request = crate::cluster::SignRequest::Digest(mechanism);
+        let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
+        self.signed(op, key, request).await
+    }
+
+    /// Signs `data` with `key`; the nodes judge the data by their policy and hash it themselves (see
+    /// [`crate::cluster::Cluster::sign_data`]).
+    pub async fn sign_data(
+        &self,
+        key: KeyId,
+        mechanism: DataMechanism,
+        data: Vec<u8>,
+    ) -> Result<Signature, ClusterError> {
+        let request = crate::cluster::SignRequest::Data(SignData { mechanism, data });
+        let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
+        self.signed(op, key, request).await
+    }
+
+    /// Signs a batch with all requests in flight at once; results in input order.
+    pub async fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
+        self.all_signed(
+            requests
+                .into_iter()
+                .map(|(k, m)| (k, crate::cluster::SignRequest::Digest(m)))
+                .collect(),
+        )
+        .await
+    }
+
+    /// [`AsyncCluster::sign_many`] for data-carrying requests.
+    pub async fn sign_many_data(
+        &self,
+        requests: Vec<(KeyId, SignData)>,
+    ) -> Vec<Result<Signature, ClusterError>> {
+        self.all_signed(
+            requests
+                .into_iter()
+                .map(|(k, d)| (k, crate::cluster::SignRequest::Data(d)))
+                .collect(),
+        )
+        .await
     }
 
     /// Waits for `op`, settles the coordinator's suspicions, and signs once more when the key's sharing turned
     /// out to have changed under the failed operation (a reshare by another coordinator; see
-    /// `crate::cluster::Cluster::settle_suspicions`).
-    async fn signed(&self, op: OpId, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
-        let result = match self.wait(op).await {
-            Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
-            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
-        };
+    /// [`crate::cluster::Cluster::settle_suspicions`]).
+    async fn signed(
+        &self,
+        op: OpId,
+        key: KeyId,
+        request: crate::cluster::SignRequest,
+    ) -> Result<Signature, ClusterError> {
+        let result = self.outcome(op).await;
         let changed = self.settle_suspicions().await;
         match result {
-            Err(e)
-                if changed.contains(&key)
-                    && !matches!(
-                        e,
-                        ClusterError::Sign(crate::coordinator::SignError::PolicyRefused { .. })
-                    ) =>
-            {
+            Err(e) if changed.contains(&key) && crate::cluster::worth_again(&e) => {
                 tracing::info!(%key, error = %e, "signing again with the key's new sharing");
-                let op =
-                    self.submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
-                match self.wait(op).await {
-                    Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
-                    other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
-                }
+                let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
+                self.outcome(op).await
             }
             result => result,
         }
+    }
+
+    async fn outcome(&self, op: OpId) -> Result<Signature, ClusterError> {
+        match self.wait(op).await {
+            Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
+            other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
+        }
+    }
+
+    async fn all_signed(
+        &self,
+        requests: Vec<(KeyId, crate::cluster::SignRequest)>,
+    ) -> Vec<Result<Signature, ClusterError>> {
+        let ops: Vec<OpId> =
+            self.submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
+        let mut out = Vec::with_capacity(ops.len());
+        for (op, (key, request)) in ops.into_iter().zip(requests) {
+            out.push(self.signed(op, key, request).await);
+        }
+        out
     }
 
     /// Checks the keys the coordinator has suspicions about against every node's key list; returns the keys
@@ -376,22 +426,6 @@ impl AsyncCluster {
             }
         }
         self.submit(|c, _, _| c.settle_suspicions(&lists))
-    }
-
-    /// Signs a batch with all requests in flight at once; results in input order.
-    pub async fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
-        let ops: Vec<OpId> = self.submit(|c, now, unix| {
-            let mut rng = rand::rng();
-            requests
-                .iter()
-                .map(|(k, m)| c.start_sign(*k, m.clone(), now, unix, &mut rng))
-                .collect()
-        });
-        let mut out = Vec::with_capacity(ops.len());
-        for (op, (key, mechanism)) in ops.into_iter().zip(requests) {
-            out.push(self.signed(op, key, mechanism).await);
-        }
-        out
     }
 
     /// Distributes the shares of an RSA key (signer `i` to node `i - 1`) and registers the key.

@@ -86,8 +86,11 @@ impl AuditRecord {
             let _ = write!(s, " mechanism={m}");
         }
         if let Some(p) = &self.payload {
-            // Ed25519 signs the message itself: never logged in clear.
-            if p.len() <= 64 && self.mechanism != Some("ed25519") {
+            // Ed25519 and data-carrying requests sign the data itself: never logged in clear.
+            let data = self
+                .mechanism
+                .is_some_and(|m| m == "ed25519" || m == "dnssec-rrsig" || m.ends_with("-data"));
+            if p.len() <= 64 && !data {
                 let _ = write!(s, " digest={}", hex::encode(p));
             } else {
                 let _ = write!(s, " message_sha256={}", hex::encode(Sha256::digest(p)));

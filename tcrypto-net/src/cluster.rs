@@ -21,7 +21,7 @@ use crate::bundle::{BundleError, ShareBundle};
 use crate::coordinator::{Coordinator, Event, NodeHealth, NodeIndex, OpId, SignError, Signature};
 use crate::identity::NodePublic;
 use crate::server::unix_ms_now;
-use crate::wire::{Algorithm, KeyInfo, Mechanism, RequestBody, ResponseBody};
+use crate::wire::{Algorithm, DataMechanism, KeyInfo, Mechanism, RequestBody, ResponseBody, SignData};
 
 /// Errors of cluster operations.
 #[derive(Debug, Error)]
@@ -117,7 +117,7 @@ pub struct Cluster<E: Engine> {
     nodes: Vec<NodePublic>,
     deliveries: Option<DeliveriesFile>,
     /// What signatures started with [`Cluster::start_signs`] asked for, to sign again under a key's new sharing.
-    started: std::sync::Mutex<std::collections::HashMap<OpId, (KeyId, Mechanism)>>,
+    started: std::sync::Mutex<std::collections::HashMap<OpId, (KeyId, SignRequest)>>,
 }
 
 /// File name of the pending DKG deliveries in a coordinator's data directory.
@@ -457,28 +457,60 @@ impl<E: Engine> Cluster<E> {
 
     /// Signs with `key`. Blocks until a verified signature is out or `k` nodes cannot be had.
     pub fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
+        let request = SignRequest::Digest(mechanism);
         let op = self
             .engine
-            .submit(|c, now, unix| c.start_sign(key, mechanism.clone(), now, unix, &mut rand::rng()));
-        self.signed(op, Some((key, mechanism)))
+            .submit(|c, now, unix| request.start(c, key, now, unix));
+        self.signed(op, Some((key, request)))
     }
 
     /// Starts signatures without waiting (all in flight at once); collect each with [`Cluster::wait_signature`].
     pub fn start_signs(&self, requests: &[(KeyId, Mechanism)]) -> Vec<OpId> {
-        let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
-            let mut rng = rand::rng();
+        self.start_all(
             requests
                 .iter()
-                .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
-                .collect()
-        });
+                .map(|(k, m)| (*k, SignRequest::Digest(m.clone())))
+                .collect(),
+        )
+    }
+
+    /// Signs `data` with `key`: the nodes receive the data itself, judge it by their signing policy, hash it and
+    /// build the encoding (a node whose policy allows only data forms refuses [`Cluster::sign`]'s digests).
+    /// Blocks until a verified signature is out, `k` nodes cannot be had, or the nodes' policy refuses.
+    pub fn sign_data(
+        &self,
+        key: KeyId,
+        mechanism: DataMechanism,
+        data: Vec<u8>,
+    ) -> Result<Signature, ClusterError> {
+        let request = SignRequest::Data(SignData { mechanism, data });
+        let op = self
+            .engine
+            .submit(|c, now, unix| request.start(c, key, now, unix));
+        self.signed(op, Some((key, request)))
+    }
+
+    /// [`Cluster::start_signs`] for data-carrying requests ([`Cluster::sign_data`]).
+    pub fn start_data_signs(&self, requests: Vec<(KeyId, SignData)>) -> Vec<OpId> {
+        self.start_all(
+            requests
+                .into_iter()
+                .map(|(k, d)| (k, SignRequest::Data(d)))
+                .collect(),
+        )
+    }
+
+    fn start_all(&self, requests: Vec<(KeyId, SignRequest)>) -> Vec<OpId> {
+        let ops: Vec<OpId> = self
+            .engine
+            .submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
         if let Ok(mut started) = self.started.lock() {
-            started.extend(ops.iter().copied().zip(requests.iter().cloned()));
+            started.extend(ops.iter().copied().zip(requests));
         }
         ops
     }
 
-    /// Waits for a signature started with [`Cluster::start_signs`].
+    /// Waits for a signature started with [`Cluster::start_signs`] or [`Cluster::start_data_signs`].
     pub fn wait_signature(&self, op: OpId) -> Result<Signature, ClusterError> {
         let again = self.started.lock().ok().and_then(|mut s| s.remove(&op));
         self.signed(op, again)
@@ -486,21 +518,18 @@ impl<E: Engine> Cluster<E> {
 
     /// Waits for `op`, settles the coordinator's suspicions, and signs `again` once when the key's sharing
     /// turned out to have changed under the failed operation (a reshare by another coordinator).
-    fn signed(&self, op: OpId, again: Option<(KeyId, Mechanism)>) -> Result<Signature, ClusterError> {
+    fn signed(&self, op: OpId, again: Option<(KeyId, SignRequest)>) -> Result<Signature, ClusterError> {
         let result = match self.engine.wait(op) {
             Event::Signed { result, .. } => result.map_err(ClusterError::Sign),
             other => Err(ClusterError::Transport(format!("unexpected event {other:?}"))),
         };
         let changed = self.settle_suspicions();
         match (result, again) {
-            (Err(e), Some((key, mechanism)))
-                if changed.contains(&key)
-                    && !matches!(e, ClusterError::Sign(SignError::PolicyRefused { .. })) =>
-            {
+            (Err(e), Some((key, request))) if changed.contains(&key) && worth_again(&e) => {
                 tracing::info!(%key, error = %e, "signing again with the key's new sharing");
                 let op = self
                     .engine
-                    .submit(|c, now, unix| c.start_sign(key, mechanism, now, unix, &mut rand::rng()));
+                    .submit(|c, now, unix| request.start(c, key, now, unix));
                 self.signed(op, None)
             }
             (result, _) => result,
@@ -524,13 +553,13 @@ impl<E: Engine> Cluster<E> {
 
     /// Signs a batch with all requests in flight at once; results in input order.
     pub fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
-        let ops: Vec<OpId> = self.engine.submit(|c, now, unix| {
-            let mut rng = rand::rng();
-            requests
-                .iter()
-                .map(|(key, mech)| c.start_sign(*key, mech.clone(), now, unix, &mut rng))
-                .collect()
-        });
+        let requests: Vec<(KeyId, SignRequest)> = requests
+            .into_iter()
+            .map(|(k, m)| (k, SignRequest::Digest(m)))
+            .collect();
+        let ops: Vec<OpId> = self
+            .engine
+            .submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
         ops.into_iter()
             .zip(requests)
             .map(|(op, again)| self.signed(op, Some(again)))
@@ -705,6 +734,29 @@ impl<E: Engine> Cluster<E> {
             })
             .collect()
     }
+}
+
+/// What a signature operation asks for: a digest (the host hashed) or the data (the nodes hash it).
+#[derive(Debug, Clone)]
+pub(crate) enum SignRequest {
+    Digest(Mechanism),
+    Data(SignData),
+}
+
+impl SignRequest {
+    /// Starts the operation on `c`.
+    pub(crate) fn start(&self, c: &mut Coordinator, key: KeyId, now: Instant, unix: u64) -> OpId {
+        match self {
+            SignRequest::Digest(m) => c.start_sign(key, m.clone(), now, unix, &mut rand::rng()),
+            SignRequest::Data(d) => c.start_sign_data(key, d.clone(), now, unix, &mut rand::rng()),
+        }
+    }
+}
+
+/// Whether a failed signature is worth asking again once the key's new sharing is learned (the nodes' policy
+/// refusals are final).
+pub(crate) fn worth_again(e: &ClusterError) -> bool {
+    !matches!(e, ClusterError::Sign(SignError::PolicyRefused { .. }))
 }
 
 /// The current wall clock for requests.

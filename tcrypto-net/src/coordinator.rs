@@ -52,7 +52,9 @@ mod ecdsa;
 mod pool;
 pub mod reshare;
 mod suspicion;
-use crate::wire::{Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody};
+use crate::wire::{
+    Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody, SignData,
+};
 
 /// Index of a node in the coordinator's table.
 pub type NodeIndex = usize;
@@ -317,7 +319,10 @@ struct KnownKey {
 struct SignOp {
     key: KeyId,
     session: SessionId,
+    /// What the shares sign (for a data-carrying request, the digest form of `data`).
     mechanism: Mechanism,
+    /// The data of a data-carrying request: the nodes are sent it and hash it themselves.
+    data: Option<SignData>,
     unix_ms: u64,
     asked: BTreeSet<NodeIndex>,
     outstanding: BTreeSet<NodeIndex>,
@@ -1027,7 +1032,41 @@ impl Coordinator {
         unix_ms: u64,
         rng: &mut impl CryptoRng,
     ) -> OpId {
+        self.start_signature(key, mechanism, None, now, unix_ms, rng)
+    }
+
+    /// Starts a signature of `data` with `key`: the nodes receive the data (not a digest), judge it by their
+    /// policy, hash it and build the encoding themselves; the coordinator derives the same digest form to combine
+    /// and verify. The result comes as [`Event::Signed`].
+    pub fn start_sign_data(
+        &mut self,
+        key: KeyId,
+        data: SignData,
+        now: Instant,
+        unix_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> OpId {
+        match data.digest_form() {
+            Ok(mechanism) => self.start_signature(key, mechanism, Some(data), now, unix_ms, rng),
+            Err(e) => {
+                let op = self.new_op(Op::Unanswered);
+                self.finish_sign(op, Err(SignError::BadRequest(e)));
+                op
+            }
+        }
+    }
+
+    fn start_signature(
+        &mut self,
+        key: KeyId,
+        mechanism: Mechanism,
+        data: Option<SignData>,
+        now: Instant,
+        unix_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> OpId {
         self.observe_clock(now, unix_ms);
+        // An Ed25519 signature's FROST signing package carries the message itself: the data form as it is.
         if let (Some(Algorithm::Ed25519), Mechanism::Ed25519 { message }) =
             (self.keys.get(&key).map(|k| k.algorithm), &mechanism)
         {
@@ -1040,12 +1079,13 @@ impl Coordinator {
                 .get(&key)
                 .is_some_and(|k| k.public.check_mechanism(&mechanism).is_ok())
         {
-            return self.start_ecdsa_sign(key, digest.clone(), now);
+            return self.start_ecdsa_sign(key, digest.clone(), data, now);
         }
         let op = self.new_op(Op::Sign(Box::new(SignOp {
             key,
             session: SessionId::random(rng),
             mechanism,
+            data,
             unix_ms,
             asked: BTreeSet::new(),
             outstanding: BTreeSet::new(),
@@ -1144,23 +1184,25 @@ impl Coordinator {
             }
             self.parked.insert(op);
         }
-        let (session, unix_ms, key_id, mechanism, proven) =
-            (s.session, s.unix_ms, s.key, s.mechanism.clone(), s.proven);
+        let (session, unix_ms, key_id, mechanism, data, proven) = (
+            s.session,
+            s.unix_ms,
+            s.key,
+            s.mechanism.clone(),
+            s.data.clone(),
+            s.proven,
+        );
         for (_, node) in cands.into_iter().take(k - have) {
             if let Some(Op::Sign(s)) = self.ops.get_mut(&op) {
                 s.asked.insert(node);
                 s.outstanding.insert(node);
             }
-            let body = if proven {
-                RequestBody::Sign {
-                    key: key_id,
-                    mechanism: mechanism.clone(),
-                }
-            } else {
-                RequestBody::SignOptimistic {
-                    key: key_id,
-                    mechanism: mechanism.clone(),
-                }
+            let (key, mechanism) = (key_id, mechanism.clone());
+            let body = match (data.clone(), proven) {
+                (None, true) => RequestBody::Sign { key, mechanism },
+                (None, false) => RequestBody::SignOptimistic { key, mechanism },
+                (Some(data), true) => RequestBody::SignData { key, data },
+                (Some(data), false) => RequestBody::SignDataOptimistic { key, data },
             };
             if let Err(e) = self.send(op, node, session, unix_ms, body, now) {
                 self.finish_sign(op, Err(SignError::Frame(e)));

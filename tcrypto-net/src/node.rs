@@ -35,7 +35,9 @@ use crate::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
 use crate::policy::Policy;
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::store::{SecretStore, StoreError};
-use crate::wire::{ErrorCode, KeyInfo, Request, RequestBody, Response, ResponseBody};
+use crate::wire::{
+    DataMechanism, ErrorCode, KeyInfo, Mechanism, Request, RequestBody, Response, ResponseBody, SignData,
+};
 
 /// Errors loading a node's state.
 #[derive(Debug, Error)]
@@ -250,6 +252,10 @@ impl SignerNode {
                 | RequestBody::FrostSign { .. }
                 | RequestBody::EcdsaSign { .. }
                 | RequestBody::DklsSign { .. }
+                | RequestBody::SignData { .. }
+                | RequestBody::SignDataOptimistic { .. }
+                | RequestBody::EcdsaSignData { .. }
+                | RequestBody::DklsSignData { .. }
         );
         let policy = self.policy.read().ok()?.clone()?;
         let (true, Some(key), Some(mechanism)) = (signing, key, mechanism) else {
@@ -258,11 +264,39 @@ impl SignerNode {
         // A reshare's test signature runs under the pending sharing's id: the key it stands for is judged.
         let key = self.reshares.name_of(&key).unwrap_or(key);
         // Both ECDSA paths sign the same digest; an Ed25519 key signs the data itself, so for a DNSSEC key the
-        // message is the RRSIG data.
+        // message is the RRSIG data; a data-carrying request's data is judged as such.
         let dnssec = policy.for_key(&key).is_some_and(|p| p.dnssec.is_some());
+        let data_request = match body {
+            RequestBody::SignData { data, .. }
+            | RequestBody::SignDataOptimistic { data, .. }
+            | RequestBody::EcdsaSignData { data, .. }
+            | RequestBody::DklsSignData { data, .. } => Some(data),
+            _ => None,
+        };
+        // A DNSSEC key's data is RRSIG data however the host named the hash (a PKCS#11 host signs an RRSIG with
+        // CKM_SHA256_RSA_PKCS): judged as such, and the hash must be the one the RRSIG's algorithm names.
+        if let Some(d) = data_request.filter(|d| dnssec && d.mechanism != DataMechanism::DnssecRrsig) {
+            let as_rrsig = SignData {
+                mechanism: DataMechanism::DnssecRrsig,
+                data: d.data.clone(),
+            };
+            if let (Ok(asked), Ok(named)) = (d.digest_form(), as_rrsig.digest_form())
+                && asked != named
+            {
+                return Some(crate::policy::Refused {
+                    rule: crate::policy::Rule::AlgorithmMismatch,
+                    detail: format!(
+                        "{} data whose RRSIG names another algorithm's hash or encoding",
+                        d.mechanism.name()
+                    ),
+                });
+            }
+        }
         let (name, data) = match mechanism {
             "ecdsa-dkls" => ("ecdsa", None),
             "ed25519" if dnssec => ("dnssec-rrsig", payload),
+            _ if dnssec && data_request.is_some() => ("dnssec-rrsig", payload),
+            "dnssec-rrsig" => ("dnssec-rrsig", payload),
             m => (m, None),
         };
         let derive = |d: &crate::policy::DnssecPolicy| self.key_tag(&key, d.role.dnskey_flags(), d.algorithm);
@@ -617,6 +651,12 @@ impl SignerNode {
                 Some(mechanism.name()),
                 Some(mechanism.payload().to_vec()),
             ),
+            RequestBody::SignData { key, data }
+            | RequestBody::SignDataOptimistic { key, data }
+            | RequestBody::EcdsaSignData { key, data, .. }
+            | RequestBody::DklsSignData { key, data, .. } => {
+                (Some(*key), Some(data.mechanism.name()), Some(data.data.clone()))
+            }
             RequestBody::DeleteKey { key }
             | RequestBody::ReshareRound { key, .. }
             | RequestBody::ReshareStatus { key }
@@ -747,27 +787,17 @@ impl SignerNode {
             },
             RequestBody::ListKeys => ResponseBody::Keys(self.key_infos()),
             RequestBody::Sign { key, mechanism } | RequestBody::SignOptimistic { key, mechanism } => {
-                let held = self.held(key);
-                let Some(held) = held else {
-                    return refuse(self.unknown(key));
-                };
-                if mechanism.algorithm() != held.info.algorithm {
-                    return refuse((
-                        ErrorCode::BadEncoding,
-                        format!(
-                            "mechanism {} does not apply to a {} key",
-                            mechanism.name(),
-                            held.info.algorithm.name()
-                        ),
-                    ));
-                }
                 let proven = matches!(req.body, RequestBody::Sign { .. });
-                match held.share.sign(&req.session, mechanism, proven, rng) {
-                    Ok(share) => ResponseBody::Share {
-                        signer: held.info.signer,
-                        share,
-                    },
-                    Err(r) => refuse(r),
+                self.sign_share(req, key, mechanism, proven, rng)
+            }
+            RequestBody::SignData { key, data } | RequestBody::SignDataOptimistic { key, data } => {
+                // The node hashes the data itself; the digest form is what the share signs.
+                match data.digest_form() {
+                    Ok(mechanism) => {
+                        let proven = matches!(req.body, RequestBody::SignData { .. });
+                        self.sign_share(req, key, &mechanism, proven, rng)
+                    }
+                    Err(e) => refuse((ErrorCode::BadEncoding, e)),
                 }
             }
             RequestBody::ImportShare { bundle } => match self.import(bundle, rng) {
@@ -953,31 +983,36 @@ impl SignerNode {
                     Err(f) => failed(f),
                 }
             }
+            RequestBody::EcdsaSignData {
+                key,
+                run,
+                index,
+                data,
+            } => match ecdsa_digest(data) {
+                Ok(digest) => self.ecdsa_sign_share(key, *run, *index, req.session, &digest),
+                Err(r) => refuse(r),
+            },
             RequestBody::EcdsaSign {
                 key,
                 run,
                 index,
                 digest,
-            } => {
-                let held = self.held(key);
-                let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ecdsa()?))) else {
-                    return refuse(self.not_of(key, "ECDSA"));
-                };
-                let id = tcrypto::ecdsa::PresignatureId {
-                    session: *run,
-                    index: *index,
-                };
-                match self
-                    .presignatures
-                    .sign(self.store.as_deref(), *key, share, id, req.session, digest)
-                {
-                    Ok(s) => ResponseBody::Share {
-                        signer: held.info.signer,
-                        share: s,
-                    },
-                    Err(r) => refuse(r),
-                }
-            }
+            } => self.ecdsa_sign_share(key, *run, *index, req.session, digest),
+            RequestBody::DklsSignData {
+                key,
+                run,
+                signers,
+                data,
+            } => match ecdsa_digest(data) {
+                Ok(digest) => self.dkls_sign_start(key, *run, signers, &digest, now_ms, rng),
+                Err(r) => refuse(r),
+            },
+            RequestBody::DklsSign {
+                key,
+                run,
+                signers,
+                digest,
+            } => self.dkls_sign_start(key, *run, signers, digest, now_ms, rng),
             RequestBody::DklsPairStart {
                 run,
                 me,
@@ -1011,31 +1046,6 @@ impl SignerNode {
                     Ok(ec::dkls::SetupOut::Stored) => ResponseBody::Done,
                     Err(f) => failed(f),
                 }
-            }
-            RequestBody::DklsSign {
-                key,
-                run,
-                signers,
-                digest,
-            } => {
-                let held = self.held(key);
-                let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
-                    return refuse(self.not_of(key, "ECDSA"));
-                };
-                let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
-                let started = ec::dkls::sign_start(
-                    *key,
-                    share,
-                    signers,
-                    digest,
-                    *run,
-                    &self.identity,
-                    &peers,
-                    &self.dkls_pairs,
-                    now_ms,
-                    rng,
-                );
-                self.dkls_answer(*run, started)
             }
             RequestBody::DklsRound {
                 key,
@@ -1139,6 +1149,93 @@ impl SignerNode {
     }
 
     /// Stores a reshare's new share as pending (served only under its pending id, for the test signature).
+    /// A Shoup signature share of `mechanism` (the digest form) with the node's share of RSA key `key`.
+    fn sign_share(
+        &self,
+        req: &Request,
+        key: &KeyId,
+        mechanism: &Mechanism,
+        proven: bool,
+        rng: &mut impl CryptoRng,
+    ) -> ResponseBody {
+        let Some(held) = self.held(key) else {
+            return refuse(self.unknown(key));
+        };
+        if mechanism.algorithm() != held.info.algorithm {
+            return refuse((
+                ErrorCode::BadEncoding,
+                format!(
+                    "mechanism {} does not apply to a {} key",
+                    mechanism.name(),
+                    held.info.algorithm.name()
+                ),
+            ));
+        }
+        match held.share.sign(&req.session, mechanism, proven, rng) {
+            Ok(share) => ResponseBody::Share {
+                signer: held.info.signer,
+                share,
+            },
+            Err(r) => refuse(r),
+        }
+    }
+
+    /// An ECDSA signature share of `digest` with presignature `index` of batch `run` of key `key`.
+    fn ecdsa_sign_share(
+        &self,
+        key: &KeyId,
+        run: SessionId,
+        index: u32,
+        session: SessionId,
+        digest: &[u8],
+    ) -> ResponseBody {
+        let held = self.held(key);
+        let Some((held, share)) = held.as_ref().and_then(|h| Some((h, h.share.as_ecdsa()?))) else {
+            return refuse(self.not_of(key, "ECDSA"));
+        };
+        let id = tcrypto::ecdsa::PresignatureId { session: run, index };
+        match self
+            .presignatures
+            .sign(self.store.as_deref(), *key, share, id, session, digest)
+        {
+            Ok(s) => ResponseBody::Share {
+                signer: held.info.signer,
+                share: s,
+            },
+            Err(r) => refuse(r),
+        }
+    }
+
+    /// DKLs23 signing round 1 of `digest` with key `key` in the signing set `signers`.
+    fn dkls_sign_start(
+        &self,
+        key: &KeyId,
+        run: SessionId,
+        signers: &[(tcrypto::SignerId, [u8; 32])],
+        digest: &[u8],
+        now_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> ResponseBody {
+        let held = self.held(key);
+        let Some(share) = held.as_ref().and_then(|h| h.share.as_ecdsa()) else {
+            return refuse(self.not_of(key, "ECDSA"));
+        };
+        let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+        let started = ec::dkls::sign_start(
+            *key,
+            share,
+            signers,
+            digest,
+            run,
+            &self.identity,
+            &peers,
+            &self.dkls_pairs,
+            now_ms,
+            rng,
+        );
+        self.dkls_answer(run, started)
+    }
+
     fn hold_pending(
         &self,
         key: KeyId,
@@ -1425,6 +1522,19 @@ impl SignerNode {
     }
 }
 
+/// The ECDSA digest of a data-carrying request: the data hashed by the node (a refusal when the mechanism is not
+/// an ECDSA one or the data does not parse).
+fn ecdsa_digest(data: &crate::wire::SignData) -> Result<Vec<u8>, Refusal> {
+    match data.digest_form() {
+        Ok(Mechanism::Ecdsa { digest }) => Ok(digest),
+        Ok(other) => Err((
+            ErrorCode::BadEncoding,
+            format!("{} data is not signed with an ECDSA key", other.name()),
+        )),
+        Err(e) => Err((ErrorCode::BadEncoding, e)),
+    }
+}
+
 fn refuse((code, detail): Refusal) -> ResponseBody {
     ResponseBody::Error { code, detail }
 }
@@ -1441,7 +1551,6 @@ mod tests {
     use super::*;
     use crate::audit::MemoryAudit;
     use crate::frame::{FrameDecoder, MAX_FRAME_LEN};
-    use crate::wire::Mechanism;
     use tcrypto::HashAlg;
 
     const NOW: u64 = 1_800_000_000_000;

@@ -12,7 +12,7 @@
 //! ```toml
 //! # Keys without a [[key]] entry of their own (omit to refuse every such key).
 //! [default]
-//! mechanisms = ["rsa-pkcs1v15", "rsa-pss", "ecdsa", "ed25519"]
+//! mechanisms = ["rsa-pkcs1v15", "rsa-pss", "ecdsa", "ed25519", "rsa-pkcs1v15-data", "ecdsa-data"]
 //!
 //! [[key]]
 //! key = "3f1c9a2e"                  # key id, or a unique prefix of at least 8 hex digits
@@ -28,6 +28,11 @@
 //! max_expiration_ahead = "31d"      # how far expiration may lie in the node's future
 //! ```
 //! A node without a policy file signs what its pinned coordinators ask (the behaviour before policies).
+//!
+//! Data-carrying requests ([`crate::wire::SignData`]) let the node see what it signs; for a key with a
+//! `[key.dnssec]` section every such request (and an Ed25519 message) is judged as RRSIG data under `dnssec-rrsig`,
+//! whatever hash mechanism the host named, and that hash must be the one the RRSIG's algorithm names. Signers build
+//! such data with [`RrsigBuilder`].
 //!
 //! Refusals name the [`Rule`] that failed (a [`Refused`]), which the node answers and audits with the rule.
 
@@ -427,6 +432,146 @@ impl RrsigData {
     }
 }
 
+/// A domain name in text (`www.example.com.`, `*.example.com`; letters, digits, `-`, `_`, and `*` as a whole
+/// first label) in lower-case uncompressed wire form, for [`RrsigBuilder`].
+pub fn wire_name(text: &str) -> Result<Vec<u8>, String> {
+    let trimmed = text.strip_suffix('.').unwrap_or(text);
+    let mut out = Vec::with_capacity(trimmed.len() + 2);
+    if !trimmed.is_empty() {
+        for (i, label) in trimmed.split('.').enumerate() {
+            let ok = (i == 0 && label == "*")
+                || label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let len = u8::try_from(label.len()).ok().filter(|l| (1..=63).contains(l));
+            let (true, Some(len)) = (ok, len) else {
+                return Err(format!("{text:?}: bad label {label:?}"));
+            };
+            out.push(len);
+            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    out.push(0);
+    if out.len() > 255 {
+        return Err(format!("{text:?}: longer than 255 octets"));
+    }
+    Ok(out)
+}
+
+/// RRSIG signature data as a signer builds it (the other side of [`RrsigData::parse`]): the RRSIG RDATA without
+/// the signature, then the RRset (every RR with the owner, type covered, class and original TTL) in canonical
+/// order. The fields are public so tests can also build data a node must refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrsigBuilder {
+    /// Type covered.
+    pub type_covered: u16,
+    /// DNSSEC algorithm.
+    pub algorithm: u8,
+    /// Labels field; `None`: the owner's label count, not counting a leading `*`.
+    pub labels: Option<u8>,
+    /// Original TTL (also the TTL of every RR, unless `rr_ttl`).
+    pub original_ttl: u32,
+    /// Signature expiration.
+    pub expiration: u32,
+    /// Signature inception.
+    pub inception: u32,
+    /// Key tag.
+    pub key_tag: u16,
+    /// Signer name, wire form.
+    pub signer: Vec<u8>,
+    /// Owner name, wire form.
+    pub owner: Vec<u8>,
+    /// Class of the RRs (IN).
+    pub class: u16,
+    /// TTL of the RRs when it is not the original TTL (only data a node refuses has that).
+    pub rr_ttl: Option<u32>,
+    /// The RDATA of each RR, canonical (uncompressed, lower-case names).
+    pub rdatas: Vec<Vec<u8>>,
+}
+
+impl RrsigBuilder {
+    /// An RRSIG of `type_covered` at `owner` by zone `signer` with `algorithm`: TTL 3600, class IN, times and key
+    /// tag 0 and no RR yet (set the fields, add RDATA with [`RrsigBuilder::rdata`]).
+    pub fn new(signer: &str, owner: &str, type_covered: u16, algorithm: u8) -> Result<RrsigBuilder, String> {
+        Ok(RrsigBuilder {
+            type_covered,
+            algorithm,
+            labels: None,
+            original_ttl: 3600,
+            expiration: 0,
+            inception: 0,
+            key_tag: 0,
+            signer: wire_name(signer)?,
+            owner: wire_name(owner)?,
+            class: CLASS_IN,
+            rr_ttl: None,
+            rdatas: Vec::new(),
+        })
+    }
+
+    /// Sets the validity period and key tag.
+    pub fn signed(mut self, inception: u32, expiration: u32, key_tag: u16) -> RrsigBuilder {
+        self.inception = inception;
+        self.expiration = expiration;
+        self.key_tag = key_tag;
+        self
+    }
+
+    /// Adds an RR with this RDATA.
+    pub fn rdata(mut self, rdata: &[u8]) -> RrsigBuilder {
+        self.rdatas.push(rdata.to_vec());
+        self
+    }
+
+    /// The signature data with the RRset in canonical order and without duplicates (RFC 4034 §6.3).
+    pub fn build(&self) -> Vec<u8> {
+        let mut rdatas: Vec<&Vec<u8>> = self.rdatas.iter().collect();
+        rdatas.sort();
+        rdatas.dedup();
+        self.encode(&rdatas)
+    }
+
+    /// The signature data with the RRs in the order given (to build unsorted data a node must refuse).
+    pub fn build_in_given_order(&self) -> Vec<u8> {
+        self.encode(&self.rdatas.iter().collect::<Vec<_>>())
+    }
+
+    fn encode(&self, rdatas: &[&Vec<u8>]) -> Vec<u8> {
+        let labels = self.labels.unwrap_or_else(|| {
+            let (count, wildcard) = Name::read(&self.owner)
+                .map(|(n, _)| (n.label_count(), n.is_wildcard()))
+                .unwrap_or((0, false));
+            u8::try_from(count - usize::from(wildcard)).unwrap_or(u8::MAX)
+        });
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.type_covered.to_be_bytes());
+        out.push(self.algorithm);
+        out.push(labels);
+        out.extend_from_slice(&self.original_ttl.to_be_bytes());
+        out.extend_from_slice(&self.expiration.to_be_bytes());
+        out.extend_from_slice(&self.inception.to_be_bytes());
+        out.extend_from_slice(&self.key_tag.to_be_bytes());
+        out.extend_from_slice(&self.signer);
+        for rdata in rdatas {
+            out.extend_from_slice(&self.owner);
+            out.extend_from_slice(&self.type_covered.to_be_bytes());
+            out.extend_from_slice(&self.class.to_be_bytes());
+            out.extend_from_slice(&self.rr_ttl.unwrap_or(self.original_ttl).to_be_bytes());
+            out.extend_from_slice(&u16::try_from(rdata.len()).unwrap_or(u16::MAX).to_be_bytes());
+            out.extend_from_slice(rdata);
+        }
+        out
+    }
+}
+
+/// The 32-bit RRSIG time (RFC 1982 serial arithmetic) `offset` seconds from `now` (Unix seconds).
+pub fn rrsig_time(now: u64, offset: i64) -> u32 {
+    // Truncation intended: RRSIG times are the low 32 bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let t = (now as i64).wrapping_add(offset) as u32;
+    t
+}
+
 /// `stamp` (a 32-bit RRSIG time, RFC 1982 serial arithmetic) as seconds relative to `now` (Unix seconds): the
 /// nearest time with those low 32 bits.
 fn relative_to_now(stamp: u32, now: u64) -> i64 {
@@ -644,11 +789,19 @@ pub enum PolicyError {
 }
 
 /// The mechanism names a policy may list.
-pub const MECHANISMS: [&str; 6] = [
+///
+/// Digest forms (the node cannot see what it signs): `rsa-pkcs1v15`, `rsa-pkcs1v15-digestinfo`, `rsa-pss`,
+/// `ecdsa`. Data forms (the node hashes the data itself, [`crate::wire::DataMechanism`]): `rsa-pkcs1v15-data`,
+/// `rsa-pss-data`, `ecdsa-data`, `ed25519` (Ed25519 always signs the data) and `dnssec-rrsig` (RRSIG data, checked
+/// against `[key.dnssec]`). A key whose list holds only data forms never signs a bare digest.
+pub const MECHANISMS: [&str; 9] = [
     "rsa-pkcs1v15",
     "rsa-pkcs1v15-digestinfo",
     "rsa-pss",
     "ecdsa",
+    "rsa-pkcs1v15-data",
+    "rsa-pss-data",
+    "ecdsa-data",
     "ed25519",
     "dnssec-rrsig",
 ];

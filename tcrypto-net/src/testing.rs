@@ -126,10 +126,15 @@ impl NodeProc {
                 let _ = tx.send(line);
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node did not start");
-        assert!(line.contains("listening on"), "{line}");
+        // What the node says before it listens (the signing policy it loaded, say) is skipped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).expect("node did not start");
+            if line.contains("listening on") {
+                break;
+            }
+        }
         self.child = Some(child);
     }
 
@@ -142,6 +147,30 @@ impl NodeProc {
             }
             Some(_) => false,
             None => true,
+        }
+    }
+
+    /// Writes `policy` as this node's signing policy (`<name>-policy.toml` beside its data directory, named by
+    /// `policy_file` in its configuration) and, when it runs, sends it SIGHUP to load it. The reload is
+    /// asynchronous: wait for its effect.
+    pub fn set_policy(&self, policy: &str) {
+        let file = self
+            .data
+            .parent()
+            .unwrap()
+            .join(format!("{}-policy.toml", self.public.name));
+        std::fs::write(&file, policy).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        if !text.contains("policy_file") {
+            let line = format!("policy_file = {:?}\n", file.display().to_string());
+            std::fs::write(&self.config, line + &text).unwrap();
+        }
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args(["-HUP", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill -HUP {}", child.id());
         }
     }
 

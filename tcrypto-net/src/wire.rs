@@ -70,6 +70,14 @@ const REQ_RESHARE_ABORT: u8 = 64;
 const REQ_RESHARE_RETIRE: u8 = 65;
 /// Response kind of [`ResponseBody::ReshareStatus`].
 const RESP_RESHARE_STATUS: u8 = 60;
+/// Request kind of [`RequestBody::SignData`].
+const REQ_SIGN_DATA: u8 = 70;
+/// Request kind of [`RequestBody::SignDataOptimistic`].
+const REQ_SIGN_DATA_OPTIMISTIC: u8 = 71;
+/// Request kind of [`RequestBody::EcdsaSignData`].
+const REQ_ECDSA_SIGN_DATA: u8 = 72;
+/// Request kind of [`RequestBody::DklsSignData`].
+const REQ_DKLS_SIGN_DATA: u8 = 73;
 
 /// Longest free-text field (error details, node names).
 pub const MAX_TEXT_LEN: usize = 1024;
@@ -254,6 +262,159 @@ impl Mechanism {
                 message: bounded(r.bytes()?, MAX_MESSAGE_LEN)?.to_vec(),
             },
             _ => return Err(DecodeError::Invalid("unknown mechanism")),
+        })
+    }
+}
+
+/// How a node turns the data of a data-carrying request ([`SignData`]) into what it signs: it hashes the data
+/// itself and builds the encoding, so its policy ([`crate::policy`]) judges the data, not a digest it cannot read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataMechanism {
+    /// A DNSSEC RRSIG: the data is the RRSIG RDATA without the signature, then the RRset in canonical form and
+    /// order (RFC 4034 §3.1.8.1), parsed strictly ([`crate::policy::RrsigData::parse`]). The RRSIG's algorithm
+    /// field chooses the encoding: 8 RSASHA256 and 10 RSASHA512 (PKCS#1 v1.5, RFC 5702), 13 ECDSAP256SHA256
+    /// (RFC 6605), 15 Ed25519 (RFC 8080).
+    DnssecRrsig,
+    /// RSASSA-PKCS1-v1_5 with `hash` over the data (PKCS#11 `CKM_SHA256_RSA_PKCS` and kin).
+    RsaPkcs1v15 {
+        /// The hash the node applies.
+        hash: HashAlg,
+    },
+    /// RSASSA-PSS with `hash` (and MGF1 of the same hash) over the data, with the caller's salt.
+    RsaPss {
+        /// The hash the node applies.
+        hash: HashAlg,
+        /// The salt.
+        salt: Vec<u8>,
+    },
+    /// ECDSA P-256 with `hash` over the data (PKCS#11 `CKM_ECDSA_SHA256` and kin).
+    Ecdsa {
+        /// The hash the node applies.
+        hash: HashAlg,
+    },
+    /// Pure Ed25519 over the data (the same signature as [`Mechanism::Ed25519`]).
+    Ed25519,
+}
+
+impl DataMechanism {
+    /// The name a policy lists and the audit log shows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataMechanism::DnssecRrsig => "dnssec-rrsig",
+            DataMechanism::RsaPkcs1v15 { .. } => "rsa-pkcs1v15-data",
+            DataMechanism::RsaPss { .. } => "rsa-pss-data",
+            DataMechanism::Ecdsa { .. } => "ecdsa-data",
+            DataMechanism::Ed25519 => "ed25519",
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            DataMechanism::DnssecRrsig => {
+                w.u8(1);
+            }
+            DataMechanism::RsaPkcs1v15 { hash } => {
+                w.u8(2);
+                hash.encode(w);
+            }
+            DataMechanism::RsaPss { hash, salt } => {
+                w.u8(3);
+                hash.encode(w);
+                w.bytes(salt);
+            }
+            DataMechanism::Ecdsa { hash } => {
+                w.u8(4);
+                hash.encode(w);
+            }
+            DataMechanism::Ed25519 => {
+                w.u8(5);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8()? {
+            1 => DataMechanism::DnssecRrsig,
+            2 => DataMechanism::RsaPkcs1v15 {
+                hash: HashAlg::decode(r)?,
+            },
+            3 => DataMechanism::RsaPss {
+                hash: HashAlg::decode(r)?,
+                salt: bounded(r.bytes()?, 512)?.to_vec(),
+            },
+            4 => DataMechanism::Ecdsa {
+                hash: HashAlg::decode(r)?,
+            },
+            5 => DataMechanism::Ed25519,
+            _ => return Err(DecodeError::Invalid("unknown data mechanism")),
+        })
+    }
+}
+
+/// The data of a data-carrying signing request and how to sign it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignData {
+    /// How the node hashes and encodes the data.
+    pub mechanism: DataMechanism,
+    /// The data (at most [`MAX_MESSAGE_LEN`] bytes).
+    pub data: Vec<u8>,
+}
+
+impl SignData {
+    /// What is signed: the digest form the node (and the coordinator, to verify the result) derives from the data:
+    /// the hash of the data with the mechanism's hash, or, for an RRSIG, the hash its algorithm field names. An
+    /// error when RRSIG data does not parse or names an algorithm other than 8, 10, 13 and 15.
+    pub fn digest_form(&self) -> Result<Mechanism, String> {
+        let data = &self.data;
+        Ok(match &self.mechanism {
+            DataMechanism::DnssecRrsig => {
+                let rrsig = crate::policy::RrsigData::parse(data).map_err(|e| format!("RRSIG data: {e}"))?;
+                match rrsig.algorithm {
+                    8 => Mechanism::RsaPkcs1v15 {
+                        hash: HashAlg::Sha256,
+                        digest: HashAlg::Sha256.digest(data),
+                    },
+                    10 => Mechanism::RsaPkcs1v15 {
+                        hash: HashAlg::Sha512,
+                        digest: HashAlg::Sha512.digest(data),
+                    },
+                    13 => Mechanism::Ecdsa {
+                        digest: HashAlg::Sha256.digest(data),
+                    },
+                    15 => Mechanism::Ed25519 {
+                        message: data.clone(),
+                    },
+                    a => return Err(format!("RRSIG data names DNSSEC algorithm {a} (8, 10, 13 or 15)")),
+                }
+            }
+            DataMechanism::RsaPkcs1v15 { hash } => Mechanism::RsaPkcs1v15 {
+                hash: *hash,
+                digest: hash.digest(data),
+            },
+            DataMechanism::RsaPss { hash, salt } => Mechanism::RsaPss {
+                hash: *hash,
+                digest: hash.digest(data),
+                salt: salt.clone(),
+            },
+            DataMechanism::Ecdsa { hash } => Mechanism::Ecdsa {
+                digest: hash.digest(data),
+            },
+            DataMechanism::Ed25519 => Mechanism::Ed25519 {
+                message: data.clone(),
+            },
+        })
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        self.mechanism.encode(w);
+        w.bytes(&self.data);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignData {
+            mechanism: DataMechanism::decode(r)?,
+            data: bounded(r.bytes()?, MAX_MESSAGE_LEN)?.to_vec(),
         })
     }
 }
@@ -471,6 +632,42 @@ pub enum RequestBody {
         round: u8,
         /// Encoded [`crate::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
+    },
+    /// [`RequestBody::Sign`] for data the node hashes itself ([`SignData`]), so its policy sees what it signs.
+    SignData {
+        /// The key.
+        key: KeyId,
+        /// The data and how to sign it.
+        data: SignData,
+    },
+    /// [`RequestBody::SignOptimistic`] for data the node hashes itself.
+    SignDataOptimistic {
+        /// The key.
+        key: KeyId,
+        /// The data and how to sign it.
+        data: SignData,
+    },
+    /// [`RequestBody::EcdsaSign`] for data the node hashes itself.
+    EcdsaSignData {
+        /// The P-256 key.
+        key: KeyId,
+        /// Run of the presignature.
+        run: SessionId,
+        /// Index of the presignature in its batch.
+        index: u32,
+        /// The data and how to sign it.
+        data: SignData,
+    },
+    /// [`RequestBody::DklsSign`] for data the node hashes itself.
+    DklsSignData {
+        /// The P-256 key.
+        key: KeyId,
+        /// The signing session.
+        run: SessionId,
+        /// The signing set, each member with its node's Ed25519 identity key.
+        signers: Vec<(SignerId, [u8; 32])>,
+        /// The data and how to sign it.
+        data: SignData,
     },
     /// Round 1 of a reshare (`crate::reshare`): a dealer deals (answers its dealing broadcast and one sealed
     /// sub-share per new holder), a new holder only records the run (answers no envelope).
@@ -775,6 +972,25 @@ impl DkgSetup {
 }
 
 /// Writes signer ids (count, then each).
+/// A signing set with each member's node identity key (DKLs23 signing requests).
+fn encode_signers(w: &mut Writer, signers: &[(SignerId, [u8; 32])]) {
+    let ids: Vec<SignerId> = signers.iter().map(|(id, _)| *id).collect();
+    encode_ids(w, &ids);
+    for (_, key) in signers {
+        w.raw(key);
+    }
+}
+
+fn decode_signers(r: &mut Reader<'_>) -> Result<Vec<(SignerId, [u8; 32])>, DecodeError> {
+    let ids = decode_ids(r)?;
+    if ids.len() > usize::from(u8::MAX) {
+        return Err(DecodeError::Invalid("more than 255 signers"));
+    }
+    ids.into_iter()
+        .map(|id| r.array::<32>().map(|k| (id, k)))
+        .collect()
+}
+
 fn encode_ids(w: &mut Writer, ids: &[SignerId]) {
     w.u32(u32::try_from(ids.len()).unwrap_or(u32::MAX));
     for id in ids {
@@ -862,6 +1078,10 @@ impl RequestBody {
             RequestBody::ReshareCommit { .. } => "reshare-commit",
             RequestBody::ReshareAbort { .. } => "reshare-abort",
             RequestBody::ReshareRetire { .. } => "reshare-retire",
+            RequestBody::SignData { .. } => "sign-data",
+            RequestBody::SignDataOptimistic { .. } => "sign-data-optimistic",
+            RequestBody::EcdsaSignData { .. } => "ecdsa-sign-data",
+            RequestBody::DklsSignData { .. } => "dkls-sign-data",
         }
     }
 }
@@ -1009,12 +1229,42 @@ impl Request {
                 w.u8(REQ_DKLS_SIGN);
                 key.encode(&mut w);
                 run.encode(&mut w);
-                let ids: Vec<SignerId> = signers.iter().map(|(id, _)| *id).collect();
-                encode_ids(&mut w, &ids);
-                for (_, key) in signers {
-                    w.raw(key);
-                }
+                encode_signers(&mut w, signers);
                 w.bytes(digest);
+            }
+            RequestBody::SignData { key, data } => {
+                w.u8(REQ_SIGN_DATA);
+                key.encode(&mut w);
+                data.encode(&mut w);
+            }
+            RequestBody::SignDataOptimistic { key, data } => {
+                w.u8(REQ_SIGN_DATA_OPTIMISTIC);
+                key.encode(&mut w);
+                data.encode(&mut w);
+            }
+            RequestBody::EcdsaSignData {
+                key,
+                run,
+                index,
+                data,
+            } => {
+                w.u8(REQ_ECDSA_SIGN_DATA);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                w.u32(*index);
+                data.encode(&mut w);
+            }
+            RequestBody::DklsSignData {
+                key,
+                run,
+                signers,
+                data,
+            } => {
+                w.u8(REQ_DKLS_SIGN_DATA);
+                key.encode(&mut w);
+                run.encode(&mut w);
+                encode_signers(&mut w, signers);
+                data.encode(&mut w);
             }
             RequestBody::DklsRound {
                 key,
@@ -1174,15 +1424,7 @@ impl Request {
             REQ_DKLS_SIGN => RequestBody::DklsSign {
                 key: KeyId::decode(&mut r)?,
                 run: SessionId::decode(&mut r)?,
-                signers: {
-                    let ids = decode_ids(&mut r)?;
-                    if ids.len() > usize::from(u8::MAX) {
-                        return Err(DecodeError::Invalid("more than 255 signers"));
-                    }
-                    ids.into_iter()
-                        .map(|id| r.array::<32>().map(|k| (id, k)))
-                        .collect::<Result<Vec<_>, _>>()?
-                },
+                signers: decode_signers(&mut r)?,
                 digest: {
                     let d = r.bytes()?;
                     if !(16..=64).contains(&d.len()) {
@@ -1190,6 +1432,26 @@ impl Request {
                     }
                     d.to_vec()
                 },
+            },
+            REQ_SIGN_DATA => RequestBody::SignData {
+                key: KeyId::decode(&mut r)?,
+                data: SignData::decode(&mut r)?,
+            },
+            REQ_SIGN_DATA_OPTIMISTIC => RequestBody::SignDataOptimistic {
+                key: KeyId::decode(&mut r)?,
+                data: SignData::decode(&mut r)?,
+            },
+            REQ_ECDSA_SIGN_DATA => RequestBody::EcdsaSignData {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                index: r.u32()?,
+                data: SignData::decode(&mut r)?,
+            },
+            REQ_DKLS_SIGN_DATA => RequestBody::DklsSignData {
+                key: KeyId::decode(&mut r)?,
+                run: SessionId::decode(&mut r)?,
+                signers: decode_signers(&mut r)?,
+                data: SignData::decode(&mut r)?,
             },
             REQ_DKLS_ROUND => RequestBody::DklsRound {
                 key: KeyId::decode(&mut r)?,
@@ -1756,6 +2018,55 @@ mod tests {
                 round: 3,
                 inbox: vec![vec![2; 5], vec![3; 6]],
             },
+            RequestBody::SignData {
+                key: KeyId([7; 32]),
+                data: SignData {
+                    mechanism: DataMechanism::DnssecRrsig,
+                    data: vec![1; 60],
+                },
+            },
+            RequestBody::SignData {
+                key: KeyId([7; 32]),
+                data: SignData {
+                    mechanism: DataMechanism::RsaPss {
+                        hash: HashAlg::Sha384,
+                        salt: vec![3; 48],
+                    },
+                    data: b"a document".to_vec(),
+                },
+            },
+            RequestBody::SignDataOptimistic {
+                key: KeyId([7; 32]),
+                data: SignData {
+                    mechanism: DataMechanism::RsaPkcs1v15 {
+                        hash: HashAlg::Sha512,
+                    },
+                    data: vec![],
+                },
+            },
+            RequestBody::EcdsaSignData {
+                key: KeyId([8; 32]),
+                run: sid(8),
+                index: 3,
+                data: SignData {
+                    mechanism: DataMechanism::Ecdsa {
+                        hash: HashAlg::Sha256,
+                    },
+                    data: vec![4; 10],
+                },
+            },
+            RequestBody::DklsSignData {
+                key: KeyId([8; 32]),
+                run: sid(9),
+                signers: vec![
+                    (SignerId::new(2).unwrap(), [2; 32]),
+                    (SignerId::new(3).unwrap(), [3; 32]),
+                ],
+                data: SignData {
+                    mechanism: DataMechanism::Ed25519,
+                    data: vec![5; 3],
+                },
+            },
         ];
         bodies
             .into_iter()
@@ -1880,7 +2191,8 @@ mod tests {
             .collect()
     }
 
-    /// The DKLs23, DKG-settlement and reshare request and response kinds are seeds of the `net_messages` fuzz target
+    /// The DKLs23, DKG-settlement, data-carrying and reshare request and response kinds are seeds of the
+    /// `net_messages` fuzz target
     /// (`fuzz/seeds/net_messages/`, rewritten here from the fixed samples, so they stay current).
     #[test]
     fn dkls_messages_are_fuzz_seeds() {
@@ -1888,7 +2200,18 @@ mod tests {
         let mut written = 0;
         for req in sample_requests() {
             let name = req.body.name();
-            if name.starts_with("dkls-") || name == "dkg-abandon" || name == "dkg-commit-served" {
+            if let RequestBody::SignData { data, .. }
+            | RequestBody::SignDataOptimistic { data, .. }
+            | RequestBody::EcdsaSignData { data, .. }
+            | RequestBody::DklsSignData { data, .. } = &req.body
+            {
+                // The data-carrying kinds, one seed per sample (two samples share a kind).
+                let bytes = req.encode();
+                assert_eq!(Request::decode(&bytes).unwrap(), req);
+                let file = format!("request-{name}-{}", data.mechanism.name());
+                std::fs::write(dir.join(file), bytes).unwrap();
+                written += 1;
+            } else if name.starts_with("dkls-") || name == "dkg-abandon" || name == "dkg-commit-served" {
                 let bytes = req.encode();
                 assert_eq!(Request::decode(&bytes).unwrap(), req);
                 std::fs::write(dir.join(format!("request-{name}")), bytes).unwrap();
@@ -1923,7 +2246,7 @@ mod tests {
             std::fs::write(dir.join(format!("response-reshare-status-{i}")), resp.encode()).unwrap();
             written += 1;
         }
-        assert_eq!(written, 16);
+        assert_eq!(written, 21);
     }
 
     fn reshare_bodies() -> (Vec<RequestBody>, Vec<ResponseBody>) {
@@ -2064,6 +2387,111 @@ mod tests {
             "22".repeat(20)
         );
         assert_eq!(hex::encode(req.encode()), expected);
+    }
+
+    #[test]
+    fn sign_data_encoding_is_pinned() {
+        let req = Request {
+            id: 1,
+            session: sid(0xaa),
+            issued_at_ms: 2,
+            body: RequestBody::SignData {
+                key: KeyId([0x11; 32]),
+                data: SignData {
+                    mechanism: DataMechanism::Ecdsa {
+                        hash: HashAlg::Sha256,
+                    },
+                    data: vec![0x22; 3],
+                },
+            },
+        };
+        let expected = format!(
+            "0180{}{}{}46{}0403{}{}",
+            "0000000000000001",
+            "aa".repeat(32),
+            "0000000000000002",
+            "11".repeat(32),
+            "00000003",
+            "222222"
+        );
+        assert_eq!(hex::encode(req.encode()), expected);
+    }
+
+    #[test]
+    fn unknown_data_mechanisms_and_oversized_data_are_refused() {
+        let req = |mechanism: DataMechanism, data: Vec<u8>| Request {
+            id: 1,
+            session: sid(1),
+            issued_at_ms: 2,
+            body: RequestBody::SignData {
+                key: KeyId([1; 32]),
+                data: SignData { mechanism, data },
+            },
+        };
+        let mut enc = req(DataMechanism::Ed25519, vec![1]).encode();
+        let kind = 2 + 8 + 32 + 8 + 1 + 32;
+        assert_eq!(enc[kind], 5);
+        enc[kind] = 6;
+        assert_eq!(
+            Request::decode(&enc),
+            Err(DecodeError::Invalid("unknown data mechanism"))
+        );
+        let big = req(DataMechanism::Ed25519, vec![0; MAX_MESSAGE_LEN + 1]).encode();
+        assert!(matches!(Request::decode(&big), Err(DecodeError::TooLong(_))));
+    }
+
+    #[test]
+    fn the_digest_form_of_data_is_its_hash_and_an_rrsig_names_its_own_hash() {
+        let data = SignData {
+            mechanism: DataMechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha384,
+            },
+            data: b"abc".to_vec(),
+        };
+        assert_eq!(
+            data.digest_form().unwrap(),
+            Mechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha384,
+                digest: HashAlg::Sha384.digest(b"abc"),
+            }
+        );
+        let rrsig = |algorithm: u8| {
+            crate::policy::RrsigBuilder::new("example.com.", "www.example.com.", 1, algorithm)
+                .unwrap()
+                .signed(1000, 2000, 7)
+                .rdata(&[192, 0, 2, 1])
+                .build()
+        };
+        let form = |algorithm: u8| {
+            SignData {
+                mechanism: DataMechanism::DnssecRrsig,
+                data: rrsig(algorithm),
+            }
+            .digest_form()
+        };
+        let d8 = rrsig(8);
+        assert_eq!(
+            form(8).unwrap(),
+            Mechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha256,
+                digest: HashAlg::Sha256.digest(&d8),
+            }
+        );
+        assert!(matches!(
+            form(10).unwrap(),
+            Mechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha512,
+                ..
+            }
+        ));
+        assert!(matches!(form(13).unwrap(), Mechanism::Ecdsa { digest } if digest.len() == 32));
+        assert!(matches!(form(15).unwrap(), Mechanism::Ed25519 { .. }));
+        assert!(form(7).is_err());
+        let garbage = SignData {
+            mechanism: DataMechanism::DnssecRrsig,
+            data: b"pay mallory".to_vec(),
+        };
+        assert!(garbage.digest_form().is_err());
     }
 
     #[test]

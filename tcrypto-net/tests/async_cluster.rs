@@ -1,6 +1,6 @@
 //! The coordinator on tokio over loopback mutual TLS: RSA signatures verified by the `rsa` crate, many in flight,
 //! a node down, delete; ECDSA P-256 and Ed25519 keys created by DKG and signing verified by `p256` /
-//! `ed25519-dalek`.
+//! `ed25519-dalek`; data-carrying requests (the nodes hash the data) for all three.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -12,6 +12,7 @@ use tcrypto_net::asynchronous::AsyncCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::embedded::EmbeddedNodes;
 use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::wire::{DataMechanism, SignData};
 
 #[test]
 fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
@@ -37,6 +38,22 @@ fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
             .collect();
         for ((_, m), r) in reqs.iter().zip(cluster.sign_many(reqs.clone()).await) {
             rsa_crate_verifies(&pk, m, &r.unwrap().bytes).unwrap();
+        }
+        // Data-carrying requests: each node hashes the data and builds the DigestInfo itself.
+        let data_reqs: Vec<_> = (0..8u32)
+            .map(|i| {
+                let mechanism = DataMechanism::RsaPkcs1v15 {
+                    hash: tcrypto::HashAlg::Sha256,
+                };
+                let data = i.to_be_bytes().to_vec();
+                (key, SignData { mechanism, data })
+            })
+            .collect();
+        for ((_, d), r) in data_reqs
+            .iter()
+            .zip(cluster.sign_many_data(data_reqs.clone()).await)
+        {
+            rsa_crate_verifies(&pk, &d.digest_form().unwrap(), &r.unwrap().bytes).unwrap();
         }
         let health = cluster.health().await;
         assert!(health.iter().all(|h| h.connected && h.failed == 0), "{health:?}");
@@ -80,6 +97,31 @@ fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
         // A fresh coordinator has no presignatures yet: its first ECDSA signatures use DKLs23 (k online).
         let (fast, dkls) = cluster.ecdsa_signatures_by_path();
         assert!(dkls >= 1 && fast + dkls == 24, "fast {fast}, DKLs23 {dkls}");
+        // The same keys asked with the data: the nodes hash it themselves.
+        for (key, mechanism) in [
+            (
+                ec,
+                DataMechanism::Ecdsa {
+                    hash: tcrypto::HashAlg::Sha256,
+                },
+            ),
+            (ed, DataMechanism::Ed25519),
+        ] {
+            let data = SignData {
+                mechanism: mechanism.clone(),
+                data: b"data, not a digest".to_vec(),
+            };
+            let sig = cluster
+                .sign_data(key, mechanism, data.data.clone())
+                .await
+                .unwrap();
+            ec_verifies(
+                &cluster.public_key(&key).unwrap(),
+                &data.digest_form().unwrap(),
+                &sig.bytes,
+            )
+            .unwrap();
+        }
         cluster.delete(ed).await.unwrap();
         assert_eq!(cluster.list(), vec![ec]);
     });

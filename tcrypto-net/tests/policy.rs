@@ -14,8 +14,8 @@ use common::NodeProc;
 use tcrypto::KeyId;
 use tcrypto_net::cluster::ClusterError;
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::policy::{dnskey_public_key, key_tag};
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody};
+use tcrypto_net::policy::{RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
+use tcrypto_net::wire::{Algorithm, DataMechanism, Mechanism, RequestBody, SignData};
 
 fn config() -> CoordinatorConfig {
     CoordinatorConfig {
@@ -28,49 +28,67 @@ fn config() -> CoordinatorConfig {
     }
 }
 
-fn wire_name(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in text.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        out.push(u8::try_from(label.len()).unwrap());
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// RRSIG signature data (RFC 4034 3.1.8.1) for one A record, times relative to now in seconds.
-fn rrsig_data(signer: &str, owner: &str, rtype: u16, tag: u16, inception: i64, expiration: i64) -> Vec<u8> {
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap();
-    let stamp = |offset: i64| u32::try_from((now + offset).rem_euclid(1 << 32)).unwrap();
-    let owner_wire = wire_name(owner);
-    let labels = u8::try_from(owner.trim_end_matches('.').split('.').count()).unwrap();
-    let mut out = Vec::new();
-    out.extend_from_slice(&rtype.to_be_bytes());
-    out.push(15);
-    out.push(labels);
-    out.extend_from_slice(&3600u32.to_be_bytes());
-    out.extend_from_slice(&stamp(expiration).to_be_bytes());
-    out.extend_from_slice(&stamp(inception).to_be_bytes());
-    out.extend_from_slice(&tag.to_be_bytes());
-    out.extend_from_slice(&wire_name(signer));
-    out.extend_from_slice(&owner_wire);
-    out.extend_from_slice(&rtype.to_be_bytes());
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&3600u32.to_be_bytes());
-    out.extend_from_slice(&4u16.to_be_bytes());
-    out.extend_from_slice(&[192, 0, 2, 1]);
-    out
+/// RRSIG signature data (RFC 4034 3.1.8.1) with `algorithm` for one A record, times relative to now in seconds.
+fn rrsig_data(
+    algorithm: u8,
+    signer: &str,
+    owner: &str,
+    rtype: u16,
+    tag: u16,
+    inception: i64,
+    expiration: i64,
+) -> Vec<u8> {
+    let now = now();
+    RrsigBuilder::new(signer, owner, rtype, algorithm)
+        .unwrap()
+        .signed(rrsig_time(now, inception), rrsig_time(now, expiration), tag)
+        .rdata(&[192, 0, 2, 1])
+        .build()
 }
 
-fn hup(node: &NodeProc) {
-    let pid = node.child.as_ref().unwrap().id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+/// What a stolen coordinator tries with a key of DNSSEC `algorithm` and key tag `tag`, and the rule each must fall
+/// to.
+fn forbidden(algorithm: u8, tag: u16) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let day = 86_400;
+    let data = |signer, owner, rtype, tag, inception, expiration| {
+        rrsig_data(algorithm, signer, owner, rtype, tag, inception, expiration)
+    };
+    vec![
+        (
+            "a record of example.net",
+            data("example.net.", "www.example.net.", 1, tag, -3600, 14 * day),
+            "zone-not-allowed",
+        ),
+        (
+            "valid for ten years",
+            data("example.com.", "www.example.com.", 1, tag, -3600, 3650 * day),
+            "expiration-too-far",
+        ),
+        (
+            "inception a year back",
+            data("example.com.", "www.example.com.", 1, tag, -365 * day, -350 * day),
+            "inception-too-old",
+        ),
+        (
+            "the DNSKEY set, a KSK's type",
+            data("example.com.", "example.com.", 48, tag, -3600, 14 * day),
+            "type-not-for-role",
+        ),
+        (
+            "another key tag",
+            data("example.com.", "www.example.com.", 1, tag ^ 1, -3600, 14 * day),
+            "key-tag-mismatch",
+        ),
+        (
+            "arbitrary bytes",
+            b"pay 1000 to mallory".to_vec(),
+            "malformed-data",
+        ),
+    ]
 }
 
 /// The rule of a policy refusal through the cluster (the test fails on anything else).
@@ -100,15 +118,31 @@ fn a_stolen_coordinator_signs_only_what_the_node_operators_policy_allows() {
     let (nodes, cluster, _identity) = common::pinned_cluster("policy", 5, config());
     let ed = cluster.create_key(Algorithm::Ed25519, 3).unwrap();
     let ec = cluster.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    let other = cluster.create_key(Algorithm::Ed25519, 3).unwrap();
     let (pk, shares) = common::rsa_key(1024, 3, 5, 31);
     let rsa = cluster.import_rsa_shares(&pk, &shares, &mut rand::rng()).unwrap();
     let public = cluster.public_key(&ed).unwrap();
     let tag = key_tag(256, 15, &dnskey_public_key(&public, 15).unwrap());
+    let ec_public = cluster.public_key(&ec).unwrap();
+    let ec_tag = key_tag(256, 13, &dnskey_public_key(&ec_public, 13).unwrap());
+    let rsa_public = cluster.public_key(&rsa).unwrap();
+    let rsa_tag = key_tag(256, 8, &dnskey_public_key(&rsa_public, 8).unwrap());
 
-    // Each node's operator: the Ed25519 key is an example.com ZSK for 30 days, the P-256 key signs RRSIG data
-    // only (no bare digests), and other keys (the RSA key) are refused.
+    // Each node's operator: the Ed25519, P-256 and RSA keys are example.com ZSKs for 30 days and sign RRSIG data
+    // only (no bare digests); other keys are refused.
     let policy = format!(
         r#"
+[[key]]
+key = "{rsa}"
+mechanisms = ["dnssec-rrsig"]
+[key.dnssec]
+zones = ["example.com."]
+role = "zsk"
+algorithm = 8
+max_validity = "30d"
+max_inception_age = "2h"
+max_expiration_ahead = "31d"
+
 [[key]]
 key = "{ed}"
 mechanisms = ["dnssec-rrsig"]
@@ -133,28 +167,16 @@ max_expiration_ahead = "31d"
 "#
     );
     for n in &nodes {
-        let file = n
-            .data
-            .parent()
-            .unwrap()
-            .join(format!("{}-policy.toml", n.public.name));
-        std::fs::write(&file, &policy).unwrap();
-        let text = std::fs::read_to_string(&n.config).unwrap();
-        std::fs::write(
-            &n.config,
-            format!("policy_file = {:?}\n{text}", file.display().to_string()),
-        )
-        .unwrap();
-        hup(n);
+        n.set_policy(&policy);
     }
-    // SIGHUP is handled asynchronously: wait until every node refuses the RSA key.
+    // SIGHUP is handled asynchronously: wait until every node refuses the key without a policy.
     let deadline = Instant::now() + Duration::from_secs(20);
     for i in 0..5 {
         loop {
             let answer = cluster.request(
                 i,
                 RequestBody::Sign {
-                    key: rsa,
+                    key: other,
                     mechanism: common::pkcs1_sha256(b"anything"),
                 },
             );
@@ -176,7 +198,7 @@ max_expiration_ahead = "31d"
     }
 
     // The allowed RRSIG is signed, and verifies.
-    let allowed = rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 14 * 86_400);
+    let allowed = rrsig_data(15, "example.com.", "www.example.com.", 1, tag, -3600, 14 * 86_400);
     let mech = Mechanism::Ed25519 {
         message: allowed.clone(),
     };
@@ -184,39 +206,7 @@ max_expiration_ahead = "31d"
     common::ec_verifies(&public, &mech, &sig.bytes).unwrap();
 
     // What the stolen coordinator tries, and the rule each must fall to.
-    let day = 86_400;
-    let attempts: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "a record of example.net",
-            rrsig_data("example.net.", "www.example.net.", 1, tag, -3600, 14 * day),
-            "zone-not-allowed",
-        ),
-        (
-            "valid for ten years",
-            rrsig_data("example.com.", "www.example.com.", 1, tag, -3600, 3650 * day),
-            "expiration-too-far",
-        ),
-        (
-            "inception a year back",
-            rrsig_data("example.com.", "www.example.com.", 1, tag, -365 * day, -350 * day),
-            "inception-too-old",
-        ),
-        (
-            "the DNSKEY set, a KSK's type",
-            rrsig_data("example.com.", "example.com.", 48, tag, -3600, 14 * day),
-            "type-not-for-role",
-        ),
-        (
-            "another key tag",
-            rrsig_data("example.com.", "www.example.com.", 1, tag ^ 1, -3600, 14 * day),
-            "key-tag-mismatch",
-        ),
-        (
-            "arbitrary bytes",
-            b"pay 1000 to mallory".to_vec(),
-            "malformed-data",
-        ),
-    ];
+    let attempts = forbidden(15, tag);
     for (what, data, rule) in &attempts {
         let got = refused_rule(cluster.sign(
             ed,
@@ -233,9 +223,16 @@ max_expiration_ahead = "31d"
         "mechanism-not-allowed"
     );
     assert_eq!(
-        refused_rule(cluster.sign(rsa, common::pkcs1_sha256(b"a document"))),
+        refused_rule(cluster.sign(
+            other,
+            Mechanism::Ed25519 {
+                message: b"a document".to_vec()
+            }
+        )),
         "no-policy-for-key"
     );
+
+    rsa_and_p256_data_requests_are_judged_by_every_node(&nodes, &cluster, (rsa, rsa_tag), (ec, ec_tag));
 
     // Every node asked refused with the rule in its audit log (a FROST signature asks k = 3 nodes at once; the
     // RSA key was asked of every node above); nothing but the allowed RRSIG was signed.
@@ -269,11 +266,15 @@ max_expiration_ahead = "31d"
         .iter()
         .map(|n| std::fs::read_to_string(n.data.join("audit.log")).unwrap())
         .filter(|log| {
-            log.lines()
-                .any(|l| (l.contains("op=sign ") || l.contains("op=ecdsa-sign")) && l.contains("outcome=ok"))
+            log.lines().any(|l| {
+                ["op=sign ", "op=ecdsa-sign ", "op=dkls-sign "]
+                    .iter()
+                    .any(|op| l.contains(op))
+                    && l.contains("outcome=ok")
+            })
         })
         .count();
-    assert_eq!(sign_ok, 0, "an RSA or ECDSA share was made");
+    assert_eq!(sign_ok, 0, "an RSA or ECDSA share was made for a digest");
 
     // `status` shows the policy; a policy file that no longer loads is reported there and, on SIGHUP, leaves the
     // previous policy in force.
@@ -290,14 +291,12 @@ max_expiration_ahead = "31d"
         text.contains("policy ") && text.contains(&format!("key {ed}")),
         "{text}"
     );
-    let file = nodes[0].data.parent().unwrap().join("node1-policy.toml");
-    std::fs::write(&file, "[[key]]\nkey = \"not hex\"\n").unwrap();
-    hup(&nodes[0]);
+    nodes[0].set_policy("[[key]]\nkey = \"not hex\"\n");
     std::thread::sleep(Duration::from_millis(500));
     let answer = cluster.request(
         0,
         RequestBody::Sign {
-            key: rsa,
+            key: other,
             mechanism: common::pkcs1_sha256(b"after a broken reload"),
         },
     );
@@ -310,4 +309,141 @@ max_expiration_ahead = "31d"
     assert!(text.contains("does not load"), "{text}");
     assert_ne!(out.status.code(), Some(0));
     let _: KeyId = ed;
+}
+
+/// The allowed RSA (algorithm 8) and P-256 (algorithm 13) RRSIGs are signed from their data and verify (with the
+/// `rsa` and `p256` crates); every forbidden one, sent as data to every node in each data-carrying request kind
+/// (RSA shares, ECDSA presignature shares, DKLs23 round 1), is refused by each node with the rule, and through the
+/// cluster with a typed policy refusal. A bare digest, and data whose hash is not the RRSIG algorithm's, are
+/// refused too.
+fn rsa_and_p256_data_requests_are_judged_by_every_node(
+    nodes: &[NodeProc],
+    cluster: &tcrypto_net::blocking::BlockingCluster,
+    (rsa, rsa_tag): (KeyId, u16),
+    (ec, ec_tag): (KeyId, u16),
+) {
+    let rrsig = |data: Vec<u8>| SignData {
+        mechanism: DataMechanism::DnssecRrsig,
+        data,
+    };
+    for (key, algorithm, tag) in [(rsa, 8, rsa_tag), (ec, 13, ec_tag)] {
+        let public = cluster.public_key(&key).unwrap();
+        let allowed = rrsig_data(
+            algorithm,
+            "example.com.",
+            "www.example.com.",
+            1,
+            tag,
+            -3600,
+            14 * 86_400,
+        );
+        let sig = cluster
+            .sign_data(key, DataMechanism::DnssecRrsig, allowed.clone())
+            .unwrap();
+        let digest_form = rrsig(allowed.clone()).digest_form().unwrap();
+        match &public {
+            tcrypto_net::algo::PublicKey::Rsa(pk) => {
+                common::rsa_crate_verifies(pk, &digest_form, &sig.bytes).unwrap();
+            }
+            p => common::ec_verifies(p, &digest_form, &sig.bytes).unwrap(),
+        }
+        for (what, data, rule) in forbidden(algorithm, tag) {
+            let audited_as = format!(
+                "message_sha256={}",
+                hex::encode(tcrypto::HashAlg::Sha256.digest(&data))
+            );
+            let result = cluster.sign_data(key, DataMechanism::DnssecRrsig, data.clone());
+            if rule == "malformed-data" {
+                // An honest coordinator does not even send what does not parse; a stolen one does (below).
+                assert!(
+                    matches!(&result, Err(ClusterError::Sign(SignError::BadRequest(d))) if d.contains(rule)),
+                    "{result:?}"
+                );
+            } else {
+                assert_eq!(refused_rule(result), rule, "algorithm {algorithm}: {what}");
+            }
+            for (i, node) in nodes.iter().enumerate() {
+                let run = tcrypto::SessionId([7; 32]);
+                let body = if algorithm == 8 {
+                    RequestBody::SignData {
+                        key,
+                        data: rrsig(data.clone()),
+                    }
+                } else if i % 2 == 0 {
+                    RequestBody::EcdsaSignData {
+                        key,
+                        run,
+                        index: 0,
+                        data: rrsig(data.clone()),
+                    }
+                } else {
+                    RequestBody::DklsSignData {
+                        key,
+                        run,
+                        signers: Vec::new(),
+                        data: rrsig(data.clone()),
+                    }
+                };
+                match cluster.request(i, body) {
+                    Err(ClusterError::Node { detail, .. }) => assert!(
+                        detail.starts_with("PolicyRefused") && detail.contains(rule),
+                        "{} on algorithm {algorithm}, {what}: {detail}",
+                        node.public.name
+                    ),
+                    other => panic!("{} signed {what}: {other:?}", node.public.name),
+                }
+                // Every node audited the refusals of this data, and answered none of them.
+                let log = std::fs::read_to_string(node.data.join("audit.log")).unwrap();
+                let lines: Vec<&str> = log.lines().filter(|l| l.contains(&audited_as)).collect();
+                assert!(
+                    lines.iter().any(|l| l.contains(&format!("rule={rule}"))),
+                    "{}: no refusal of {what} audited",
+                    node.public.name
+                );
+                assert!(
+                    lines.iter().all(|l| !l.contains("outcome=ok")),
+                    "{} signed {what}",
+                    node.public.name
+                );
+            }
+        }
+        // A bare digest, plain data the key's policy judges as RRSIG data, and a hash the RRSIG does not name.
+        let digest = rrsig(allowed.clone()).digest_form().unwrap();
+        assert_eq!(refused_rule(cluster.sign(key, digest)), "mechanism-not-allowed");
+        let (plain, other_hash) = if algorithm == 8 {
+            (
+                DataMechanism::RsaPkcs1v15 {
+                    hash: tcrypto::HashAlg::Sha256,
+                },
+                DataMechanism::RsaPkcs1v15 {
+                    hash: tcrypto::HashAlg::Sha512,
+                },
+            )
+        } else {
+            (
+                DataMechanism::Ecdsa {
+                    hash: tcrypto::HashAlg::Sha256,
+                },
+                DataMechanism::Ecdsa {
+                    hash: tcrypto::HashAlg::Sha384,
+                },
+            )
+        };
+        assert_eq!(
+            refused_rule(cluster.sign_data(key, plain.clone(), b"pay 1000 to mallory".to_vec())),
+            "malformed-data"
+        );
+        assert_eq!(
+            refused_rule(cluster.sign_data(key, other_hash, allowed.clone())),
+            "algorithm-mismatch"
+        );
+        // The same RRSIG data under the plain hashing mechanism a PKCS#11 host uses is signed.
+        let sig = cluster.sign_data(key, plain, allowed.clone()).unwrap();
+        match &public {
+            tcrypto_net::algo::PublicKey::Rsa(pk) => {
+                common::rsa_crate_verifies(pk, &digest_form, &sig.bytes).unwrap();
+            }
+            p => common::ec_verifies(p, &digest_form, &sig.bytes).unwrap(),
+        }
+    }
 }

@@ -31,6 +31,28 @@ pub fn example_cluster_csk(
     dnssec_sign::cluster::ClusterKey::new(cluster.clone(), key, &name("example."), options).unwrap()
 }
 
+/// Signed data of an RRSIG by `key` (apex `example.`) over one TXT record holding `text`: what a zone signer
+/// sends the cluster, which parses it strictly before it signs.
+#[allow(dead_code)]
+pub fn rrsig_message(key: &impl ZoneSigningKey, text: &str) -> Vec<u8> {
+    let dnskey = key.dnskey();
+    let mut rdata = vec![u8::try_from(text.len()).unwrap()];
+    rdata.extend_from_slice(text.as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    tcrypto_net::policy::RrsigBuilder::new("example.", "example.", 16, dnskey.algorithm)
+        .unwrap()
+        .signed(
+            tcrypto_net::policy::rrsig_time(now, -3600),
+            tcrypto_net::policy::rrsig_time(now, 86_400),
+            dnskey.key_tag(),
+        )
+        .rdata(&rdata)
+        .build()
+}
+
 pub fn name(s: &str) -> Name {
     Name::parse(s, None).unwrap()
 }

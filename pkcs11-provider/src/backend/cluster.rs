@@ -35,7 +35,9 @@ use tcrypto_net::cluster::{ClusterError, Engine as _};
 use tcrypto_net::config::CoordinatorConfigFile;
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, NodeIndex, SignError};
 use tcrypto_net::identity::{IdentityError, IdentityFile, SealedTlsIdentity};
-use tcrypto_net::wire::{Algorithm, ErrorCode, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::wire::{
+    Algorithm, DataMechanism, ErrorCode, Mechanism, RequestBody, ResponseBody, SignData,
+};
 
 use super::embedded::{deal_rsa, load_primes, rsa_bits, rsa_public};
 use super::{
@@ -257,9 +259,33 @@ impl ClusterBackend {
     }
 }
 
+/// The data-carrying form of a module sign request (the data of a hashing mechanism, or an Ed25519 message).
+fn data_request(request: &SignRequest) -> Option<SignData> {
+    let (mechanism, data) = match request {
+        SignRequest::WithData { data, hash, signed } => (
+            match signed.as_ref() {
+                SignRequest::RsaPkcs1 { .. } => DataMechanism::RsaPkcs1v15 { hash: *hash },
+                SignRequest::RsaPss { salt, .. } => DataMechanism::RsaPss {
+                    hash: *hash,
+                    salt: salt.clone(),
+                },
+                SignRequest::Ecdsa { .. } => DataMechanism::Ecdsa { hash: *hash },
+                _ => return None,
+            },
+            data,
+        ),
+        SignRequest::Ed25519 { message } => (DataMechanism::Ed25519, message),
+        _ => return None,
+    };
+    Some(SignData {
+        mechanism,
+        data: data.clone(),
+    })
+}
+
 /// The wire mechanism of a module sign request; the node builds the encoding from it.
 fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
-    Ok(match request {
+    Ok(match request.digest_form() {
         SignRequest::RsaPkcs1 { hash, digest } => Mechanism::RsaPkcs1v15 {
             hash: *hash,
             digest: digest.clone(),
@@ -278,6 +304,11 @@ fn mechanism(request: &SignRequest) -> Result<Mechanism, BackendError> {
         SignRequest::Ecdsa { prehash } => Mechanism::Ecdsa {
             digest: prehash.clone(),
         },
+        SignRequest::WithData { .. } => {
+            return Err(BackendError::Unsupported(
+                "a data request nested in a data request",
+            ));
+        }
     })
 }
 
@@ -354,13 +385,22 @@ impl Backend for ClusterBackend {
 
     fn sign(&self, key: &KeyRef, request: &SignRequest) -> Result<Vec<u8>, BackendError> {
         let id = key_id(key)?;
-        let mech = mechanism(request)?;
         let cluster = self.cluster()?;
-        let sig = self.with_refresh(|| cluster.sign(id, mech.clone()))?;
+        // The data of a hashing mechanism goes to the nodes, which judge it by their policy and hash it; digest
+        // mechanisms (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA) can only send the digest.
+        let sig = match data_request(request) {
+            Some(data) => {
+                self.with_refresh(|| cluster.sign_data(id, data.mechanism.clone(), data.data.clone()))?
+            }
+            None => {
+                let mech = mechanism(request)?;
+                self.with_refresh(|| cluster.sign(id, mech.clone()))?
+            }
+        };
         if !sig.culprits.is_empty() {
             tracing::warn!(culprits = ?sig.culprits, "cluster: misbehaving nodes excluded");
         }
-        match request {
+        match request.digest_form() {
             SignRequest::Ecdsa { .. } => ecdsa_raw(&sig.bytes),
             _ => Ok(sig.bytes),
         }
@@ -507,6 +547,69 @@ impl ClusterBackend {
 mod tests {
     use super::*;
     use tcrypto::HashAlg;
+
+    #[test]
+    fn hashing_mechanisms_send_the_data_and_digest_mechanisms_the_digest() {
+        let with = |hash: HashAlg, signed: SignRequest| SignRequest::WithData {
+            data: b"the data".to_vec(),
+            hash,
+            signed: Box::new(signed),
+        };
+        let pkcs1 = with(
+            HashAlg::Sha256,
+            SignRequest::RsaPkcs1 {
+                hash: HashAlg::Sha256,
+                digest: HashAlg::Sha256.digest(b"the data"),
+            },
+        );
+        let sent = data_request(&pkcs1).unwrap();
+        assert_eq!(
+            sent.mechanism,
+            DataMechanism::RsaPkcs1v15 {
+                hash: HashAlg::Sha256
+            }
+        );
+        assert_eq!(sent.data, b"the data");
+        // What the nodes sign for the data is what the module would have sent as a digest.
+        assert_eq!(sent.digest_form().unwrap(), mechanism(&pkcs1).unwrap());
+        let pss = with(
+            HashAlg::Sha384,
+            SignRequest::RsaPss {
+                hash: HashAlg::Sha384,
+                digest: HashAlg::Sha384.digest(b"the data"),
+                salt: vec![9; 48],
+            },
+        );
+        assert_eq!(
+            data_request(&pss).unwrap().digest_form().unwrap(),
+            mechanism(&pss).unwrap()
+        );
+        let ecdsa = with(
+            HashAlg::Sha512,
+            SignRequest::Ecdsa {
+                prehash: HashAlg::Sha512.digest(b"the data"),
+            },
+        );
+        assert_eq!(
+            data_request(&ecdsa).unwrap().digest_form().unwrap(),
+            mechanism(&ecdsa).unwrap()
+        );
+        assert!(data_request(&SignRequest::Ecdsa { prehash: vec![1; 32] }).is_none());
+        assert!(
+            data_request(&SignRequest::RsaPkcs1DigestInfo {
+                digest_info: vec![0x30]
+            })
+            .is_none()
+        );
+        assert_eq!(
+            data_request(&SignRequest::Ed25519 {
+                message: b"m".to_vec()
+            })
+            .unwrap()
+            .mechanism,
+            DataMechanism::Ed25519
+        );
+    }
 
     #[test]
     fn every_request_maps_to_the_same_wire_mechanism() {

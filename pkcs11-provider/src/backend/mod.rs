@@ -142,6 +142,27 @@ pub enum SignRequest {
         /// The message.
         message: Vec<u8>,
     },
+    /// A hashing mechanism's data as the caller gave it (`CKM_SHA256_RSA_PKCS`, `CKM_SHA*_RSA_PKCS_PSS`,
+    /// `CKM_ECDSA_SHA*`), with what the module derived from it: a backend whose signers judge data by a policy
+    /// sends the data (they hash it themselves); one that signs digests signs `signed`.
+    WithData {
+        /// The data.
+        data: Vec<u8>,
+        /// The hash the mechanism applies to it.
+        hash: HashAlg,
+        /// The digest form (an `RsaPkcs1`, `RsaPss` or `Ecdsa` request of `hash` of `data`).
+        signed: Box<SignRequest>,
+    },
+}
+
+impl SignRequest {
+    /// What a digest-signing backend signs: the digest form of a [`SignRequest::WithData`], else the request.
+    pub fn digest_form(&self) -> &SignRequest {
+        match self {
+            SignRequest::WithData { signed, .. } => signed,
+            other => other,
+        }
+    }
 }
 
 /// Why the backend failed.

@@ -106,6 +106,13 @@ impl Module {
                 return Err(Error::OperationActive);
             }
             let scheme = SignScheme::from_mechanism(m)?;
+            // Which mechanism a host signs with decides whether the nodes see the data (and their policy holds)
+            // or only a digest: logged so an operator can tell for their host.
+            tracing::info!(
+                mechanism = format_args!("{:#x}", m.ty),
+                data = scheme.sends_data(),
+                "C_SignInit"
+            );
             let o = i.visible(sh, key).map_err(|e| match e {
                 Error::ObjectHandleInvalid if !i.user_logged_in(slot) => Error::UserNotLoggedIn,
                 Error::ObjectHandleInvalid => Error::KeyHandleInvalid,

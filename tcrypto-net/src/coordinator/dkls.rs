@@ -40,7 +40,7 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use super::ec::{Tries, route_envelopes};
 use super::{Coordinator, NodeIndex, Op, OpId, SignError, Signature};
 use crate::sealed::Envelope;
-use crate::wire::{RequestBody, RequestId, ResponseBody};
+use crate::wire::{RequestBody, RequestId, ResponseBody, SignData};
 
 /// Most signing runs one DKLs23 signature may try.
 pub(super) const MAX_DKLS_ATTEMPTS: u32 = 8;
@@ -82,6 +82,8 @@ pub(super) struct PairOp {
 pub(super) struct DklsSignOp {
     pub(super) key: KeyId,
     digest: Vec<u8>,
+    /// The data of a data-carrying request (whose digest form `digest` is): the nodes are sent it instead.
+    data: Option<SignData>,
     /// The current attempt's session and signing set (empty between attempts).
     session: SessionId,
     signers: BTreeMap<SignerId, NodeIndex>,
@@ -142,7 +144,7 @@ impl Coordinator {
         let Some(Op::EcdsaSign(s)) = self.ops.remove(&op) else {
             return;
         };
-        let (key, digest, mut tries) = s.into_parts();
+        let (key, digest, data, mut tries) = s.into_parts();
         tries.attempts = 0;
         tracing::debug!(%key, "ECDSA signature goes to DKLs23");
         self.ops.insert(
@@ -150,6 +152,7 @@ impl Coordinator {
             Op::DklsSign(Box::new(DklsSignOp {
                 key,
                 digest,
+                data,
                 session: SessionId([0; 32]),
                 signers: BTreeMap::new(),
                 round: 0,
@@ -285,15 +288,23 @@ impl Coordinator {
         s.failed = false;
         s.pairs_only = true;
         s.tries.attempts += 1;
-        let (key, digest) = (s.key, s.digest.clone());
+        let (key, digest, data) = (s.key, s.digest.clone(), s.data.clone());
         let requests = set
             .iter()
             .map(|(id, node)| {
-                let body = RequestBody::DklsSign {
-                    key,
-                    run: session,
-                    signers: listed.clone(),
-                    digest: digest.clone(),
+                let body = match &data {
+                    Some(data) => RequestBody::DklsSignData {
+                        key,
+                        run: session,
+                        signers: listed.clone(),
+                        data: data.clone(),
+                    },
+                    None => RequestBody::DklsSign {
+                        key,
+                        run: session,
+                        signers: listed.clone(),
+                        digest: digest.clone(),
+                    },
                 };
                 (*id, *node, body)
             })

@@ -39,7 +39,7 @@ use super::ec::{Tries, route_envelopes};
 use super::pool::{Pool, PoolKind, Stocked};
 use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError, Signature};
 use crate::sealed::Envelope;
-use crate::wire::{RequestBody, RequestId, ResponseBody};
+use crate::wire::{RequestBody, RequestId, ResponseBody, SignData};
 
 /// Most presignatures one ECDSA signature may try.
 const MAX_ECDSA_ATTEMPTS: u32 = 8;
@@ -137,6 +137,8 @@ const CONCLUDE_ROUND: u8 = 7;
 pub(super) struct EcdsaSignOp {
     pub(super) key: KeyId,
     digest: Vec<u8>,
+    /// The data of a data-carrying request (whose digest form `digest` is): the nodes are sent it instead.
+    data: Option<SignData>,
     /// The session of the current presignature's requests (bound into the re-randomisation `δ`).
     session: SessionId,
     /// The presignature in use and its presigning set.
@@ -150,9 +152,9 @@ pub(super) struct EcdsaSignOp {
 }
 
 impl EcdsaSignOp {
-    /// The key, digest and attempts record (when the signature moves to DKLs23).
-    pub(super) fn into_parts(self) -> (KeyId, Vec<u8>, Tries) {
-        (self.key, self.digest, self.tries)
+    /// The key, digest, data and attempts record (when the signature moves to DKLs23).
+    pub(super) fn into_parts(self) -> (KeyId, Vec<u8>, Option<SignData>, Tries) {
+        (self.key, self.digest, self.data, self.tries)
     }
 }
 
@@ -160,10 +162,17 @@ impl Coordinator {
     /// Starts an ECDSA signature (called by `start_sign` for P-256 keys): with a presignature when the pool
     /// holds one with `k` usable members, else with DKLs23 (`super::dkls`); the pool refills in the background
     /// while `2k - 1` holders are usable.
-    pub(super) fn start_ecdsa_sign(&mut self, key: KeyId, digest: Vec<u8>, now: Instant) -> OpId {
+    pub(super) fn start_ecdsa_sign(
+        &mut self,
+        key: KeyId,
+        digest: Vec<u8>,
+        data: Option<SignData>,
+        now: Instant,
+    ) -> OpId {
         let op = self.new_op(Op::EcdsaSign(Box::new(EcdsaSignOp {
             key,
             digest,
+            data,
             session: self.fresh_session(),
             presignature: None,
             asked: HashMap::new(),
@@ -632,11 +641,19 @@ impl Coordinator {
         else {
             return;
         };
-        let body = RequestBody::EcdsaSign {
-            key: s.key,
-            run,
-            index,
-            digest: s.digest.clone(),
+        let body = match &s.data {
+            Some(data) => RequestBody::EcdsaSignData {
+                key: s.key,
+                run,
+                index,
+                data: data.clone(),
+            },
+            None => RequestBody::EcdsaSign {
+                key: s.key,
+                run,
+                index,
+                digest: s.digest.clone(),
+            },
         };
         let (request, session) = (self.next_request, s.session);
         s.used.insert(id);

@@ -16,68 +16,24 @@ fn name(text: &str) -> Vec<u8> {
     out
 }
 
-/// RRSIG signature data as a signer builds it.
-#[derive(Clone)]
-struct Sig {
-    type_covered: u16,
-    algorithm: u8,
-    labels: Option<u8>,
-    ttl: u32,
-    expiration: u32,
-    inception: u32,
-    key_tag: u16,
-    signer: Vec<u8>,
-    owner: Vec<u8>,
-    rdatas: Vec<Vec<u8>>,
-    class: u16,
-    rr_ttl: Option<u32>,
-}
+/// RRSIG signature data as a signer builds it (the public builder; tests mutate its fields).
+type Sig = RrsigBuilder;
 
 fn now32(offset: i64) -> u32 {
-    u32::try_from((i64::try_from(NOW).unwrap() + offset).rem_euclid(1 << 32)).unwrap()
+    rrsig_time(NOW, offset)
 }
 
-impl Sig {
+impl RrsigBuilder {
     fn a(owner: &str) -> Sig {
-        Sig {
-            type_covered: 1,
-            algorithm: 13,
-            labels: None,
-            ttl: 3600,
-            inception: now32(-3600),
-            expiration: now32(14 * i64::from(DAY)),
-            key_tag: 4242,
-            signer: name("example.com."),
-            owner: name(owner),
-            rdatas: vec![vec![192, 0, 2, 1], vec![192, 0, 2, 2]],
-            class: 1,
-            rr_ttl: None,
-        }
+        RrsigBuilder::new("example.com.", owner, 1, 13)
+            .unwrap()
+            .signed(now32(-3600), now32(14 * i64::from(DAY)), 4242)
+            .rdata(&[192, 0, 2, 1])
+            .rdata(&[192, 0, 2, 2])
     }
 
     fn bytes(&self) -> Vec<u8> {
-        let labels = self.labels.unwrap_or_else(|| {
-            let (owner, _) = Name::read(&self.owner).unwrap();
-            u8::try_from(owner.label_count() - usize::from(owner.is_wildcard())).unwrap()
-        });
-        let mut out = Vec::new();
-        out.extend_from_slice(&self.type_covered.to_be_bytes());
-        out.push(self.algorithm);
-        out.push(labels);
-        out.extend_from_slice(&self.ttl.to_be_bytes());
-        out.extend_from_slice(&self.expiration.to_be_bytes());
-        out.extend_from_slice(&self.inception.to_be_bytes());
-        out.extend_from_slice(&self.key_tag.to_be_bytes());
-        out.extend_from_slice(&self.signer);
-        for rdata in &self.rdatas {
-            out.extend_from_slice(&self.owner);
-            out.extend_from_slice(&self.type_covered.to_be_bytes());
-            out.extend_from_slice(&self.class.to_be_bytes());
-            out.extend_from_slice(&self.rr_ttl.unwrap_or(self.ttl).to_be_bytes());
-            out.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
-            out.extend_from_slice(rdata);
-        }
-        out
+        self.build_in_given_order()
     }
 }
 
@@ -420,7 +376,7 @@ mod properties {
             let owner = if labels.is_empty() { "example.com.".to_string() } else { format!("{}.example.com.", labels.join(".")) };
             let mut s = Sig::a(&owner);
             s.type_covered = rtype;
-            s.ttl = ttl;
+            s.original_ttl = ttl;
             s.inception = now32(-age);
             s.expiration = now32(-age + validity.min(31 * 86_400 + age - 1));
             s.rdatas = std::mem::take(&mut rdatas).into_iter().collect();
@@ -442,9 +398,45 @@ mod properties {
                 4 => s.expiration = s.inception.wrapping_add(30 * DAY + shift),
                 5 => s.inception = now32(-7_200 - i64::from(shift)),
                 6 => { s.inception = now32(i64::from(DAY)); s.expiration = now32(32 * i64::from(DAY) + i64::from(shift)); }
-                _ => s.rr_ttl = Some(s.ttl.wrapping_add(shift)),
+                _ => s.rr_ttl = Some(s.original_ttl.wrapping_add(shift)),
             }
             prop_assert!(check(&zsk(), &s).is_err());
+        }
+
+        /// The builder's canonical order is the parser's: RDATA in any order and with duplicates build into data
+        /// that parses, that the policy accepts exactly when it names the policy's algorithm, and whose digest form
+        /// (what a node signs for a data-carrying request) is the hash the algorithm names.
+        #[test]
+        fn built_rrsets_in_any_order_parse_and_hash_as_their_algorithm_says(
+            rdatas in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 1..8),
+            algorithm in prop::sample::select(vec![8u8, 10, 13, 15]),
+        ) {
+            use crate::wire::{DataMechanism, Mechanism, SignData};
+            use tcrypto::HashAlg;
+            let mut s = Sig::a("www.example.com.");
+            s.algorithm = algorithm;
+            s.rdatas = rdatas.clone();
+            let data = s.build();
+            let distinct: std::collections::BTreeSet<_> = rdatas.iter().collect();
+            prop_assert_eq!(RrsigData::parse(&data).unwrap().rr_count, distinct.len());
+            let verdict = zsk().check(&key(), "dnssec-rrsig", Some(&data), |_| Ok(None), NOW);
+            prop_assert_eq!(verdict.is_ok(), algorithm == 13, "{:?}", verdict);
+            let form = SignData { mechanism: DataMechanism::DnssecRrsig, data: data.clone() }.digest_form().unwrap();
+            let expected = match algorithm {
+                8 => Mechanism::RsaPkcs1v15 { hash: HashAlg::Sha256, digest: HashAlg::Sha256.digest(&data) },
+                10 => Mechanism::RsaPkcs1v15 { hash: HashAlg::Sha512, digest: HashAlg::Sha512.digest(&data) },
+                13 => Mechanism::Ecdsa { digest: HashAlg::Sha256.digest(&data) },
+                _ => Mechanism::Ed25519 { message: data.clone() },
+            };
+            prop_assert_eq!(form, expected);
+            if distinct.len() > 1 {
+                let mut reversed = s.clone();
+                let mut sorted: Vec<Vec<u8>> = distinct.into_iter().cloned().collect();
+                sorted.reverse();
+                reversed.rdatas = sorted;
+                let refused = RrsigData::parse(&reversed.build_in_given_order()).unwrap_err();
+                prop_assert_eq!(refused.rule, Rule::NotSorted);
+            }
         }
 
         /// The parser never panics and never accepts what does not re-encode from its own fields.
