@@ -516,14 +516,14 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     common::p256_signs_with_every_ecdsa_mechanism(&session, ec_public, ec_private, &ec_vk, b"cluster");
     p256_signs_from_eight_threads_at_once(&p11, slot, ec_private, &ec_vk);
 
-    // The operator refreshes and reshares the three keys from another coordinator (as `tcrypto-ctl refresh` and
-    // `reshare` do) while the module's session stays open: the same objects sign, under the same public keys,
-    // checked against the keys read before; a fresh pkcs11-tool process signs too.
+    // The operator refreshes the three keys from another coordinator (as `tcrypto-ctl refresh` does) while the
+    // module's session stays open: the same objects sign, under the same public keys, checked against the keys
+    // read before; a fresh pkcs11-tool process signs too.
     observer.refresh_keys().unwrap();
     observer.refresh(key).unwrap();
-    observer.reshare(ed_key, &[4, 3, 2, 1, 0], 3).unwrap();
+    observer.refresh(ed_key).unwrap();
     observer.refresh(ec_key).unwrap();
-    sign_all(b"after a refresh and a reshare");
+    sign_all(b"after a refresh");
     common::p256_signs_with_every_ecdsa_mechanism(&session, ec_public, ec_private, &ec_vk, b"reshared");
     assert_eq!(
         rsa_public(&session, public),
