@@ -419,13 +419,19 @@ impl AsyncCluster {
         if self.submit(|c, _, _| c.suspected_keys()).is_empty() {
             return Vec::new();
         }
+        let lists = self.key_lists().await;
+        self.submit(|c, _, _| c.settle_suspicions(&lists))
+    }
+
+    /// Every answering node's key list (`ListKeys`).
+    async fn key_lists(&self) -> BTreeMap<NodeIndex, Vec<crate::wire::KeyInfo>> {
         let mut lists = BTreeMap::new();
         for i in 0..self.nodes.len() {
             if let Ok(ResponseBody::Keys(k)) = self.request(i, RequestBody::ListKeys).await {
                 lists.insert(i, k);
             }
         }
-        self.submit(|c, _, _| c.settle_suspicions(&lists))
+        lists
     }
 
     /// Distributes the shares of an RSA key (signer `i` to node `i - 1`) and registers the key.
@@ -470,12 +476,7 @@ impl AsyncCluster {
 
     /// Asks every node for its keys and registers those that at least `k` nodes agree on.
     pub async fn refresh_keys(&self) -> Vec<KeyId> {
-        let mut lists = BTreeMap::new();
-        for i in 0..self.nodes.len() {
-            if let Ok(ResponseBody::Keys(k)) = self.request(i, RequestBody::ListKeys).await {
-                lists.insert(i, k);
-            }
-        }
+        let lists = self.key_lists().await;
         self.submit(|c, _, _| c.learn_keys(&lists))
     }
 

@@ -542,38 +542,35 @@ impl<E: Engine> Cluster<E> {
         if self.engine.submit(|c, _, _| c.suspected_keys()).is_empty() {
             return Vec::new();
         }
+        let lists = self.key_lists();
+        self.engine.submit(|c, _, _| c.settle_suspicions(&lists))
+    }
+
+    /// Every answering node's key list (`ListKeys`).
+    fn key_lists(&self) -> BTreeMap<NodeIndex, Vec<KeyInfo>> {
         let mut lists = BTreeMap::new();
         for i in 0..self.nodes.len() {
             if let Ok(ResponseBody::Keys(keys)) = self.request(i, RequestBody::ListKeys) {
                 lists.insert(i, keys);
             }
         }
-        self.engine.submit(|c, _, _| c.settle_suspicions(&lists))
+        lists
     }
 
     /// Signs a batch with all requests in flight at once; results in input order.
     pub fn sign_many(&self, requests: Vec<(KeyId, Mechanism)>) -> Vec<Result<Signature, ClusterError>> {
-        let requests: Vec<(KeyId, SignRequest)> = requests
-            .into_iter()
-            .map(|(k, m)| (k, SignRequest::Digest(m)))
-            .collect();
-        let ops: Vec<OpId> = self
-            .engine
-            .submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
-        ops.into_iter()
-            .zip(requests)
-            .map(|(op, again)| self.signed(op, Some(again)))
-            .collect()
+        let ops = self.start_all(
+            requests
+                .into_iter()
+                .map(|(k, m)| (k, SignRequest::Digest(m)))
+                .collect(),
+        );
+        ops.into_iter().map(|op| self.wait_signature(op)).collect()
     }
 
     /// Asks every connected node for its keys and registers those that at least `k` nodes agree on.
     pub fn refresh_keys(&self) -> Result<Vec<KeyId>, ClusterError> {
-        let mut lists = BTreeMap::new();
-        for i in 0..self.nodes.len() {
-            if let Ok(ResponseBody::Keys(keys)) = self.request(i, RequestBody::ListKeys) {
-                lists.insert(i, keys);
-            }
-        }
+        let lists = self.key_lists();
         Ok(self.engine.submit(|c, _, _| c.learn_keys(&lists)))
     }
 
