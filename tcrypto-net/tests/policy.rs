@@ -130,42 +130,23 @@ fn a_stolen_coordinator_signs_only_what_the_node_operators_policy_allows() {
 
     // Each node's operator: the Ed25519, P-256 and RSA keys are example.com ZSKs for 30 days and sign RRSIG data
     // only (no bare digests); other keys are refused.
-    let policy = format!(
-        r#"
+    let zsk = |key: &dyn std::fmt::Display, algorithm: u8| {
+        format!(
+            r#"
 [[key]]
-key = "{rsa}"
+key = "{key}"
 mechanisms = ["dnssec-rrsig"]
 [key.dnssec]
 zones = ["example.com."]
 role = "zsk"
-algorithm = 8
-max_validity = "30d"
-max_inception_age = "2h"
-max_expiration_ahead = "31d"
-
-[[key]]
-key = "{ed}"
-mechanisms = ["dnssec-rrsig"]
-[key.dnssec]
-zones = ["example.com."]
-role = "zsk"
-algorithm = 15
-max_validity = "30d"
-max_inception_age = "2h"
-max_expiration_ahead = "31d"
-
-[[key]]
-key = "{ec}"
-mechanisms = ["dnssec-rrsig"]
-[key.dnssec]
-zones = ["example.com."]
-role = "zsk"
-algorithm = 13
+algorithm = {algorithm}
 max_validity = "30d"
 max_inception_age = "2h"
 max_expiration_ahead = "31d"
 "#
-    );
+        )
+    };
+    let policy = [zsk(&rsa, 8), zsk(&ed, 15), zsk(&ec, 13)].concat();
     for n in &nodes {
         n.set_policy(&policy);
     }
