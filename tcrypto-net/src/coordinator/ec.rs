@@ -1171,13 +1171,13 @@ impl Coordinator {
         op
     }
 
-    /// Asks up to `k` + [`CoordinatorConfig::frost_spare_holders`] usable holders for `count` fresh session
-    /// commitments.
-    fn frost_refill(&mut self, key: KeyId, count: usize, now: Instant) -> bool {
+    /// Asks up to `k` + [`CoordinatorConfig::frost_spare_holders`] usable holders, none in `avoid` (the nodes the
+    /// first waiting signature must not use), for `count` fresh session commitments.
+    fn frost_refill(&mut self, key: KeyId, count: usize, avoid: &BTreeSet<NodeIndex>, now: Instant) -> bool {
         let Some(k) = self.threshold_of(&key) else {
             return false;
         };
-        let holders = self.usable_members(&self.usable_holders(&key, now), &BTreeSet::new(), now);
+        let holders = self.usable_members(&self.usable_holders(&key, now), avoid, now);
         if holders.len() < k {
             return false;
         }
@@ -1508,8 +1508,14 @@ impl PoolKind for FrostSessions {
         k
     }
 
-    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool {
-        c.frost_refill(key, want, now)
+    fn refill(
+        c: &mut Coordinator,
+        key: KeyId,
+        want: usize,
+        avoid: &BTreeSet<NodeIndex>,
+        now: Instant,
+    ) -> bool {
+        c.frost_refill(key, want, avoid, now)
     }
 
     fn dispatch(

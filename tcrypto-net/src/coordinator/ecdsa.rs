@@ -87,7 +87,14 @@ impl PoolKind for Presignatures {
         2 * k - 1
     }
 
-    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool {
+    fn refill(
+        c: &mut Coordinator,
+        key: KeyId,
+        want: usize,
+        _avoid: &BTreeSet<NodeIndex>,
+        now: Instant,
+    ) -> bool {
+        // Presigning needs 2k - 1 holders; a signature then takes any k of them it does not avoid.
         c.presign_start(key, want, now)
     }
 

@@ -67,8 +67,15 @@ pub(super) trait PoolKind {
     fn refill_quorum(k: usize) -> usize;
     /// What a refill is and who it needs, for error messages.
     const REFILL: &'static str;
-    /// Starts making about `want` entries; `false` if that is impossible now.
-    fn refill(c: &mut Coordinator, key: KeyId, want: usize, now: Instant) -> bool;
+    /// Starts making about `want` entries; `false` if that is impossible now. `avoid`: nodes the first waiting
+    /// signature must not use (a scheme whose entries need no more than `k` members makes them elsewhere).
+    fn refill(
+        c: &mut Coordinator,
+        key: KeyId,
+        want: usize,
+        avoid: &BTreeSet<NodeIndex>,
+        now: Instant,
+    ) -> bool;
     /// Signature `op` waited on a pool that cannot be refilled: the scheme may sign it another way (`true`:
     /// taken over) instead of failing it.
     fn starved(c: &mut Coordinator, op: OpId, now: Instant) -> bool {
@@ -174,6 +181,15 @@ impl Coordinator {
                 }
                 continue;
             };
+            if self.reachable_holders(&key, &avoid, now) < k {
+                // No entry can ever serve it (it avoids too many holders): another way, or its error now, rather
+                // than refills that cannot help it.
+                if let Some(p) = P::pools_mut(self).get_mut(&key) {
+                    p.waiting.pop_front();
+                }
+                self.pool_give_up::<P>(op, key, k, now);
+                continue;
+            }
             // The first entry with k usable members; entries that can no longer get there are dropped.
             let mut chosen = None;
             let mut dead = Vec::new();
@@ -202,6 +218,32 @@ impl Coordinator {
         self.pool_refill_if_low::<P>(key, k, now);
     }
 
+    /// Holders of `key` not in `avoid` that are usable or being connected.
+    fn reachable_holders(&self, key: &KeyId, avoid: &BTreeSet<NodeIndex>, now: Instant) -> usize {
+        self.keys.get(key).map_or(0, |known| {
+            known
+                .holders
+                .values()
+                .filter(|n| !avoid.contains(n) && (self.usable(**n, now) || self.connecting(**n)))
+                .count()
+        })
+    }
+
+    /// Signature `op` cannot be served by the pool: the scheme signs it another way, or it fails with what its
+    /// attempts met.
+    fn pool_give_up<P: PoolKind>(&mut self, op: OpId, key: KeyId, k: usize, now: Instant) {
+        if P::starved(self, op, now) {
+            return;
+        }
+        let available = self.usable_holders(&key, now).len();
+        let (failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
+            Some(t) => (t.failures.clone(), t.culprits.clone()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let err = self.unavailable(available, k, &failures, &culprits);
+        self.finish_sign(op, Err(err));
+    }
+
     /// Refills below the low watermark, or when signatures wait and nothing is on the way; fails the waiting
     /// signatures when no refill can be made.
     fn pool_refill_if_low<P: PoolKind>(&mut self, key: KeyId, k: usize, now: Instant) {
@@ -216,7 +258,14 @@ impl Coordinator {
         }
         let want = high.max(1).saturating_sub(stock).max(pool.waiting.len()).max(1);
         let gave_up = pool.failed_refills >= MAX_FAILED_REFILLS;
-        if (!gave_up && P::refill(self, key, want, now)) || !starving {
+        let avoid = pool
+            .waiting
+            .front()
+            .and_then(|op| self.ops.get(op))
+            .and_then(Op::tries)
+            .map(|t| t.avoid.clone())
+            .unwrap_or_default();
+        if (!gave_up && P::refill(self, key, want, &avoid, now)) || !starving {
             return;
         }
         let available = self.usable_holders(&key, now).len();
