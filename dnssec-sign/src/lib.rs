@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod denial;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod name;
 pub mod pkcs11;
 pub mod presentation;

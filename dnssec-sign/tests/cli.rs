@@ -33,6 +33,7 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
     let zsk = dir.path().join(zsk.trim());
     assert!(ksk.to_str().unwrap().contains("Kexample.+013+"));
     let out = dir.path().join("out.signed");
+    let metrics = dir.path().join("dnssec-sign.prom");
     let zone = data("features.zone");
     let (code, _, err) = cli(&[
         "sign",
@@ -44,6 +45,8 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
         "sha384",
         "-N",
         "increment",
+        "--metrics",
+        metrics.to_str().unwrap(),
         "-f",
         out.to_str().unwrap(),
         zone.to_str().unwrap(),
@@ -58,7 +61,17 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
     assert!(ok, "{o}");
     // Signed again from the previous output (--previous), from the same input: every RRSIG is kept, none is
     // made, and the result is as valid.
+    // The run's metrics file counts what the signed zone holds.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rrsigs = text
+        .lines()
+        .filter(|l| l.split_whitespace().take(4).any(|w| w == "RRSIG"))
+        .count();
+    assert_eq!(metric(&metrics, "rrsigs_made"), rrsigs as f64);
+    assert_eq!(metric(&metrics, "rrsigs_kept"), 0.0);
+    assert!(metric(&metrics, "last_success_timestamp_seconds") > 1.7e9);
     let again = dir.path().join("again.signed");
+    let again_metrics = dir.path().join("again.prom");
     let (code, stdout, err) = cli(&[
         "sign",
         "-o",
@@ -71,6 +84,8 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
         "increment",
         "--previous",
         out.to_str().unwrap(),
+        "--metrics",
+        again_metrics.to_str().unwrap(),
         "-f",
         again.to_str().unwrap(),
         zone.to_str().unwrap(),
@@ -89,12 +104,9 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
     let [kept, made, dropped] = numbers[..] else {
         panic!("{line}")
     };
-    let text = std::fs::read_to_string(&out).unwrap();
-    let rrsigs = text
-        .lines()
-        .filter(|l| l.split_whitespace().take(4).any(|w| w == "RRSIG"))
-        .count();
     assert_eq!((kept, made, dropped), (rrsigs, 0, 0), "{line}");
+    assert_eq!(metric(&again_metrics, "rrsigs_kept"), kept as f64);
+    assert_eq!(metric(&again_metrics, "rrsigs_made"), 0.0);
     let (code, stdout, _) = cli(&["verify", "-o", "example", "-Z", again.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
     assert_validators_accept_without_ldns(&again);
@@ -125,6 +137,18 @@ fn keygen_sign_verify_ds_round_trip_through_the_cli() {
         norm(ds384.trim()),
         norm(bind384.lines().find(|l| l.contains(" DS ")).unwrap())
     );
+}
+
+/// The value of `dnssec_sign_<name>{zone="example."}` in a `--metrics` file (which ends with `# EOF`).
+fn metric(file: &std::path::Path, name: &str) -> f64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let prefix = format!("dnssec_sign_{name}{{zone=\"example.\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        .parse()
+        .unwrap()
 }
 
 fn assert_validators_accept_without_ldns(path: &std::path::Path) {

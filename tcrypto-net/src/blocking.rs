@@ -474,6 +474,7 @@ impl Cluster<BlockingEngine> {
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
         let coordinator = adjust(CoordinatorConfig {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            sign_timeout: Duration::from_millis(cfg.sign_timeout_ms),
             ..CoordinatorConfig::default()
         });
         let cluster = Self::connect_tls(&identity, &nodes, coordinator)?;

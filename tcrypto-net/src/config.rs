@@ -23,7 +23,8 @@
 //! ```toml
 //! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`, sealed
 //! passphrase_file = "/etc/tcrypto/coordinator.pass"  # or $TCRYPTO_COORDINATOR_PASSPHRASE
-//! request_timeout_ms = 5000
+//! request_timeout_ms = 5000                         # one node's answer
+//! sign_timeout_ms = 60000                           # one signature, all retries included
 //! data_dir = "/var/lib/tcrypto-coordinator"          # pending DKG deliveries
 //!
 //! [[nodes]]
@@ -283,6 +284,10 @@ pub struct CoordinatorConfigFile {
     /// Per-node answer timeout.
     #[serde(default = "default_timeout")]
     pub request_timeout_ms: u64,
+    /// Longest time one signature may take in all (retries, pool waits); then it fails with what its attempts
+    /// met.
+    #[serde(default = "default_sign_timeout")]
+    pub sign_timeout_ms: u64,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
     /// Directory for the coordinator's own state (the pending DKG deliveries of nodes that were down when a key
@@ -293,6 +298,10 @@ pub struct CoordinatorConfigFile {
 
 fn default_timeout() -> u64 {
     5000
+}
+
+fn default_sign_timeout() -> u64 {
+    60_000
 }
 
 impl CoordinatorConfigFile {

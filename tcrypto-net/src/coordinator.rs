@@ -73,6 +73,10 @@ pub const MIN_CONNECT_GRACE: Duration = Duration::from_millis(100);
 pub struct CoordinatorConfig {
     /// How long to wait for one node's answer before asking another.
     pub request_timeout: Duration,
+    /// Longest time one signature may take, whatever its retries, pool waits and protocol switches: then it
+    /// fails with what its attempts met, so a caller (a PKCS#11 consumer, a zone signer) never waits without
+    /// bound.
+    pub sign_timeout: Duration,
     /// Longest back-off of a failing node before it is preferred again.
     pub max_backoff: Duration,
     /// First delay before a node whose connection failed or dropped is tried again; doubled after every failed
@@ -112,6 +116,7 @@ impl Default for CoordinatorConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(5),
+            sign_timeout: Duration::from_secs(60),
             max_backoff: Duration::from_secs(5),
             min_reconnect_backoff: Duration::from_millis(100),
             max_reconnect_backoff: Duration::from_secs(2),
@@ -407,6 +412,9 @@ pub struct Coordinator {
     parked: BTreeSet<OpId>,
     /// Nodes suspected of misbehaving with a key, until the nodes confirm the key's sharing.
     suspicions: BTreeMap<KeyId, Vec<suspicion::Suspect>>,
+    /// When each signature in flight gives up ([`CoordinatorConfig::sign_timeout`]), by op and in time order.
+    sign_deadline: HashMap<OpId, Instant>,
+    sign_deadlines: BTreeSet<(Instant, OpId)>,
 }
 
 impl Coordinator {
@@ -419,6 +427,8 @@ impl Coordinator {
             ops: HashMap::new(),
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
+            sign_deadline: HashMap::new(),
+            sign_deadlines: BTreeSet::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             next_request: 1,
@@ -938,10 +948,8 @@ impl Coordinator {
             })
             .min();
         let request = self.deadlines.first().map(|(t, _)| *t);
-        match (retry, request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let sign = self.sign_deadlines.first().map(|(t, _)| *t);
+        [retry, request, sign].into_iter().flatten().min()
     }
 
     /// Operations not yet finished.
@@ -1057,6 +1065,24 @@ impl Coordinator {
     }
 
     fn start_signature(
+        &mut self,
+        key: KeyId,
+        mechanism: Mechanism,
+        data: Option<SignData>,
+        now: Instant,
+        unix_ms: u64,
+        rng: &mut impl CryptoRng,
+    ) -> OpId {
+        let op = self.begin_signature(key, mechanism, data, now, unix_ms, rng);
+        if self.ops.contains_key(&op) {
+            let deadline = now + self.cfg.sign_timeout;
+            self.sign_deadline.insert(op, deadline);
+            self.sign_deadlines.insert((deadline, op));
+        }
+        op
+    }
+
+    fn begin_signature(
         &mut self,
         key: KeyId,
         mechanism: Mechanism,
@@ -1213,6 +1239,9 @@ impl Coordinator {
 
     fn finish_sign(&mut self, op: OpId, result: Result<Signature, SignError>) {
         self.parked.remove(&op);
+        if let Some(t) = self.sign_deadline.remove(&op) {
+            self.sign_deadlines.remove(&(t, op));
+        }
         if self.ops.remove(&op).is_some() {
             // A request the coordinator gives up on leaves a line in the host's log (the module's log_file,
             // dnssec-sign's standard error), not only an error code at the caller.
@@ -1294,7 +1323,8 @@ impl Coordinator {
             .unwrap_or_default()
     }
 
-    /// Fails requests whose deadline passed; their operations fall back to other nodes.
+    /// Fails requests whose deadline passed (their operations fall back to other nodes), then signatures that
+    /// ran out of time ([`CoordinatorConfig::sign_timeout`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
@@ -1302,6 +1332,33 @@ impl Coordinator {
             }
             self.fail_request(id, "timed out".into(), now);
         }
+        while let Some(&(deadline, op)) = self.sign_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.sign_timed_out(op, now);
+        }
+    }
+
+    /// Signature `op` ran out of time: it fails with what its attempts met.
+    fn sign_timed_out(&mut self, op: OpId, now: Instant) {
+        let key = self.ops.get(&op).and_then(Op::signing_key);
+        let needed = key.and_then(|k| self.threshold_of(&k)).unwrap_or(0);
+        let available = key.map_or(0, |k| self.usable_holders(&k, now).len());
+        let (mut failures, culprits) = match self.ops.get(&op) {
+            Some(Op::Sign(s)) => (s.failures.clone(), s.culprits.clone()),
+            Some(o) => o
+                .tries()
+                .map(|t| (t.failures.clone(), t.culprits.clone()))
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
+        failures.push((
+            "coordinator".to_string(),
+            format!("no signature within {:?} (sign_timeout)", self.cfg.sign_timeout),
+        ));
+        let err = self.unavailable(available, needed, &failures, &culprits);
+        self.finish_sign(op, Err(err));
     }
 
     /// Handles one frame received from `node`. A frame that does not decode, or answers a request this node was

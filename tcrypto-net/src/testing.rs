@@ -174,6 +174,19 @@ impl NodeProc {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the running `serve` process, as a hung host: its connections
+    /// stay open and nothing is answered.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {signal} {}", child.id());
+        }
+    }
+
     /// Kills the `serve` process (if running) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

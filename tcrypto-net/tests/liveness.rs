@@ -2,6 +2,7 @@
 //! restarted while one long-lived coordinator keeps signing; requests during the outage fail fast and name the
 //! down nodes, and signing resumes by itself once the nodes are back (RSA, ECDSA P-256, Ed25519). A fresh
 //! coordinator with one node down, or with one host that never answers, starts at once instead of waiting for it.
+//! Hung nodes (SIGSTOP) make a signature fail at the coordinator's `sign_timeout`, never block it without bound.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -436,4 +437,44 @@ fn a_creation_given_up_by_another_coordinator_can_no_longer_be_committed_by_its_
         assert!(why.starts_with("UnknownKey"), "{why}");
     }
     settled_to(&settler, &[key]);
+}
+
+/// Three of five nodes hang (SIGSTOP: connections open, nothing answered) with a request timeout longer than the
+/// signature timeout: each signature fails at its `sign_timeout` with an error saying so, for every algorithm,
+/// instead of blocking its caller; once the nodes are thawed, signing resumes by itself.
+#[test]
+fn signatures_fail_at_the_sign_timeout_while_nodes_hang_and_resume_when_they_thaw() {
+    let cfg = CoordinatorConfig {
+        request_timeout: Duration::from_secs(120),
+        sign_timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let (nodes, cluster, _) = common::pinned_cluster("liveness-frozen", 5, cfg);
+    let keys: Vec<(KeyId, Algorithm)> = [Algorithm::Ed25519, Algorithm::EcdsaP256]
+        .into_iter()
+        .map(|a| (cluster.create_key(a, 3).unwrap(), a))
+        .collect();
+    for (i, (key, algorithm)) in keys.iter().enumerate() {
+        sign_checked(&cluster, *key, *algorithm, i as u32).unwrap();
+    }
+    for n in &nodes[..3] {
+        n.freeze(true);
+    }
+    for (i, (key, algorithm)) in keys.iter().enumerate() {
+        // k = 3 of 5 with three hung: every signature needs a node that will not answer.
+        let err = sign_checked(&cluster, *key, *algorithm, 100 + i as u32).unwrap_err();
+        assert!(err.to_string().contains("sign_timeout"), "{algorithm:?}: {err}");
+    }
+    for n in &nodes[..3] {
+        n.freeze(false);
+    }
+    for (key, algorithm) in &keys {
+        let deadline = Instant::now() + RESUME_WITHIN;
+        let mut i = 200;
+        while let Err(e) = sign_checked(&cluster, *key, *algorithm, i) {
+            assert!(Instant::now() < deadline, "{algorithm:?} did not resume: {e}");
+            i += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

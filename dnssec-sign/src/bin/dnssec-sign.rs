@@ -235,6 +235,11 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Write this run's metrics (Prometheus text format: records, RRSIGs made, kept and dropped, times, the
+        /// time of success; with --cluster the coordinator's node metrics too) to this file, replaced whole (for
+        /// node_exporter's textfile collector).
+        #[arg(long)]
+        metrics: Option<PathBuf>,
         #[command(flatten)]
         pkcs11: Pkcs11Args,
         #[command(flatten)]
@@ -347,8 +352,11 @@ enum KeysCommand {
         /// Threshold of keys the cluster makes (ECDSA P-256, Ed25519) when the policy's key-source is cluster.
         #[arg(long = "cluster-threshold", default_value_t = 2)]
         cluster_threshold: u16,
+        /// Write this run's metrics to this file, replaced whole (as `dnssec-sign sign --metrics`).
+        #[arg(long)]
+        metrics: Option<PathBuf>,
         #[command(flatten)]
-        pkcs11: Pkcs11Args,
+        pkcs11: Box<Pkcs11Args>,
         #[command(flatten)]
         cluster: Box<ClusterArgs>,
     },
@@ -434,6 +442,18 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Writes a run's metrics file (`--metrics`), the coordinator's after them when cluster keys signed.
+fn write_metrics(
+    file: &std::path::Path,
+    zone: &Name,
+    stats: &dnssec_sign::sign::SignStats,
+    coordinator: Option<String>,
+) -> Res<()> {
+    let run = dnssec_sign::metrics::run_metrics(&zone.to_string(), stats, now_secs());
+    dnssec_sign::metrics::write_textfile(file, &dnssec_sign::metrics::with_coordinator(run, coordinator))
+        .map_err(|e| format!("{}: {e}", file.display()).into())
+}
+
 fn time_arg(s: Option<&str>) -> Res<Option<u32>> {
     match s {
         None => Ok(None),
@@ -475,6 +495,7 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
             trust_previous,
             now,
             threads,
+            metrics,
             pkcs11,
             cluster,
         } => {
@@ -587,6 +608,12 @@ fn run(cli: Cli, interactive: bool) -> Res<ExitCode> {
                     "RRSIGs: kept {}, made {}, dropped {}",
                     stats.kept, stats.rrsigs, stats.dropped
                 );
+            }
+            if let Some(file) = &metrics {
+                let coordinator = cluster_keys
+                    .first()
+                    .map(|k| tcrypto_net::metrics::coordinator_metrics(k.cluster()));
+                write_metrics(file, &signed.origin, &stats, coordinator)?;
             }
             tracing::info!(
                 output = %out.display(),
@@ -757,6 +784,7 @@ fn keys_command(command: KeysCommand) -> Res<ExitCode> {
             previous,
             now,
             cluster_threshold,
+            metrics,
             pkcs11,
             cluster,
         } => {
@@ -810,6 +838,13 @@ fn keys_command(command: KeysCommand) -> Res<ExitCode> {
                     "RRSIGs: kept {}, made {}, dropped {}",
                     stats.kept, stats.rrsigs, stats.dropped
                 );
+            }
+            if let Some(file) = &metrics {
+                let coordinator = sources
+                    .cluster
+                    .as_ref()
+                    .map(|c| tcrypto_net::metrics::coordinator_metrics(c));
+                write_metrics(file, &signed.origin, &stats, coordinator)?;
             }
             Ok(ExitCode::SUCCESS)
         }
