@@ -1,10 +1,11 @@
 //! Automatic rollovers under a simulated clock: `dnssec-sign keys sign` runs at every step over simulated weeks
-//! (with `--now` and `--previous`), a simulated parent publishes the DS set when the tool says so (after an
-//! operator's delay) and the operator confirms with `keys ds-seen --parent-ds`. Every snapshot passes our
-//! verifier, ldns-verify-zone, dnssec-verify and kzonecheck, and a resolver-view checker
-//! ([`check_resolver_view`]) holds across snapshots: whatever DS, DNSKEY RRset and signed RRset a resolver may
-//! hold at a time (each within its TTL, from any zone version some server may still serve) validate together.
-//! Negative tests show the checker catches a wrong schedule.
+//! (with `--now` and `--previous`), a simulated parent publishes the DS set when the tool says so or, in some
+//! tests, as the zone's CDS RRset says (after an operator's delay), and the operator confirms with `keys ds-seen
+//! --parent-ds`. Every snapshot passes our verifier, ldns-verify-zone, dnssec-verify and kzonecheck, and a
+//! resolver-view checker ([`check_resolver_view`]) holds across snapshots: whatever DS, DNSKEY RRset and signed
+//! RRset a resolver may hold at a time (each within its TTL, from any zone version some server may still serve)
+//! validate together. Negative tests show the checker catches a wrong schedule. One rollover runs on cluster keys
+//! of five real `tcrypto-node` daemons through the command line (`--cluster --now`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1232,4 +1233,58 @@ fn a_damaged_state_file_stops_the_run_naming_file_and_line_and_writes_nothing() 
     assert!(named(second) || named(second - 1), "{err}");
     assert!(!out_file.exists());
     assert_eq!(std::fs::read_to_string(&state_file).unwrap(), bad);
+}
+
+/// The `dnssec-sign` binary itself (`keys sign --cluster --now`, one process per step) rolls a combined key made
+/// by distributed key generation on five real `tcrypto-node` processes (3 of 5): the first CSK and its successor
+/// come from the daemons, every version passes the validators, the parent follows CDS, and the resolver view stays
+/// valid. Two daemons are killed (`kill -9`) during the rollover: the remaining three sign on.
+#[test]
+fn csk_rollover_of_a_cluster_key_on_node_daemons_through_the_command_line() {
+    use tcrypto_net::identity::TlsIdentity;
+    use tcrypto_net::testing::{NodeProc, node_binary, pin_peers, write_coordinator_config};
+    let mut op = Operator::new();
+    let d = op.dir.path().to_path_buf();
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let node_bin = node_binary();
+    let mut nodes: Vec<NodeProc> = (0..5)
+        .map(|i| NodeProc::create(&node_bin, "rollover test", &d, i, 60, &coordinator))
+        .collect();
+    pin_peers(&nodes);
+    for n in &mut nodes {
+        n.start();
+    }
+    let config = write_coordinator_config(&d, &coordinator, &nodes, 2000);
+    op.extra_sign_args = ["--cluster", config.to_str().unwrap(), "--cluster-threshold", "3"]
+        .map(String::from)
+        .to_vec();
+    op.parent_follows_cds = true;
+    let policy = policy_text(13, "csk", "key-source = \"cluster\"\ncsk-lifetime = \"3d\"");
+    let t0 = start();
+    op.run(t0, t0 + 3 * DAY, 2 * DAY, &|_| policy.clone());
+    assert!(
+        op.logged("Csk rollover started").is_some(),
+        "{:?}",
+        op.history.log
+    );
+    // two of five daemons die in the middle of the rollover; the other three are enough
+    nodes[0].kill();
+    nodes[3].kill();
+    op.run(t0 + 3 * DAY + 1, t0 + 6 * DAY, 2 * DAY, &|_| policy.clone());
+    let h = &op.history;
+    let ready = op.logged("the new CSK is ready").expect("the new CSK signed");
+    let removed = op
+        .logged("the old CSK is removed")
+        .expect("the old CSK was removed");
+    assert!(ready < removed);
+    assert!(
+        ready > t0 + 3 * DAY,
+        "the new key signed after the daemons were killed"
+    );
+    let state = state_text(&op);
+    assert_eq!(state.matches("source = \"cluster:").count(), 2, "{state}");
+    assert!(!state.contains("source = \"local:"), "{state}");
+    assert_eq!(dnskey_tags(&h.snapshots.last().unwrap().1, true).len(), 1);
+    assert_eq!(h.parent.len(), 2, "the first DS, then the new one");
+    check_resolver_view(h, DELAYS).unwrap();
 }
