@@ -2,13 +2,13 @@
 //! a pure state machine that moves keys through their states by an injected clock.
 //!
 //! Timings follow RFC 7583 (§3.2.1 ZSK pre-publication, §3.3.2 KSK double-DS with the new KSK pre-published so
-//! that CDS/CDNSKEY can name it, §3.3.1 double-KSK for the combined key), RFC 6781 §4.1.4 (algorithm rollover: new
+//! that CDS/CDNSKEY can name it, §3.3.1 double-KSK applied to the combined key), RFC 6781 §4.1.4 (algorithm rollover: new
 //! signatures first, new DNSKEYs after they propagated, old DNSKEYs removed before old signatures) and RFC 7344 /
 //! RFC 8078 (CDS/CDNSKEY tell the parent which DS to publish; they only ever name keys of the DNSKEY RRset, and a
 //! new key only once its DNSKEY has reached every cache, so a parent that checks the CDS against the DNSKEY RRset
-//! it resolves finds the key). A key is never removed while the
-//! parent's DS change it depends on is unconfirmed: [`ds_seen`] records the confirmation (the operator's `keys
-//! ds-seen`, optionally checked against the parent's DS set).
+//! it resolves finds the key). A key is never removed while the parent's DS change it depends on is unconfirmed:
+//! [`ds_seen`] records the confirmation (the operator's `keys ds-seen`, optionally checked against the parent's DS
+//! set).
 //!
 //! Each run ([`advance`]) takes the policy, the state, the time and the zone's largest TTL; it creates keys
 //! through a [`KeyFactory`] when a rollover starts, moves phases whose waiting time has passed, and returns a
@@ -416,7 +416,8 @@ pub enum RollKind {
     Zsk,
     /// KSK double-DS (RFC 7583 §3.3.2), the new KSK pre-published for CDS/CDNSKEY (RFC 7344).
     Ksk,
-    /// Combined key: the new key pre-published, then a DS swap (RFC 7583 §3.3.1 double-KSK, as Knot rolls a CSK).
+    /// Combined key: the new key pre-published, then a DS swap (RFC 7583 §3.3.1 double-KSK applied to
+    /// a CSK, as Knot rolls one).
     Csk,
     /// Algorithm (RFC 6781 §4.1.4).
     Algorithm,
@@ -957,14 +958,20 @@ pub fn plan(
         Some(r) => {
             let (end, what) = phase_end(policy, r);
             if waits_for_ds(r) && end.is_none() {
-                let (verb, tail) = if r.kind == RollKind::Ksk && r.phase == 2 {
-                    ("add at the parent, beside the DS there now,", "")
+                let (verb, mut tail) = if r.kind == RollKind::Ksk && r.phase == 2 {
+                    (
+                        "add at the parent, beside the DS there now,",
+                        " (the CDS/CDNSKEY records in the zone name both)",
+                    )
                 } else {
                     (
                         "make the parent's DS set exactly",
                         " (the CDS/CDNSKEY records in the zone say the same)",
                     )
                 };
+                if !policy.cds {
+                    tail = "";
+                }
                 actions.push(format!(
                     "{verb} this DS{tail}:\n{}\nthen, once every parent server has it, run `dnssec-sign keys \
                      ds-seen`",
