@@ -1,11 +1,14 @@
 //! Key lifecycle and automatic rollovers: a policy (TOML), a per-zone key state (TOML, readable by people) and
 //! a pure state machine that moves keys through their states by an injected clock.
 //!
-//! Timings follow RFC 7583 (§3.2.1 ZSK pre-publication, §3.3.2 KSK double-DS), RFC 6781 §4.1.4 (algorithm
-//! rollover: new signatures first, new DNSKEYs after they propagated, old DNSKEYs removed before old signatures)
-//! and RFC 7344 / RFC 8078 (CDS/CDNSKEY tell the parent which DS to publish). A key is never removed while the
-//! parent's DS change it depends on is unconfirmed: [`ds_seen`] records the confirmation (the operator's `keys
-//! ds-seen`, optionally checked against the parent's DS set).
+//! Timings follow RFC 7583 (§3.2.1 ZSK pre-publication, §3.3.2 KSK double-DS with the new KSK pre-published so
+//! that CDS/CDNSKEY can name it, §3.3.1 double-KSK applied to the combined key), RFC 6781 §4.1.4 (algorithm rollover: new
+//! signatures first, new DNSKEYs after they propagated, old DNSKEYs removed before old signatures) and RFC 7344 /
+//! RFC 8078 (CDS/CDNSKEY tell the parent which DS to publish; they only ever name keys of the DNSKEY RRset, and a
+//! new key only once its DNSKEY has reached every cache, so a parent that checks the CDS against the DNSKEY RRset
+//! it resolves finds the key). A key is never removed while the parent's DS change it depends on is unconfirmed:
+//! [`ds_seen`] records the confirmation (the operator's `keys ds-seen`, optionally checked against the parent's DS
+//! set).
 //!
 //! Each run ([`advance`]) takes the policy, the state, the time and the zone's largest TTL; it creates keys
 //! through a [`KeyFactory`] when a rollover starts, moves phases whose waiting time has passed, and returns a
@@ -21,11 +24,11 @@
 //! |---|---|---|---|
 //! | ZSK | 1 | N published | `Dprp + TTLkey` |
 //! | ZSK | 2 | N signs, O still published | `Dprp + TTLmax`, then O removed |
-//! | KSK | 1 | N not in the zone, no CDS: operator adds N's DS | DS seen, then `Dprp(parent) + TTLds` |
-//! | KSK | 2 | N replaces O in the DNSKEY RRset | `Dprp + TTLkey` |
-//! | KSK | 3 | CDS/CDNSKEY = N: operator removes O's DS | DS seen, then `Dprp(parent) + TTLds` |
-//! | CSK | 1 | N published, N and O sign everything (double signature) | `Dprp + max(TTLkey, TTLmax)` |
-//! | CSK | 2 | CDS/CDNSKEY = N: operator replaces the DS | DS seen, then `Dprp(parent) + TTLds`, then O removed |
+//! | KSK | 1 | N published, does not sign; CDS/CDNSKEY = O | `Dprp + TTLkey` (N is ready) |
+//! | KSK | 2 | N and O sign the DNSKEY RRset; CDS/CDNSKEY = O, N: operator adds N's DS | DS seen, then `Dprp(parent) + TTLds` (and at least `Dprp + TTLkey`) |
+//! | KSK | 3 | O removed; CDS/CDNSKEY = N: operator removes O's DS | DS seen, then `Dprp(parent) + TTLds` |
+//! | CSK | 1 | N published, signs the DNSKEY RRset only (pre-publication); CDS/CDNSKEY = O | `Dprp + TTLkey` (N is ready) |
+//! | CSK | 2 | N signs everything, O the DNSKEY RRset only; CDS/CDNSKEY = N: operator replaces the DS | DS seen, then `Dprp(parent) + TTLds` (and at least `Dprp + TTLmax`), then O removed |
 //! | algorithm | 1 | N signs everything, not published | `Dprp + TTLmax` |
 //! | algorithm | 2 | N published | `Dprp + TTLkey` |
 //! | algorithm | 3 | CDS/CDNSKEY = N: operator replaces the DS | DS seen, then `Dprp(parent) + TTLds` |
@@ -86,9 +89,15 @@ pub enum RolloverError {
 }
 
 /// A duration in seconds, written in the policy as a number of seconds or as a string with a unit: `"90d"`,
-/// `"2w"`, `"1h"`, `"30m"`, `"45s"`.
+/// `"2w"`, `"1h"`, `"30m"`, `"45s"`; at most [`Duration::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Duration(pub u64);
+
+impl Duration {
+    /// The longest duration a policy may give: 2^32 - 1 seconds (136 years). Times plus a few durations then
+    /// never overflow, and the value writes back as a TOML integer.
+    pub const MAX: u64 = u32::MAX as u64;
+}
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -98,8 +107,8 @@ impl<'de> Deserialize<'de> for Duration {
             Secs(u64),
             Text(String),
         }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Duration(s)),
+        let secs = match Raw::deserialize(d)? {
+            Raw::Secs(s) => s,
             Raw::Text(t) => {
                 let t = t.trim();
                 let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
@@ -119,10 +128,15 @@ impl<'de> Deserialize<'de> for Duration {
                     }
                 };
                 n.checked_mul(mult)
-                    .map(Duration)
-                    .ok_or_else(|| serde::de::Error::custom(format!("duration {t:?} too large")))
+                    .ok_or_else(|| serde::de::Error::custom(format!("duration {t:?} too large")))?
             }
+        };
+        if secs > Duration::MAX {
+            return Err(serde::de::Error::custom(format!(
+                "duration of {secs} s: more than 136 years"
+            )));
         }
+        Ok(Duration(secs))
     }
 }
 
@@ -149,7 +163,7 @@ pub enum KeySourceKind {
 }
 
 /// The key and signing policy of a zone (a TOML file; see the README's "Key rollovers").
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
     /// DNSSEC algorithm number (8, 10, 13, 15). Changing it starts an algorithm rollover.
@@ -268,6 +282,11 @@ impl Policy {
         Self::parse(&read_text(file)?, file)
     }
 
+    /// The policy as TOML (durations in seconds), as [`Policy::parse`] reads it.
+    pub fn to_toml(&self) -> Result<String, RolloverError> {
+        toml::to_string(self).map_err(|e| RolloverError::Refused(e.to_string()))
+    }
+
     fn alg(&self) -> Algorithm {
         // checked in `parse`
         Algorithm::from_number(self.algorithm).unwrap_or(Algorithm::EcdsaP256Sha256)
@@ -316,7 +335,7 @@ pub enum Status {
 }
 
 /// One key of the zone, as the state file records it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct KeyEntry {
     /// Where the key is: `local:K<zone>+<alg>+<tag>` (files in the key directory), `pkcs11:<label>`,
@@ -395,16 +414,17 @@ pub fn dnskey_text(k: &Dnskey) -> String {
 pub enum RollKind {
     /// ZSK pre-publication (RFC 7583 §3.2.1).
     Zsk,
-    /// KSK double-DS (RFC 7583 §3.3.2).
+    /// KSK double-DS (RFC 7583 §3.3.2), the new KSK pre-published for CDS/CDNSKEY (RFC 7344).
     Ksk,
-    /// Combined key.
+    /// Combined key: the new key pre-published, then a DS swap (RFC 7583 §3.3.1 double-KSK applied to
+    /// a CSK, as Knot rolls one).
     Csk,
     /// Algorithm (RFC 6781 §4.1.4).
     Algorithm,
 }
 
 /// A rollover in progress.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Roll {
     /// Kind.
@@ -421,7 +441,7 @@ pub struct Roll {
 }
 
 /// The key state of a zone (the file [`STATE_FILE`] in its key directory).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct KeyState {
     /// The zone.
@@ -447,6 +467,23 @@ impl KeyState {
     /// Parses a state file; errors name `file` and line.
     pub fn parse(text: &str, file: &Path) -> Result<Self, RolloverError> {
         let s: KeyState = parse_toml(text, file)?;
+        if let Some(r) = &s.roll
+            && !(1..=last_phase(r.kind)).contains(&r.phase)
+        {
+            return Err(RolloverError::BadFile {
+                file: file.to_path_buf(),
+                line: text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("phase"))
+                    .map_or(1, |i| i + 1),
+                message: format!(
+                    "a {:?} rollover has phases 1 to {}, not {}",
+                    r.kind,
+                    last_phase(r.kind),
+                    r.phase
+                ),
+            });
+        }
         for k in &s.keys {
             k.dnskey().map_err(|e| RolloverError::BadFile {
                 file: file.to_path_buf(),
@@ -595,16 +632,28 @@ fn uses(policy: &Policy, key: &KeyEntry, roll: Option<&Roll>) -> Uses {
         (RollKind::Zsk, 1, true) => publish_only,
         (RollKind::Zsk, _, false) => publish_only,
         (RollKind::Zsk, _, true) => n,
-        (RollKind::Ksk, 1, false) => Uses { cds: false, ..n },
-        (RollKind::Ksk, 1, true) => none,
+        // phase 1: the new KSK is published only, until every cache has it; phase 2: both sign the DNSKEY RRset
+        // (so it validates with the old DS, the new one or both) and CDS/CDNSKEY name both (the parent adds the
+        // new DS); phase 3: the old KSK is gone and CDS/CDNSKEY name the new one only (the parent drops the old DS)
+        (RollKind::Ksk, 1, false) => n,
+        (RollKind::Ksk, 1, true) => publish_only,
+        (RollKind::Ksk, 2, _) => n,
         (RollKind::Ksk, _, false) => none,
-        (RollKind::Ksk, 2, true) => Uses { cds: false, ..n },
         (RollKind::Ksk, _, true) => n,
-        // double signature (RFC 7583 §3.3.1 for a combined key): both sign everything while both are published,
-        // so any DNSKEY RRset a resolver holds validates any RRset it fetches
+        // phase 1: the new CSK is published and signs the DNSKEY RRset beside the old one, zone data stays with
+        // the old one; phase 2: the new CSK signs everything and CDS/CDNSKEY name it (the parent swaps the DS),
+        // the old one still signs the DNSKEY RRset for resolvers that hold its DS
         (RollKind::Csk, 1, false) => n,
-        (RollKind::Csk, 1, true) => Uses { cds: false, ..n },
-        (RollKind::Csk, _, false) => Uses { cds: false, ..n },
+        (RollKind::Csk, 1, true) => Uses {
+            signs_zone: false,
+            cds: false,
+            ..n
+        },
+        (RollKind::Csk, _, false) => Uses {
+            signs_zone: false,
+            cds: false,
+            ..n
+        },
         (RollKind::Csk, _, true) => n,
         (RollKind::Algorithm, 1 | 2, false) => n,
         (RollKind::Algorithm, 1, true) => Uses {
@@ -636,7 +685,7 @@ fn last_phase(kind: RollKind) -> u8 {
 fn waits_for_ds(r: &Roll) -> bool {
     matches!(
         (r.kind, r.phase),
-        (RollKind::Ksk, 1) | (RollKind::Ksk, 3) | (RollKind::Csk, 2) | (RollKind::Algorithm, 3)
+        (RollKind::Ksk, 2) | (RollKind::Ksk, 3) | (RollKind::Csk, 2) | (RollKind::Algorithm, 3)
     )
 }
 
@@ -652,18 +701,24 @@ fn phase_end(policy: &Policy, r: &Roll) -> (Option<u64>, &'static str) {
     match (r.kind, r.phase) {
         (RollKind::Zsk, 1) => (Some(r.since + key), "the new ZSK starts signing"),
         (RollKind::Zsk, _) => (Some(r.since + sigs), "the old ZSK is removed"),
-        (RollKind::Ksk, 1) => (ds(r), "the new KSK replaces the old one in the DNSKEY RRset"),
-        (RollKind::Ksk, 2) => (
+        (RollKind::Ksk, 1) => (
             Some(r.since + key),
-            "CDS/CDNSKEY name the new KSK only: the old DS is to be removed",
+            "the new KSK is ready: it signs the DNSKEY RRset beside the old one and CDS/CDNSKEY name both, the \
+             new DS is to be added",
+        ),
+        // the DNSKEY RRsets signed by the old KSK alone (phase 1) must have left the caches before the parent
+        // may drop the old DS
+        (RollKind::Ksk, 2) => (
+            ds(r).map(|t| t.max(r.since + key)),
+            "the old KSK is removed and CDS/CDNSKEY name the new KSK only: the old DS is to be removed",
         ),
         (RollKind::Ksk, _) => (ds(r), "the KSK rollover ends"),
-        // the old key may go once the DS changed and the data signed by it alone has left the caches
         (RollKind::Csk, 1) => (
-            Some(r.since + key.max(sigs)),
-            "CDS/CDNSKEY name the new CSK: the DS is to be replaced",
+            Some(r.since + key),
+            "the new CSK is ready: it signs the zone and CDS/CDNSKEY name it, the DS is to be replaced",
         ),
-        (RollKind::Csk, _) => (ds(r), "the old CSK is removed"),
+        // the old key may go once the DS changed and the data signed by it alone has left the caches
+        (RollKind::Csk, _) => (ds(r).map(|t| t.max(r.since + sigs)), "the old CSK is removed"),
         (RollKind::Algorithm, 1) => (Some(r.since + sigs), "the new algorithm's DNSKEYs are published"),
         (RollKind::Algorithm, 2) => (
             Some(r.since + key),
@@ -903,14 +958,20 @@ pub fn plan(
         Some(r) => {
             let (end, what) = phase_end(policy, r);
             if waits_for_ds(r) && end.is_none() {
-                let (verb, tail) = if r.kind == RollKind::Ksk && r.phase == 1 {
-                    ("add at the parent, beside the DS there now,", "")
+                let (verb, mut tail) = if r.kind == RollKind::Ksk && r.phase == 2 {
+                    (
+                        "add at the parent, beside the DS there now,",
+                        " (the CDS/CDNSKEY records in the zone name both)",
+                    )
                 } else {
                     (
                         "make the parent's DS set exactly",
                         " (the CDS/CDNSKEY records in the zone say the same)",
                     )
                 };
+                if !policy.cds {
+                    tail = "";
+                }
                 actions.push(format!(
                     "{verb} this DS{tail}:\n{}\nthen, once every parent server has it, run `dnssec-sign keys \
                      ds-seen`",
@@ -999,7 +1060,7 @@ pub fn ds_seen(
                 .live()
                 .filter(|k| k.status == Status::Incoming && k.role.is_sep())
                 .collect();
-            let outgoing = if r.kind == RollKind::Ksk && r.phase == 1 {
+            let outgoing = if r.kind == RollKind::Ksk && r.phase == 2 {
                 Vec::new()
             } else {
                 state
@@ -1373,6 +1434,10 @@ mod tests {
         assert!(dur("\"d\"").is_err());
         assert!(dur("\"99999999999999999999d\"").is_err());
         assert!(dur("-1").is_err());
+        // at most 2^32 - 1 s, so that it writes back as a TOML integer and times plus durations do not overflow
+        assert_eq!(dur("4294967295"), Ok(u64::from(u32::MAX)));
+        assert!(dur("4294967296").unwrap_err().contains("136 years"));
+        assert!(dur("\"7102w\"").unwrap_err().contains("136 years"));
     }
 
     #[test]
@@ -1410,5 +1475,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("s.toml:") && err.contains("key tag"), "{err}");
+        // a phase the rollover kind does not have is refused, naming its line
+        let bad = text.replace("phase = 2", "phase = 4");
+        let line = 1 + bad.lines().position(|l| l == "phase = 4").unwrap();
+        let err = KeyState::parse(&bad, Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("s.toml:{line}: a Ksk rollover has phases 1 to 3")),
+            "{err}"
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! Automatic rollovers under a simulated clock: `dnssec-sign keys sign` runs at every step over simulated weeks
-//! (with `--now` and `--previous`), a simulated parent publishes the DS set when the tool says so (after an
-//! operator's delay) and the operator confirms with `keys ds-seen --parent-ds`. Every snapshot passes our
-//! verifier, ldns-verify-zone, dnssec-verify and kzonecheck, and a resolver-view checker
-//! ([`check_resolver_view`]) holds across snapshots: whatever DS, DNSKEY RRset and signed RRset a resolver may
-//! hold at a time (each within its TTL, from any zone version some server may still serve) validate together.
-//! Negative tests show the checker catches a wrong schedule.
+//! (with `--now` and `--previous`), a simulated parent publishes the DS set when the tool says so or, in some
+//! tests, as the zone's CDS RRset says (after an operator's delay), and the operator confirms with `keys ds-seen
+//! --parent-ds`. Every snapshot passes our verifier, ldns-verify-zone, dnssec-verify and kzonecheck, and a
+//! resolver-view checker ([`check_resolver_view`]) holds across snapshots: whatever DS, DNSKEY RRset and signed
+//! RRset a resolver may hold at a time (each within its TTL, from any zone version some server may still serve)
+//! validate together. Negative tests show the checker catches a wrong schedule. One rollover runs on cluster keys
+//! of five real `tcrypto-node` daemons through the command line (`--cluster --now`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -138,6 +139,9 @@ struct Operator {
     library: Option<Box<LibrarySigner>>,
     /// From this time on the operator ignores DS actions (never touches the parent).
     idle_from: u64,
+    /// The parent follows the zone's CDS RRset (RFC 7344 §4.1, RFC 8078 §3 for the first DS) instead of the
+    /// tool's "to do" lines.
+    parent_follows_cds: bool,
 }
 
 type LibrarySigner = dyn FnMut(u64, &Path, &Path, &Path, &Path, Option<&Path>) -> String;
@@ -166,6 +170,7 @@ impl Operator {
             env: Vec::new(),
             library: None,
             idle_from: u64::MAX,
+            parent_follows_cds: false,
         }
     }
 
@@ -233,16 +238,23 @@ impl Operator {
         let mut sorted = zone;
         sorted.sort_keeping_ttls();
         self.history.snapshots.push((t, sorted));
-        // a DS action: the operator acts after a delay (once per DS set)
-        if let Some(todo) = stdout.split("to do: ").nth(1) {
-            let set = parse_ds_lines(todo);
-            let target = if todo.starts_with("add at the parent") {
-                let mut s = self.current_parent();
-                s.extend(set);
-                s
-            } else {
-                set
-            };
+        // a DS action: the operator (or the parent's CDS scan) acts after a delay (once per DS set)
+        let target = if self.parent_follows_cds {
+            self.cds_of_last_snapshot(t)
+        } else {
+            stdout.split("to do: ").nth(1).map(|todo| {
+                let set = parse_ds_lines(todo);
+                if todo.starts_with("add at the parent") {
+                    let mut s = self.current_parent();
+                    s.extend(set);
+                    s
+                } else {
+                    set
+                }
+            })
+        };
+        if let Some(mut target) = target {
+            target.sort();
             let already = self.parent_pending.as_ref().map(|(_, s)| s) == Some(&target)
                 || self.current_parent() == target;
             if !already && self.parent_pending.is_none() && t < self.idle_from {
@@ -254,6 +266,45 @@ impl Operator {
             .find_map(|l| l.strip_prefix("next: "))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse().ok())
+    }
+
+    /// The DS set the CDS RRset of the newest snapshot asks for, as a parent takes it: only when the RRset is
+    /// signed by a key the parent's current DS set points to (RFC 7344 §4.1 "Signer"), or when the parent has no
+    /// DS yet (initial enrolment, RFC 8078 §3). Asserts that the CDS names only keys of the DNSKEY RRset, each
+    /// with the CDNSKEY beside it.
+    fn cds_of_last_snapshot(&self, t: u64) -> Option<Vec<Vec<u8>>> {
+        let zone = &self.history.snapshots.last()?.1;
+        let snap = index(zone);
+        let key = (name("example."), rtype::CDS);
+        let cds = snap.rrsets.get(&key)?;
+        let set: Vec<Vec<u8>> = cds.iter().map(|r| r.rdata.to_vec()).collect();
+        let cdnskeys = cdnskey_tags(zone);
+        for ds in &set {
+            let tag = u16::from_be_bytes([ds[0], ds[1]]);
+            assert!(
+                snap.dnskeys.iter().any(|k| k.key_tag() == tag
+                    && *ds
+                        == dnssec_sign::keys::ds_rdata(
+                            &name("example."),
+                            k,
+                            dnssec_sign::keys::DsDigest::Sha256
+                        )),
+                "at {t}: CDS of key {tag}, which the DNSKEY RRset does not have"
+            );
+            assert!(
+                cdnskeys.contains(&tag),
+                "at {t}: CDS of key {tag} without its CDNSKEY"
+            );
+        }
+        assert_eq!(cdnskeys.len(), set.len(), "at {t}: CDS and CDNSKEY differ");
+        let current = self.current_parent();
+        let accepted =
+            current.is_empty() || validates(cds, &snap.rrsigs[&key], &snap.dnskeys, t, Some(&current));
+        assert!(
+            accepted,
+            "at {t}: the CDS RRset is signed by no key of the parent's DS set"
+        );
+        Some(set)
     }
 
     /// Runs the world from `start` to `end`.
@@ -529,6 +580,67 @@ fn state_text(op: &Operator) -> String {
     std::fs::read_to_string(op.keys.join("dnssec-state.toml")).unwrap()
 }
 
+/// Key tags of the CDNSKEY RRset, sorted.
+fn cdnskey_tags(z: &Zone) -> Vec<u16> {
+    let mut v: Vec<u16> = z
+        .records
+        .iter()
+        .filter(|r| r.rtype == rtype::CDNSKEY)
+        .map(|r| Dnskey::from_wire(&r.rdata).unwrap().key_tag())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Key tags of the DNSKEY RRset with the SEP flag (`sep`) or without, sorted.
+fn dnskey_tags(z: &Zone, sep: bool) -> Vec<u16> {
+    let mut v: Vec<u16> = z
+        .records
+        .iter()
+        .filter(|r| r.rtype == rtype::DNSKEY)
+        .map(|r| Dnskey::from_wire(&r.rdata).unwrap())
+        .filter(|k| k.is_sep() == sep)
+        .map(|k| k.key_tag())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Key tags of the RRSIGs over the apex RRset of type `covered`, sorted.
+fn signer_tags(z: &Zone, covered: u16) -> Vec<u16> {
+    let mut v: Vec<u16> = z
+        .records
+        .iter()
+        .filter(|r| r.rtype == rtype::RRSIG && r.owner == z.origin)
+        .map(|r| Rrsig::from_wire(&r.rdata).unwrap())
+        .filter(|s| s.type_covered == covered)
+        .map(|s| s.key_tag)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The snapshot in force at `t`.
+fn snapshot_at(h: &History, t: u64) -> &Zone {
+    &h.snapshots.iter().rev().find(|(s, _)| *s <= t).unwrap().1
+}
+
+/// `h` with the version published at `from` replaced by the version published at `by` (a wrong schedule that
+/// publishes a later step too early).
+fn published_early(h: &History, from: u64, by: u64) -> History {
+    let i = h.snapshots.iter().position(|(t, _)| *t == from).unwrap();
+    let j = h.snapshots.iter().position(|(t, _)| *t == by).unwrap();
+    let mut snapshots: Vec<(u64, Zone)> = h.snapshots[..i].to_vec();
+    snapshots.push((from, h.snapshots[j].1.clone()));
+    snapshots.extend(h.snapshots[j + 1..].iter().cloned());
+    History {
+        snapshots,
+        parent: h.parent.clone(),
+        log: Vec::new(),
+    }
+}
+
 #[test]
 fn zsk_pre_publication_rollover_keeps_every_resolver_view_valid() {
     let mut op = Operator::new();
@@ -584,78 +696,141 @@ fn the_checker_catches_a_zsk_removed_too_early() {
     // the wrong schedule: the version without the old ZSK published as soon as the new ZSK signs
     let signing = op.logged("the new ZSK starts signing").unwrap();
     let removed = op.logged("the old ZSK is removed").unwrap();
-    let i = h.snapshots.iter().position(|(t, _)| *t == signing).unwrap();
-    let j = h.snapshots.iter().position(|(t, _)| *t == removed).unwrap();
-    let mut snapshots: Vec<(u64, Zone)> = h.snapshots[..i].to_vec();
-    snapshots.push((signing, h.snapshots[j].1.clone()));
-    snapshots.extend(h.snapshots[j + 1..].iter().cloned());
-    let wrong = History {
-        snapshots,
-        parent: h.parent.clone(),
-        log: Vec::new(),
-    };
-    let err = check_resolver_view(&wrong, DELAYS).unwrap_err();
+    let err = check_resolver_view(&published_early(h, signing, removed), DELAYS).unwrap_err();
     assert!(err.contains("does not validate"), "{err}");
 }
 
 #[test]
-fn ksk_double_ds_rollover_waits_for_the_parent_and_keeps_every_resolver_view_valid() {
+fn ksk_double_ds_rollover_names_the_new_ksk_in_cds_once_it_is_ready_and_keeps_every_resolver_view_valid() {
     let mut op = Operator::new();
+    // the parent takes its DS set from the zone's CDS RRset, as RFC 7344 / RFC 8078 automation does
+    op.parent_follows_cds = true;
     let policy = policy_text(13, "ksk-zsk", "ksk-lifetime = \"10d\"");
     let t0 = start();
     op.run(t0, t0 + 16 * DAY, 2 * DAY, &|_| policy.clone());
     let h = &op.history;
     let started = op.logged("Ksk rollover started").expect("a KSK rollover started");
+    let ready = op
+        .logged("the new KSK is ready")
+        .expect("the new KSK became ready");
     let swapped = op
-        .logged("the new KSK replaces the old one")
-        .expect("the KSKs were swapped");
+        .logged("the old KSK is removed")
+        .expect("the old KSK was removed");
     let ended = op.logged("the KSK rollover ends").expect("the rollover ended");
-    assert!(started < swapped && swapped < ended);
-    // the parent had both DS before the swap, and only the new one at the end
+    assert!(
+        started < ready && ready < swapped && swapped < ended,
+        "{:?}",
+        h.log
+    );
+    // the new KSK is published for Dprp + TTLkey before CDS/CDNSKEY name it (RFC 7583's "ready")
+    assert!(ready - started >= HOUR + HOUR);
+    let old = dnskey_tags(snapshot_at(h, started - 1), true);
+    assert_eq!(old.len(), 1);
+    let both = dnskey_tags(snapshot_at(h, started), true);
+    assert_eq!(both.len(), 2);
+    let new: Vec<u16> = both.iter().copied().filter(|t| !old.contains(t)).collect();
+    // before: the old KSK signs the DNSKEY RRset and CDS/CDNSKEY name it
+    assert_eq!(cdnskey_tags(snapshot_at(h, started - 1)), old);
+    // phase 1: the new KSK published, signing nothing, not in CDS/CDNSKEY
+    assert_eq!(cdnskey_tags(snapshot_at(h, started)), old);
+    assert_eq!(signer_tags(snapshot_at(h, started), rtype::DNSKEY), old);
+    // phase 2: both sign the DNSKEY RRset and CDS/CDNSKEY name both: the parent adds the new DS
+    assert_eq!(cdnskey_tags(snapshot_at(h, ready)), both);
+    assert_eq!(signer_tags(snapshot_at(h, ready), rtype::DNSKEY), both);
+    assert_eq!(signer_tags(snapshot_at(h, ready), rtype::CDS), both);
+    // phase 3: the old KSK gone, CDS/CDNSKEY name the new one: the parent drops the old DS
+    for t in [swapped, ended] {
+        assert_eq!(dnskey_tags(snapshot_at(h, t), true), new);
+        assert_eq!(cdnskey_tags(snapshot_at(h, t)), new);
+        assert_eq!(signer_tags(snapshot_at(h, t), rtype::DNSKEY), new);
+    }
+    // the parent (following CDS) had the first DS, both before the swap, the new one only at the end
     assert_eq!(h.parent.len(), 3, "initial DS, both, new only");
     assert_eq!(h.parent[1].1.len(), 2);
     assert_eq!(h.parent[2].1.len(), 1);
-    assert!(h.parent[1].0 + DELAYS.parent + DELAYS.ds_ttl <= swapped);
-    // CDS/CDNSKEY: the current KSK before, none while the parent has to add the new DS by hand, the new KSK after
-    let cds_tags = |z: &Zone| -> Vec<u16> {
-        z.records
-            .iter()
-            .filter(|r| r.rtype == rtype::CDNSKEY)
-            .map(|r| Dnskey::from_wire(&r.rdata).unwrap().key_tag())
-            .collect()
-    };
-    let at = |t: u64| &h.snapshots.iter().rev().find(|(s, _)| *s <= t).unwrap().1;
-    assert_eq!(cds_tags(at(started - 1)).len(), 1);
-    assert!(cds_tags(at(started)).is_empty());
-    assert_eq!(cds_tags(at(ended)).len(), 1);
-    assert_ne!(cds_tags(at(started - 1)), cds_tags(at(ended)));
+    assert!(h.parent[1].0 > ready && h.parent[1].0 + DELAYS.parent + DELAYS.ds_ttl <= swapped);
+    assert!(h.parent[2].0 > swapped && h.parent[2].0 + DELAYS.parent <= ended);
     check_resolver_view(h, DELAYS).unwrap();
-    // the parent removing the old DS as soon as it added the new one is caught
-    let mut parent = h.parent.clone();
-    parent[1].1 = parent[2].1.clone();
-    let wrong = History {
-        snapshots: h.snapshots.clone(),
-        parent,
-        log: Vec::new(),
-    };
-    let err = check_resolver_view(&wrong, DELAYS).unwrap_err();
-    assert!(err.contains("signed by no key matching"), "{err}");
+    // wrong parents are caught: one that replaces the DS set with the new DS while the new KSK does not sign yet,
+    // and one that never has both DS (goes from the old to the new when the old KSK has left the zone)
+    for wrong_parent in [
+        vec![h.parent[0].clone(), (started, h.parent[2].1.clone())],
+        vec![h.parent[0].clone(), h.parent[2].clone()],
+    ] {
+        let wrong = History {
+            snapshots: h.snapshots.clone(),
+            parent: wrong_parent,
+            log: Vec::new(),
+        };
+        let err = check_resolver_view(&wrong, DELAYS).unwrap_err();
+        assert!(err.contains("signed by no key matching"), "{err}");
+    }
 }
 
 #[test]
-fn csk_rollover_keeps_every_resolver_view_valid() {
+fn ksk_rollover_driven_by_the_tools_to_do_lines_keeps_every_resolver_view_valid() {
     let mut op = Operator::new();
-    let policy = policy_text(13, "csk", "csk-lifetime = \"10d\"");
+    let policy = policy_text(13, "ksk-zsk", "ksk-lifetime = \"10d\"");
     let t0 = start();
     op.run(t0, t0 + 16 * DAY, 2 * DAY, &|_| policy.clone());
-    assert!(op.logged("Csk rollover started").is_some());
     assert!(
-        op.logged("the old CSK is removed").is_some(),
+        op.logged("the KSK rollover ends").is_some(),
         "{:?}",
         op.history.log
     );
-    assert_eq!(op.history.parent.len(), 2);
+    assert_eq!(op.history.parent.len(), 3, "initial DS, both, new only");
     check_resolver_view(&op.history, DELAYS).unwrap();
+}
+
+#[test]
+fn csk_rollover_pre_publishes_the_new_key_and_keeps_every_resolver_view_valid() {
+    let mut op = Operator::new();
+    op.parent_follows_cds = true;
+    let policy = policy_text(13, "csk", "csk-lifetime = \"10d\"");
+    let t0 = start();
+    op.run(t0, t0 + 16 * DAY, 2 * DAY, &|_| policy.clone());
+    let h = &op.history;
+    let started = op.logged("Csk rollover started").expect("a CSK rollover started");
+    let ready = op.logged("the new CSK is ready").expect("the new CSK signed");
+    let removed = op
+        .logged("the old CSK is removed")
+        .expect("the old CSK was removed");
+    assert!(started < ready && ready < removed, "{:?}", h.log);
+    // pre-publication: Dprp + TTLkey before the new key signs zone data; the old key stays until the data it
+    // signed alone has left the caches (Dprp + the zone's largest TTL, one day)
+    assert!(ready - started >= HOUR + HOUR);
+    assert!(removed - ready >= HOUR + DAY);
+    let old = dnskey_tags(snapshot_at(h, started - 1), true);
+    let both = dnskey_tags(snapshot_at(h, started), true);
+    assert_eq!((old.len(), both.len()), (1, 2));
+    let new: Vec<u16> = both.iter().copied().filter(|t| !old.contains(t)).collect();
+    // phase 1: published, signs the DNSKEY RRset beside the old key, not the zone; CDS/CDNSKEY name the old key
+    let z = snapshot_at(h, started);
+    assert_eq!(signer_tags(z, rtype::DNSKEY), both);
+    assert_eq!(signer_tags(z, rtype::SOA), old);
+    assert_eq!(signer_tags(z, rtype::NS), old);
+    assert_eq!(cdnskey_tags(z), old);
+    // phase 2: the new key signs the zone, CDS/CDNSKEY name it, the old key still signs the DNSKEY RRset
+    let z = snapshot_at(h, ready);
+    assert_eq!(signer_tags(z, rtype::DNSKEY), both);
+    assert_eq!(signer_tags(z, rtype::SOA), new);
+    assert_eq!(cdnskey_tags(z), new);
+    // then the old key is gone
+    let z = &h.snapshots.last().unwrap().1;
+    assert_eq!(dnskey_tags(z, true), new);
+    assert_eq!(signer_tags(z, rtype::DNSKEY), new);
+    assert_eq!(h.parent.len(), 2);
+    assert!(h.parent[1].0 > ready && h.parent[1].0 + DELAYS.parent + DELAYS.ds_ttl <= removed);
+    check_resolver_view(h, DELAYS).unwrap();
+    // the wrong schedule: the new key signs the zone as soon as it is published (no pre-publication)
+    // (caught for the right reason: a DNSKEY RRset without the new key, data signed by the new key only)
+    let err = check_resolver_view(&published_early(h, started, ready), DELAYS).unwrap_err();
+    let (dnskeys, sigs) = err.split_once("; its RRSIGs are by keys ").expect(&err);
+    let dnskeys = dnskeys.rsplit_once("(keys ").expect(&err).1;
+    assert!(
+        sigs == format!("{new:?}") && dnskeys == format!("{old:?})"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -704,17 +879,7 @@ fn algorithm_rollover_from_8_to_13_keeps_every_resolver_view_valid() {
     assert_eq!(h.parent.len(), 2);
     check_resolver_view(h, DELAYS).unwrap();
     // the wrong schedule: the new DNSKEYs published with the first new signatures, before those propagated
-    let i = h.snapshots.iter().position(|(t, _)| *t == started).unwrap();
-    let j = h.snapshots.iter().position(|(t, _)| *t == published).unwrap();
-    let mut snapshots: Vec<(u64, Zone)> = h.snapshots[..i].to_vec();
-    snapshots.push((started, h.snapshots[j].1.clone()));
-    snapshots.extend(h.snapshots[j + 1..].iter().cloned());
-    let wrong = History {
-        snapshots,
-        parent: h.parent.clone(),
-        log: Vec::new(),
-    };
-    let err = check_resolver_view(&wrong, DELAYS).unwrap_err();
+    let err = check_resolver_view(&published_early(h, started, published), DELAYS).unwrap_err();
     assert!(err.contains("does not validate"), "{err}");
 }
 
@@ -979,9 +1144,10 @@ fn no_ksk_leaves_the_zone_while_the_parent_has_not_confirmed_the_new_ds() {
     op.run(t0, t0 + 30 * DAY, 2 * DAY, &|_| policy.clone());
     let h = &op.history;
     assert!(op.logged("Ksk rollover started").is_some());
-    assert!(op.logged("the new KSK replaces").is_none(), "{:?}", h.log);
+    assert!(op.logged("the new KSK is ready").is_some(), "{:?}", h.log);
+    assert!(op.logged("the old KSK is removed").is_none(), "{:?}", h.log);
     assert_eq!(h.parent.len(), 1);
-    // the last version still has the old KSK, and the tool still asks for the DS
+    // the last version still has the old KSK beside the new one, and the tool still asks for the DS
     let last_run = h.log.last().unwrap().0;
     assert!(
         h.log
@@ -991,12 +1157,11 @@ fn no_ksk_leaves_the_zone_while_the_parent_has_not_confirmed_the_new_ds() {
         h.log
     );
     let last = &h.snapshots.last().unwrap().1;
-    let ksks = last
-        .records
-        .iter()
-        .filter(|r| r.rtype == rtype::DNSKEY && r.rdata[..2] == [1, 1])
-        .count();
-    assert_eq!(ksks, 1);
+    let first_ksk = dnskey_tags(&h.snapshots[0].1, true);
+    let ksks = dnskey_tags(last, true);
+    assert_eq!(ksks.len(), 2);
+    assert!(ksks.contains(&first_ksk[0]));
+    assert_eq!(signer_tags(last, rtype::DNSKEY), ksks);
     check_resolver_view(h, DELAYS).unwrap();
     // the status says where the rollover stands and what it waits for
     let status = cli(&[
@@ -1010,9 +1175,9 @@ fn no_ksk_leaves_the_zone_while_the_parent_has_not_confirmed_the_new_ds() {
         "--now",
         &last_run.to_string(),
     ]);
-    assert!(status.contains("rollover: Ksk, phase 1"), "{status}");
-    assert!(status.contains("Ksk\tIncoming\tno\t-\tno"), "{status}");
-    assert!(status.contains("Ksk\tOutgoing\tyes\tkeys\tno"), "{status}");
+    assert!(status.contains("rollover: Ksk, phase 2"), "{status}");
+    assert!(status.contains("Ksk\tIncoming\tyes\tkeys\tyes"), "{status}");
+    assert!(status.contains("Ksk\tOutgoing\tyes\tkeys\tyes"), "{status}");
     assert!(status.contains("to do: add at the parent"), "{status}");
     assert!(status.contains("next: waits for the step above"), "{status}");
     // ds-seen with the parent's unchanged DS set is refused
@@ -1068,4 +1233,58 @@ fn a_damaged_state_file_stops_the_run_naming_file_and_line_and_writes_nothing() 
     assert!(named(second) || named(second - 1), "{err}");
     assert!(!out_file.exists());
     assert_eq!(std::fs::read_to_string(&state_file).unwrap(), bad);
+}
+
+/// The `dnssec-sign` binary itself (`keys sign --cluster --now`, one process per step) rolls a combined key made
+/// by distributed key generation on five real `tcrypto-node` processes (3 of 5): the first CSK and its successor
+/// come from the daemons, every version passes the validators, the parent follows CDS, and the resolver view stays
+/// valid. Two daemons are killed (`kill -9`) during the rollover: the remaining three sign on.
+#[test]
+fn csk_rollover_of_a_cluster_key_on_node_daemons_through_the_command_line() {
+    use tcrypto_net::identity::TlsIdentity;
+    use tcrypto_net::testing::{NodeProc, node_binary, pin_peers, write_coordinator_config};
+    let mut op = Operator::new();
+    let d = op.dir.path().to_path_buf();
+    let coordinator = TlsIdentity::generate("coordinator").unwrap();
+    let node_bin = node_binary();
+    let mut nodes: Vec<NodeProc> = (0..5)
+        .map(|i| NodeProc::create(&node_bin, "rollover test", &d, i, 60, &coordinator))
+        .collect();
+    pin_peers(&nodes);
+    for n in &mut nodes {
+        n.start();
+    }
+    let config = write_coordinator_config(&d, &coordinator, &nodes, 2000);
+    op.extra_sign_args = ["--cluster", config.to_str().unwrap(), "--cluster-threshold", "3"]
+        .map(String::from)
+        .to_vec();
+    op.parent_follows_cds = true;
+    let policy = policy_text(13, "csk", "key-source = \"cluster\"\ncsk-lifetime = \"3d\"");
+    let t0 = start();
+    op.run(t0, t0 + 3 * DAY, 2 * DAY, &|_| policy.clone());
+    assert!(
+        op.logged("Csk rollover started").is_some(),
+        "{:?}",
+        op.history.log
+    );
+    // two of five daemons die in the middle of the rollover; the other three are enough
+    nodes[0].kill();
+    nodes[3].kill();
+    op.run(t0 + 3 * DAY + 1, t0 + 6 * DAY, 2 * DAY, &|_| policy.clone());
+    let h = &op.history;
+    let ready = op.logged("the new CSK is ready").expect("the new CSK signed");
+    let removed = op
+        .logged("the old CSK is removed")
+        .expect("the old CSK was removed");
+    assert!(ready < removed);
+    assert!(
+        ready > t0 + 3 * DAY,
+        "the new key signed after the daemons were killed"
+    );
+    let state = state_text(&op);
+    assert_eq!(state.matches("source = \"cluster:").count(), 2, "{state}");
+    assert!(!state.contains("source = \"local:"), "{state}");
+    assert_eq!(dnskey_tags(&h.snapshots.last().unwrap().1, true).len(), 1);
+    assert_eq!(h.parent.len(), 2, "the first DS, then the new one");
+    check_resolver_view(h, DELAYS).unwrap();
 }
