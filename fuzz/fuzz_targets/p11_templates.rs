@@ -1,6 +1,7 @@
 //! Fuzzes what the module builds from a caller's `C_CreateObject`/`C_SetAttributeValue` template: never panics;
 //! an object that is created matches the attributes it was created with (except those the module derives), and a
-//! private key is never made extractable or non-sensitive.
+//! private key is never made extractable or non-sensitive; an AES key (`C_CreateObject` of a secret key) is never a
+//! token object and reveals its value only when the template made it non-sensitive and extractable.
 #![no_main]
 
 use cryptoki_sys::*;
@@ -34,6 +35,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = object::modify(&mut o, &t, false);
             let _ = object::modify(&mut o, &t, true);
         }
+    }
+    if let Some(v) = t.get(CKA_VALUE)
+        && let Ok(o) = object::aes_key_object(zeroize::Zeroizing::new(v.to_vec()), CK_UNAVAILABLE_INFORMATION, &t)
+    {
+        assert!(!o.is_token());
+        let readable = !o.flag(CKA_SENSITIVE, true) && o.flag(CKA_EXTRACTABLE, false);
+        assert_eq!(o.lookup(CKA_VALUE) == Lookup::Value(v), readable);
     }
     let mut private = object::Object::default();
     private.set(CKA_CLASS, object::encode_ulong(CKO_PRIVATE_KEY));

@@ -999,16 +999,29 @@ pub unsafe extern "C" fn C_WrapKey(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_UnwrapKey(
-    _: CK_SESSION_HANDLE,
-    _: *mut CK_MECHANISM,
-    _: CK_OBJECT_HANDLE,
-    _: *mut CK_BYTE,
-    _: CK_ULONG,
-    _: *mut CK_ATTRIBUTE,
-    _: CK_ULONG,
-    _: *mut CK_OBJECT_HANDLE,
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
+    pWrappedKey: *mut CK_BYTE,
+    ulWrappedKeyLen: CK_ULONG,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
+    guard(|| {
+        MODULE.check_initialized()?;
+        // SAFETY: see `mechanism`, `bytes`, `template` and `out`.
+        let (m, wrapped, t, h) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                bytes(pWrappedKey, ulWrappedKeyLen)?,
+                template(pTemplate, ulAttributeCount)?,
+                out(phKey)?,
+            )
+        };
+        *h = MODULE.unwrap_key(hSession, &m, hUnwrappingKey, wrapped, &t)?;
+        Ok(())
+    })
 }
 
 #[unsafe(no_mangle)]

@@ -147,6 +147,18 @@ pub enum Error {
     /// Legacy parallel-function calls (`C_GetFunctionStatus`, `C_CancelFunction`).
     #[error("function not parallel")]
     FunctionNotParallel,
+    /// `C_UnwrapKey`: the unwrapping key handle names no key the session can see.
+    #[error("unwrapping key handle invalid")]
+    UnwrappingKeyHandleInvalid,
+    /// `C_UnwrapKey`: the unwrapping key is not an AES key.
+    #[error("unwrapping key is not an AES key")]
+    UnwrappingKeyTypeInconsistent,
+    /// `C_UnwrapKey`: the wrapped data fails its integrity check or is not a PKCS#8 RSA, P-256 or Ed25519 key.
+    #[error("wrapped key invalid: {0}")]
+    WrappedKeyInvalid(&'static str),
+    /// `C_UnwrapKey`: the wrapped data has a length the mechanism cannot have produced.
+    #[error("wrapped key length out of range")]
+    WrappedKeyLenRange,
     /// `C_SeedRandom`: the OS CSPRNG takes no seed from callers.
     #[error("random seeding not supported")]
     RandomSeedNotSupported,
@@ -220,6 +232,10 @@ impl Error {
             Error::FunctionNotSupported => CKR_FUNCTION_NOT_SUPPORTED,
             Error::FunctionNotParallel => CKR_FUNCTION_NOT_PARALLEL,
             Error::RandomSeedNotSupported => CKR_RANDOM_SEED_NOT_SUPPORTED,
+            Error::UnwrappingKeyHandleInvalid => CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+            Error::UnwrappingKeyTypeInconsistent => CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+            Error::WrappedKeyInvalid(_) => CKR_WRAPPED_KEY_INVALID,
+            Error::WrappedKeyLenRange => CKR_WRAPPED_KEY_LEN_RANGE,
             Error::Store(_) => CKR_DEVICE_ERROR,
             Error::Backend(e) => e.rv(),
             Error::SharesPendingDeletion { .. } => CKR_DEVICE_ERROR,

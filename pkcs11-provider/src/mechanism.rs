@@ -615,10 +615,33 @@ const TABLE: &[MechEntry] = &[
         family: Some(KeyFamily::Ed25519),
         flags: SV,
     },
+    // AES keys held in a session, only to unwrap private keys with (crate::module::unwrap).
+    MechEntry {
+        ty: CKM_AES_KEY_GEN,
+        family: None,
+        flags: CKF_GENERATE,
+    },
+    MechEntry {
+        ty: CKM_AES_KEY_WRAP,
+        family: None,
+        flags: CKF_UNWRAP,
+    },
+    MechEntry {
+        ty: CKM_AES_KEY_WRAP_PAD,
+        family: None,
+        flags: CKF_UNWRAP,
+    },
+    MechEntry {
+        ty: CKM_AES_KEY_WRAP_KWP,
+        family: None,
+        flags: CKF_UNWRAP,
+    },
 ];
 
 fn available(e: &MechEntry, caps: &Capabilities) -> bool {
     match e.family {
+        // Unwrapping needs a key type to unwrap into.
+        None if is_aes(e) => caps.rsa || caps.p256 || caps.ed25519,
         None => true,
         Some(KeyFamily::Rsa) => caps.rsa,
         Some(KeyFamily::P256) => caps.p256,
@@ -626,7 +649,13 @@ fn available(e: &MechEntry, caps: &Capabilities) -> bool {
     }
 }
 
-/// `C_GetMechanismList`: the mechanisms the backend can serve, plus digests.
+/// The AES key generation and key-wrap mechanisms (for `C_UnwrapKey`).
+fn is_aes(e: &MechEntry) -> bool {
+    e.flags & (CKF_GENERATE | CKF_UNWRAP) != 0
+}
+
+/// `C_GetMechanismList`: the mechanisms the backend can serve, plus digests (and, when it serves any key type, AES
+/// key generation and unwrapping to import keys with).
 pub fn mechanism_list(caps: &Capabilities) -> Vec<CK_MECHANISM_TYPE> {
     TABLE
         .iter()
@@ -642,6 +671,8 @@ pub fn mechanism_info(caps: &Capabilities, ty: CK_MECHANISM_TYPE) -> Result<CK_M
         .find(|e| e.ty == ty && available(e, caps))
         .ok_or(Error::MechanismInvalid)?;
     let (min, max) = match e.family {
+        // AES key sizes are in bytes (PKCS#11 v3.0 §2.13.2).
+        None if is_aes(e) => (16, 32),
         None => (0, 0),
         Some(KeyFamily::Rsa) => (caps.rsa_bits.0 as CK_ULONG, caps.rsa_bits.1 as CK_ULONG),
         Some(KeyFamily::P256) => (256, 256),
@@ -715,6 +746,12 @@ mod tests {
         let info = mechanism_info(&rsa, CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
         assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (1024, 4096));
         assert_eq!(info.flags, CKF_HW | CKF_GENERATE_KEY_PAIR);
+        let info = mechanism_info(&rsa, CKM_AES_KEY_WRAP_PAD).unwrap();
+        assert_eq!(
+            (info.ulMinKeySize, info.ulMaxKeySize, info.flags),
+            (16, 32, CKF_UNWRAP)
+        );
+        assert!(mechanism_info(&none, CKM_AES_KEY_GEN).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The module's state and every PKCS#11 function as safe Rust (PKCS#11 v3.0 §5): library initialisation,
-//! slots and tokens, sessions, login, objects and cryptographic operations (in the `objects` and `crypto` submodules).
+//! slots and tokens, sessions, login, objects, cryptographic operations and key unwrapping (in the `objects`,
+//! `crypto` and `unwrap` submodules).
 //!
 //! One [`Module`] value holds everything behind one mutex; the C ABI uses a single static instance and tests
 //! create their own. The lock is only held for bookkeeping: key generation and signing call the [`Backend`]
@@ -11,6 +12,7 @@
 
 mod crypto;
 mod objects;
+mod unwrap;
 
 pub use objects::AttrRequest;
 

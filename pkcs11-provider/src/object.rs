@@ -98,6 +98,18 @@ pub struct Object {
     pub attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
     /// For private keys: where the shares are.
     pub key: Option<KeyRef>,
+    /// For secret keys: the key's `CKA_VALUE` (session objects only; never written to the store).
+    pub secret: Option<SecretValue>,
+}
+
+/// The value of a secret key: zeroized on drop, `<redacted>` in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(pub zeroize::Zeroizing<Vec<u8>>);
+
+impl core::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
 }
 
 impl Object {
@@ -143,6 +155,15 @@ impl Object {
     pub fn lookup(&self, ty: CK_ATTRIBUTE_TYPE) -> Lookup<'_> {
         if self.class() == Some(CKO_PRIVATE_KEY) && SENSITIVE.contains(&ty) {
             return Lookup::Sensitive;
+        }
+        if self.class() == Some(CKO_SECRET_KEY) && ty == CKA_VALUE {
+            // Readable only when the caller made the key non-sensitive and extractable.
+            return match &self.secret {
+                Some(v) if !self.flag(CKA_SENSITIVE, true) && self.flag(CKA_EXTRACTABLE, false) => {
+                    Lookup::Value(&v.0)
+                }
+                _ => Lookup::Sensitive,
+            };
         }
         match self.attrs.get(&ty) {
             Some(v) => Lookup::Value(v),
@@ -221,7 +242,9 @@ fn key_common(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, gen_mech: CK_MECHAN
     o.set(CKA_DESTROYABLE, encode_bool(true));
     o.set(CKA_LABEL, Vec::new());
     o.set(CKA_ID, Vec::new());
-    o.set(CKA_SUBJECT, Vec::new());
+    if class != CKO_SECRET_KEY {
+        o.set(CKA_SUBJECT, Vec::new());
+    }
     o.set(CKA_START_DATE, Vec::new());
     o.set(CKA_END_DATE, Vec::new());
     o.set(CKA_DERIVE, encode_bool(false));
@@ -244,6 +267,22 @@ fn key_common(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, gen_mech: CK_MECHAN
         );
         o.set(CKA_WRAP_WITH_TRUSTED, encode_bool(false));
         o.set(CKA_ALWAYS_AUTHENTICATE, encode_bool(false));
+    } else if class == CKO_SECRET_KEY {
+        // Only unwrapping is offered for secret keys.
+        for ty in [
+            CKA_ENCRYPT,
+            CKA_DECRYPT,
+            CKA_SIGN,
+            CKA_VERIFY,
+            CKA_WRAP,
+            CKA_TRUSTED,
+            CKA_WRAP_WITH_TRUSTED,
+        ] {
+            o.set(ty, encode_bool(false));
+        }
+        o.set(CKA_UNWRAP, encode_bool(true));
+        o.set(CKA_SENSITIVE, encode_bool(true));
+        o.set(CKA_EXTRACTABLE, encode_bool(false));
     } else {
         o.set(CKA_VERIFY, encode_bool(true));
         o.set(CKA_VERIFY_RECOVER, encode_bool(false));
@@ -442,6 +481,67 @@ pub fn public_key_object(t: &Template) -> Result<Object> {
             .collect(),
     );
     apply_key_template(&mut o, &rest)?;
+    Ok(o)
+}
+
+/// The AES key lengths this module accepts (bytes).
+pub const AES_KEY_LENGTHS: [usize; 3] = [16, 24, 32];
+
+/// An AES secret key object (`CKO_SECRET_KEY`, `CKK_AES`) from `C_CreateObject` (`gen_mech` =
+/// `CK_UNAVAILABLE_INFORMATION`) or `C_GenerateKey` (`CKM_AES_KEY_GEN`), with the caller's template applied. Such a
+/// key only unwraps (`CKA_UNWRAP`, true unless the template says otherwise); it stays in the session that made it
+/// (`CKA_TOKEN = true` is refused: the module never writes a secret key to its store) and never reaches the
+/// cluster. Sensitive and not extractable unless the template says otherwise.
+pub fn aes_key_object(
+    value: zeroize::Zeroizing<Vec<u8>>,
+    gen_mech: CK_MECHANISM_TYPE,
+    t: &Template,
+) -> Result<Object> {
+    if !AES_KEY_LENGTHS.contains(&value.len()) {
+        return Err(Error::AttributeValueInvalid("AES keys are 16, 24 or 32 bytes"));
+    }
+    if let Some(kt) = t.ulong(CKA_KEY_TYPE)?
+        && kt != CKK_AES
+    {
+        return Err(Error::TemplateInconsistent("only AES secret keys are supported"));
+    }
+    if let Some(c) = t.ulong(CKA_CLASS)?
+        && c != CKO_SECRET_KEY
+    {
+        return Err(Error::TemplateInconsistent("CKA_CLASS"));
+    }
+    if t.bool(CKA_TOKEN)? == Some(true) {
+        return Err(Error::TemplateInconsistent(
+            "secret keys are session objects only (the module never stores them)",
+        ));
+    }
+    let generated = gen_mech != CK_UNAVAILABLE_INFORMATION;
+    let mut o = key_common(CKO_SECRET_KEY, CKK_AES, gen_mech);
+    o.set(CKA_VALUE_LEN, encode_ulong(value.len() as CK_ULONG));
+    for (ty, v) in &t.0 {
+        match *ty {
+            CKA_CLASS | CKA_KEY_TYPE | CKA_VALUE => {}
+            CKA_VALUE_LEN => {
+                if decode_ulong(v)? != value.len() as CK_ULONG {
+                    return Err(Error::TemplateInconsistent("CKA_VALUE_LEN"));
+                }
+            }
+            _ if CALLER_SETTABLE.contains(ty) => {
+                check_value(*ty, v)?;
+                o.set(*ty, v.clone());
+            }
+            _ => return Err(Error::AttributeTypeInvalid),
+        }
+    }
+    o.set(
+        CKA_ALWAYS_SENSITIVE,
+        encode_bool(generated && o.flag(CKA_SENSITIVE, true)),
+    );
+    o.set(
+        CKA_NEVER_EXTRACTABLE,
+        encode_bool(generated && !o.flag(CKA_EXTRACTABLE, false)),
+    );
+    o.secret = Some(SecretValue(value));
     Ok(o)
 }
 

@@ -187,8 +187,11 @@ fn set_policy(
 /// Nodes whose policy lets the RSA and P-256 keys sign data only: the module forwards the data of
 /// CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS and CKM_ECDSA_SHA256 (signed, checked by the `rsa` and `p256` crates
 /// and, through `pkcs11-tool -m SHA256-RSA-PKCS` and `-m ECDSA-SHA256`, by openssl), while CKM_RSA_PKCS and
-/// CKM_ECDSA (a digest only) are refused with CKR_KEY_FUNCTION_NOT_PERMITTED. The nodes' audit logs show the data
-/// mechanisms. Then the policy is relaxed again for the rest of the test.
+/// CKM_ECDSA (a digest only) are refused with CKR_KEY_FUNCTION_NOT_PERMITTED. The Ed25519 key is an example.com
+/// ZSK (`dnssec-rrsig` with a `[key.dnssec]` section): `pkcs11-tool -m EDDSA` signs the RRSIG data of an A record
+/// of www.example.com (openssl verifies), and the same consumer is refused (CKR_KEY_FUNCTION_NOT_PERMITTED) for
+/// arbitrary bytes and for an RRSIG of example.net, each refusal in the nodes' audit logs with its rule. The nodes'
+/// audit logs show the data mechanisms. Then the policy is relaxed again for the rest of the test.
 fn hosts_that_send_data_sign_with_policy_bound_keys(
     nodes: &[NodeProc],
     observer: &BlockingCluster,
@@ -200,13 +203,17 @@ fn hosts_that_send_data_sign_with_policy_bound_keys(
         cryptoki::object::ObjectHandle,
         &p256::ecdsa::VerifyingKey,
     ),
+    (ed_key, ed_vk): (tcrypto::KeyId, &ed25519_dalek::VerifyingKey),
 ) {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     let everything = "[default]\nmechanisms = [\"rsa-pkcs1v15\", \"rsa-pkcs1v15-digestinfo\", \"rsa-pss\", \"ecdsa\", \
                       \"ed25519\", \"rsa-pkcs1v15-data\", \"rsa-pss-data\", \"ecdsa-data\"]\n";
     let policy = format!(
         "{everything}\n[[key]]\nkey = \"{rsa_key}\"\nmechanisms = [\"rsa-pkcs1v15-data\", \"rsa-pss-data\"]\n\n\
-         [[key]]\nkey = \"{ec_key}\"\nmechanisms = [\"ecdsa-data\"]\n"
+         [[key]]\nkey = \"{ec_key}\"\nmechanisms = [\"ecdsa-data\"]\n\n\
+         [[key]]\nkey = \"{ed_key}\"\nmechanisms = [\"dnssec-rrsig\"]\n[key.dnssec]\nzones = [\"example.com.\"]\n\
+         role = \"zsk\"\nalgorithm = 15\nmax_validity = \"30d\"\nmax_inception_age = \"2h\"\n\
+         max_expiration_ahead = \"31d\"\n"
     );
     set_policy(nodes, &policy, observer, rsa_key, true);
     let msg = b"a document the nodes read before they sign it".to_vec();
@@ -285,7 +292,83 @@ fn hosts_that_send_data_sign_with_policy_bound_keys(
             .count()
     };
     assert!(audited("rsa-pkcs1v15-data") >= 3 && audited("rsa-pss-data") >= 3 && audited("ecdsa-data") >= 3);
+    pkcs11_tool_eddsa_signs_only_what_the_zsk_policy_allows(nodes, tool, ed_vk);
     set_policy(nodes, everything, observer, rsa_key, false);
+}
+
+/// `pkcs11-tool -m EDDSA` (the data itself goes to the nodes) with the Ed25519 key of id "e1" (hex 6531), an
+/// example.com ZSK by the nodes' policy: the RRSIG data of www.example.com A is signed and openssl verifies it;
+/// arbitrary bytes and an RRSIG of example.net are refused with CKR_KEY_FUNCTION_NOT_PERMITTED, and the nodes'
+/// audit logs name the rule.
+fn pkcs11_tool_eddsa_signs_only_what_the_zsk_policy_allows(
+    nodes: &[NodeProc],
+    tool: &Tool,
+    vk: &ed25519_dalek::VerifyingKey,
+) {
+    use tcrypto_net::policy::{RrsigBuilder, key_tag, rrsig_time};
+    // The key tag of the key's DNSKEY as a ZSK (flags 256, algorithm 15), which each node derives too.
+    let tag = key_tag(256, 15, vk.as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let rrsig = |zone: &str, owner: &str| {
+        RrsigBuilder::new(zone, owner, 1, 15)
+            .unwrap()
+            .signed(rrsig_time(now, -3600), rrsig_time(now, 14 * 86_400), tag)
+            .rdata(&[192, 0, 2, 1])
+            .build()
+    };
+    let allowed = tool.path("policy-ed-rrsig.bin");
+    std::fs::write(&allowed, rrsig("example.com.", "www.example.com.")).unwrap();
+    let sig = tool.path("policy-ed.sig");
+    tool.sign("6531", "EDDSA", &allowed, &sig, &[]);
+    // The public key the token reports (CKA_EC_POINT), as openssl reads it.
+    let pem = tool.path("policy-ed.pem");
+    let text = ed25519_dalek::pkcs8::EncodePublicKey::to_public_key_pem(
+        vk,
+        ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF,
+    )
+    .unwrap();
+    std::fs::write(&pem, text).unwrap();
+    let out = tool.openssl(&[
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        s(&pem),
+        "-rawin",
+        "-in",
+        s(&allowed),
+        "-sigfile",
+        s(&sig),
+    ]);
+    assert!(out.contains("Signature Verified Successfully"), "{out}");
+    for (name, data, rule) in [
+        ("arbitrary", b"pay 1000 to mallory".to_vec(), "malformed-data"),
+        (
+            "example-net",
+            rrsig("example.net.", "www.example.net."),
+            "zone-not-allowed",
+        ),
+    ] {
+        let file = tool.path(&format!("policy-ed-{name}.bin"));
+        std::fs::write(&file, &data).unwrap();
+        let sig = tool.path(&format!("policy-ed-{name}.sig"));
+        let args = Tool::sign_args("6531", "EDDSA", &file, &sig, &[]);
+        let out = tool.p11_fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.contains("CKR_KEY_FUNCTION_NOT_PERMITTED"), "{name}: {out}");
+        let audited = nodes
+            .iter()
+            .filter(|n| {
+                std::fs::read_to_string(n.data.join("audit.log"))
+                    .unwrap()
+                    .lines()
+                    .any(|l| l.contains("outcome=error") && l.contains(&format!(" rule={rule} ")))
+            })
+            .count();
+        assert!(audited >= 1, "{name}: no node audited rule={rule}");
+    }
 }
 
 /// The one key every node holds besides `known` (the key a key generation just made on all five nodes).
@@ -553,6 +636,7 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
         &session,
         (key, private, &pk),
         (ec_key, ec_private, &ec_vk),
+        (ed_key, &vk),
     );
 
     nodes[0].kill();

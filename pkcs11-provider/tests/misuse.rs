@@ -339,10 +339,15 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         CKR_SESSION_HANDLE_INVALID
     );
 
-    // C_GenerateKey (no secret keys here): a bad session, NULL arguments, then an invalid mechanism, in that order
-    // (Google's pkcs11test GenerateKeyInvalid).
+    // C_GenerateKey: a bad session, NULL arguments, then an invalid mechanism, in that order (Google's pkcs11test
+    // GenerateKeyInvalid); AES keys (to unwrap with) need CKA_VALUE_LEN of 16, 24 or 32 and stay in the session.
     let mut aes_gen = CK_MECHANISM {
         mechanism: CKM_AES_KEY_GEN,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut des_gen = CK_MECHANISM {
+        mechanism: CKM_DES3_KEY_GEN,
         pParameter: null_mut(),
         ulParameterLen: 0,
     };
@@ -369,10 +374,40 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     assert_eq!(
         call!(
             lib,
-            C_GenerateKey(h, &mut aes_gen, one_attr.as_mut_ptr(), 1, &mut secret)
+            C_GenerateKey(h, &mut des_gen, one_attr.as_mut_ptr(), 1, &mut secret)
         ),
         CKR_MECHANISM_INVALID
     );
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(h, &mut aes_gen, one_attr.as_mut_ptr(), 1, &mut secret)
+        ),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    let len20 = (20 as CK_ULONG).to_ne_bytes();
+    let len16 = (16 as CK_ULONG).to_ne_bytes();
+    let mut aes_t = [attr(CKA_VALUE_LEN, len20.as_ptr(), len20.len())];
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(h, &mut aes_gen, aes_t.as_mut_ptr(), 1, &mut secret)
+        ),
+        CKR_KEY_SIZE_RANGE
+    );
+    let mut aes_t = [
+        attr(CKA_VALUE_LEN, len16.as_ptr(), len16.len()),
+        attr(CKA_TOKEN, yes.as_ptr(), 1),
+    ];
+    assert_eq!(
+        call!(
+            lib,
+            C_GenerateKey(h, &mut aes_gen, aes_t.as_mut_ptr(), 2, &mut secret)
+        ),
+        CKR_TEMPLATE_INCONSISTENT
+    );
+
+    unwrap_key_misuse_and_an_ed25519_key_wrapped_here(&lib, h, obj);
 
     // A real key: C_Sign length query, short buffer (needed length reported, operation kept), then the signature.
     let bits: CK_ULONG = 1024;
@@ -584,6 +619,143 @@ fn interfaces_offer_pkcs11_3_0_and_2_40_lists() {
     assert_eq!(call!(lib, C_GetFunctionList(&mut fl)), CKR_OK);
     // SAFETY: a non-NULL pointer to the module's static 2.40 function list.
     assert_eq!(unsafe { (*fl).version.minor }, 40);
+}
+
+/// `C_UnwrapKey` with bad arguments, handles and data (each its `CKR_*`, nothing crashes, nothing is created),
+/// then an Ed25519 PKCS#8 key wrapped here with the RustCrypto `aes-kw` crate (RFC 5649) under an AES key written
+/// with `C_CreateObject`: unwrapped, it signs, and `ed25519-dalek` verifies under the key's public key. `not_a_key`
+/// is a data object.
+fn unwrap_key_misuse_and_an_ed25519_key_wrapped_here(
+    lib: &Lib,
+    h: CK_SESSION_HANDLE,
+    not_a_key: CK_OBJECT_HANDLE,
+) {
+    use aes_kw::KeyInit as _;
+    let kek_value = [0x42u8; 16];
+    let seed = [7u8; 32];
+    let pkcs8 = [
+        &[
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        ][..],
+        &seed,
+    ]
+    .concat();
+    let mut wrapped = vec![0u8; pkcs8.len() + 16];
+    let n = aes_kw::KwpAes128::new_from_slice(&kek_value)
+        .unwrap()
+        .wrap_key(&pkcs8, &mut wrapped)
+        .unwrap()
+        .len();
+    wrapped.truncate(n);
+
+    let (yes, no) = ([CK_TRUE], [CK_FALSE]);
+    let (secret, aes) = (CKO_SECRET_KEY.to_ne_bytes(), CKK_AES.to_ne_bytes());
+    let kek_t = |unwrap: &[u8; 1]| {
+        [
+            attr(CKA_CLASS, secret.as_ptr(), secret.len()),
+            attr(CKA_KEY_TYPE, aes.as_ptr(), aes.len()),
+            attr(CKA_VALUE, kek_value.as_ptr(), kek_value.len()),
+            attr(CKA_UNWRAP, unwrap.as_ptr(), 1),
+        ]
+    };
+    let (mut kek, mut no_unwrap): (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) = (0, 0);
+    assert_eq!(
+        call!(lib, C_CreateObject(h, kek_t(&yes).as_mut_ptr(), 4, &mut kek)),
+        CKR_OK
+    );
+    assert_eq!(
+        call!(lib, C_CreateObject(h, kek_t(&no).as_mut_ptr(), 4, &mut no_unwrap)),
+        CKR_OK
+    );
+    // The value of a sensitive secret key is not revealed.
+    let mut buf = [0u8; 16];
+    let mut get = [attr(CKA_VALUE, buf.as_mut_ptr(), 16)];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, kek, get.as_mut_ptr(), 1)),
+        CKR_ATTRIBUTE_SENSITIVE
+    );
+
+    let mech = |ty: CK_MECHANISM_TYPE| CK_MECHANISM {
+        mechanism: ty,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let mut kwp = mech(CKM_AES_KEY_WRAP_PAD);
+    let wp = wrapped.as_ptr() as *mut u8;
+    let wl = wrapped.len() as CK_ULONG;
+    let mut created = Vec::new();
+    let mut unwrap = |m: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE, p: *mut u8, len: CK_ULONG| {
+        let mut new_key: CK_OBJECT_HANDLE = 0;
+        let rv = call!(lib, C_UnwrapKey(h, m, key, p, len, null_mut(), 0, &mut new_key));
+        if rv == CKR_OK {
+            created.push(new_key);
+        }
+        rv
+    };
+    assert_eq!(unwrap(&mut kwp, kek, null_mut(), wl), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        unwrap(&mut mech(CKM_RSA_PKCS), kek, wp, wl),
+        CKR_MECHANISM_INVALID
+    );
+    let mut bad_iv = [0u8; 4];
+    let mut with_iv = CK_MECHANISM {
+        mechanism: CKM_AES_KEY_WRAP_PAD,
+        pParameter: bad_iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 4,
+    };
+    assert_eq!(unwrap(&mut with_iv, kek, wp, wl), CKR_MECHANISM_PARAM_INVALID);
+    assert_eq!(
+        unwrap(&mut kwp, kek + 1000, wp, wl),
+        CKR_UNWRAPPING_KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        unwrap(&mut kwp, not_a_key, wp, wl),
+        CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT
+    );
+    assert_eq!(
+        unwrap(&mut kwp, no_unwrap, wp, wl),
+        CKR_KEY_FUNCTION_NOT_PERMITTED
+    );
+    assert_eq!(unwrap(&mut kwp, kek, wp, 7), CKR_WRAPPED_KEY_LEN_RANGE);
+    let mut noise = [0x5au8; 64];
+    assert_eq!(
+        unwrap(&mut kwp, kek, noise.as_mut_ptr(), 64),
+        CKR_WRAPPED_KEY_INVALID
+    );
+    // RFC 3394 over data that RFC 5649 wrapped: its integrity check fails.
+    assert_eq!(
+        unwrap(&mut mech(CKM_AES_KEY_WRAP), kek, wp, wl),
+        CKR_WRAPPED_KEY_INVALID
+    );
+    // The good one (CKM_AES_KEY_WRAP_KWP is the same RFC 5649 wrapping under its PKCS#11 3.0 name).
+    assert_eq!(unwrap(&mut mech(CKM_AES_KEY_WRAP_KWP), kek, wp, wl), CKR_OK);
+    let [new_key] = created[..] else {
+        panic!("only the good unwrap creates a key: {created:?}")
+    };
+    let mut eddsa = mech(CKM_EDDSA);
+    assert_eq!(call!(lib, C_SignInit(h, &mut eddsa, new_key)), CKR_OK);
+    let msg = b"unwrapped in the token";
+    let mut sig = [0u8; 64];
+    let mut sig_len: CK_ULONG = 64;
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(
+                h,
+                msg.as_ptr() as *mut _,
+                msg.len() as CK_ULONG,
+                sig.as_mut_ptr(),
+                &mut sig_len
+            )
+        ),
+        CKR_OK
+    );
+    let vk = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig))
+        .unwrap();
+    for o in [new_key, kek, no_unwrap] {
+        assert_eq!(call!(lib, C_DestroyObject(h, o)), CKR_OK);
+    }
 }
 
 fn attr<T>(ty: CK_ATTRIBUTE_TYPE, p: *const T, len: usize) -> CK_ATTRIBUTE {

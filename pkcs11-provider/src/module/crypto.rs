@@ -261,16 +261,38 @@ impl Module {
         mechanism::verify(&op.scheme, &op.public, &op.data, signature)
     }
 
-    /// `C_GenerateKey`: the module holds no secret keys, so every mechanism is invalid, after the session and
-    /// arguments are checked as for any other call.
+    /// `C_GenerateKey`: `CKM_AES_KEY_GEN` only, an AES key (`CKA_VALUE_LEN` 16, 24 or 32) from the operating
+    /// system's CSPRNG, held in the session to unwrap keys with (see [`crate::object::aes_key_object`]).
     pub fn generate_key(
         &self,
         sh: CK_SESSION_HANDLE,
-        _m: &Mechanism,
-        _t: &Template,
+        m: &Mechanism,
+        t: &Template,
     ) -> Result<CK_OBJECT_HANDLE> {
         self.with(|i| i.session(sh).map(|_| ()))?;
-        Err(Error::MechanismInvalid)
+        if m.ty != CKM_AES_KEY_GEN {
+            return Err(Error::MechanismInvalid);
+        }
+        if m.param != mechanism::MechParam::None {
+            return Err(Error::MechanismParamInvalid("CKM_AES_KEY_GEN takes no parameter"));
+        }
+        let len = t
+            .ulong(CKA_VALUE_LEN)?
+            .ok_or(Error::TemplateIncomplete("CKA_VALUE_LEN"))?;
+        let len = usize::try_from(len).map_err(|_| Error::KeySizeRange)?;
+        if !object::AES_KEY_LENGTHS.contains(&len) {
+            return Err(Error::KeySizeRange);
+        }
+        if t.get(CKA_VALUE).is_some() {
+            return Err(Error::TemplateInconsistent("CKA_VALUE of a key to generate"));
+        }
+        let mut value = zeroize::Zeroizing::new(vec![0u8; len]);
+        getrandom::fill(&mut value).map_err(|_| Error::Random)?;
+        let o = object::aes_key_object(value, CKM_AES_KEY_GEN, t)?;
+        self.with(|i| {
+            i.check_write(sh, o.is_token(), o.is_private())?;
+            i.insert(sh, o)
+        })
     }
 
     /// `C_GenerateKeyPair`: the backend creates the key (lock released); the module stores the two objects.

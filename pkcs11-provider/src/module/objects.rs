@@ -59,6 +59,11 @@ impl Instance {
     /// Stores a new object as a token or session object.
     pub(super) fn insert(&mut self, sh: CK_SESSION_HANDLE, o: Object) -> Result<CK_OBJECT_HANDLE> {
         let slot = self.session(sh)?.slot;
+        if o.is_token() && o.secret.is_some() {
+            return Err(Error::TemplateInconsistent(
+                "secret keys are session objects only (the module never stores them)",
+            ));
+        }
         if o.is_token() {
             let name = self.token_name(slot)?.to_string();
             self.store.insert_object(&name, &o)
@@ -110,14 +115,8 @@ impl Module {
             }
             CKO_PRIVATE_KEY => {
                 let private = t.bool(CKA_PRIVATE)?.unwrap_or(true);
-                let backend = self.with(|i| {
-                    i.check_write(sh, token, private)?;
-                    Ok(i.backend.clone())
-                })?;
+                self.with(|i| i.check_write(sh, token, private))?;
                 let material = private_key_from_template(t)?;
-                let (public, key) = backend.import(material)?;
-                let (_, mut private_obj) =
-                    object::key_pair_objects(&public, CK_UNAVAILABLE_INFORMATION, key.clone())?;
                 let rest = Template(
                     t.0.iter()
                         .filter(|(ty, _)| {
@@ -137,15 +136,49 @@ impl Module {
                         .cloned()
                         .collect(),
                 );
-                let stored = object::apply_key_template(&mut private_obj, &rest)
-                    .and_then(|()| self.with(|i| i.insert(sh, private_obj)));
-                if stored.is_err() {
-                    self.destroy_keys(backend.as_ref(), vec![key]);
-                }
-                stored
+                self.import_private_key(sh, material, &rest)
+            }
+            CKO_SECRET_KEY => {
+                let value = t.get(CKA_VALUE).ok_or(Error::TemplateIncomplete("CKA_VALUE"))?;
+                let o =
+                    object::aes_key_object(Zeroizing::new(value.to_vec()), CK_UNAVAILABLE_INFORMATION, t)?;
+                self.with(|i| {
+                    i.check_write(sh, o.is_token(), o.is_private())?;
+                    i.insert(sh, o)
+                })
             }
             _ => Err(Error::AttributeValueInvalid("unsupported CKA_CLASS")),
         }
+    }
+
+    /// An existing private key (from `C_CreateObject` or `C_UnwrapKey`) split by the backend and forgotten; the
+    /// private-key object gets the caller's template `t` (without the key's own components), and is marked neither
+    /// local, always sensitive nor never extractable. The template is checked before the key reaches the backend;
+    /// if the object cannot be stored after all, the shares are destroyed again.
+    pub(super) fn import_private_key(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        material: PrivateKeyMaterial,
+        t: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let token = t.bool(CKA_TOKEN)?.unwrap_or(false);
+        let private = t.bool(CKA_PRIVATE)?.unwrap_or(true);
+        let backend = self.with(|i| {
+            i.check_write(sh, token, private)?;
+            Ok(i.backend.clone())
+        })?;
+        let mut probe = Object::default();
+        probe.set(CKA_CLASS, object::encode_ulong(CKO_PRIVATE_KEY));
+        object::apply_key_template(&mut probe, t)?;
+        let (public, key) = backend.import(material)?;
+        let (_, mut private_obj) =
+            object::key_pair_objects(&public, CK_UNAVAILABLE_INFORMATION, key.clone())?;
+        let stored = object::apply_key_template(&mut private_obj, t)
+            .and_then(|()| self.with(|i| i.insert(sh, private_obj)));
+        if stored.is_err() {
+            self.destroy_keys(backend.as_ref(), vec![key]);
+        }
+        stored
     }
 
     /// `C_CopyObject`: the copy refers to the same key; the key's shares are destroyed only with its last object.

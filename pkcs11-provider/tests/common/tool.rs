@@ -33,15 +33,27 @@ impl Tool {
 
     /// Runs `pkcs11-tool --module <ours> args…`; panics with its output unless it succeeds.
     pub fn p11(&self, args: &[&str]) -> String {
-        let out = Command::new("pkcs11-tool")
+        let out = self.p11_output(args);
+        check("pkcs11-tool", args, &out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn p11_output(&self, args: &[&str]) -> Output {
+        Command::new("pkcs11-tool")
             .arg("--module")
             .arg(&self.module)
             .args(args)
             .env("TCHSM_PKCS11_CONFIG", &self.config)
             .output()
-            .expect("pkcs11-tool must be installed (Debian package opensc; .ci/run installs it)");
-        check("pkcs11-tool", args, &out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .expect("pkcs11-tool must be installed (Debian package opensc; .ci/run installs it)")
+    }
+
+    /// Runs `pkcs11-tool --module <ours> args…` expecting it to fail; returns its stdout and stderr.
+    pub fn p11_fails(&self, args: &[&str]) -> String {
+        let out = self.p11_output(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "pkcs11-tool {args:?} succeeded:\n{text}");
+        text
     }
 
     pub fn openssl(&self, args: &[&str]) -> String {
@@ -123,7 +135,13 @@ impl Tool {
     }
 
     pub fn sign(&self, id: &str, mechanism: &str, input: &Path, output: &Path, extra: &[&str]) {
-        let mut args = vec![
+        let args = Self::sign_args(id, mechanism, input, output, extra);
+        self.p11(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// The `pkcs11-tool` arguments of [`Tool::sign`] (slot 0, user PIN).
+    pub fn sign_args(id: &str, mechanism: &str, input: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+        let args = [
             "--slot",
             "0",
             "--login",
@@ -139,8 +157,7 @@ impl Tool {
             "-o",
             s(output),
         ];
-        args.extend_from_slice(extra);
-        self.p11(&args);
+        args.iter().chain(extra).map(|a| a.to_string()).collect()
     }
 
     /// GnuTLS `p11tool` with this module and configuration (and the user PIN for `--login`).
