@@ -460,7 +460,9 @@ fn key_kind(mech: CK_MECHANISM_TYPE, t: &Template) -> Result<(KeyKind, KeyFamily
             }
             Ok((KeyKind::P256, KeyFamily::P256))
         }
-        CKM_EC_EDWARDS_KEY_PAIR_GEN => match t.get(CKA_EC_PARAMS) {
+        // GnuTLS 3.7 (Knot's `keymgr generate algorithm=ed25519`) asks for an Ed25519 key pair with the signing
+        // mechanism CKM_EDDSA: taken as CKM_EC_EDWARDS_KEY_PAIR_GEN, since nothing else can be meant.
+        CKM_EC_EDWARDS_KEY_PAIR_GEN | CKM_EDDSA => match t.get(CKA_EC_PARAMS) {
             None => Ok((KeyKind::Ed25519, KeyFamily::Ed25519)),
             Some(p) if p == object::ED25519_EC_PARAMS_OID || p == object::ED25519_EC_PARAMS_NAME => {
                 Ok((KeyKind::Ed25519, KeyFamily::Ed25519))
