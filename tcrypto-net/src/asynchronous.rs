@@ -316,7 +316,7 @@ impl AsyncCluster {
                     run.signed(signed)
                 }
                 Want::Done(result) => {
-                    let outcome = result.map_err(ClusterError::Key)?;
+                    let outcome = result.map_err(ClusterError::Reshare)?;
                     self.submit(|c, now, unix| {
                         crate::coordinator::reshare::register(c, key, &outcome, now, unix)
                     })
