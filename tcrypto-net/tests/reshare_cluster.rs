@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use tcrypto::{KeyId, SignerId};
-use tcrypto_net::algo::{self, EcdsaPublicKey};
+use tcrypto::KeyId;
+use tcrypto_net::algo;
 use tcrypto_net::cluster::Cluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::memory::MemoryEngine;
@@ -29,35 +29,11 @@ fn cluster(n: usize) -> Cluster<MemoryEngine> {
 
 /// A 3-of-5 key of `algorithm` on nodes 0..5 of `c` (dealt: RSA from the committed 384-bit safe primes).
 fn import_3_of_5(c: &Cluster<MemoryEngine>, algorithm: Algorithm, seed: u64) -> KeyId {
-    let mut rng = common::rng(seed);
-    let ids: Vec<SignerId> = (1..=5).filter_map(SignerId::new).collect();
-    let bundles = match algorithm {
-        Algorithm::Rsa => {
-            let (pk, shares) = common::rsa_key(384, 3, 5, seed);
-            algo::rsa_bundles(&pk, &shares)
-        }
-        Algorithm::EcdsaP256 => {
-            let (set, shares) = tcrypto::dkg::dealer::deal::<tcrypto::dkg::P256>(3, ids, &mut rng).unwrap();
-            let shares: Vec<_> = shares.iter().map(|s| s.to_ecdsa().unwrap()).collect();
-            algo::ecdsa_bundles(&EcdsaPublicKey::new(set).unwrap(), &shares)
-        }
-        Algorithm::Ed25519 => {
-            let (set, shares) =
-                tcrypto::dkg::dealer::deal::<tcrypto::dkg::Ed25519>(3, ids, &mut rng).unwrap();
-            let shares: Vec<_> = shares
-                .into_iter()
-                .map(|s| tcrypto::ed25519::KeyShare::from_dkg(s).unwrap())
-                .collect();
-            let pk = tcrypto::ed25519::PublicKeySet::from_dkg(set).unwrap();
-            algo::ed25519_bundles(&pk, &shares)
-        }
-        other => panic!("{other:?}"),
-    };
-    let bundles = bundles
-        .into_iter()
-        .map(|b| (usize::from(b.info.signer.get()) - 1, b))
-        .collect();
-    c.import_key(bundles, &mut rng).unwrap()
+    c.import_key(
+        common::dealt_bundles(algorithm, 3, 5, seed),
+        &mut common::rng(seed),
+    )
+    .unwrap()
 }
 
 fn mechanism(algorithm: Algorithm, message: &[u8]) -> Mechanism {
