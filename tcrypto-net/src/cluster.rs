@@ -505,6 +505,8 @@ impl<E: Engine> Cluster<E> {
     }
 
     fn start_all(&self, requests: Vec<(KeyId, SignRequest)>) -> Vec<OpId> {
+        // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
+        self.settle_suspicions();
         let ops: Vec<OpId> = self
             .engine
             .submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
