@@ -5,7 +5,7 @@
 //! that holds the key serves the same epoch, no pending share is left, at least `k` hold it) and it signs under
 //! the key's original public key (checked by `ed25519-dalek`).
 //!
-//! Operators' runs of `tcrypto-ctl reshare` for RSA and P-256 keys (a dead node replaced by a new one, `k`
+//! Operators' runs of `tcrypto-ctl reshare` for RSA, P-256 and Ed25519 keys (a dead node replaced by a new one, `k`
 //! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); a Byzantine old holder dealing
 //! bad sub-shares (named, left out, the reshare completes from the honest ones); and two coordinators resharing one
 //! key at once (the second is refused, naming the pending epoch and its coordinator).
@@ -515,6 +515,11 @@ fn p256_key_moves_to_a_new_node_with_tcrypto_ctl_while_a_holder_is_killed_mid_re
     replace_a_dead_node_with_ctl_while_a_node_is_killed(Algorithm::EcdsaP256, 142);
 }
 
+#[test]
+fn ed25519_key_moves_to_a_new_node_with_tcrypto_ctl_while_a_holder_is_killed_mid_reshare() {
+    replace_a_dead_node_with_ctl_while_a_node_is_killed(Algorithm::Ed25519, 145);
+}
+
 /// One old holder deals bad sub-shares and stands by them when the new holders complain
 /// (`TCRYPTO_NODE_MISBEHAVE=reshare-subshare`): the new holders name it, the reshare completes from the three
 /// honest old holders, and the new sharing signs under the key's public key.
@@ -539,8 +544,11 @@ fn byzantine_old_holder_is_named_and_left_out(algorithm: Algorithm, seed: u64) {
     let message = b"signed by the sharing the honest old holders made";
     let mech = match algorithm {
         Algorithm::Rsa => common::pkcs1_sha256(message),
-        _ => Mechanism::Ecdsa {
+        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
             digest: tcrypto::HashAlg::Sha256.digest(message),
+        },
+        _ => Mechanism::Ed25519 {
+            message: message.to_vec(),
         },
     };
     let sig = c.sign(key, mech.clone()).unwrap();
@@ -559,6 +567,11 @@ fn rsa_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_with
 #[test]
 fn p256_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_without_it() {
     byzantine_old_holder_is_named_and_left_out(Algorithm::EcdsaP256, 144);
+}
+
+#[test]
+fn ed25519_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_without_it() {
+    byzantine_old_holder_is_named_and_left_out(Algorithm::Ed25519, 146);
 }
 
 /// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
