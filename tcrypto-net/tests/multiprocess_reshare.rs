@@ -37,11 +37,23 @@ fn cfg() -> CoordinatorConfig {
     }
 }
 
-/// A fresh coordinator (this process, blocking driver) over every node of `nodes`, up or down.
+/// A fresh coordinator (this process, blocking driver) over every node of `nodes`, up or down, once every running
+/// node answers it (`connect` may return while a node just restarted on a loaded machine is still connecting).
 fn coordinator(id: &TlsIdentity, nodes: &[NodeProc]) -> BlockingCluster {
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     let c = BlockingCluster::connect_tls(id, &addrs, cfg()).unwrap();
     c.connect(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for (i, node) in nodes.iter().enumerate().filter(|(_, n)| n.child.is_some()) {
+        while c.request(i, RequestBody::Ping).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} does not answer",
+                node.public.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     c
 }
 
@@ -253,8 +265,14 @@ fn a_crash_at_any_phase_of_the_commit_leaves_exactly_one_usable_sharing() {
                 nodes[n].start();
                 let c = coordinator(&id, &nodes);
                 c.refresh_keys().unwrap();
-                let _ = c.reshare(key, &target, 2);
+                let result = c.reshare(key, &target, 2);
+                eprintln!("reshare with the crashing node: {result:?}");
                 drop(c);
+                // The coordinator sees the connection drop before the dying process is reaped: wait for it.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !nodes[n].exited() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 assert!(nodes[n].exited(), "{point}: node {} did not crash", n + 1);
                 nodes[n].crash_at = None;
                 nodes[n].start();
