@@ -316,7 +316,7 @@ impl AsyncCluster {
                     run.signed(signed)
                 }
                 Want::Done(result) => {
-                    let outcome = result.map_err(ClusterError::Key)?;
+                    let outcome = result.map_err(ClusterError::Reshare)?;
                     self.submit(|c, now, unix| {
                         crate::coordinator::reshare::register(c, key, &outcome, now, unix)
                     })
@@ -330,6 +330,8 @@ impl AsyncCluster {
     /// Signs with `key`.
     pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
         let request = crate::cluster::SignRequest::Digest(mechanism);
+        // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
+        self.settle_suspicions().await;
         let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
         self.signed(op, key, request).await
     }
@@ -343,6 +345,8 @@ impl AsyncCluster {
         data: Vec<u8>,
     ) -> Result<Signature, ClusterError> {
         let request = crate::cluster::SignRequest::Data(SignData { mechanism, data });
+        // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
+        self.settle_suspicions().await;
         let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
         self.signed(op, key, request).await
     }
@@ -404,6 +408,8 @@ impl AsyncCluster {
         &self,
         requests: Vec<(KeyId, crate::cluster::SignRequest)>,
     ) -> Vec<Result<Signature, ClusterError>> {
+        // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
+        self.settle_suspicions().await;
         let ops: Vec<OpId> =
             self.submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
         let mut out = Vec::with_capacity(ops.len());

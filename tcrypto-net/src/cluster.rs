@@ -47,6 +47,10 @@ pub enum ClusterError {
     /// The engine failed.
     #[error("transport: {0}")]
     Transport(String),
+    /// A reshare, refresh or settle did not finish (another one of the key is in progress:
+    /// [`crate::coordinator::reshare::ReshareError::Pending`]).
+    #[error("reshare: {0}")]
+    Reshare(crate::coordinator::reshare::ReshareError),
 }
 
 /// Moves frames between a [`Coordinator`] and the nodes.
@@ -501,6 +505,8 @@ impl<E: Engine> Cluster<E> {
     }
 
     fn start_all(&self, requests: Vec<(KeyId, SignRequest)>) -> Vec<OpId> {
+        // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
+        self.settle_suspicions();
         let ops: Vec<OpId> = self
             .engine
             .submit(|c, now, unix| requests.iter().map(|(k, r)| r.start(c, *k, now, unix)).collect());
@@ -696,7 +702,7 @@ impl<E: Engine> Cluster<E> {
                     run.signed(signed)
                 }
                 Want::Done(result) => {
-                    let outcome = result.map_err(ClusterError::Key)?;
+                    let outcome = result.map_err(ClusterError::Reshare)?;
                     self.engine
                         .submit(|c, now, unix| {
                             crate::coordinator::reshare::register(c, key, &outcome, now, unix)

@@ -9,6 +9,7 @@
 //! max_clock_skew_ms = 30000
 //! presignature_witness = "/run/tcrypto-node/node1.witness"   # default: "<data_dir>.witness"
 //! policy_file = "policy.toml"    # the node's signing policy (see crate::policy); reloaded on SIGHUP
+//! reshare_claim_secs = 120     # another coordinator's reshare of a key is refused while one runs (see crate::reshare)
 //!
 //! [[coordinators]]
 //! name = "coord-a"
@@ -151,6 +152,9 @@ pub struct NodeConfig {
     pub audit_max_bytes: Option<u64>,
     /// The audit log is also rotated when its first entry is this old (default: by size only).
     pub audit_max_age_secs: Option<u64>,
+    /// How long a reshare's claim on a key outlives the run's last step at this node (default 120 s): while it
+    /// lives, another coordinator's reshare of the key is refused (see `tcrypto_net::reshare`).
+    pub reshare_claim_secs: Option<u64>,
     /// The node operator's signing policy ([`crate::policy`]; relative to the configuration file's directory);
     /// without one, the node signs what its pinned coordinators ask.
     pub policy_file: Option<PathBuf>,

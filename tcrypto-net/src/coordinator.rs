@@ -358,6 +358,9 @@ enum Op {
     },
     /// A [`RequestBody::DkgPending`] query.
     Pending,
+    /// A [`RequestBody::ListKeys`] to a node that (re)connected, checked against the known sharings
+    /// (`suspicion.rs`).
+    KeyCheck,
     /// A [`RequestBody::DkgAbandon`] request.
     Abandon {
         key: KeyId,
@@ -752,6 +755,7 @@ impl Coordinator {
         }
         self.deliver_missed(node, now);
         self.ask_pending(node, now);
+        self.check_keys(node, now);
         // A node that missed key creations refills pools once it holds their keys (`delivery_answered`).
         if self.pending_deliveries(node).is_empty() {
             self.pools_recovered(now);
@@ -1285,7 +1289,7 @@ impl Coordinator {
             }
             Some(Op::Dkg(_)) => self.dkg_request_failed(op, request, node, why, now),
             Some(Op::Deliver { .. }) => self.delivery_answered(op, Err(why), now),
-            Some(Op::Pending) => {
+            Some(Op::Pending) | Some(Op::KeyCheck) => {
                 self.ops.remove(&op);
             }
             Some(Op::Abandon { key }) => {
@@ -1491,6 +1495,10 @@ impl Coordinator {
             Some(Op::Pending) => {
                 self.ops.remove(&p.op);
                 self.pending_answered(node, resp.body, now);
+            }
+            Some(Op::KeyCheck) => {
+                self.ops.remove(&p.op);
+                self.keys_checked(node, &resp.body);
             }
             Some(Op::Abandon { key }) => {
                 let key = *key;

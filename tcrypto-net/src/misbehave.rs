@@ -24,6 +24,10 @@
 //!   member). Round 2: `value` (an opening `R_i` that is not the committed one), `proof` (a wrong `Γ^u`, the
 //!   consistency-check value), `vole` (a wrong multiplication-check value `μ`), `silent`. Partial signature:
 //!   `value` (a wrong `u_i`, which only the combiner's verification catches), `silent` (refused).
+//! - `reshare-subshare` (a Byzantine old holder in a reshare, `crate::reshare`): every sub-share the node deals to
+//!   another new holder is off by one (well-formed, but not on its committed polynomial), and its answers to the
+//!   complaints repeat the wrong values (it claims it dealt correctly), so the new holders exclude it
+//!   ([`tcrypto::reshare::Fault::InvalidShare`]) and name it.
 //!
 //! The node's real state is untouched: it still refuses what it would refuse, spends what it would spend and audits
 //! the request as it arrived.
@@ -58,6 +62,8 @@ pub struct Modes {
     pub steal_signer: bool,
     /// DKLs23 tampering, per stage: `(stage name, mode)`.
     pub dkls: Vec<(String, String)>,
+    /// Deal wrong reshare sub-shares and stand by them.
+    pub reshare_subshare: bool,
 }
 
 impl Modes {
@@ -70,6 +76,7 @@ impl Modes {
                 "replay" => modes.replay = true,
                 "forge-keys" => modes.forge_keys = true,
                 "steal-signer" => modes.steal_signer = true,
+                "reshare-subshare" => modes.reshare_subshare = true,
                 w if w.starts_with("dkls-") => {
                     let (stage, mode) = w
                         .split_once('=')
@@ -188,6 +195,63 @@ pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>
     }
 }
 
+/// A reshare message of this node's, before it is sealed or signed (`crate::reshare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReshareMessage {
+    /// A sub-share dealt to another new holder.
+    SubShare,
+    /// The answer to the complaints (the disputed sub-shares, revealed).
+    Answer,
+}
+
+/// Rewrites this node's own reshare message of `algorithm` as `reshare-subshare` says (unchanged otherwise).
+pub(crate) fn reshare(what: ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
+    if !ACTIVE.get().is_some_and(|a| a.modes.reshare_subshare) {
+        return message;
+    }
+    let bumped = match (what, algorithm) {
+        (ReshareMessage::SubShare, Algorithm::EcdsaP256) => bump_sub_share::<P256>(&message),
+        (ReshareMessage::SubShare, Algorithm::Ed25519) => bump_sub_share::<Ed25519>(&message),
+        (ReshareMessage::SubShare, Algorithm::Rsa) => tcrypto::rsa::reshare::SubShare::decode(&message)
+            .ok()
+            .map(|mut s| {
+                if let Some(b) = s.value.last_mut() {
+                    *b ^= 0x01;
+                }
+                s.encode().to_vec()
+            }),
+        (ReshareMessage::Answer, Algorithm::EcdsaP256) => bump_answer::<P256>(&message),
+        (ReshareMessage::Answer, Algorithm::Ed25519) => bump_answer::<Ed25519>(&message),
+        (ReshareMessage::Answer, Algorithm::Rsa) => {
+            tcrypto::rsa::reshare::Answer::decode(&message).ok().map(|mut a| {
+                for v in a.answers.values_mut() {
+                    if let Some(b) = v.last_mut() {
+                        *b ^= 0x01;
+                    }
+                }
+                a.encode()
+            })
+        }
+    };
+    bumped.unwrap_or(message)
+}
+
+fn bump_sub_share<C: dkg::Curve>(message: &[u8]) -> Option<Vec<u8>> {
+    use tcrypto::dkg::Message as _;
+    let mut s = tcrypto::reshare::round1::SubShare::<C>::decode(message).ok()?;
+    *s.value = *s.value + C::scalar_from_u16(1);
+    Some(s.encode().to_vec())
+}
+
+fn bump_answer<C: dkg::Curve>(message: &[u8]) -> Option<Vec<u8>> {
+    use tcrypto::dkg::Message as _;
+    let mut a = tcrypto::reshare::round3::Answer::<C>::decode(message).ok()?;
+    for v in a.answers.values_mut() {
+        *v = *v + C::scalar_from_u16(1);
+    }
+    Some(a.encode())
+}
+
 /// Alters a signature share in its last octet; an RSA share without a proof (an ordinary-modulus key) in the
 /// last octet of its value instead, so that it still decodes and passes the range checks and only the combiner's
 /// subset search can tell it is wrong.
@@ -293,5 +357,6 @@ mod tests {
         assert_eq!(m.dkls.len(), 2);
         assert!(Modes::parse("dkls-round1=lie").is_err());
         assert!(Modes::parse("dkls-round3=value").is_err());
+        assert!(Modes::parse("reshare-subshare").unwrap().reshare_subshare);
     }
 }

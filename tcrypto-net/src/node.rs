@@ -108,6 +108,8 @@ pub struct SignerNode {
     /// Reshare runs in progress (memory only) and the durable reshare records (`crate::reshare`).
     reshare_runs: Mutex<ec::Runs<crate::reshare::Run>>,
     reshares: crate::reshare::Records,
+    /// One reshare of a key at a time (memory only; `crate::reshare::Claims`).
+    reshare_claims: crate::reshare::Claims,
     /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
@@ -215,6 +217,7 @@ impl SignerNode {
             dkls_runs: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
             reshare_runs: Mutex::new(ec::Runs::new(crate::reshare::MAX_RUNS)),
             reshares: crate::reshare::Records::default(),
+            reshare_claims: crate::reshare::Claims::default(),
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
             metrics: std::sync::OnceLock::new(),
@@ -705,10 +708,14 @@ impl SignerNode {
                     detail: refused.to_string(),
                 }
             }
-            None => self.answer(now_ms, &req, frost_package, rng),
+            None => match self.reshare_claimed(requester, now_ms, &req.body) {
+                Some(claim) => ResponseBody::ResharePending(claim),
+                None => self.answer(now_ms, &req, frost_package, rng),
+            },
         };
         let outcome = match &body {
             ResponseBody::Error { code, .. } => Err(*code),
+            ResponseBody::ResharePending(_) => Err(ErrorCode::Busy),
             _ => Ok(()),
         };
         // A key created here is audited with its id, durably, before the coordinator hears of it.
@@ -1111,9 +1118,16 @@ impl SignerNode {
                         ResponseBody::Envelopes(out)
                     }
                     Ok(crate::reshare::Step::Done) => ResponseBody::Done,
-                    Ok(crate::reshare::Step::Pending(key, epoch, bundle)) => {
+                    Ok(crate::reshare::Step::Pending(key, epoch, bundle, culprits)) => {
                         match self.hold_pending(key, epoch, bundle, rng) {
-                            Ok(info) => ResponseBody::KeyCreated(info),
+                            Ok(info) if culprits.is_empty() => ResponseBody::KeyCreated(info),
+                            // The run named parties (dealers left out, false accusers) and completed without
+                            // them: the coordinator reports them.
+                            Ok(info) => ResponseBody::KeyResolved {
+                                info,
+                                culprits,
+                                disqualified: Vec::new(),
+                            },
                             Err(r) => refuse(r),
                         }
                     }
@@ -1146,6 +1160,33 @@ impl SignerNode {
                 Err(r) => refuse(r),
             },
         }
+    }
+
+    /// The claim that refuses a reshare step of `body` (another run's start, another coordinator's abort of the
+    /// claimed epoch), if any; a step of the claiming run keeps its claim alive (`crate::reshare::Claims`).
+    fn reshare_claimed(
+        &self,
+        requester: Option<SpkiFingerprint>,
+        now_ms: u64,
+        body: &RequestBody,
+    ) -> Option<crate::wire::ReshareClaim> {
+        let coordinator = requester.map(|r| r.0);
+        match body {
+            RequestBody::ReshareStart(setup) => self.reshare_claims.claim(setup, coordinator, now_ms).err(),
+            RequestBody::ReshareRound { key, run, .. } => {
+                self.reshare_claims.touch(key, run, now_ms);
+                None
+            }
+            RequestBody::ReshareAbort { key, epoch } => {
+                self.reshare_claims.abort(key, *epoch, coordinator, now_ms).err()
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets how long a reshare's claim on a key outlives the run's last step here (default 2 minutes).
+    pub fn set_reshare_claim_ttl(&self, ttl: std::time::Duration) {
+        self.reshare_claims.set_ttl(ttl);
     }
 
     /// Stores a reshare's new share as pending (served only under its pending id, for the test signature).
@@ -1255,8 +1296,10 @@ impl SignerNode {
     /// one-time material (presignatures, nonces), then the pending copy.
     fn reshare_commit(&self, key: KeyId, epoch: u64, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
         let Some(bundle) = self.reshares.decide(self.store.as_deref(), key, epoch, rng)? else {
+            self.reshare_claims.end(&key, epoch);
             return Ok(());
         };
+        self.reshare_claims.end(&key, epoch);
         crate::crash::point("node-commit-decided");
         let share = HeldShare::from_bundle(&bundle)?;
         if let Some(store) = &self.store {
@@ -1282,6 +1325,7 @@ impl SignerNode {
     /// A committed reshare left this node out: its share of `key` goes, with its one-time material.
     fn reshare_retire(&self, key: KeyId, epoch: u64, rng: &mut impl CryptoRng) -> Result<(), Refusal> {
         self.reshares.retire(self.store.as_deref(), key, epoch, rng)?;
+        self.reshare_claims.end(&key, epoch);
         crate::crash::point("node-retire-recorded");
         if let Some(store) = &self.store
             && store.get(&store_name(&key)).ok().flatten().is_some()

@@ -26,6 +26,31 @@
 //! pending shares of an epoch no node committed rolls them back, and one that finds a committed epoch commits its
 //! pending holders and retires the holders of older epochs (`crate::coordinator::reshare`). So no state a reshare
 //! needs lives only in a coordinator.
+//!
+//! **One reshare of a key at a time (`Claims`).** Two coordinators (two operators running `tcrypto-ctl reshare`)
+//! must not reshare one key at once: both runs would pick the same new epoch and the nodes would hold pending
+//! shares of two sharings under one epoch, and the second coordinator's settling step would roll back the first
+//! one's pending shares under it. A node taking part in a run therefore **claims** the key for that run when the
+//! run starts ([`crate::wire::RequestBody::ReshareStart`]), in memory, with the run's epoch, the SPKI fingerprint
+//! of the coordinator that started it (from its TLS certificate) and the time of the run's last step at this node.
+//! While the claim is live the node refuses, with [`crate::wire::ResponseBody::ResharePending`] (naming the key,
+//! the epoch, the coordinator and when the claim expires):
+//!
+//! - a `ReshareStart` of any other run of the key (from any coordinator, the same one included);
+//! - a `ReshareAbort` of the claimed epoch from another coordinator (what a second coordinator's settling step
+//!   would send).
+//!
+//! Commits, retirements and status requests are never refused (rolling a committed epoch forward is what the
+//! claimant wants too). The claim ends when its epoch is committed, aborted (by the claimant) or retired here, or
+//! **expires** `Claims::DEFAULT_TTL` (2 minutes; `reshare_claim_secs` in the node configuration) after the
+//! run's last step at this node (a live run steps every few seconds at most: rounds, the test signature, the
+//! commits): a coordinator that died mid-run blocks the key for at most that long, after which any coordinator's
+//! settle rolls its pending shares back. The same coordinator (say `tcrypto-ctl` run again after a crash) may
+//! abort its own epoch at once: its settling step (`tcrypto-ctl settle`, or the next `reshare`) aborts every epoch
+//! that left a pending share on every node; a run that died before any new holder stored its share leaves no trace
+//! but the claims, and the key waits for them to expire. A claim lives in memory only, so a restarted node holds
+//! none (what the run left on its disk is settled as before). Two processes sharing one coordinator identity are
+//! one coordinator for the abort rule; a second `ReshareStart` is refused to them all the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -44,7 +69,9 @@ use crate::bundle::ShareBundle;
 use crate::ec::{Failure, Roster};
 use crate::identity::{NodeIdentity, NodePublic};
 use crate::store::SecretStore;
-use crate::wire::{Algorithm, ErrorCode, KeyInfo, ReshareSetup, ReshareState, TAG_RESHARE_RECORD};
+use crate::wire::{
+    Algorithm, ErrorCode, KeyInfo, ReshareClaim, ReshareSetup, ReshareState, TAG_RESHARE_RECORD,
+};
 
 /// Most reshare runs a node keeps open at once.
 pub(crate) const MAX_RUNS: usize = 16;
@@ -60,6 +87,131 @@ pub fn pending_id(key: &KeyId, epoch: u64) -> KeyId {
     h.update(key.0);
     h.update(epoch.to_be_bytes());
     KeyId(h.finalize().into())
+}
+
+// ----- One reshare of a key at a time -----
+
+/// The reshare runs this node takes part in, one per key (see the module documentation).
+pub(crate) struct Claims {
+    claims: Mutex<BTreeMap<KeyId, Claim>>,
+    ttl_ms: std::sync::atomic::AtomicU64,
+}
+
+struct Claim {
+    run: SessionId,
+    epoch: u64,
+    coordinator: Option<[u8; 32]>,
+    last_ms: u64,
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self {
+            claims: Mutex::new(BTreeMap::new()),
+            ttl_ms: std::sync::atomic::AtomicU64::new(Self::DEFAULT_TTL.as_millis() as u64),
+        }
+    }
+}
+
+impl Claims {
+    /// How long a claim outlives the last step of its run at this node.
+    pub(crate) const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(120);
+
+    /// Sets the expiry of claims.
+    pub(crate) fn set_ttl(&self, ttl: std::time::Duration) {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.ttl_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn ttl(&self) -> u64 {
+        self.ttl_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn describe(&self, key: KeyId, c: &Claim, now_ms: u64) -> ReshareClaim {
+        let idle = now_ms.saturating_sub(c.last_ms);
+        ReshareClaim {
+            key,
+            epoch: c.epoch,
+            coordinator: c.coordinator,
+            idle_ms: idle,
+            expires_in_ms: self.ttl().saturating_sub(idle),
+        }
+    }
+
+    fn live<'a>(&self, map: &'a BTreeMap<KeyId, Claim>, key: &KeyId, now_ms: u64) -> Option<&'a Claim> {
+        map.get(key)
+            .filter(|c| now_ms.saturating_sub(c.last_ms) < self.ttl())
+    }
+
+    /// Claims `key` for `run` (a `ReshareStart`), unless another run holds a live claim.
+    pub(crate) fn claim(
+        &self,
+        setup: &ReshareSetup,
+        coordinator: Option<[u8; 32]>,
+        now_ms: u64,
+    ) -> Result<(), ReshareClaim> {
+        let Ok(mut map) = self.claims.lock() else {
+            return Ok(());
+        };
+        if let Some(c) = self.live(&map, &setup.key, now_ms)
+            && c.run != setup.run
+        {
+            return Err(self.describe(setup.key, c, now_ms));
+        }
+        map.insert(
+            setup.key,
+            Claim {
+                run: setup.run,
+                epoch: setup.epoch,
+                coordinator,
+                last_ms: now_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// A step of `run` of `key` (a `ReshareRound`, the test signature): the claim lives on.
+    pub(crate) fn touch(&self, key: &KeyId, run: &SessionId, now_ms: u64) {
+        if let Ok(mut map) = self.claims.lock()
+            && let Some(c) = map.get_mut(key)
+            && c.run == *run
+        {
+            c.last_ms = now_ms;
+        }
+    }
+
+    /// Whether `coordinator` may abort `epoch` of `key`: refused while another coordinator's live claim is on
+    /// that epoch. An accepted abort of the claimed epoch ends the claim.
+    pub(crate) fn abort(
+        &self,
+        key: &KeyId,
+        epoch: u64,
+        coordinator: Option<[u8; 32]>,
+        now_ms: u64,
+    ) -> Result<(), ReshareClaim> {
+        let Ok(mut map) = self.claims.lock() else {
+            return Ok(());
+        };
+        if let Some(c) = self.live(&map, key, now_ms)
+            && c.epoch == epoch
+            && c.coordinator != coordinator
+        {
+            return Err(self.describe(*key, c, now_ms));
+        }
+        if map.get(key).is_some_and(|c| c.epoch == epoch) {
+            map.remove(key);
+        }
+        Ok(())
+    }
+
+    /// `epoch` of `key` was committed or retired here: a claim on it (or on an older epoch) ends.
+    pub(crate) fn end(&self, key: &KeyId, epoch: u64) {
+        if let Ok(mut map) = self.claims.lock()
+            && map.get(key).is_some_and(|c| c.epoch <= epoch)
+        {
+            map.remove(key);
+        }
+    }
 }
 
 // ----- The durable record -----
@@ -454,8 +606,9 @@ enum AnyRun {
 pub(crate) enum Step {
     /// Envelopes to relay; the run goes on.
     Continue(Box<Run>, Vec<Vec<u8>>),
-    /// A new holder's new share, to be stored pending (key, epoch, bundle).
-    Pending(KeyId, u64, ShareBundle),
+    /// A new holder's new share, to be stored pending (key, epoch, bundle), and the routing parties the run
+    /// named as culprits (dealers excluded from the new sharing, false accusers).
+    Pending(KeyId, u64, ShareBundle, Vec<SignerId>),
     /// A dealer-only node is done.
     Done,
 }
@@ -652,9 +805,14 @@ impl Run {
                 }
                 Ok(Step::Continue(Box::new(self), envs))
             }
-            Advanced::Share(mut bundle) => {
+            Advanced::Share(mut bundle, culprits) => {
                 bundle.info.key = self.setup.key;
-                Ok(Step::Pending(self.setup.key, self.setup.epoch, bundle))
+                let ids = Ids {
+                    dealers: &self.dealers,
+                    receivers: &self.receivers,
+                };
+                let parties = ids.parties(&culprits);
+                Ok(Step::Pending(self.setup.key, self.setup.epoch, bundle, parties))
             }
         }
     }
@@ -676,30 +834,37 @@ impl Ids<'_> {
             .collect()
     }
 
-    /// The routing parties a reshare error blames.
-    fn blame(&self, e: &ec_reshare::Error) -> Failure {
-        let parties = e
-            .culprits()
-            .into_iter()
+    /// The routing parties of `culprits` (old or new holders), each once.
+    fn parties(&self, culprits: &[Party]) -> Vec<SignerId> {
+        let parties: BTreeSet<SignerId> = culprits
+            .iter()
             .filter_map(|c| {
-                let (map, id) = match c {
+                let (map, id) = match *c {
                     Party::Old(i) => (self.dealers, i),
                     Party::New(j) => (self.receivers, j),
                 };
                 map.iter().find(|(_, v)| **v == id).map(|(p, _)| *p)
             })
             .collect();
-        Failure::Aborted(parties, e.to_string())
+        parties.into_iter().collect()
+    }
+
+    /// The routing parties a reshare error blames.
+    fn blame(&self, e: &ec_reshare::Error) -> Failure {
+        Failure::Aborted(self.parties(&e.culprits()), e.to_string())
     }
 }
 
 enum Advanced {
     Out(Out),
-    Share(ShareBundle),
+    /// The new share and the parties the run named.
+    Share(ShareBundle, Vec<Party>),
 }
 
 /// One algorithm's reshare steps over encoded messages.
 trait Scheme {
+    /// The key algorithm.
+    const ALGORITHM: Algorithm;
     type Params: Clone;
     type Dealer;
     type Receiver;
@@ -725,10 +890,34 @@ trait Scheme {
         verdicts: &BTreeMap<SignerId, Vec<u8>>,
         answers: &BTreeMap<SignerId, Vec<u8>>,
     ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error>;
+    /// The new share and the parties the run named (excluded dealers, false accusers).
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<ShareBundle, ec_reshare::Error>;
+    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error>;
+}
+
+/// A test-only misbehaving node rewrites its own reshare message before it is sealed or signed
+/// (`crate::misbehave`, mode `reshare-subshare`).
+#[cfg(feature = "test-support")]
+fn tamper(what: crate::misbehave::ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
+    crate::misbehave::reshare(what, algorithm, message)
+}
+
+#[cfg(not(feature = "test-support"))]
+fn tamper(_what: Tampered, _algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
+    message
+}
+
+#[cfg(feature = "test-support")]
+use crate::misbehave::ReshareMessage as Tampered;
+
+/// What a misbehaving node may rewrite (nothing in a build without `test-support`).
+#[cfg(not(feature = "test-support"))]
+#[derive(Clone, Copy)]
+enum Tampered {
+    SubShare,
+    Answer,
 }
 
 /// The state of each role a node plays in one run.
@@ -775,6 +964,15 @@ impl<S: Scheme> Roles<S> {
             {
                 roles.own_dealing = Some((old_id, dealing.clone(), own));
             }
+            let subs = subs
+                .into_iter()
+                .map(|(j, b)| {
+                    (
+                        j,
+                        Zeroizing::new(tamper(Tampered::SubShare, S::ALGORITHM, b.to_vec())),
+                    )
+                })
+                .collect();
             roles.dealer = Some(dealer);
             out.broadcast = Some(dealing);
             out.direct = subs;
@@ -812,6 +1010,7 @@ impl<S: Scheme> Roles<S> {
                         all.insert(me, v.clone());
                     }
                     let answer = S::answer(dealer, &all).map_err(|e| ids.blame(&e))?;
+                    let answer = tamper(Tampered::Answer, S::ALGORITHM, answer);
                     out.broadcast = Some(answer.clone());
                     if let Some(i) = self.old_id {
                         self.own_answer = Some((i, answer));
@@ -833,8 +1032,8 @@ impl<S: Scheme> Roles<S> {
             5 => {
                 if let Some(judged) = self.judged.take() {
                     let confirmations = Ids::by(ids.receivers, &inbox.broadcasts);
-                    let bundle = S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
-                    return Ok(Advanced::Share(bundle));
+                    let (bundle, culprits) = S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
+                    return Ok(Advanced::Share(bundle, culprits));
                 }
             }
             _ => {
@@ -866,6 +1065,7 @@ struct EcScheme<C>(std::marker::PhantomData<C>);
 
 /// Converts a reshared EC share into the stored bundle.
 trait EcBundle: Curve {
+    const ALGORITHM: Algorithm;
     #[allow(clippy::type_complexity)]
     fn deal(
         params: ec_reshare::Parameters<Self>,
@@ -883,6 +1083,7 @@ trait EcBundle: Curve {
 }
 
 impl EcBundle for P256 {
+    const ALGORITHM: Algorithm = Algorithm::EcdsaP256;
     fn deal(
         params: ec_reshare::Parameters<Self>,
         share: &HeldShare,
@@ -910,6 +1111,7 @@ impl EcBundle for P256 {
 }
 
 impl EcBundle for Ed25519 {
+    const ALGORITHM: Algorithm = Algorithm::Ed25519;
     fn deal(
         params: ec_reshare::Parameters<Self>,
         share: &HeldShare,
@@ -936,6 +1138,7 @@ impl EcBundle for Ed25519 {
 }
 
 impl<C: EcBundle> Scheme for EcScheme<C> {
+    const ALGORITHM: Algorithm = C::ALGORITHM;
     type Params = ec_reshare::Parameters<C>;
     type Dealer = ec_reshare::round1::DealerState<C>;
     type Receiver = ec_reshare::round2::ReceiverState<C>;
@@ -991,11 +1194,13 @@ impl<C: EcBundle> Scheme for EcScheme<C> {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<ShareBundle, ec_reshare::Error> {
+    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
         let confirmations = decode_all(confirmations, Party::New)?;
         let done = judged.confirm(&confirmations)?;
-        C::bundle(done.share)
-            .map_err(|_| ec_reshare::Error::InvalidResult("the new share does not make a bundle"))
+        let culprits = done.culprits.iter().map(|c| c.party).collect();
+        let bundle = C::bundle(done.share)
+            .map_err(|_| ec_reshare::Error::InvalidResult("the new share does not make a bundle"))?;
+        Ok((bundle, culprits))
     }
 }
 
@@ -1019,6 +1224,7 @@ fn rsa_decode<M>(
 }
 
 impl Scheme for RsaScheme {
+    const ALGORITHM: Algorithm = Algorithm::Rsa;
     type Params = rsa_reshare::Parameters;
     type Dealer = rsa_reshare::DealerState;
     type Receiver = rsa_reshare::ReceiverState;
@@ -1084,11 +1290,12 @@ impl Scheme for RsaScheme {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<ShareBundle, ec_reshare::Error> {
+    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
         let confirmations = rsa_decode(confirmations, Party::New, rsa_reshare::Confirmation::decode)?;
         let done = judged.confirm(&confirmations)?;
+        let culprits = done.culprits.iter().map(|c| c.party).collect();
         let pk = done.share.public_key_set().clone();
-        Ok(ShareBundle {
+        let bundle = ShareBundle {
             info: KeyInfo {
                 key: pk.key_id(),
                 algorithm: Algorithm::Rsa,
@@ -1098,13 +1305,77 @@ impl Scheme for RsaScheme {
                 public: pk.encode(),
             },
             share: done.share.encode(),
-        })
+        };
+        Ok((bundle, culprits))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn setup(run: u8, epoch: u64) -> ReshareSetup {
+        let info = KeyInfo {
+            key: KeyId([4; 32]),
+            algorithm: Algorithm::Ed25519,
+            signer: SignerId::new(1).unwrap(),
+            threshold: 2,
+            parties: 3,
+            public: vec![1, 2, 3],
+        };
+        ReshareSetup {
+            key: info.key,
+            epoch,
+            run: SessionId([run; 32]),
+            old: info,
+            parties: vec![[1; 32], [2; 32]],
+            dealers: vec![(SignerId::new(1).unwrap(), SignerId::new(1).unwrap())],
+            receivers: vec![SignerId::new(2).unwrap()],
+            threshold: 1,
+        }
+    }
+
+    /// A key claimed by one run refuses another run's start and another coordinator's abort of the claimed
+    /// epoch, naming the epoch, the coordinator and the time left; steps of the run keep the claim alive; it
+    /// expires after the TTL without a step, and ends when its epoch is committed or aborted by its coordinator.
+    #[test]
+    fn one_reshare_of_a_key_at_a_time_until_the_claim_ends_or_expires() {
+        let claims = Claims::default();
+        claims.set_ttl(std::time::Duration::from_secs(10));
+        let (a, b) = (Some([0xa; 32]), Some([0xb; 32]));
+        let key = KeyId([4; 32]);
+        claims.claim(&setup(1, 3), a, 1_000).unwrap();
+        // The same run again (a retried start) is no conflict.
+        claims.claim(&setup(1, 3), a, 1_500).unwrap();
+        let refused = claims.claim(&setup(2, 3), b, 3_000).unwrap_err();
+        assert_eq!(
+            (
+                refused.epoch,
+                refused.coordinator,
+                refused.idle_ms,
+                refused.expires_in_ms
+            ),
+            (3, a, 1_500, 8_500)
+        );
+        assert!(refused.to_string().contains("epoch 3"), "{refused}");
+        // The same coordinator identity starting another run is refused too.
+        assert!(claims.claim(&setup(2, 3), a, 3_000).is_err());
+        assert_eq!(claims.abort(&key, 3, b, 3_000).unwrap_err().epoch, 3);
+        // Another epoch's abort (a stale pending share of an older run) is no business of the claim.
+        claims.abort(&key, 2, b, 3_000).unwrap();
+        // A step keeps the claim alive past the first start's expiry.
+        claims.touch(&key, &SessionId([1; 32]), 9_000);
+        assert!(claims.claim(&setup(2, 4), b, 18_000).is_err());
+        // Expired 10 s after the last step: another coordinator takes the key.
+        claims.claim(&setup(2, 4), b, 19_000).unwrap();
+        // Its own coordinator aborts it: the key is free at once.
+        assert!(claims.claim(&setup(3, 5), a, 19_001).is_err());
+        claims.abort(&key, 4, b, 19_002).unwrap();
+        claims.claim(&setup(3, 5), a, 19_003).unwrap();
+        // A commit (or retirement) of the claimed epoch ends it.
+        claims.end(&key, 5);
+        claims.claim(&setup(4, 6), b, 19_004).unwrap();
+    }
 
     /// Stored records round-trip, refuse trailing bytes and are seeds of the `net_messages` fuzz target.
     #[test]

@@ -70,6 +70,8 @@ const REQ_RESHARE_ABORT: u8 = 64;
 const REQ_RESHARE_RETIRE: u8 = 65;
 /// Response kind of [`ResponseBody::ReshareStatus`].
 const RESP_RESHARE_STATUS: u8 = 60;
+/// Response kind of [`ResponseBody::ResharePending`].
+const RESP_RESHARE_PENDING: u8 = 61;
 /// Request kind of [`RequestBody::SignData`].
 const REQ_SIGN_DATA: u8 = 70;
 /// Request kind of [`RequestBody::SignDataOptimistic`].
@@ -674,7 +676,9 @@ pub enum RequestBody {
     ReshareStart(ReshareSetup),
     /// Rounds 2..=5 of a reshare: 2 verdicts (new holders), 3 answers (dealers), 4 confirmations (new holders),
     /// 5 the new share stored **pending** (new holders answer [`ResponseBody::KeyCreated`] with the pending
-    /// sharing's description; a dealer only answers [`ResponseBody::Done`]).
+    /// sharing's description, or [`ResponseBody::KeyResolved`] with it and the routing parties the run named
+    /// when it completed without some (a dealer whose sub-share failed, a false accuser); a dealer only answers
+    /// [`ResponseBody::Done`]).
     ReshareRound {
         /// The key.
         key: KeyId,
@@ -1711,6 +1715,44 @@ pub enum ResponseBody {
     PairsMissing(Vec<SignerId>),
     /// Answer to [`RequestBody::ReshareStatus`].
     ReshareStatus(ReshareState),
+    /// Refusal of a reshare step ([`RequestBody::ReshareStart`] of another run, [`RequestBody::ReshareAbort`] of
+    /// the claimed epoch by another coordinator) while another coordinator's reshare of the key is in progress
+    /// at this node (`crate::reshare::Claims`).
+    ResharePending(ReshareClaim),
+}
+
+/// A reshare of one key in progress at a node, as it refuses a second one ([`ResponseBody::ResharePending`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReshareClaim {
+    /// The key.
+    pub key: KeyId,
+    /// The epoch the pending reshare creates.
+    pub epoch: u64,
+    /// The SHA-256 fingerprint of the SubjectPublicKeyInfo of the coordinator that started it (from its TLS
+    /// certificate; none over a transport without one).
+    pub coordinator: Option<[u8; 32]>,
+    /// Time since that coordinator's last step of the run at this node, in ms.
+    pub idle_ms: u64,
+    /// Time left before the claim expires if that coordinator takes no further step, in ms.
+    pub expires_in_ms: u64,
+}
+
+impl std::fmt::Display for ReshareClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let coordinator = self.coordinator.map_or_else(
+            || "an unauthenticated coordinator".to_string(),
+            |c| format!("coordinator {}", hex::encode(c)),
+        );
+        write!(
+            f,
+            "a reshare of key {} to epoch {} by {coordinator} is in progress (last step {} s ago; it expires in {} s \
+             without a step, or when that coordinator commits or aborts it)",
+            self.key,
+            self.epoch,
+            self.idle_ms / 1000,
+            self.expires_in_ms.div_ceil(1000)
+        )
+    }
 }
 
 impl Response {
@@ -1797,6 +1839,20 @@ impl Response {
                 w.u8(RESP_RESHARE_STATUS);
                 state.encode(&mut w);
             }
+            ResponseBody::ResharePending(claim) => {
+                w.u8(RESP_RESHARE_PENDING);
+                claim.key.encode(&mut w);
+                w.u64(claim.epoch);
+                match &claim.coordinator {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some(c) => {
+                        w.u8(1).raw(c);
+                    }
+                }
+                w.u64(claim.idle_ms).u64(claim.expires_in_ms);
+            }
             ResponseBody::DkgPending {
                 held,
                 tentative,
@@ -1865,6 +1921,17 @@ impl Response {
             },
             RESP_PAIRS_MISSING => ResponseBody::PairsMissing(decode_ids(&mut r)?),
             RESP_RESHARE_STATUS => ResponseBody::ReshareStatus(ReshareState::decode(&mut r)?),
+            RESP_RESHARE_PENDING => ResponseBody::ResharePending(ReshareClaim {
+                key: KeyId::decode(&mut r)?,
+                epoch: r.u64()?,
+                coordinator: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.array::<32>()?),
+                    _ => return Err(DecodeError::Invalid("bad option flag")),
+                },
+                idle_ms: r.u64()?,
+                expires_in_ms: r.u64()?,
+            }),
             RESP_DKG_PENDING => {
                 let n = r.count(32)?;
                 let held = (0..n)
@@ -2243,10 +2310,14 @@ mod tests {
                 session: sid(i as u8),
                 body,
             };
-            std::fs::write(dir.join(format!("response-reshare-status-{i}")), resp.encode()).unwrap();
+            let name = match resp.body {
+                ResponseBody::ResharePending(_) => "pending",
+                _ => "status",
+            };
+            std::fs::write(dir.join(format!("response-reshare-{name}-{i}")), resp.encode()).unwrap();
             written += 1;
         }
-        assert_eq!(written, 21);
+        assert_eq!(written, 23);
     }
 
     fn reshare_bodies() -> (Vec<RequestBody>, Vec<ResponseBody>) {
@@ -2294,6 +2365,20 @@ mod tests {
                 active: None,
                 retired: Some(2),
                 pending: None,
+            }),
+            ResponseBody::ResharePending(ReshareClaim {
+                key,
+                epoch: 5,
+                coordinator: Some([7; 32]),
+                idle_ms: 1500,
+                expires_in_ms: 298_500,
+            }),
+            ResponseBody::ResharePending(ReshareClaim {
+                key,
+                epoch: 6,
+                coordinator: None,
+                idle_ms: 0,
+                expires_in_ms: 300_000,
             }),
         ];
         (requests, responses)

@@ -4,10 +4,16 @@
 //! every phase: after the nodes restart and a fresh coordinator settles, exactly one sharing remains (every node
 //! that holds the key serves the same epoch, no pending share is left, at least `k` hold it) and it signs under
 //! the key's original public key (checked by `ed25519-dalek`).
+//!
+//! Operators' runs of `tcrypto-ctl reshare` for RSA, P-256 and Ed25519 keys (a dead node replaced by a new one, `k`
+//! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); a Byzantine old holder dealing
+//! bad sub-shares (named, left out, the reshare completes from the honest ones); and two coordinators resharing one
+//! key at once (the second is refused, naming the pending epoch and its coordinator).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -31,11 +37,23 @@ fn cfg() -> CoordinatorConfig {
     }
 }
 
-/// A fresh coordinator (this process, blocking driver) over every node of `nodes`, up or down.
+/// A fresh coordinator (this process, blocking driver) over every node of `nodes`, up or down, once every running
+/// node answers it (`connect` may return while a node just restarted on a loaded machine is still connecting).
 fn coordinator(id: &TlsIdentity, nodes: &[NodeProc]) -> BlockingCluster {
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
     let c = BlockingCluster::connect_tls(id, &addrs, cfg()).unwrap();
     c.connect(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for (i, node) in nodes.iter().enumerate().filter(|(_, n)| n.child.is_some()) {
+        while c.request(i, RequestBody::Ping).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} does not answer",
+                node.public.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     c
 }
 
@@ -119,6 +137,20 @@ fn pin_new_node(nodes: &[NodeProc], new: &NodeProc) {
     std::fs::write(&new.config, text).unwrap();
 }
 
+/// Node `dead` dies for good; node `nodes.len() + 1` is initialised (fresh store), pinned on every node and
+/// every node on it (the running nodes reload their peers on SIGHUP) and started.
+fn replace_for_good(dir: &Path, id: &TlsIdentity, nodes: &mut Vec<NodeProc>, dead: usize) {
+    nodes[dead].kill();
+    let new = common::node_proc(dir, nodes.len(), id);
+    pin_new_node(nodes, &new);
+    nodes.push(new);
+    for n in nodes.iter().filter(|n| n.child.is_some()) {
+        sighup(n);
+    }
+    nodes.last_mut().unwrap().start();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 #[test]
 fn a_dead_node_is_replaced_by_a_new_one_and_the_key_signs_with_the_same_public_key() {
     let dir = common::scratch("reshare-replace");
@@ -135,15 +167,7 @@ fn a_dead_node_is_replaced_by_a_new_one_and_the_key_signs_with_the_same_public_k
     drop(c);
 
     // node3 dies for good; node6 is initialised and pinned (the running nodes reload their peers on SIGHUP).
-    nodes[2].kill();
-    let sixth = common::node_proc(&dir, 5, &id);
-    pin_new_node(&nodes, &sixth);
-    nodes.push(sixth);
-    for n in nodes.iter().filter(|n| n.child.is_some()) {
-        sighup(n);
-    }
-    nodes[5].start();
-    std::thread::sleep(Duration::from_millis(300));
+    replace_for_good(&dir, &id, &mut nodes, 2);
 
     let c = coordinator(&id, &nodes);
     c.refresh_keys().unwrap();
@@ -241,8 +265,14 @@ fn a_crash_at_any_phase_of_the_commit_leaves_exactly_one_usable_sharing() {
                 nodes[n].start();
                 let c = coordinator(&id, &nodes);
                 c.refresh_keys().unwrap();
-                let _ = c.reshare(key, &target, 2);
+                let result = c.reshare(key, &target, 2);
+                eprintln!("reshare with the crashing node: {result:?}");
                 drop(c);
+                // The coordinator sees the connection drop before the dying process is reaped: wait for it.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !nodes[n].exited() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 assert!(nodes[n].exited(), "{point}: node {} did not crash", n + 1);
                 nodes[n].crash_at = None;
                 nodes[n].start();
@@ -271,4 +301,399 @@ fn a_crash_at_any_phase_of_the_commit_leaves_exactly_one_usable_sharing() {
         // The next reshare runs from there.
         drop(c);
     }
+}
+
+// ----- Operators' reshares with `tcrypto-ctl`, for RSA and P-256 (issue 14) -----
+
+/// Runs `tcrypto-ctl --config CONFIG ARGS` to its end.
+fn ctl(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(CTL)
+        .arg("--config")
+        .arg(config)
+        .args(["--wait", "5"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "tcrypto-ctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Signs `file` with `tcrypto-ctl sign` and verifies the signature with `openssl` under `pem` (the public key
+/// exported before any reshare).
+fn ctl_signs_and_openssl_verifies(config: &Path, key: &KeyId, algorithm: Algorithm, pem: &Path, file: &Path) {
+    let sig = file.with_extension("sig");
+    let mechanism = match algorithm {
+        Algorithm::Rsa => "rsa-pkcs1-sha256",
+        Algorithm::EcdsaP256 => "ecdsa-sha256",
+        _ => "ed25519",
+    };
+    let key = key.to_string();
+    ok(ctl(
+        config,
+        &[
+            "sign",
+            &key,
+            "--mechanism",
+            mechanism,
+            "--in",
+            file.to_str().unwrap(),
+            "--out",
+            sig.to_str().unwrap(),
+        ],
+    ));
+    let mut openssl = Command::new("openssl");
+    match algorithm {
+        Algorithm::Ed25519 => openssl
+            .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+            .arg(pem)
+            .arg("-in")
+            .arg(file)
+            .arg("-sigfile")
+            .arg(&sig),
+        _ => openssl
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(pem)
+            .arg("-signature")
+            .arg(&sig)
+            .arg(file),
+    };
+    let out = openssl.output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl rejects the {algorithm:?} signature of {}: {}{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `(epoch, signer)` every running node serves of `key` (down nodes: skipped), asserting that no running node
+/// keeps a pending share.
+fn served_by_running(
+    c: &BlockingCluster,
+    nodes: &[NodeProc],
+    key: KeyId,
+) -> BTreeMap<usize, Option<(u64, u16)>> {
+    (0..nodes.len())
+        .filter(|i| nodes[*i].child.is_some())
+        .map(|i| match c.request(i, RequestBody::ReshareStatus { key }) {
+            Ok(ResponseBody::ReshareStatus(s)) => {
+                assert!(s.pending.is_none(), "node {} keeps a pending share: {s:?}", i + 1);
+                (i, s.active.map(|(e, info)| (e, info.signer.get())))
+            }
+            other => panic!("node {}: {other:?}", i + 1),
+        })
+        .collect()
+}
+
+/// Waits until node `i`'s audit log records a request of `op` (`op=reshare-round`, say).
+fn wait_for_audited(node: &NodeProc, op: &str) {
+    let log = node.data.join("audit.log");
+    let needle = format!("op={op}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&needle)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never audited {op}",
+            node.public.name
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `n` started nodes pinning each other (node `misbehave.0` with `TCRYPTO_NODE_MISBEHAVE=misbehave.1`), a
+/// coordinator, and a `k`-of-`n` key of `algorithm` dealt here and imported (no slow key generation).
+fn imported(
+    tag: &str,
+    n: usize,
+    misbehave: (usize, &str),
+    algorithm: Algorithm,
+    k: u16,
+    seed: u64,
+) -> (PathBuf, TlsIdentity, Vec<NodeProc>, BlockingCluster, KeyId) {
+    let dir = common::scratch(tag);
+    let id = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..n).map(|i| common::node_proc(&dir, i, &id)).collect();
+    pin_peers(&nodes);
+    nodes[misbehave.0].misbehave = Some(misbehave.1.to_string());
+    for node in &mut nodes {
+        node.start();
+    }
+    let c = coordinator(&id, &nodes);
+    let n = u16::try_from(n).unwrap();
+    let key = c
+        .import_key(
+            common::dealt_bundles(algorithm, k, n, seed),
+            &mut common::rng(seed),
+        )
+        .unwrap();
+    (dir, id, nodes, c, key)
+}
+
+/// Five nodes hold a dealt 3-of-5 key of `algorithm`; node5 dies for good and node6 (a new process, fresh store) is
+/// initialised and pinned; `tcrypto-ctl reshare --replace node5=node6 --threshold 2` moves the key to 2-of-5 on
+/// node1-4 and node6 while node1 is killed with SIGKILL in the middle of the run (its audit log shows a reshare
+/// round). The run either finishes or rolls back; after node1 restarts and `tcrypto-ctl settle`, no running node
+/// keeps a pending share and exactly one sharing serves (the operator runs the reshare again when it was rolled
+/// back). Then two holders go down and the two left sign (`k` is now 2, node6's share works), each signature
+/// verified by `openssl` under the public key exported before the reshare.
+fn replace_a_dead_node_with_ctl_while_a_node_is_killed(algorithm: Algorithm, seed: u64) {
+    // node2 answers late, so that the run is surely in its rounds when node1 is killed.
+    let (dir, id, mut nodes, c, key) = imported("reshare-ctl", 5, (1, "late:150"), algorithm, 3, seed);
+    drop(c);
+
+    replace_for_good(&dir, &id, &mut nodes, 4);
+    let config = write_coordinator_config(&dir, &id, &nodes, 10_000);
+    let pem = dir.join("public-before.pem");
+    let name = key.to_string();
+    ok(ctl(&config, &["export", &name, "--out", pem.to_str().unwrap()]));
+
+    let reshare_args = [
+        "reshare",
+        name.as_str(),
+        "--replace",
+        "node5=node6",
+        "--threshold",
+        "2",
+    ];
+    let run = Command::new(CTL)
+        .arg("--config")
+        .arg(&config)
+        .args(["--wait", "5"])
+        .args(reshare_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_audited(&nodes[0], "reshare-round");
+    nodes[0].kill();
+    let out = run.wait_with_output().unwrap();
+    let finished = out.status.success();
+    eprintln!(
+        "{algorithm:?}: the reshare with node1 killed {}: {}",
+        if finished { "finished" } else { "failed" },
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !finished {
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("node1"),
+            "the failure does not name the killed node: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    nodes[0].start();
+    ok(ctl(&config, &["settle", &name]));
+    let c = coordinator(&id, &nodes);
+    let served = served_by_running(&c, &nodes, key);
+    let old: BTreeMap<usize, Option<(u64, u16)>> = [0, 1, 2, 3, 5]
+        .into_iter()
+        .map(|i| (i, (i < 4).then(|| (0, i as u16 + 1))))
+        .collect();
+    let new: BTreeMap<usize, Option<(u64, u16)>> = [(0, 1), (1, 2), (2, 3), (3, 4), (5, 5)]
+        .into_iter()
+        .map(|(i, s)| (i, Some((1, s))))
+        .collect();
+    assert!(
+        served == old || served == new,
+        "not exactly one sharing: {served:?}"
+    );
+    drop(c);
+    if served == old {
+        // Rolled back: the operator runs the same command again.
+        let out = ok(ctl(&config, &reshare_args));
+        assert!(out.contains("epoch 1, 2-of-5"), "{out}");
+        let c = coordinator(&id, &nodes);
+        assert_eq!(served_by_running(&c, &nodes, key), new);
+    }
+    let message = dir.join("after-the-replacement.txt");
+    std::fs::write(&message, b"signed after node5 was replaced by node6").unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+    // k is 2 now: node3, node4 and node6 sign without node1 and node2 (ECDSA presigns with 2k'-1 = 3).
+    nodes[0].kill();
+    nodes[1].kill();
+    let message = dir.join("two-holders-down.txt");
+    std::fs::write(&message, b"signed by three of the five new holders").unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+}
+
+#[test]
+fn rsa_key_moves_to_a_new_node_with_tcrypto_ctl_while_a_holder_is_killed_mid_reshare() {
+    replace_a_dead_node_with_ctl_while_a_node_is_killed(Algorithm::Rsa, 141);
+}
+
+#[test]
+fn p256_key_moves_to_a_new_node_with_tcrypto_ctl_while_a_holder_is_killed_mid_reshare() {
+    replace_a_dead_node_with_ctl_while_a_node_is_killed(Algorithm::EcdsaP256, 142);
+}
+
+#[test]
+fn ed25519_key_moves_to_a_new_node_with_tcrypto_ctl_while_a_holder_is_killed_mid_reshare() {
+    replace_a_dead_node_with_ctl_while_a_node_is_killed(Algorithm::Ed25519, 145);
+}
+
+/// One old holder deals bad sub-shares and stands by them when the new holders complain
+/// (`TCRYPTO_NODE_MISBEHAVE=reshare-subshare`): the new holders name it, the reshare completes from the three
+/// honest old holders, and the new sharing signs under the key's public key.
+fn byzantine_old_holder_is_named_and_left_out(algorithm: Algorithm, seed: u64) {
+    let (_dir, _id, _nodes, c, key) = imported(
+        "reshare-byzantine",
+        4,
+        (3, "reshare-subshare"),
+        algorithm,
+        2,
+        seed,
+    );
+    let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
+    // Reshare to node1-3 (2-of-3): node4 only deals.
+    let out = c.reshare(key, &[0, 1, 2], 2).unwrap();
+    assert_eq!(out.epoch, 1);
+    assert_eq!(out.culprits, vec!["node4".to_string()], "{out:?}");
+    assert!(out.not_retired.is_empty(), "{:?}", out.not_retired);
+    one_sharing(&c, 4, key, 1, &[0, 1, 2]);
+    let public = c.public_key(&key).unwrap();
+    assert_eq!(public.to_spki_der().unwrap(), spki, "the public key changed");
+    let message = b"signed by the sharing the honest old holders made";
+    let mech = match algorithm {
+        Algorithm::Rsa => common::pkcs1_sha256(message),
+        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
+            digest: tcrypto::HashAlg::Sha256.digest(message),
+        },
+        _ => Mechanism::Ed25519 {
+            message: message.to_vec(),
+        },
+    };
+    let sig = c.sign(key, mech.clone()).unwrap();
+    match &public {
+        tcrypto_net::algo::PublicKey::Rsa(pk) => common::rsa_crate_verifies(pk, &mech, &sig.bytes),
+        other => common::ec_verifies(other, &mech, &sig.bytes),
+    }
+    .unwrap();
+}
+
+#[test]
+fn rsa_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_without_it() {
+    byzantine_old_holder_is_named_and_left_out(Algorithm::Rsa, 143);
+}
+
+#[test]
+fn p256_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_without_it() {
+    byzantine_old_holder_is_named_and_left_out(Algorithm::EcdsaP256, 144);
+}
+
+#[test]
+fn ed25519_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_without_it() {
+    byzantine_old_holder_is_named_and_left_out(Algorithm::Ed25519, 146);
+}
+
+/// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
+/// `tcrypto-ctl reshare` dies after the new holders stored their pending shares (its run is in progress as far as
+/// the nodes know); operator B's `tcrypto-ctl reshare` is refused, naming the pending epoch and A's coordinator,
+/// and leaves A's pending shares alone. A's `tcrypto-ctl settle` rolls its run back at once (its own claim); then
+/// B's reshare runs, and the key signs under its original public key.
+#[test]
+fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pending() {
+    let dir = common::scratch("reshare-two-coordinators");
+    let a = TlsIdentity::generate("coordinator").unwrap();
+    let b = TlsIdentity::generate("coordinator").unwrap();
+    let mut nodes: Vec<NodeProc> = (0..4).map(|i| common::node_proc(&dir, i, &a)).collect();
+    pin_peers(&nodes);
+    for n in &mut nodes {
+        let text = std::fs::read_to_string(&n.config).unwrap();
+        let pin = format!(
+            "\n[[coordinators]]\nname = \"operator-b\"\nspki_sha256 = \"{}\"\n",
+            b.fingerprint()
+        );
+        std::fs::write(&n.config, text + &pin).unwrap();
+        n.start();
+    }
+    let dir_a = dir.join("operator-a");
+    let dir_b = dir.join("operator-b");
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let config_a = write_coordinator_config(&dir_a, &a, &nodes, 10_000);
+    let config_b = write_coordinator_config(&dir_b, &b, &nodes, 10_000);
+    let c = coordinator(&a, &nodes);
+    let key = c.create_key(Algorithm::Ed25519, 2).unwrap();
+    let public = verifying_key(&c, &key);
+    drop(c);
+    let name = key.to_string();
+
+    let out = Command::new(CTL)
+        .arg("--config")
+        .arg(&config_a)
+        .args([
+            "reshare",
+            &name,
+            "--nodes",
+            "node2,node3,node4",
+            "--threshold",
+            "2",
+        ])
+        .env("TCRYPTO_CRASH_AT", "coordinator-pending")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "operator A's tcrypto-ctl did not crash");
+
+    let out = ctl(
+        &config_b,
+        &[
+            "reshare",
+            &name,
+            "--nodes",
+            "node1,node2,node3",
+            "--threshold",
+            "2",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("operator B: {err}");
+    assert!(
+        !out.status.success(),
+        "operator B resharing at the same time: {err}"
+    );
+    assert!(
+        err.contains("epoch 1"),
+        "the refusal does not name the pending epoch: {err}"
+    );
+    assert!(
+        err.contains(&a.fingerprint().to_string()),
+        "the refusal does not name operator A's coordinator: {err}"
+    );
+    // A's pending shares were left alone.
+    let c = coordinator(&b, &nodes);
+    for i in 1..4 {
+        match c.request(i, RequestBody::ReshareStatus { key }) {
+            Ok(ResponseBody::ReshareStatus(s)) => {
+                assert_eq!(s.pending.map(|(e, _)| e), Some(1), "node {}", i + 1)
+            }
+            other => panic!("node {}: {other:?}", i + 1),
+        }
+    }
+    drop(c);
+
+    // Operator A settles its own run: rolled back at once.
+    ok(ctl(&config_a, &["settle", &name]));
+    let out = ok(ctl(
+        &config_b,
+        &[
+            "reshare",
+            &name,
+            "--nodes",
+            "node1,node2,node3",
+            "--threshold",
+            "2",
+        ],
+    ));
+    assert!(out.contains("epoch 1, 2-of-3"), "{out}");
+    let c = coordinator(&b, &nodes);
+    c.refresh_keys().unwrap();
+    one_sharing(&c, 4, key, 1, &[0, 1, 2]);
+    signs(&c, key, &public, b"after operator B's reshare");
 }

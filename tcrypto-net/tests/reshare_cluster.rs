@@ -9,55 +9,34 @@ mod common;
 
 use std::time::Duration;
 
-use tcrypto::{KeyId, SignerId};
-use tcrypto_net::algo::{self, EcdsaPublicKey};
-use tcrypto_net::cluster::Cluster;
+use tcrypto::KeyId;
+use tcrypto_net::algo;
+use tcrypto_net::cluster::{Cluster, Engine as _};
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::memory::MemoryEngine;
 use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
 
-fn cluster(n: usize) -> Cluster<MemoryEngine> {
-    let (nodes, publics) = common::memory_nodes(n);
-    let cfg = CoordinatorConfig {
+fn cfg() -> CoordinatorConfig {
+    CoordinatorConfig {
         request_timeout: Duration::from_secs(5),
         frost_low_watermark: 2,
         frost_high_watermark: 4,
         ..CoordinatorConfig::default()
-    };
-    Cluster::new(MemoryEngine::new(nodes, cfg), publics)
+    }
+}
+
+fn cluster(n: usize) -> Cluster<MemoryEngine> {
+    let (nodes, publics) = common::memory_nodes(n);
+    Cluster::new(MemoryEngine::new(nodes, cfg()), publics)
 }
 
 /// A 3-of-5 key of `algorithm` on nodes 0..5 of `c` (dealt: RSA from the committed 384-bit safe primes).
 fn import_3_of_5(c: &Cluster<MemoryEngine>, algorithm: Algorithm, seed: u64) -> KeyId {
-    let mut rng = common::rng(seed);
-    let ids: Vec<SignerId> = (1..=5).filter_map(SignerId::new).collect();
-    let bundles = match algorithm {
-        Algorithm::Rsa => {
-            let (pk, shares) = common::rsa_key(384, 3, 5, seed);
-            algo::rsa_bundles(&pk, &shares)
-        }
-        Algorithm::EcdsaP256 => {
-            let (set, shares) = tcrypto::dkg::dealer::deal::<tcrypto::dkg::P256>(3, ids, &mut rng).unwrap();
-            let shares: Vec<_> = shares.iter().map(|s| s.to_ecdsa().unwrap()).collect();
-            algo::ecdsa_bundles(&EcdsaPublicKey::new(set).unwrap(), &shares)
-        }
-        Algorithm::Ed25519 => {
-            let (set, shares) =
-                tcrypto::dkg::dealer::deal::<tcrypto::dkg::Ed25519>(3, ids, &mut rng).unwrap();
-            let shares: Vec<_> = shares
-                .into_iter()
-                .map(|s| tcrypto::ed25519::KeyShare::from_dkg(s).unwrap())
-                .collect();
-            let pk = tcrypto::ed25519::PublicKeySet::from_dkg(set).unwrap();
-            algo::ed25519_bundles(&pk, &shares)
-        }
-        other => panic!("{other:?}"),
-    };
-    let bundles = bundles
-        .into_iter()
-        .map(|b| (usize::from(b.info.signer.get()) - 1, b))
-        .collect();
-    c.import_key(bundles, &mut rng).unwrap()
+    c.import_key(
+        common::dealt_bundles(algorithm, 3, 5, seed),
+        &mut common::rng(seed),
+    )
+    .unwrap()
 }
 
 fn mechanism(algorithm: Algorithm, message: &[u8]) -> Mechanism {
@@ -199,13 +178,7 @@ fn nodes_with_a_signing_policy_refresh_a_key_their_policy_names() {
     // The test signature of a reshare runs under the pending sharing's id; a node's policy names the key, and
     // judges the test signature as the key's.
     let (nodes, publics) = common::memory_nodes(5);
-    let cfg = CoordinatorConfig {
-        request_timeout: Duration::from_secs(5),
-        frost_low_watermark: 2,
-        frost_high_watermark: 4,
-        ..CoordinatorConfig::default()
-    };
-    let c = Cluster::new(MemoryEngine::new(nodes.clone(), cfg), publics);
+    let c = Cluster::new(MemoryEngine::new(nodes.clone(), cfg()), publics);
     let key = import_3_of_5(&c, Algorithm::Ed25519, 18);
     let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
     let policy = format!("[[key]]\nkey = \"{key}\"\nmechanisms = [\"ed25519\"]\n");
@@ -235,12 +208,6 @@ fn signs_after_another_coordinator_reshared(algorithm: Algorithm, seed: u64) {
         .with_env_filter(std::env::var("RESHARE_LOG").unwrap_or_else(|_| "warn".into()))
         .try_init();
     let (nodes, publics) = common::memory_nodes(7);
-    let cfg = || CoordinatorConfig {
-        request_timeout: Duration::from_secs(5),
-        frost_low_watermark: 2,
-        frost_high_watermark: 4,
-        ..CoordinatorConfig::default()
-    };
     let long_lived = Cluster::new(MemoryEngine::new(nodes.clone(), cfg()), publics.clone());
     let key = import_3_of_5(&long_lived, algorithm, seed);
     let spki = long_lived.public_key(&key).unwrap().to_spki_der().unwrap();
@@ -294,4 +261,47 @@ fn ecdsa_signs_after_another_coordinator_reshared() {
 #[test]
 fn ed25519_signs_after_another_coordinator_reshared() {
     signs_after_another_coordinator_reshared(Algorithm::Ed25519, 21);
+}
+
+/// A long-lived coordinator learns the sharing another coordinator made when a node it touched reconnects (the
+/// node's key list, asked at once, reports another sharing), before any signature fails on it.
+fn learns_a_reshare_when_a_node_reconnects(algorithm: Algorithm, seed: u64) {
+    let (nodes, publics) = common::memory_nodes(7);
+    let long_lived = Cluster::new(MemoryEngine::new(nodes.clone(), cfg()), publics.clone());
+    let key = import_3_of_5(&long_lived, algorithm, seed);
+    let spki = long_lived.public_key(&key).unwrap().to_spki_der().unwrap();
+    sign_checked(&long_lived, key, algorithm, &spki, b"before");
+    let operator = Cluster::new(MemoryEngine::new(nodes, cfg()), publics);
+    operator.refresh_keys().unwrap();
+    operator.reshare(key, &[2, 3, 4, 5, 6], 3).unwrap();
+    // node7, a new holder, reconnects to the long-lived coordinator; pings drive it until its key list is in.
+    long_lived.engine().set_up(6, false);
+    long_lived.engine().set_up(6, true);
+    long_lived.health();
+    assert_eq!(
+        long_lived.settle_suspicions(),
+        vec![key],
+        "the reconnect raised no check"
+    );
+    let holders: Vec<usize> = long_lived.engine().submit(|c, _, _| {
+        c.keys()
+            .into_iter()
+            .find(|k| k.0 == key)
+            .map(|k| k.2.values().copied().collect())
+            .unwrap()
+    });
+    assert_eq!(holders, vec![2, 3, 4, 5, 6]);
+    sign_checked(&long_lived, key, algorithm, &spki, b"after the reconnect");
+    assert_eq!(long_lived.culprits(), vec![]);
+    assert!(long_lived.health().iter().all(|h| h.excluded.is_none()));
+}
+
+#[test]
+fn ed25519_sharing_is_learned_when_a_node_reconnects() {
+    learns_a_reshare_when_a_node_reconnects(Algorithm::Ed25519, 22);
+}
+
+#[test]
+fn ecdsa_sharing_is_learned_when_a_node_reconnects() {
+    learns_a_reshare_when_a_node_reconnects(Algorithm::EcdsaP256, 23);
 }

@@ -506,6 +506,11 @@ fn reshared(
         })
         .collect();
     let k = outcome.info.as_ref().map_or(0, |i| i.threshold);
+    for node in &outcome.culprits {
+        eprintln!(
+            "tcrypto-ctl: warning: key {key}: node {node} misbehaved in the reshare and was left out of the new sharing"
+        );
+    }
     for line in &outcome.not_retired {
         eprintln!(
             "tcrypto-ctl: warning: not retired yet (run `tcrypto-ctl settle {key}` when it is up): {line}"
@@ -521,7 +526,7 @@ fn reshared(
         ),
         &format!("{key}\t{}\t{k}\t{}", outcome.epoch, holders.join(",")),
         json!({"key": key.to_string(), "epoch": outcome.epoch, "threshold": k, "holders": holders,
-               "not_retired": outcome.not_retired}),
+               "not_retired": outcome.not_retired, "culprits": outcome.culprits}),
     );
     Ok(if outcome.not_retired.is_empty() {
         0

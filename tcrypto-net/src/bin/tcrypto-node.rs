@@ -340,6 +340,9 @@ fn serve(config: &Path) -> Result<()> {
         Some(&cfg.witness()),
     ));
     node.set_peers(cfg.peer_publics()?);
+    if let Some(secs) = cfg.reshare_claim_secs {
+        node.set_reshare_claim_ttl(Duration::from_secs(secs));
+    }
     // A policy file that does not load stops the start: the node never signs under less than what it says.
     if let Some(path) = cfg.policy_path(config) {
         let policy = tcrypto_net::policy::Policy::load(&path)?;

@@ -34,7 +34,9 @@ use super::NodeIndex;
 use crate::identity::NodePublic;
 use crate::reshare::pending_id;
 use crate::sealed::Envelope;
-use crate::wire::{Algorithm, KeyInfo, Mechanism, RequestBody, ReshareSetup, ReshareState, ResponseBody};
+use crate::wire::{
+    Algorithm, KeyInfo, Mechanism, RequestBody, ReshareClaim, ReshareSetup, ReshareState, ResponseBody,
+};
 
 /// What to do with a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +72,37 @@ pub enum Want {
         mechanism: Mechanism,
     },
     /// Finished.
-    Done(Result<Outcome, String>),
+    Done(Result<Outcome, ReshareError>),
+}
+
+/// Why a reshare, refresh or settle did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReshareError {
+    /// Another reshare of the key is in progress (a node's claim, `crate::reshare::Claims`): nothing of this run
+    /// was left on the nodes. Retry once that one ends (it commits or aborts, or its claim expires).
+    #[error("node {node} refused: {claim}")]
+    Pending {
+        /// The node that refused.
+        node: String,
+        /// The reshare in progress there: the key, its epoch, its coordinator, when the claim expires.
+        claim: ReshareClaim,
+    },
+    /// Anything else (what failed, naming the nodes).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for ReshareError {
+    fn from(s: String) -> Self {
+        Self::Failed(s)
+    }
+}
+
+impl From<&str> for ReshareError {
+    fn from(s: &str) -> Self {
+        Self::Failed(s.to_string())
+    }
 }
 
 /// A finished reshare or settle.
@@ -86,6 +118,9 @@ pub struct Outcome {
     pub settled: Vec<String>,
     /// Nodes that could not be told to retire their old share (down): a later settle retires them.
     pub not_retired: Vec<String>,
+    /// Nodes the run named and completed without (an old holder whose sub-shares failed their commitments, a
+    /// new holder whose complaint was false), by name, as the new holders reported them.
+    pub culprits: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -96,7 +131,7 @@ enum Phase {
     Testing,
     Committing { next: usize, committed: usize },
     Retiring,
-    Aborting(String),
+    Aborting(ReshareError),
     Finished,
 }
 
@@ -111,6 +146,8 @@ pub struct Resharing {
     settled: Vec<String>,
     run: Option<RunPlan>,
     outcome: Option<Outcome>,
+    /// Nodes that refused this run because another run claims the key: they get no abort of ours.
+    claimed_elsewhere: BTreeSet<NodeIndex>,
 }
 
 #[derive(Debug)]
@@ -125,6 +162,8 @@ struct RunPlan {
     /// Nodes of the old sharing that are not new holders.
     to_retire: Vec<NodeIndex>,
     new_info: Option<KeyInfo>,
+    /// Nodes the new holders named in round 5.
+    culprits: Vec<String>,
 }
 
 /// The message the test signature of a commit signs.
@@ -164,6 +203,7 @@ impl Resharing {
             settled: Vec::new(),
             run: None,
             outcome: None,
+            claimed_elsewhere: BTreeSet::new(),
         }
     }
 
@@ -204,6 +244,31 @@ impl Resharing {
                 other => other,
             }))
             .collect();
+        let claims: Vec<(NodeIndex, ReshareClaim)> = answers
+            .iter()
+            .filter_map(|(n, a)| match a {
+                Ok(ResponseBody::ResharePending(c)) => Some((*n, c.clone())),
+                _ => None,
+            })
+            .collect();
+        if let Some((node, claim)) = claims.first() {
+            let refused = ReshareError::Pending {
+                node: self.name(*node),
+                claim: claim.clone(),
+            };
+            match &self.phase {
+                Phase::Aborting(_) => {}
+                Phase::Round(_) => {
+                    self.claimed_elsewhere = claims.iter().map(|(n, _)| *n).collect();
+                    self.phase = Phase::Finished;
+                    return self.abort(refused);
+                }
+                _ => {
+                    self.phase = Phase::Finished;
+                    return Want::Done(Err(refused));
+                }
+            }
+        }
         match std::mem::replace(&mut self.phase, Phase::Finished) {
             Phase::Status { settle_rounds } => self.on_status(&answers, settle_rounds, rng),
             Phase::Settling { settle_rounds } => {
@@ -253,6 +318,7 @@ impl Resharing {
             holders: BTreeMap::new(),
             settled: Vec::new(),
             not_retired: Vec::new(),
+            culprits: Vec::new(),
         }
     }
 
@@ -278,11 +344,11 @@ impl Resharing {
         let actions = view.settle_actions(self.key);
         if !actions.is_empty() {
             if settle_rounds >= MAX_SETTLE_ROUNDS {
-                return Want::Done(Err(format!(
+                return Want::Done(Err(ReshareError::Failed(format!(
                     "key {}: the nodes' reshare states do not settle ({} actions left)",
                     self.key,
                     actions.len()
-                )));
+                ))));
             }
             self.phase = Phase::Settling { settle_rounds };
             return self.ask(actions);
@@ -295,11 +361,11 @@ impl Resharing {
             outcome.holders = holders.clone();
         }
         let Some((info, holders)) = current else {
-            return Want::Done(Err(format!(
+            return Want::Done(Err(ReshareError::Failed(format!(
                 "key {}: no sharing with enough reachable holders (down: {})",
                 self.key,
                 down.join(", ")
-            )));
+            ))));
         };
         let (new_nodes, threshold) = match &self.goal {
             Goal::Settle => {
@@ -320,7 +386,7 @@ impl Resharing {
                 self.phase = Phase::Round(1);
                 self.ask(requests)
             }
-            Err(e) => Want::Done(Err(e)),
+            Err(e) => Want::Done(Err(e.into())),
         }
     }
 
@@ -415,22 +481,31 @@ impl Resharing {
             to_retire,
             setup,
             new_info: None,
+            culprits: Vec::new(),
         })
     }
 
-    fn abort(&mut self, why: String) -> Want {
+    /// Rolls the run back: [`RequestBody::ReshareAbort`] to every node taking part (new holders delete their
+    /// pending share; every participant ends its claim on the key), except those that refused the run for
+    /// another's claim.
+    fn abort(&mut self, why: impl Into<ReshareError>) -> Want {
+        let why = why.into();
         let Some(plan) = &self.run else {
             return Want::Done(Err(why));
         };
         let (key, epoch) = (self.key, plan.setup.epoch);
         let requests = plan
-            .holders
+            .party_nodes
             .values()
+            .filter(|n| !self.claimed_elsewhere.contains(n))
             .map(|n| (*n, RequestBody::ReshareAbort { key, epoch }))
             .collect();
-        self.phase = Phase::Aborting(format!(
-            "reshare of key {key} to epoch {epoch} rolled back: {why}"
-        ));
+        self.phase = Phase::Aborting(match why {
+            ReshareError::Failed(why) => ReshareError::Failed(format!(
+                "reshare of key {key} to epoch {epoch} rolled back: {why}"
+            )),
+            other => other,
+        });
         self.ask(requests)
     }
 
@@ -443,6 +518,7 @@ impl Resharing {
         let mut failures = Vec::new();
         let mut returned: BTreeMap<SignerId, Vec<Envelope>> = BTreeMap::new();
         let mut created: BTreeMap<SignerId, KeyInfo> = BTreeMap::new();
+        let mut named: BTreeSet<NodeIndex> = BTreeSet::new();
         for (node, a) in answers {
             let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
             let Some(&party) = node_party.get(&node) else {
@@ -472,6 +548,12 @@ impl Resharing {
                 {
                     created.insert(party, info);
                 }
+                Ok(ResponseBody::KeyResolved { info, culprits, .. })
+                    if round == 5 && plan.receiver_parties.contains(&party) =>
+                {
+                    named.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
+                    created.insert(party, info);
+                }
                 Ok(ResponseBody::Done) | Ok(ResponseBody::Envelopes(_))
                     if round == 5 && !plan.receiver_parties.contains(&party) => {}
                 Ok(other) => failures.push(format!("{name}: unexpected answer {other:?} in round {round}")),
@@ -482,6 +564,13 @@ impl Resharing {
             return self.abort(failures.join("; "));
         }
         if round == 5 {
+            for node in named {
+                let name = self.name(node);
+                tracing::warn!(key = %self.key, node = %name, "reshare completed without a node the new holders named");
+                if let Some(plan) = &mut self.run {
+                    plan.culprits.push(name);
+                }
+            }
             return self.on_pending(created);
         }
         // Who gets the envelopes of this round.
@@ -534,7 +623,7 @@ impl Resharing {
         };
         let mut infos = created.values();
         let Some(first) = infos.next().cloned() else {
-            return self.abort("no new holder stored a share".into());
+            return self.abort("no new holder stored a share");
         };
         let same = |i: &KeyInfo| {
             i.key == first.key
@@ -550,7 +639,7 @@ impl Resharing {
                 .is_some_and(|i| usize::from(i.signer.get()) == j + 1)
         });
         if !complete || !ids_right || first.key != self.key {
-            return self.abort("the new holders do not report one new sharing".into());
+            return self.abort("the new holders do not report one new sharing");
         }
         crate::crash::point("coordinator-pending");
         plan.new_info = Some(first.clone());
@@ -599,13 +688,13 @@ impl Resharing {
         }
         let threshold = plan.new_info.as_ref().map_or(u16::MAX, |i| i.threshold);
         if committed == 0 {
-            return self.abort("no new holder committed".into());
+            return self.abort("no new holder committed");
         }
         if committed < usize::from(threshold) {
-            return Want::Done(Err(format!(
+            return Want::Done(Err(ReshareError::Failed(format!(
                 "key {key}: epoch {epoch} committed on {committed} new holders only (k' = {threshold}); \
                  a later settle commits the others and retires the old holders"
-            )));
+            ))));
         }
         crate::crash::point("coordinator-committed");
         let outcome = Outcome {
@@ -614,6 +703,7 @@ impl Resharing {
             holders: plan.holders.clone(),
             settled: Vec::new(),
             not_retired: Vec::new(),
+            culprits: plan.culprits.clone(),
         };
         self.outcome = Some(outcome);
         let requests = plan
@@ -736,6 +826,7 @@ impl<'a> View<'a> {
     fn settle_actions(&self, key: KeyId) -> Vec<(NodeIndex, RequestBody)> {
         let c = self.committed;
         let mut out = Vec::new();
+        let mut aborted = BTreeSet::new();
         let mut committed_holders = 0usize;
         let mut threshold = None;
         for (n, s) in self.states {
@@ -750,8 +841,18 @@ impl<'a> View<'a> {
                     threshold = Some(info.threshold);
                     out.push((*n, RequestBody::ReshareCommit { key, epoch: c }));
                 }
-                Some((e, _)) => out.push((*n, RequestBody::ReshareAbort { key, epoch: *e })),
+                Some((e, _)) => {
+                    aborted.insert(*e);
+                }
                 None => {}
+            }
+        }
+        // A rolled-back epoch is aborted on every node, not only where a pending share of it is left: every node
+        // that took part in its run still claims the key for it (`crate::reshare::Claims`) and ends the claim
+        // on this abort (or refuses it, naming the claim, while another coordinator's run is alive).
+        for epoch in aborted {
+            for n in self.states.keys() {
+                out.push((*n, RequestBody::ReshareAbort { key, epoch }));
             }
         }
         if !out.is_empty() {

@@ -15,6 +15,12 @@
 //!   nodes with a public key set): the coordinator takes it, drops what it made for the old one (presignatures,
 //!   nonce commitments), lets the suspects serve again, and the driver signs once more.
 //!
+//! A node that (re)connects is asked for its key list at once ([`Coordinator::node_connected`]); when it reports
+//! a sharing other than the one this coordinator knows for a key (another public key set, another signer id, a
+//! key it no longer holds, a key it now holds), the key is doubted, and the driver's next check (before and after
+//! each signature) learns the new sharing from every node's list: a reshare done elsewhere while the host kept
+//! running is learned when a node it touched reconnects, before a signature fails on it.
+//!
 //! Whatever is learned, no signature is released unless it verifies under the key's public key, which a reshare
 //! never changes.
 
@@ -22,8 +28,10 @@ use std::collections::BTreeMap;
 
 use tcrypto::KeyId;
 
+use std::time::Instant;
+
 use super::{Coordinator, Event, NodeIndex};
-use crate::wire::KeyInfo;
+use crate::wire::{KeyInfo, RequestBody, ResponseBody};
 
 /// A node suspected of misbehaving with a key's sharing.
 #[derive(Debug, Clone)]
@@ -52,6 +60,50 @@ impl Coordinator {
     /// A holder of `key` says it does not know it: the sharing may have changed.
     pub(crate) fn doubt(&mut self, key: KeyId) {
         self.suspicions.entry(key).or_default();
+    }
+
+    /// Asks `node`, which just (re)connected, for its key list, when this coordinator knows keys.
+    pub(super) fn check_keys(&mut self, node: NodeIndex, now: Instant) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let op = self.new_op(super::Op::KeyCheck);
+        let (session, unix) = (self.fresh_session(), self.unix_at(now));
+        if self
+            .send(op, node, session, unix, RequestBody::ListKeys, now)
+            .is_err()
+        {
+            self.ops.remove(&op);
+        }
+    }
+
+    /// `node`'s key list after it (re)connected: every key whose sharing it reports otherwise than this
+    /// coordinator knows it (or that it holds unknown, or no longer holds) is doubted.
+    pub(super) fn keys_checked(&mut self, node: NodeIndex, body: &ResponseBody) {
+        let ResponseBody::Keys(infos) = body else {
+            return;
+        };
+        let mut doubted: Vec<KeyId> = infos
+            .iter()
+            .filter(|info| {
+                self.keys
+                    .get(&info.key)
+                    .is_none_or(|k| k.encoded != info.public || k.holders.get(&info.signer) != Some(&node))
+            })
+            .map(|info| info.key)
+            .collect();
+        doubted.extend(
+            self.keys
+                .iter()
+                .filter(|(key, k)| {
+                    k.holders.values().any(|n| *n == node) && !infos.iter().any(|i| i.key == **key)
+                })
+                .map(|(key, _)| *key),
+        );
+        for key in doubted {
+            tracing::info!(node = %self.node_name(node), %key, "a reconnected node reports another sharing; checking");
+            self.doubt(key);
+        }
     }
 
     /// Keys whose sharing should be checked against the nodes' key lists.

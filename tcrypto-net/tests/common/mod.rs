@@ -120,6 +120,47 @@ pub fn pkcs1_sha256(msg: &[u8]) -> Mechanism {
     }
 }
 
+/// Share bundles of a `k`-of-`n` key of `algorithm`, dealt here (RSA from the committed 384-bit safe primes), each
+/// with the node index (`signer - 1`) it goes to: for tests that import a key instead of waiting for a keygen.
+pub fn dealt_bundles(
+    algorithm: tcrypto_net::wire::Algorithm,
+    k: u16,
+    n: u16,
+    seed: u64,
+) -> Vec<(usize, tcrypto_net::bundle::ShareBundle)> {
+    use tcrypto::SignerId;
+    use tcrypto_net::algo::{self, EcdsaPublicKey};
+    use tcrypto_net::wire::Algorithm;
+    let mut rng = rng(seed);
+    let ids: Vec<SignerId> = (1..=n).filter_map(SignerId::new).collect();
+    let bundles = match algorithm {
+        Algorithm::Rsa => {
+            let (pk, shares) = rsa_key(384, k, n, seed);
+            algo::rsa_bundles(&pk, &shares)
+        }
+        Algorithm::EcdsaP256 => {
+            let (set, shares) = tcrypto::dkg::dealer::deal::<tcrypto::dkg::P256>(k, ids, &mut rng).unwrap();
+            let shares: Vec<_> = shares.iter().map(|s| s.to_ecdsa().unwrap()).collect();
+            algo::ecdsa_bundles(&EcdsaPublicKey::new(set).unwrap(), &shares)
+        }
+        Algorithm::Ed25519 => {
+            let (set, shares) =
+                tcrypto::dkg::dealer::deal::<tcrypto::dkg::Ed25519>(k, ids, &mut rng).unwrap();
+            let shares: Vec<_> = shares
+                .into_iter()
+                .map(|s| tcrypto::ed25519::KeyShare::from_dkg(s).unwrap())
+                .collect();
+            let pk = tcrypto::ed25519::PublicKeySet::from_dkg(set).unwrap();
+            algo::ed25519_bundles(&pk, &shares)
+        }
+        other => panic!("{other:?}"),
+    };
+    bundles
+        .into_iter()
+        .map(|b| (usize::from(b.info.signer.get()) - 1, b))
+        .collect()
+}
+
 /// A scratch directory.
 pub fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
