@@ -1349,6 +1349,22 @@ impl Coordinator {
         let key = self.ops.get(&op).and_then(Op::signing_key);
         let needed = key.and_then(|k| self.threshold_of(&k)).unwrap_or(0);
         let available = key.map_or(0, |k| self.usable_holders(&k, now).len());
+        let why = (
+            "coordinator".to_string(),
+            format!("no signature within {:?} (sign_timeout)", self.cfg.sign_timeout),
+        );
+        self.fail_unavailable(op, available, needed, Some(why));
+    }
+
+    /// Fails signature `op` as [`SignError::Unavailable`] with what its attempts met (its failures and culprits),
+    /// and `why` last when given.
+    pub(super) fn fail_unavailable(
+        &mut self,
+        op: OpId,
+        available: usize,
+        needed: usize,
+        why: Option<(String, String)>,
+    ) {
         let (mut failures, culprits) = match self.ops.get(&op) {
             Some(Op::Sign(s)) => (s.failures.clone(), s.culprits.clone()),
             Some(o) => o
@@ -1357,10 +1373,7 @@ impl Coordinator {
                 .unwrap_or_default(),
             None => Default::default(),
         };
-        failures.push((
-            "coordinator".to_string(),
-            format!("no signature within {:?} (sign_timeout)", self.cfg.sign_timeout),
-        ));
+        failures.extend(why);
         let err = self.unavailable(available, needed, &failures, &culprits);
         self.finish_sign(op, Err(err));
     }

@@ -165,26 +165,24 @@ impl NodeProc {
             let line = format!("policy_file = {:?}\n", file.display().to_string());
             std::fs::write(&self.config, line + &text).unwrap();
         }
-        if let Some(child) = &self.child {
-            let status = Command::new("kill")
-                .args(["-HUP", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "kill -HUP {}", child.id());
-        }
+        self.signal("-HUP");
     }
 
-    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the running `serve` process, as a hung host: its connections
-    /// stay open and nothing is answered.
-    pub fn freeze(&self, frozen: bool) {
+    /// Sends `signal` (`kill`'s form, e.g. `-HUP`) to the running `serve` process, if any.
+    fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {
-            let signal = if frozen { "-STOP" } else { "-CONT" };
             let status = Command::new("kill")
                 .args([signal, &child.id().to_string()])
                 .status()
                 .unwrap();
             assert!(status.success(), "kill {signal} {}", child.id());
         }
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the running `serve` process, as a hung host: its connections
+    /// stay open and nothing is answered.
+    pub fn freeze(&self, frozen: bool) {
+        self.signal(if frozen { "-STOP" } else { "-CONT" });
     }
 
     /// Kills the `serve` process (if running) and waits for it.

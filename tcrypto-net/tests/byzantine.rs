@@ -13,14 +13,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::NodeProc;
-use sha2::Digest as _;
 use tcrypto::{KeyId, SignerId};
 use tcrypto_net::algo::PublicKey;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::Engine as _;
 use tcrypto_net::coordinator::{CoordinatorConfig, NodeIndex};
 use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::wire::Algorithm;
 
 const N: usize = 7;
 const K: u16 = 3;
@@ -43,25 +42,13 @@ fn connect(coordinator: &TlsIdentity, nodes: &[NodeProc]) -> BlockingCluster {
     cluster
 }
 
-/// The mechanism the test signs `message` with for a key of `algorithm`.
-fn mechanism(algorithm: Algorithm, message: Vec<u8>) -> Mechanism {
-    match algorithm {
-        Algorithm::Rsa => common::pkcs1_sha256(&message),
-        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
-            digest: sha2::Sha256::digest(&message).to_vec(),
-        },
-        Algorithm::Ed25519 => Mechanism::Ed25519 { message },
-        other => panic!("no mechanism for {other:?}"),
-    }
-}
-
 /// Signs `count` messages with each key, all in flight at once; every signature must verify.
 fn sign_all(cluster: &BlockingCluster, keys: &[(KeyId, Algorithm)], tag: &str, count: usize) {
     let mut reqs = Vec::new();
     for i in 0..count {
         let message = format!("{tag} message {i}").into_bytes();
         for &(key, algorithm) in keys {
-            reqs.push((key, mechanism(algorithm, message.clone())));
+            reqs.push((key, common::mechanism(algorithm, &message)));
         }
     }
     let ops = cluster.start_signs(&reqs);
@@ -190,7 +177,7 @@ fn two_byzantine_nodes_of_seven_never_make_the_coordinator_release_an_invalid_si
                 threshold < K || (threshold, &set) == (expected.0, &expected.1),
                 "{algorithm:?}: a forged set of threshold {threshold} was registered"
             );
-            let mech = mechanism(algorithm, b"only liars and two honest nodes".to_vec());
+            let mech = common::mechanism(algorithm, b"only liars and two honest nodes");
             assert!(
                 cluster.sign(key, mech).is_err(),
                 "{algorithm:?} signed without k honest holders"

@@ -10,7 +10,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::NodeProc;
-use sha2::Digest as _;
 use tcrypto::KeyId;
 use tcrypto_net::blocking::BlockingCluster;
 use tcrypto_net::cluster::ClusterError;
@@ -39,14 +38,7 @@ fn five_nodes(tag: &str) -> (Vec<NodeProc>, BlockingCluster, TlsIdentity) {
 }
 
 fn mechanism(algorithm: Algorithm, i: u32) -> Mechanism {
-    let message = format!("liveness {i}").into_bytes();
-    match algorithm {
-        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
-            digest: sha2::Sha256::digest(&message).to_vec(),
-        },
-        Algorithm::Ed25519 => Mechanism::Ed25519 { message },
-        _ => common::pkcs1_sha256(&message),
-    }
+    common::mechanism(algorithm, format!("liveness {i}").as_bytes())
 }
 
 /// Signs and checks the signature with the stock verifier of the algorithm.

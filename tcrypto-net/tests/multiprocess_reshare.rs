@@ -557,24 +557,9 @@ fn byzantine_old_holder_is_named_and_left_out(algorithm: Algorithm, seed: u64) {
     assert_eq!(out.culprits, vec!["node4".to_string()], "{out:?}");
     assert!(out.not_retired.is_empty(), "{:?}", out.not_retired);
     one_sharing(&c, 4, key, 1, &[0, 1, 2]);
-    let public = c.public_key(&key).unwrap();
-    assert_eq!(public.to_spki_der().unwrap(), spki, "the public key changed");
     let message = b"signed by the sharing the honest old holders made";
-    let mech = match algorithm {
-        Algorithm::Rsa => common::pkcs1_sha256(message),
-        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
-            digest: tcrypto::HashAlg::Sha256.digest(message),
-        },
-        _ => Mechanism::Ed25519 {
-            message: message.to_vec(),
-        },
-    };
-    let sig = c.sign(key, mech.clone()).unwrap();
-    match &public {
-        tcrypto_net::algo::PublicKey::Rsa(pk) => common::rsa_crate_verifies(pk, &mech, &sig.bytes),
-        other => common::ec_verifies(other, &mech, &sig.bytes),
-    }
-    .unwrap();
+    let public = common::sign_verified(&c, key, algorithm, message);
+    assert_eq!(public.to_spki_der().unwrap(), spki, "the public key changed");
 }
 
 #[test]

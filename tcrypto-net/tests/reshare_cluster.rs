@@ -14,7 +14,7 @@ use tcrypto_net::algo;
 use tcrypto_net::cluster::{Cluster, Engine as _};
 use tcrypto_net::coordinator::CoordinatorConfig;
 use tcrypto_net::memory::MemoryEngine;
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::wire::{Algorithm, RequestBody, ResponseBody};
 
 fn cfg() -> CoordinatorConfig {
     CoordinatorConfig {
@@ -39,33 +39,11 @@ fn import_3_of_5(c: &Cluster<MemoryEngine>, algorithm: Algorithm, seed: u64) -> 
     .unwrap()
 }
 
-fn mechanism(algorithm: Algorithm, message: &[u8]) -> Mechanism {
-    match algorithm {
-        Algorithm::Rsa => common::pkcs1_sha256(message),
-        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
-            digest: tcrypto::HashAlg::Sha256.digest(message),
-        },
-        Algorithm::Ed25519 => Mechanism::Ed25519 {
-            message: message.to_vec(),
-        },
-        other => panic!("{other:?}"),
-    }
-}
-
 /// Signs `message` with the cluster and checks the signature with an independent verifier under `spki` (the
 /// public key before any reshare).
 fn sign_checked(c: &Cluster<MemoryEngine>, key: KeyId, algorithm: Algorithm, spki: &[u8], message: &[u8]) {
-    let mech = mechanism(algorithm, message);
-    let sig = c
-        .sign(key, mech.clone())
-        .unwrap_or_else(|e| panic!("{algorithm:?} sign: {e}"));
-    let public = c.public_key(&key).unwrap();
+    let public = common::sign_verified(c, key, algorithm, message);
     assert_eq!(public.to_spki_der().unwrap(), spki, "the public key changed");
-    let checked = match &public {
-        algo::PublicKey::Rsa(pk) => common::rsa_crate_verifies(pk, &mech, &sig.bytes),
-        other => common::ec_verifies(other, &mech, &sig.bytes),
-    };
-    checked.unwrap_or_else(|e| panic!("{algorithm:?}: released signature does not verify: {e}"));
 }
 
 /// What node `i` holds of `key`: (served epoch, signer id) or none.

@@ -149,9 +149,7 @@ impl Coordinator {
             return;
         };
         if t.failed(avoid, P::MAX_ATTEMPTS) {
-            let (failures, culprits) = (t.failures.clone(), t.culprits.clone());
-            let err = self.unavailable(0, needed, &failures, &culprits);
-            self.finish_sign(op, Err(err));
+            self.fail_unavailable(op, 0, needed, None);
             return;
         }
         P::pools_mut(self).entry(key).or_default().waiting.push_front(op);
@@ -236,12 +234,7 @@ impl Coordinator {
             return;
         }
         let available = self.usable_holders(&key, now).len();
-        let (failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
-            Some(t) => (t.failures.clone(), t.culprits.clone()),
-            None => (Vec::new(), Vec::new()),
-        };
-        let err = self.unavailable(available, k, &failures, &culprits);
-        self.finish_sign(op, Err(err));
+        self.fail_unavailable(op, available, k, None);
     }
 
     /// Refills below the low watermark, or when signatures wait and nothing is on the way; fails the waiting
@@ -270,10 +263,7 @@ impl Coordinator {
         }
         let available = self.usable_holders(&key, now).len();
         let needed = P::refill_quorum(k);
-        let connecting = self.keys.get(&key).map_or(0, |known| {
-            known.holders.values().filter(|n| self.connecting(**n)).count()
-        });
-        if !gave_up && available + connecting >= needed {
+        if !gave_up && self.reachable_holders(&key, &BTreeSet::new(), now) >= needed {
             // Connection attempts under way may make up the quorum: the signatures wait for them
             // (`Coordinator::links_changed` serves the pool again when each attempt ends).
             return;
@@ -300,13 +290,7 @@ impl Coordinator {
             if P::starved(self, op, now) {
                 continue;
             }
-            let (mut failures, culprits) = match self.ops.get(&op).and_then(Op::tries) {
-                Some(t) => (t.failures.clone(), t.culprits.clone()),
-                None => (Vec::new(), Vec::new()),
-            };
-            failures.push(why.clone());
-            let err = self.unavailable(available, needed, &failures, &culprits);
-            self.finish_sign(op, Err(err));
+            self.fail_unavailable(op, available, needed, Some(why.clone()));
         }
     }
 

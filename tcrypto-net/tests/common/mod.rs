@@ -112,6 +112,43 @@ pub fn ec_verifies(
     }
 }
 
+/// The mechanism that signs `message` with a key of `algorithm`: PKCS#1 v1.5 SHA-256, ECDSA over its SHA-256
+/// digest, or Ed25519 over the message itself.
+pub fn mechanism(algorithm: tcrypto_net::wire::Algorithm, message: &[u8]) -> Mechanism {
+    use tcrypto_net::wire::Algorithm;
+    match algorithm {
+        Algorithm::Rsa => pkcs1_sha256(message),
+        Algorithm::EcdsaP256 => Mechanism::Ecdsa {
+            digest: HashAlg::Sha256.digest(message),
+        },
+        Algorithm::Ed25519 => Mechanism::Ed25519 {
+            message: message.to_vec(),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Signs `message` with `key` of `algorithm` through `cluster` and checks the signature with the independent
+/// verifier of the algorithm (`rsa`, `p256`, `ed25519-dalek`) under the key's public key, which it returns.
+pub fn sign_verified<E: tcrypto_net::cluster::Engine>(
+    cluster: &tcrypto_net::cluster::Cluster<E>,
+    key: tcrypto::KeyId,
+    algorithm: tcrypto_net::wire::Algorithm,
+    message: &[u8],
+) -> tcrypto_net::algo::PublicKey {
+    let mech = mechanism(algorithm, message);
+    let sig = cluster
+        .sign(key, mech.clone())
+        .unwrap_or_else(|e| panic!("{algorithm:?} sign: {e}"));
+    let public = cluster.public_key(&key).unwrap();
+    let checked = match &public {
+        tcrypto_net::algo::PublicKey::Rsa(pk) => rsa_crate_verifies(pk, &mech, &sig.bytes),
+        other => ec_verifies(other, &mech, &sig.bytes),
+    };
+    checked.unwrap_or_else(|e| panic!("{algorithm:?}: released signature does not verify: {e}"));
+    public
+}
+
 /// PKCS#1 v1.5 SHA-256 over `msg`.
 pub fn pkcs1_sha256(msg: &[u8]) -> Mechanism {
     Mechanism::RsaPkcs1v15 {
