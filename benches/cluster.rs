@@ -21,11 +21,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rsa::BoxedUint;
 use tcrypto::rsa::PublicKeySet;
 use tcrypto::{HashAlg, KeyId};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::Mechanism;
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::Mechanism;
 
 mod common;
 use common::{fixture_key, process_cpu};

@@ -12,13 +12,13 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::ClusterError;
+use tcrypto_net::client::ClusterError;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::policy::{Policy, RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::node::policy::{Policy, RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism};
 
 /// The data an RRSIG signs (RFC 4034 3.1.8.1) for `owner` IN `rtype` with one 4-byte RDATA, signed by
 /// `signer` with Ed25519 (algorithm 15) and `tag`, valid from `inception` to `expiration` seconds from now.

@@ -26,11 +26,11 @@ use sha2::{Digest as _, Sha256};
 use tcrypto::HashAlg;
 use tcrypto::rsa::{SafePrime, deal_with_primes};
 use tcrypto_net::algo::PublicKey;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Alg {

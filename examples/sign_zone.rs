@@ -31,12 +31,12 @@ use dnssec_sign::sign::{SignOptions, sign_zone};
 use dnssec_sign::verify::{VerifyOptions, verify_zone};
 use dnssec_sign::zone::Record;
 use dnssec_sign::{Name, ZonemdHash, read_zone_file, write_zone_file};
-use tcrypto_net::blocking::{BlockingCluster, BlockingEngine};
+use tcrypto_net::client::blocking::{BlockingCluster, BlockingEngine};
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::policy::{Policy, RrsigBuilder, rrsig_time};
-use tcrypto_net::wire::Algorithm as ClusterAlgorithm;
+use tcrypto_net::node::policy::{Policy, RrsigBuilder, rrsig_time};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::Algorithm as ClusterAlgorithm;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Keys {

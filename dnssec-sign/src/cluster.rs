@@ -1,7 +1,7 @@
 //! Threshold keys held by the cluster (`tcrypto-net`), behind the same [`ZoneSigningKey`]
 //! interface as local and PKCS#11 keys: the zone signer never sees a share.
 //!
-//! [`ClusterKey`] signs through any `tcrypto_net::cluster::Cluster` engine: the thread-free TLS
+//! [`ClusterKey`] signs through any `tcrypto_net::client::Cluster` engine: the thread-free TLS
 //! [`BlockingCluster`] (remote `tcrypto-node` daemons, or in-process nodes on loopback TLS) or
 //! the in-memory engine. A batch is pipelined: up to [`ClusterKeyOptions::in_flight`] signature
 //! requests are outstanding at any time (a sliding window: as the oldest completes the next is
@@ -11,7 +11,7 @@
 //! DNSSEC wire form:
 //! The nodes are sent each RRSIG's signed data itself (RRSIG RDATA without the signature, then the
 //! RRset in canonical form, RFC 4034 §3.1.8.1), never a digest: each node checks it against its
-//! operator's signing policy (`tcrypto_net::policy`), hashes it and builds the encoding itself.
+//! operator's signing policy (`tcrypto_net::node::policy`), hashes it and builds the encoding itself.
 //!
 //! - RSA: PKCS#1 v1.5 over the SHA-256 (algorithm 8) or SHA-512 (algorithm 10) digest of the
 //!   signed data, the node building the DigestInfo (RFC 5702 §3); the `|N|`-byte signature as is;
@@ -33,9 +33,9 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256, Sha512};
 use tcrypto::{HashAlg, KeyId};
 use tcrypto_net::algo::PublicKey;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::{Cluster, Engine};
-use tcrypto_net::wire::{DataMechanism, Mechanism, SignData};
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::{Cluster, Engine};
+use tcrypto_net::transport::wire::{DataMechanism, Mechanism, SignData};
 
 use crate::error::KeyError;
 use crate::keys::{Algorithm, ZoneSigningKey, dnskey_flags, rsa_dnskey_bytes, verify_signature};

@@ -153,7 +153,7 @@ impl Dnskey {
 
 /// Key tag of DNSKEY wire rdata (RFC 4034 appendix B).
 pub fn key_tag(rdata: &[u8]) -> u16 {
-    tcrypto_net::policy::key_tag_of_rdata(rdata)
+    tcrypto_net::node::policy::key_tag_of_rdata(rdata)
 }
 
 /// RRSIG record data (RFC 4034 §3).

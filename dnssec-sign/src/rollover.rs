@@ -533,9 +533,11 @@ impl KeyState {
     /// Writes `dir/`[`STATE_FILE`] crash-safely (temporary file, fsync, rename, fsync of the directory), 0600.
     pub fn write(&self, dir: &Path) -> Result<(), RolloverError> {
         let text = self.to_toml()?;
-        tcrypto_net::store::write_atomic(dir, STATE_FILE, text.as_bytes(), 0).map_err(|e| RolloverError::Io {
-            file: dir.join(STATE_FILE),
-            message: e.to_string(),
+        tcrypto_net::node::store::write_atomic(dir, STATE_FILE, text.as_bytes(), 0).map_err(|e| {
+            RolloverError::Io {
+                file: dir.join(STATE_FILE),
+                message: e.to_string(),
+            }
         })
     }
 
@@ -1203,7 +1205,7 @@ pub struct Sources {
     /// Requests in flight per PKCS#11 key.
     pub pkcs11_sessions: usize,
     /// The cluster, if any.
-    pub cluster: Option<std::sync::Arc<tcrypto_net::blocking::BlockingCluster>>,
+    pub cluster: Option<std::sync::Arc<tcrypto_net::client::blocking::BlockingCluster>>,
     /// Threshold `k` of keys the cluster makes by distributed key generation (ECDSA P-256, Ed25519).
     pub cluster_threshold: u16,
     /// Where new keys go.
@@ -1335,9 +1337,9 @@ impl KeyFactory for Sources {
                 let id = match algorithm {
                     Algorithm::EcdsaP256Sha256 | Algorithm::Ed25519 => {
                         let a = if algorithm == Algorithm::Ed25519 {
-                            tcrypto_net::wire::Algorithm::Ed25519
+                            tcrypto_net::transport::wire::Algorithm::Ed25519
                         } else {
-                            tcrypto_net::wire::Algorithm::EcdsaP256
+                            tcrypto_net::transport::wire::Algorithm::EcdsaP256
                         };
                         cluster
                             .create_key(a, self.cluster_threshold)

@@ -17,9 +17,9 @@ use dnssec_sign::Denial;
 use dnssec_sign::keys::ZoneSigningKey;
 use dnssec_sign::sign::{SignOptions, sign_zone};
 use dnssec_sign::zonemd::ZonemdHash;
-use tcrypto_net::identity::TlsIdentity;
 use tcrypto_net::testing::{NodeProc, node_binary, pin_peers, write_coordinator_config};
-use tcrypto_net::wire::Algorithm as ClusterAlgorithm;
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::Algorithm as ClusterAlgorithm;
 
 /// Asks `key` until it signs again (at most 30 s).
 fn wait_until_it_signs(key: &impl ZoneSigningKey) {
@@ -276,16 +276,16 @@ fn zones_signed_through_policy_bound_cluster_keys_pass_ldns_bind_and_knot() {
         loop {
             let answer = cluster.request(
                 i,
-                tcrypto_net::wire::RequestBody::Sign {
+                tcrypto_net::transport::wire::RequestBody::Sign {
                     key: rsa,
                     // Not an RSA mechanism: without a policy the node refuses it too, and signs nothing.
-                    mechanism: tcrypto_net::wire::Mechanism::Ed25519 {
+                    mechanism: tcrypto_net::transport::wire::Mechanism::Ed25519 {
                         message: b"policy loaded?".to_vec(),
                     },
                 },
             );
             match answer {
-                Err(tcrypto_net::cluster::ClusterError::Node { detail, .. })
+                Err(tcrypto_net::client::ClusterError::Node { detail, .. })
                     if detail.starts_with("PolicyRefused") =>
                 {
                     assert!(detail.contains("malformed-data"), "{detail}");

@@ -19,11 +19,11 @@ use dnssec_sign::keys::{Algorithm, ZoneSigningKey};
 use dnssec_sign::sign::{SignOptions, sign_zone};
 use dnssec_sign::zonemd::ZonemdHash;
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::Algorithm as ClusterAlgorithm;
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::Algorithm as ClusterAlgorithm;
 
 struct InProcess {
     cluster: Arc<BlockingCluster>,

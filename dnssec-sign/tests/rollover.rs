@@ -1072,10 +1072,10 @@ mod fixture_primes;
 fn algorithm_rollover_of_a_cluster_key_from_dealt_rsa_to_dkg_ecdsa() {
     use dnssec_sign::rollover::{Policy, Sources, sign_managed};
     use std::sync::Arc;
-    use tcrypto_net::blocking::BlockingCluster;
+    use tcrypto_net::client::blocking::BlockingCluster;
+    use tcrypto_net::client::embedded::EmbeddedNodes;
     use tcrypto_net::coordinator::CoordinatorConfig;
-    use tcrypto_net::embedded::EmbeddedNodes;
-    use tcrypto_net::identity::TlsIdentity;
+    use tcrypto_net::transport::identity::TlsIdentity;
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
     let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
     let cluster =
@@ -1241,8 +1241,8 @@ fn a_damaged_state_file_stops_the_run_naming_file_and_line_and_writes_nothing() 
 /// valid. Two daemons are killed (`kill -9`) during the rollover: the remaining three sign on.
 #[test]
 fn csk_rollover_of_a_cluster_key_on_node_daemons_through_the_command_line() {
-    use tcrypto_net::identity::TlsIdentity;
     use tcrypto_net::testing::{NodeProc, node_binary, pin_peers, write_coordinator_config};
+    use tcrypto_net::transport::identity::TlsIdentity;
     let mut op = Operator::new();
     let d = op.dir.path().to_path_buf();
     let coordinator = TlsIdentity::generate("coordinator").unwrap();

@@ -6,12 +6,12 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use tcrypto_net::audit::MemoryAudit;
-use tcrypto_net::frame::{FrameDecoder, HEADER_LEN, MAX_FRAME_LEN};
-use tcrypto_net::identity::NodeIdentity;
+use tcrypto_net::node::audit::MemoryAudit;
+use tcrypto_net::transport::frame::{FrameDecoder, HEADER_LEN, MAX_FRAME_LEN};
+use tcrypto_net::transport::identity::NodeIdentity;
 use tcrypto_net::node::SignerNode;
-use tcrypto_net::replay::ReplayGuard;
-use tcrypto_net::wire::Response;
+use tcrypto_net::node::replay::ReplayGuard;
+use tcrypto_net::transport::wire::Response;
 
 fn node() -> &'static SignerNode {
     static NODE: OnceLock<SignerNode> = OnceLock::new();

@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcrypto_net::bundle::SealedBundle;
-use tcrypto_net::identity::{IdentityFile, NodePublic, SealedTlsIdentity};
-use tcrypto_net::sealed::Envelope;
-use tcrypto_net::wire::{KeptDelivery, Request, Response};
+use tcrypto_net::transport::bundle::SealedBundle;
+use tcrypto_net::transport::identity::{IdentityFile, NodePublic, SealedTlsIdentity};
+use tcrypto_net::transport::sealed::Envelope;
+use tcrypto_net::transport::wire::{KeptDelivery, Request, Response};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = Request::decode(data) {
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(v.encode(), data);
     }
     // A node's stored reshare record.
-    if let Ok(v) = tcrypto_net::reshare::record_round_trip(data) {
+    if let Ok(v) = tcrypto_net::node::reshare::record_round_trip(data) {
         assert_eq!(&v[..], data);
     }
 });

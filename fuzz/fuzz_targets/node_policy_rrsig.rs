@@ -1,5 +1,5 @@
 //! Fuzzes the RRSIG signature data a node with a signing policy parses before it signs
-//! (`tcrypto_net::policy::RrsigData::parse`, then a policy check): nothing panics, and what parses is an RRset
+//! (`tcrypto_net::node::policy::RrsigData::parse`, then a policy check): nothing panics, and what parses is an RRset
 //! of at least one RR whose owner carries at least the RRSIG's labels; the digest form a node derives from such
 //! data (`SignData::digest_form`) exists exactly when the data parses and names algorithm 8, 10, 13 or 15.
 #![no_main]
@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tcrypto::KeyId;
-use tcrypto_net::policy::{Policy, RrsigData};
-use tcrypto_net::wire::{DataMechanism, SignData};
+use tcrypto_net::node::policy::{Policy, RrsigData};
+use tcrypto_net::transport::wire::{DataMechanism, SignData};
 
 const POLICY: &str = r#"
 [[key]]

@@ -740,7 +740,7 @@ pub fn padded<const N: usize>(s: &str) -> [u8; N] {
 /// not installed a subscriber of its own). The writer is a locked file: no thread is created.
 fn install_log(config: &Config) {
     let Some(path) = &config.log_file else { return };
-    let file = match tcrypto_net::store::private_file_options()
+    let file = match tcrypto_net::node::store::private_file_options()
         .create(true)
         .append(true)
         .open(path)

@@ -27,11 +27,11 @@ use cryptoki::object::{Attribute, AttributeType};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use sha2::Digest as _;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
 use tcrypto_net::testing::{NodeProc, pin_peers, write_coordinator_config};
-use tcrypto_net::wire::{RequestBody, ResponseBody};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{RequestBody, ResponseBody};
 
 const PASS: &str = "cluster-backend-test-passphrase";
 
@@ -165,12 +165,12 @@ fn set_policy(
                 RequestBody::Sign {
                     key,
                     // Not an RSA mechanism: without a policy the node refuses it too, and signs nothing.
-                    mechanism: tcrypto_net::wire::Mechanism::Ed25519 {
+                    mechanism: tcrypto_net::transport::wire::Mechanism::Ed25519 {
                         message: b"policy loaded?".to_vec(),
                     },
                 },
             );
-            let is_refused = matches!(&answer, Err(tcrypto_net::cluster::ClusterError::Node { detail, .. }) if detail.starts_with("PolicyRefused"));
+            let is_refused = matches!(&answer, Err(tcrypto_net::client::ClusterError::Node { detail, .. }) if detail.starts_with("PolicyRefused"));
             if is_refused == refused {
                 break;
             }
@@ -305,7 +305,7 @@ fn pkcs11_tool_eddsa_signs_only_what_the_zsk_policy_allows(
     tool: &Tool,
     vk: &ed25519_dalek::VerifyingKey,
 ) {
-    use tcrypto_net::policy::{RrsigBuilder, key_tag, rrsig_time};
+    use tcrypto_net::node::policy::{RrsigBuilder, key_tag, rrsig_time};
     // The key tag of the key's DNSKEY as a ZSK (flags 256, algorithm 15), which each node derives too.
     let tag = key_tag(256, 15, vk.as_bytes());
     let now = std::time::SystemTime::now()

@@ -14,9 +14,9 @@ use pkcs11_provider::error::Error;
 use pkcs11_provider::mechanism::{MechParam, Mechanism};
 use pkcs11_provider::module::Module;
 use pkcs11_provider::object::{Template, encode_bool};
-use tcrypto_net::identity::{IdentityError, SealedTlsIdentity, TlsIdentity};
-use tcrypto_net::store::KdfCost;
+use tcrypto_net::node::store::KdfCost;
 use tcrypto_net::testing::{NodeProc, pin_peers, write_coordinator_config};
+use tcrypto_net::transport::identity::{IdentityError, SealedTlsIdentity, TlsIdentity};
 
 const PASS: &str = "sealed-identity-test-passphrase";
 
@@ -105,7 +105,7 @@ fn the_user_pin_unlocks_the_sealed_coordinator_identity_and_nothing_connects_bef
 #[test]
 fn a_locked_cluster_backend_refuses_key_operations_with_user_not_logged_in() {
     let dir = common::scratch_dir("sealed-identity-locked");
-    let node = tcrypto_net::identity::NodeIdentity::generate("n1", &mut rng()).unwrap();
+    let node = tcrypto_net::transport::identity::NodeIdentity::generate("n1", &mut rng()).unwrap();
     std::fs::write(
         dir.join("coordinator.toml"),
         format!(

@@ -13,8 +13,8 @@ use tcrypto::dkg::{self, P256};
 use tcrypto::{KeyId, SessionId, SignerId};
 use tcrypto::{ecdsa, ed25519, rsa};
 
-use crate::bundle::ShareBundle;
-use crate::wire::{Algorithm, ErrorCode, KeyInfo, Mechanism};
+use crate::transport::bundle::ShareBundle;
+use crate::transport::wire::{Algorithm, ErrorCode, KeyInfo, Mechanism};
 
 /// Why a node could not produce a share: the code answered on the wire and a detail.
 pub(crate) type Refusal = (ErrorCode, String);

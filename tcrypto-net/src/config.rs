@@ -8,8 +8,8 @@
 //! passphrase_file = "/etc/tcrypto-node/passphrase"   # or key_file = "...", or $TCRYPTO_NODE_PASSPHRASE
 //! max_clock_skew_ms = 30000
 //! presignature_witness = "/run/tcrypto-node/node1.witness"   # default: "<data_dir>.witness"
-//! policy_file = "policy.toml"    # the node's signing policy (see crate::policy); reloaded on SIGHUP
-//! reshare_claim_secs = 120     # another coordinator's reshare of a key is refused while one runs (see crate::reshare)
+//! policy_file = "policy.toml"    # the node's signing policy (see crate::node::policy); reloaded on SIGHUP
+//! reshare_claim_secs = 120     # another coordinator's reshare of a key is refused while one runs (see crate::node::reshare)
 //!
 //! [[coordinators]]
 //! name = "coord-a"
@@ -20,7 +20,7 @@
 //! public = "<hex printed by `tcrypto-node init` on node2>"
 //! ```
 //!
-//! Coordinator (used by [`crate::cluster`] and the PKCS#11 module):
+//! Coordinator (used by [`crate::client`] and the PKCS#11 module):
 //! ```toml
 //! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`, sealed
 //! passphrase_file = "/etc/tcrypto/coordinator.pass"  # or $TCRYPTO_COORDINATOR_PASSPHRASE
@@ -41,8 +41,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::identity::{IdentityError, IdentityFile, NodePublic, SpkiFingerprint, TlsIdentity};
-use crate::store::StoreKeySource;
+use crate::node::store::StoreKeySource;
+use crate::transport::identity::{IdentityError, IdentityFile, NodePublic, SpkiFingerprint, TlsIdentity};
 
 /// Environment variable holding the store passphrase when no file is configured.
 pub const PASSPHRASE_ENV: &str = "TCRYPTO_NODE_PASSPHRASE";
@@ -148,14 +148,14 @@ pub struct NodeConfig {
     /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP: keep it on loopback or a
     /// monitoring network); off when absent. See [`crate::metrics`].
     pub metrics_listen: Option<SocketAddr>,
-    /// The audit log is rotated when it reaches this size (default 64 MiB; see [`crate::audit`]).
+    /// The audit log is rotated when it reaches this size (default 64 MiB; see [`crate::node::audit`]).
     pub audit_max_bytes: Option<u64>,
     /// The audit log is also rotated when its first entry is this old (default: by size only).
     pub audit_max_age_secs: Option<u64>,
     /// How long a reshare's claim on a key outlives the run's last step at this node (default 120 s): while it
-    /// lives, another coordinator's reshare of the key is refused (see `tcrypto_net::reshare`).
+    /// lives, another coordinator's reshare of the key is refused (see `tcrypto_net::node::reshare`).
     pub reshare_claim_secs: Option<u64>,
-    /// The node operator's signing policy ([`crate::policy`]; relative to the configuration file's directory);
+    /// The node operator's signing policy ([`crate::node::policy`]; relative to the configuration file's directory);
     /// without one, the node signs what its pinned coordinators ask.
     pub policy_file: Option<PathBuf>,
     /// Coordinators allowed to connect.
@@ -167,7 +167,7 @@ pub struct NodeConfig {
 }
 
 fn default_skew() -> u64 {
-    crate::replay::ReplayGuard::DEFAULT_MAX_SKEW_MS
+    crate::node::replay::ReplayGuard::DEFAULT_MAX_SKEW_MS
 }
 
 impl NodeConfig {
@@ -247,9 +247,9 @@ impl NodeConfig {
     }
 
     /// When the audit log is rotated.
-    pub fn audit_rotation(&self) -> crate::audit::Rotation {
-        let default = crate::audit::Rotation::default();
-        crate::audit::Rotation {
+    pub fn audit_rotation(&self) -> crate::node::audit::Rotation {
+        let default = crate::node::audit::Rotation::default();
+        crate::node::audit::Rotation {
             max_bytes: self.audit_max_bytes.unwrap_or(default.max_bytes),
             max_age: self.audit_max_age_secs.map(std::time::Duration::from_secs),
         }
@@ -429,7 +429,7 @@ mod tests {
     fn a_relative_coordinator_identity_is_resolved_against_the_config_files_directory() {
         let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
-        let node = crate::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
+        let node = crate::transport::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
         let p = dir.join("coordinator.toml");
         std::fs::write(
             &p,
@@ -446,13 +446,18 @@ mod tests {
     #[test]
     fn a_sealed_coordinator_identity_opens_with_the_configured_passphrase_file_and_names_the_file_otherwise()
     {
-        use crate::identity::SealedTlsIdentity;
+        use crate::transport::identity::SealedTlsIdentity;
         let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
-        let node = crate::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
+        let node = crate::transport::identity::NodeIdentity::generate("n1", &mut rand::rng()).unwrap();
         let id = TlsIdentity::generate("coordinator").unwrap();
-        let sealed =
-            SealedTlsIdentity::seal(&id, "s3cret", crate::store::KdfCost::TESTING, &mut rand::rng()).unwrap();
+        let sealed = SealedTlsIdentity::seal(
+            &id,
+            "s3cret",
+            crate::node::store::KdfCost::TESTING,
+            &mut rand::rng(),
+        )
+        .unwrap();
         std::fs::write(dir.join("coordinator.identity"), sealed.encode()).unwrap();
         let nodes = format!(
             "[[nodes]]\naddress = \"127.0.0.1:1\"\npublic = \"{}\"\n",

@@ -43,8 +43,8 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use thiserror::Error;
 
 use crate::algo::{CombineFailure, PublicKey};
-use crate::frame::{FrameError, encode_frame};
-use crate::identity::NodePublic;
+use crate::transport::frame::{FrameError, encode_frame};
+use crate::transport::identity::NodePublic;
 
 mod dkls;
 mod ec;
@@ -52,7 +52,7 @@ mod ecdsa;
 mod pool;
 pub mod reshare;
 mod suspicion;
-use crate::wire::{
+use crate::transport::wire::{
     Algorithm, KeyInfo, Mechanism, Request, RequestBody, RequestId, Response, ResponseBody, SignData,
 };
 
@@ -164,12 +164,12 @@ pub enum SignError {
     /// The request frame could not be built.
     #[error("frame: {0}")]
     Frame(#[from] FrameError),
-    /// A node's signing policy refused the signature ([`crate::policy`]); no other node was asked.
+    /// A node's signing policy refused the signature ([`crate::node::policy`]); no other node was asked.
     #[error("refused by the signing policy of {node}: {detail}")]
     PolicyRefused {
         /// The refusing node, by name.
         node: String,
-        /// The rule (its name first, [`crate::policy::Rule::name`]) and what the node saw.
+        /// The rule (its name first, [`crate::node::policy::Rule::name`]) and what the node saw.
         detail: String,
     },
     /// A multi-party run (key generation) was aborted; the nodes found misbehaving, by name.
@@ -551,7 +551,7 @@ impl Coordinator {
     }
 
     /// Registers the sharing described by `info` under the id `id` (a reshare's pending sharing answers under
-    /// its pending id, `crate::reshare::pending_id`, for the commit's test signature).
+    /// its pending id, `crate::node::reshare::pending_id`, for the commit's test signature).
     pub fn register_key_as(
         &mut self,
         id: KeyId,
@@ -828,7 +828,7 @@ impl Coordinator {
             .is_some_and(|n| matches!(n.link, Link::Connecting { .. }) && n.health.excluded.is_none())
     }
 
-    /// Whether a caller waiting since `since` for the first connections ([`crate::cluster::Cluster::connect`])
+    /// Whether a caller waiting since `since` for the first connections ([`crate::client::Cluster::connect`])
     /// may go on: every node is connected or has failed an attempt since then, except (when a majority is
     /// connected) attempts under way for longer than [`CONNECT_GRACE_FACTOR`] times the slowest successful one
     /// (at least [`MIN_CONNECT_GRACE`]). A host that drops packets thus delays a fresh process by a few handshake
@@ -1406,7 +1406,7 @@ impl Coordinator {
                 self.ops.get(&p.op),
                 Some(Op::Sign(_) | Op::FrostSign(_) | Op::EcdsaSign(_) | Op::DklsSign(_))
             );
-            if *code == crate::wire::ErrorCode::PolicyRefused && signing {
+            if *code == crate::transport::wire::ErrorCode::PolicyRefused && signing {
                 // The node is healthy and the others would judge the same request by their own policies:
                 // the signature is refused as a whole, without asking anyone else.
                 let name = self.node_name(node);
@@ -1421,14 +1421,14 @@ impl Coordinator {
                 return;
             }
             self.node_failed(node, now);
-            if *code == crate::wire::ErrorCode::UnknownKey
+            if *code == crate::transport::wire::ErrorCode::UnknownKey
                 && signing
                 && let Some(key) = self.ops.get(&p.op).and_then(Op::signing_key)
             {
                 // A holder that no longer knows the key: reshared elsewhere, or deleted.
                 self.doubt(key);
             }
-            if *code == crate::wire::ErrorCode::BadEncoding
+            if *code == crate::transport::wire::ErrorCode::BadEncoding
                 && matches!(self.ops.get(&p.op), Some(Op::FrostSign(_)))
             {
                 // The package holds this node's own commitment, as it sent it: refusing it blames the node.
@@ -1656,7 +1656,7 @@ impl Default for Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::FrameDecoder;
+    use crate::transport::frame::FrameDecoder;
 
     fn frames_of(t: &Transmit) -> Vec<u8> {
         let mut d = FrameDecoder::new();

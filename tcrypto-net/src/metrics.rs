@@ -16,7 +16,7 @@
 //! `key` is the key id in hex; `mechanism` is empty for requests that do not sign; `outcome` is `ok` or the error
 //! code. Policy refusals will appear as their own outcome once nodes enforce a signing policy.
 //!
-//! **Coordinator** ([`coordinator_metrics`]): a snapshot of a [`crate::cluster::Cluster`] in the same format
+//! **Coordinator** ([`coordinator_metrics`]): a snapshot of a [`crate::client::Cluster`] in the same format
 //! (per node: connected, in flight, answers, failures, smoothed latency; per key: presignature pool level), for a
 //! host to print or serve (`dnssec-sign --metrics`, `examples/cluster --metrics`).
 //!
@@ -223,7 +223,7 @@ fn encode(registry: &Registry) -> String {
 /// `_node_excluded` (1 once named a culprit: a bad signature share, Shoup proof or, for an ordinary-modulus RSA key,
 /// by elimination), `_node_in_flight`, `_node_answers_total`, `_node_failures_total`, `_node_latency_seconds`, and per key
 /// `tcrypto_coordinator_presignature_pool`.
-pub fn coordinator_metrics<E: crate::cluster::Engine>(cluster: &crate::cluster::Cluster<E>) -> String {
+pub fn coordinator_metrics<E: crate::client::Engine>(cluster: &crate::client::Cluster<E>) -> String {
     let mut registry = Registry::with_prefix("tcrypto_coordinator");
     let connected = Family::<NodeLabels, Gauge>::default();
     registry.register(

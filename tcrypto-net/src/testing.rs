@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tcrypto_net::config::decode_public;
-use tcrypto_net::identity::{NodePublic, TlsIdentity};
+use tcrypto_net::transport::identity::{NodePublic, TlsIdentity};
 
 /// A `tcrypto-node` daemon of a test: its files, address and identity, and the running process (killed on drop).
 #[derive(Debug)]

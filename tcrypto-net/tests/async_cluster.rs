@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::{ec_verifies, pkcs1_sha256, rsa_crate_verifies, rsa_key};
-use tcrypto_net::asynchronous::AsyncCluster;
+use tcrypto_net::client::asynchronous::AsyncCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{DataMechanism, SignData};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{DataMechanism, SignData};
 
 #[test]
 fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
@@ -66,7 +66,7 @@ fn async_coordinator_signs_with_many_requests_in_flight_over_tls() {
 #[test]
 fn async_coordinator_creates_ec_keys_by_dkg_and_signs_with_both() {
     use sha2::Digest as _;
-    use tcrypto_net::wire::{Algorithm, Mechanism};
+    use tcrypto_net::transport::wire::{Algorithm, Mechanism};
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
     let nodes = EmbeddedNodes::start(5, &[coordinator.fingerprint()]).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()

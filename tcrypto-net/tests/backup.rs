@@ -13,9 +13,9 @@ use std::time::Duration;
 use common::NodeProc;
 use sha2::Digest as _;
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::transport::wire::{Algorithm, Mechanism};
 
 fn node_cmd(n: &NodeProc, passphrase: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(&n.bin)

@@ -1,5 +1,5 @@
 //! Byzantine nodes over the real transport: seven `tcrypto-node` processes (127.0.0.x, mutual TLS), two of which
-//! are restarted in the test build's misbehaving mode (`TCRYPTO_NODE_MISBEHAVE`, see `tcrypto_net::misbehave`):
+//! are restarted in the test build's misbehaving mode (`TCRYPTO_NODE_MISBEHAVE`, see `tcrypto_net::node::misbehave`):
 //! they corrupt signature shares, replay old answers, answer after the coordinator gave up, forge public key sets
 //! and claim signer ids they do not hold. With 3-of-7 keys of all three algorithms, every signature the coordinator
 //! releases verifies with an independent verifier, the share-corrupting and replaying nodes are named, and a fresh
@@ -15,11 +15,11 @@ use std::time::Duration;
 use common::NodeProc;
 use tcrypto::{KeyId, SignerId};
 use tcrypto_net::algo::PublicKey;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::Engine as _;
+use tcrypto_net::client::Engine as _;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::{CoordinatorConfig, NodeIndex};
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::Algorithm;
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::Algorithm;
 
 const N: usize = 7;
 const K: u16 = 3;

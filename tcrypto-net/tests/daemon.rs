@@ -93,11 +93,11 @@ fn unknown_configuration_fields_are_refused() {
 #[test]
 fn key_ceremony_bundles_are_imported_by_each_node_and_sign() {
     use std::sync::Arc;
-    use tcrypto_net::cluster::Cluster;
-    use tcrypto_net::identity::NodeIdentity;
-    use tcrypto_net::memory::MemoryEngine;
+    use tcrypto_net::client::Cluster;
+    use tcrypto_net::client::memory::MemoryEngine;
     use tcrypto_net::node::SignerNode;
-    use tcrypto_net::store::{SecretStore, StoreKeySource};
+    use tcrypto_net::node::store::{SecretStore, StoreKeySource};
+    use tcrypto_net::transport::identity::NodeIdentity;
 
     let dir = common::scratch("ceremony");
     let mut configs = Vec::new();
@@ -176,8 +176,8 @@ fn key_ceremony_bundles_are_imported_by_each_node_and_sign() {
         let node = SignerNode::new(
             Arc::new(identity),
             Some(Arc::new(store)),
-            Arc::new(tcrypto_net::audit::MemoryAudit::default()),
-            tcrypto_net::replay::ReplayGuard::default(),
+            Arc::new(tcrypto_net::node::audit::MemoryAudit::default()),
+            tcrypto_net::node::replay::ReplayGuard::default(),
         );
         assert_eq!(node.load_keys().unwrap(), 1);
         nodes.push(Arc::new(node));
@@ -195,7 +195,7 @@ fn key_ceremony_bundles_are_imported_by_each_node_and_sign() {
 #[test]
 fn a_second_daemon_on_the_same_data_directory_is_refused_until_the_first_is_gone() {
     let dir = common::scratch("daemon-lock");
-    let coordinator = tcrypto_net::identity::TlsIdentity::generate("coordinator").unwrap();
+    let coordinator = tcrypto_net::transport::identity::TlsIdentity::generate("coordinator").unwrap();
     let mut node = common::node_proc(&dir, 0, &coordinator);
     node.start();
     let pid = node.child.as_ref().unwrap().id();

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use tcrypto::KeyId;
 use tcrypto_net::algo::PublicKey;
-use tcrypto_net::audit::MemoryAudit;
-use tcrypto_net::cluster::{Cluster, Engine};
+use tcrypto_net::client::memory::MemoryEngine;
+use tcrypto_net::client::{Cluster, Engine};
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, SignError};
-use tcrypto_net::memory::MemoryEngine;
 use tcrypto_net::node::SignerNode;
-use tcrypto_net::replay::ReplayGuard;
-use tcrypto_net::sealed::Envelope;
-use tcrypto_net::wire::{Algorithm, Mechanism, Response, ResponseBody};
+use tcrypto_net::node::audit::MemoryAudit;
+use tcrypto_net::node::replay::ReplayGuard;
+use tcrypto_net::transport::sealed::Envelope;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism, Response, ResponseBody};
 
 fn cluster(n: usize) -> Cluster<MemoryEngine> {
     let (nodes, publics) = common::memory_nodes(n);
@@ -322,9 +322,9 @@ type Ed = tcrypto::dkg::Ed25519;
 fn dealer_sends_a_wrong_share(
     c: &Cluster<MemoryEngine>,
     dealer: usize,
-    identity: &tcrypto_net::identity::NodeIdentity,
+    identity: &tcrypto_net::transport::identity::NodeIdentity,
     victim: u16,
-    victim_public: &tcrypto_net::identity::NodePublic,
+    victim_public: &tcrypto_net::transport::identity::NodePublic,
     repeat: bool,
 ) {
     use tcrypto::dkg::Message as _;
@@ -362,8 +362,8 @@ fn dealer_sends_a_wrong_share(
 #[allow(clippy::type_complexity)]
 fn cluster_with_identities() -> (
     Cluster<MemoryEngine>,
-    Vec<tcrypto_net::identity::NodePublic>,
-    Vec<Arc<tcrypto_net::identity::NodeIdentity>>,
+    Vec<tcrypto_net::transport::identity::NodePublic>,
+    Vec<Arc<tcrypto_net::transport::identity::NodeIdentity>>,
 ) {
     let (nodes, publics, identities) = common::memory_nodes_with_identities(5);
     let c = Cluster::new(
@@ -747,8 +747,8 @@ fn a_node_returning_corrupted_ecdsa_shares_is_named_excluded_and_no_invalid_sign
 
 #[test]
 fn a_presignature_is_never_used_twice_across_a_node_restart() {
-    use tcrypto_net::store::{KdfCost, SecretStore, StoreKeySource};
-    use tcrypto_net::wire::{Request, RequestBody};
+    use tcrypto_net::node::store::{KdfCost, SecretStore, StoreKeySource};
+    use tcrypto_net::transport::wire::{Request, RequestBody};
     let dir = std::env::temp_dir().join(format!("tcrypto-net-presig-{:x}", rand::random::<u64>()));
     let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
     let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());
@@ -787,7 +787,7 @@ fn a_presignature_is_never_used_twice_across_a_node_restart() {
         let req = Request {
             id: 1,
             session: tcrypto::SessionId::random(&mut rand::rng()),
-            issued_at_ms: tcrypto_net::server::unix_ms_now(),
+            issued_at_ms: tcrypto_net::node::server::unix_ms_now(),
             body: RequestBody::EcdsaSign {
                 key,
                 run,
@@ -795,8 +795,13 @@ fn a_presignature_is_never_used_twice_across_a_node_restart() {
                 digest,
             },
         };
-        n.handle(None, tcrypto_net::server::unix_ms_now(), req, &mut rand::rng())
-            .body
+        n.handle(
+            None,
+            tcrypto_net::node::server::unix_ms_now(),
+            req,
+            &mut rand::rng(),
+        )
+        .body
     };
     let ask = |n: &SignerNode, index: u32| ask_for(n, index, vec![7; 32]);
     // Find a presignature of the batch this node has not used yet, and use it.
@@ -807,7 +812,11 @@ fn a_presignature_is_never_used_twice_across_a_node_restart() {
     for digest in [vec![8; 32], vec![7; 32]] {
         match ask_for(&node, used, digest) {
             ResponseBody::Error { code, detail } => {
-                assert_eq!(code, tcrypto_net::wire::ErrorCode::Replayed, "{detail}");
+                assert_eq!(
+                    code,
+                    tcrypto_net::transport::wire::ErrorCode::Replayed,
+                    "{detail}"
+                );
             }
             other => panic!("used twice in one process: {other:?}"),
         }

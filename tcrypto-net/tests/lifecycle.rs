@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{NodeProc, pkcs1_sha256, rsa_crate_verifies, rsa_key};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{RequestBody, ResponseBody};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{RequestBody, ResponseBody};
 
 fn signal(node: &NodeProc, sig: &str) {
     let pid = node.child.as_ref().unwrap().id().to_string();

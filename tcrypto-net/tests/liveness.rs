@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::NodeProc;
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::ClusterError;
+use tcrypto_net::client::ClusterError;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
 
 /// Longest wait for signing to resume after the nodes are back (generous: the reconnection back-off is 2 s).
 const RESUME_WITHIN: Duration = Duration::from_secs(30);
@@ -293,7 +293,7 @@ fn a_node_killed_at_any_point_of_a_dkg_leaves_keys_either_everywhere_or_nowhere(
 
 #[test]
 fn the_tokio_coordinator_also_resumes_by_itself_after_every_node_was_killed_and_restarted() {
-    use tcrypto_net::asynchronous::AsyncCluster;
+    use tcrypto_net::client::asynchronous::AsyncCluster;
     let (mut nodes, cluster, identity) = five_nodes("liveness-async");
     drop(cluster);
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();

@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::transport::identity::TlsIdentity;
 
 fn scrape(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -72,7 +72,7 @@ fn a_scrape_during_signing_counts_what_was_asked() {
     let stranger = TlsIdentity::generate("stranger").unwrap();
     let other = BlockingCluster::connect_tls(&stranger, &addrs[..1], CoordinatorConfig::default()).unwrap();
     other.connect(Duration::from_secs(2));
-    let _ = other.request(0, tcrypto_net::wire::RequestBody::Ping);
+    let _ = other.request(0, tcrypto_net::transport::wire::RequestBody::Ping);
 
     let (head, body) = scrape(metrics_addr, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");

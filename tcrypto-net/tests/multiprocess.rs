@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::transport::identity::TlsIdentity;
 
 #[test]
 fn killing_n_minus_k_nodes_during_a_stream_loses_no_signature_and_restarted_nodes_rejoin() {

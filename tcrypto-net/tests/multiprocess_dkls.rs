@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use common::NodeProc;
 use sha2::Digest as _;
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism};
 
 /// `n` node processes with pinned peers, the first `up` started.
 fn daemons(tag: &str, n: usize, up: usize, coordinator: &TlsIdentity) -> Vec<NodeProc> {

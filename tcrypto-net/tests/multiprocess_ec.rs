@@ -10,10 +10,10 @@ use std::time::Duration;
 use common::NodeProc;
 use sha2::Digest as _;
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism};
 
 /// Signs 32 requests in flight for each key; `during` runs while they are in flight. Every signature verifies.
 fn stream(cluster: &BlockingCluster, ec: KeyId, ed: KeyId, from: u32, during: impl FnOnce()) {

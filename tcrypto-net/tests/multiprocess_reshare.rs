@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use common::testing::{NodeProc, pin_peers, write_coordinator_config};
 use tcrypto::KeyId;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::Engine as _;
+use tcrypto_net::client::Engine as _;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
 
 const CTL: &str = env!("CARGO_BIN_EXE_tcrypto-ctl");
 

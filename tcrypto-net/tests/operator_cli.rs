@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 use sha2::Digest as _;
 
 use common::{NodeProc, node_proc};
-use tcrypto_net::identity::{SealedTlsIdentity, TlsIdentity};
-use tcrypto_net::store::KdfCost;
+use tcrypto_net::node::store::KdfCost;
+use tcrypto_net::transport::identity::{SealedTlsIdentity, TlsIdentity};
 
 const CTL: &str = env!("CARGO_BIN_EXE_tcrypto-ctl");
 const NODE: &str = env!("CARGO_BIN_EXE_tcrypto-node");

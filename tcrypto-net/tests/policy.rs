@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::NodeProc;
 use tcrypto::KeyId;
-use tcrypto_net::cluster::ClusterError;
+use tcrypto_net::client::ClusterError;
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::policy::{RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
-use tcrypto_net::wire::{Algorithm, DataMechanism, Mechanism, RequestBody, SignData};
+use tcrypto_net::node::policy::{RrsigBuilder, dnskey_public_key, key_tag, rrsig_time};
+use tcrypto_net::transport::wire::{Algorithm, DataMechanism, Mechanism, RequestBody, SignData};
 
 fn config() -> CoordinatorConfig {
     CoordinatorConfig {
@@ -299,7 +299,7 @@ max_expiration_ahead = "31d"
 /// refused too.
 fn rsa_and_p256_data_requests_are_judged_by_every_node(
     nodes: &[NodeProc],
-    cluster: &tcrypto_net::blocking::BlockingCluster,
+    cluster: &tcrypto_net::client::blocking::BlockingCluster,
     (rsa, rsa_tag): (KeyId, u16),
     (ec, ec_tag): (KeyId, u16),
 ) {

@@ -16,10 +16,10 @@ use std::time::Duration;
 use common::NodeProc;
 use sha2::Digest as _;
 use tcrypto::{KeyId, SessionId};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcrypto-node");
 /// Presignatures per presigning run are at most the coordinator's high watermark.

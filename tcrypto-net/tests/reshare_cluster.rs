@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use tcrypto::KeyId;
 use tcrypto_net::algo;
-use tcrypto_net::cluster::{Cluster, Engine as _};
+use tcrypto_net::client::memory::MemoryEngine;
+use tcrypto_net::client::{Cluster, Engine as _};
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::memory::MemoryEngine;
-use tcrypto_net::wire::{Algorithm, RequestBody, ResponseBody};
+use tcrypto_net::transport::wire::{Algorithm, RequestBody, ResponseBody};
 
 fn cfg() -> CoordinatorConfig {
     CoordinatorConfig {
@@ -162,7 +162,7 @@ fn nodes_with_a_signing_policy_refresh_a_key_their_policy_names() {
     let policy = format!("[[key]]\nkey = \"{key}\"\nmechanisms = [\"ed25519\"]\n");
     for n in &nodes {
         n.set_policy(Some(
-            tcrypto_net::policy::Policy::parse(&policy, std::path::Path::new("policy.toml")).unwrap(),
+            tcrypto_net::node::policy::Policy::parse(&policy, std::path::Path::new("policy.toml")).unwrap(),
         ));
     }
     sign_checked(&c, key, Algorithm::Ed25519, &spki, b"under a policy");

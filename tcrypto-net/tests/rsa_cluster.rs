@@ -9,10 +9,10 @@ use std::time::Duration;
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key, sign_asking_first};
 use tcrypto::HashAlg;
 use tcrypto::rsa::{PublicKeySet, SignatureShare};
-use tcrypto_net::cluster::{Cluster, ClusterError, Engine};
+use tcrypto_net::client::memory::MemoryEngine;
+use tcrypto_net::client::{Cluster, ClusterError, Engine};
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
-use tcrypto_net::memory::MemoryEngine;
-use tcrypto_net::wire::{Mechanism, RequestBody, Response, ResponseBody};
+use tcrypto_net::transport::wire::{Mechanism, RequestBody, Response, ResponseBody};
 
 fn cluster(n: usize) -> Cluster<MemoryEngine> {
     cluster_with(n, true)
@@ -96,7 +96,7 @@ fn signing_succeeds_with_n_minus_k_nodes_down_and_fails_clearly_below_k() {
 /// Rewrites node answers carrying a share with `f`.
 fn corrupt_shares(
     f: impl Fn(&mut SignatureShare) -> Option<Vec<u8>> + Send + Sync + 'static,
-) -> tcrypto_net::memory::Tamper {
+) -> tcrypto_net::client::memory::Tamper {
     Box::new(move |frame: &mut Vec<u8>| {
         let Ok(mut resp) = Response::decode(frame) else {
             return;

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tcrypto_net::store::{KdfCost, SecretStore, StoreError, StoreKeySource};
+use tcrypto_net::node::store::{KdfCost, SecretStore, StoreError, StoreKeySource};
 use zeroize::Zeroizing;
 
 const CHILD_ENV: &str = "TCRYPTO_NET_STORAGE_CHILD_DIR";

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{pkcs1_sha256, rsa_crate_verifies, rsa_key};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::identity::TlsIdentity;
+use tcrypto_net::transport::identity::TlsIdentity;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()

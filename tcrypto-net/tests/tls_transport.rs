@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tcrypto::{KeyId, SessionId};
-use tcrypto_net::blocking::BlockingCluster;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::embedded::EmbeddedNodes;
 use tcrypto_net::coordinator::CoordinatorConfig;
-use tcrypto_net::embedded::EmbeddedNodes;
-use tcrypto_net::frame::{FrameDecoder, encode_frame};
-use tcrypto_net::identity::TlsIdentity;
-use tcrypto_net::server::unix_ms_now;
-use tcrypto_net::tls::{client_config, server_name};
-use tcrypto_net::wire::{ErrorCode, Mechanism, Request, RequestBody, Response, ResponseBody};
+use tcrypto_net::node::server::unix_ms_now;
+use tcrypto_net::transport::frame::{FrameDecoder, encode_frame};
+use tcrypto_net::transport::identity::TlsIdentity;
+use tcrypto_net::transport::tls::{client_config, server_name};
+use tcrypto_net::transport::wire::{ErrorCode, Mechanism, Request, RequestBody, Response, ResponseBody};
 
 /// A raw TLS client speaking frames, to play a coordinator that misbehaves.
 struct RawClient {

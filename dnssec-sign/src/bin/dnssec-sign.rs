@@ -119,7 +119,7 @@ impl ClusterArgs {
     fn keys(
         &self,
         owner: &Name,
-    ) -> Res<Vec<dnssec_sign::cluster::ClusterKey<tcrypto_net::blocking::BlockingEngine>>> {
+    ) -> Res<Vec<dnssec_sign::cluster::ClusterKey<tcrypto_net::client::blocking::BlockingEngine>>> {
         use dnssec_sign::cluster::{ClusterKey, ClusterKeyOptions, ClusterKeyRef};
         let Some(config) = &self.config else {
             if self.ksk.is_empty() && self.zsk.is_empty() {
@@ -793,7 +793,7 @@ fn keys_command(command: KeysCommand) -> Res<ExitCode> {
             let zone = read_zone_file(&zonefile, origin.as_ref())?;
             let now = now.unwrap_or_else(now_secs);
             // private keys and the state live there: 0700 when this run makes it
-            tcrypto_net::store::create_private_dir(&key_dir)
+            tcrypto_net::node::store::create_private_dir(&key_dir)
                 .map_err(|e| format!("{}: {e}", key_dir.display()))?;
             let mut sources = Sources::local(&key_dir, policy.rsa_bits);
             sources.kind = policy.key_source.clone();

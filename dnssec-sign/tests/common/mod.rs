@@ -21,9 +21,9 @@ pub fn data(p: &str) -> PathBuf {
 
 /// A combined signing key (KSK flags) for `example.` on a cluster key, as the zone signer's cluster tests use it.
 pub fn example_cluster_csk(
-    cluster: &std::sync::Arc<tcrypto_net::blocking::BlockingCluster>,
+    cluster: &std::sync::Arc<tcrypto_net::client::blocking::BlockingCluster>,
     key: tcrypto::KeyId,
-) -> dnssec_sign::cluster::ClusterKey<tcrypto_net::blocking::BlockingEngine> {
+) -> dnssec_sign::cluster::ClusterKey<tcrypto_net::client::blocking::BlockingEngine> {
     let options = dnssec_sign::cluster::ClusterKeyOptions {
         ksk: true,
         ..Default::default()
@@ -42,11 +42,11 @@ pub fn rrsig_message(key: &impl ZoneSigningKey, text: &str) -> Vec<u8> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    tcrypto_net::policy::RrsigBuilder::new("example.", "example.", 16, dnskey.algorithm)
+    tcrypto_net::node::policy::RrsigBuilder::new("example.", "example.", 16, dnskey.algorithm)
         .unwrap()
         .signed(
-            tcrypto_net::policy::rrsig_time(now, -3600),
-            tcrypto_net::policy::rrsig_time(now, 86_400),
+            tcrypto_net::node::policy::rrsig_time(now, -3600),
+            tcrypto_net::node::policy::rrsig_time(now, 86_400),
             dnskey.key_tag(),
         )
         .rdata(&rdata)

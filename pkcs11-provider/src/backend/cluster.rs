@@ -1,6 +1,6 @@
 //! The cluster backend: keys live as shares on `tcrypto-net` signer nodes reached over mutual TLS.
 //!
-//! The coordinator is [`tcrypto_net::blocking::BlockingCluster`], the thread-free driver: sockets are polled from
+//! The coordinator is [`tcrypto_net::client::blocking::BlockingCluster`], the thread-free driver: sockets are polled from
 //! whichever caller's thread waits for a result, so the module creates no thread and no runtime (PKCS#11 hosts
 //! may forbid both). `C_Initialize` reads the `tcrypto-net` coordinator configuration file named in `[cluster]`
 //! (nodes, threshold) but neither opens the coordinator identity nor connects: the identity is sealed with the
@@ -30,12 +30,12 @@ use std::time::Duration;
 use rand_core::UnwrapErr;
 use tcrypto::KeyId;
 use tcrypto::rsa;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::cluster::{ClusterError, Engine as _};
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::{ClusterError, Engine as _};
 use tcrypto_net::config::CoordinatorConfigFile;
 use tcrypto_net::coordinator::{CoordinatorConfig, Event, NodeIndex, SignError};
-use tcrypto_net::identity::{IdentityError, IdentityFile, SealedTlsIdentity};
-use tcrypto_net::wire::{
+use tcrypto_net::transport::identity::{IdentityError, IdentityFile, SealedTlsIdentity};
+use tcrypto_net::transport::wire::{
     Algorithm, DataMechanism, ErrorCode, Mechanism, RequestBody, ResponseBody, SignData,
 };
 
@@ -489,7 +489,7 @@ impl Backend for ClusterBackend {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| BackendError::Cluster(format!("{}: not a file name", path.display())))?;
-        tcrypto_net::store::write_atomic(dir, name, &resealed.encode(), u64::from(std::process::id()))
+        tcrypto_net::node::store::write_atomic(dir, name, &resealed.encode(), u64::from(std::process::id()))
             .map_err(|e| BackendError::Cluster(format!("re-sealing {}: {e}", path.display())))?;
         tracing::info!(file = %path.display(), "coordinator identity re-sealed with the new user PIN");
         Ok(())

@@ -34,10 +34,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use tcrypto::{HashAlg, KeyId};
 use tcrypto_net::algo::PublicKey;
-use tcrypto_net::blocking::BlockingCluster;
-use tcrypto_net::bundle::SealedBundle;
-use tcrypto_net::cluster::Engine as _;
-use tcrypto_net::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
+use tcrypto_net::client::Engine as _;
+use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::transport::bundle::SealedBundle;
+use tcrypto_net::transport::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
 
 /// Exit code of `health` when a node is down but every key still has `k` reachable holders.
 const EXIT_DEGRADED: u8 = 3;
@@ -314,7 +314,7 @@ fn run(cli: &Cli, out: Output) -> Result<u8> {
                     format!(
                         "{owner} {ttl} IN DNSKEY {flags} 3 {alg} {} ; key tag {}\n",
                         base64(&rdata),
-                        tcrypto_net::policy::key_tag(*flags, alg, &rdata)
+                        tcrypto_net::node::policy::key_tag(*flags, alg, &rdata)
                     )
                 }
             };
@@ -596,7 +596,7 @@ fn list(cluster: &BlockingCluster, out: Output) -> Result<u8> {
         let (k, n) = threshold_of(&public);
         let alg = default_dnssec_algorithm(&public);
         let tag = dnskey_public_key(&public, alg)
-            .map(|rdata| tcrypto_net::policy::key_tag(257, alg, &rdata))
+            .map(|rdata| tcrypto_net::node::policy::key_tag(257, alg, &rdata))
             .ok();
         let bits = match &public {
             PublicKey::Rsa(pk) => pk.modulus_bits(),
@@ -901,7 +901,7 @@ fn default_dnssec_algorithm(public: &PublicKey) -> u8 {
     }
 }
 
-/// The DNSKEY public key field ([`tcrypto_net::policy::dnskey_public_key`]).
+/// The DNSKEY public key field ([`tcrypto_net::node::policy::dnskey_public_key`]).
 fn dnskey_public_key(public: &PublicKey, algorithm: u8) -> Result<Vec<u8>> {
-    tcrypto_net::policy::dnskey_public_key(public, algorithm).map_err(Failure)
+    tcrypto_net::node::policy::dnskey_public_key(public, algorithm).map_err(Failure)
 }

@@ -21,13 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tcrypto_net::audit::AuditLog;
-use tcrypto_net::bundle::SealedBundle;
 use tcrypto_net::config::NodeConfig;
-use tcrypto_net::identity::{IdentityFile, NodeIdentity, SealedTlsIdentity, TlsIdentity};
 use tcrypto_net::node::SignerNode;
-use tcrypto_net::replay::ReplayGuard;
-use tcrypto_net::store::{KdfCost, SecretStore};
+use tcrypto_net::node::audit::AuditLog;
+use tcrypto_net::node::replay::ReplayGuard;
+use tcrypto_net::node::store::{KdfCost, SecretStore};
+use tcrypto_net::transport::bundle::SealedBundle;
+use tcrypto_net::transport::identity::{IdentityFile, NodeIdentity, SealedTlsIdentity, TlsIdentity};
 
 /// Name of the node identity inside the key store.
 const IDENTITY: &str = "identity";
@@ -309,18 +309,18 @@ fn serve(config: &Path) -> Result<()> {
         return Err(format!("{}: no coordinator pinned", config.display()).into());
     }
     #[cfg(feature = "test-support")]
-    if let Some(modes) = tcrypto_net::misbehave::install_from_env()? {
+    if let Some(modes) = tcrypto_net::node::misbehave::install_from_env()? {
         tracing::warn!(?modes, "test build: this node MISBEHAVES on purpose");
     }
     let (store, identity) = open_store(&cfg)?;
     // Before anything is cleaned up or loaded: a second daemon on this directory would share its one-time state.
-    let _serving = tcrypto_net::store::lock_data_dir(&cfg.data_dir)?;
+    let _serving = tcrypto_net::node::store::lock_data_dir(&cfg.data_dir)?;
     let removed = store.remove_stale_temporaries()?;
     if removed > 0 {
         tracing::warn!(removed, "removed temporary files left by an interrupted write");
     }
-    let access = tcrypto_net::server::Access {
-        tls: tcrypto_net::tls::server_config(&identity.tls, pins.iter().copied())?,
+    let access = tcrypto_net::node::server::Access {
+        tls: tcrypto_net::transport::tls::server_config(&identity.tls, pins.iter().copied())?,
         pinned: pins,
     };
     let audit = Arc::new(
@@ -345,7 +345,7 @@ fn serve(config: &Path) -> Result<()> {
     }
     // A policy file that does not load stops the start: the node never signs under less than what it says.
     if let Some(path) = cfg.policy_path(config) {
-        let policy = tcrypto_net::policy::Policy::load(&path)?;
+        let policy = tcrypto_net::node::policy::Policy::load(&path)?;
         println!("signing policy {}", path.display());
         node.set_policy(Some(policy));
     }
@@ -398,7 +398,7 @@ fn serve(config: &Path) -> Result<()> {
         let mut hup = signal(SignalKind::hangup())?;
         let pid_file = cfg.data_dir.join(PID_FILE);
         write_loaded_keys(&cfg.data_dir, &node);
-        tcrypto_net::store::write_atomic(
+        tcrypto_net::node::store::write_atomic(
             &cfg.data_dir,
             PID_FILE,
             format!("{}\n", std::process::id()).as_bytes(),
@@ -406,7 +406,7 @@ fn serve(config: &Path) -> Result<()> {
         )?;
         let (access_tx, access_rx) = tokio::sync::watch::channel(access);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let served = tcrypto_net::server::serve_until(listener, access_rx, node.clone(), stop_rx);
+        let served = tcrypto_net::node::server::serve_until(listener, access_rx, node.clone(), stop_rx);
         tokio::pin!(served);
         loop {
             tokio::select! {
@@ -447,14 +447,14 @@ fn serve(config: &Path) -> Result<()> {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The coordinator pins of the configuration file, for a running daemon (SIGHUP).
-fn reload_access(config: &Path, identity: &NodeIdentity) -> Result<tcrypto_net::server::Access> {
+fn reload_access(config: &Path, identity: &NodeIdentity) -> Result<tcrypto_net::node::server::Access> {
     let cfg = NodeConfig::load(config)?;
     let pinned = cfg.pinned_coordinators()?;
     if pinned.is_empty() {
         return Err(format!("{}: no coordinator pinned", config.display()).into());
     }
-    Ok(tcrypto_net::server::Access {
-        tls: tcrypto_net::tls::server_config(&identity.tls, pinned.iter().copied())?,
+    Ok(tcrypto_net::node::server::Access {
+        tls: tcrypto_net::transport::tls::server_config(&identity.tls, pinned.iter().copied())?,
         pinned,
     })
 }
@@ -463,8 +463,12 @@ fn reload_access(config: &Path, identity: &NodeIdentity) -> Result<tcrypto_net::
 fn backup(config: &Path, out: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config)?;
     let (store, _) = open_store(&cfg)?;
-    let summary =
-        tcrypto_net::backup::write_backup(&store, out, tcrypto_net::server::unix_ms_now(), &mut rand::rng())?;
+    let summary = tcrypto_net::node::backup::write_backup(
+        &store,
+        out,
+        tcrypto_net::node::server::unix_ms_now(),
+        &mut rand::rng(),
+    )?;
     println!(
         "backup of node {} written to {}: {} secrets, {} bytes ({} presignature files left out: one-time material)",
         cfg.name,
@@ -479,7 +483,7 @@ fn backup(config: &Path, out: &Path) -> Result<()> {
 /// `tcrypto-node restore`.
 fn restore(config: &Path, archive: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config)?;
-    let summary = tcrypto_net::backup::restore_backup(archive, &cfg.data_dir, &cfg.store_key()?)?;
+    let summary = tcrypto_net::node::backup::restore_backup(archive, &cfg.data_dir, &cfg.store_key()?)?;
     println!(
         "restored {} secrets of the backup made at {} ms into {}; the node starts without presignatures",
         summary.secrets,
@@ -489,7 +493,7 @@ fn restore(config: &Path, archive: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `tcrypto-node audit verify`: prints what [`tcrypto_net::audit::verify`] found; `Ok(false)` when the log fails.
+/// `tcrypto-node audit verify`: prints what [`tcrypto_net::node::audit::verify`] found; `Ok(false)` when the log fails.
 fn audit_verify(config: &Path) -> Result<bool> {
     let cfg = NodeConfig::load(config)?;
     let public_file = cfg.data_dir.join("node.pub");
@@ -499,7 +503,7 @@ fn audit_verify(config: &Path) -> Result<bool> {
     let key = public
         .verifying_key()
         .map_err(|e| format!("{}: {e}", public_file.display()))?;
-    let report = tcrypto_net::audit::verify(&cfg.audit_log(), &key)?;
+    let report = tcrypto_net::node::audit::verify(&cfg.audit_log(), &key)?;
     for note in &report.notes {
         println!("note: {note}");
     }
@@ -544,7 +548,7 @@ fn audit_show(
     let since = since.map(parse_time_ms).transpose()?;
     let until = until.map(parse_time_ms).transpose()?;
     let log = cfg.audit_log();
-    let mut files: Vec<PathBuf> = tcrypto_net::audit::rotated_files(&log)?
+    let mut files: Vec<PathBuf> = tcrypto_net::node::audit::rotated_files(&log)?
         .into_iter()
         .map(|(_, p)| p)
         .collect();
@@ -599,7 +603,7 @@ fn write_health(cfg: &NodeConfig, lines: &[String]) -> Result<()> {
         text.push_str(l);
         text.push('\n');
     }
-    tcrypto_net::store::write_atomic(&cfg.data_dir, "health", text.as_bytes(), 0)?;
+    tcrypto_net::node::store::write_atomic(&cfg.data_dir, "health", text.as_bytes(), 0)?;
     Ok(())
 }
 
@@ -608,7 +612,7 @@ fn write_loaded_keys(data_dir: &Path, node: &SignerNode) {
     let mut ids: Vec<String> = node.key_infos().iter().map(|i| i.key.to_string()).collect();
     ids.sort();
     let text: String = ids.iter().map(|k| format!("{k}\n")).collect();
-    if let Err(e) = tcrypto_net::store::write_atomic(data_dir, LOADED_FILE, text.as_bytes(), 1) {
+    if let Err(e) = tcrypto_net::node::store::write_atomic(data_dir, LOADED_FILE, text.as_bytes(), 1) {
         tracing::error!(error = %e, "cannot write the list of loaded keys");
     }
 }
@@ -643,7 +647,7 @@ fn reload(config: &Path, node: &SignerNode) {
     }
     // The policy: a file that does not load leaves the previous policy in force (never a looser one by mistake).
     match NodeConfig::load(config).map(|c| c.policy_path(config)) {
-        Ok(Some(path)) => match tcrypto_net::policy::Policy::load(&path) {
+        Ok(Some(path)) => match tcrypto_net::node::policy::Policy::load(&path) {
             Ok(p) => {
                 tracing::info!(file = %path.display(), "SIGHUP: signing policy reloaded");
                 node.set_policy(Some(p));
@@ -695,7 +699,7 @@ fn status(config: &Path) -> Result<u8> {
     let mut policy_broken = false;
     match cfg.policy_path(config) {
         None => println!("policy none (every request of a pinned coordinator is signed)"),
-        Some(path) => match tcrypto_net::policy::Policy::load(&path) {
+        Some(path) => match tcrypto_net::node::policy::Policy::load(&path) {
             Ok(p) => {
                 println!("policy {}", path.display());
                 for line in p.summary() {
@@ -717,7 +721,7 @@ fn status(config: &Path) -> Result<u8> {
         println!("  problem {p}");
     }
     let mut quarantined: Vec<String> =
-        std::fs::read_dir(cfg.data_dir.join(tcrypto_net::store::QUARANTINE_DIR))
+        std::fs::read_dir(cfg.data_dir.join(tcrypto_net::node::store::QUARANTINE_DIR))
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.path().display().to_string())
@@ -752,7 +756,7 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
     let node = SignerNode::new(
         Arc::new(identity),
         None,
-        Arc::new(tcrypto_net::audit::MemoryAudit::default()),
+        Arc::new(tcrypto_net::node::audit::MemoryAudit::default()),
         ReplayGuard::default(),
     );
     node.check_bundle(&opened)?;
@@ -762,9 +766,9 @@ fn import(config: &Path, bundle: &Path) -> Result<()> {
     }
     store.put(&name, &opened.encode(), &mut rand::rng())?;
     let audit = AuditLog::open_with(&cfg.audit_log(), Some(signing), cfg.audit_rotation())?;
-    use tcrypto_net::audit::AuditSink as _;
-    audit.record(&tcrypto_net::audit::AuditRecord {
-        time_ms: tcrypto_net::server::unix_ms_now(),
+    use tcrypto_net::node::audit::AuditSink as _;
+    audit.record(&tcrypto_net::node::audit::AuditRecord {
+        time_ms: tcrypto_net::node::server::unix_ms_now(),
         requester: None,
         request: 0,
         session: tcrypto::SessionId([0; 32]),
@@ -906,7 +910,7 @@ fn coordinator_seal(path: &Path, passphrase: Option<&Path>, fast: bool) -> Resul
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    tcrypto_net::store::write_atomic(dir, name, &sealed, 0)?;
+    tcrypto_net::node::store::write_atomic(dir, name, &sealed, 0)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -922,7 +926,7 @@ fn coordinator_seal(path: &Path, passphrase: Option<&Path>, fast: bool) -> Resul
 
 /// The nodes' public identities from their `node.pub` files, in signer order.
 #[cfg(feature = "dealer")]
-fn node_publics(nodes: &[PathBuf]) -> Result<Vec<tcrypto_net::identity::NodePublic>> {
+fn node_publics(nodes: &[PathBuf]) -> Result<Vec<tcrypto_net::transport::identity::NodePublic>> {
     nodes
         .iter()
         .map(|p| {
@@ -935,8 +939,8 @@ fn node_publics(nodes: &[PathBuf]) -> Result<Vec<tcrypto_net::identity::NodePubl
 /// Seals bundle `i` to node `i` and writes it as `OUT/<node name>.bundle`.
 #[cfg(feature = "dealer")]
 fn write_sealed_bundles(
-    bundles: &[tcrypto_net::bundle::ShareBundle],
-    publics: &[tcrypto_net::identity::NodePublic],
+    bundles: &[tcrypto_net::transport::bundle::ShareBundle],
+    publics: &[tcrypto_net::transport::identity::NodePublic],
     out: &Path,
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<()> {

@@ -1,4 +1,4 @@
-//! The coordinator's `k`-online ECDSA: DKLs23 (`tcrypto::ecdsa::dkls`, the node side in `crate::ec::dkls`), used
+//! The coordinator's `k`-online ECDSA: DKLs23 (`tcrypto::ecdsa::dkls`, the node side in `crate::node::ec::dkls`), used
 //! per signature whenever the presignature fast path cannot serve it.
 //!
 //! **Which path.** A P-256 signature takes a presignature when the pool holds one with `k` usable members
@@ -39,8 +39,8 @@ use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::ec::{Tries, route_envelopes};
 use super::{Coordinator, NodeIndex, Op, OpId, SignError, Signature};
-use crate::sealed::Envelope;
-use crate::wire::{RequestBody, RequestId, ResponseBody, SignData};
+use crate::transport::sealed::Envelope;
+use crate::transport::wire::{RequestBody, RequestId, ResponseBody, SignData};
 
 /// Most signing runs one DKLs23 signature may try.
 pub(super) const MAX_DKLS_ATTEMPTS: u32 = 8;

@@ -7,7 +7,7 @@
 //! the envelopes sealed to it. A dealer that answers a bad envelope, an error, or not at all aborts the run (named
 //! in the error; the caller may run again without it). After round 4 every dealer answers the public key set it
 //! stored; the key is registered only if all agree. When round 3 carried a complaint about a private share,
-//! rounds 4 to 6 are `tcrypto::dkg::resolve` (answers, confirmation echo, outcome; see `crate::ec::dkg`): every
+//! rounds 4 to 6 are `tcrypto::dkg::resolve` (answers, confirmation echo, outcome; see `crate::node::ec::dkg`): every
 //! dealer answers `KeyResolved` with the key of the qualified dealers and the parties named (a dealer whose
 //! answer does not open its commitments is disqualified, an accuser whose complaint was refuted is named); the
 //! key is registered when all agree (a named dealer may refuse, if at least `k` agree), the named nodes are
@@ -49,8 +49,8 @@ use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::pool::{Pool, PoolKind, Stocked};
 use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature};
-use crate::sealed::Envelope;
-use crate::wire::{Algorithm, DkgSetup, KeyInfo, Request, RequestBody, RequestId, ResponseBody};
+use crate::transport::sealed::Envelope;
+use crate::transport::wire::{Algorithm, DkgSetup, KeyInfo, Request, RequestBody, RequestId, ResponseBody};
 use tcrypto::codec::{DecodeError, Reader, Writer};
 
 /// Party 1 (a placeholder in the shared setup; each dealer's copy names it).
@@ -100,7 +100,7 @@ struct PendingReport {
     held: BTreeSet<KeyId>,
     /// Tentative shares not yet committed or rolled back by this coordinator, with their age when reported.
     tentative: BTreeMap<KeyId, u64>,
-    kept: Vec<crate::wire::KeptDelivery>,
+    kept: Vec<crate::transport::wire::KeptDelivery>,
 }
 
 /// The deliveries dealers keep for one key, gathered from their reports.
@@ -485,7 +485,7 @@ impl Coordinator {
         let round = d.round;
         match body {
             // Rounds 4 and 5 return envelopes only in a run that resolves complaints (module docs of
-            // `crate::ec::dkg`); every dealer sees the same complaints, so all answer alike.
+            // `crate::node::ec::dkg`); every dealer sees the same complaints, so all answer alike.
             ResponseBody::Envelopes(envs) if round < 6 && d.created.is_empty() => {
                 let checked = match self.checked_envelopes(node, id, run, round, &envs) {
                     Ok(c) => c,
@@ -930,7 +930,7 @@ impl Coordinator {
         match body {
             Some(ResponseBody::Done) => {}
             Some(ResponseBody::Error {
-                code: crate::wire::ErrorCode::KeyExists,
+                code: crate::transport::wire::ErrorCode::KeyExists,
                 ..
             }) => a.served = true,
             _ => a.failed = true,
@@ -1068,7 +1068,7 @@ impl Coordinator {
     }
 
     /// The pending DKG deliveries, encoded to be kept across a coordinator restart (tag
-    /// [`crate::wire::TAG_PENDING_DELIVERIES`]); each names its node by identity key, not by index.
+    /// [`crate::transport::wire::TAG_PENDING_DELIVERIES`]); each names its node by identity key, not by index.
     pub fn encode_deliveries(&self) -> Vec<u8> {
         let mut records = Vec::new();
         for (node, by_key) in &self.ec.deliveries {
@@ -1080,7 +1080,7 @@ impl Coordinator {
             }
         }
         records.sort();
-        let mut w = Writer::new(crate::wire::TAG_PENDING_DELIVERIES);
+        let mut w = Writer::new(crate::transport::wire::TAG_PENDING_DELIVERIES);
         w.u32(u32::try_from(records.len()).unwrap_or(u32::MAX));
         for (identity, key, request) in &records {
             w.raw(identity);
@@ -1100,7 +1100,7 @@ impl Coordinator {
         unix_ms: u64,
     ) -> Result<usize, DecodeError> {
         self.observe_clock(now, unix_ms);
-        let mut r = Reader::new(bytes, crate::wire::TAG_PENDING_DELIVERIES)?;
+        let mut r = Reader::new(bytes, crate::transport::wire::TAG_PENDING_DELIVERIES)?;
         let n = r.count(32 + 32 + 4)?;
         let mut restored = Vec::with_capacity(n);
         for _ in 0..n {
@@ -1137,7 +1137,7 @@ impl Coordinator {
         };
         let done = match &result {
             Ok(ResponseBody::KeyCreated(info)) => info.key == key,
-            Ok(ResponseBody::Error { code, .. }) => *code == crate::wire::ErrorCode::KeyExists,
+            Ok(ResponseBody::Error { code, .. }) => *code == crate::transport::wire::ErrorCode::KeyExists,
             _ => false,
         };
         if done {

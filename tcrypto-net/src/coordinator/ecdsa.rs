@@ -22,7 +22,7 @@
 //! the shares already in stay valid, so a failed member costs no presignature. Only when fewer than `k` usable
 //! members of that set are left is another presignature (and session) taken. Reusing a presignature for the
 //! same request is safe: each member computes one share per presignature, and a member refuses a presignature
-//! it spent for any other request (`crate::ec::presign`).
+//! it spent for any other request (`crate::node::ec::presign`).
 //!
 //! **When no presignature can serve** a signature (the pool is empty or has no entry with `k` usable members,
 //! fewer than `2k - 1` holders are usable, the key has `k > (n + 1) / 2`, or a signature lost its presignature
@@ -38,8 +38,8 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use super::ec::{Tries, route_envelopes};
 use super::pool::{Pool, PoolKind, Stocked};
 use super::{Coordinator, CoordinatorConfig, NodeIndex, Op, OpId, SignError, Signature};
-use crate::sealed::Envelope;
-use crate::wire::{RequestBody, RequestId, ResponseBody, SignData};
+use crate::transport::sealed::Envelope;
+use crate::transport::wire::{RequestBody, RequestId, ResponseBody, SignData};
 
 /// Most presignatures one ECDSA signature may try.
 const MAX_ECDSA_ATTEMPTS: u32 = 8;

@@ -1,6 +1,6 @@
 //! The coordinator's side of a reshare (issue 14): a sans-io plan that says which requests to send and what to
-//! sign, fed with the nodes' answers. [`crate::cluster::Cluster::reshare`] (blocking) and
-//! [`crate::asynchronous::AsyncCluster::reshare`] (tokio) drive it.
+//! sign, fed with the nodes' answers. [`crate::client::Cluster::reshare`] (blocking) and
+//! [`crate::client::asynchronous::AsyncCluster::reshare`] (tokio) drive it.
 //!
 //! **Two-phase commit.** Every run starts by settling what an earlier run left (see below). Then:
 //!
@@ -18,7 +18,7 @@
 //! 5. **retire**: once at least `k'` new holders committed, [`RequestBody::ReshareRetire`] to every old holder
 //!    not in the new set (their shares, presignatures and nonces are deleted).
 //!
-//! **Settling** (what a later run, or [`crate::cluster::Cluster::settle_reshare`] on a fresh coordinator, does
+//! **Settling** (what a later run, or [`crate::client::Cluster::settle_reshare`] on a fresh coordinator, does
 //! first): with `C` the highest epoch any node committed (served or retired at), a node's pending share of epoch
 //! `C` is committed (roll forward), one of any other epoch is aborted (no node decided it: roll back), and once
 //! the sharing of `C` has `k'` committed holders every node still serving an older epoch is retired. So after a
@@ -31,10 +31,10 @@ use sha2::{Digest as _, Sha256};
 use tcrypto::{HashAlg, KeyId, SessionId, SignerId};
 
 use super::NodeIndex;
-use crate::identity::NodePublic;
-use crate::reshare::pending_id;
-use crate::sealed::Envelope;
-use crate::wire::{
+use crate::node::reshare::pending_id;
+use crate::transport::identity::NodePublic;
+use crate::transport::sealed::Envelope;
+use crate::transport::wire::{
     Algorithm, KeyInfo, Mechanism, RequestBody, ReshareClaim, ReshareSetup, ReshareState, ResponseBody,
 };
 
@@ -79,7 +79,7 @@ pub enum Want {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReshareError {
-    /// Another reshare of the key is in progress (a node's claim, `crate::reshare::Claims`): nothing of this run
+    /// Another reshare of the key is in progress (a node's claim, `crate::node::reshare::Claims`): nothing of this run
     /// was left on the nodes. Retry once that one ends (it commits or aborts, or its claim expires).
     #[error("node {node} refused: {claim}")]
     Pending {
@@ -848,7 +848,7 @@ impl<'a> View<'a> {
             }
         }
         // A rolled-back epoch is aborted on every node, not only where a pending share of it is left: every node
-        // that took part in its run still claims the key for it (`crate::reshare::Claims`) and ends the claim
+        // that took part in its run still claims the key for it (`crate::node::reshare::Claims`) and ends the claim
         // on this abort (or refuses it, naming the claim, while another coordinator's run is alive).
         for epoch in aborted {
             for n in self.states.keys() {

@@ -31,7 +31,7 @@ use tcrypto::KeyId;
 use std::time::Instant;
 
 use super::{Coordinator, Event, NodeIndex};
-use crate::wire::{KeyInfo, RequestBody, ResponseBody};
+use crate::transport::wire::{KeyInfo, RequestBody, ResponseBody};
 
 /// A node suspected of misbehaving with a key's sharing.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tcrypto_net::identity::{NodePublic, TlsIdentity};
+use tcrypto_net::transport::identity::{NodePublic, TlsIdentity};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -13,7 +13,7 @@ use rsa::BoxedUint;
 use rsa::pkcs8::DecodePublicKey;
 use tcrypto::HashAlg;
 use tcrypto::rsa::{KeyShare, PublicKeySet, SafePrime, deal_with_primes};
-use tcrypto_net::wire::Mechanism;
+use tcrypto_net::transport::wire::Mechanism;
 
 /// Safe primes of `bits` bits committed in `tcrypto/tests/data/`.
 pub fn safe_primes(bits: u32) -> Vec<Vec<u8>> {
@@ -114,8 +114,8 @@ pub fn ec_verifies(
 
 /// The mechanism that signs `message` with a key of `algorithm`: PKCS#1 v1.5 SHA-256, ECDSA over its SHA-256
 /// digest, or Ed25519 over the message itself.
-pub fn mechanism(algorithm: tcrypto_net::wire::Algorithm, message: &[u8]) -> Mechanism {
-    use tcrypto_net::wire::Algorithm;
+pub fn mechanism(algorithm: tcrypto_net::transport::wire::Algorithm, message: &[u8]) -> Mechanism {
+    use tcrypto_net::transport::wire::Algorithm;
     match algorithm {
         Algorithm::Rsa => pkcs1_sha256(message),
         Algorithm::EcdsaP256 => Mechanism::Ecdsa {
@@ -130,10 +130,10 @@ pub fn mechanism(algorithm: tcrypto_net::wire::Algorithm, message: &[u8]) -> Mec
 
 /// Signs `message` with `key` of `algorithm` through `cluster` and checks the signature with the independent
 /// verifier of the algorithm (`rsa`, `p256`, `ed25519-dalek`) under the key's public key, which it returns.
-pub fn sign_verified<E: tcrypto_net::cluster::Engine>(
-    cluster: &tcrypto_net::cluster::Cluster<E>,
+pub fn sign_verified<E: tcrypto_net::client::Engine>(
+    cluster: &tcrypto_net::client::Cluster<E>,
     key: tcrypto::KeyId,
-    algorithm: tcrypto_net::wire::Algorithm,
+    algorithm: tcrypto_net::transport::wire::Algorithm,
     message: &[u8],
 ) -> tcrypto_net::algo::PublicKey {
     let mech = mechanism(algorithm, message);
@@ -160,14 +160,14 @@ pub fn pkcs1_sha256(msg: &[u8]) -> Mechanism {
 /// Share bundles of a `k`-of-`n` key of `algorithm`, dealt here (RSA from the committed 384-bit safe primes), each
 /// with the node index (`signer - 1`) it goes to: for tests that import a key instead of waiting for a keygen.
 pub fn dealt_bundles(
-    algorithm: tcrypto_net::wire::Algorithm,
+    algorithm: tcrypto_net::transport::wire::Algorithm,
     k: u16,
     n: u16,
     seed: u64,
-) -> Vec<(usize, tcrypto_net::bundle::ShareBundle)> {
+) -> Vec<(usize, tcrypto_net::transport::bundle::ShareBundle)> {
     use tcrypto::SignerId;
     use tcrypto_net::algo::{self, EcdsaPublicKey};
-    use tcrypto_net::wire::Algorithm;
+    use tcrypto_net::transport::wire::Algorithm;
     let mut rng = rng(seed);
     let ids: Vec<SignerId> = (1..=n).filter_map(SignerId::new).collect();
     let bundles = match algorithm {
@@ -227,7 +227,11 @@ pub fn pinned_cluster(
     tag: &str,
     n: usize,
     cfg: tcrypto_net::coordinator::CoordinatorConfig,
-) -> (Vec<NodeProc>, tcrypto_net::blocking::BlockingCluster, TlsIdentity) {
+) -> (
+    Vec<NodeProc>,
+    tcrypto_net::client::blocking::BlockingCluster,
+    TlsIdentity,
+) {
     let dir = scratch(tag);
     let coordinator = TlsIdentity::generate("coordinator").unwrap();
     let mut nodes: Vec<NodeProc> = (0..n).map(|i| node_proc(&dir, i, &coordinator)).collect();
@@ -236,7 +240,8 @@ pub fn pinned_cluster(
         node.start();
     }
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
-    let cluster = tcrypto_net::blocking::BlockingCluster::connect_tls(&coordinator, &addrs, cfg).unwrap();
+    let cluster =
+        tcrypto_net::client::blocking::BlockingCluster::connect_tls(&coordinator, &addrs, cfg).unwrap();
     assert_eq!(cluster.connect(std::time::Duration::from_secs(20)), n);
     (nodes, cluster, coordinator)
 }
@@ -276,7 +281,7 @@ pub fn memory_nodes_with_identities(
 ) -> (
     Vec<std::sync::Arc<tcrypto_net::node::SignerNode>>,
     Vec<NodePublic>,
-    Vec<std::sync::Arc<tcrypto_net::identity::NodeIdentity>>,
+    Vec<std::sync::Arc<tcrypto_net::transport::identity::NodeIdentity>>,
 ) {
     use std::sync::Arc;
     let mut nodes = Vec::new();
@@ -284,15 +289,16 @@ pub fn memory_nodes_with_identities(
     let mut identities = Vec::new();
     for i in 1..=n {
         let id = Arc::new(
-            tcrypto_net::identity::NodeIdentity::generate(&format!("node{i}"), &mut rand::rng()).unwrap(),
+            tcrypto_net::transport::identity::NodeIdentity::generate(&format!("node{i}"), &mut rand::rng())
+                .unwrap(),
         );
         identities.push(id.clone());
         publics.push(id.public());
         nodes.push(Arc::new(tcrypto_net::node::SignerNode::new(
             id,
             None,
-            Arc::new(tcrypto_net::audit::MemoryAudit::default()),
-            tcrypto_net::replay::ReplayGuard::default(),
+            Arc::new(tcrypto_net::node::audit::MemoryAudit::default()),
+            tcrypto_net::node::replay::ReplayGuard::default(),
         )));
     }
     for node in &nodes {
@@ -304,12 +310,12 @@ pub fn memory_nodes_with_identities(
 /// Signs with the first round of requests sent to the nodes in `first`: every other node is held back (excluded)
 /// while the signature starts and readmitted right after, so it still serves as a replacement. Byzantine tests use
 /// it so that the tampering node is asked whatever the health-based choice would have been.
-pub fn sign_asking_first<E: tcrypto_net::cluster::Engine>(
-    c: &tcrypto_net::cluster::Cluster<E>,
+pub fn sign_asking_first<E: tcrypto_net::client::Engine>(
+    c: &tcrypto_net::client::Cluster<E>,
     key: tcrypto::KeyId,
     mechanism: Mechanism,
     first: &[usize],
-) -> Result<tcrypto_net::coordinator::Signature, tcrypto_net::cluster::ClusterError> {
+) -> Result<tcrypto_net::coordinator::Signature, tcrypto_net::client::ClusterError> {
     let op = c.engine().submit(|co, now, unix| {
         let health = co.health();
         let held: Vec<usize> = (0..health.len())

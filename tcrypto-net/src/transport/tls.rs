@@ -16,7 +16,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use thiserror::Error as ThisError;
 
-use crate::identity::{SpkiFingerprint, TlsIdentity};
+use crate::transport::identity::{SpkiFingerprint, TlsIdentity};
 
 /// The server name a coordinator presents in the handshake; ignored by the pinned verifier.
 pub const SERVER_NAME: &str = "tcrypto-node";

@@ -35,8 +35,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use tcrypto::{KeyId, SessionId};
 
-use crate::identity::SpkiFingerprint;
-use crate::wire::{ErrorCode, RequestId};
+use crate::transport::identity::SpkiFingerprint;
+use crate::transport::wire::{ErrorCode, RequestId};
 
 /// One audited request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct AuditRecord {
     pub payload: Option<Vec<u8>>,
     /// `Ok(())` or the error answered.
     pub outcome: Result<(), ErrorCode>,
-    /// The policy rule that refused the request, if one did ([`crate::policy::Rule`]).
+    /// The policy rule that refused the request, if one did ([`crate::node::policy::Rule`]).
     pub rule: Option<&'static str>,
 }
 
@@ -309,7 +309,7 @@ fn now_ms() -> u64 {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    crate::store::private_file_options()
+    crate::node::store::private_file_options()
         .create(true)
         .read(true)
         .append(true)
@@ -463,7 +463,7 @@ impl AuditLog {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("audit.log.head");
-            crate::store::write_atomic(dir, name, text.as_bytes(), seq).map_err(io::Error::other)?;
+            crate::node::store::write_atomic(dir, name, text.as_bytes(), seq).map_err(io::Error::other)?;
         }
         Ok(())
     }
@@ -747,7 +747,7 @@ impl AuditSink for MemoryAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ErrorCode;
+    use crate::transport::wire::ErrorCode;
 
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tcrypto-audit-{tag}-{:x}", rand::random::<u64>()));

@@ -24,7 +24,7 @@
 //! session of the sender's pair state, and a receiver whose own pair state for that peer has another session
 //! answers [`ResponseBody::PairsMissing`] (the pair is set up again) instead of blaming the peer.
 //!
-//! [`ResponseBody::PairsMissing`]: crate::wire::ResponseBody::PairsMissing
+//! [`ResponseBody::PairsMissing`]: crate::transport::wire::ResponseBody::PairsMissing
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -38,9 +38,9 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use zeroize::Zeroizing;
 
 use super::{Failure, Roster, require_all};
-use crate::identity::{NodeIdentity, NodePublic};
-use crate::store::SecretStore;
-use crate::wire::ErrorCode;
+use crate::node::store::SecretStore;
+use crate::transport::identity::{NodeIdentity, NodePublic};
+use crate::transport::wire::ErrorCode;
 
 /// Most DKLs23 runs (pair setups and signatures, each) a node keeps open at once; beyond, the oldest is dropped.
 pub(crate) const MAX_RUNS: usize = 256;
@@ -73,7 +73,7 @@ pub(crate) enum Stage {
 /// selective silence).
 #[cfg(feature = "test-support")]
 fn tamper(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>> {
-    crate::misbehave::dkls(stage, last, message)
+    crate::node::misbehave::dkls(stage, last, message)
 }
 
 #[cfg(not(feature = "test-support"))]

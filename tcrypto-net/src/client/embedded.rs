@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::audit::MemoryAudit;
-use crate::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
 use crate::node::SignerNode;
-use crate::replay::ReplayGuard;
-use crate::server::serve;
+use crate::node::audit::MemoryAudit;
+use crate::node::replay::ReplayGuard;
+use crate::node::server::serve;
+use crate::transport::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
 
 /// Nodes running in this process.
 pub struct EmbeddedNodes {
@@ -44,7 +44,7 @@ impl EmbeddedNodes {
             let identity = NodeIdentity::generate(&format!("node{i}"), &mut rand::rng())
                 .map_err(std::io::Error::other)?;
             let public = identity.public();
-            let tls = crate::tls::server_config(&identity.tls, coordinators.iter().copied())
+            let tls = crate::transport::tls::server_config(&identity.tls, coordinators.iter().copied())
                 .map_err(std::io::Error::other)?;
             let node = Arc::new(SignerNode::new(
                 Arc::new(identity),

@@ -8,10 +8,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Engine, wall_ms};
+use crate::client::{Engine, wall_ms};
 use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeIndex, OpId};
-use crate::frame::{FrameDecoder, encode_frame};
 use crate::node::SignerNode;
+use crate::transport::frame::{FrameDecoder, encode_frame};
 
 /// Rewrites the response frame payload a node sends (to simulate a Byzantine node).
 pub type Tamper = Box<dyn Fn(&mut Vec<u8>) + Send + Sync>;

@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::cluster::{Cluster, ClusterError, Engine, wall_ms};
+use crate::client::{Cluster, ClusterError, Engine, wall_ms};
 use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeIndex, OpId};
-use crate::frame::FrameDecoder;
-use crate::identity::{NodePublic, TlsIdentity};
-use crate::tls::{client_config, server_name};
+use crate::transport::frame::FrameDecoder;
+use crate::transport::identity::{NodePublic, TlsIdentity};
+use crate::transport::tls::{client_config, server_name};
 
 /// Longest single `poll` wait, so new work submitted by other threads is picked up promptly.
 const MAX_POLL: Duration = Duration::from_millis(20);

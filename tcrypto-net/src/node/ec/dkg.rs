@@ -30,10 +30,10 @@
 //!
 //! **Nothing a key needs lives only in the coordinator.** A dealer keeps, with its share, what the offline
 //! parties need from it (its signed round-2 broadcast and the shares it sealed to them, a
-//! [`crate::wire::KeptDelivery`]), so any later coordinator can gather them from the dealers
-//! ([`crate::wire::RequestBody::DkgPending`]) and deliver; a delivered party is confirmed to the dealers
-//! ([`crate::wire::RequestBody::DkgDelivered`]), who then drop it. And a dealer stores its share *tentatively*:
-//! it serves the key only once the coordinator's [`crate::wire::RequestBody::DkgCommit`] reaches it, which the
+//! [`crate::transport::wire::KeptDelivery`]), so any later coordinator can gather them from the dealers
+//! ([`crate::transport::wire::RequestBody::DkgPending`]) and deliver; a delivered party is confirmed to the dealers
+//! ([`crate::transport::wire::RequestBody::DkgDelivered`]), who then drop it. And a dealer stores its share *tentatively*:
+//! it serves the key only once the coordinator's [`crate::transport::wire::RequestBody::DkgCommit`] reaches it, which the
 //! coordinator sends when every dealer reported the same key (see `crate::coordinator` for the rollback rule).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,13 +46,13 @@ use tcrypto::{KeyId, SignerId};
 
 use super::{Failure, Roster, require_all};
 use crate::algo::{EcdsaPublicKey, ecdsa_bundles, ed25519_bundles};
-use crate::bundle::ShareBundle;
-use crate::identity::NodeIdentity;
+use crate::transport::bundle::ShareBundle;
+use crate::transport::identity::NodeIdentity;
 use std::sync::Mutex;
 
 use crate::algo::Refusal;
-use crate::store::SecretStore;
-use crate::wire::{Algorithm, DkgSetup, ErrorCode, KeptDelivery, ResponseBody};
+use crate::node::store::SecretStore;
+use crate::transport::wire::{Algorithm, DkgSetup, ErrorCode, KeptDelivery, ResponseBody};
 
 /// A curve whose DKG results this node can hold.
 pub(crate) trait HeldCurve: Curve {
@@ -460,7 +460,7 @@ const TENTATIVE_PREFIX: &str = "dkgtentative-";
 /// Store-name prefix of what a dealer keeps for the offline parties of a key.
 const KEPT_PREFIX: &str = "dkgkept-";
 /// Store-name prefix of the record that a settling coordinator gave a key creation up
-/// ([`crate::wire::RequestBody::DkgAbandon`]).
+/// ([`crate::transport::wire::RequestBody::DkgAbandon`]).
 const ABANDONED_PREFIX: &str = "dkgabandoned-";
 
 /// A node's DKG state that outlives a run: tentative shares (stored, not served until committed) and the
@@ -729,7 +729,7 @@ impl Keeping {
         Ok(())
     }
 
-    /// The answer to [`crate::wire::RequestBody::DkgPending`]: `held` (the committed keys), the tentative shares
+    /// The answer to [`crate::transport::wire::RequestBody::DkgPending`]: `held` (the committed keys), the tentative shares
     /// with their age, and the kept deliveries, of committed and tentative shares (the coordinator delivers only
     /// keys that some node serves).
     pub(crate) fn report(&self, held: Vec<KeyId>, now_ms: u64) -> ResponseBody {
@@ -756,7 +756,7 @@ impl Keeping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealed::{Envelope, Route};
+    use crate::transport::sealed::{Envelope, Route};
     use tcrypto::SessionId;
 
     fn id(n: u16) -> SignerId {

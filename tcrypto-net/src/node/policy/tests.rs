@@ -411,7 +411,7 @@ mod properties {
             rdatas in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 1..8),
             algorithm in prop::sample::select(vec![8u8, 10, 13, 15]),
         ) {
-            use crate::wire::{DataMechanism, Mechanism, SignData};
+            use crate::transport::wire::{DataMechanism, Mechanism, SignData};
             use tcrypto::HashAlg;
             let mut s = Sig::a("www.example.com.");
             s.algorithm = algorithm;

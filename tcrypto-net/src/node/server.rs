@@ -21,10 +21,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::frame::{FrameDecoder, append_frame};
-use crate::identity::SpkiFingerprint;
 use crate::node::SignerNode;
-use crate::tls::peer_fingerprint;
+use crate::transport::frame::{FrameDecoder, append_frame};
+use crate::transport::identity::SpkiFingerprint;
+use crate::transport::tls::peer_fingerprint;
 
 /// Requests one connection may have in flight on the node before it stops reading.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 256;
@@ -160,7 +160,7 @@ async fn revoked(mut access: watch::Receiver<Access>, requester: Option<SpkiFing
 
 async fn connection<S>(
     stream: S,
-    requester: Option<crate::identity::SpkiFingerprint>,
+    requester: Option<crate::transport::identity::SpkiFingerprint>,
     node: Arc<SignerNode>,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
@@ -215,7 +215,7 @@ async fn connection<S>(
                     tokio::task::spawn_blocking(move || {
                         let resp = node.handle_frame(requester, unix_ms_now(), &frame, &mut rand::rng());
                         #[cfg(feature = "test-support")]
-                        let resp = crate::misbehave::apply(resp);
+                        let resp = crate::node::misbehave::apply(resp);
                         let _ = tx.send(resp);
                         drop(permit);
                     });

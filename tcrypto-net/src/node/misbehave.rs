@@ -17,14 +17,14 @@
 //!   hold, instead of its own; with `forge-keys` too, every key is listed twice, forged under its own id and true
 //!   under the stolen one;
 //! - `dkls-setup=proof`: the first pair-setup message carries a wrong proof of knowledge (base OT);
-//! - `dkls-round1=MODE`, `dkls-round2=MODE`, `dkls-partial=MODE` (DKLs23 signing, `crate::ec::dkls`): the node
+//! - `dkls-round1=MODE`, `dkls-round2=MODE`, `dkls-partial=MODE` (DKLs23 signing, `crate::node::ec::dkls`): the node
 //!   alters its own message of that round before sealing and signing it, so the coordinator relays a message that
 //!   really comes from this node. Round 1: `value` (a wrong KOS15 check value `t̃`), `equivocate` (another
 //!   commitment to the highest-numbered other member), `silent` (no message to the highest-numbered other
 //!   member). Round 2: `value` (an opening `R_i` that is not the committed one), `proof` (a wrong `Γ^u`, the
 //!   consistency-check value), `vole` (a wrong multiplication-check value `μ`), `silent`. Partial signature:
 //!   `value` (a wrong `u_i`, which only the combiner's verification catches), `silent` (refused).
-//! - `reshare-subshare` (a Byzantine old holder in a reshare, `crate::reshare`): every sub-share the node deals to
+//! - `reshare-subshare` (a Byzantine old holder in a reshare, `crate::node::reshare`): every sub-share the node deals to
 //!   another new holder is off by one (well-formed, but not on its committed polynomial), and its answers to the
 //!   complaints repeat the wrong values (it claims it dealt correctly), so the new holders exclude it
 //!   ([`tcrypto::reshare::Fault::InvalidShare`]) and name it.
@@ -40,9 +40,9 @@ use tcrypto::SignerId;
 use tcrypto::dkg::{self, Ed25519, P256};
 use tcrypto::ecdsa::dkls::{PartialSignature, Round1Msg, Round2Msg, setup};
 
-use crate::ec::dkls::Stage;
+use crate::node::ec::dkls::Stage;
 
-use crate::wire::{Algorithm, KeyInfo, Response, ResponseBody};
+use crate::transport::wire::{Algorithm, KeyInfo, Response, ResponseBody};
 
 /// The environment variable that turns misbehaviour on.
 pub const ENV: &str = "TCRYPTO_NODE_MISBEHAVE";
@@ -195,7 +195,7 @@ pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>
     }
 }
 
-/// A reshare message of this node's, before it is sealed or signed (`crate::reshare`).
+/// A reshare message of this node's, before it is sealed or signed (`crate::node::reshare`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReshareMessage {
     /// A sub-share dealt to another new holder.

@@ -3,7 +3,7 @@
 //! Every message is one [`tcrypto::codec`] object: the format version byte, a type tag from `0x80..=0xff`, then its
 //! fields. Decoding is strict: an unknown version, tag, body kind, mechanism, algorithm or error code, a field out of
 //! range and trailing bytes are all errors. Every [`Request`] carries a fresh [`SessionId`] (the node refuses one it
-//! has seen, see [`crate::replay`]), the time it was issued (the node refuses stale ones) and a request id that the
+//! has seen, see [`crate::node::replay`]), the time it was issued (the node refuses stale ones) and a request id that the
 //! [`Response`] echoes, so many requests can be in flight on one connection and answered in any order.
 
 use tcrypto::codec::{DecodeError, Reader, Writer};
@@ -13,25 +13,25 @@ use tcrypto::{HashAlg, KeyId, SessionId, SignerId};
 pub const TAG_REQUEST: u8 = 0x80;
 /// Type tag of a [`Response`].
 pub const TAG_RESPONSE: u8 = 0x81;
-/// Type tag of a sealed node-to-node envelope ([`crate::sealed`]).
+/// Type tag of a sealed node-to-node envelope ([`crate::transport::sealed`]).
 pub const TAG_SEALED: u8 = 0x82;
-/// Type tag of an encrypted share file ([`crate::store`]).
+/// Type tag of an encrypted share file ([`crate::node::store`]).
 pub const TAG_STORED_SHARE: u8 = 0x83;
-/// Type tag of the key-store header file ([`crate::store`]).
+/// Type tag of the key-store header file ([`crate::node::store`]).
 pub const TAG_STORE_META: u8 = 0x84;
-/// Type tag of a sealed share bundle (dealer or key ceremony output, [`crate::bundle`]).
+/// Type tag of a sealed share bundle (dealer or key ceremony output, [`crate::transport::bundle`]).
 pub const TAG_SHARE_BUNDLE: u8 = 0x85;
-/// Type tag of a node's public identity ([`crate::identity`]).
+/// Type tag of a node's public identity ([`crate::transport::identity`]).
 pub const TAG_NODE_PUBLIC: u8 = 0x86;
 /// Type tag of the plaintext inside a share bundle.
 pub const TAG_BUNDLE_PLAINTEXT: u8 = 0x87;
 /// Type tag of the coordinator's file of pending DKG deliveries ([`crate::coordinator::Coordinator::encode_deliveries`]).
 pub const TAG_PENDING_DELIVERIES: u8 = 0x88;
-/// Type tag of a coordinator identity file sealed with a passphrase ([`crate::identity::SealedTlsIdentity`]).
+/// Type tag of a coordinator identity file sealed with a passphrase ([`crate::transport::identity::SealedTlsIdentity`]).
 pub const TAG_SEALED_IDENTITY: u8 = 0x90;
 /// Tag of a dealer's [`KeptDelivery`] in its store.
 pub const TAG_KEPT_DELIVERY: u8 = 0x8e;
-/// A node's reshare record of one key (stored sealed: epoch, pending share), `crate::reshare`.
+/// A node's reshare record of one key (stored sealed: epoch, pending share), `crate::node::reshare`.
 pub const TAG_RESHARE_RECORD: u8 = 0x8f;
 
 /// Request kind of [`RequestBody::DkgCommit`].
@@ -269,12 +269,12 @@ impl Mechanism {
 }
 
 /// How a node turns the data of a data-carrying request ([`SignData`]) into what it signs: it hashes the data
-/// itself and builds the encoding, so its policy ([`crate::policy`]) judges the data, not a digest it cannot read.
+/// itself and builds the encoding, so its policy ([`crate::node::policy`]) judges the data, not a digest it cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DataMechanism {
     /// A DNSSEC RRSIG: the data is the RRSIG RDATA without the signature, then the RRset in canonical form and
-    /// order (RFC 4034 §3.1.8.1), parsed strictly ([`crate::policy::RrsigData::parse`]). The RRSIG's algorithm
+    /// order (RFC 4034 §3.1.8.1), parsed strictly ([`crate::node::policy::RrsigData::parse`]). The RRSIG's algorithm
     /// field chooses the encoding: 8 RSASHA256 and 10 RSASHA512 (PKCS#1 v1.5, RFC 5702), 13 ECDSAP256SHA256
     /// (RFC 6605), 15 Ed25519 (RFC 8080).
     DnssecRrsig,
@@ -371,7 +371,8 @@ impl SignData {
         let data = &self.data;
         Ok(match &self.mechanism {
             DataMechanism::DnssecRrsig => {
-                let rrsig = crate::policy::RrsigData::parse(data).map_err(|e| format!("RRSIG data: {e}"))?;
+                let rrsig =
+                    crate::node::policy::RrsigData::parse(data).map_err(|e| format!("RRSIG data: {e}"))?;
                 match rrsig.algorithm {
                     8 => Mechanism::RsaPkcs1v15 {
                         hash: HashAlg::Sha256,
@@ -471,7 +472,7 @@ pub enum RequestBody {
         /// What to sign.
         mechanism: Mechanism,
     },
-    /// Store a share delivered in a sealed bundle (dealer or key ceremony, [`crate::bundle`]).
+    /// Store a share delivered in a sealed bundle (dealer or key ceremony, [`crate::transport::bundle`]).
     ImportShare {
         /// The encoded sealed bundle.
         bundle: Vec<u8>,
@@ -492,7 +493,7 @@ pub enum RequestBody {
         run: SessionId,
         /// Round number, 2..=4.
         round: u8,
-        /// Encoded [`crate::sealed::Envelope`]s.
+        /// Encoded [`crate::transport::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
     },
     /// Deliver a DKG result to a party that was offline during the run: every dealer's signed round-2 broadcast
@@ -502,7 +503,7 @@ pub enum RequestBody {
         setup: DkgSetup,
         /// The key the dealers created (checked by the node against the commitments).
         key: KeyId,
-        /// Encoded [`crate::sealed::Envelope`]s.
+        /// Encoded [`crate::transport::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
     },
     /// FROST round 1 for a batch of future signing sessions: one nonce commitment per session id (kept in
@@ -540,7 +541,7 @@ pub enum RequestBody {
         run: SessionId,
         /// Round number.
         round: u8,
-        /// Encoded [`crate::sealed::Envelope`]s.
+        /// Encoded [`crate::transport::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
     },
     /// One-round ECDSA signing with a stored presignature (marked spent on disk before the share is answered).
@@ -608,7 +609,7 @@ pub enum RequestBody {
         run: SessionId,
         /// Round number, 2 or 3.
         round: u8,
-        /// Encoded [`crate::sealed::Envelope`]s (the peer's message of the previous round).
+        /// Encoded [`crate::transport::sealed::Envelope`]s (the peer's message of the previous round).
         inbox: Vec<Vec<u8>>,
     },
     /// DKLs23 signing round 1 (`k`-online ECDSA) in the signing set `signers`, for `digest`. Answered with one
@@ -632,7 +633,7 @@ pub enum RequestBody {
         run: SessionId,
         /// Round number, 2 or 3.
         round: u8,
-        /// Encoded [`crate::sealed::Envelope`]s.
+        /// Encoded [`crate::transport::sealed::Envelope`]s.
         inbox: Vec<Vec<u8>>,
     },
     /// [`RequestBody::Sign`] for data the node hashes itself ([`SignData`]), so its policy sees what it signs.
@@ -671,7 +672,7 @@ pub enum RequestBody {
         /// The data and how to sign it.
         data: SignData,
     },
-    /// Round 1 of a reshare (`crate::reshare`): a dealer deals (answers its dealing broadcast and one sealed
+    /// Round 1 of a reshare (`crate::node::reshare`): a dealer deals (answers its dealing broadcast and one sealed
     /// sub-share per new holder), a new holder only records the run (answers no envelope).
     ReshareStart(ReshareSetup),
     /// Rounds 2..=5 of a reshare: 2 verdicts (new holders), 3 answers (dealers), 4 confirmations (new holders),
@@ -686,7 +687,7 @@ pub enum RequestBody {
         run: SessionId,
         /// Round number, 2..=5.
         round: u8,
-        /// Encoded [`crate::sealed::Envelope`]s of the previous round.
+        /// Encoded [`crate::transport::sealed::Envelope`]s of the previous round.
         inbox: Vec<Vec<u8>>,
     },
     /// What the node holds of `key` across reshares (answered with [`ResponseBody::ReshareStatus`]).
@@ -719,7 +720,7 @@ pub enum RequestBody {
     },
 }
 
-/// Parameters of a reshare run (`crate::reshare`), chosen by the coordinator.
+/// Parameters of a reshare run (`crate::node::reshare`), chosen by the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReshareSetup {
     /// The key (its name stays across reshares).
@@ -1582,7 +1583,7 @@ pub enum ErrorCode {
     /// The node's own bug.
     Internal,
     /// The node's signing policy refuses the request (the detail starts with the rule's name,
-    /// [`crate::policy::Rule::name`]); asking another node is pointless.
+    /// [`crate::node::policy::Rule::name`]); asking another node is pointless.
     PolicyRefused,
 }
 
@@ -1717,7 +1718,7 @@ pub enum ResponseBody {
     ReshareStatus(ReshareState),
     /// Refusal of a reshare step ([`RequestBody::ReshareStart`] of another run, [`RequestBody::ReshareAbort`] of
     /// the claimed epoch by another coordinator) while another coordinator's reshare of the key is in progress
-    /// at this node (`crate::reshare::Claims`).
+    /// at this node (`crate::node::reshare::Claims`).
     ResharePending(ReshareClaim),
 }
 
@@ -2541,7 +2542,7 @@ mod tests {
             }
         );
         let rrsig = |algorithm: u8| {
-            crate::policy::RrsigBuilder::new("example.com.", "www.example.com.", 1, algorithm)
+            crate::node::policy::RrsigBuilder::new("example.com.", "www.example.com.", 1, algorithm)
                 .unwrap()
                 .signed(1000, 2000, 7)
                 .rdata(&[192, 0, 2, 1])

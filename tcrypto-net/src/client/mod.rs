@@ -2,12 +2,22 @@
 //!
 //! [`Cluster`] offers create/import, sign, delete, list and health on top of any [`Engine`], the part that moves
 //! frames between the sans-io [`Coordinator`] and the nodes:
-//! - [`crate::memory::MemoryEngine`]: nodes in the same process, called directly (tests, embedded quickstart);
-//! - [`crate::blocking::BlockingEngine`]: mutual TLS over TCP, driven from the caller's thread with non-blocking
+//! - [`crate::client::memory::MemoryEngine`]: nodes in the same process, called directly (tests, embedded quickstart);
+//! - [`crate::client::blocking::BlockingEngine`]: mutual TLS over TCP, driven from the caller's thread with non-blocking
 //!   sockets and `poll`, without any runtime or extra thread (for PKCS#11 hosts).
 //!
 //! Many requests can be in flight at once: [`Cluster::sign_many`] pipelines a batch, and any number of threads may
 //! call [`Cluster::sign`] at the same time.
+
+//!
+//! The engines and drivers: [`memory`] (in-process nodes), [`blocking`] (mutual TLS, thread-free), [`asynchronous`]
+//! (the same on tokio), [`embedded`] (nodes inside the current process, for the quickstart and the PKCS#11 module's
+//! embedded backend).
+
+pub mod asynchronous;
+pub mod blocking;
+pub mod embedded;
+pub mod memory;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -17,11 +27,13 @@ use tcrypto::{KeyId, SignerId};
 use thiserror::Error;
 
 use crate::algo::EcdsaPublicKey;
-use crate::bundle::{BundleError, ShareBundle};
 use crate::coordinator::{Coordinator, Event, NodeHealth, NodeIndex, OpId, SignError, Signature};
-use crate::identity::NodePublic;
-use crate::server::unix_ms_now;
-use crate::wire::{Algorithm, DataMechanism, KeyInfo, Mechanism, RequestBody, ResponseBody, SignData};
+use crate::node::server::unix_ms_now;
+use crate::transport::bundle::{BundleError, ShareBundle};
+use crate::transport::identity::NodePublic;
+use crate::transport::wire::{
+    Algorithm, DataMechanism, KeyInfo, Mechanism, RequestBody, ResponseBody, SignData,
+};
 
 /// Errors of cluster operations.
 #[derive(Debug, Error)]
@@ -194,7 +206,7 @@ impl<E: Engine> Cluster<E> {
         if *written == version {
             return Ok(());
         }
-        crate::store::write_atomic(&file.dir, DELIVERIES_FILE, &bytes, version)
+        crate::node::store::write_atomic(&file.dir, DELIVERIES_FILE, &bytes, version)
             .map_err(|e| ClusterError::Transport(format!("pending deliveries: {e}")))?;
         *written = version;
         Ok(())

@@ -89,9 +89,9 @@ use tcrypto::ecdsa::{self, Presignature, PresignatureId, SignRequest, SpentPresi
 use tcrypto::{KeyId, SessionId, SignerId};
 
 use super::{Failure, Roster, require_all};
-use crate::identity::NodeIdentity;
-use crate::store::SecretStore;
-use crate::wire::ErrorCode;
+use crate::node::store::SecretStore;
+use crate::transport::identity::NodeIdentity;
+use crate::transport::wire::ErrorCode;
 
 /// Most presigning runs a node keeps open at once.
 pub(crate) const MAX_RUNS: usize = 16;
@@ -755,17 +755,19 @@ impl Stock {
             header.extend_from_slice(LOG_MAGIC);
             header.extend_from_slice(&epoch);
             header.extend_from_slice(&header_tag(&log_key, &epoch));
-            crate::store::write_atomic(store.dir(), SPENT_LOG, &header, 0).map_err(|e| e.to_string())?;
-            let log = crate::store::private_file_options()
+            crate::node::store::write_atomic(store.dir(), SPENT_LOG, &header, 0)
+                .map_err(|e| e.to_string())?;
+            let log = crate::node::store::private_file_options()
                 .append(true)
                 .open(&log_path)
                 .map_err(|e| format!("{}: {e}", log_path.display()))?;
             if let Some(parent) = witness_path.parent()
                 && !parent.as_os_str().is_empty()
             {
-                crate::store::create_private_dir(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                crate::node::store::create_private_dir(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
             }
-            let witness = crate::store::private_file_options()
+            let witness = crate::node::store::private_file_options()
                 .write(true)
                 .create(true)
                 .truncate(false)
@@ -1320,7 +1322,7 @@ mod tests {
 mod storage_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::{KdfCost, StoreKeySource};
+    use crate::node::store::{KdfCost, StoreKeySource};
 
     struct Fixture {
         dir: std::path::PathBuf,

@@ -16,7 +16,7 @@
 //!
 //! **Deletions are noticed.** A manifest (`secrets/manifest.sealed`, sealed like any secret, so it cannot be
 //! edited without the store key) lists every secret except presignature batches (which have their own sealed
-//! state, see `crate::ec::presign`). [`SecretStore::put`] and [`SecretStore::delete`] keep it current;
+//! state, see `crate::node::ec::presign`). [`SecretStore::put`] and [`SecretStore::delete`] keep it current;
 //! [`SecretStore::check_manifest`] reports names listed but missing (deleted or lost files) and adopts sealed
 //! files that are not listed (written by another process, e.g. `tcrypto-node import`: they open under the store
 //! key, so only a holder of that key made them).
@@ -46,7 +46,7 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::wire::{TAG_STORE_META, TAG_STORED_SHARE};
+use crate::transport::wire::{TAG_STORE_META, TAG_STORED_SHARE};
 
 const META_FILE: &str = "store.meta";
 const SECRETS_DIR: &str = "secrets";

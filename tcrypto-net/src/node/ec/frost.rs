@@ -15,7 +15,7 @@ use tcrypto::ed25519::{self, SigningPackage, round1, round2};
 use tcrypto::{KeyId, SessionId};
 
 use crate::algo::Refusal;
-use crate::wire::ErrorCode;
+use crate::transport::wire::ErrorCode;
 
 /// Most nonce pairs a node keeps at once.
 pub(crate) const MAX_NONCES: usize = 200_000;

@@ -29,7 +29,7 @@
 //! ```
 //! A node without a policy file signs what its pinned coordinators ask (the behaviour before policies).
 //!
-//! Data-carrying requests ([`crate::wire::SignData`]) let the node see what it signs; for a key with a
+//! Data-carrying requests ([`crate::transport::wire::SignData`]) let the node see what it signs; for a key with a
 //! `[key.dnssec]` section every such request (and an Ed25519 message) is judged as RRSIG data under `dnssec-rrsig`,
 //! whatever hash mechanism the host named, and that hash must be the one the RRSIG's algorithm names. Signers build
 //! such data with [`RrsigBuilder`].
@@ -732,7 +732,7 @@ impl DnssecPolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPolicy {
-    /// Allowed mechanisms, by their wire names ([`crate::wire::Mechanism::name`]).
+    /// Allowed mechanisms, by their wire names ([`crate::transport::wire::Mechanism::name`]).
     pub mechanisms: Vec<String>,
     /// Most signatures per minute with this key (none: no limit).
     pub rate_per_minute: Option<u32>,
@@ -791,7 +791,7 @@ pub enum PolicyError {
 /// The mechanism names a policy may list.
 ///
 /// Digest forms (the node cannot see what it signs): `rsa-pkcs1v15`, `rsa-pkcs1v15-digestinfo`, `rsa-pss`,
-/// `ecdsa`. Data forms (the node hashes the data itself, [`crate::wire::DataMechanism`]): `rsa-pkcs1v15-data`,
+/// `ecdsa`. Data forms (the node hashes the data itself, [`crate::transport::wire::DataMechanism`]): `rsa-pkcs1v15-data`,
 /// `rsa-pss-data`, `ecdsa-data`, `ed25519` (Ed25519 always signs the data) and `dnssec-rrsig` (RRSIG data, checked
 /// against `[key.dnssec]`). A key whose list holds only data forms never signs a bare digest.
 pub const MECHANISMS: [&str; 9] = [

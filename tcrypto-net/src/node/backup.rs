@@ -31,7 +31,7 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::store::{SecretStore, StoreError, StoreKeySource, create_private_dir, private_file_options};
+use crate::node::store::{SecretStore, StoreError, StoreKeySource, create_private_dir, private_file_options};
 
 /// Codec tag of an archive.
 pub const TAG_BACKUP: u8 = 0x9a;

@@ -12,7 +12,7 @@
 //! passphrase ([`SealedTlsIdentity`]): Argon2id (RFC 9106) derives a key from the passphrase and a random salt, and
 //! ChaCha20-Poly1305 (RFC 8439) seals the TLS key and certificate under it, the header (salt, cost, nonce and the
 //! certificate's fingerprint) bound as associated data: the same construction as the node's key store
-//! ([`crate::store`]), with the Argon2id cost bounded before use.
+//! ([`crate::node::store`]), with the Argon2id cost bounded before use.
 
 use std::fmt;
 
@@ -28,8 +28,8 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::store::KdfCost;
-use crate::wire::{MAX_TEXT_LEN, TAG_NODE_PUBLIC, TAG_SEALED_IDENTITY};
+use crate::node::store::KdfCost;
+use crate::transport::wire::{MAX_TEXT_LEN, TAG_NODE_PUBLIC, TAG_SEALED_IDENTITY};
 
 /// The HPKE KEM used for sealing: DHKEM(X25519, HKDF-SHA256).
 pub type HpkeKem = hpke::kem::X25519HkdfSha256;

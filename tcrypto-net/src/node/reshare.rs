@@ -4,10 +4,10 @@
 //!
 //! **The run.** The coordinator names the nodes taking part by their identity keys (routing parties `1..`), which
 //! of them deal (old holders, with their old signer ids) and which receive (new holders `1..=n'`). Every message
-//! is a [`crate::sealed::Envelope`]: dealings, verdicts, answers and confirmations are signed broadcasts,
+//! is a [`crate::transport::sealed::Envelope`]: dealings, verdicts, answers and confirmations are signed broadcasts,
 //! sub-shares are sealed to their new holder. A node that is both dealer and new holder hands its own messages to
-//! itself. Request round 1 ([`crate::wire::RequestBody::ReshareStart`]) deals; rounds 2 to 5
-//! ([`crate::wire::RequestBody::ReshareRound`]) take the previous round's envelopes: 2 verdicts, 3 answers, 4
+//! itself. Request round 1 ([`crate::transport::wire::RequestBody::ReshareStart`]) deals; rounds 2 to 5
+//! ([`crate::transport::wire::RequestBody::ReshareRound`]) take the previous round's envelopes: 2 verdicts, 3 answers, 4
 //! confirmations, 5 the new share, which is **stored pending** before the node answers.
 //!
 //! **The commit, on the nodes.** Each node keeps one sealed record per reshared key (`reshare-<key>`): the epoch
@@ -16,10 +16,10 @@
 //!
 //! - a pending share is never served under the key's name; it answers only under its *pending id*
 //!   ([`pending_id`]), which the coordinator uses for the test signature of the two-phase commit;
-//! - [`crate::wire::RequestBody::ReshareCommit`] first writes the record with `active epoch = pending epoch`
+//! - [`crate::transport::wire::RequestBody::ReshareCommit`] first writes the record with `active epoch = pending epoch`
 //!   (the node's durable decision), then replaces the key file, then drops the pending copy; a node restarted in
 //!   between finishes the switch when it loads its records;
-//! - [`crate::wire::RequestBody::ReshareAbort`] deletes a pending share; [`crate::wire::RequestBody::ReshareRetire`]
+//! - [`crate::transport::wire::RequestBody::ReshareAbort`] deletes a pending share; [`crate::transport::wire::RequestBody::ReshareRetire`]
 //!   records the retirement, then deletes the key file.
 //!
 //! A sharing of epoch `E` is **committed** once any node records `active epoch = E`; a coordinator that finds
@@ -31,9 +31,9 @@
 //! must not reshare one key at once: both runs would pick the same new epoch and the nodes would hold pending
 //! shares of two sharings under one epoch, and the second coordinator's settling step would roll back the first
 //! one's pending shares under it. A node taking part in a run therefore **claims** the key for that run when the
-//! run starts ([`crate::wire::RequestBody::ReshareStart`]), in memory, with the run's epoch, the SPKI fingerprint
+//! run starts ([`crate::transport::wire::RequestBody::ReshareStart`]), in memory, with the run's epoch, the SPKI fingerprint
 //! of the coordinator that started it (from its TLS certificate) and the time of the run's last step at this node.
-//! While the claim is live the node refuses, with [`crate::wire::ResponseBody::ResharePending`] (naming the key,
+//! While the claim is live the node refuses, with [`crate::transport::wire::ResponseBody::ResharePending`] (naming the key,
 //! the epoch, the coordinator and when the claim expires):
 //!
 //! - a `ReshareStart` of any other run of the key (from any coordinator, the same one included);
@@ -65,11 +65,11 @@ use tcrypto::{KeyId, SessionId, SignerId, rsa};
 use zeroize::Zeroizing;
 
 use crate::algo::{EcdsaPublicKey, HeldShare, Refusal, ecdsa_bundles, ed25519_bundles};
-use crate::bundle::ShareBundle;
-use crate::ec::{Failure, Roster};
-use crate::identity::{NodeIdentity, NodePublic};
-use crate::store::SecretStore;
-use crate::wire::{
+use crate::node::ec::{Failure, Roster};
+use crate::node::store::SecretStore;
+use crate::transport::bundle::ShareBundle;
+use crate::transport::identity::{NodeIdentity, NodePublic};
+use crate::transport::wire::{
     Algorithm, ErrorCode, KeyInfo, ReshareClaim, ReshareSetup, ReshareState, TAG_RESHARE_RECORD,
 };
 
@@ -898,10 +898,10 @@ trait Scheme {
 }
 
 /// A test-only misbehaving node rewrites its own reshare message before it is sealed or signed
-/// (`crate::misbehave`, mode `reshare-subshare`).
+/// (`crate::node::misbehave`, mode `reshare-subshare`).
 #[cfg(feature = "test-support")]
-fn tamper(what: crate::misbehave::ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
-    crate::misbehave::reshare(what, algorithm, message)
+fn tamper(what: crate::node::misbehave::ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
+    crate::node::misbehave::reshare(what, algorithm, message)
 }
 
 #[cfg(not(feature = "test-support"))]
@@ -910,7 +910,7 @@ fn tamper(_what: Tampered, _algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
 }
 
 #[cfg(feature = "test-support")]
-use crate::misbehave::ReshareMessage as Tampered;
+use crate::node::misbehave::ReshareMessage as Tampered;
 
 /// What a misbehaving node may rewrite (nothing in a build without `test-support`).
 #[cfg(not(feature = "test-support"))]
@@ -980,7 +980,12 @@ impl<S: Scheme> Roles<S> {
         Ok((roles, out))
     }
 
-    fn advance(&mut self, round: u8, inbox: &crate::ec::Inbox, ids: &Ids<'_>) -> Result<Advanced, Failure> {
+    fn advance(
+        &mut self,
+        round: u8,
+        inbox: &crate::node::ec::Inbox,
+        ids: &Ids<'_>,
+    ) -> Result<Advanced, Failure> {
         let mut out = Out::default();
         match round {
             2 => {

@@ -13,11 +13,34 @@
 //! the store manifest lists but is gone, takes only that key out of service (its requests are refused naming the
 //! file; [`SignerNode::health`] lists it, and the daemon shows it in `tcrypto-node status`); the other keys serve.
 //! Damaged presignature batches are quarantined and presignatures whose spent state is in doubt are discarded
-//! (`crate::ec::presign`). DKLs23 pair states (one per peer node) are sealed secrets of the store; a damaged one is
-//! quarantined and a missing one noticed, and either is replaced by a new pair setup (`crate::ec::dkls`).
+//! (`crate::node::ec::presign`). DKLs23 pair states (one per peer node) are sealed secrets of the store; a damaged one is
+//! quarantined and a missing one noticed, and either is replaced by a new pair setup (`crate::node::ec::dkls`).
 //!
 //! The node is shared between connections (`&self` everywhere): the key table is behind a read-write lock and
 //! signing happens outside any lock.
+
+//!
+//! Its parts, and the daemon's:
+//! - [`replay`]: the replay and staleness guard every request passes first;
+//! - [`policy`]: the operator's signing policy (what a key may sign, judged on data the node hashes itself);
+//! - `ec` (internal): the node's side of the DKG, FROST, presigning and DKLs23 runs relayed through the coordinator;
+//! - [`reshare`]: the node's side of a reshare and its durable two-phase commit;
+//! - [`store`]: the encrypted, crash-safe secret store; [`audit`]: the hash-chained audit log; [`backup`]: sealed
+//!   archives of a node's state;
+//! - [`server`]: the daemon's tokio server around [`SignerNode`].
+
+pub mod audit;
+pub mod backup;
+pub(crate) mod ec;
+// Byzantine answers of `tcrypto-node serve` for multi-process tests (feature `test-support`).
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod misbehave;
+pub mod policy;
+pub mod replay;
+pub mod reshare;
+pub mod server;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,16 +51,16 @@ use tcrypto::{KeyId, SessionId};
 use thiserror::Error;
 
 use crate::algo::{HeldShare, Refusal};
-use crate::audit::{AuditRecord, AuditSink};
-use crate::bundle::{SealedBundle, ShareBundle};
-use crate::ec::{self, Failure, Roster};
-use crate::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
-use crate::policy::Policy;
-use crate::replay::{ReplayError, ReplayGuard};
-use crate::store::{SecretStore, StoreError};
-use crate::wire::{
+use crate::node::audit::{AuditRecord, AuditSink};
+use crate::node::policy::Policy;
+use crate::node::replay::{ReplayError, ReplayGuard};
+use crate::node::store::{SecretStore, StoreError};
+use crate::transport::bundle::{SealedBundle, ShareBundle};
+use crate::transport::identity::{NodeIdentity, NodePublic, SpkiFingerprint};
+use crate::transport::wire::{
     DataMechanism, ErrorCode, KeyInfo, Mechanism, Request, RequestBody, Response, ResponseBody, SignData,
 };
+use ec::{Failure, Roster};
 
 /// Errors loading a node's state.
 #[derive(Debug, Error)]
@@ -105,18 +128,18 @@ pub struct SignerNode {
     dkls_pairs: ec::dkls::Pairs,
     dkls_setups: Mutex<ec::Runs<ec::dkls::SetupRun>>,
     dkls_runs: Mutex<ec::Runs<ec::dkls::SignRun>>,
-    /// Reshare runs in progress (memory only) and the durable reshare records (`crate::reshare`).
-    reshare_runs: Mutex<ec::Runs<crate::reshare::Run>>,
-    reshares: crate::reshare::Records,
-    /// One reshare of a key at a time (memory only; `crate::reshare::Claims`).
-    reshare_claims: crate::reshare::Claims,
+    /// Reshare runs in progress (memory only) and the durable reshare records (`crate::node::reshare`).
+    reshare_runs: Mutex<ec::Runs<crate::node::reshare::Run>>,
+    reshares: crate::node::reshare::Records,
+    /// One reshare of a key at a time (memory only; `crate::node::reshare::Claims`).
+    reshare_claims: crate::node::reshare::Claims,
     /// Keys taken out of service by damage, with the reason (named by key id, or by file when the id is unknown).
     out_of_service: RwLock<BTreeMap<String, String>>,
     /// What the node found wrong at start (damaged or missing files, discarded presignatures), for the operator.
     notices: Mutex<Vec<String>>,
     /// Request counters and latencies, when the daemon exposes metrics.
     metrics: std::sync::OnceLock<Arc<crate::metrics::NodeMetrics>>,
-    /// The operator's signing policy ([`crate::policy`]); none: every pinned coordinator's request is signed.
+    /// The operator's signing policy ([`crate::node::policy`]); none: every pinned coordinator's request is signed.
     policy: RwLock<Option<Arc<Policy>>>,
     /// DNSKEY key tags of the keys held, by key, flags and algorithm (derived once from the public key).
     key_tags: Mutex<BTreeMap<(KeyId, u16, u8), Option<u16>>>,
@@ -126,7 +149,7 @@ pub struct SignerNode {
 pub const SPENT_LOG: &str = ec::presign::SPENT_LOG;
 
 /// The default presignature witness of a data directory: a file beside it (`<data_dir>.witness`), outside the
-/// directory so that restoring the directory from a copy is noticed. See `crate::ec::presign` for where to put it.
+/// directory so that restoring the directory from a copy is noticed. See `crate::node::ec::presign` for where to put it.
 pub fn default_witness(data_dir: &Path) -> PathBuf {
     // Through the absolute path, so that "data/" or "." still name a file beside the directory, not inside it.
     let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
@@ -176,7 +199,8 @@ impl SignerNode {
         let mut notices = Vec::new();
         let presignatures = match (&store, witness) {
             (Some(s), Some(w)) => {
-                let (stock, report) = ec::presign::Stock::open(s.clone(), w, crate::server::unix_ms_now());
+                let (stock, report) =
+                    ec::presign::Stock::open(s.clone(), w, crate::node::server::unix_ms_now());
                 if let Some(why) = &report.discarded_all {
                     tracing::warn!(reason = %why, "every stored presignature discarded: their spent state is in doubt");
                     notices.push(format!("presignatures discarded: {why}"));
@@ -215,9 +239,9 @@ impl SignerNode {
             dkls_pairs,
             dkls_setups: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
             dkls_runs: Mutex::new(ec::Runs::new(ec::dkls::MAX_RUNS)),
-            reshare_runs: Mutex::new(ec::Runs::new(crate::reshare::MAX_RUNS)),
-            reshares: crate::reshare::Records::default(),
-            reshare_claims: crate::reshare::Claims::default(),
+            reshare_runs: Mutex::new(ec::Runs::new(crate::node::reshare::MAX_RUNS)),
+            reshares: crate::node::reshare::Records::default(),
+            reshare_claims: crate::node::reshare::Claims::default(),
             out_of_service: RwLock::new(BTreeMap::new()),
             notices: Mutex::new(notices),
             metrics: std::sync::OnceLock::new(),
@@ -247,7 +271,7 @@ impl SignerNode {
         mechanism: Option<&'static str>,
         payload: Option<&[u8]>,
         now_ms: u64,
-    ) -> Option<crate::policy::Refused> {
+    ) -> Option<crate::node::policy::Refused> {
         let signing = matches!(
             body,
             RequestBody::Sign { .. }
@@ -286,8 +310,8 @@ impl SignerNode {
             if let (Ok(asked), Ok(named)) = (d.digest_form(), as_rrsig.digest_form())
                 && asked != named
             {
-                return Some(crate::policy::Refused {
-                    rule: crate::policy::Rule::AlgorithmMismatch,
+                return Some(crate::node::policy::Refused {
+                    rule: crate::node::policy::Rule::AlgorithmMismatch,
                     detail: format!(
                         "{} data whose RRSIG names another algorithm's hash or encoding",
                         d.mechanism.name()
@@ -302,13 +326,19 @@ impl SignerNode {
             "dnssec-rrsig" => ("dnssec-rrsig", payload),
             m => (m, None),
         };
-        let derive = |d: &crate::policy::DnssecPolicy| self.key_tag(&key, d.role.dnskey_flags(), d.algorithm);
+        let derive =
+            |d: &crate::node::policy::DnssecPolicy| self.key_tag(&key, d.role.dnskey_flags(), d.algorithm);
         policy.check(&key, name, data, derive, now_ms / 1000).err()
     }
 
     /// The key tag of held key `key` as a DNSKEY with these flags and algorithm; a refusal when the key cannot be
     /// of that algorithm.
-    fn key_tag(&self, key: &KeyId, flags: u16, algorithm: u8) -> Result<Option<u16>, crate::policy::Refused> {
+    fn key_tag(
+        &self,
+        key: &KeyId,
+        flags: u16,
+        algorithm: u8,
+    ) -> Result<Option<u16>, crate::node::policy::Refused> {
         let cached = self
             .key_tags
             .lock()
@@ -321,8 +351,8 @@ impl SignerNode {
                     .held(key)
                     .and_then(|h| crate::algo::PublicKey::from_info(&h.info).ok());
                 let tag = public
-                    .and_then(|p| crate::policy::dnskey_public_key(&p, algorithm).ok())
-                    .map(|field| crate::policy::key_tag(flags, algorithm, &field));
+                    .and_then(|p| crate::node::policy::dnskey_public_key(&p, algorithm).ok())
+                    .map(|field| crate::node::policy::key_tag(flags, algorithm, &field));
                 if let Ok(mut t) = self.key_tags.lock() {
                     t.insert((*key, flags, algorithm), tag);
                 }
@@ -331,8 +361,8 @@ impl SignerNode {
         };
         match tag {
             Some(tag) => Ok(Some(tag)),
-            None if self.held(key).is_some() => Err(crate::policy::Refused {
-                rule: crate::policy::Rule::AlgorithmMismatch,
+            None if self.held(key).is_some() => Err(crate::node::policy::Refused {
+                rule: crate::node::policy::Rule::AlgorithmMismatch,
                 detail: format!("key {key} cannot be DNSSEC algorithm {algorithm}"),
             }),
             // Not held here: the request is refused as for an unknown key.
@@ -1080,7 +1110,7 @@ impl SignerNode {
             RequestBody::ReshareStart(setup) => {
                 let held = self.keys.read().ok().and_then(|k| k.get(&setup.key).cloned());
                 let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
-                let started = crate::reshare::start(
+                let started = crate::node::reshare::start(
                     setup.clone(),
                     held.as_deref().map(|h| (&h.info, &h.share)),
                     &self.identity,
@@ -1111,14 +1141,14 @@ impl SignerNode {
                     ));
                 };
                 match state.advance(*round, inbox, &self.identity, rng) {
-                    Ok(crate::reshare::Step::Continue(state, out)) => {
+                    Ok(crate::node::reshare::Step::Continue(state, out)) => {
                         if let Ok(mut runs) = self.reshare_runs.lock() {
                             runs.insert(*run, *state);
                         }
                         ResponseBody::Envelopes(out)
                     }
-                    Ok(crate::reshare::Step::Done) => ResponseBody::Done,
-                    Ok(crate::reshare::Step::Pending(key, epoch, bundle, culprits)) => {
+                    Ok(crate::node::reshare::Step::Done) => ResponseBody::Done,
+                    Ok(crate::node::reshare::Step::Pending(key, epoch, bundle, culprits)) => {
                         match self.hold_pending(key, epoch, bundle, rng) {
                             Ok(info) if culprits.is_empty() => ResponseBody::KeyCreated(info),
                             // The run named parties (dealers left out, false accusers) and completed without
@@ -1149,7 +1179,7 @@ impl SignerNode {
             RequestBody::ReshareAbort { key, epoch } => {
                 match self.reshares.abort(self.store.as_deref(), *key, *epoch, rng) {
                     Ok(()) => {
-                        self.forget_one_time(&crate::reshare::pending_id(key, *epoch));
+                        self.forget_one_time(&crate::node::reshare::pending_id(key, *epoch));
                         ResponseBody::Done
                     }
                     Err(r) => refuse(r),
@@ -1163,13 +1193,13 @@ impl SignerNode {
     }
 
     /// The claim that refuses a reshare step of `body` (another run's start, another coordinator's abort of the
-    /// claimed epoch), if any; a step of the claiming run keeps its claim alive (`crate::reshare::Claims`).
+    /// claimed epoch), if any; a step of the claiming run keeps its claim alive (`crate::node::reshare::Claims`).
     fn reshare_claimed(
         &self,
         requester: Option<SpkiFingerprint>,
         now_ms: u64,
         body: &RequestBody,
-    ) -> Option<crate::wire::ReshareClaim> {
+    ) -> Option<crate::transport::wire::ReshareClaim> {
         let coordinator = requester.map(|r| r.0);
         match body {
             RequestBody::ReshareStart(setup) => self.reshare_claims.claim(setup, coordinator, now_ms).err(),
@@ -1317,7 +1347,7 @@ impl SignerNode {
             );
         }
         self.forget_one_time(&key);
-        self.forget_one_time(&crate::reshare::pending_id(&key, epoch));
+        self.forget_one_time(&crate::node::reshare::pending_id(&key, epoch));
         crate::crash::point("node-commit-installed");
         self.reshares.installed(self.store.as_deref(), key, epoch, rng)
     }
@@ -1448,7 +1478,7 @@ impl SignerNode {
     fn hold_tentative(
         &self,
         bundle: ShareBundle,
-        kept: Option<crate::wire::KeptDelivery>,
+        kept: Option<crate::transport::wire::KeptDelivery>,
         now_ms: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<KeyInfo, Refusal> {
@@ -1568,7 +1598,7 @@ impl SignerNode {
 
 /// The ECDSA digest of a data-carrying request: the data hashed by the node (a refusal when the mechanism is not
 /// an ECDSA one or the data does not parse).
-fn ecdsa_digest(data: &crate::wire::SignData) -> Result<Vec<u8>, Refusal> {
+fn ecdsa_digest(data: &crate::transport::wire::SignData) -> Result<Vec<u8>, Refusal> {
     match data.digest_form() {
         Ok(Mechanism::Ecdsa { digest }) => Ok(digest),
         Ok(other) => Err((
@@ -1593,8 +1623,8 @@ fn failed(f: Failure) -> ResponseBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::MemoryAudit;
-    use crate::frame::{FrameDecoder, MAX_FRAME_LEN};
+    use crate::node::audit::MemoryAudit;
+    use crate::transport::frame::{FrameDecoder, MAX_FRAME_LEN};
     use tcrypto::HashAlg;
 
     const NOW: u64 = 1_800_000_000_000;
@@ -1788,7 +1818,7 @@ mod tests {
         let bundle = ShareBundle {
             info: KeyInfo {
                 key: KeyId([1; 32]),
-                algorithm: crate::wire::Algorithm::Rsa,
+                algorithm: crate::transport::wire::Algorithm::Rsa,
                 signer: tcrypto::SignerId::new(1).unwrap(),
                 threshold: 1,
                 parties: 1,
@@ -1840,7 +1870,7 @@ mod tests {
 
     /// A fresh store (test KDF cost) in a scratch directory named after `tag`.
     fn scratch_store(tag: &str) -> (std::path::PathBuf, Arc<SecretStore>) {
-        use crate::store::{KdfCost, StoreKeySource};
+        use crate::node::store::{KdfCost, StoreKeySource};
         let dir = std::env::temp_dir().join(format!("tcrypto-node-{tag}-{:x}", rand::random::<u64>()));
         let pass = StoreKeySource::Passphrase(zeroize::Zeroizing::new("pw".into()));
         let store = Arc::new(SecretStore::create(&dir, &pass, KdfCost::TESTING, &mut rand::rng()).unwrap());

@@ -17,8 +17,8 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use tcrypto::{SessionId, SignerId};
 use thiserror::Error;
 
-use crate::identity::HpkeKem;
-use crate::wire::TAG_SEALED;
+use crate::transport::identity::HpkeKem;
+use crate::transport::wire::TAG_SEALED;
 
 type Aead = hpke::aead::ChaCha20Poly1305;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -260,7 +260,7 @@ pub fn echo_digest(broadcasts: &BTreeMap<SignerId, Envelope>) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::NodeIdentity;
+    use crate::transport::identity::NodeIdentity;
 
     fn sid(n: u16) -> SignerId {
         SignerId::new(n).unwrap()

@@ -1,4 +1,4 @@
-//! The coordinator on tokio: [`AsyncCluster`], the async counterpart of [`crate::blocking::BlockingCluster`].
+//! The coordinator on tokio: [`AsyncCluster`], the async counterpart of [`crate::client::blocking::BlockingCluster`].
 //!
 //! One task per node keeps a mutual-TLS connection and carries all requests to that node, pipelined; it connects
 //! when the coordinator says so ([`Coordinator::poll_connect`], with the coordinator's bounded back-off), and a
@@ -16,12 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 
-use crate::cluster::{ClusterError, wall_ms};
+use crate::client::{ClusterError, wall_ms};
 use crate::coordinator::{Coordinator, CoordinatorConfig, Event, NodeHealth, NodeIndex, OpId, Signature};
-use crate::frame::FrameDecoder;
-use crate::identity::{NodePublic, TlsIdentity};
-use crate::tls::{client_config, server_name};
-use crate::wire::{DataMechanism, Mechanism, RequestBody, ResponseBody, SignData};
+use crate::transport::frame::FrameDecoder;
+use crate::transport::identity::{NodePublic, TlsIdentity};
+use crate::transport::tls::{client_config, server_name};
+use crate::transport::wire::{DataMechanism, Mechanism, RequestBody, ResponseBody, SignData};
 
 struct State {
     coord: Coordinator,
@@ -220,13 +220,13 @@ impl AsyncCluster {
     }
 
     /// Creates a `threshold`-of-`n` ECDSA P-256 or Ed25519 key by distributed key generation across the nodes
-    /// (see [`crate::cluster::Cluster::create_key`]).
+    /// (see [`crate::client::Cluster::create_key`]).
     pub async fn create_key(
         &self,
-        algorithm: crate::wire::Algorithm,
+        algorithm: crate::transport::wire::Algorithm,
         threshold: u16,
     ) -> Result<KeyId, ClusterError> {
-        let mut attempts = crate::cluster::CreateAttempts::default();
+        let mut attempts = crate::client::CreateAttempts::default();
         loop {
             let op = self
                 .submit(|c, now, unix| c.start_create_key(algorithm, threshold, &attempts.avoid, now, unix));
@@ -238,7 +238,7 @@ impl AsyncCluster {
         }
     }
 
-    /// Reshares `key` to `nodes` with threshold `threshold` (see [`crate::cluster::Cluster::reshare`]).
+    /// Reshares `key` to `nodes` with threshold `threshold` (see [`crate::client::Cluster::reshare`]).
     pub async fn reshare(
         &self,
         key: KeyId,
@@ -255,13 +255,13 @@ impl AsyncCluster {
         .await
     }
 
-    /// Refreshes `key` (see [`crate::cluster::Cluster::refresh`]).
+    /// Refreshes `key` (see [`crate::client::Cluster::refresh`]).
     pub async fn refresh(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
         self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh)
             .await
     }
 
-    /// Settles an interrupted reshare of `key` (see [`crate::cluster::Cluster::settle_reshare`]).
+    /// Settles an interrupted reshare of `key` (see [`crate::client::Cluster::settle_reshare`]).
     pub async fn settle_reshare(
         &self,
         key: KeyId,
@@ -329,7 +329,7 @@ impl AsyncCluster {
 
     /// Signs with `key`.
     pub async fn sign(&self, key: KeyId, mechanism: Mechanism) -> Result<Signature, ClusterError> {
-        let request = crate::cluster::SignRequest::Digest(mechanism);
+        let request = crate::client::SignRequest::Digest(mechanism);
         // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
         self.settle_suspicions().await;
         let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
@@ -337,14 +337,14 @@ impl AsyncCluster {
     }
 
     /// Signs `data` with `key`; the nodes judge the data by their policy and hash it themselves (see
-    /// [`crate::cluster::Cluster::sign_data`]).
+    /// [`crate::client::Cluster::sign_data`]).
     pub async fn sign_data(
         &self,
         key: KeyId,
         mechanism: DataMechanism,
         data: Vec<u8>,
     ) -> Result<Signature, ClusterError> {
-        let request = crate::cluster::SignRequest::Data(SignData { mechanism, data });
+        let request = crate::client::SignRequest::Data(SignData { mechanism, data });
         // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
         self.settle_suspicions().await;
         let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
@@ -356,7 +356,7 @@ impl AsyncCluster {
         self.all_signed(
             requests
                 .into_iter()
-                .map(|(k, m)| (k, crate::cluster::SignRequest::Digest(m)))
+                .map(|(k, m)| (k, crate::client::SignRequest::Digest(m)))
                 .collect(),
         )
         .await
@@ -370,7 +370,7 @@ impl AsyncCluster {
         self.all_signed(
             requests
                 .into_iter()
-                .map(|(k, d)| (k, crate::cluster::SignRequest::Data(d)))
+                .map(|(k, d)| (k, crate::client::SignRequest::Data(d)))
                 .collect(),
         )
         .await
@@ -378,17 +378,17 @@ impl AsyncCluster {
 
     /// Waits for `op`, settles the coordinator's suspicions, and signs once more when the key's sharing turned
     /// out to have changed under the failed operation (a reshare by another coordinator; see
-    /// [`crate::cluster::Cluster::settle_suspicions`]).
+    /// [`crate::client::Cluster::settle_suspicions`]).
     async fn signed(
         &self,
         op: OpId,
         key: KeyId,
-        request: crate::cluster::SignRequest,
+        request: crate::client::SignRequest,
     ) -> Result<Signature, ClusterError> {
         let result = self.outcome(op).await;
         let changed = self.settle_suspicions().await;
         match result {
-            Err(e) if changed.contains(&key) && crate::cluster::worth_again(&e) => {
+            Err(e) if changed.contains(&key) && crate::client::worth_again(&e) => {
                 tracing::info!(%key, error = %e, "signing again with the key's new sharing");
                 let op = self.submit(|c, now, unix| request.start(c, key, now, unix));
                 self.outcome(op).await
@@ -406,7 +406,7 @@ impl AsyncCluster {
 
     async fn all_signed(
         &self,
-        requests: Vec<(KeyId, crate::cluster::SignRequest)>,
+        requests: Vec<(KeyId, crate::client::SignRequest)>,
     ) -> Vec<Result<Signature, ClusterError>> {
         // A node that reconnected may have reported a sharing learned elsewhere (suspicion.rs): learn it first.
         self.settle_suspicions().await;
@@ -430,7 +430,7 @@ impl AsyncCluster {
     }
 
     /// Every answering node's key list (`ListKeys`).
-    async fn key_lists(&self) -> BTreeMap<NodeIndex, Vec<crate::wire::KeyInfo>> {
+    async fn key_lists(&self) -> BTreeMap<NodeIndex, Vec<crate::transport::wire::KeyInfo>> {
         let mut lists = BTreeMap::new();
         for i in 0..self.nodes.len() {
             if let Ok(ResponseBody::Keys(k)) = self.request(i, RequestBody::ListKeys).await {

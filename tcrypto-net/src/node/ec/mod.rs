@@ -2,7 +2,7 @@
 //! ([`dkg`]), FROST nonce commitments and signature shares ([`frost`]), ECDSA presigning ([`presign`]) and
 //! DKLs23 `k`-online ECDSA ([`dkls`]).
 //!
-//! Every node-to-node message travels as a [`crate::sealed::Envelope`]: signed with the sender's Ed25519 identity
+//! Every node-to-node message travels as a [`crate::transport::sealed::Envelope`]: signed with the sender's Ed25519 identity
 //! key, and for point-to-point messages sealed (HPKE) to the recipient. The parties of a run are named by their
 //! identity keys in the coordinator's request; each must be one of the node's pinned peers, so a coordinator can
 //! choose who takes part but can neither impersonate a party nor read what is sealed to it.
@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::CryptoRng;
 use tcrypto::{SessionId, SignerId};
 
-use crate::identity::{HpkeKem, NodeIdentity, NodePublic};
-use crate::sealed::{Envelope, Route};
-use crate::wire::ErrorCode;
+use crate::transport::identity::{HpkeKem, NodeIdentity, NodePublic};
+use crate::transport::sealed::{Envelope, Route};
+use crate::transport::wire::ErrorCode;
 
 /// Why a step of a multi-party run failed at this node.
 #[derive(Debug)]

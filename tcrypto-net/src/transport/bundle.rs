@@ -4,7 +4,7 @@
 //! material) plus the node's secret share in the algorithm's encoding. It is sealed with HPKE (RFC 9180 base mode,
 //! DHKEM(X25519, HKDF-SHA256), ChaCha20-Poly1305) to the node's HPKE key, with the key id, signer id and
 //! recipient key as associated data, so only that node can open it and a bundle cannot be replayed to another node.
-//! The same plaintext is what the node keeps (encrypted) in its [`crate::store`].
+//! The same plaintext is what the node keeps (encrypted) in its [`crate::node::store`].
 
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand_core::CryptoRng;
@@ -12,8 +12,8 @@ use tcrypto::codec::{DecodeError, Reader, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::identity::{HpkeKem, NodeIdentity, NodePublic, hpke_bytes};
-use crate::wire::{KeyInfo, TAG_BUNDLE_PLAINTEXT, TAG_SHARE_BUNDLE};
+use crate::transport::identity::{HpkeKem, NodeIdentity, NodePublic, hpke_bytes};
+use crate::transport::wire::{KeyInfo, TAG_BUNDLE_PLAINTEXT, TAG_SHARE_BUNDLE};
 
 type Aead = hpke::aead::ChaCha20Poly1305;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -170,7 +170,7 @@ impl SealedBundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Algorithm;
+    use crate::transport::wire::Algorithm;
     use tcrypto::{KeyId, SignerId};
 
     fn bundle() -> ShareBundle {
