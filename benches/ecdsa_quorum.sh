@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 count=${1:-3000}
 in_flight=${2:-32}
 port=${3:-7450}
-cargo build --release -q -p tcrypto-net --bin tcrypto-node --bin tcrypto-ctl
+cargo build --release -q -p tcrypto-net --features dealer --bins
 cargo build --release -q --example cluster
 dir=$(mktemp -d)
 poller=
