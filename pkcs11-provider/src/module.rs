@@ -14,6 +14,7 @@ mod crypto;
 mod objects;
 mod unwrap;
 
+pub use crypto::Operation;
 pub use objects::AttrRequest;
 
 use std::collections::HashMap;
@@ -71,7 +72,7 @@ struct Session {
     slot: CK_SLOT_ID,
     rw: bool,
     find: Option<Vec<CK_OBJECT_HANDLE>>,
-    digest: Option<crate::mechanism::Hasher>,
+    digest: Option<crypto::DigestOp>,
     sign: Option<crypto::SignOp>,
     verify: Option<crypto::VerifyOp>,
     /// `ulDeviceError` of `C_GetSessionInfo`: the number of key shares the session's last `C_DestroyObject` left

@@ -200,10 +200,19 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         CKR_BUFFER_TOO_SMALL
     );
     assert_eq!(len, 32);
+    // Any other error ends the operation (§5.12), the C ABI's own argument checks included.
     assert_eq!(
         call!(lib, C_Digest(h, null_mut(), 3, out.as_mut_ptr(), &mut len)),
         CKR_ARGUMENTS_BAD
     );
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, out.as_mut_ptr(), &mut len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
     len = 64;
     assert_eq!(
         call!(
@@ -483,6 +492,15 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), null_mut())),
         CKR_ARGUMENTS_BAD
     );
+    // That error ended the operation (§5.13).
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), &mut sig_len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, &mut sign_mech, privk)), CKR_OK);
     assert_eq!(
         call!(
             lib,
@@ -540,6 +558,7 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         ),
         CKR_SIGNATURE_LEN_RANGE
     );
+    single_and_multi_part_calls_do_not_mix(&lib, h, &mut sign_mech, privk, pubk);
     // Sensitive attributes of the private key: CKR_ATTRIBUTE_SENSITIVE with CK_UNAVAILABLE_INFORMATION.
     let mut get = [
         attr(CKA_PRIVATE_EXPONENT, big.as_mut_ptr(), 16),
@@ -768,4 +787,146 @@ fn attr<T>(ty: CK_ATTRIBUTE_TYPE, p: *const T, len: usize) -> CK_ATTRIBUTE {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Operation states of digest, sign and verify, as pkcs11test's `DigestIntersperse`, `DigestFinalIntersperse`,
+/// `DigestInvalid` and `DigestFinalInvalid` check them (PKCS#11 v3.0 §5.12–5.14): the single-part call after an
+/// update, or the update/final call after a single-part length query, is `CKR_OPERATION_ACTIVE`; that, and any
+/// other error but `CKR_BUFFER_TOO_SMALL` (a NULL length pointer included), ends the operation. Multi-part
+/// digest, signature and verification give the single-part results.
+fn single_and_multi_part_calls_do_not_mix(
+    lib: &Lib,
+    h: CK_SESSION_HANDLE,
+    sign_mech: &mut CK_MECHANISM,
+    privk: CK_OBJECT_HANDLE,
+    pubk: CK_OBJECT_HANDLE,
+) {
+    let mut mech = CK_MECHANISM {
+        mechanism: CKM_SHA256,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let abc = b"abc".as_ptr() as *mut u8;
+    let mut out = [0u8; 256];
+    let mut len: CK_ULONG;
+    let not_initialized = |lib: &Lib| {
+        let mut len: CK_ULONG = 64;
+        let mut out = [0u8; 64];
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len))
+    };
+
+    // Update, then the single-part call: refused, and the operation is gone.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc, 1)), CKR_OK);
+    len = 64;
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    // A single-part length query, then the final call: refused the same way.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_Digest(h, abc, 3, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(len, 32);
+    len = 64;
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // NULL length pointers and NULL data end the operation too.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, null_mut(), 3)), CKR_ARGUMENTS_BAD);
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    // Multi-part: a final length query keeps the operation, a short buffer too, then the digest of "abc".
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc, 1)), CKR_OK);
+    // "bc": the last two bytes of "abc".
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc.wrapping_add(1), 2)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestFinal(h, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(len, 32);
+    len = 31;
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_BUFFER_TOO_SMALL
+    );
+    len = 64;
+    assert_eq!(call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)), CKR_OK);
+    assert_eq!(
+        hex(&out[..32]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+
+    // Signing: update then C_Sign, and C_Sign's length query then update, are refused and end the operation.
+    let m = b"m".as_ptr() as *mut u8;
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    len = 256;
+    assert_eq!(
+        call!(lib, C_Sign(h, m, 1, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_Sign(h, m, 1, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OPERATION_ACTIVE);
+    assert_eq!(
+        call!(lib, C_Sign(h, m, 1, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // Multi-part signing of "mm" gives a signature that multi-part verification accepts.
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    len = 256;
+    assert_eq!(call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)), CKR_OK);
+    assert_eq!(len, 128);
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)), CKR_OK);
+    // Verification: update then C_Verify is refused and ends the operation; so does a NULL signature.
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Verify(h, m, 1, out.as_mut_ptr(), len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_Verify(h, m, 1, null_mut(), len)), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
 }
