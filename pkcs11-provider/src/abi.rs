@@ -1077,8 +1077,18 @@ pub unsafe extern "C" fn C_CancelFunction(_: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_WaitForSlotEvent(_: CK_FLAGS, _: *mut CK_SLOT_ID, _: *mut c_void) -> CK_RV {
-    guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
+pub unsafe extern "C" fn C_WaitForSlotEvent(
+    flags: CK_FLAGS,
+    pSlot: *mut CK_SLOT_ID,
+    pReserved: *mut c_void,
+) -> CK_RV {
+    guard(|| {
+        MODULE.check_initialized()?;
+        if pSlot.is_null() || !pReserved.is_null() {
+            return Err(Error::ArgumentsBad("pSlot must be set and pReserved NULL"));
+        }
+        MODULE.wait_for_slot_event(flags)
+    })
 }
 
 #[unsafe(no_mangle)]

@@ -237,6 +237,18 @@ impl Module {
         self.with(|_| Ok(()))
     }
 
+    /// `C_WaitForSlotEvent`. The module's slots are fixed by its configuration and their tokens are never
+    /// inserted or removed, so there is never an event: `CKF_DONT_BLOCK` gets `CKR_NO_EVENT`. A blocking wait
+    /// would never return (the module has no thread to end it at `C_Finalize`), so it is
+    /// `CKR_FUNCTION_NOT_SUPPORTED`.
+    pub fn wait_for_slot_event(&self, flags: CK_FLAGS) -> Result<()> {
+        self.check_initialized()?;
+        if flags & CKF_DONT_BLOCK == 0 {
+            return Err(Error::FunctionNotSupported);
+        }
+        Err(Error::NoEvent)
+    }
+
     /// `C_Finalize`.
     pub fn finalize(&self) -> Result<()> {
         let mut guard = self.lock();

@@ -580,6 +580,21 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_GetOperationState(h, null_mut(), null_mut())),
         CKR_FUNCTION_NOT_SUPPORTED
     );
+    // Slots never change: a non-blocking wait has no event, a blocking one (which would never return) is not
+    // offered (pkcs11test WaitForSlotEvent).
+    let mut slot: CK_SLOT_ID = 99;
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(CKF_DONT_BLOCK, &mut slot, null_mut())),
+        CKR_NO_EVENT
+    );
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(CKF_DONT_BLOCK, null_mut(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(0, &mut slot, null_mut())),
+        CKR_FUNCTION_NOT_SUPPORTED
+    );
 
     assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
     assert_eq!(call!(lib, C_Logout(h)), CKR_USER_NOT_LOGGED_IN);
