@@ -26,9 +26,9 @@ work=${PKCS11TEST_WORK:-$(mktemp -d /tmp/pkcs11test.XXXXXX)}
 rm -rf "$work/ours" "$work/softhsm"
 mkdir -p "$work/ours" "$work/softhsm/tokens"
 user_pin=123456 so_pin=12345678
-# Same flags for both: user and SO PIN, the slot holding the freshly initialised token; no -I (token init
-# tests), as pkcs11test's README advises against wiping a token the harness set up.
-flags=(-u "$user_pin" -o "$so_pin")
+# Same flags for both: user and SO PIN, the slot holding the freshly made scratch token, and -I (the token
+# initialisation tests, which wipe the token: it is a scratch one) with -U, the user PIN they set again afterwards.
+flags=(-u "$user_pin" -o "$so_pin" -I -U "$user_pin")
 # shellcheck disable=SC2206
 extra=(${PKCS11TEST_FLAGS:-})
 
