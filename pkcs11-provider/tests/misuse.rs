@@ -157,6 +157,15 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     );
     assert_eq!(call!(lib, C_Login(h, CKU_SO, null_mut(), 4)), CKR_ARGUMENTS_BAD);
     assert_eq!(call!(lib, C_Login(h, CKU_SO, so, so_len)), CKR_OK);
+    // With the SO logged in, no read-only session may open (pkcs11test SOSessionFail).
+    let mut ro: CK_SESSION_HANDLE = 0;
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(0, CKF_SERIAL_SESSION, null_mut(), None, &mut ro)
+        ),
+        CKR_SESSION_READ_WRITE_SO_EXISTS
+    );
     assert_eq!(call!(lib, C_InitPIN(h, user, user_len)), CKR_OK);
     assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
     assert_eq!(call!(lib, C_Login(h, CKU_USER, user, user_len)), CKR_OK);
@@ -297,6 +306,8 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     assert_eq!(call!(lib, C_GetObjectSize(h, obj, null_mut())), CKR_ARGUMENTS_BAD);
     assert_eq!(call!(lib, C_GetObjectSize(h, obj, &mut size)), CKR_OK);
     assert!(size > 0);
+
+    objects_change_only_where_the_standard_allows(&lib, h, obj);
 
     // Find: NULL arrays, operation order.
     let mut found = [0 as CK_OBJECT_HANDLE; 4];
@@ -609,6 +620,17 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_GetSlotList(CK_TRUE, null_mut(), &mut count)),
         CKR_CRYPTOKI_NOT_INITIALIZED
     );
+    // The module creates no threads, so a host that forbids them gets CKR_OK (pkcs11test InitNoThreads).
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_LIBRARY_CANT_CREATE_OS_THREADS,
+        pReserved: null_mut(),
+    };
+    assert_eq!(call!(lib, C_Initialize(&raw mut args as *mut _)), CKR_OK);
+    assert_eq!(call!(lib, C_Finalize(null_mut())), CKR_OK);
 }
 
 #[test]
@@ -944,4 +966,85 @@ fn single_and_multi_part_calls_do_not_mix(
         call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)),
         CKR_OPERATION_NOT_INITIALIZED
     );
+}
+
+/// What pkcs11test's `DataObjectTest`, `CreateCopyDestroyObject`, `InvalidSessionInfo` and `CloseSessionInvalid`
+/// check on a data object and a session: class and value are fixed once the object exists (only attributes the
+/// standard marks modifiable change: `CKA_LABEL` here), on `C_SetAttributeValue` and on `C_CopyObject`
+/// alike (`CKR_ATTRIBUTE_READ_ONLY`; pkcs11test expects a data object's `CKA_VALUE` to change on copy, which
+/// PKCS#11 v3.0 table 27 does not mark modifiable, and SoftHSM2 refuses it as we do); NULL templates and
+/// output handles are `CKR_ARGUMENTS_BAD`; the legacy parallel functions are `CKR_FUNCTION_NOT_PARALLEL`.
+fn objects_change_only_where_the_standard_allows(lib: &Lib, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) {
+    let public_class = CKO_PUBLIC_KEY.to_ne_bytes();
+    let new_value = [0xfa, 0xce, 0xfe, 0xed];
+    let new_label = b"NewLabel";
+    let mut class = [attr(CKA_CLASS, public_class.as_ptr(), public_class.len())];
+    let mut value = [attr(CKA_VALUE, new_value.as_ptr(), new_value.len())];
+    let mut label = [attr(CKA_LABEL, new_label.as_ptr(), new_label.len())];
+    let mut copy: CK_OBJECT_HANDLE = 0;
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj, class.as_mut_ptr(), 1)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj, value.as_mut_ptr(), 1)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(999, obj, label.as_mut_ptr(), 1)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj + 1000, label.as_mut_ptr(), 1)),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, class.as_mut_ptr(), 1, &mut copy)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, value.as_mut_ptr(), 1, &mut copy)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, null_mut(), 1, &mut copy)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, label.as_mut_ptr(), 1, null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    // The label changes on a copy and leaves the original alone.
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, label.as_mut_ptr(), 1, &mut copy)),
+        CKR_OK
+    );
+    let mut buf = [0u8; 16];
+    let mut get = [attr(CKA_LABEL, buf.as_mut_ptr(), buf.len())];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, copy, get.as_mut_ptr(), 1)),
+        CKR_OK
+    );
+    assert_eq!(&buf[..get[0].ulValueLen as usize], new_label);
+    get[0].ulValueLen = buf.len() as CK_ULONG;
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj, get.as_mut_ptr(), 1)),
+        CKR_OK
+    );
+    assert_eq!(get[0].ulValueLen, 0);
+    assert_eq!(call!(lib, C_DestroyObject(h, copy)), CKR_OK);
+
+    assert_eq!(call!(lib, C_GetSessionInfo(h, null_mut())), CKR_ARGUMENTS_BAD);
+    let mut info = CK_SESSION_INFO {
+        slotID: 0,
+        state: 0,
+        flags: 0,
+        ulDeviceError: 0,
+    };
+    assert_eq!(
+        call!(lib, C_GetSessionInfo(999, &mut info)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(call!(lib, C_GetFunctionStatus(h)), CKR_FUNCTION_NOT_PARALLEL);
+    assert_eq!(call!(lib, C_CancelFunction(h)), CKR_FUNCTION_NOT_PARALLEL);
 }
