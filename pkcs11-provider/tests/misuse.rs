@@ -308,6 +308,7 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     assert!(size > 0);
 
     objects_change_only_where_the_standard_allows(&lib, h, obj);
+    aes_key_protections_only_tighten(&lib, h);
 
     // Find: NULL arrays, operation order.
     let mut found = [0 as CK_OBJECT_HANDLE; 4];
@@ -1047,4 +1048,74 @@ fn objects_change_only_where_the_standard_allows(lib: &Lib, h: CK_SESSION_HANDLE
     );
     assert_eq!(call!(lib, C_GetFunctionStatus(h)), CKR_FUNCTION_NOT_PARALLEL);
     assert_eq!(call!(lib, C_CancelFunction(h)), CKR_FUNCTION_NOT_PARALLEL);
+}
+
+/// pkcs11test's `SetLatchingAttribute` and `TookanAttackA3`–`A5b` on an AES key from `CKM_AES_KEY_GEN` (the
+/// suite makes DES keys, which we do not offer; with AES keys patched in, those tests pass): a sensitive or
+/// non-extractable key's value is `CKR_ATTRIBUTE_SENSITIVE`; `CKA_SENSITIVE` may go from false to true only and
+/// `CKA_EXTRACTABLE` from true to false only (`CKR_ATTRIBUTE_READ_ONLY`, the attribute unchanged).
+fn aes_key_protections_only_tighten(lib: &Lib, h: CK_SESSION_HANDLE) {
+    let (yes, no) = ([CK_TRUE], [CK_FALSE]);
+    let len: CK_ULONG = 16;
+    let len = len.to_ne_bytes();
+    let generate = |sensitive: &[u8; 1], extractable: &[u8; 1]| {
+        let mut m = CK_MECHANISM {
+            mechanism: CKM_AES_KEY_GEN,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        let mut t = [
+            attr(CKA_VALUE_LEN, len.as_ptr(), len.len()),
+            attr(CKA_SENSITIVE, sensitive.as_ptr(), 1),
+            attr(CKA_EXTRACTABLE, extractable.as_ptr(), 1),
+        ];
+        let mut key: CK_OBJECT_HANDLE = 0;
+        assert_eq!(
+            call!(lib, C_GenerateKey(h, &mut m, t.as_mut_ptr(), 3, &mut key)),
+            CKR_OK
+        );
+        key
+    };
+    let flag = |key, ty| {
+        let mut b = [0xffu8];
+        let mut get = [attr(ty, b.as_mut_ptr(), 1)];
+        assert_eq!(
+            call!(lib, C_GetAttributeValue(h, key, get.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        b[0]
+    };
+    let set = |key, ty, v: &[u8; 1]| {
+        let mut t = [attr(ty, v.as_ptr(), 1)];
+        call!(lib, C_SetAttributeValue(h, key, t.as_mut_ptr(), 1))
+    };
+    let value = |key| {
+        let mut buf = [0u8; 64];
+        let mut get = [attr(CKA_VALUE, buf.as_mut_ptr(), buf.len())];
+        let rv = call!(lib, C_GetAttributeValue(h, key, get.as_mut_ptr(), 1));
+        (rv, get[0].ulValueLen)
+    };
+
+    // Sensitive (A3), and non-extractable though not sensitive (A4): the value does not come out.
+    let sensitive = generate(&yes, &yes);
+    assert_eq!(
+        value(sensitive),
+        (CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION)
+    );
+    // A5a: sensitive stays sensitive.
+    assert_eq!(set(sensitive, CKA_SENSITIVE, &no), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(sensitive, CKA_SENSITIVE), CK_TRUE);
+    let kept = generate(&no, &no);
+    assert_eq!(value(kept), (CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION));
+    // A5b: non-extractable stays so.
+    assert_eq!(set(kept, CKA_EXTRACTABLE, &yes), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(kept, CKA_EXTRACTABLE), CK_FALSE);
+    // SetLatchingAttribute: false to true is allowed, and then latched.
+    assert_eq!(set(kept, CKA_SENSITIVE, &yes), CKR_OK);
+    assert_eq!(flag(kept, CKA_SENSITIVE), CK_TRUE);
+    assert_eq!(set(kept, CKA_SENSITIVE, &no), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(kept, CKA_SENSITIVE), CK_TRUE);
+    for key in [sensitive, kept] {
+        assert_eq!(call!(lib, C_DestroyObject(h, key)), CKR_OK);
+    }
 }
