@@ -12,7 +12,7 @@
 #
 # Counting: gtest reports a test skipped by pkcs11test (TestSkipped: "Following tests were skipped because: ...")
 # as passed, so "skip" is the set of tests listed there, "pass" the tests gtest reports OK minus those,
-# "fail" the tests gtest reports FAILED.
+# "fail" the tests gtest reports FAILED (a test whose fixture failed before the test skipped counts as failed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-${PKCS11TEST:-$(command -v pkcs11test || true)}}
@@ -21,7 +21,7 @@ softhsm=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 [[ -x "$bin" ]] || { echo "pkcs11test binary not found (argument 1 or \$PKCS11TEST)" >&2; exit 2; }
 [[ -f "$module" ]] || { echo "module $module not found: cargo build -p pkcs11-provider" >&2; exit 2; }
 [[ -f "$softhsm" ]] || { echo "SoftHSM2 module $softhsm not found (Debian: softhsm2)" >&2; exit 2; }
-module=$(realpath "$module")
+module=$(realpath "$module") bin=$(realpath "$bin")
 work=${PKCS11TEST_WORK:-$(mktemp -d /tmp/pkcs11test.XXXXXX)}
 rm -rf "$work/ours" "$work/softhsm"
 mkdir -p "$work/ours" "$work/softhsm/tokens"
