@@ -14,7 +14,7 @@ use cryptoki_sys::*;
 
 use crate::error::{Error, Result};
 use crate::mechanism::{MechParam, Mechanism};
-use crate::module::{AttrRequest, Module};
+use crate::module::{AttrRequest, Module, Operation};
 use crate::object::Template;
 
 /// The module instance the host talks to.
@@ -604,9 +604,11 @@ pub unsafe extern "C" fn C_Digest(
     pulDigestLen: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        // SAFETY: see `bytes` and `with_output`.
-        let data = unsafe { bytes(pData, ulDataLen) }?;
-        unsafe { with_output(pDigest, pulDigestLen, |o| MODULE.digest(hSession, data, o)) }
+        MODULE.ending_on_error(hSession, Operation::Digest, || {
+            // SAFETY: see `bytes` and `with_output`.
+            let data = unsafe { bytes(pData, ulDataLen) }?;
+            unsafe { with_output(pDigest, pulDigestLen, |o| MODULE.digest(hSession, data, o)) }
+        })
     })
 }
 
@@ -616,8 +618,12 @@ pub unsafe extern "C" fn C_DigestUpdate(
     pPart: *mut CK_BYTE,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `bytes`.
-    guard(|| MODULE.digest_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Digest, || {
+            // SAFETY: see `bytes`.
+            MODULE.digest_update(hSession, unsafe { bytes(pPart, ulPartLen) }?)
+        })
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -626,8 +632,12 @@ pub unsafe extern "C" fn C_DigestFinal(
     pDigest: *mut CK_BYTE,
     pulDigestLen: *mut CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `with_output`.
-    guard(|| unsafe { with_output(pDigest, pulDigestLen, |o| MODULE.digest_final(hSession, o)) })
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Digest, || {
+            // SAFETY: see `with_output`.
+            unsafe { with_output(pDigest, pulDigestLen, |o| MODULE.digest_final(hSession, o)) }
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -652,9 +662,11 @@ pub unsafe extern "C" fn C_Sign(
     pulSignatureLen: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        // SAFETY: see `bytes` and `with_output`.
-        let data = unsafe { bytes(pData, ulDataLen) }?;
-        unsafe { with_output(pSignature, pulSignatureLen, |o| MODULE.sign(hSession, data, o)) }
+        MODULE.ending_on_error(hSession, Operation::Sign, || {
+            // SAFETY: see `bytes` and `with_output`.
+            let data = unsafe { bytes(pData, ulDataLen) }?;
+            unsafe { with_output(pSignature, pulSignatureLen, |o| MODULE.sign(hSession, data, o)) }
+        })
     })
 }
 
@@ -664,8 +676,12 @@ pub unsafe extern "C" fn C_SignUpdate(
     pPart: *mut CK_BYTE,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `bytes`.
-    guard(|| MODULE.sign_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Sign, || {
+            // SAFETY: see `bytes`.
+            MODULE.sign_update(hSession, unsafe { bytes(pPart, ulPartLen) }?)
+        })
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -674,8 +690,12 @@ pub unsafe extern "C" fn C_SignFinal(
     pSignature: *mut CK_BYTE,
     pulSignatureLen: *mut CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `with_output`.
-    guard(|| unsafe { with_output(pSignature, pulSignatureLen, |o| MODULE.sign_final(hSession, o)) })
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Sign, || {
+            // SAFETY: see `with_output`.
+            unsafe { with_output(pSignature, pulSignatureLen, |o| MODULE.sign_final(hSession, o)) }
+        })
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -697,9 +717,11 @@ pub unsafe extern "C" fn C_Verify(
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        // SAFETY: see `bytes`.
-        let (data, sig) = unsafe { (bytes(pData, ulDataLen)?, bytes(pSignature, ulSignatureLen)?) };
-        MODULE.verify(hSession, data, sig)
+        MODULE.ending_on_error(hSession, Operation::Verify, || {
+            // SAFETY: see `bytes`.
+            let (data, sig) = unsafe { (bytes(pData, ulDataLen)?, bytes(pSignature, ulSignatureLen)?) };
+            MODULE.verify(hSession, data, sig)
+        })
     })
 }
 
@@ -709,8 +731,12 @@ pub unsafe extern "C" fn C_VerifyUpdate(
     pPart: *mut CK_BYTE,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `bytes`.
-    guard(|| MODULE.verify_update(hSession, unsafe { bytes(pPart, ulPartLen) }?))
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Verify, || {
+            // SAFETY: see `bytes`.
+            MODULE.verify_update(hSession, unsafe { bytes(pPart, ulPartLen) }?)
+        })
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -719,8 +745,12 @@ pub unsafe extern "C" fn C_VerifyFinal(
     pSignature: *mut CK_BYTE,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    // SAFETY: see `bytes`.
-    guard(|| MODULE.verify_final(hSession, unsafe { bytes(pSignature, ulSignatureLen) }?))
+    guard(|| {
+        MODULE.ending_on_error(hSession, Operation::Verify, || {
+            // SAFETY: see `bytes`.
+            MODULE.verify_final(hSession, unsafe { bytes(pSignature, ulSignatureLen) }?)
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1047,8 +1077,18 @@ pub unsafe extern "C" fn C_CancelFunction(_: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_WaitForSlotEvent(_: CK_FLAGS, _: *mut CK_SLOT_ID, _: *mut c_void) -> CK_RV {
-    guard(|| MODULE.check_initialized().and(Err(Error::FunctionNotSupported)))
+pub unsafe extern "C" fn C_WaitForSlotEvent(
+    flags: CK_FLAGS,
+    pSlot: *mut CK_SLOT_ID,
+    pReserved: *mut c_void,
+) -> CK_RV {
+    guard(|| {
+        MODULE.check_initialized()?;
+        if pSlot.is_null() || !pReserved.is_null() {
+            return Err(Error::ArgumentsBad("pSlot must be set and pReserved NULL"));
+        }
+        MODULE.wait_for_slot_event(flags)
+    })
 }
 
 #[unsafe(no_mangle)]

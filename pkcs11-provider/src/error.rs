@@ -30,6 +30,10 @@ pub enum Error {
     /// The token in the slot has not been initialized with `C_InitToken`.
     #[error("the token is not initialized")]
     TokenNotInitialized,
+    /// `C_WaitForSlotEvent` with `CKF_DONT_BLOCK`: no slot event (the module's tokens are never inserted or
+    /// removed).
+    #[error("no slot event")]
+    NoEvent,
     /// No open session with that handle.
     #[error("no such session")]
     SessionHandleInvalid,
@@ -204,6 +208,7 @@ impl Error {
             Error::KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
             Error::KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
             Error::KeySizeRange => CKR_KEY_SIZE_RANGE,
+            Error::NoEvent => CKR_NO_EVENT,
             Error::MechanismInvalid => CKR_MECHANISM_INVALID,
             Error::MechanismParamInvalid(_) => CKR_MECHANISM_PARAM_INVALID,
             Error::CurveNotSupported => CKR_CURVE_NOT_SUPPORTED,

@@ -14,6 +14,7 @@ mod crypto;
 mod objects;
 mod unwrap;
 
+pub use crypto::Operation;
 pub use objects::AttrRequest;
 
 use std::collections::HashMap;
@@ -71,7 +72,7 @@ struct Session {
     slot: CK_SLOT_ID,
     rw: bool,
     find: Option<Vec<CK_OBJECT_HANDLE>>,
-    digest: Option<crate::mechanism::Hasher>,
+    digest: Option<crypto::DigestOp>,
     sign: Option<crypto::SignOp>,
     verify: Option<crypto::VerifyOp>,
     /// `ulDeviceError` of `C_GetSessionInfo`: the number of key shares the session's last `C_DestroyObject` left
@@ -234,6 +235,18 @@ impl Module {
     /// Fails with `NotInitialized` unless `C_Initialize` ran in this process.
     pub fn check_initialized(&self) -> Result<()> {
         self.with(|_| Ok(()))
+    }
+
+    /// `C_WaitForSlotEvent`. The module's slots are fixed by its configuration and their tokens are never
+    /// inserted or removed, so there is never an event: `CKF_DONT_BLOCK` gets `CKR_NO_EVENT`. A blocking wait
+    /// would never return (the module has no thread to end it at `C_Finalize`), so it is
+    /// `CKR_FUNCTION_NOT_SUPPORTED`.
+    pub fn wait_for_slot_event(&self, flags: CK_FLAGS) -> Result<()> {
+        self.check_initialized()?;
+        if flags & CKF_DONT_BLOCK == 0 {
+            return Err(Error::FunctionNotSupported);
+        }
+        Err(Error::NoEvent)
     }
 
     /// `C_Finalize`.

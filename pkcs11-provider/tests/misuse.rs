@@ -157,6 +157,15 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     );
     assert_eq!(call!(lib, C_Login(h, CKU_SO, null_mut(), 4)), CKR_ARGUMENTS_BAD);
     assert_eq!(call!(lib, C_Login(h, CKU_SO, so, so_len)), CKR_OK);
+    // With the SO logged in, no read-only session may open (pkcs11test SOSessionFail).
+    let mut ro: CK_SESSION_HANDLE = 0;
+    assert_eq!(
+        call!(
+            lib,
+            C_OpenSession(0, CKF_SERIAL_SESSION, null_mut(), None, &mut ro)
+        ),
+        CKR_SESSION_READ_WRITE_SO_EXISTS
+    );
     assert_eq!(call!(lib, C_InitPIN(h, user, user_len)), CKR_OK);
     assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
     assert_eq!(call!(lib, C_Login(h, CKU_USER, user, user_len)), CKR_OK);
@@ -200,10 +209,19 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         CKR_BUFFER_TOO_SMALL
     );
     assert_eq!(len, 32);
+    // Any other error ends the operation (§5.12), the C ABI's own argument checks included.
     assert_eq!(
         call!(lib, C_Digest(h, null_mut(), 3, out.as_mut_ptr(), &mut len)),
         CKR_ARGUMENTS_BAD
     );
+    assert_eq!(
+        call!(
+            lib,
+            C_Digest(h, b"abc".as_ptr() as *mut _, 3, out.as_mut_ptr(), &mut len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
     len = 64;
     assert_eq!(
         call!(
@@ -288,6 +306,9 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
     assert_eq!(call!(lib, C_GetObjectSize(h, obj, null_mut())), CKR_ARGUMENTS_BAD);
     assert_eq!(call!(lib, C_GetObjectSize(h, obj, &mut size)), CKR_OK);
     assert!(size > 0);
+
+    objects_change_only_where_the_standard_allows(&lib, h, obj);
+    aes_key_protections_only_tighten(&lib, h);
 
     // Find: NULL arrays, operation order.
     let mut found = [0 as CK_OBJECT_HANDLE; 4];
@@ -483,6 +504,15 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), null_mut())),
         CKR_ARGUMENTS_BAD
     );
+    // That error ended the operation (§5.13).
+    assert_eq!(
+        call!(
+            lib,
+            C_Sign(h, b"m".as_ptr() as *mut _, 1, null_mut(), &mut sig_len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, &mut sign_mech, privk)), CKR_OK);
     assert_eq!(
         call!(
             lib,
@@ -540,6 +570,7 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         ),
         CKR_SIGNATURE_LEN_RANGE
     );
+    single_and_multi_part_calls_do_not_mix(&lib, h, &mut sign_mech, privk, pubk);
     // Sensitive attributes of the private key: CKR_ATTRIBUTE_SENSITIVE with CK_UNAVAILABLE_INFORMATION.
     let mut get = [
         attr(CKA_PRIVATE_EXPONENT, big.as_mut_ptr(), 16),
@@ -561,6 +592,21 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_GetOperationState(h, null_mut(), null_mut())),
         CKR_FUNCTION_NOT_SUPPORTED
     );
+    // Slots never change: a non-blocking wait has no event, a blocking one (which would never return) is not
+    // offered (pkcs11test WaitForSlotEvent).
+    let mut slot: CK_SLOT_ID = 99;
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(CKF_DONT_BLOCK, &mut slot, null_mut())),
+        CKR_NO_EVENT
+    );
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(CKF_DONT_BLOCK, null_mut(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_WaitForSlotEvent(0, &mut slot, null_mut())),
+        CKR_FUNCTION_NOT_SUPPORTED
+    );
 
     assert_eq!(call!(lib, C_Logout(h)), CKR_OK);
     assert_eq!(call!(lib, C_Logout(h)), CKR_USER_NOT_LOGGED_IN);
@@ -575,6 +621,17 @@ fn misuse_returns_the_right_error_codes_and_never_crashes() {
         call!(lib, C_GetSlotList(CK_TRUE, null_mut(), &mut count)),
         CKR_CRYPTOKI_NOT_INITIALIZED
     );
+    // The module creates no threads, so a host that forbids them gets CKR_OK (pkcs11test InitNoThreads).
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_LIBRARY_CANT_CREATE_OS_THREADS,
+        pReserved: null_mut(),
+    };
+    assert_eq!(call!(lib, C_Initialize(&raw mut args as *mut _)), CKR_OK);
+    assert_eq!(call!(lib, C_Finalize(null_mut())), CKR_OK);
 }
 
 #[test]
@@ -768,4 +825,297 @@ fn attr<T>(ty: CK_ATTRIBUTE_TYPE, p: *const T, len: usize) -> CK_ATTRIBUTE {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Operation states of digest, sign and verify, as pkcs11test's `DigestIntersperse`, `DigestFinalIntersperse`,
+/// `DigestInvalid` and `DigestFinalInvalid` check them (PKCS#11 v3.0 §5.12–5.14): the single-part call after an
+/// update, or the update/final call after a single-part length query, is `CKR_OPERATION_ACTIVE`; that, and any
+/// other error but `CKR_BUFFER_TOO_SMALL` (a NULL length pointer included), ends the operation. Multi-part
+/// digest, signature and verification give the single-part results.
+fn single_and_multi_part_calls_do_not_mix(
+    lib: &Lib,
+    h: CK_SESSION_HANDLE,
+    sign_mech: &mut CK_MECHANISM,
+    privk: CK_OBJECT_HANDLE,
+    pubk: CK_OBJECT_HANDLE,
+) {
+    let mut mech = CK_MECHANISM {
+        mechanism: CKM_SHA256,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let abc = b"abc".as_ptr() as *mut u8;
+    let mut out = [0u8; 256];
+    let mut len: CK_ULONG;
+    let not_initialized = |lib: &Lib| {
+        let mut len: CK_ULONG = 64;
+        let mut out = [0u8; 64];
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len))
+    };
+
+    // Update, then the single-part call: refused, and the operation is gone.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc, 1)), CKR_OK);
+    len = 64;
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    // A single-part length query, then the final call: refused the same way.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_Digest(h, abc, 3, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(len, 32);
+    len = 64;
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // NULL length pointers and NULL data end the operation too.
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Digest(h, abc, 3, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, null_mut(), 3)), CKR_ARGUMENTS_BAD);
+    assert_eq!(not_initialized(lib), CKR_OPERATION_NOT_INITIALIZED);
+    // Multi-part: a final length query keeps the operation, a short buffer too, then the digest of "abc".
+    assert_eq!(call!(lib, C_DigestInit(h, &mut mech)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc, 1)), CKR_OK);
+    // "bc": the last two bytes of "abc".
+    assert_eq!(call!(lib, C_DigestUpdate(h, abc.wrapping_add(1), 2)), CKR_OK);
+    assert_eq!(call!(lib, C_DigestFinal(h, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(len, 32);
+    len = 31;
+    assert_eq!(
+        call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_BUFFER_TOO_SMALL
+    );
+    len = 64;
+    assert_eq!(call!(lib, C_DigestFinal(h, out.as_mut_ptr(), &mut len)), CKR_OK);
+    assert_eq!(
+        hex(&out[..32]),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+
+    // Signing: update then C_Sign, and C_Sign's length query then update, are refused and end the operation.
+    let m = b"m".as_ptr() as *mut u8;
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    len = 256;
+    assert_eq!(
+        call!(lib, C_Sign(h, m, 1, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_Sign(h, m, 1, null_mut(), &mut len)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OPERATION_ACTIVE);
+    assert_eq!(
+        call!(lib, C_Sign(h, m, 1, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // Multi-part signing of "mm" gives a signature that multi-part verification accepts.
+    assert_eq!(call!(lib, C_SignInit(h, sign_mech, privk)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_SignUpdate(h, m, 1)), CKR_OK);
+    len = 256;
+    assert_eq!(call!(lib, C_SignFinal(h, out.as_mut_ptr(), &mut len)), CKR_OK);
+    assert_eq!(len, 128);
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)), CKR_OK);
+    // Verification: update then C_Verify is refused and ends the operation; so does a NULL signature.
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_VerifyUpdate(h, m, 1)), CKR_OK);
+    assert_eq!(
+        call!(lib, C_Verify(h, m, 1, out.as_mut_ptr(), len)),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(
+        call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(lib, C_VerifyInit(h, sign_mech, pubk)), CKR_OK);
+    assert_eq!(call!(lib, C_Verify(h, m, 1, null_mut(), len)), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        call!(lib, C_VerifyFinal(h, out.as_mut_ptr(), len)),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+}
+
+/// What pkcs11test's `DataObjectTest`, `CreateCopyDestroyObject`, `InvalidSessionInfo` and `CloseSessionInvalid`
+/// check on a data object and a session: class and value are fixed once the object exists (only attributes the
+/// standard marks modifiable change: `CKA_LABEL` here), on `C_SetAttributeValue` and on `C_CopyObject`
+/// alike (`CKR_ATTRIBUTE_READ_ONLY`; pkcs11test expects a data object's `CKA_VALUE` to change on copy, which
+/// PKCS#11 v3.0 table 27 does not mark modifiable, and SoftHSM2 refuses it as we do); NULL templates and
+/// output handles are `CKR_ARGUMENTS_BAD`; the legacy parallel functions are `CKR_FUNCTION_NOT_PARALLEL`.
+fn objects_change_only_where_the_standard_allows(lib: &Lib, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) {
+    let public_class = CKO_PUBLIC_KEY.to_ne_bytes();
+    let new_value = [0xfa, 0xce, 0xfe, 0xed];
+    let new_label = b"NewLabel";
+    let mut class = [attr(CKA_CLASS, public_class.as_ptr(), public_class.len())];
+    let mut value = [attr(CKA_VALUE, new_value.as_ptr(), new_value.len())];
+    let mut label = [attr(CKA_LABEL, new_label.as_ptr(), new_label.len())];
+    let mut copy: CK_OBJECT_HANDLE = 0;
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj, class.as_mut_ptr(), 1)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj, value.as_mut_ptr(), 1)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(999, obj, label.as_mut_ptr(), 1)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_SetAttributeValue(h, obj + 1000, label.as_mut_ptr(), 1)),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, class.as_mut_ptr(), 1, &mut copy)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, value.as_mut_ptr(), 1, &mut copy)),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, null_mut(), 1, &mut copy)),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, label.as_mut_ptr(), 1, null_mut())),
+        CKR_ARGUMENTS_BAD
+    );
+    // The label changes on a copy and leaves the original alone.
+    assert_eq!(
+        call!(lib, C_CopyObject(h, obj, label.as_mut_ptr(), 1, &mut copy)),
+        CKR_OK
+    );
+    let mut buf = [0u8; 16];
+    let mut get = [attr(CKA_LABEL, buf.as_mut_ptr(), buf.len())];
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, copy, get.as_mut_ptr(), 1)),
+        CKR_OK
+    );
+    assert_eq!(&buf[..get[0].ulValueLen as usize], new_label);
+    get[0].ulValueLen = buf.len() as CK_ULONG;
+    assert_eq!(
+        call!(lib, C_GetAttributeValue(h, obj, get.as_mut_ptr(), 1)),
+        CKR_OK
+    );
+    assert_eq!(get[0].ulValueLen, 0);
+    assert_eq!(call!(lib, C_DestroyObject(h, copy)), CKR_OK);
+
+    assert_eq!(call!(lib, C_GetSessionInfo(h, null_mut())), CKR_ARGUMENTS_BAD);
+    let mut info = CK_SESSION_INFO {
+        slotID: 0,
+        state: 0,
+        flags: 0,
+        ulDeviceError: 0,
+    };
+    assert_eq!(
+        call!(lib, C_GetSessionInfo(999, &mut info)),
+        CKR_SESSION_HANDLE_INVALID
+    );
+    assert_eq!(call!(lib, C_GetFunctionStatus(h)), CKR_FUNCTION_NOT_PARALLEL);
+    assert_eq!(call!(lib, C_CancelFunction(h)), CKR_FUNCTION_NOT_PARALLEL);
+}
+
+/// pkcs11test's `SetLatchingAttribute` and `TookanAttackA3`–`A5b` on an AES key from `CKM_AES_KEY_GEN` (the
+/// suite makes DES keys, which we do not offer; with AES keys patched in, those tests pass): a sensitive or
+/// non-extractable key's value is `CKR_ATTRIBUTE_SENSITIVE`; `CKA_SENSITIVE` may go from false to true only and
+/// `CKA_EXTRACTABLE` from true to false only (`CKR_ATTRIBUTE_READ_ONLY`, the attribute unchanged).
+fn aes_key_protections_only_tighten(lib: &Lib, h: CK_SESSION_HANDLE) {
+    let (yes, no) = ([CK_TRUE], [CK_FALSE]);
+    let len: CK_ULONG = 16;
+    let len = len.to_ne_bytes();
+    let generate = |sensitive: &[u8; 1], extractable: &[u8; 1]| {
+        let mut m = CK_MECHANISM {
+            mechanism: CKM_AES_KEY_GEN,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        let mut t = [
+            attr(CKA_VALUE_LEN, len.as_ptr(), len.len()),
+            attr(CKA_SENSITIVE, sensitive.as_ptr(), 1),
+            attr(CKA_EXTRACTABLE, extractable.as_ptr(), 1),
+        ];
+        let mut key: CK_OBJECT_HANDLE = 0;
+        assert_eq!(
+            call!(lib, C_GenerateKey(h, &mut m, t.as_mut_ptr(), 3, &mut key)),
+            CKR_OK
+        );
+        key
+    };
+    let flag = |key, ty| {
+        let mut b = [0xffu8];
+        let mut get = [attr(ty, b.as_mut_ptr(), 1)];
+        assert_eq!(
+            call!(lib, C_GetAttributeValue(h, key, get.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        b[0]
+    };
+    let set = |key, ty, v: &[u8; 1]| {
+        let mut t = [attr(ty, v.as_ptr(), 1)];
+        call!(lib, C_SetAttributeValue(h, key, t.as_mut_ptr(), 1))
+    };
+    let value = |key| {
+        let mut buf = [0u8; 64];
+        let mut get = [attr(CKA_VALUE, buf.as_mut_ptr(), buf.len())];
+        let rv = call!(lib, C_GetAttributeValue(h, key, get.as_mut_ptr(), 1));
+        (rv, get[0].ulValueLen)
+    };
+
+    // Sensitive (A3), and non-extractable though not sensitive (A4): the value does not come out.
+    let sensitive = generate(&yes, &yes);
+    assert_eq!(
+        value(sensitive),
+        (CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION)
+    );
+    // A5a: sensitive stays sensitive.
+    assert_eq!(set(sensitive, CKA_SENSITIVE, &no), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(sensitive, CKA_SENSITIVE), CK_TRUE);
+    let kept = generate(&no, &no);
+    assert_eq!(value(kept), (CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION));
+    // A5b: non-extractable stays so.
+    assert_eq!(set(kept, CKA_EXTRACTABLE, &yes), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(kept, CKA_EXTRACTABLE), CK_FALSE);
+    // SetLatchingAttribute: false to true is allowed, and then latched.
+    assert_eq!(set(kept, CKA_SENSITIVE, &yes), CKR_OK);
+    assert_eq!(flag(kept, CKA_SENSITIVE), CK_TRUE);
+    assert_eq!(set(kept, CKA_SENSITIVE, &no), CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(flag(kept, CKA_SENSITIVE), CK_TRUE);
+    for key in [sensitive, kept] {
+        assert_eq!(call!(lib, C_DestroyObject(h, key)), CKR_OK);
+    }
 }

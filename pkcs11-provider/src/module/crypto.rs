@@ -12,12 +12,19 @@ use crate::error::{Error, Result};
 use crate::mechanism::{self, Hasher, KeyFamily, Mechanism, SignScheme};
 use crate::object::{self, Object, Template};
 
+/// An active digest operation.
+pub(super) struct DigestOp {
+    hasher: Hasher,
+    parts: Parts,
+}
+
 /// An active signing operation.
 pub(super) struct SignOp {
     scheme: SignScheme,
     public: PublicKey,
     key: KeyRef,
     data: Vec<u8>,
+    parts: Parts,
 }
 
 /// An active verification operation.
@@ -25,6 +32,46 @@ pub(super) struct VerifyOp {
     scheme: SignScheme,
     public: PublicKey,
     data: Vec<u8>,
+    parts: Parts,
+}
+
+/// The active operation of a session that a call continues (see [`Module::ending_on_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `C_DigestInit` … `C_Digest`/`C_DigestFinal`.
+    Digest,
+    /// `C_SignInit` … `C_Sign`/`C_SignFinal`.
+    Sign,
+    /// `C_VerifyInit` … `C_Verify`/`C_VerifyFinal`.
+    Verify,
+}
+
+/// Whether an operation has become single-part or multi-part. The single-part call (`C_Digest`, `C_Sign`,
+/// `C_Verify`) "cannot be used to terminate a multi-part operation, and must be called after `C_…Init` without
+/// intervening `C_…Update` calls" (§5.12–5.14); once a single-part length query was answered, the update and
+/// final calls are refused the same way. Either refusal is `CKR_OPERATION_ACTIVE` and ends the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Parts {
+    /// Only the init call so far.
+    #[default]
+    Undecided,
+    /// A single-part length query was answered.
+    Single,
+    /// An update call was made.
+    Multi,
+}
+
+impl Parts {
+    /// Moves to `to`, or refuses a call of the other kind.
+    fn enter(&mut self, to: Parts) -> Result<()> {
+        match (*self, to) {
+            (Parts::Single, Parts::Multi) | (Parts::Multi, Parts::Single) => Err(Error::OperationActive),
+            _ => {
+                *self = to;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Writes `value` into the caller's output buffer with the PKCS#11 length conventions.
@@ -40,6 +87,33 @@ fn output(value: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
 }
 
 impl Module {
+    /// Runs `f`, one call that continues the session's active `op`. Any error but `CKR_BUFFER_TOO_SMALL` ends
+    /// the operation (PKCS#11 v3.0 §5.12–5.14: "A call to `C_Digest` always terminates the active digest
+    /// operation unless it returns `CKR_BUFFER_TOO_SMALL` or is a successful call … to determine the length of
+    /// the buffer needed", and an update call "which results in an error terminates the current … operation"),
+    /// including the C ABI's own argument errors, so a caller never continues an operation in an unknown state.
+    pub fn ending_on_error<T>(
+        &self,
+        sh: CK_SESSION_HANDLE,
+        op: Operation,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let r = f();
+        if matches!(&r, Err(e) if !matches!(e, Error::BufferTooSmall { .. })) {
+            // A session or module that is gone has no operation left to end.
+            let _ = self.with(|i| {
+                let s = i.session_mut(sh)?;
+                match op {
+                    Operation::Digest => s.digest = None,
+                    Operation::Sign => s.sign = None,
+                    Operation::Verify => s.verify = None,
+                }
+                Ok(())
+            });
+        }
+        r
+    }
+
     /// `C_DigestInit`.
     pub fn digest_init(&self, sh: CK_SESSION_HANDLE, m: &Mechanism) -> Result<()> {
         self.with(|i| {
@@ -47,23 +121,31 @@ impl Module {
             if s.digest.is_some() {
                 return Err(Error::OperationActive);
             }
-            s.digest = Some(Hasher::new(m)?);
+            s.digest = Some(DigestOp {
+                hasher: Hasher::new(m)?,
+                parts: Parts::Undecided,
+            });
             Ok(())
         })
     }
 
     /// `C_Digest`: single part. `out = None` asks for the length; a short buffer keeps the operation active.
     pub fn digest(&self, sh: CK_SESSION_HANDLE, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.ending_on_error(sh, Operation::Digest, || self.digest_once(sh, data, out))
+    }
+
+    fn digest_once(&self, sh: CK_SESSION_HANDLE, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.with(|i| {
             let s = i.session_mut(sh)?;
-            let h = s.digest.as_ref().ok_or(Error::OperationNotInitialized)?;
-            let needed = h.output_len();
+            let op = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
+            op.parts.enter(Parts::Single)?;
+            let needed = op.hasher.output_len();
             match &out {
                 None => return Ok(needed),
                 Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
                 Some(_) => {}
             }
-            let mut h = s.digest.take().ok_or(Error::OperationNotInitialized)?;
+            let mut h = s.digest.take().ok_or(Error::OperationNotInitialized)?.hasher;
             h.update(data);
             output(&h.finalize(), out)
         })
@@ -71,30 +153,33 @@ impl Module {
 
     /// `C_DigestUpdate`.
     pub fn digest_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        self.with(|i| {
-            let s = i.session_mut(sh)?;
-            let h = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
-            h.update(data);
-            Ok(())
+        self.ending_on_error(sh, Operation::Digest, || {
+            self.with(|i| {
+                let s = i.session_mut(sh)?;
+                let op = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
+                op.parts.enter(Parts::Multi)?;
+                op.hasher.update(data);
+                Ok(())
+            })
         })
     }
 
     /// `C_DigestFinal`.
     pub fn digest_final(&self, sh: CK_SESSION_HANDLE, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with(|i| {
-            let s = i.session_mut(sh)?;
-            let needed = s
-                .digest
-                .as_ref()
-                .ok_or(Error::OperationNotInitialized)?
-                .output_len();
-            match &out {
-                None => return Ok(needed),
-                Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
-                Some(_) => {}
-            }
-            let h = s.digest.take().ok_or(Error::OperationNotInitialized)?;
-            output(&h.finalize(), out)
+        self.ending_on_error(sh, Operation::Digest, || {
+            self.with(|i| {
+                let s = i.session_mut(sh)?;
+                let op = s.digest.as_mut().ok_or(Error::OperationNotInitialized)?;
+                op.parts.enter(Parts::Multi)?;
+                let needed = op.hasher.output_len();
+                match &out {
+                    None => return Ok(needed),
+                    Some(b) if b.len() < needed => return Err(Error::BufferTooSmall { needed }),
+                    Some(_) => {}
+                }
+                let h = s.digest.take().ok_or(Error::OperationNotInitialized)?.hasher;
+                output(&h.finalize(), out)
+            })
         })
     }
 
@@ -138,6 +223,7 @@ impl Module {
                 public,
                 key,
                 data: Vec::new(),
+                parts: Parts::Undecided,
             });
             Ok(())
         })
@@ -145,29 +231,37 @@ impl Module {
 
     /// `C_Sign`: single part.
     pub fn sign(&self, sh: CK_SESSION_HANDLE, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.sign_with(sh, Some(data), out)
+        self.ending_on_error(sh, Operation::Sign, || self.sign_with(sh, Some(data), out))
     }
 
     /// `C_SignUpdate`.
     pub fn sign_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        self.with(|i| {
-            let s = i.session_mut(sh)?;
-            let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
-            op.data.extend_from_slice(data);
-            Ok(())
+        self.ending_on_error(sh, Operation::Sign, || {
+            self.with(|i| {
+                let s = i.session_mut(sh)?;
+                let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+                op.parts.enter(Parts::Multi)?;
+                op.data.extend_from_slice(data);
+                Ok(())
+            })
         })
     }
 
     /// `C_SignFinal`.
     pub fn sign_final(&self, sh: CK_SESSION_HANDLE, out: Option<&mut [u8]>) -> Result<usize> {
-        self.sign_with(sh, None, out)
+        self.ending_on_error(sh, Operation::Sign, || self.sign_with(sh, None, out))
     }
 
     fn sign_with(&self, sh: CK_SESSION_HANDLE, data: Option<&[u8]>, out: Option<&mut [u8]>) -> Result<usize> {
         // Under the lock: length answers stay local; otherwise the operation leaves the session.
         let op = self.with(|i| {
             let s = i.session_mut(sh)?;
-            let op = s.sign.as_ref().ok_or(Error::OperationNotInitialized)?;
+            let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+            op.parts.enter(if data.is_some() {
+                Parts::Single
+            } else {
+                Parts::Multi
+            })?;
             let needed = mechanism::signature_len(&op.public);
             match &out {
                 None => return Ok(Err(needed)),
@@ -221,6 +315,7 @@ impl Module {
                 scheme,
                 public,
                 data: Vec::new(),
+                parts: Parts::Undecided,
             });
             Ok(())
         })
@@ -228,25 +323,29 @@ impl Module {
 
     /// `C_Verify`.
     pub fn verify(&self, sh: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        let op = self.with(|i| {
+        let mut op = self.with(|i| {
             i.session_mut(sh)?
                 .verify
                 .take()
                 .ok_or(Error::OperationNotInitialized)
         })?;
+        op.parts.enter(Parts::Single)?;
         mechanism::verify(&op.scheme, &op.public, data, signature)
     }
 
     /// `C_VerifyUpdate`.
     pub fn verify_update(&self, sh: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        self.with(|i| {
-            let op = i
-                .session_mut(sh)?
-                .verify
-                .as_mut()
-                .ok_or(Error::OperationNotInitialized)?;
-            op.data.extend_from_slice(data);
-            Ok(())
+        self.ending_on_error(sh, Operation::Verify, || {
+            self.with(|i| {
+                let op = i
+                    .session_mut(sh)?
+                    .verify
+                    .as_mut()
+                    .ok_or(Error::OperationNotInitialized)?;
+                op.parts.enter(Parts::Multi)?;
+                op.data.extend_from_slice(data);
+                Ok(())
+            })
         })
     }
 
