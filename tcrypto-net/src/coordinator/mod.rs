@@ -85,7 +85,8 @@ pub struct CoordinatorConfig {
     /// Longest delay between two connection attempts to a down node.
     pub max_reconnect_backoff: Duration,
     /// A share a node stored at the end of a DKG but never saw committed is rolled back (deleted) once it is this
-    /// old and no node serves its key (every node must have reported): the coordinator that ran the creation
+    /// old and no node serves its key (every node that may have dealt must have reported; a node that was down
+    /// during the creation need not, one that dealt is waited for): the coordinator that ran the creation
     /// abandoned it. Long enough for a creation in progress elsewhere to commit.
     pub dkg_rollback_after: Duration,
     /// Ask first for shares without proofs of correctness (cheaper for the nodes) and fall back to proven shares,
