@@ -4,7 +4,8 @@
 //! signatures checked by `ed25519-dalek` and (through `pkcs11-tool`) by `openssl`, P-256 key generation by DKG and
 //! threshold ECDSA with every ECDSA mechanism checked by `p256` (also from 8 threads at once) and, through
 //! `pkcs11-tool` and `p11tool`, by `openssl` and GnuTLS, signing with two of five nodes killed (P-256 from fresh
-//! `pkcs11-tool` processes with the `k`-online protocol, checked by openssl), destroy deleting the
+//! `pkcs11-tool` processes with the `k`-online protocol, checked by openssl), fresh `pkcs11-tool` processes signing
+//! while one node hangs (SIGSTOP), destroy deleting the
 //! shares on the nodes, and destroy with two nodes down leaving their shares as pending deletions (the object
 //! stays, unable to sign) that the next process carries out at the user's `C_Login`, removing the object. One cluster of five daemons serves the whole file (starting it is the slow part).
 #![allow(clippy::unwrap_used)]
@@ -406,17 +407,22 @@ fn p256_signs_from_eight_threads_at_once(
 }
 
 /// `count` fresh `pkcs11-tool` processes (each its own coordinator, with an empty presignature pool) sign with the
-/// P-256 key of id "p1" (hex 7031) while two of the five nodes are down, so with the `k`-online protocol (DKLs23);
-/// openssl verifies each signature against the public key.
-fn fresh_pkcs11_tool_processes_sign_p256(tool: &Tool, vk: &p256::ecdsa::VerifyingKey, count: usize) {
+/// P-256 key of id "p1" (hex 7031) while some nodes are down (`what`, also naming the files), so with the
+/// `k`-online protocol (DKLs23); openssl verifies each signature against the public key.
+fn fresh_pkcs11_tool_processes_sign_p256(
+    tool: &Tool,
+    vk: &p256::ecdsa::VerifyingKey,
+    count: usize,
+    what: &str,
+) {
     use p256::pkcs8::EncodePublicKey as _;
     let pem = tool.path("p1-public.pem");
     std::fs::write(&pem, vk.to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap()).unwrap();
     let started = std::time::Instant::now();
     for i in 0..count {
-        let data = tool.path(&format!("dkls-{i}.txt"));
-        std::fs::write(&data, format!("fresh pkcs11-tool process {i}, two nodes down\n")).unwrap();
-        let sig = tool.path(&format!("dkls-{i}.sig"));
+        let data = tool.path(&format!("{what}-{i}.txt"));
+        std::fs::write(&data, format!("fresh pkcs11-tool process {i}, {what}\n")).unwrap();
+        let sig = tool.path(&format!("{what}-{i}.sig"));
         tool.sign(
             "7031",
             "ECDSA-SHA256",
@@ -439,8 +445,8 @@ fn fresh_pkcs11_tool_processes_sign_p256(tool: &Tool, vk: &p256::ecdsa::Verifyin
         );
     }
     eprintln!(
-        "{count} fresh pkcs11-tool processes signed P-256 with two of five nodes down, {:?} each on average (PIN \
-         key derivation, connection and one signature; debug build)",
+        "{count} fresh pkcs11-tool processes signed P-256 ({what}), {:?} each on average (PIN key derivation, \
+         connection and one signature; debug build)",
         started.elapsed() / u32::try_from(count).unwrap()
     );
 }
@@ -642,11 +648,17 @@ fn cluster_backend_generates_signs_survives_two_dead_nodes_and_destroys_shares_o
     nodes[0].kill();
     nodes[3].kill();
     sign_all(b"two of five down");
-    fresh_pkcs11_tool_processes_sign_p256(&tool, &ec_vk, 24);
+    fresh_pkcs11_tool_processes_sign_p256(&tool, &ec_vk, 24, "two-nodes-down");
 
     // Back up, then destroy: every node drops its share.
     nodes[0].start();
     nodes[3].start();
+    keys_on_all_nodes(&observer, 5);
+    // A hung node (SIGSTOP: its kernel still takes TCP connections, no TLS handshake completes) does not hold up
+    // a fresh process's C_Login and C_Sign: they go on with the four others (request timeout 10 s here).
+    nodes[2].freeze(true);
+    fresh_pkcs11_tool_processes_sign_p256(&tool, &ec_vk, 2, "node3-hung");
+    nodes[2].freeze(false);
     keys_on_all_nodes(&observer, 5);
     // The module's driver reconnects (back-off at most 2 s) while callers drive it.
     for i in 0u8..12 {

@@ -25,6 +25,7 @@
 //! identity = "/etc/tcrypto/coordinator.identity"    # written by `tcrypto-node coordinator-init`, sealed
 //! passphrase_file = "/etc/tcrypto/coordinator.pass"  # or $TCRYPTO_COORDINATOR_PASSPHRASE
 //! request_timeout_ms = 5000                         # one node's answer
+//! handshake_timeout_ms = 3000                       # one connection attempt (TCP connect and TLS handshake)
 //! sign_timeout_ms = 60000                           # one signature, all retries included
 //! data_dir = "/var/lib/tcrypto-coordinator"          # pending DKG deliveries
 //!
@@ -288,6 +289,10 @@ pub struct CoordinatorConfigFile {
     /// Per-node answer timeout.
     #[serde(default = "default_timeout")]
     pub request_timeout_ms: u64,
+    /// Longest TCP connect plus TLS handshake of one connection attempt
+    /// ([`crate::coordinator::CoordinatorConfig::handshake_timeout`]).
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
     /// Longest time one signature may take in all (retries, pool waits); then it fails with what its attempts
     /// met.
     #[serde(default = "default_sign_timeout")]
@@ -302,6 +307,10 @@ pub struct CoordinatorConfigFile {
 
 fn default_timeout() -> u64 {
     5000
+}
+
+fn default_handshake_timeout() -> u64 {
+    3000
 }
 
 fn default_sign_timeout() -> u64 {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::NodeProc;
 use tcrypto::KeyId;
-use tcrypto_net::client::ClusterError;
 use tcrypto_net::client::blocking::BlockingCluster;
+use tcrypto_net::client::{ClusterError, Engine as _};
 use tcrypto_net::coordinator::{CoordinatorConfig, SignError};
 use tcrypto_net::transport::identity::TlsIdentity;
 use tcrypto_net::transport::wire::{Algorithm, Mechanism, RequestBody, ResponseBody};
@@ -291,17 +291,22 @@ fn a_node_killed_at_any_point_of_a_dkg_leaves_keys_either_everywhere_or_nowhere(
     }
 }
 
+/// A tokio runtime as a service would run the coordinator on.
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn the_tokio_coordinator_also_resumes_by_itself_after_every_node_was_killed_and_restarted() {
     use tcrypto_net::client::asynchronous::AsyncCluster;
     let (mut nodes, cluster, identity) = five_nodes("liveness-async");
     drop(cluster);
     let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_runtime();
     rt.block_on(async {
         let cluster = AsyncCluster::connect_tls(&identity, &addrs, config()).unwrap();
         assert_eq!(cluster.connect(Duration::from_secs(20)).await, 5);
@@ -482,4 +487,236 @@ fn signatures_fail_at_the_sign_timeout_while_nodes_hang_and_resume_when_they_tha
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Keys of all three algorithms on five nodes (RSA imported, P-256 and Ed25519 by DKG), then node 5 frozen
+/// (SIGSTOP: the kernel still takes its TCP connections, no TLS handshake ever completes, like a hung host).
+fn keys_then_node5_frozen(tag: &str) -> (Vec<NodeProc>, TlsIdentity, Vec<(KeyId, Algorithm)>) {
+    let (nodes, cluster, identity) = five_nodes(tag);
+    let (pk, shares) = common::rsa_key(1024, 3, 5, 23);
+    let keys = vec![
+        (
+            cluster.import_rsa_shares(&pk, &shares, &mut rand::rng()).unwrap(),
+            Algorithm::Rsa,
+        ),
+        (
+            cluster.create_key(Algorithm::EcdsaP256, 3).unwrap(),
+            Algorithm::EcdsaP256,
+        ),
+        (
+            cluster.create_key(Algorithm::Ed25519, 3).unwrap(),
+            Algorithm::Ed25519,
+        ),
+    ];
+    drop(cluster);
+    nodes[4].freeze(true);
+    (nodes, identity, keys)
+}
+
+/// A request timeout far above anything a test waits, and attempts to connect given up after a second.
+fn hung_node_config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        request_timeout: Duration::from_secs(120),
+        handshake_timeout: Duration::from_secs(1),
+        ..config()
+    }
+}
+
+/// What a fresh coordinator with node 5 frozen must say about it: not connected, named.
+fn node5_named_not_connected(down: &[(String, String)]) {
+    assert_eq!(
+        down.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["node5"],
+        "{down:?}"
+    );
+}
+
+#[test]
+fn a_fresh_coordinator_signs_at_once_while_one_node_hangs_and_takes_it_in_when_it_thaws() {
+    let (nodes, identity, keys) = keys_then_node5_frozen("liveness-hung");
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let started = Instant::now();
+    let fresh = BlockingCluster::connect_tls(&identity, &addrs, hung_node_config()).unwrap();
+    assert_eq!(fresh.connect(Duration::from_secs(300)), 4);
+    let mut learned = fresh.refresh_keys().unwrap();
+    learned.sort();
+    let mut expected: Vec<KeyId> = keys.iter().map(|k| k.0).collect();
+    expected.sort();
+    assert_eq!(learned, expected);
+    println!("connected, keys learned: {:?} after the start", started.elapsed());
+    for (i, (key, algorithm)) in keys.iter().enumerate() {
+        let t = Instant::now();
+        sign_checked(&fresh, *key, *algorithm, i as u32).unwrap();
+        println!(
+            "{algorithm:?}: first signature in {:?}, {:?} after the start",
+            t.elapsed(),
+            started.elapsed()
+        );
+    }
+    // The attempt to node 5 is given up by the handshake timeout (not the request timeout) and made again.
+    let deadline = Instant::now() + RESUME_WITHIN;
+    loop {
+        let down = fresh.engine().submit(|c, _, _| c.down_nodes());
+        node5_named_not_connected(&down);
+        if down[0].1.contains("handshake_timeout") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{down:?}");
+        fresh.connect(Duration::from_millis(100));
+    }
+    // Thawed, node 5 is connected by the next attempt and serves again.
+    nodes[4].freeze(false);
+    let deadline = Instant::now() + RESUME_WITHIN;
+    while !fresh.health().iter().all(|h| h.connected) {
+        assert!(
+            Instant::now() < deadline,
+            "node5 never joined: {:?}",
+            fresh.health()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its key list, checked when it connected, makes the coordinator learn the keys again with node 5 among
+    // their holders (the driver's check around each signature).
+    let holders = || {
+        fresh
+            .engine()
+            .submit(|c, _, _| c.keys().into_iter().map(|k| k.2.len()).collect::<Vec<_>>())
+    };
+    let mut i = 10;
+    while holders() != [5, 5, 5] {
+        assert!(
+            Instant::now() < deadline,
+            "node5 not a holder again: {:?}",
+            holders()
+        );
+        for (key, algorithm) in &keys {
+            i += 1;
+            sign_checked(&fresh, *key, *algorithm, i).unwrap();
+        }
+    }
+}
+
+/// Two creations left tentative by a creator that stopped before its commit step, then node 5 down for good: the
+/// one node 5 was absent from (it dealt nothing, so it cannot have committed) is rolled back by a settling
+/// coordinator on the four others without waiting for node 5; the one node 5 dealt in stays tentative, since node
+/// 5 may have committed it before it went down, until node 5 is back and reports.
+#[test]
+fn an_abandoned_creation_is_rolled_back_without_an_absent_party_but_never_without_a_dealer() {
+    let (mut nodes, cluster, identity) = five_nodes("liveness-rollback-down");
+    drop(cluster);
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let halting = || CoordinatorConfig {
+        test_halt_before_commit: true,
+        ..config()
+    };
+    let creator = BlockingCluster::connect_tls(&identity, &addrs, halting()).unwrap();
+    assert_eq!(creator.connect(Duration::from_secs(20)), 5);
+    creator.create_key(Algorithm::EcdsaP256, 3).unwrap_err();
+    let dealt = dkg_state(&creator, 0).1[0];
+    drop(creator);
+    nodes[4].kill();
+    let creator = BlockingCluster::connect_tls(&identity, &addrs, halting()).unwrap();
+    assert_eq!(creator.connect(Duration::from_secs(20)), 4);
+    creator.create_key(Algorithm::Ed25519, 3).unwrap_err();
+    let absent = *dkg_state(&creator, 0).1.iter().find(|k| **k != dealt).unwrap();
+    for i in 0..4 {
+        let (held, mut tentative, kept) = dkg_state(&creator, i);
+        tentative.sort();
+        let mut both = vec![dealt, absent];
+        both.sort();
+        assert!(held.is_empty(), "node{}: {held:?}", i + 1);
+        assert_eq!(tentative, both, "node{}", i + 1);
+        assert_eq!(kept, vec![absent], "node{} keeps node5's part", i + 1);
+    }
+    drop(creator);
+
+    // Both creations are older than the grace when a settling coordinator comes; node 5 stays down.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let settle_cfg = || CoordinatorConfig {
+        dkg_rollback_after: Duration::from_secs(1),
+        ..config()
+    };
+    let settler = BlockingCluster::connect_tls(&identity, &addrs, settle_cfg()).unwrap();
+    assert_eq!(settler.connect(Duration::from_secs(20)), 4);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states: Vec<_> = (0..4).map(|i| dkg_state(&settler, i)).collect();
+        if states
+            .iter()
+            .all(|(held, tentative, kept)| held.is_empty() && *tentative == [dealt] && kept.is_empty())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{absent} not rolled back without node5 (or {dealt} touched): {states:?}"
+        );
+        settler.connect(Duration::from_millis(100));
+    }
+    // Another settling coordinator still leaves the creation node 5 dealt in alone.
+    drop(settler);
+    let settler = BlockingCluster::connect_tls(&identity, &addrs, settle_cfg()).unwrap();
+    assert_eq!(settler.connect(Duration::from_secs(20)), 4);
+    settler.connect(Duration::from_millis(500));
+    for i in 0..4 {
+        assert_eq!(dkg_state(&settler, i).1, vec![dealt], "node{}", i + 1);
+    }
+    // Node 5 back: it reports the same tentative share, and the creation is rolled back on all five.
+    nodes[4].start();
+    let deadline = Instant::now() + RESUME_WITHIN;
+    while settler.connect(Duration::from_millis(100)) < 5 {
+        assert!(Instant::now() < deadline, "node5 did not reconnect");
+    }
+    settled_to(&settler, &[]);
+}
+
+#[test]
+fn the_tokio_coordinator_also_signs_at_once_while_one_node_hangs_and_takes_it_in_when_it_thaws() {
+    use tcrypto_net::client::asynchronous::AsyncCluster;
+    let (nodes, identity, keys) = keys_then_node5_frozen("liveness-hung-async");
+    let addrs: Vec<_> = nodes.iter().map(|n| (n.addr, n.public.clone())).collect();
+    let rt = tokio_runtime();
+    rt.block_on(async {
+        let started = Instant::now();
+        let fresh = AsyncCluster::connect_tls(&identity, &addrs, hung_node_config()).unwrap();
+        assert_eq!(fresh.connect(Duration::from_secs(300)).await, 4);
+        let mut learned = fresh.refresh_keys().await;
+        learned.sort();
+        let mut expected: Vec<KeyId> = keys.iter().map(|k| k.0).collect();
+        expected.sort();
+        assert_eq!(learned, expected);
+        for (i, (key, algorithm)) in keys.iter().enumerate() {
+            let mech = mechanism(*algorithm, i as u32);
+            let sig = fresh.sign(*key, mech.clone()).await.unwrap();
+            let public = fresh.public_key(key).unwrap();
+            match public.as_rsa() {
+                Some(pk) => common::rsa_crate_verifies(pk, &mech, &sig.bytes).unwrap(),
+                None => common::ec_verifies(&public, &mech, &sig.bytes).unwrap(),
+            }
+            println!(
+                "tokio, {algorithm:?}: first signature {:?} after the start",
+                started.elapsed()
+            );
+        }
+        let down: Vec<(String, String)> = fresh
+            .health()
+            .await
+            .into_iter()
+            .filter(|h| !h.connected)
+            .map(|h| (h.name, String::new()))
+            .collect();
+        node5_named_not_connected(&down);
+        nodes[4].freeze(false);
+        let deadline = Instant::now() + RESUME_WITHIN;
+        while !fresh.health().await.iter().all(|h| h.connected) {
+            assert!(Instant::now() < deadline, "node5 never joined");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for (i, (key, algorithm)) in keys.iter().enumerate() {
+            fresh
+                .sign(*key, mechanism(*algorithm, 10 + i as u32))
+                .await
+                .unwrap();
+        }
+    });
 }

@@ -481,3 +481,67 @@ fn dnskey_of_exported(text: &str) -> (String, String, String) {
             .collect(),
     )
 }
+
+/// Fresh `tcrypto-ctl sign` processes with an existing P-256 key (3 of 5), first with all five nodes up, then with
+/// two of them killed; every signature is checked by openssl. Prints the wall time of each process (start, sealed
+/// identity, connections, key lists, one signature) and, in this process, of a fresh coordinator's first signature
+/// alone. Nothing about speed is asserted. The first run of each node set pays for the DKLs23 pair setups of its
+/// signing set (pair states are then kept by the nodes); the ones after it show what a fresh process pays.
+#[test]
+fn fresh_ctl_processes_sign_p256_with_all_nodes_up_and_with_two_down() {
+    use std::time::Instant;
+    use tcrypto_net::client::blocking::BlockingCluster;
+    let (dir, mut nodes, config) = cluster_of("ctl-first-p256", 5);
+    let key = ok(ctl(
+        &config,
+        &["--tsv", "create", "--algorithm", "p256", "--threshold", "3"],
+    ))
+    .trim()
+    .to_string();
+    let pem = dir.join("p256.pem");
+    std::fs::write(&pem, ok(ctl(&config, &["export", &key]))).unwrap();
+    let message = dir.join("message");
+    std::fs::write(&message, b"a fresh process's first signature").unwrap();
+    let id = tcrypto::KeyId(hex::decode(&key).unwrap().try_into().unwrap());
+    let digest = sha2::Sha256::digest(b"in process").to_vec();
+    let round = |label: &str| {
+        for i in 0..4 {
+            let sig = dir.join(format!("{label}-{i}.sig"));
+            let started = Instant::now();
+            sign_file(&config, &key, "ecdsa-sha256", &message, &sig);
+            let took = started.elapsed();
+            let verify = Command::new("openssl")
+                .args(["dgst", "-sha256", "-verify"])
+                .arg(&pem)
+                .arg("-signature")
+                .arg(&sig)
+                .arg(&message)
+                .output()
+                .unwrap();
+            assert!(
+                verify.status.success(),
+                "{label} {i}: {}",
+                String::from_utf8_lossy(&verify.stderr)
+            );
+            println!("{label}: tcrypto-ctl sign process {i}: {took:?}");
+        }
+        let cluster = BlockingCluster::from_config_file(&config).unwrap();
+        let started = Instant::now();
+        cluster.connect(std::time::Duration::from_secs(3));
+        cluster.refresh_keys().unwrap();
+        let signing = Instant::now();
+        let mech = tcrypto_net::transport::wire::Mechanism::Ecdsa {
+            digest: digest.clone(),
+        };
+        cluster.sign(id, mech).unwrap();
+        println!(
+            "{label}: fresh coordinator in this process: first signature {:?} (connect and key lists before it {:?})",
+            signing.elapsed(),
+            signing - started
+        );
+    };
+    round("five nodes up");
+    nodes[0].kill();
+    nodes[3].kill();
+    round("node1 and node4 down");
+}

@@ -101,7 +101,7 @@ impl AsyncCluster {
         nodes: &[(SocketAddr, NodePublic)],
         cfg: CoordinatorConfig,
     ) -> Result<Self, ClusterError> {
-        let connect_timeout = cfg.request_timeout;
+        let connect_timeout = cfg.handshake_timeout;
         let mut coord = Coordinator::new(cfg);
         for (_, p) in nodes {
             let i = coord.add_node(p.name.clone());
@@ -562,7 +562,7 @@ async fn link(
             failed => {
                 let why = match failed {
                     Ok(Err(e)) => format!("{addr}: {e}"),
-                    _ => format!("{addr}: connect timed out"),
+                    _ => format!("{addr}: no TLS handshake within {connect_timeout:?} (handshake_timeout)"),
                 };
                 {
                     let mut st = shared.lock();

@@ -11,7 +11,7 @@
 //! thread waiting for a result) first makes the attempts that are due and reads what the sockets hold, so a
 //! coordinator whose requests all fail fast while nodes are down still reconnects them as soon as they are back.
 //! Meanwhile the coordinator routes around down nodes, and a request short of holders waits only for attempts
-//! under way (each bounded by the request timeout).
+//! under way (each bounded by [`CoordinatorConfig::handshake_timeout`]).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -56,7 +56,7 @@ struct Driver {
     poll: Option<(Poll, Events)>,
     results: HashMap<OpId, Event>,
     notices: Vec<Event>,
-    /// Longest TCP connect and TLS handshake (the request timeout).
+    /// Longest TCP connect and TLS handshake ([`CoordinatorConfig::handshake_timeout`]).
     connect_timeout: Duration,
 }
 
@@ -86,7 +86,7 @@ impl BlockingEngine {
             .registry()
             .try_clone()
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
-        let connect_timeout = cfg.request_timeout;
+        let connect_timeout = cfg.handshake_timeout;
         let mut coord = Coordinator::new(cfg);
         let mut conns = Vec::new();
         for (addr, public) in nodes {
@@ -181,7 +181,11 @@ impl BlockingEngine {
             } = g.conns[i].state
                 && now.saturating_duration_since(started) >= g.connect_timeout
             {
-                self.close(g, i, now, "connect timed out");
+                let why = format!(
+                    "no TLS handshake within {:?} (handshake_timeout)",
+                    g.connect_timeout
+                );
+                self.close(g, i, now, &why);
             }
         }
         while let Some(i) = g.coord.poll_connect(now) {
@@ -474,6 +478,7 @@ impl Cluster<BlockingEngine> {
             .map_err(|e| ClusterError::Transport(e.to_string()))?;
         let coordinator = adjust(CoordinatorConfig {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            handshake_timeout: Duration::from_millis(cfg.handshake_timeout_ms),
             sign_timeout: Duration::from_millis(cfg.sign_timeout_ms),
             ..CoordinatorConfig::default()
         });

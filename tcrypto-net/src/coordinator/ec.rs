@@ -26,9 +26,13 @@
 //! only in one coordinator: every coordinator asks each node that connects for `DkgPending` (its served keys,
 //! tentative shares with their age, kept deliveries) and settles: a tentative share of a key that some node
 //! serves is committed; one older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves
-//! is, once every node has reported, given up on every node (`DkgAbandon`: each node records it before it
-//! answers and from then on refuses the creator's commit, or answers that it serves the key already) and then
-//! deleted everywhere, or committed everywhere when some node served it after all. Per node the creator's commit
+//! is, once every node that may have dealt has reported, given up on every such node (`DkgAbandon`: each node
+//! records it before it answers and from then on refuses the creator's commit, or answers that it serves the key
+//! already) and then deleted everywhere, or committed everywhere when some node served it after all. A node
+//! that the dealers list as an absent party of the creation (it was down during the run) need not report: it
+//! holds no tentative share, so no commit can have reached it. A dealer that is down is always waited for, for
+//! as long as it stays away: it may have committed the key before it went down (and its creator reported the key
+//! created on that commit), which nobody else can tell, so rolling back without it could destroy a created key. Per node the creator's commit
 //! and a settling coordinator's abandonment are thus ordered, and a creation a second coordinator rolls back
 //! can never end up served by some nodes only; a party that some dealer keeps a delivery for is delivered it once
 //! every qualified dealer's part is in, and the dealers drop their parts on `DkgDelivered`. All of it is
@@ -50,7 +54,9 @@ use tcrypto::{KeyId, SessionId, SignerId};
 use super::pool::{Pool, PoolKind, Stocked};
 use super::{Coordinator, CoordinatorConfig, Event, NodeIndex, Op, OpId, SignError, Signature};
 use crate::transport::sealed::Envelope;
-use crate::transport::wire::{Algorithm, DkgSetup, KeyInfo, Request, RequestBody, RequestId, ResponseBody};
+use crate::transport::wire::{
+    Algorithm, DkgSetup, KeptDelivery, KeyInfo, Request, RequestBody, RequestId, ResponseBody,
+};
 use tcrypto::codec::{DecodeError, Reader, Writer};
 
 /// Party 1 (a placeholder in the shared setup; each dealer's copy names it).
@@ -85,6 +91,8 @@ struct Abandoning {
     served: bool,
     /// Some node did not acknowledge: nothing is deleted; a later settlement tries again.
     failed: bool,
+    /// Nodes whose failure to answer does not count: absent parties of the creation that had not reported.
+    optional: BTreeSet<NodeIndex>,
 }
 
 impl EcState {
@@ -846,7 +854,7 @@ impl Coordinator {
     /// Settles what the nodes' reports show, so that no key creation depends on the coordinator that ran it:
     /// - a tentative share whose key some node serves is committed (the creating coordinator committed it);
     /// - a tentative share older than [`super::CoordinatorConfig::dkg_rollback_after`] whose key no node serves,
-    ///   once every other node has reported, is given up: every node records the abandonment
+    ///   once every node that may have dealt has reported ([`Coordinator::dealers_reported`]), is given up: every node records the abandonment
     ///   ([`RequestBody::DkgAbandon`], which its creator's late commit can no longer overtake), then the key is
     ///   deleted everywhere, or committed everywhere when some node answers that it serves the key after all
     ///   (its creator's commit reached it between its report and the abandonment);
@@ -860,14 +868,13 @@ impl Coordinator {
             .values()
             .flat_map(|r| r.held.iter().copied())
             .collect();
-        let everyone = self.nodes.len();
         let mut settle: Vec<(NodeIndex, KeyId, RequestBody)> = Vec::new();
         let mut abandon: BTreeSet<KeyId> = BTreeSet::new();
         for (&node, report) in &self.ec.reports {
             for (&key, &age) in &report.tentative {
                 if served.contains(&key) {
                     settle.push((node, key, RequestBody::DkgCommitServed { key }));
-                } else if age >= grace && self.ec.reports.len() == everyone {
+                } else if age >= grace && self.dealers_reported(&key) {
                     abandon.insert(key);
                 }
             }
@@ -884,7 +891,48 @@ impl Coordinator {
         self.deliver_kept(&served, now);
     }
 
-    /// Gives the creation of `key` up on every node (see [`Coordinator::settle_pending`]).
+    /// Whether every node that may have been a dealer of the creation of `key` has reported, so that its
+    /// tentative shares may be given up: every node, except those that every dealer reporting a kept delivery of
+    /// `key` lists as an absent party (a party that did not deal). Such a party holds no tentative share, so no
+    /// commit of its creator can have reached it, and it is delivered its share only once a dealer serves the key
+    /// (which that dealer then reports). A node that dealt and is down is waited for: it may have committed the
+    /// key before it went down (its creator then reported the key created), and nobody else can tell.
+    fn dealers_reported(&self, key: &KeyId) -> bool {
+        let unreported: Vec<NodeIndex> = (0..self.nodes.len())
+            .filter(|n| !self.ec.reports.contains_key(n))
+            .collect();
+        if unreported.is_empty() {
+            return true;
+        }
+        // What the dealers themselves say they keep for the absent parties of this creation.
+        let entries: Vec<&KeptDelivery> = self
+            .ec
+            .reports
+            .iter()
+            .flat_map(|(&node, r)| r.kept.iter().map(move |k| (node, k)))
+            .filter(|(node, k)| {
+                k.key == *key
+                    && k.setup.parties.get(usize::from(k.setup.me.get()) - 1).copied()
+                        == self.party_node(*node)
+            })
+            .map(|(_, k)| k)
+            .collect();
+        !entries.is_empty()
+            && unreported.iter().all(|&node| {
+                let Some(identity) = self.party_node(node) else {
+                    return false;
+                };
+                entries.iter().all(|k| {
+                    k.absent
+                        .iter()
+                        .any(|party| k.setup.parties.get(usize::from(party.get()) - 1) == Some(&identity))
+                })
+            })
+    }
+
+    /// Gives the creation of `key` up on every node (see [`Coordinator::settle_pending`]); nodes that have not
+    /// reported (absent parties of the creation, [`Coordinator::dealers_reported`]) are told too when they can
+    /// be, but not waited for.
     fn abandon_creation(&mut self, key: KeyId, now: Instant) {
         if self.ec.abandoning.contains_key(&key) {
             return;
@@ -892,11 +940,19 @@ impl Coordinator {
         for r in self.ec.reports.values_mut() {
             r.tentative.remove(&key);
         }
-        tracing::warn!(%key, "abandoned key creation: every node records it, then it is rolled back");
+        let optional: BTreeSet<NodeIndex> = (0..self.nodes.len())
+            .filter(|n| !self.ec.reports.contains_key(n))
+            .collect();
+        tracing::warn!(
+            %key,
+            unreported = optional.len(),
+            "abandoned key creation: every node that dealt records it, then it is rolled back"
+        );
         self.ec.abandoning.insert(
             key,
             Abandoning {
                 waiting: (0..self.nodes.len()).collect(),
+                optional,
                 ..Abandoning::default()
             },
         );
@@ -933,6 +989,8 @@ impl Coordinator {
                 code: crate::transport::wire::ErrorCode::KeyExists,
                 ..
             }) => a.served = true,
+            // An absent party of the creation: it holds nothing of the key to record or refuse.
+            _ if a.optional.contains(&node) => {}
             _ => a.failed = true,
         }
         if !a.waiting.is_empty() {

@@ -73,6 +73,10 @@ pub const MIN_CONNECT_GRACE: Duration = Duration::from_millis(100);
 pub struct CoordinatorConfig {
     /// How long to wait for one node's answer before asking another.
     pub request_timeout: Duration,
+    /// Longest TCP connect plus TLS handshake of one connection attempt: an attempt not done by then (a hung
+    /// node whose kernel still takes the TCP connection, a host that drops packets) is given up and tried again
+    /// after the back-off. Requests never wait for an attempt under way when enough other nodes serve them.
+    pub handshake_timeout: Duration,
     /// Longest time one signature may take, whatever its retries, pool waits and protocol switches: then it
     /// fails with what its attempts met, so a caller (a PKCS#11 consumer, a zone signer) never waits without
     /// bound.
@@ -85,7 +89,8 @@ pub struct CoordinatorConfig {
     /// Longest delay between two connection attempts to a down node.
     pub max_reconnect_backoff: Duration,
     /// A share a node stored at the end of a DKG but never saw committed is rolled back (deleted) once it is this
-    /// old and no node serves its key (every node must have reported): the coordinator that ran the creation
+    /// old and no node serves its key (every node that may have dealt must have reported; a node that was down
+    /// during the creation need not, one that dealt is waited for): the coordinator that ran the creation
     /// abandoned it. Long enough for a creation in progress elsewhere to commit.
     pub dkg_rollback_after: Duration,
     /// Ask first for shares without proofs of correctness (cheaper for the nodes) and fall back to proven shares,
@@ -116,6 +121,7 @@ impl Default for CoordinatorConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(3),
             sign_timeout: Duration::from_secs(60),
             max_backoff: Duration::from_secs(5),
             min_reconnect_backoff: Duration::from_millis(100),
