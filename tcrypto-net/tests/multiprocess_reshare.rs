@@ -682,3 +682,103 @@ fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pendi
     one_sharing(&c, 4, key, 1, &[0, 1, 2]);
     signs(&c, key, &public, b"after operator B's reshare");
 }
+
+/// Restarts node `i` with the misbehaviour `mode` (`TCRYPTO_NODE_MISBEHAVE`; empty: honest).
+fn restart_as(nodes: &mut [NodeProc], i: usize, mode: &str) {
+    nodes[i].kill();
+    nodes[i].misbehave = Some(mode.to_string());
+    nodes[i].start();
+}
+
+/// `tcrypto-ctl --json reshare KEY --nodes NODES --threshold K`.
+fn ctl_reshare_json(config: &Path, key: &str, nodes: &str, k: &str) -> std::process::Output {
+    ctl(
+        config,
+        &["--json", "reshare", key, "--nodes", nodes, "--threshold", k],
+    )
+}
+
+/// Every other kind of Byzantine old holder, over real daemons and `tcrypto-ctl` (the reshare-subshare kind has
+/// its own test above): node3 of a dealt 2-of-4 key is restarted as a dealer of a wrong commitment, an
+/// equivocator (one dealing kept for itself, another broadcast), a silent dealer and a dealer of sub-shares that
+/// do not decode, in turn. Each time `tcrypto-ctl reshare` to the four nodes (node3 deals and receives) names
+/// node3 alone (its JSON `culprits` and its warning), completes at the next epoch, and the new sharing signs under
+/// the public key exported before any reshare (`openssl`). Then three of the four old holders misbehave at once
+/// (wrong commitment, silent, garbled): one honest dealer is fewer than `k` = 2, the run fails naming the three,
+/// no node keeps a pending share, and the old sharing still signs.
+fn byzantine_old_holders_of_every_kind(algorithm: Algorithm, seed: u64) {
+    let (dir, id, mut nodes, c, key) = imported("reshare-byzantine-kinds", 4, (2, ""), algorithm, 2, seed);
+    drop(c);
+    let config = write_coordinator_config(&dir, &id, &nodes, 10_000);
+    let pem = dir.join("public-before.pem");
+    let name = key.to_string();
+    ok(ctl(&config, &["export", &name, "--out", pem.to_str().unwrap()]));
+    let all = "node1,node2,node3,node4";
+    let modes = [
+        "reshare-commitment",
+        "reshare-equivocate",
+        "reshare-silent",
+        "reshare-garbled",
+    ];
+    for (epoch, mode) in (1u64..).zip(modes) {
+        restart_as(&mut nodes, 2, mode);
+        let out = ctl_reshare_json(&config, &name, all, "2");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let report: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+        eprintln!("{algorithm:?} {mode}: {report}");
+        assert_eq!(report["epoch"], epoch, "{mode}: {report}");
+        assert_eq!(
+            report["culprits"],
+            serde_json::json!(["node3"]),
+            "{mode}: {report}"
+        );
+        assert!(
+            stderr.contains("node node3 misbehaved"),
+            "{mode}: no warning naming node3: {stderr}"
+        );
+        let message = dir.join(format!("after-{mode}.txt"));
+        std::fs::write(
+            &message,
+            format!("signed after a reshare with a {mode} old holder"),
+        )
+        .unwrap();
+        ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+    }
+
+    // Three Byzantine old holders of four, k = 2: the honest one is not enough.
+    restart_as(&mut nodes, 1, "reshare-commitment");
+    restart_as(&mut nodes, 2, "reshare-silent");
+    restart_as(&mut nodes, 3, "reshare-garbled");
+    let out = ctl_reshare_json(&config, &name, all, "2");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{algorithm:?} three Byzantine: {stderr}");
+    assert!(!out.status.success(), "the reshare completed: {stderr}");
+    assert!(
+        stderr.contains("rolled back") && stderr.contains(r#"["node2", "node3", "node4"]"#),
+        "the failure does not name the three: {stderr}"
+    );
+    let c = coordinator(&id, &nodes);
+    let served = served_by_running(&c, &nodes, key);
+    let expected: BTreeMap<usize, Option<(u64, u16)>> =
+        (0..4).map(|i| (i, Some((4, i as u16 + 1)))).collect();
+    assert_eq!(served, expected, "the old sharing does not serve on");
+    drop(c);
+    let message = dir.join("after-the-failed-reshare.txt");
+    std::fs::write(&message, b"signed by the old sharing after the failed reshare").unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+}
+
+#[test]
+fn rsa_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::Rsa, 147);
+}
+
+#[test]
+fn p256_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::EcdsaP256, 148);
+}
+
+#[test]
+fn ed25519_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::Ed25519, 149);
+}

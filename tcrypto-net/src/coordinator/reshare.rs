@@ -88,6 +88,30 @@ pub enum ReshareError {
         /// The reshare in progress there: the key, its epoch, its coordinator, when the claim expires.
         claim: ReshareClaim,
     },
+    /// The new holders aborted the run naming old holders (too few honest ones dealt: fewer than `k` qualified
+    /// dealers) or new holders: the run was rolled back and the old sharing serves on. The named nodes are
+    /// excluded in the coordinator that ran it ([`crate::coordinator::Coordinator::exclude`]).
+    #[error("reshare of key {key} rolled back: the new holders named {culprits:?}: {detail}")]
+    Misbehaved {
+        /// The key.
+        key: KeyId,
+        /// The nodes named, by name.
+        culprits: Vec<String>,
+        /// What the new holders reported.
+        detail: String,
+    },
+    /// A planned new holder is excluded in this coordinator (named a culprit: a bad signature share, a bad
+    /// dealing in an earlier reshare, ...): nothing was started. Readmit it
+    /// ([`crate::coordinator::Coordinator::readmit`]), or admit it for this run explicitly
+    /// ([`Resharing::admitting`], [`crate::client::Cluster::reshare_admitting`]). Exclusions live in the
+    /// coordinator's memory: a fresh coordinator (each `tcrypto-ctl` run) starts with none.
+    #[error("node {node} is excluded ({reason}); admit it explicitly to make it a new holder")]
+    Excluded {
+        /// The node, by name.
+        node: String,
+        /// Why the coordinator excluded it.
+        reason: String,
+    },
     /// Anything else (what failed, naming the nodes).
     #[error("{0}")]
     Failed(String),
@@ -148,6 +172,13 @@ pub struct Resharing {
     outcome: Option<Outcome>,
     /// Nodes that refused this run because another run claims the key: they get no abort of ours.
     claimed_elsewhere: BTreeSet<NodeIndex>,
+    /// Nodes the coordinator excluded, and why: not planned as new holders (nor as dealers while enough others
+    /// deal) unless admitted.
+    excluded: BTreeMap<NodeIndex, String>,
+    /// Excluded nodes the operator admits as new holders of this run.
+    admitted: BTreeSet<NodeIndex>,
+    /// Nodes the new holders named during the run (in a finished run's outcome or an abort).
+    named: BTreeSet<NodeIndex>,
 }
 
 #[derive(Debug)]
@@ -204,7 +235,31 @@ impl Resharing {
             run: None,
             outcome: None,
             claimed_elsewhere: BTreeSet::new(),
+            excluded: BTreeMap::new(),
+            admitted: BTreeSet::new(),
+            named: BTreeSet::new(),
         }
+    }
+
+    /// The nodes the coordinator excluded (node, reason; see [`crate::coordinator::NodeHealth::excluded`]): the run
+    /// refuses to make one a new holder ([`ReshareError::Excluded`]) unless it is [admitted](Self::admitting), and
+    /// leaves them out of the dealers while at least `k` other old holders are reachable.
+    pub fn excluding(mut self, excluded: impl IntoIterator<Item = (NodeIndex, String)>) -> Self {
+        self.excluded = excluded.into_iter().collect();
+        self
+    }
+
+    /// Excluded nodes the operator makes new holders all the same (an explicit override: the node was
+    /// repaired, or the exclusion was a mistake). An admitted node also deals.
+    pub fn admitting(mut self, nodes: impl IntoIterator<Item = NodeIndex>) -> Self {
+        self.admitted = nodes.into_iter().collect();
+        self
+    }
+
+    /// The nodes the new holders named in this run (excluded dealers, false accusers), whether the run finished
+    /// or was rolled back: the driver excludes them in the coordinator ([`exclude_culprits`]).
+    pub fn named(&self) -> Vec<NodeIndex> {
+        self.named.iter().copied().collect()
     }
 
     /// The first step: the status of the key on every node.
@@ -233,6 +288,15 @@ impl Resharing {
     /// Feeds the answers to the last [`Want::Ask`], in order (an error string for a node that failed or is down).
     pub fn answers(&mut self, answers: Vec<Result<ResponseBody, String>>, rng: &mut impl CryptoRng) -> Want {
         let asked = std::mem::take(&mut self.asked);
+        let mut aborted_naming = BTreeSet::new();
+        if let (Phase::Round(_), Some(plan)) = (&self.phase, &self.run) {
+            for a in &answers {
+                if let Ok(ResponseBody::Aborted { culprits, .. }) = a {
+                    aborted_naming.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
+                }
+            }
+        }
+        self.named.extend(aborted_naming.iter().copied());
         let answers: Vec<(NodeIndex, Result<ResponseBody, String>)> = asked
             .iter()
             .map(|(n, _)| *n)
@@ -288,7 +352,7 @@ impl Resharing {
                 };
                 self.ask_status()
             }
-            Phase::Round(r) => self.on_round(r, answers),
+            Phase::Round(r) => self.on_round(r, answers, aborted_naming),
             Phase::Committing { next, committed } => {
                 let ok = answers.first().is_some_and(|(_, a)| a.is_ok());
                 if ok && committed == 0 {
@@ -386,7 +450,7 @@ impl Resharing {
                 self.phase = Phase::Round(1);
                 self.ask(requests)
             }
-            Err(e) => Want::Done(Err(e.into())),
+            Err(e) => Want::Done(Err(e)),
         }
     }
 
@@ -400,32 +464,48 @@ impl Resharing {
         new_nodes: Vec<NodeIndex>,
         threshold: u16,
         rng: &mut impl CryptoRng,
-    ) -> Result<RunPlan, String> {
+    ) -> Result<RunPlan, ReshareError> {
         let unique: BTreeSet<NodeIndex> = new_nodes.iter().copied().collect();
         if unique.len() != new_nodes.len() || new_nodes.is_empty() {
             return Err("the new holders must be distinct and at least one".into());
         }
         if let Some(n) = new_nodes.iter().find(|n| **n >= self.nodes.len()) {
-            return Err(format!("no node {n}"));
+            return Err(format!("no node {n}").into());
         }
         if threshold == 0 || usize::from(threshold) > new_nodes.len() {
-            return Err(format!("threshold {threshold} outside 1..={}", new_nodes.len()));
+            return Err(format!("threshold {threshold} outside 1..={}", new_nodes.len()).into());
         }
         if let Some(n) = new_nodes.iter().find(|n| !states.contains_key(n)) {
-            return Err(format!("new holder {} is not reachable", self.name(*n)));
+            return Err(format!("new holder {} is not reachable", self.name(*n)).into());
         }
-        // Every reachable old holder deals (robust to faulty dealers beyond k).
-        let dealers: Vec<(SignerId, NodeIndex)> = holders
+        let barred = |n: &NodeIndex| self.excluded.contains_key(n) && !self.admitted.contains(n);
+        if let Some(n) = new_nodes.iter().find(|n| barred(n)) {
+            return Err(ReshareError::Excluded {
+                node: self.name(*n),
+                reason: self.excluded.get(n).cloned().unwrap_or_default(),
+            });
+        }
+        // Every reachable old holder deals (robust to faulty dealers beyond k); excluded ones only when the others
+        // are too few.
+        let reachable: Vec<(SignerId, NodeIndex)> = holders
             .iter()
             .filter(|(_, n)| states.contains_key(n))
             .map(|(s, n)| (*s, *n))
             .collect();
+        let trusted: Vec<(SignerId, NodeIndex)> =
+            reachable.iter().copied().filter(|(_, n)| !barred(n)).collect();
+        let dealers = if trusted.len() >= usize::from(info.threshold) {
+            trusted
+        } else {
+            reachable
+        };
         if dealers.len() < usize::from(info.threshold) {
             return Err(format!(
                 "only {} old holders reachable, {} needed to deal",
                 dealers.len(),
                 info.threshold
-            ));
+            )
+            .into());
         }
         let mut participants: Vec<NodeIndex> = dealers.iter().map(|(_, n)| *n).collect();
         for n in &new_nodes {
@@ -509,7 +589,12 @@ impl Resharing {
         self.ask(requests)
     }
 
-    fn on_round(&mut self, round: u8, answers: Vec<(NodeIndex, Result<ResponseBody, String>)>) -> Want {
+    fn on_round(
+        &mut self,
+        round: u8,
+        answers: Vec<(NodeIndex, Result<ResponseBody, String>)>,
+        aborted_naming: BTreeSet<NodeIndex>,
+    ) -> Want {
         let Some(plan) = &mut self.run else {
             return Want::Done(Err("no run".into()));
         };
@@ -561,9 +646,23 @@ impl Resharing {
             }
         }
         if !failures.is_empty() {
+            if !aborted_naming.is_empty() {
+                let culprits = aborted_naming.iter().map(|n| self.name(*n)).collect();
+                // Every new holder reports much the same: the first report, and how many more there were.
+                let mut detail = failures[0].clone();
+                if failures.len() > 1 {
+                    detail.push_str(&format!(" (and {} more reports)", failures.len() - 1));
+                }
+                return self.abort(ReshareError::Misbehaved {
+                    key: self.key,
+                    culprits,
+                    detail,
+                });
+            }
             return self.abort(failures.join("; "));
         }
         if round == 5 {
+            self.named.extend(named.iter().copied());
             for node in named {
                 let name = self.name(node);
                 tracing::warn!(key = %self.key, node = %name, "reshare completed without a node the new holders named");
@@ -713,6 +812,21 @@ impl Resharing {
             .collect();
         self.phase = Phase::Retiring;
         self.ask(requests)
+    }
+}
+
+/// Excludes the nodes a reshare of `key` named ([`Resharing::named`]) in the coordinator, as signature culprits
+/// are: they serve no signature and are planned as no new holder until readmitted
+/// ([`crate::coordinator::Coordinator::readmit`]); each is reported once as an [`super::Event::Culprit`].
+pub fn exclude_culprits(c: &mut super::Coordinator, key: KeyId, named: &[NodeIndex]) {
+    for &node in named {
+        let name = c.node_name(node);
+        tracing::error!(node = %name, %key, "named in a reshare; excluded");
+        c.exclude(
+            node,
+            format!("named by the new holders in a reshare of key {key}"),
+        );
+        c.events.push_back(super::Event::Culprit { node, name, key });
     }
 }
 
