@@ -782,3 +782,68 @@ fn p256_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_resh
 fn ed25519_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
     byzantine_old_holders_of_every_kind(Algorithm::Ed25519, 149);
 }
+
+/// A node a reshare named is excluded in the coordinator as a signature culprit is (health, the
+/// `tcrypto_coordinator_node_excluded` metric, a culprit notice); the coordinator then refuses to make it a new
+/// holder (`ReshareError::Excluded` naming it, nothing started), leaves it out of the dealers while `k` others
+/// deal (a reshare without it names nobody although it still holds a share and would stay silent), and makes it a
+/// new holder only when the operator admits it explicitly (`reshare_admitting`).
+#[test]
+fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_admitted() {
+    use tcrypto_net::client::ClusterError;
+    use tcrypto_net::coordinator::reshare::ReshareError;
+    let algorithm = Algorithm::Ed25519;
+    let (_dir, _id, nodes, c, key) = imported("reshare-exclude", 4, (2, "reshare-silent"), algorithm, 2, 150);
+    let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
+    let out = c.reshare(key, &[0, 1, 2, 3], 2).unwrap();
+    assert_eq!(out.culprits, vec!["node3".to_string()]);
+
+    let health = c.health();
+    assert!(
+        health[2]
+            .excluded
+            .as_deref()
+            .is_some_and(|w| w.contains("reshare")),
+        "{health:?}"
+    );
+    assert!(
+        health
+            .iter()
+            .enumerate()
+            .all(|(i, h)| i == 2 || h.excluded.is_none())
+    );
+    let metrics = tcrypto_net::metrics::coordinator_metrics(&c);
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node3\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        c.culprits()
+            .iter()
+            .any(|(n, name, k)| *n == 2 && name == "node3" && *k == key)
+    );
+
+    match c.reshare(key, &[0, 1, 2, 3], 2) {
+        Err(ClusterError::Reshare(ReshareError::Excluded { node, reason })) => {
+            assert_eq!(node, "node3");
+            assert!(reason.contains("reshare"), "{reason}");
+        }
+        other => panic!("an excluded node planned as a new holder: {other:?}"),
+    }
+    assert_eq!(
+        served_by_running(&c, &nodes, key),
+        (0..4).map(|i| (i, Some((1, i as u16 + 1)))).collect(),
+        "the refused reshare changed something"
+    );
+
+    // node3 still holds a share of epoch 1 but does not deal: nobody is named.
+    let out = c.reshare(key, &[0, 1, 3], 2).unwrap();
+    assert_eq!((out.epoch, out.culprits.clone()), (2, Vec::new()), "{out:?}");
+    assert_eq!(served_by_running(&c, &nodes, key)[&2], None);
+
+    let out = c.reshare_admitting(key, &[0, 1, 2, 3], 2, &[2]).unwrap();
+    assert_eq!(out.epoch, 3);
+    one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
+    let public = common::sign_verified(&c, key, algorithm, b"after node3 was admitted again");
+    assert_eq!(public.to_spki_der().unwrap(), spki);
+}
