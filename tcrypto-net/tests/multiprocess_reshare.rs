@@ -555,6 +555,7 @@ fn byzantine_old_holder_is_named_and_left_out(algorithm: Algorithm, seed: u64) {
     let out = c.reshare(key, &[0, 1, 2], 2).unwrap();
     assert_eq!(out.epoch, 1);
     assert_eq!(out.culprits, vec!["node4".to_string()], "{out:?}");
+    assert_eq!(out.disqualified, vec!["node4".to_string()], "{out:?}");
     assert!(out.not_retired.is_empty(), "{:?}", out.not_retired);
     one_sharing(&c, 4, key, 1, &[0, 1, 2]);
     let message = b"signed by the sharing the honest old holders made";
@@ -732,6 +733,11 @@ fn byzantine_old_holders_of_every_kind(algorithm: Algorithm, seed: u64) {
             serde_json::json!(["node3"]),
             "{mode}: {report}"
         );
+        assert_eq!(
+            report["disqualified"],
+            serde_json::json!(["node3"]),
+            "{mode}: {report}"
+        );
         assert!(
             stderr.contains("node node3 misbehaved"),
             "{mode}: no warning naming node3: {stderr}"
@@ -797,6 +803,7 @@ fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_ad
     let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
     let out = c.reshare(key, &[0, 1, 2, 3], 2).unwrap();
     assert_eq!(out.culprits, vec!["node3".to_string()]);
+    assert_eq!(out.disqualified, vec!["node3".to_string()]);
 
     let health = c.health();
     assert!(
@@ -839,6 +846,7 @@ fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_ad
     // node3 still holds a share of epoch 1 but does not deal: nobody is named.
     let out = c.reshare(key, &[0, 1, 3], 2).unwrap();
     assert_eq!((out.epoch, out.culprits.clone()), (2, Vec::new()), "{out:?}");
+    assert!(out.disqualified.is_empty(), "{out:?}");
     assert_eq!(served_by_running(&c, &nodes, key)[&2], None);
 
     let out = c.reshare_admitting(key, &[0, 1, 2, 3], 2, &[2]).unwrap();

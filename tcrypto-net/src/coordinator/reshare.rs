@@ -145,6 +145,8 @@ pub struct Outcome {
     /// Nodes the run named and completed without (an old holder whose sub-shares failed their commitments, a
     /// new holder whose complaint was false), by name, as the new holders reported them.
     pub culprits: Vec<String>,
+    /// The old holders whose dealings the new sharing was made without (excluded by the new holders), by name.
+    pub disqualified: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -195,6 +197,8 @@ struct RunPlan {
     new_info: Option<KeyInfo>,
     /// Nodes the new holders named in round 5.
     culprits: Vec<String>,
+    /// Dealers the new holders left out of the new sharing.
+    disqualified: Vec<String>,
 }
 
 /// The message the test signature of a commit signs.
@@ -383,6 +387,7 @@ impl Resharing {
             settled: Vec::new(),
             not_retired: Vec::new(),
             culprits: Vec::new(),
+            disqualified: Vec::new(),
         }
     }
 
@@ -562,6 +567,7 @@ impl Resharing {
             setup,
             new_info: None,
             culprits: Vec::new(),
+            disqualified: Vec::new(),
         })
     }
 
@@ -604,6 +610,7 @@ impl Resharing {
         let mut returned: BTreeMap<SignerId, Vec<Envelope>> = BTreeMap::new();
         let mut created: BTreeMap<SignerId, KeyInfo> = BTreeMap::new();
         let mut named: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut left_out: BTreeSet<NodeIndex> = BTreeSet::new();
         for (node, a) in answers {
             let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
             let Some(&party) = node_party.get(&node) else {
@@ -633,10 +640,18 @@ impl Resharing {
                 {
                     created.insert(party, info);
                 }
-                Ok(ResponseBody::KeyResolved { info, culprits, .. })
-                    if round == 5 && plan.receiver_parties.contains(&party) =>
-                {
+                Ok(ResponseBody::KeyResolved {
+                    info,
+                    culprits,
+                    disqualified,
+                }) if round == 5 && plan.receiver_parties.contains(&party) => {
                     named.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
+                    left_out.extend(
+                        disqualified
+                            .iter()
+                            .filter(|p| plan.dealer_parties.contains(p))
+                            .filter_map(|p| plan.party_nodes.get(p)),
+                    );
                     created.insert(party, info);
                 }
                 Ok(ResponseBody::Done) | Ok(ResponseBody::Envelopes(_))
@@ -663,6 +678,10 @@ impl Resharing {
         }
         if round == 5 {
             self.named.extend(named.iter().copied());
+            let left_out: Vec<String> = left_out.iter().map(|n| self.name(*n)).collect();
+            if let Some(plan) = &mut self.run {
+                plan.disqualified = left_out;
+            }
             for node in named {
                 let name = self.name(node);
                 tracing::warn!(key = %self.key, node = %name, "reshare completed without a node the new holders named");
@@ -803,6 +822,7 @@ impl Resharing {
             settled: Vec::new(),
             not_retired: Vec::new(),
             culprits: plan.culprits.clone(),
+            disqualified: plan.disqualified.clone(),
         };
         self.outcome = Some(outcome);
         let requests = plan

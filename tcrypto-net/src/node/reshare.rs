@@ -606,9 +606,10 @@ enum AnyRun {
 pub(crate) enum Step {
     /// Envelopes to relay; the run goes on.
     Continue(Box<Run>, Vec<Vec<u8>>),
-    /// A new holder's new share, to be stored pending (key, epoch, bundle), and the routing parties the run
-    /// named as culprits (dealers excluded from the new sharing, false accusers).
-    Pending(KeyId, u64, ShareBundle, Vec<SignerId>),
+    /// A new holder's new share, to be stored pending (key, epoch, bundle), the routing parties the run
+    /// named as culprits (dealers excluded from the new sharing, false accusers), and the routing parties of the
+    /// dealers left out of the new sharing (not in `Q`).
+    Pending(KeyId, u64, ShareBundle, Vec<SignerId>, Vec<SignerId>),
     /// A dealer-only node is done.
     Done,
 }
@@ -805,14 +806,22 @@ impl Run {
                 }
                 Ok(Step::Continue(Box::new(self), envs))
             }
-            Advanced::Share(mut bundle, culprits) => {
+            Advanced::Share(mut bundle, culprits, qualified) => {
                 bundle.info.key = self.setup.key;
-                let ids = Ids {
-                    dealers: &self.dealers,
-                    receivers: &self.receivers,
-                };
                 let parties = ids.parties(&culprits);
-                Ok(Step::Pending(self.setup.key, self.setup.epoch, bundle, parties))
+                let disqualified = self
+                    .dealers
+                    .iter()
+                    .filter(|(_, old)| !qualified.contains(old))
+                    .map(|(p, _)| *p)
+                    .collect();
+                Ok(Step::Pending(
+                    self.setup.key,
+                    self.setup.epoch,
+                    bundle,
+                    parties,
+                    disqualified,
+                ))
             }
         }
     }
@@ -857,9 +866,12 @@ impl Ids<'_> {
 
 enum Advanced {
     Out(Out),
-    /// The new share and the parties the run named.
-    Share(ShareBundle, Vec<Party>),
+    /// The new share, the parties the run named and `Q` (the old ids of the qualified dealers).
+    Share(ShareBundle, Vec<Party>, BTreeSet<SignerId>),
 }
+
+/// A new holder's end of a run: the new share, the parties named, `Q` (old ids).
+type Confirmed = (ShareBundle, Vec<Party>, BTreeSet<SignerId>);
 
 /// One algorithm's reshare steps over encoded messages.
 trait Scheme {
@@ -890,11 +902,11 @@ trait Scheme {
         verdicts: &BTreeMap<SignerId, Vec<u8>>,
         answers: &BTreeMap<SignerId, Vec<u8>>,
     ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error>;
-    /// The new share and the parties the run named (excluded dealers, false accusers).
+    /// The new share, the parties the run named (excluded dealers, false accusers) and the qualified dealers.
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error>;
+    ) -> Result<Confirmed, ec_reshare::Error>;
 }
 
 /// A test-only misbehaving node rewrites (or, `None`, withholds) its own reshare message before it is sealed or
@@ -1060,8 +1072,9 @@ impl<S: Scheme> Roles<S> {
             5 => {
                 if let Some(judged) = self.judged.take() {
                     let confirmations = Ids::by(ids.receivers, &inbox.broadcasts);
-                    let (bundle, culprits) = S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
-                    return Ok(Advanced::Share(bundle, culprits));
+                    let (bundle, culprits, qualified) =
+                        S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
+                    return Ok(Advanced::Share(bundle, culprits, qualified));
                 }
             }
             _ => {
@@ -1238,13 +1251,13 @@ impl<C: EcBundle> Scheme for EcScheme<C> {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
+    ) -> Result<Confirmed, ec_reshare::Error> {
         let confirmations = decode_all(confirmations, Party::New)?;
         let done = judged.confirm(&confirmations)?;
         let culprits = done.culprits.iter().map(|c| c.party).collect();
         let bundle = C::bundle(done.share)
             .map_err(|_| ec_reshare::Error::InvalidResult("the new share does not make a bundle"))?;
-        Ok((bundle, culprits))
+        Ok((bundle, culprits, done.qualified))
     }
 }
 
@@ -1324,7 +1337,7 @@ impl Scheme for RsaScheme {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
+    ) -> Result<Confirmed, ec_reshare::Error> {
         let confirmations = rsa_decode(confirmations, Party::New, rsa_reshare::Confirmation::decode)?;
         let done = judged.confirm(&confirmations)?;
         let culprits = done.culprits.iter().map(|c| c.party).collect();
@@ -1340,7 +1353,7 @@ impl Scheme for RsaScheme {
             },
             share: done.share.encode(),
         };
-        Ok((bundle, culprits))
+        Ok((bundle, culprits, done.qualified))
     }
 }
 
