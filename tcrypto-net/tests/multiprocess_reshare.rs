@@ -6,14 +6,16 @@
 //! the key's original public key (checked by `ed25519-dalek`).
 //!
 //! Operators' runs of `tcrypto-ctl reshare` for RSA, P-256 and Ed25519 keys (a dead node replaced by a new one, `k`
-//! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); a Byzantine old holder dealing
-//! bad sub-shares (named, left out, the reshare completes from the honest ones); and two coordinators resharing one
-//! key at once (the second is refused, naming the pending epoch and its coordinator).
+//! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); Byzantine old holders of every
+//! kind (wrong sub-shares, wrong commitments, equivocation, silence, sub-shares that do not decode: named, left
+//! out, the reshare completes from the honest ones; with fewer than `k` honest ones it fails naming them and the
+//! old sharing serves on); a named dealer excluded by the coordinator; and two coordinators resharing one key (the
+//! second is refused, naming the pending epoch and its coordinator; both started at once leave one sharing).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -578,18 +580,18 @@ fn ed25519_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_
     byzantine_old_holder_is_named_and_left_out(Algorithm::Ed25519, 146);
 }
 
-/// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
-/// `tcrypto-ctl reshare` dies after the new holders stored their pending shares (its run is in progress as far as
-/// the nodes know); operator B's `tcrypto-ctl reshare` is refused, naming the pending epoch and A's coordinator,
-/// and leaves A's pending shares alone. A's `tcrypto-ctl settle` rolls its run back at once (its own claim); then
-/// B's reshare runs, and the key signs under its original public key.
-#[test]
-fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pending() {
-    let dir = common::scratch("reshare-two-coordinators");
+/// Four started nodes pinning two operators' coordinator identities `a` and `b` (node4 with the misbehaviour
+/// `node4`, when given), and each operator's `tcrypto-ctl` configuration.
+fn two_operators(
+    tag: &str,
+    node4: Option<&str>,
+) -> (TlsIdentity, TlsIdentity, Vec<NodeProc>, PathBuf, PathBuf) {
+    let dir = common::scratch(tag);
     let a = TlsIdentity::generate("coordinator").unwrap();
     let b = TlsIdentity::generate("coordinator").unwrap();
     let mut nodes: Vec<NodeProc> = (0..4).map(|i| common::node_proc(&dir, i, &a)).collect();
     pin_peers(&nodes);
+    nodes[3].misbehave = node4.map(str::to_string);
     for n in &mut nodes {
         let text = std::fs::read_to_string(&n.config).unwrap();
         let pin = format!(
@@ -605,6 +607,17 @@ fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pendi
     std::fs::create_dir_all(&dir_b).unwrap();
     let config_a = write_coordinator_config(&dir_a, &a, &nodes, 10_000);
     let config_b = write_coordinator_config(&dir_b, &b, &nodes, 10_000);
+    (a, b, nodes, config_a, config_b)
+}
+
+/// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
+/// `tcrypto-ctl reshare` dies after the new holders stored their pending shares (its run is in progress as far as
+/// the nodes know); operator B's `tcrypto-ctl reshare` is refused, naming the pending epoch and A's coordinator,
+/// and leaves A's pending shares alone. A's `tcrypto-ctl settle` rolls its run back at once (its own claim); then
+/// B's reshare runs, and the key signs under its original public key.
+#[test]
+fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pending() {
+    let (a, b, nodes, config_a, config_b) = two_operators("reshare-two-coordinators", None);
     let c = coordinator(&a, &nodes);
     let key = c.create_key(Algorithm::Ed25519, 2).unwrap();
     let public = verifying_key(&c, &key);
@@ -854,4 +867,88 @@ fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_ad
     one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
     let public = common::sign_verified(&c, key, algorithm, b"after node3 was admitted again");
     assert_eq!(public.to_spki_der().unwrap(), spki);
+}
+
+/// Two operators start `tcrypto-ctl reshare` of one key at the same moment, to different node sets, while node4
+/// answers late (so that both runs are in their rounds at once, whichever way their requests interleave at the
+/// nodes). Whatever the interleaving: a run that fails was refused for the other's claim (naming the epoch) and
+/// rolled back; after both operators settle, exactly one sharing serves, no node keeps a pending share, its epoch
+/// counts the runs that succeeded, and it signs under the key's original public key. Three rounds in a row.
+#[test]
+fn two_coordinators_resharing_one_key_at_once_leave_exactly_one_sharing() {
+    let (a, _b, nodes, config_a, config_b) = two_operators("reshare-at-once", Some("late:100"));
+    let c = coordinator(&a, &nodes);
+    let key = c
+        .import_key(
+            common::dealt_bundles(Algorithm::Ed25519, 2, 4, 151),
+            &mut common::rng(151),
+        )
+        .unwrap();
+    let public = verifying_key(&c, &key);
+    drop(c);
+    let name = key.to_string();
+    let spawn = |config: &Path, set: &str| {
+        Command::new(CTL)
+            .arg("--config")
+            .arg(config)
+            .args([
+                "--wait",
+                "5",
+                "reshare",
+                &name,
+                "--nodes",
+                set,
+                "--threshold",
+                "2",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut epoch = 0u64;
+    for round in 0..3 {
+        let run_a = spawn(&config_a, "node1,node2,node4");
+        let run_b = spawn(&config_b, "node2,node3,node4");
+        let mut succeeded = Vec::new();
+        for (who, run) in [("A", run_a), ("B", run_b)] {
+            let out = run.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            eprintln!("round {round}, operator {who}: {} {err}", out.status);
+            if out.status.success() {
+                succeeded.push(who);
+            } else {
+                assert!(
+                    err.contains("refused") && err.contains("epoch"),
+                    "operator {who} failed otherwise than refused for the other's claim: {err}"
+                );
+            }
+        }
+        // Each operator settles what its run left (its own claims end at once).
+        ok(ctl(&config_a, &["settle", &name]));
+        ok(ctl(&config_b, &["settle", &name]));
+        epoch += succeeded.len() as u64;
+        let c = coordinator(&a, &nodes);
+        let served = served(&c, 4, key);
+        let epochs: BTreeSet<u64> = served.iter().flatten().map(|(e, _)| *e).collect();
+        assert_eq!(
+            epochs.len(),
+            1,
+            "round {round}: not exactly one sharing: {served:?}"
+        );
+        let holders = served.iter().flatten().count();
+        assert!(holders >= 2, "round {round}: {served:?}");
+        assert!(
+            epochs.contains(&epoch) || (succeeded.is_empty() && epochs.iter().all(|e| *e <= epoch)),
+            "round {round}: epoch {epochs:?} after {succeeded:?} succeeded (expected {epoch}): {served:?}"
+        );
+        epoch = *epochs.iter().next().unwrap();
+        c.refresh_keys().unwrap();
+        signs(
+            &c,
+            key,
+            &public,
+            format!("after round {round} of two operators").as_bytes(),
+        );
+    }
 }
