@@ -717,9 +717,10 @@ fn ctl_reshare_json(config: &Path, key: &str, nodes: &str, k: &str) -> std::proc
 /// equivocator (one dealing kept for itself, another broadcast), a silent dealer and a dealer of sub-shares that
 /// do not decode, in turn. Each time `tcrypto-ctl reshare` to the four nodes (node3 deals and receives) names
 /// node3 alone (its JSON `culprits` and its warning), completes at the next epoch, and the new sharing signs under
-/// the public key exported before any reshare (`openssl`). Then three of the four old holders misbehave at once
-/// (wrong commitment, silent, garbled): one honest dealer is fewer than `k` = 2, the run fails naming the three,
-/// no node keeps a pending share, and the old sharing still signs.
+/// the public key exported before any reshare (`openssl`). Then node3, as a dealer that does not receive, signs two
+/// dealings: the coordinator relays neither, it is named and the reshare to node1, node2 and node4 completes.
+/// Then two of those three old holders misbehave at once (wrong commitment, silent): one honest dealer is fewer
+/// than `k` = 2, the run fails naming the two, no node keeps a pending share, and the old sharing still signs.
 fn byzantine_old_holders_of_every_kind(algorithm: Algorithm, seed: u64) {
     let (dir, id, mut nodes, c, key) = imported("reshare-byzantine-kinds", 4, (2, ""), algorithm, 2, seed);
     drop(c);
@@ -764,22 +765,39 @@ fn byzantine_old_holders_of_every_kind(algorithm: Algorithm, seed: u64) {
         ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
     }
 
-    // Three Byzantine old holders of four, k = 2: the honest one is not enough.
+    // An equivocator that only deals signs two dealings: the coordinator relays neither and names it; the run
+    // completes without it (node3 is left out of the new holders and retires).
+    restart_as(&mut nodes, 2, "reshare-equivocate");
+    let out = ctl_reshare_json(&config, &name, "node1,node2,node4", "2");
+    let report: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(report["epoch"], 5, "{report}");
+    assert_eq!(report["culprits"], serde_json::json!(["node3"]), "{report}");
+    assert_eq!(report["disqualified"], serde_json::json!(["node3"]), "{report}");
+    let message = dir.join("after-a-dealer-only-equivocator.txt");
+    std::fs::write(
+        &message,
+        b"signed after a reshare with a dealer that signed two dealings",
+    )
+    .unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+
+    // Two Byzantine old holders of three, k = 2: the honest one is not enough.
     restart_as(&mut nodes, 1, "reshare-commitment");
-    restart_as(&mut nodes, 2, "reshare-silent");
-    restart_as(&mut nodes, 3, "reshare-garbled");
+    restart_as(&mut nodes, 3, "reshare-silent");
     let out = ctl_reshare_json(&config, &name, all, "2");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    eprintln!("{algorithm:?} three Byzantine: {stderr}");
+    eprintln!("{algorithm:?} two Byzantine: {stderr}");
     assert!(!out.status.success(), "the reshare completed: {stderr}");
     assert!(
-        stderr.contains("rolled back") && stderr.contains(r#"["node2", "node3", "node4"]"#),
-        "the failure does not name the three: {stderr}"
+        stderr.contains("rolled back") && stderr.contains(r#"["node2", "node4"]"#),
+        "the failure does not name the two: {stderr}"
     );
     let c = coordinator(&id, &nodes);
     let served = served_by_running(&c, &nodes, key);
     let expected: BTreeMap<usize, Option<(u64, u16)>> =
-        (0..4).map(|i| (i, Some((4, i as u16 + 1)))).collect();
+        [(0, Some((5, 1))), (1, Some((5, 2))), (2, None), (3, Some((5, 3)))]
+            .into_iter()
+            .collect();
     assert_eq!(served, expected, "the old sharing does not serve on");
     drop(c);
     let message = dir.join("after-the-failed-reshare.txt");

@@ -676,6 +676,23 @@ impl Resharing {
             }
             return self.abort(failures.join("; "));
         }
+        if round == 1 {
+            // A dealer that signed two broadcasts (two dealings) equivocates, provably: relay neither, nor its
+            // sub-shares. The new holders then see it silent, exclude it, and complete from the others.
+            for (party, envs) in returned.iter_mut() {
+                let broadcasts = envs.iter().filter(|e| e.route.to.is_none()).count();
+                if broadcasts > 1
+                    && plan.dealer_parties.contains(party)
+                    && let Some(&node) = plan.party_nodes.get(party)
+                {
+                    let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
+                    tracing::error!(key = %self.key, node = %name, "reshare: the dealer signed two dealings; neither relayed");
+                    envs.clear();
+                    plan.culprits.push(name);
+                    self.named.insert(node);
+                }
+            }
+        }
         if round == 5 {
             self.named.extend(named.iter().copied());
             let left_out: Vec<String> = left_out.iter().map(|n| self.name(*n)).collect();
@@ -685,7 +702,9 @@ impl Resharing {
             for node in named {
                 let name = self.name(node);
                 tracing::warn!(key = %self.key, node = %name, "reshare completed without a node the new holders named");
-                if let Some(plan) = &mut self.run {
+                if let Some(plan) = &mut self.run
+                    && !plan.culprits.contains(&name)
+                {
                     plan.culprits.push(name);
                 }
             }

@@ -36,8 +36,9 @@
 //! - `reshare-equivocate`: the node deals twice, two honest dealings of its share with different polynomials, and
 //!   keeps one for itself (as a new holder) while broadcasting the other: the only split a node can make behind an
 //!   honest relay, which forwards one signed broadcast to everyone. The echoes in the verdicts disagree and every
-//!   new holder excludes it ([`tcrypto::reshare::Fault::Equivocation`]). A node that does not receive deals
-//!   honestly.
+//!   new holder excludes it ([`tcrypto::reshare::Fault::Equivocation`]). A node that does not receive signs two
+//!   dealings and broadcasts both: the coordinator relays neither (two signed broadcasts of one round prove the
+//!   equivocation), names it, and the new holders exclude it as silent ([`tcrypto::reshare::Fault::Silent`]).
 //! - `reshare-silent`: the node takes part in every round but never deals: no dealing, no sub-share, no answer
 //!   ([`tcrypto::reshare::Fault::Silent`]).
 //! - `reshare-garbled`: every sub-share the node deals to another new holder is cut short by one octet (it does

@@ -732,6 +732,8 @@ fn ec_params<C: Curve>(
 #[derive(Default)]
 struct Out {
     broadcast: Option<Vec<u8>>,
+    /// A second, different broadcast of the same round: only a test-only equivocating node sends one.
+    second_broadcast: Option<Vec<u8>>,
     direct: BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
 }
 
@@ -749,8 +751,8 @@ impl Run {
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Vec<u8>>, Failure> {
         let mut envs = Vec::new();
-        if let Some(b) = out.broadcast {
-            envs.push(self.roster.broadcast(own, self.setup.run, round, &b)?);
+        for b in out.broadcast.iter().chain(&out.second_broadcast) {
+            envs.push(self.roster.broadcast(own, self.setup.run, round, b)?);
         }
         for (j, bytes) in out.direct {
             let Some((party, _)) = self.receivers.iter().find(|(_, id)| **id == j) else {
@@ -990,7 +992,8 @@ impl<S: Scheme> Roles<S> {
             {
                 roles.own_dealing = Some((old_id, dealing.clone(), own));
             }
-            // A test-only equivocating node keeps the dealing above and deals another to everyone else.
+            // A test-only equivocating node keeps the dealing above and deals another to everyone else; one that
+            // does not receive signs two dealings and broadcasts both (the relay catches it).
             let (dealer, dealing, subs) = if equivocates() && roles.own_dealing.is_some() {
                 let (dealer, other, mut subs) = S::deal(params, share, rng).map_err(refused)?;
                 if let Some(j) = new_id {
@@ -998,6 +1001,10 @@ impl<S: Scheme> Roles<S> {
                 }
                 (dealer, Some(other), subs)
             } else {
+                if equivocates() {
+                    let (_, other, _) = S::deal(params, share, rng).map_err(refused)?;
+                    out.second_broadcast = Some(other);
+                }
                 (dealer, dealing, subs)
             };
             let subs = subs
