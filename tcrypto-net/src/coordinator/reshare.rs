@@ -23,6 +23,14 @@
 //! `C` is committed (roll forward), one of any other epoch is aborted (no node decided it: roll back), and once
 //! the sharing of `C` has `k'` committed holders every node still serving an older epoch is retired. So after a
 //! crash of the coordinator or a node at any step, the nodes' records alone decide which one sharing remains.
+//!
+//! **Culprits.** The new holders name the old holders they left out of the new sharing (and false accusers) in
+//! their round-5 answers ([`Outcome::culprits`], [`Outcome::disqualified`]), or, when fewer than `k` honest
+//! dealers remain, in their aborts ([`ReshareError::Misbehaved`]; the run is rolled back). A dealer that signs two
+//! dealings in round 1 is named by the coordinator itself, which relays neither. The driver excludes every named
+//! node in the coordinator ([`exclude_culprits`], as a signature culprit is); a later run of that coordinator
+//! leaves excluded nodes out of the dealers while `k` others can deal, and refuses to make one a new holder
+//! ([`ReshareError::Excluded`]) unless the caller admits it ([`Resharing::admitting`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
