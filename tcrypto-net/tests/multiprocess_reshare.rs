@@ -824,13 +824,16 @@ fn ed25519_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_r
 /// `tcrypto_coordinator_node_excluded` metric, a culprit notice); the coordinator then refuses to make it a new
 /// holder (`ReshareError::Excluded` naming it, nothing started), leaves it out of the dealers while `k` others
 /// deal (a reshare without it names nobody although it still holds a share and would stay silent), and makes it a
-/// new holder only when the operator admits it explicitly (`reshare_admitting`).
+/// new holder only when the operator admits it explicitly (`reshare_admitting`). With fewer than `k` honest
+/// dealers left the reshare fails with `ReshareError::Misbehaved` naming them (now excluded too, this coordinator
+/// no longer signs with them), and the old sharing serves on (a fresh coordinator signs with it).
 #[test]
 fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_admitted() {
     use tcrypto_net::client::ClusterError;
     use tcrypto_net::coordinator::reshare::ReshareError;
     let algorithm = Algorithm::Ed25519;
-    let (_dir, _id, nodes, c, key) = imported("reshare-exclude", 4, (2, "reshare-silent"), algorithm, 2, 150);
+    let (_dir, id, mut nodes, c, key) =
+        imported("reshare-exclude", 4, (2, "reshare-silent"), algorithm, 2, 150);
     let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
     let out = c.reshare(key, &[0, 1, 2, 3], 2).unwrap();
     assert_eq!(out.culprits, vec!["node3".to_string()]);
@@ -884,6 +887,39 @@ fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_ad
     assert_eq!(out.epoch, 3);
     one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
     let public = common::sign_verified(&c, key, algorithm, b"after node3 was admitted again");
+    assert_eq!(public.to_spki_der().unwrap(), spki);
+
+    // node2 and node4 turn Byzantine too; this coordinator (which still excludes node3) leaves node3 out of the
+    // dealers: one honest dealer of three is fewer than k = 2. The typed error names the two, the run is rolled
+    // back, both are excluded now.
+    restart_as(&mut nodes, 1, "reshare-commitment");
+    restart_as(&mut nodes, 3, "reshare-garbled");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for i in [1, 3] {
+        while c.request(i, RequestBody::Ping).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node{} does not answer",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    match c.reshare(key, &[0, 1, 3], 2) {
+        Err(ClusterError::Reshare(ReshareError::Misbehaved { key: k, culprits, .. })) => {
+            assert_eq!(k, key);
+            assert_eq!(culprits, vec!["node2".to_string(), "node4".to_string()]);
+        }
+        other => panic!("a reshare with one honest dealer of three: {other:?}"),
+    }
+    one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
+    let health = c.health();
+    assert!([1, 3].iter().all(|i| health[*i].excluded.is_some()), "{health:?}");
+    // This coordinator signs with no excluded node: the old sharing signs through a fresh one.
+    drop(c);
+    let c = coordinator(&id, &nodes);
+    c.refresh_keys().unwrap();
+    let public = common::sign_verified(&c, key, algorithm, b"the old sharing serves on");
     assert_eq!(public.to_spki_der().unwrap(), spki);
 }
 
