@@ -26,7 +26,8 @@
 //!
 //! **Culprits.** The new holders name the old holders they left out of the new sharing (and false accusers) in
 //! their round-5 answers ([`Outcome::culprits`], [`Outcome::disqualified`]), or, when fewer than `k` honest
-//! dealers remain, in their aborts ([`ReshareError::Misbehaved`]; the run is rolled back). A dealer that signs two
+//! dealers remain, in their aborts ([`ReshareError::Misbehaved`]; the run is rolled back). A node counts as named
+//! when more than half of the new holders name it (honest new holders agree; one lying new holder names nobody). A dealer that signs two
 //! dealings in round 1 is named by the coordinator itself, which relays neither. The driver excludes every named
 //! node in the coordinator ([`exclude_culprits`], as a signature culprit is); a later run of that coordinator
 //! leaves excluded nodes out of the dealers while `k` others can deal, and refuses to make one a new holder
@@ -151,9 +152,11 @@ pub struct Outcome {
     /// Nodes that could not be told to retire their old share (down): a later settle retires them.
     pub not_retired: Vec<String>,
     /// Nodes the run named and completed without (an old holder whose sub-shares failed their commitments, a
-    /// new holder whose complaint was false), by name, as the new holders reported them.
+    /// new holder whose complaint was false), by name: those more than half of the new holders reported (and a
+    /// dealer the coordinator caught signing two dealings).
     pub culprits: Vec<String>,
-    /// The old holders whose dealings the new sharing was made without (excluded by the new holders), by name.
+    /// The old holders whose dealings the new sharing was made without (excluded by more than half of the new
+    /// holders), by name.
     pub disqualified: Vec<String>,
 }
 
@@ -207,6 +210,37 @@ struct RunPlan {
     culprits: Vec<String>,
     /// Dealers the new holders left out of the new sharing.
     disqualified: Vec<String>,
+}
+
+impl RunPlan {
+    /// Whether `node` is a new holder of the run.
+    fn receives(&self, node: NodeIndex) -> bool {
+        self.receiver_parties
+            .iter()
+            .any(|p| self.party_nodes.get(p) == Some(&node))
+    }
+
+    /// The nodes that more than half of the new holders name in `reports` (one report per new holder that
+    /// answered; routing parties). Honest new holders agree on whom they name (their views are confirmed equal
+    /// before they finish or give up), so with an honest majority of new holders every true culprit is kept,
+    /// and one Byzantine new holder naming honest nodes gets nobody excluded.
+    fn named_by_most<'a>(&self, reports: impl Iterator<Item = &'a [SignerId]>) -> BTreeSet<NodeIndex> {
+        let mut counts: BTreeMap<NodeIndex, usize> = BTreeMap::new();
+        for report in reports {
+            let nodes: BTreeSet<NodeIndex> = report
+                .iter()
+                .filter_map(|p| self.party_nodes.get(p).copied())
+                .collect();
+            for n in nodes {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(_, c)| c * 2 > self.receiver_parties.len())
+            .map(|(n, _)| n)
+            .collect()
+    }
 }
 
 /// The message the test signature of a commit signs.
@@ -302,11 +336,11 @@ impl Resharing {
         let asked = std::mem::take(&mut self.asked);
         let mut aborted_naming = BTreeSet::new();
         if let (Phase::Round(_), Some(plan)) = (&self.phase, &self.run) {
-            for a in &answers {
-                if let Ok(ResponseBody::Aborted { culprits, .. }) = a {
-                    aborted_naming.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
-                }
-            }
+            let reports = asked.iter().zip(&answers).filter_map(|((n, _), a)| match a {
+                Ok(ResponseBody::Aborted { culprits, .. }) if plan.receives(*n) => Some(culprits.as_slice()),
+                _ => None,
+            });
+            aborted_naming = plan.named_by_most(reports);
         }
         self.named.extend(aborted_naming.iter().copied());
         let answers: Vec<(NodeIndex, Result<ResponseBody, String>)> = asked
@@ -617,8 +651,8 @@ impl Resharing {
         let mut failures = Vec::new();
         let mut returned: BTreeMap<SignerId, Vec<Envelope>> = BTreeMap::new();
         let mut created: BTreeMap<SignerId, KeyInfo> = BTreeMap::new();
-        let mut named: BTreeSet<NodeIndex> = BTreeSet::new();
-        let mut left_out: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut named: Vec<Vec<SignerId>> = Vec::new();
+        let mut left_out: Vec<Vec<SignerId>> = Vec::new();
         for (node, a) in answers {
             let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
             let Some(&party) = node_party.get(&node) else {
@@ -653,12 +687,12 @@ impl Resharing {
                     culprits,
                     disqualified,
                 }) if round == 5 && plan.receiver_parties.contains(&party) => {
-                    named.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
-                    left_out.extend(
+                    named.push(culprits);
+                    left_out.push(
                         disqualified
-                            .iter()
+                            .into_iter()
                             .filter(|p| plan.dealer_parties.contains(p))
-                            .filter_map(|p| plan.party_nodes.get(p)),
+                            .collect(),
                     );
                     created.insert(party, info);
                 }
@@ -702,6 +736,8 @@ impl Resharing {
             }
         }
         if round == 5 {
+            let named = plan.named_by_most(named.iter().map(Vec::as_slice));
+            let left_out = plan.named_by_most(left_out.iter().map(Vec::as_slice));
             self.named.extend(named.iter().copied());
             let left_out: Vec<String> = left_out.iter().map(|n| self.name(*n)).collect();
             if let Some(plan) = &mut self.run {
@@ -1027,5 +1063,61 @@ impl<'a> View<'a> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u16) -> SignerId {
+        SignerId::new(n).unwrap()
+    }
+
+    /// A node counts as named only when more than half of the new holders name it: one new holder naming an
+    /// honest node gets nobody excluded; what every new holder reports is kept.
+    #[test]
+    fn a_node_is_named_only_by_a_majority_of_the_new_holders() {
+        let old = KeyInfo {
+            key: KeyId([4; 32]),
+            algorithm: Algorithm::Ed25519,
+            signer: id(1),
+            threshold: 2,
+            parties: 4,
+            public: vec![1, 2, 3],
+        };
+        let plan = RunPlan {
+            setup: ReshareSetup {
+                key: old.key,
+                epoch: 1,
+                run: SessionId([1; 32]),
+                old,
+                parties: vec![[1; 32], [2; 32], [3; 32], [4; 32]],
+                dealers: (1..=4).map(|i| (id(i), id(i))).collect(),
+                receivers: vec![id(1), id(2), id(3)],
+                threshold: 2,
+            },
+            party_nodes: (1..=4).map(|p| (id(p), usize::from(p) + 9)).collect(),
+            dealer_parties: (1..=4).map(id).collect(),
+            receiver_parties: (1..=3).map(id).collect(),
+            holders: BTreeMap::new(),
+            to_retire: Vec::new(),
+            new_info: None,
+            culprits: Vec::new(),
+            disqualified: Vec::new(),
+        };
+        assert!(plan.receives(11) && !plan.receives(13));
+        let reports = [vec![id(4)], vec![id(4), id(4)], vec![id(2), id(4)]];
+        assert_eq!(
+            plan.named_by_most(reports.iter().map(Vec::as_slice)),
+            BTreeSet::from([13])
+        );
+        let one_liar = [vec![id(1), id(2)], vec![], vec![]];
+        assert!(plan.named_by_most(one_liar.iter().map(Vec::as_slice)).is_empty());
+        let two_of_three = [vec![id(3)], vec![id(3)]];
+        assert_eq!(
+            plan.named_by_most(two_of_three.iter().map(Vec::as_slice)),
+            BTreeSet::from([12])
+        );
     }
 }
