@@ -221,7 +221,7 @@ fn encode(registry: &Registry) -> String {
 
 /// A coordinator's state in the Prometheus text format: per node `tcrypto_coordinator_node_connected`,
 /// `_node_excluded` (1 once named a culprit: a bad signature share, Shoup proof or, for an ordinary-modulus RSA key,
-/// by elimination), `_node_in_flight`, `_node_answers_total`, `_node_failures_total`, `_node_latency_seconds`, and per key
+/// by elimination; or named by the new holders of a reshare), `_node_in_flight`, `_node_answers_total`, `_node_failures_total`, `_node_latency_seconds`, and per key
 /// `tcrypto_coordinator_presignature_pool`.
 pub fn coordinator_metrics<E: crate::client::Engine>(cluster: &crate::client::Cluster<E>) -> String {
     let mut registry = Registry::with_prefix("tcrypto_coordinator");

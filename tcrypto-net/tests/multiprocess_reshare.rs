@@ -6,14 +6,16 @@
 //! the key's original public key (checked by `ed25519-dalek`).
 //!
 //! Operators' runs of `tcrypto-ctl reshare` for RSA, P-256 and Ed25519 keys (a dead node replaced by a new one, `k`
-//! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); a Byzantine old holder dealing
-//! bad sub-shares (named, left out, the reshare completes from the honest ones); and two coordinators resharing one
-//! key at once (the second is refused, naming the pending epoch and its coordinator).
+//! changed, a holder killed with SIGKILL mid-run, signatures checked by `openssl`); Byzantine old holders of every
+//! kind (wrong sub-shares, wrong commitments, equivocation, silence, sub-shares that do not decode: named, left
+//! out, the reshare completes from the honest ones; with fewer than `k` honest ones it fails naming them and the
+//! old sharing serves on); a named dealer excluded by the coordinator; and two coordinators resharing one key (the
+//! second is refused, naming the pending epoch and its coordinator; both started at once leave one sharing).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -555,6 +557,7 @@ fn byzantine_old_holder_is_named_and_left_out(algorithm: Algorithm, seed: u64) {
     let out = c.reshare(key, &[0, 1, 2], 2).unwrap();
     assert_eq!(out.epoch, 1);
     assert_eq!(out.culprits, vec!["node4".to_string()], "{out:?}");
+    assert_eq!(out.disqualified, vec!["node4".to_string()], "{out:?}");
     assert!(out.not_retired.is_empty(), "{:?}", out.not_retired);
     one_sharing(&c, 4, key, 1, &[0, 1, 2]);
     let message = b"signed by the sharing the honest old holders made";
@@ -577,18 +580,18 @@ fn ed25519_old_holder_dealing_bad_sub_shares_is_named_and_the_reshare_completes_
     byzantine_old_holder_is_named_and_left_out(Algorithm::Ed25519, 146);
 }
 
-/// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
-/// `tcrypto-ctl reshare` dies after the new holders stored their pending shares (its run is in progress as far as
-/// the nodes know); operator B's `tcrypto-ctl reshare` is refused, naming the pending epoch and A's coordinator,
-/// and leaves A's pending shares alone. A's `tcrypto-ctl settle` rolls its run back at once (its own claim); then
-/// B's reshare runs, and the key signs under its original public key.
-#[test]
-fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pending() {
-    let dir = common::scratch("reshare-two-coordinators");
+/// Four started nodes pinning two operators' coordinator identities `a` and `b` (node4 with the misbehaviour
+/// `node4`, when given), and each operator's `tcrypto-ctl` configuration.
+fn two_operators(
+    tag: &str,
+    node4: Option<&str>,
+) -> (TlsIdentity, TlsIdentity, Vec<NodeProc>, PathBuf, PathBuf) {
+    let dir = common::scratch(tag);
     let a = TlsIdentity::generate("coordinator").unwrap();
     let b = TlsIdentity::generate("coordinator").unwrap();
     let mut nodes: Vec<NodeProc> = (0..4).map(|i| common::node_proc(&dir, i, &a)).collect();
     pin_peers(&nodes);
+    nodes[3].misbehave = node4.map(str::to_string);
     for n in &mut nodes {
         let text = std::fs::read_to_string(&n.config).unwrap();
         let pin = format!(
@@ -604,6 +607,17 @@ fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pendi
     std::fs::create_dir_all(&dir_b).unwrap();
     let config_a = write_coordinator_config(&dir_a, &a, &nodes, 10_000);
     let config_b = write_coordinator_config(&dir_b, &b, &nodes, 10_000);
+    (a, b, nodes, config_a, config_b)
+}
+
+/// Two operators, each with its own coordinator identity pinned on every node, reshare one key. Operator A's
+/// `tcrypto-ctl reshare` dies after the new holders stored their pending shares (its run is in progress as far as
+/// the nodes know); operator B's `tcrypto-ctl reshare` is refused, naming the pending epoch and A's coordinator,
+/// and leaves A's pending shares alone. A's `tcrypto-ctl settle` rolls its run back at once (its own claim); then
+/// B's reshare runs, and the key signs under its original public key.
+#[test]
+fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pending() {
+    let (a, b, nodes, config_a, config_b) = two_operators("reshare-two-coordinators", None);
     let c = coordinator(&a, &nodes);
     let key = c.create_key(Algorithm::Ed25519, 2).unwrap();
     let public = verifying_key(&c, &key);
@@ -681,4 +695,314 @@ fn a_second_coordinator_cannot_reshare_a_key_while_another_ones_reshare_is_pendi
     c.refresh_keys().unwrap();
     one_sharing(&c, 4, key, 1, &[0, 1, 2]);
     signs(&c, key, &public, b"after operator B's reshare");
+}
+
+/// Restarts node `i` with the misbehaviour `mode` (`TCRYPTO_NODE_MISBEHAVE`; empty: honest).
+fn restart_as(nodes: &mut [NodeProc], i: usize, mode: &str) {
+    nodes[i].kill();
+    nodes[i].misbehave = Some(mode.to_string());
+    nodes[i].start();
+}
+
+/// `tcrypto-ctl --json reshare KEY --nodes NODES --threshold K`.
+fn ctl_reshare_json(config: &Path, key: &str, nodes: &str, k: &str) -> std::process::Output {
+    ctl(
+        config,
+        &["--json", "reshare", key, "--nodes", nodes, "--threshold", k],
+    )
+}
+
+/// Every other kind of Byzantine old holder, over real daemons and `tcrypto-ctl` (the reshare-subshare kind has
+/// its own test above): node3 of a dealt 2-of-4 key is restarted as a dealer of a wrong commitment, an
+/// equivocator (one dealing kept for itself, another broadcast), a silent dealer and a dealer of sub-shares that
+/// do not decode, in turn. Each time `tcrypto-ctl reshare` to the four nodes (node3 deals and receives) names
+/// node3 alone (its JSON `culprits` and its warning), completes at the next epoch, and the new sharing signs under
+/// the public key exported before any reshare (`openssl`). Then node3, as a dealer that does not receive, signs two
+/// dealings: the coordinator relays neither, it is named and the reshare to node1, node2 and node4 completes.
+/// Then two of those three old holders misbehave at once (wrong commitment, silent): one honest dealer is fewer
+/// than `k` = 2, the run fails naming the two, no node keeps a pending share, and the old sharing still signs.
+fn byzantine_old_holders_of_every_kind(algorithm: Algorithm, seed: u64) {
+    let (dir, id, mut nodes, c, key) = imported("reshare-byzantine-kinds", 4, (2, ""), algorithm, 2, seed);
+    drop(c);
+    let config = write_coordinator_config(&dir, &id, &nodes, 10_000);
+    let pem = dir.join("public-before.pem");
+    let name = key.to_string();
+    ok(ctl(&config, &["export", &name, "--out", pem.to_str().unwrap()]));
+    let all = "node1,node2,node3,node4";
+    let modes = [
+        "reshare-commitment",
+        "reshare-equivocate",
+        "reshare-silent",
+        "reshare-garbled",
+    ];
+    for (epoch, mode) in (1u64..).zip(modes) {
+        restart_as(&mut nodes, 2, mode);
+        let out = ctl_reshare_json(&config, &name, all, "2");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let report: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+        eprintln!("{algorithm:?} {mode}: {report}");
+        assert_eq!(report["epoch"], epoch, "{mode}: {report}");
+        assert_eq!(
+            report["culprits"],
+            serde_json::json!(["node3"]),
+            "{mode}: {report}"
+        );
+        assert_eq!(
+            report["disqualified"],
+            serde_json::json!(["node3"]),
+            "{mode}: {report}"
+        );
+        assert!(
+            stderr.contains("node node3 misbehaved"),
+            "{mode}: no warning naming node3: {stderr}"
+        );
+        let message = dir.join(format!("after-{mode}.txt"));
+        std::fs::write(
+            &message,
+            format!("signed after a reshare with a {mode} old holder"),
+        )
+        .unwrap();
+        ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+    }
+
+    // An equivocator that only deals signs two dealings: the coordinator relays neither and names it; the run
+    // completes without it (node3 is left out of the new holders and retires).
+    restart_as(&mut nodes, 2, "reshare-equivocate");
+    let out = ctl_reshare_json(&config, &name, "node1,node2,node4", "2");
+    let report: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(report["epoch"], 5, "{report}");
+    assert_eq!(report["culprits"], serde_json::json!(["node3"]), "{report}");
+    assert_eq!(report["disqualified"], serde_json::json!(["node3"]), "{report}");
+    let message = dir.join("after-a-dealer-only-equivocator.txt");
+    std::fs::write(
+        &message,
+        b"signed after a reshare with a dealer that signed two dealings",
+    )
+    .unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+
+    // Two Byzantine old holders of three, k = 2: the honest one is not enough.
+    restart_as(&mut nodes, 1, "reshare-commitment");
+    restart_as(&mut nodes, 3, "reshare-silent");
+    let out = ctl_reshare_json(&config, &name, all, "2");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{algorithm:?} two Byzantine: {stderr}");
+    assert!(!out.status.success(), "the reshare completed: {stderr}");
+    assert!(
+        stderr.contains("rolled back") && stderr.contains(r#"["node2", "node4"]"#),
+        "the failure does not name the two: {stderr}"
+    );
+    let c = coordinator(&id, &nodes);
+    let served = served_by_running(&c, &nodes, key);
+    let expected: BTreeMap<usize, Option<(u64, u16)>> =
+        [(0, Some((5, 1))), (1, Some((5, 2))), (2, None), (3, Some((5, 3)))]
+            .into_iter()
+            .collect();
+    assert_eq!(served, expected, "the old sharing does not serve on");
+    drop(c);
+    let message = dir.join("after-the-failed-reshare.txt");
+    std::fs::write(&message, b"signed by the old sharing after the failed reshare").unwrap();
+    ctl_signs_and_openssl_verifies(&config, &key, algorithm, &pem, &message);
+}
+
+#[test]
+fn rsa_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::Rsa, 147);
+}
+
+#[test]
+fn p256_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::EcdsaP256, 148);
+}
+
+#[test]
+fn ed25519_byzantine_old_holders_of_every_kind_are_named_and_too_many_fail_the_reshare_cleanly() {
+    byzantine_old_holders_of_every_kind(Algorithm::Ed25519, 149);
+}
+
+/// A node a reshare named is excluded in the coordinator as a signature culprit is (health, the
+/// `tcrypto_coordinator_node_excluded` metric, a culprit notice); the coordinator then refuses to make it a new
+/// holder (`ReshareError::Excluded` naming it, nothing started), leaves it out of the dealers while `k` others
+/// deal (a reshare without it names nobody although it still holds a share and would stay silent), and makes it a
+/// new holder only when the operator admits it explicitly (`reshare_admitting`). With fewer than `k` honest
+/// dealers left the reshare fails with `ReshareError::Misbehaved` naming them (now excluded too, this coordinator
+/// no longer signs with them), and the old sharing serves on (a fresh coordinator signs with it).
+#[test]
+fn a_dealer_named_in_a_reshare_is_excluded_and_becomes_a_new_holder_only_when_admitted() {
+    use tcrypto_net::client::ClusterError;
+    use tcrypto_net::coordinator::reshare::ReshareError;
+    let algorithm = Algorithm::Ed25519;
+    let (_dir, id, mut nodes, c, key) =
+        imported("reshare-exclude", 4, (2, "reshare-silent"), algorithm, 2, 150);
+    let spki = c.public_key(&key).unwrap().to_spki_der().unwrap();
+    let out = c.reshare(key, &[0, 1, 2, 3], 2).unwrap();
+    assert_eq!(out.culprits, vec!["node3".to_string()]);
+    assert_eq!(out.disqualified, vec!["node3".to_string()]);
+
+    let health = c.health();
+    assert!(
+        health[2]
+            .excluded
+            .as_deref()
+            .is_some_and(|w| w.contains("reshare")),
+        "{health:?}"
+    );
+    assert!(
+        health
+            .iter()
+            .enumerate()
+            .all(|(i, h)| i == 2 || h.excluded.is_none())
+    );
+    let metrics = tcrypto_net::metrics::coordinator_metrics(&c);
+    assert!(
+        metrics.contains("tcrypto_coordinator_node_excluded{node=\"node3\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        c.culprits()
+            .iter()
+            .any(|(n, name, k)| *n == 2 && name == "node3" && *k == key)
+    );
+
+    match c.reshare(key, &[0, 1, 2, 3], 2) {
+        Err(ClusterError::Reshare(ReshareError::Excluded { node, reason })) => {
+            assert_eq!(node, "node3");
+            assert!(reason.contains("reshare"), "{reason}");
+        }
+        other => panic!("an excluded node planned as a new holder: {other:?}"),
+    }
+    assert_eq!(
+        served_by_running(&c, &nodes, key),
+        (0..4).map(|i| (i, Some((1, i as u16 + 1)))).collect(),
+        "the refused reshare changed something"
+    );
+
+    // node3 still holds a share of epoch 1 but does not deal: nobody is named.
+    let out = c.reshare(key, &[0, 1, 3], 2).unwrap();
+    assert_eq!((out.epoch, out.culprits.clone()), (2, Vec::new()), "{out:?}");
+    assert!(out.disqualified.is_empty(), "{out:?}");
+    assert_eq!(served_by_running(&c, &nodes, key)[&2], None);
+
+    let out = c.reshare_admitting(key, &[0, 1, 2, 3], 2, &[2]).unwrap();
+    assert_eq!(out.epoch, 3);
+    one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
+    let public = common::sign_verified(&c, key, algorithm, b"after node3 was admitted again");
+    assert_eq!(public.to_spki_der().unwrap(), spki);
+
+    // node2 and node4 turn Byzantine too; this coordinator (which still excludes node3) leaves node3 out of the
+    // dealers: one honest dealer of three is fewer than k = 2. The typed error names the two, the run is rolled
+    // back, both are excluded now.
+    restart_as(&mut nodes, 1, "reshare-commitment");
+    restart_as(&mut nodes, 3, "reshare-garbled");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for i in [1, 3] {
+        while c.request(i, RequestBody::Ping).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node{} does not answer",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    match c.reshare(key, &[0, 1, 3], 2) {
+        Err(ClusterError::Reshare(ReshareError::Misbehaved { key: k, culprits, .. })) => {
+            assert_eq!(k, key);
+            assert_eq!(culprits, vec!["node2".to_string(), "node4".to_string()]);
+        }
+        other => panic!("a reshare with one honest dealer of three: {other:?}"),
+    }
+    one_sharing(&c, 4, key, 3, &[0, 1, 2, 3]);
+    let health = c.health();
+    assert!([1, 3].iter().all(|i| health[*i].excluded.is_some()), "{health:?}");
+    // This coordinator signs with no excluded node: the old sharing signs through a fresh one.
+    drop(c);
+    let c = coordinator(&id, &nodes);
+    c.refresh_keys().unwrap();
+    let public = common::sign_verified(&c, key, algorithm, b"the old sharing serves on");
+    assert_eq!(public.to_spki_der().unwrap(), spki);
+}
+
+/// Two operators start `tcrypto-ctl reshare` of one key at the same moment, to different node sets, while node4
+/// answers late (so that both runs are in their rounds at once, whichever way their requests interleave at the
+/// nodes). Whatever the interleaving: a run that fails was refused for the other's claim (naming the epoch) and
+/// rolled back; after both operators settle, exactly one sharing serves, no node keeps a pending share, its epoch
+/// counts the runs that succeeded, and it signs under the key's original public key. Three rounds in a row.
+#[test]
+fn two_coordinators_resharing_one_key_at_once_leave_exactly_one_sharing() {
+    let (a, _b, nodes, config_a, config_b) = two_operators("reshare-at-once", Some("late:100"));
+    let c = coordinator(&a, &nodes);
+    let key = c
+        .import_key(
+            common::dealt_bundles(Algorithm::Ed25519, 2, 4, 151),
+            &mut common::rng(151),
+        )
+        .unwrap();
+    let public = verifying_key(&c, &key);
+    drop(c);
+    let name = key.to_string();
+    let spawn = |config: &Path, set: &str| {
+        Command::new(CTL)
+            .arg("--config")
+            .arg(config)
+            .args([
+                "--wait",
+                "5",
+                "reshare",
+                &name,
+                "--nodes",
+                set,
+                "--threshold",
+                "2",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut epoch = 0u64;
+    for round in 0..3 {
+        let run_a = spawn(&config_a, "node1,node2,node4");
+        let run_b = spawn(&config_b, "node2,node3,node4");
+        let mut succeeded = Vec::new();
+        for (who, run) in [("A", run_a), ("B", run_b)] {
+            let out = run.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            eprintln!("round {round}, operator {who}: {} {err}", out.status);
+            if out.status.success() {
+                succeeded.push(who);
+            } else {
+                assert!(
+                    err.contains("refused") && err.contains("epoch"),
+                    "operator {who} failed otherwise than refused for the other's claim: {err}"
+                );
+            }
+        }
+        // Each operator settles what its run left (its own claims end at once).
+        ok(ctl(&config_a, &["settle", &name]));
+        ok(ctl(&config_b, &["settle", &name]));
+        epoch += succeeded.len() as u64;
+        let c = coordinator(&a, &nodes);
+        let served = served(&c, 4, key);
+        let epochs: BTreeSet<u64> = served.iter().flatten().map(|(e, _)| *e).collect();
+        assert_eq!(
+            epochs.len(),
+            1,
+            "round {round}: not exactly one sharing: {served:?}"
+        );
+        let holders = served.iter().flatten().count();
+        assert!(holders >= 2, "round {round}: {served:?}");
+        assert!(
+            epochs.contains(&epoch) || (succeeded.is_empty() && epochs.iter().all(|e| *e <= epoch)),
+            "round {round}: epoch {epochs:?} after {succeeded:?} succeeded (expected {epoch}): {served:?}"
+        );
+        epoch = *epochs.iter().next().unwrap();
+        c.refresh_keys().unwrap();
+        signs(
+            &c,
+            key,
+            &public,
+            format!("after round {round} of two operators").as_bytes(),
+        );
+    }
 }

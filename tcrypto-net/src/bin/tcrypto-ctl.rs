@@ -526,7 +526,8 @@ fn reshared(
         ),
         &format!("{key}\t{}\t{k}\t{}", outcome.epoch, holders.join(",")),
         json!({"key": key.to_string(), "epoch": outcome.epoch, "threshold": k, "holders": holders,
-               "not_retired": outcome.not_retired, "culprits": outcome.culprits}),
+               "not_retired": outcome.not_retired, "culprits": outcome.culprits,
+               "disqualified": outcome.disqualified}),
     );
     Ok(if outcome.not_retired.is_empty() {
         0

@@ -245,19 +245,31 @@ impl AsyncCluster {
         nodes: &[NodeIndex],
         threshold: u16,
     ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.reshare_admitting(key, nodes, threshold, &[]).await
+    }
+
+    /// Reshares `key`, admitting excluded nodes as new holders (see [`crate::client::Cluster::reshare_admitting`]).
+    pub async fn reshare_admitting(
+        &self,
+        key: KeyId,
+        nodes: &[NodeIndex],
+        threshold: u16,
+        admit: &[NodeIndex],
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
         self.run_reshare(
             key,
             crate::coordinator::reshare::Goal::Reshare {
                 nodes: nodes.to_vec(),
                 threshold,
             },
+            admit,
         )
         .await
     }
 
     /// Refreshes `key` (see [`crate::client::Cluster::refresh`]).
     pub async fn refresh(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
-        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh)
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh, &[])
             .await
     }
 
@@ -266,7 +278,7 @@ impl AsyncCluster {
         &self,
         key: KeyId,
     ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
-        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle)
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle, &[])
             .await
     }
 
@@ -274,9 +286,13 @@ impl AsyncCluster {
         &self,
         key: KeyId,
         goal: crate::coordinator::reshare::Goal,
+        admit: &[NodeIndex],
     ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
         use crate::coordinator::reshare::{Resharing, Want};
-        let mut run = Resharing::new(key, goal, self.nodes.clone());
+        let excluded = self.submit(|c, _, _| c.excluded());
+        let mut run = Resharing::new(key, goal, self.nodes.clone())
+            .excluding(excluded)
+            .admitting(admit.iter().copied());
         let mut want = run.start();
         loop {
             want = match want {
@@ -316,6 +332,8 @@ impl AsyncCluster {
                     run.signed(signed)
                 }
                 Want::Done(result) => {
+                    let named = run.named();
+                    self.submit(|c, _, _| crate::coordinator::reshare::exclude_culprits(c, key, &named));
                     let outcome = result.map_err(ClusterError::Reshare)?;
                     self.submit(|c, now, unix| {
                         crate::coordinator::reshare::register(c, key, &outcome, now, unix)

@@ -640,11 +640,27 @@ impl<E: Engine> Cluster<E> {
     /// two-phase commit of [`crate::coordinator::reshare`]: new shares pending, one test signature, commit, old
     /// holders retired. The public key (and the key's name) stay; the coordinator registers the new sharing.
     /// What an earlier interrupted reshare left is settled first.
+    ///
+    /// A node the coordinator excluded (named a culprit) is refused as a new holder
+    /// ([`crate::coordinator::reshare::ReshareError::Excluded`]); see [`Self::reshare_admitting`]. Nodes the new
+    /// holders name are excluded in this coordinator.
     pub fn reshare(
         &self,
         key: KeyId,
         nodes: &[NodeIndex],
         threshold: u16,
+    ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
+        self.reshare_admitting(key, nodes, threshold, &[])
+    }
+
+    /// [`Self::reshare`], making the excluded nodes of `admit` new holders all the same (the operator's explicit
+    /// override, e.g. for a node repaired after it was named).
+    pub fn reshare_admitting(
+        &self,
+        key: KeyId,
+        nodes: &[NodeIndex],
+        threshold: u16,
+        admit: &[NodeIndex],
     ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
         self.run_reshare(
             key,
@@ -652,27 +668,32 @@ impl<E: Engine> Cluster<E> {
                 nodes: nodes.to_vec(),
                 threshold,
             },
+            admit,
         )
     }
 
     /// Refreshes `key`: new shares for the same holders and threshold (the old shares become useless).
     pub fn refresh(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
-        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh)
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Refresh, &[])
     }
 
     /// Finishes or rolls back what an interrupted reshare of `key` left on the nodes (a fresh coordinator calls
     /// this before using a key it may have been resharing), and registers the sharing that remains.
     pub fn settle_reshare(&self, key: KeyId) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
-        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle)
+        self.run_reshare(key, crate::coordinator::reshare::Goal::Settle, &[])
     }
 
     fn run_reshare(
         &self,
         key: KeyId,
         goal: crate::coordinator::reshare::Goal,
+        admit: &[NodeIndex],
     ) -> Result<crate::coordinator::reshare::Outcome, ClusterError> {
         use crate::coordinator::reshare::{Resharing, Want};
-        let mut run = Resharing::new(key, goal, self.nodes.clone());
+        let excluded = self.engine.submit(|c, _, _| c.excluded());
+        let mut run = Resharing::new(key, goal, self.nodes.clone())
+            .excluding(excluded)
+            .admitting(admit.iter().copied());
         let mut want = run.start();
         let mut rng = rand::rng();
         loop {
@@ -714,6 +735,9 @@ impl<E: Engine> Cluster<E> {
                     run.signed(signed)
                 }
                 Want::Done(result) => {
+                    let named = run.named();
+                    self.engine
+                        .submit(|c, _, _| crate::coordinator::reshare::exclude_culprits(c, key, &named));
                     let outcome = result.map_err(ClusterError::Reshare)?;
                     self.engine
                         .submit(|c, now, unix| {

@@ -930,6 +930,15 @@ impl Coordinator {
         }
     }
 
+    /// The excluded nodes and why.
+    pub fn excluded(&self) -> Vec<(NodeIndex, String)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.health.excluded.clone()?)))
+            .collect()
+    }
+
     /// Lets an excluded node serve again.
     pub fn readmit(&mut self, node: NodeIndex) {
         if let Some(n) = self.nodes.get_mut(node) {

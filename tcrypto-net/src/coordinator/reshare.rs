@@ -23,6 +23,15 @@
 //! `C` is committed (roll forward), one of any other epoch is aborted (no node decided it: roll back), and once
 //! the sharing of `C` has `k'` committed holders every node still serving an older epoch is retired. So after a
 //! crash of the coordinator or a node at any step, the nodes' records alone decide which one sharing remains.
+//!
+//! **Culprits.** The new holders name the old holders they left out of the new sharing (and false accusers) in
+//! their round-5 answers ([`Outcome::culprits`], [`Outcome::disqualified`]), or, when fewer than `k` honest
+//! dealers remain, in their aborts ([`ReshareError::Misbehaved`]; the run is rolled back). A node counts as named
+//! when more than half of the new holders name it (honest new holders agree; one lying new holder names nobody). A dealer that signs two
+//! dealings in round 1 is named by the coordinator itself, which relays neither. The driver excludes every named
+//! node in the coordinator ([`exclude_culprits`], as a signature culprit is); a later run of that coordinator
+//! leaves excluded nodes out of the dealers while `k` others can deal, and refuses to make one a new holder
+//! ([`ReshareError::Excluded`]) unless the caller admits it ([`Resharing::admitting`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +97,30 @@ pub enum ReshareError {
         /// The reshare in progress there: the key, its epoch, its coordinator, when the claim expires.
         claim: ReshareClaim,
     },
+    /// The new holders aborted the run naming old holders (too few honest ones dealt: fewer than `k` qualified
+    /// dealers) or new holders: the run was rolled back and the old sharing serves on. The named nodes are
+    /// excluded in the coordinator that ran it ([`crate::coordinator::Coordinator::exclude`]).
+    #[error("reshare of key {key} rolled back: the new holders named {culprits:?}: {detail}")]
+    Misbehaved {
+        /// The key.
+        key: KeyId,
+        /// The nodes named, by name.
+        culprits: Vec<String>,
+        /// What the new holders reported.
+        detail: String,
+    },
+    /// A planned new holder is excluded in this coordinator (named a culprit: a bad signature share, a bad
+    /// dealing in an earlier reshare, ...): nothing was started. Readmit it
+    /// ([`crate::coordinator::Coordinator::readmit`]), or admit it for this run explicitly
+    /// ([`Resharing::admitting`], [`crate::client::Cluster::reshare_admitting`]). Exclusions live in the
+    /// coordinator's memory: a fresh coordinator (each `tcrypto-ctl` run) starts with none.
+    #[error("node {node} is excluded ({reason}); admit it explicitly to make it a new holder")]
+    Excluded {
+        /// The node, by name.
+        node: String,
+        /// Why the coordinator excluded it.
+        reason: String,
+    },
     /// Anything else (what failed, naming the nodes).
     #[error("{0}")]
     Failed(String),
@@ -119,8 +152,12 @@ pub struct Outcome {
     /// Nodes that could not be told to retire their old share (down): a later settle retires them.
     pub not_retired: Vec<String>,
     /// Nodes the run named and completed without (an old holder whose sub-shares failed their commitments, a
-    /// new holder whose complaint was false), by name, as the new holders reported them.
+    /// new holder whose complaint was false), by name: those more than half of the new holders reported (and a
+    /// dealer the coordinator caught signing two dealings).
     pub culprits: Vec<String>,
+    /// The old holders whose dealings the new sharing was made without (excluded by more than half of the new
+    /// holders), by name.
+    pub disqualified: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -148,6 +185,13 @@ pub struct Resharing {
     outcome: Option<Outcome>,
     /// Nodes that refused this run because another run claims the key: they get no abort of ours.
     claimed_elsewhere: BTreeSet<NodeIndex>,
+    /// Nodes the coordinator excluded, and why: not planned as new holders (nor as dealers while enough others
+    /// deal) unless admitted.
+    excluded: BTreeMap<NodeIndex, String>,
+    /// Excluded nodes the operator admits as new holders of this run.
+    admitted: BTreeSet<NodeIndex>,
+    /// Nodes the new holders named during the run (in a finished run's outcome or an abort).
+    named: BTreeSet<NodeIndex>,
 }
 
 #[derive(Debug)]
@@ -164,6 +208,39 @@ struct RunPlan {
     new_info: Option<KeyInfo>,
     /// Nodes the new holders named in round 5.
     culprits: Vec<String>,
+    /// Dealers the new holders left out of the new sharing.
+    disqualified: Vec<String>,
+}
+
+impl RunPlan {
+    /// Whether `node` is a new holder of the run.
+    fn receives(&self, node: NodeIndex) -> bool {
+        self.receiver_parties
+            .iter()
+            .any(|p| self.party_nodes.get(p) == Some(&node))
+    }
+
+    /// The nodes that more than half of the new holders name in `reports` (one report per new holder that
+    /// answered; routing parties). Honest new holders agree on whom they name (their views are confirmed equal
+    /// before they finish or give up), so with an honest majority of new holders every true culprit is kept,
+    /// and one Byzantine new holder naming honest nodes gets nobody excluded.
+    fn named_by_most<'a>(&self, reports: impl Iterator<Item = &'a [SignerId]>) -> BTreeSet<NodeIndex> {
+        let mut counts: BTreeMap<NodeIndex, usize> = BTreeMap::new();
+        for report in reports {
+            let nodes: BTreeSet<NodeIndex> = report
+                .iter()
+                .filter_map(|p| self.party_nodes.get(p).copied())
+                .collect();
+            for n in nodes {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(_, c)| c * 2 > self.receiver_parties.len())
+            .map(|(n, _)| n)
+            .collect()
+    }
 }
 
 /// The message the test signature of a commit signs.
@@ -204,7 +281,31 @@ impl Resharing {
             run: None,
             outcome: None,
             claimed_elsewhere: BTreeSet::new(),
+            excluded: BTreeMap::new(),
+            admitted: BTreeSet::new(),
+            named: BTreeSet::new(),
         }
+    }
+
+    /// The nodes the coordinator excluded (node, reason; see [`crate::coordinator::NodeHealth::excluded`]): the run
+    /// refuses to make one a new holder ([`ReshareError::Excluded`]) unless it is [admitted](Self::admitting), and
+    /// leaves them out of the dealers while at least `k` other old holders are reachable.
+    pub fn excluding(mut self, excluded: impl IntoIterator<Item = (NodeIndex, String)>) -> Self {
+        self.excluded = excluded.into_iter().collect();
+        self
+    }
+
+    /// Excluded nodes the operator makes new holders all the same (an explicit override: the node was
+    /// repaired, or the exclusion was a mistake). An admitted node also deals.
+    pub fn admitting(mut self, nodes: impl IntoIterator<Item = NodeIndex>) -> Self {
+        self.admitted = nodes.into_iter().collect();
+        self
+    }
+
+    /// The nodes the new holders named in this run (excluded dealers, false accusers), whether the run finished
+    /// or was rolled back: the driver excludes them in the coordinator ([`exclude_culprits`]).
+    pub fn named(&self) -> Vec<NodeIndex> {
+        self.named.iter().copied().collect()
     }
 
     /// The first step: the status of the key on every node.
@@ -233,6 +334,15 @@ impl Resharing {
     /// Feeds the answers to the last [`Want::Ask`], in order (an error string for a node that failed or is down).
     pub fn answers(&mut self, answers: Vec<Result<ResponseBody, String>>, rng: &mut impl CryptoRng) -> Want {
         let asked = std::mem::take(&mut self.asked);
+        let mut aborted_naming = BTreeSet::new();
+        if let (Phase::Round(_), Some(plan)) = (&self.phase, &self.run) {
+            let reports = asked.iter().zip(&answers).filter_map(|((n, _), a)| match a {
+                Ok(ResponseBody::Aborted { culprits, .. }) if plan.receives(*n) => Some(culprits.as_slice()),
+                _ => None,
+            });
+            aborted_naming = plan.named_by_most(reports);
+        }
+        self.named.extend(aborted_naming.iter().copied());
         let answers: Vec<(NodeIndex, Result<ResponseBody, String>)> = asked
             .iter()
             .map(|(n, _)| *n)
@@ -288,7 +398,7 @@ impl Resharing {
                 };
                 self.ask_status()
             }
-            Phase::Round(r) => self.on_round(r, answers),
+            Phase::Round(r) => self.on_round(r, answers, aborted_naming),
             Phase::Committing { next, committed } => {
                 let ok = answers.first().is_some_and(|(_, a)| a.is_ok());
                 if ok && committed == 0 {
@@ -319,6 +429,7 @@ impl Resharing {
             settled: Vec::new(),
             not_retired: Vec::new(),
             culprits: Vec::new(),
+            disqualified: Vec::new(),
         }
     }
 
@@ -386,7 +497,7 @@ impl Resharing {
                 self.phase = Phase::Round(1);
                 self.ask(requests)
             }
-            Err(e) => Want::Done(Err(e.into())),
+            Err(e) => Want::Done(Err(e)),
         }
     }
 
@@ -400,32 +511,48 @@ impl Resharing {
         new_nodes: Vec<NodeIndex>,
         threshold: u16,
         rng: &mut impl CryptoRng,
-    ) -> Result<RunPlan, String> {
+    ) -> Result<RunPlan, ReshareError> {
         let unique: BTreeSet<NodeIndex> = new_nodes.iter().copied().collect();
         if unique.len() != new_nodes.len() || new_nodes.is_empty() {
             return Err("the new holders must be distinct and at least one".into());
         }
         if let Some(n) = new_nodes.iter().find(|n| **n >= self.nodes.len()) {
-            return Err(format!("no node {n}"));
+            return Err(format!("no node {n}").into());
         }
         if threshold == 0 || usize::from(threshold) > new_nodes.len() {
-            return Err(format!("threshold {threshold} outside 1..={}", new_nodes.len()));
+            return Err(format!("threshold {threshold} outside 1..={}", new_nodes.len()).into());
         }
         if let Some(n) = new_nodes.iter().find(|n| !states.contains_key(n)) {
-            return Err(format!("new holder {} is not reachable", self.name(*n)));
+            return Err(format!("new holder {} is not reachable", self.name(*n)).into());
         }
-        // Every reachable old holder deals (robust to faulty dealers beyond k).
-        let dealers: Vec<(SignerId, NodeIndex)> = holders
+        let barred = |n: &NodeIndex| self.excluded.contains_key(n) && !self.admitted.contains(n);
+        if let Some(n) = new_nodes.iter().find(|n| barred(n)) {
+            return Err(ReshareError::Excluded {
+                node: self.name(*n),
+                reason: self.excluded.get(n).cloned().unwrap_or_default(),
+            });
+        }
+        // Every reachable old holder deals (robust to faulty dealers beyond k); excluded ones only when the others
+        // are too few.
+        let reachable: Vec<(SignerId, NodeIndex)> = holders
             .iter()
             .filter(|(_, n)| states.contains_key(n))
             .map(|(s, n)| (*s, *n))
             .collect();
+        let trusted: Vec<(SignerId, NodeIndex)> =
+            reachable.iter().copied().filter(|(_, n)| !barred(n)).collect();
+        let dealers = if trusted.len() >= usize::from(info.threshold) {
+            trusted
+        } else {
+            reachable
+        };
         if dealers.len() < usize::from(info.threshold) {
             return Err(format!(
                 "only {} old holders reachable, {} needed to deal",
                 dealers.len(),
                 info.threshold
-            ));
+            )
+            .into());
         }
         let mut participants: Vec<NodeIndex> = dealers.iter().map(|(_, n)| *n).collect();
         for n in &new_nodes {
@@ -482,6 +609,7 @@ impl Resharing {
             setup,
             new_info: None,
             culprits: Vec::new(),
+            disqualified: Vec::new(),
         })
     }
 
@@ -509,7 +637,12 @@ impl Resharing {
         self.ask(requests)
     }
 
-    fn on_round(&mut self, round: u8, answers: Vec<(NodeIndex, Result<ResponseBody, String>)>) -> Want {
+    fn on_round(
+        &mut self,
+        round: u8,
+        answers: Vec<(NodeIndex, Result<ResponseBody, String>)>,
+        aborted_naming: BTreeSet<NodeIndex>,
+    ) -> Want {
         let Some(plan) = &mut self.run else {
             return Want::Done(Err("no run".into()));
         };
@@ -518,7 +651,8 @@ impl Resharing {
         let mut failures = Vec::new();
         let mut returned: BTreeMap<SignerId, Vec<Envelope>> = BTreeMap::new();
         let mut created: BTreeMap<SignerId, KeyInfo> = BTreeMap::new();
-        let mut named: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut named: Vec<Vec<SignerId>> = Vec::new();
+        let mut left_out: Vec<Vec<SignerId>> = Vec::new();
         for (node, a) in answers {
             let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
             let Some(&party) = node_party.get(&node) else {
@@ -548,10 +682,18 @@ impl Resharing {
                 {
                     created.insert(party, info);
                 }
-                Ok(ResponseBody::KeyResolved { info, culprits, .. })
-                    if round == 5 && plan.receiver_parties.contains(&party) =>
-                {
-                    named.extend(culprits.iter().filter_map(|p| plan.party_nodes.get(p)));
+                Ok(ResponseBody::KeyResolved {
+                    info,
+                    culprits,
+                    disqualified,
+                }) if round == 5 && plan.receiver_parties.contains(&party) => {
+                    named.push(culprits);
+                    left_out.push(
+                        disqualified
+                            .into_iter()
+                            .filter(|p| plan.dealer_parties.contains(p))
+                            .collect(),
+                    );
                     created.insert(party, info);
                 }
                 Ok(ResponseBody::Done) | Ok(ResponseBody::Envelopes(_))
@@ -561,13 +703,52 @@ impl Resharing {
             }
         }
         if !failures.is_empty() {
+            if !aborted_naming.is_empty() {
+                let culprits = aborted_naming.iter().map(|n| self.name(*n)).collect();
+                // Every new holder reports much the same: the first report, and how many more there were.
+                let mut detail = failures[0].clone();
+                if failures.len() > 1 {
+                    detail.push_str(&format!(" (and {} more reports)", failures.len() - 1));
+                }
+                return self.abort(ReshareError::Misbehaved {
+                    key: self.key,
+                    culprits,
+                    detail,
+                });
+            }
             return self.abort(failures.join("; "));
         }
+        if round == 1 {
+            // A dealer that signed two broadcasts (two dealings) equivocates, provably: relay neither, nor its
+            // sub-shares. The new holders then see it silent, exclude it, and complete from the others.
+            for (party, envs) in returned.iter_mut() {
+                let broadcasts = envs.iter().filter(|e| e.route.to.is_none()).count();
+                if broadcasts > 1
+                    && plan.dealer_parties.contains(party)
+                    && let Some(&node) = plan.party_nodes.get(party)
+                {
+                    let name = self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
+                    tracing::error!(key = %self.key, node = %name, "reshare: the dealer signed two dealings; neither relayed");
+                    envs.clear();
+                    plan.culprits.push(name);
+                    self.named.insert(node);
+                }
+            }
+        }
         if round == 5 {
+            let named = plan.named_by_most(named.iter().map(Vec::as_slice));
+            let left_out = plan.named_by_most(left_out.iter().map(Vec::as_slice));
+            self.named.extend(named.iter().copied());
+            let left_out: Vec<String> = left_out.iter().map(|n| self.name(*n)).collect();
+            if let Some(plan) = &mut self.run {
+                plan.disqualified = left_out;
+            }
             for node in named {
                 let name = self.name(node);
                 tracing::warn!(key = %self.key, node = %name, "reshare completed without a node the new holders named");
-                if let Some(plan) = &mut self.run {
+                if let Some(plan) = &mut self.run
+                    && !plan.culprits.contains(&name)
+                {
                     plan.culprits.push(name);
                 }
             }
@@ -704,6 +885,7 @@ impl Resharing {
             settled: Vec::new(),
             not_retired: Vec::new(),
             culprits: plan.culprits.clone(),
+            disqualified: plan.disqualified.clone(),
         };
         self.outcome = Some(outcome);
         let requests = plan
@@ -713,6 +895,21 @@ impl Resharing {
             .collect();
         self.phase = Phase::Retiring;
         self.ask(requests)
+    }
+}
+
+/// Excludes the nodes a reshare of `key` named ([`Resharing::named`]) in the coordinator, as signature culprits
+/// are: they serve no signature and are planned as no new holder until readmitted
+/// ([`crate::coordinator::Coordinator::readmit`]); each is reported once as an [`super::Event::Culprit`].
+pub fn exclude_culprits(c: &mut super::Coordinator, key: KeyId, named: &[NodeIndex]) {
+    for &node in named {
+        let name = c.node_name(node);
+        tracing::error!(node = %name, %key, "named in a reshare; excluded");
+        c.exclude(
+            node,
+            format!("named by the new holders in a reshare of key {key}"),
+        );
+        c.events.push_back(super::Event::Culprit { node, name, key });
     }
 }
 
@@ -866,5 +1063,61 @@ impl<'a> View<'a> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u16) -> SignerId {
+        SignerId::new(n).unwrap()
+    }
+
+    /// A node counts as named only when more than half of the new holders name it: one new holder naming an
+    /// honest node gets nobody excluded; what every new holder reports is kept.
+    #[test]
+    fn a_node_is_named_only_by_a_majority_of_the_new_holders() {
+        let old = KeyInfo {
+            key: KeyId([4; 32]),
+            algorithm: Algorithm::Ed25519,
+            signer: id(1),
+            threshold: 2,
+            parties: 4,
+            public: vec![1, 2, 3],
+        };
+        let plan = RunPlan {
+            setup: ReshareSetup {
+                key: old.key,
+                epoch: 1,
+                run: SessionId([1; 32]),
+                old,
+                parties: vec![[1; 32], [2; 32], [3; 32], [4; 32]],
+                dealers: (1..=4).map(|i| (id(i), id(i))).collect(),
+                receivers: vec![id(1), id(2), id(3)],
+                threshold: 2,
+            },
+            party_nodes: (1..=4).map(|p| (id(p), usize::from(p) + 9)).collect(),
+            dealer_parties: (1..=4).map(id).collect(),
+            receiver_parties: (1..=3).map(id).collect(),
+            holders: BTreeMap::new(),
+            to_retire: Vec::new(),
+            new_info: None,
+            culprits: Vec::new(),
+            disqualified: Vec::new(),
+        };
+        assert!(plan.receives(11) && !plan.receives(13));
+        let reports = [vec![id(4)], vec![id(4), id(4)], vec![id(2), id(4)]];
+        assert_eq!(
+            plan.named_by_most(reports.iter().map(Vec::as_slice)),
+            BTreeSet::from([13])
+        );
+        let one_liar = [vec![id(1), id(2)], vec![], vec![]];
+        assert!(plan.named_by_most(one_liar.iter().map(Vec::as_slice)).is_empty());
+        let two_of_three = [vec![id(3)], vec![id(3)]];
+        assert_eq!(
+            plan.named_by_most(two_of_three.iter().map(Vec::as_slice)),
+            BTreeSet::from([12])
+        );
     }
 }

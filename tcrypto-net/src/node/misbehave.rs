@@ -28,6 +28,22 @@
 //!   another new holder is off by one (well-formed, but not on its committed polynomial), and its answers to the
 //!   complaints repeat the wrong values (it claims it dealt correctly), so the new holders exclude it
 //!   ([`tcrypto::reshare::Fault::InvalidShare`]) and name it.
+//! - `reshare-commitment`: the node's dealing does not fit its sub-shares: for P-256 and Ed25519 its constant-term
+//!   Feldman commitment is not its old verification share `X_i` (the generator added,
+//!   [`tcrypto::reshare::Fault::WrongCommitment`]); for RSA its first commitment `C_i1` is altered in its last
+//!   octet, so no sub-share matches it and the node's honest answers to the complaints do not either
+//!   ([`tcrypto::reshare::Fault::InvalidShare`]). A node dealing to itself keeps the altered dealing too.
+//! - `reshare-equivocate`: the node deals twice, two honest dealings of its share with different polynomials, and
+//!   keeps one for itself (as a new holder) while broadcasting the other: the only split a node can make behind an
+//!   honest relay, which forwards one signed broadcast to everyone. The echoes in the verdicts disagree and every
+//!   new holder excludes it ([`tcrypto::reshare::Fault::Equivocation`]). A node that does not receive signs two
+//!   dealings and broadcasts both: the coordinator relays neither (two signed broadcasts of one round prove the
+//!   equivocation), names it, and the new holders exclude it as silent ([`tcrypto::reshare::Fault::Silent`]).
+//! - `reshare-silent`: the node takes part in every round but never deals: no dealing, no sub-share, no answer
+//!   ([`tcrypto::reshare::Fault::Silent`]).
+//! - `reshare-garbled`: every sub-share the node deals to another new holder is cut short by one octet (it does
+//!   not decode), and its answers to the complaints are off by one as with `reshare-subshare`, so the new holders
+//!   complain and exclude it ([`tcrypto::reshare::Fault::InvalidShare`]).
 //!
 //! The node's real state is untouched: it still refuses what it would refuse, spends what it would spend and audits
 //! the request as it arrived.
@@ -62,8 +78,23 @@ pub struct Modes {
     pub steal_signer: bool,
     /// DKLs23 tampering, per stage: `(stage name, mode)`.
     pub dkls: Vec<(String, String)>,
-    /// Deal wrong reshare sub-shares and stand by them.
-    pub reshare_subshare: bool,
+    /// How the node misbehaves as a dealer of a reshare (`reshare-*`).
+    pub reshare: Option<Reshare>,
+}
+
+/// A Byzantine old holder's behaviour in a reshare (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reshare {
+    /// `reshare-subshare`: wrong sub-shares, stood by.
+    SubShare,
+    /// `reshare-commitment`: a dealing whose commitments do not fit.
+    Commitment,
+    /// `reshare-equivocate`: one dealing kept, another broadcast.
+    Equivocate,
+    /// `reshare-silent`: never deals.
+    Silent,
+    /// `reshare-garbled`: sub-shares that do not decode.
+    Garbled,
 }
 
 impl Modes {
@@ -76,7 +107,11 @@ impl Modes {
                 "replay" => modes.replay = true,
                 "forge-keys" => modes.forge_keys = true,
                 "steal-signer" => modes.steal_signer = true,
-                "reshare-subshare" => modes.reshare_subshare = true,
+                "reshare-subshare" => modes.reshare = Some(Reshare::SubShare),
+                "reshare-commitment" => modes.reshare = Some(Reshare::Commitment),
+                "reshare-equivocate" => modes.reshare = Some(Reshare::Equivocate),
+                "reshare-silent" => modes.reshare = Some(Reshare::Silent),
+                "reshare-garbled" => modes.reshare = Some(Reshare::Garbled),
                 w if w.starts_with("dkls-") => {
                     let (stage, mode) = w
                         .split_once('=')
@@ -198,21 +233,49 @@ pub(crate) fn dkls(stage: Stage, last: bool, message: Vec<u8>) -> Option<Vec<u8>
 /// A reshare message of this node's, before it is sealed or signed (`crate::node::reshare`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReshareMessage {
+    /// The dealing (broadcast; also kept when the node deals to itself).
+    Dealing,
     /// A sub-share dealt to another new holder.
     SubShare,
     /// The answer to the complaints (the disputed sub-shares, revealed).
     Answer,
 }
 
-/// Rewrites this node's own reshare message of `algorithm` as `reshare-subshare` says (unchanged otherwise).
-pub(crate) fn reshare(what: ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
-    if !ACTIVE.get().is_some_and(|a| a.modes.reshare_subshare) {
-        return message;
-    }
-    let bumped = match (what, algorithm) {
-        (ReshareMessage::SubShare, Algorithm::EcdsaP256) => bump_sub_share::<P256>(&message),
-        (ReshareMessage::SubShare, Algorithm::Ed25519) => bump_sub_share::<Ed25519>(&message),
-        (ReshareMessage::SubShare, Algorithm::Rsa) => tcrypto::rsa::reshare::SubShare::decode(&message)
+fn reshare_mode() -> Option<Reshare> {
+    ACTIVE.get().and_then(|a| a.modes.reshare)
+}
+
+/// Whether this node deals twice and keeps one dealing for itself (`reshare-equivocate`).
+pub(crate) fn reshare_equivocates() -> bool {
+    reshare_mode() == Some(Reshare::Equivocate)
+}
+
+/// Rewrites this node's own reshare message of `algorithm` as the installed `reshare-*` mode says (unchanged
+/// otherwise); `None`: the message is withheld.
+pub(crate) fn reshare(what: ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Option<Vec<u8>> {
+    let Some(mode) = reshare_mode() else {
+        return Some(message);
+    };
+    let changed = match (mode, what) {
+        (Reshare::Silent, _) => return None,
+        (Reshare::SubShare, ReshareMessage::SubShare) => bump_sub_share_of(algorithm, &message),
+        (Reshare::SubShare | Reshare::Garbled, ReshareMessage::Answer) => bump_answer_of(algorithm, &message),
+        (Reshare::Garbled, ReshareMessage::SubShare) => {
+            let mut m = message.clone();
+            m.pop();
+            Some(m)
+        }
+        (Reshare::Commitment, ReshareMessage::Dealing) => wrong_commitment(algorithm, &message),
+        _ => None,
+    };
+    Some(changed.unwrap_or(message))
+}
+
+fn bump_sub_share_of(algorithm: Algorithm, message: &[u8]) -> Option<Vec<u8>> {
+    match algorithm {
+        Algorithm::EcdsaP256 => bump_sub_share::<P256>(message),
+        Algorithm::Ed25519 => bump_sub_share::<Ed25519>(message),
+        Algorithm::Rsa => tcrypto::rsa::reshare::SubShare::decode(message)
             .ok()
             .map(|mut s| {
                 if let Some(b) = s.value.last_mut() {
@@ -220,20 +283,44 @@ pub(crate) fn reshare(what: ReshareMessage, algorithm: Algorithm, message: Vec<u
                 }
                 s.encode().to_vec()
             }),
-        (ReshareMessage::Answer, Algorithm::EcdsaP256) => bump_answer::<P256>(&message),
-        (ReshareMessage::Answer, Algorithm::Ed25519) => bump_answer::<Ed25519>(&message),
-        (ReshareMessage::Answer, Algorithm::Rsa) => {
-            tcrypto::rsa::reshare::Answer::decode(&message).ok().map(|mut a| {
-                for v in a.answers.values_mut() {
-                    if let Some(b) = v.last_mut() {
-                        *b ^= 0x01;
-                    }
+    }
+}
+
+fn bump_answer_of(algorithm: Algorithm, message: &[u8]) -> Option<Vec<u8>> {
+    match algorithm {
+        Algorithm::EcdsaP256 => bump_answer::<P256>(message),
+        Algorithm::Ed25519 => bump_answer::<Ed25519>(message),
+        Algorithm::Rsa => tcrypto::rsa::reshare::Answer::decode(message).ok().map(|mut a| {
+            for v in a.answers.values_mut() {
+                if let Some(b) = v.last_mut() {
+                    *b ^= 0x01;
                 }
-                a.encode()
-            })
+            }
+            a.encode()
+        }),
+    }
+}
+
+/// The dealing with its constant-term commitment moved by the generator (EC), or its first commitment altered in
+/// its last octet (RSA).
+fn wrong_commitment(algorithm: Algorithm, message: &[u8]) -> Option<Vec<u8>> {
+    fn ec<C: dkg::Curve>(message: &[u8]) -> Option<Vec<u8>> {
+        use tcrypto::dkg::Message as _;
+        let mut d = tcrypto::reshare::round1::Dealing::<C>::decode(message).ok()?;
+        let c0 = d.commitments.first_mut()?;
+        *c0 = *c0 + C::generator();
+        Some(d.encode())
+    }
+    match algorithm {
+        Algorithm::EcdsaP256 => ec::<P256>(message),
+        Algorithm::Ed25519 => ec::<Ed25519>(message),
+        Algorithm::Rsa => {
+            let mut d = tcrypto::rsa::reshare::Dealing::decode(message).ok()?;
+            let b = d.commitments.first_mut()?.last_mut()?;
+            *b ^= 0x01;
+            Some(d.encode())
         }
-    };
-    bumped.unwrap_or(message)
+    }
 }
 
 fn bump_sub_share<C: dkg::Curve>(message: &[u8]) -> Option<Vec<u8>> {
@@ -357,6 +444,14 @@ mod tests {
         assert_eq!(m.dkls.len(), 2);
         assert!(Modes::parse("dkls-round1=lie").is_err());
         assert!(Modes::parse("dkls-round3=value").is_err());
-        assert!(Modes::parse("reshare-subshare").unwrap().reshare_subshare);
+        assert_eq!(
+            Modes::parse("reshare-subshare").unwrap().reshare,
+            Some(Reshare::SubShare)
+        );
+        assert_eq!(
+            Modes::parse("reshare-equivocate").unwrap().reshare,
+            Some(Reshare::Equivocate)
+        );
+        assert!(Modes::parse("reshare-lie").is_err());
     }
 }

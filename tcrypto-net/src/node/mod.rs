@@ -1148,15 +1148,17 @@ impl SignerNode {
                         ResponseBody::Envelopes(out)
                     }
                     Ok(crate::node::reshare::Step::Done) => ResponseBody::Done,
-                    Ok(crate::node::reshare::Step::Pending(key, epoch, bundle, culprits)) => {
+                    Ok(crate::node::reshare::Step::Pending(key, epoch, bundle, culprits, disqualified)) => {
                         match self.hold_pending(key, epoch, bundle, rng) {
-                            Ok(info) if culprits.is_empty() => ResponseBody::KeyCreated(info),
+                            Ok(info) if culprits.is_empty() && disqualified.is_empty() => {
+                                ResponseBody::KeyCreated(info)
+                            }
                             // The run named parties (dealers left out, false accusers) and completed without
                             // them: the coordinator reports them.
                             Ok(info) => ResponseBody::KeyResolved {
                                 info,
                                 culprits,
-                                disqualified: Vec::new(),
+                                disqualified,
                             },
                             Err(r) => refuse(r),
                         }

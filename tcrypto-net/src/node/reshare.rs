@@ -606,9 +606,10 @@ enum AnyRun {
 pub(crate) enum Step {
     /// Envelopes to relay; the run goes on.
     Continue(Box<Run>, Vec<Vec<u8>>),
-    /// A new holder's new share, to be stored pending (key, epoch, bundle), and the routing parties the run
-    /// named as culprits (dealers excluded from the new sharing, false accusers).
-    Pending(KeyId, u64, ShareBundle, Vec<SignerId>),
+    /// A new holder's new share, to be stored pending (key, epoch, bundle), the routing parties the run
+    /// named as culprits (dealers excluded from the new sharing, false accusers), and the routing parties of the
+    /// dealers left out of the new sharing (not in `Q`).
+    Pending(KeyId, u64, ShareBundle, Vec<SignerId>, Vec<SignerId>),
     /// A dealer-only node is done.
     Done,
 }
@@ -731,6 +732,8 @@ fn ec_params<C: Curve>(
 #[derive(Default)]
 struct Out {
     broadcast: Option<Vec<u8>>,
+    /// A second, different broadcast of the same round: only a test-only equivocating node sends one.
+    second_broadcast: Option<Vec<u8>>,
     direct: BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
 }
 
@@ -748,8 +751,8 @@ impl Run {
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Vec<u8>>, Failure> {
         let mut envs = Vec::new();
-        if let Some(b) = out.broadcast {
-            envs.push(self.roster.broadcast(own, self.setup.run, round, &b)?);
+        for b in out.broadcast.iter().chain(&out.second_broadcast) {
+            envs.push(self.roster.broadcast(own, self.setup.run, round, b)?);
         }
         for (j, bytes) in out.direct {
             let Some((party, _)) = self.receivers.iter().find(|(_, id)| **id == j) else {
@@ -805,14 +808,22 @@ impl Run {
                 }
                 Ok(Step::Continue(Box::new(self), envs))
             }
-            Advanced::Share(mut bundle, culprits) => {
+            Advanced::Share(mut bundle, culprits, qualified) => {
                 bundle.info.key = self.setup.key;
-                let ids = Ids {
-                    dealers: &self.dealers,
-                    receivers: &self.receivers,
-                };
                 let parties = ids.parties(&culprits);
-                Ok(Step::Pending(self.setup.key, self.setup.epoch, bundle, parties))
+                let disqualified = self
+                    .dealers
+                    .iter()
+                    .filter(|(_, old)| !qualified.contains(old))
+                    .map(|(p, _)| *p)
+                    .collect();
+                Ok(Step::Pending(
+                    self.setup.key,
+                    self.setup.epoch,
+                    bundle,
+                    parties,
+                    disqualified,
+                ))
             }
         }
     }
@@ -857,9 +868,12 @@ impl Ids<'_> {
 
 enum Advanced {
     Out(Out),
-    /// The new share and the parties the run named.
-    Share(ShareBundle, Vec<Party>),
+    /// The new share, the parties the run named and `Q` (the old ids of the qualified dealers).
+    Share(ShareBundle, Vec<Party>, BTreeSet<SignerId>),
 }
+
+/// A new holder's end of a run: the new share, the parties named, `Q` (old ids).
+type Confirmed = (ShareBundle, Vec<Party>, BTreeSet<SignerId>);
 
 /// One algorithm's reshare steps over encoded messages.
 trait Scheme {
@@ -890,23 +904,34 @@ trait Scheme {
         verdicts: &BTreeMap<SignerId, Vec<u8>>,
         answers: &BTreeMap<SignerId, Vec<u8>>,
     ) -> Result<(Self::Judged, Vec<u8>), ec_reshare::Error>;
-    /// The new share and the parties the run named (excluded dealers, false accusers).
+    /// The new share, the parties the run named (excluded dealers, false accusers) and the qualified dealers.
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error>;
+    ) -> Result<Confirmed, ec_reshare::Error>;
 }
 
-/// A test-only misbehaving node rewrites its own reshare message before it is sealed or signed
-/// (`crate::node::misbehave`, mode `reshare-subshare`).
+/// A test-only misbehaving node rewrites (or, `None`, withholds) its own reshare message before it is sealed or
+/// signed (`crate::node::misbehave`, modes `reshare-*`).
 #[cfg(feature = "test-support")]
-fn tamper(what: crate::node::misbehave::ReshareMessage, algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
+fn tamper(what: Tampered, algorithm: Algorithm, message: Vec<u8>) -> Option<Vec<u8>> {
     crate::node::misbehave::reshare(what, algorithm, message)
 }
 
 #[cfg(not(feature = "test-support"))]
-fn tamper(_what: Tampered, _algorithm: Algorithm, message: Vec<u8>) -> Vec<u8> {
-    message
+fn tamper(_what: Tampered, _algorithm: Algorithm, message: Vec<u8>) -> Option<Vec<u8>> {
+    Some(message)
+}
+
+/// Whether a test-only misbehaving node deals twice, one dealing kept and another broadcast.
+#[cfg(feature = "test-support")]
+fn equivocates() -> bool {
+    crate::node::misbehave::reshare_equivocates()
+}
+
+#[cfg(not(feature = "test-support"))]
+fn equivocates() -> bool {
+    false
 }
 
 #[cfg(feature = "test-support")]
@@ -916,6 +941,7 @@ use crate::node::misbehave::ReshareMessage as Tampered;
 #[cfg(not(feature = "test-support"))]
 #[derive(Clone, Copy)]
 enum Tampered {
+    Dealing,
     SubShare,
     Answer,
 }
@@ -957,24 +983,39 @@ impl<S: Scheme> Roles<S> {
         };
         let mut out = Out::default();
         if let (Some(old_id), Some(share)) = (old_id, share) {
-            let (dealer, dealing, mut subs) = S::deal(params, share, rng)
-                .map_err(|e| Failure::refused(ErrorCode::Malformed, e.to_string()))?;
+            let refused = |e: ec_reshare::Error| Failure::refused(ErrorCode::Malformed, e.to_string());
+            let (dealer, dealing, mut subs) = S::deal(params.clone(), share, rng).map_err(refused)?;
+            let dealing = tamper(Tampered::Dealing, S::ALGORITHM, dealing);
             if let Some(j) = new_id
                 && let Some(own) = subs.remove(&j)
+                && let Some(dealing) = &dealing
             {
                 roles.own_dealing = Some((old_id, dealing.clone(), own));
             }
+            // A test-only equivocating node keeps the dealing above and deals another to everyone else; one that
+            // does not receive signs two dealings and broadcasts both (the relay catches it).
+            let (dealer, dealing, subs) = if equivocates() && roles.own_dealing.is_some() {
+                let (dealer, other, mut subs) = S::deal(params, share, rng).map_err(refused)?;
+                if let Some(j) = new_id {
+                    subs.remove(&j);
+                }
+                (dealer, Some(other), subs)
+            } else {
+                if equivocates() {
+                    let (_, other, _) = S::deal(params, share, rng).map_err(refused)?;
+                    out.second_broadcast = Some(other);
+                }
+                (dealer, dealing, subs)
+            };
             let subs = subs
                 .into_iter()
-                .map(|(j, b)| {
-                    (
-                        j,
-                        Zeroizing::new(tamper(Tampered::SubShare, S::ALGORITHM, b.to_vec())),
-                    )
+                .filter_map(|(j, b)| {
+                    let b = tamper(Tampered::SubShare, S::ALGORITHM, b.to_vec())?;
+                    Some((j, Zeroizing::new(b)))
                 })
                 .collect();
             roles.dealer = Some(dealer);
-            out.broadcast = Some(dealing);
+            out.broadcast = dealing;
             out.direct = subs;
         }
         Ok((roles, out))
@@ -1015,10 +1056,11 @@ impl<S: Scheme> Roles<S> {
                         all.insert(me, v.clone());
                     }
                     let answer = S::answer(dealer, &all).map_err(|e| ids.blame(&e))?;
-                    let answer = tamper(Tampered::Answer, S::ALGORITHM, answer);
-                    out.broadcast = Some(answer.clone());
-                    if let Some(i) = self.old_id {
-                        self.own_answer = Some((i, answer));
+                    if let Some(answer) = tamper(Tampered::Answer, S::ALGORITHM, answer) {
+                        out.broadcast = Some(answer.clone());
+                        if let Some(i) = self.old_id {
+                            self.own_answer = Some((i, answer));
+                        }
                     }
                 }
             }
@@ -1037,8 +1079,9 @@ impl<S: Scheme> Roles<S> {
             5 => {
                 if let Some(judged) = self.judged.take() {
                     let confirmations = Ids::by(ids.receivers, &inbox.broadcasts);
-                    let (bundle, culprits) = S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
-                    return Ok(Advanced::Share(bundle, culprits));
+                    let (bundle, culprits, qualified) =
+                        S::confirm(judged, &confirmations).map_err(|e| ids.blame(&e))?;
+                    return Ok(Advanced::Share(bundle, culprits, qualified));
                 }
             }
             _ => {
@@ -1062,6 +1105,25 @@ fn decode_all<M: dkg::Message>(
 ) -> Result<BTreeMap<SignerId, M>, ec_reshare::Error> {
     msgs.iter()
         .map(|(i, b)| Ok((*i, decode::<M>(party(*i), b)?)))
+        .collect()
+}
+
+/// The dealers' messages that decode. A dealer whose sub-share does not decode is treated as one whose sub-share
+/// does not match its commitments: the new holder complains and the dealer, unless it reveals a matching
+/// sub-share, is excluded by every new holder (one garbled message must not abort the whole run). A dealing that
+/// does not decode counts as not received: the echoes exclude its dealer (silent to all, or seen by some only).
+fn decodable<M, B: AsRef<[u8]>>(
+    msgs: &BTreeMap<SignerId, B>,
+    decode: impl Fn(&[u8]) -> Option<M>,
+) -> BTreeMap<SignerId, M> {
+    msgs.iter()
+        .filter_map(|(i, b)| {
+            let m = decode(b.as_ref());
+            if m.is_none() {
+                tracing::warn!(dealer = %i, "reshare: a message of old holder {i} does not decode");
+            }
+            Some((*i, m?))
+        })
         .collect()
 }
 
@@ -1168,11 +1230,8 @@ impl<C: EcBundle> Scheme for EcScheme<C> {
         dealings: &BTreeMap<SignerId, Vec<u8>>,
         subs: &BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
     ) -> Result<(Self::Receiver, Vec<u8>), ec_reshare::Error> {
-        let dealings = decode_all(dealings, Party::Old)?;
-        let subs = subs
-            .iter()
-            .map(|(i, b)| Ok((*i, decode(Party::Old(*i), b)?)))
-            .collect::<Result<BTreeMap<_, _>, ec_reshare::Error>>()?;
+        let dealings = decodable(dealings, |b| dkg::Message::decode(b).ok());
+        let subs = decodable(subs, |b| dkg::Message::decode(b).ok());
         let (st, v) = ec_reshare::round2::receive(params, me, &dealings, subs)?;
         Ok((st, v.encode()))
     }
@@ -1199,13 +1258,13 @@ impl<C: EcBundle> Scheme for EcScheme<C> {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
+    ) -> Result<Confirmed, ec_reshare::Error> {
         let confirmations = decode_all(confirmations, Party::New)?;
         let done = judged.confirm(&confirmations)?;
         let culprits = done.culprits.iter().map(|c| c.party).collect();
         let bundle = C::bundle(done.share)
             .map_err(|_| ec_reshare::Error::InvalidResult("the new share does not make a bundle"))?;
-        Ok((bundle, culprits))
+        Ok((bundle, culprits, done.qualified))
     }
 }
 
@@ -1257,18 +1316,8 @@ impl Scheme for RsaScheme {
         dealings: &BTreeMap<SignerId, Vec<u8>>,
         subs: &BTreeMap<SignerId, Zeroizing<Vec<u8>>>,
     ) -> Result<(Self::Receiver, Vec<u8>), ec_reshare::Error> {
-        let dealings = rsa_decode(dealings, Party::Old, rsa_reshare::Dealing::decode)?;
-        let subs = subs
-            .iter()
-            .map(|(i, b)| {
-                rsa_reshare::SubShare::decode(b)
-                    .map(|s| (*i, s))
-                    .map_err(|error| ec_reshare::Error::Malformed {
-                        culprit: Party::Old(*i),
-                        error,
-                    })
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let dealings = decodable(dealings, |b| rsa_reshare::Dealing::decode(b).ok());
+        let subs = decodable(subs, |b| rsa_reshare::SubShare::decode(b).ok());
         let (st, v) = rsa_reshare::receive(params, me, &dealings, &subs)?;
         Ok((st, v.encode()))
     }
@@ -1295,7 +1344,7 @@ impl Scheme for RsaScheme {
     fn confirm(
         judged: Self::Judged,
         confirmations: &BTreeMap<SignerId, Vec<u8>>,
-    ) -> Result<(ShareBundle, Vec<Party>), ec_reshare::Error> {
+    ) -> Result<Confirmed, ec_reshare::Error> {
         let confirmations = rsa_decode(confirmations, Party::New, rsa_reshare::Confirmation::decode)?;
         let done = judged.confirm(&confirmations)?;
         let culprits = done.culprits.iter().map(|c| c.party).collect();
@@ -1311,7 +1360,7 @@ impl Scheme for RsaScheme {
             },
             share: done.share.encode(),
         };
-        Ok((bundle, culprits))
+        Ok((bundle, culprits, done.qualified))
     }
 }
 
