@@ -661,6 +661,33 @@ fn with_n_equal_to_2k_minus_1_one_excluded_node_stops_presigning_and_dkls23_sign
     assert_eq!(c.ecdsa_signatures_by_path(), (2, 3));
 }
 
+/// A stream that empties a pool which has had a batch waits for the refill instead of taking the k-online path:
+/// DKLs23 costs each signer several times the CPU of a presignature, and under load the dry spells sent about a
+/// third of a 32-in-flight stream to it (`benches/ecdsa_quorum.sh`: 965 of 3,000 with all five nodes up).
+#[test]
+fn a_burst_that_empties_a_stocked_pool_waits_for_presignatures_instead_of_going_to_dkls23() {
+    let (nodes, publics) = common::memory_nodes(5);
+    let cfg = CoordinatorConfig {
+        presign_low_watermark: 1,
+        presign_high_watermark: 2,
+        ..CoordinatorConfig::default()
+    };
+    let c = Cluster::new(MemoryEngine::new(nodes, cfg), publics);
+    let key = c.create_key(Algorithm::EcdsaP256, 3).unwrap();
+    fill_pool(&c, key);
+    assert_eq!(c.presignature_pool_len(&key), 2);
+    let vk = p256_verifier(&c, &key);
+    let requests: Vec<(Vec<u8>, Mechanism)> = (0..12).map(ecdsa_mechanism).collect();
+    let results = c.sign_many(requests.iter().map(|(_, m)| (key, m.clone())).collect());
+    for ((digest, _), result) in requests.iter().zip(results) {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        let sig = result.unwrap();
+        let der = p256::ecdsa::Signature::from_der(&sig.bytes).unwrap();
+        vk.verify_prehash(digest, &der).unwrap();
+    }
+    assert_eq!(c.ecdsa_signatures_by_path(), (12, 0));
+}
+
 #[test]
 fn a_dkls23_signature_costs_each_signer_about_51_kb_per_other_signer() {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -65,6 +65,11 @@ pub(super) struct DklsState {
     /// Keys that had an ECDSA signature without a presignature in this process: the next one starts presigning
     /// (a process that signs once, like one `pkcs11-tool` run, leaves no presignatures behind).
     pub(super) demanded: BTreeSet<KeyId>,
+    /// Keys whose presignature pool received a batch in this process: from then on a signature that finds the
+    /// pool empty while presigning is possible waits for the refill under way instead of taking the k-online
+    /// path (a steady stream would otherwise spend several times the CPU per signature on DKLs23 at every dry
+    /// spell, which slows the refill it waits for).
+    pub(super) stocked: BTreeSet<KeyId>,
 }
 
 /// A pair setup between two nodes, relayed by the coordinator.

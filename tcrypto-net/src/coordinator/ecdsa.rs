@@ -27,7 +27,11 @@
 //! **When no presignature can serve** a signature (the pool is empty or has no entry with `k` usable members,
 //! fewer than `2k - 1` holders are usable, the key has `k > (n + 1) / 2`, or a signature lost its presignature
 //! and finds no other), the signature is made by `k` holders with DKLs23 instead (`super::dkls`), and waiting
-//! signatures of a pool whose refills keep failing go there too: no error reaches the caller.
+//! signatures of a pool whose refills keep failing go there too: no error reaches the caller. An empty pool
+//! sends a signature to DKLs23 only while the key's first batch is made in this process (at most four at a
+//! time): once the pool has had a batch, a signature that finds it empty while presigning is possible waits for
+//! the refill, because a stream that fell back to DKLs23 at every dry spell spent several times the CPU per
+//! signature there and slowed the refill it was waiting for.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -216,9 +220,9 @@ impl Coordinator {
             return self.pool_enqueue::<Presignatures>(key, op, now);
         }
         // Presigning starts with the second signature of a key that finds no presignature in this process (or
-        // with its creation here, or an explicit prefill): a process that signs once spends nothing on a batch
-        // it would abandon.
-        let again = !self.dkls.demanded.insert(key);
+        // with its creation here, or an explicit prefill, or once its pool has had a batch): a process that signs
+        // once spends nothing on a batch it would abandon.
+        let again = !self.dkls.demanded.insert(key) || self.dkls.stocked.contains(&key);
         let presigning = again
             && self
                 .threshold_of(&key)
@@ -227,8 +231,9 @@ impl Coordinator {
             self.pool_prefill::<Presignatures>(key, now);
             // A burst (a zone signer's batch) waits for the presigning under way instead of going to DKLs23,
             // which costs each signer several times the CPU of a presignature: only the first few signatures of
-            // a key take the k-online path while its pool is empty (they are the ones a caller waits on).
-            if self.dkls_in_flight(&key) >= DKLS_WHILE_PRESIGNING {
+            // a key take the k-online path while its first batch is made (they are the ones a caller waits on),
+            // and none once the pool has had a batch (a steady stream waits for the refill).
+            if self.dkls.stocked.contains(&key) || self.dkls_in_flight(&key) >= DKLS_WHILE_PRESIGNING {
                 return self.pool_enqueue::<Presignatures>(key, op, now);
             }
         }
@@ -608,6 +613,9 @@ impl Coordinator {
             .map(|(id, n)| (*id, *n))
             .collect();
         self.pool_refilled::<Presignatures>(p.key, true);
+        if !p.checked.is_empty() {
+            self.dkls.stocked.insert(p.key);
+        }
         let pool = self.presig_pools.entry(p.key).or_default();
         for public in p.checked {
             pool.entries.push_back(Entry {
