@@ -274,6 +274,21 @@ fn damaged_and_missing_files_take_out_only_what_they_hold() {
     }
     let digest = |i: u32| sha2::Sha256::digest(format!("m{i}")).to_vec();
     cluster.sign(ec, Mechanism::Ecdsa { digest: digest(0) }).unwrap();
+    // The presigning run that the key's creation started progresses only while the (thread-free) cluster is
+    // driven: sign until node1 stored a batch (under load the first signature may end, by DKLs23, before it).
+    let mut i = 1;
+    while batch_runs(&nodes[0]).is_empty() {
+        assert!(i < 500, "no presignature batch on node1 after {i} signatures");
+        cluster
+            .sign(
+                ec,
+                Mechanism::Ecdsa {
+                    digest: digest(1000 + i),
+                },
+            )
+            .unwrap();
+        i += 1;
+    }
     nodes[0].kill();
     let secrets = nodes[0].data.join("secrets");
     let key_file = |k: &KeyId| secrets.join(format!("key-{k}.sealed"));
