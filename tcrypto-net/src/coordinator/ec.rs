@@ -754,17 +754,8 @@ impl Coordinator {
         }
         for node in culprits {
             // Named by every dealer's resolution: a false accuser or a disqualified dealer.
-            let name = self.node_name(node);
-            tracing::error!(node = %name, key = %info.key, "named in the DKG's complaint resolution; excluded");
-            self.exclude(
-                node,
-                format!("named in the DKG complaint resolution of key {}", info.key),
-            );
-            self.events.push_back(Event::Culprit {
-                node,
-                name,
-                key: info.key,
-            });
+            let why = format!("named in the DKG complaint resolution of key {}", info.key);
+            self.name_culprit(node, info.key, why);
         }
         for (node, body) in deliveries {
             self.ec.deliveries_version += 1;

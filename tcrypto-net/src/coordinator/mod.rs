@@ -930,6 +930,16 @@ impl Coordinator {
         }
     }
 
+    /// Names `node` a culprit for `key`: logged, excluded with `why` (as [`Self::exclude`]) and reported once as an
+    /// [`Event::Culprit`]. Signature share checks (once suspicion settles), DKG complaint resolutions and reshares
+    /// name culprits this way.
+    pub(crate) fn name_culprit(&mut self, node: NodeIndex, key: KeyId, why: String) {
+        let name = self.node_name(node);
+        tracing::error!(node = %name, %key, %why, "node named a culprit; excluded");
+        self.exclude(node, why);
+        self.events.push_back(Event::Culprit { node, name, key });
+    }
+
     /// The excluded nodes and why.
     pub fn excluded(&self) -> Vec<(NodeIndex, String)> {
         self.nodes

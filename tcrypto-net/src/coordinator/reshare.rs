@@ -903,13 +903,11 @@ impl Resharing {
 /// ([`crate::coordinator::Coordinator::readmit`]); each is reported once as an [`super::Event::Culprit`].
 pub fn exclude_culprits(c: &mut super::Coordinator, key: KeyId, named: &[NodeIndex]) {
     for &node in named {
-        let name = c.node_name(node);
-        tracing::error!(node = %name, %key, "named in a reshare; excluded");
-        c.exclude(
+        c.name_culprit(
             node,
+            key,
             format!("named by the new holders in a reshare of key {key}"),
         );
-        c.events.push_back(super::Event::Culprit { node, name, key });
     }
 }
 

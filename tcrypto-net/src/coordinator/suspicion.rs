@@ -10,7 +10,7 @@
 //! The driver then asks every node for its keys and hands the lists to [`Coordinator::settle_suspicions`]:
 //!
 //! - the nodes hold the sharing this coordinator knows: the suspects are culprits (excluded for good,
-//!   [`Event::Culprit`]);
+//!   [`Event::Culprit`](super::Event::Culprit));
 //! - they hold another one (learned under the rules of [`Coordinator::learn_keys`], which trust no `k - 1`
 //!   nodes with a public key set): the coordinator takes it, drops what it made for the old one (presignatures,
 //!   nonce commitments), lets the suspects serve again, and the driver signs once more.
@@ -30,7 +30,7 @@ use tcrypto::KeyId;
 
 use std::time::Instant;
 
-use super::{Coordinator, Event, NodeIndex};
+use super::{Coordinator, NodeIndex};
 use crate::transport::wire::{KeyInfo, RequestBody, ResponseBody};
 
 /// A node suspected of misbehaving with a key's sharing.
@@ -144,14 +144,7 @@ impl Coordinator {
                 continue;
             }
             for s in suspects {
-                let name = self.node_name(s.node);
-                tracing::error!(node = %name, %key, why = %s.why, "node misbehaved; excluded");
-                self.exclude(s.node, s.why);
-                self.events.push_back(Event::Culprit {
-                    node: s.node,
-                    name,
-                    key,
-                });
+                self.name_culprit(s.node, key, s.why);
             }
         }
         changed
