@@ -74,7 +74,17 @@ fn a_scrape_during_signing_counts_what_was_asked() {
     other.connect(Duration::from_secs(2));
     let _ = other.request(0, tcrypto_net::transport::wire::RequestBody::Ping);
 
-    let (head, body) = scrape(metrics_addr, "/metrics");
+    // The node counts the refusal once it has checked the stranger's certificate, which may come after the
+    // stranger's own call returned: scrape until it shows (bounded), then check everything on that scrape.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (head, body) = loop {
+        let (head, body) = scrape(metrics_addr, "/metrics");
+        let refused = sample(&body, "tcrypto_node_tls_handshakes_refused_total ", &[]);
+        if refused.is_some_and(|r| r >= 1.0) || std::time::Instant::now() > deadline {
+            break (head, body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase().contains("content-type: text/plain"),
