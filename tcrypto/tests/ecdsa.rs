@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::elliptic_curve::group::Group as _;
+use p256::elliptic_curve::sec1::ToSec1Point as _;
 use p256::{ProjectivePoint, Scalar};
 use rand::SeedableRng as _;
 use sha2::Digest as _;
@@ -872,8 +873,9 @@ fn compressed_points_with_a_compact_or_unknown_prefix_are_refused() {
     let enc = p.encode();
     let again = ecdsa::Presignature::decode(&enc).unwrap();
     assert_eq!(again.encode(), enc);
-    // signer 2 + rho 32 + sigma 32, then 2^128·R.
-    let at = 2 + 2 + 32 + 32;
+    // The first point is R, after the signer, rho, sigma, the presignature id, the key id and the threshold.
+    let r = p.public().r_point.to_affine().to_sec1_point(true);
+    let at = enc.windows(33).position(|w| w == r.as_bytes()).unwrap();
     assert!(enc[at] == 2 || enc[at] == 3);
     for prefix in [0u8, 1, 4, 5, 6, 7, 0xff] {
         let mut e = enc.clone();

@@ -15,7 +15,7 @@
 //! Hot paths routed here: the RSA share `x_i = x^{2Δs_i}` (Shoup 2000 §3; also the ordinary-modulus shares, which
 //! use the same step), the prover's `v^r`, `x̃^r`, and the verifier's `v^z`, `x̃^z` (Shoup 2000 §3, "Proof of
 //! correctness"); for P-256, `s·G` (the commitments, nonce points and public key shares of presigning, signing and
-//! the DKG) and the variable-time multi-scalar multiplications `Σ s_i·P_i` that check them (under `perf`, 3-of-5
+//! the DKG), `a·R` for a secret `a` and a public point (presigning's openings in the exponent), and the variable-time multi-scalar multiplications `Σ s_i·P_i` that check them (under `perf`, 3-of-5
 //! presigning spent about 60% of a party's CPU in these two). Not routed: the constant-time fixed-base tables of
 //! `ecdsa::group` (`a_i·X`), small-multiple helpers, Ed25519 (FROST on `curve25519-dalek`), and the combiner's
 //! short public exponents (Lagrange coefficients, Bézout exponents), which cost little.
@@ -70,6 +70,9 @@ pub(crate) trait Arithmetic {
 
     /// `Σ s_i·P_i` on P-256 for **public** points and scalars (variable time).
     fn p256_lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint;
+
+    /// `s_i·P_i` for each pair, on P-256, for **secret** scalars and public points (constant time in the scalars).
+    fn p256_mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Vec<ProjectivePoint>;
 }
 
 /// Pure Rust: `crypto-bigint`'s Montgomery exponentiation and `p256`'s point arithmetic (with the `openssl` feature:
@@ -101,5 +104,9 @@ impl Arithmetic for Pure {
             return ProjectivePoint::IDENTITY;
         }
         ProjectivePoint::lincomb_vartime(terms)
+    }
+
+    fn p256_mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Vec<ProjectivePoint> {
+        terms.iter().map(|(p, s)| p * s).collect()
     }
 }

@@ -65,6 +65,10 @@ impl Arithmetic for OpenSsl {
         }
         p256_lincomb_vartime(terms).unwrap_or_else(|_| Pure::p256_lincomb_vartime(terms))
     }
+
+    fn p256_mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Vec<ProjectivePoint> {
+        p256_mul_each(terms).unwrap_or_else(|_| Pure::p256_mul_each(terms))
+    }
 }
 
 /// `base^exponent mod N` by `BN_mod_exp`; `N` and the result's precision come from `base`'s parameters.
@@ -131,6 +135,29 @@ fn p256_lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> Result<Projectiv
         acc = sum;
     }
     from_openssl(group, &acc, &mut ctx)
+}
+
+fn p256_mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Result<Vec<ProjectivePoint>, BackendError> {
+    let group = p256_group()?;
+    let mut ctx = BigNumContext::new_secure().map_err(|_| BackendError)?;
+    // One field inversion for all the points, then one constant-time `EC_POINT_mul` per pair.
+    let points: Vec<ProjectivePoint> = terms.iter().map(|(p, _)| *p).collect();
+    let affine = ProjectivePoint::batch_normalize(points.as_slice());
+    let mut out = Vec::with_capacity(terms.len());
+    let mut r = EcPoint::new(group).map_err(|_| BackendError)?;
+    for (point, (_, s)) in affine.iter().zip(terms) {
+        if bool::from(point.is_identity()) {
+            out.push(ProjectivePoint::IDENTITY);
+            continue;
+        }
+        let p = EcPoint::from_bytes(group, point.to_sec1_point(false).as_bytes(), &mut ctx)
+            .map_err(|_| BackendError)?;
+        let bytes = Zeroizing::new(<[u8; 32]>::from(s.to_bytes()));
+        let scalar = SecretBigNum::from_bytes(&*bytes)?;
+        r.mul2(group, &p, &scalar.0, &mut ctx).map_err(|_| BackendError)?;
+        out.push(from_openssl(group, &r, &mut ctx)?);
+    }
+    Ok(out)
 }
 
 /// An OpenSSL point as a `p256` point (through its uncompressed encoding).

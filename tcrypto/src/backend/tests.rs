@@ -124,9 +124,9 @@ fn scalar_of(bytes: [u8; 32]) -> Scalar {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// P-256 `s·G` and `Σ s_i·P_i` (up to 6 terms, so both sides of OpenSSL's term limit; identity points, zero
+    /// P-256 `s·G`, `s_i·P_i` and `Σ s_i·P_i` (up to 6 terms, so both sides of OpenSSL's term limit; identity points, zero
     /// scalars and cancelling terms included) are the same point on both backends. Every P-256 multiplication of
-    /// presigning, signing, verification and the DKG that the backend serves goes through these two.
+    /// presigning, signing, verification and the DKG that the backend serves goes through these three.
     #[test]
     fn both_backends_multiply_p256_points_alike(
         s in any::<[u8; 32]>(),
@@ -153,6 +153,7 @@ proptest! {
                 Pure::p256_lincomb_vartime(&terms[..n])
             );
         }
+        prop_assert_eq!(OpenSsl::p256_mul_each(&terms), Pure::p256_mul_each(&terms));
     }
 
     /// Raw exponentiation: same value for random bases and exponents of random length (0 and 1 included), on the

@@ -244,6 +244,11 @@ pub(crate) fn mul_g_vartime(s: &Scalar) -> ProjectivePoint {
     ProjectivePoint::mul_by_generator_vartime(s)
 }
 
+/// `s_i · P_i` for each pair: secret scalars, public points (constant time in the scalars).
+pub(crate) fn mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Vec<ProjectivePoint> {
+    Active::p256_mul_each(terms)
+}
+
 /// `Σ s_i · P_i` for public points and scalars (variable time, wNAF multi-scalar multiplication).
 pub(crate) fn lincomb_vartime(terms: &[(ProjectivePoint, Scalar)]) -> ProjectivePoint {
     Active::p256_lincomb_vartime(terms)

@@ -101,7 +101,8 @@ pub(crate) mod tag {
     pub(crate) const ROUND2_BROADCAST: u8 = 0x23;
     pub(crate) const ROUND2_DIRECT: u8 = 0x24;
     pub(crate) const ROUND3_BROADCAST: u8 = 0x25;
-    pub(crate) const PRESIGNATURE: u8 = 0x26;
+    /// 0x26 was the presignature with `2^128·R` (refused since).
+    pub(crate) const PRESIGNATURE: u8 = 0x2c;
     pub(crate) const PRESIGNATURE_PUBLIC: u8 = 0x27;
     pub(crate) const SIGN_REQUEST: u8 = 0x28;
     pub(crate) const SIGNATURE_SHARE: u8 = 0x29;

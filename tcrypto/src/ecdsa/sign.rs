@@ -164,21 +164,6 @@ fn r_of(r_prime: &ProjectivePoint) -> Result<Scalar, Error> {
     Ok(r)
 }
 
-/// The signer's `r` and `m`: as [`rerandomise`], with `δ·R = δ_lo·R + δ_hi·(2^128·R)` from the presignature's
-/// stored `2^128·R` (128 doublings instead of 256).
-fn signer_r(presignature: &Presignature, req: &SignRequest) -> Result<(Scalar, Scalar), Error> {
-    let (delta, m) = delta_and_message(&presignature.public, req)?;
-    let bytes = delta.to_bytes();
-    let half = |b: &[u8]| {
-        let mut wide = [0u8; 16];
-        wide.copy_from_slice(b);
-        Scalar::from(u128::from_be_bytes(wide))
-    };
-    let (high, low) = (half(&bytes[..16]), half(&bytes[16..]));
-    let r_prime = group::lincomb_vartime(&[(presignature.public.r_point, low), (presignature.r_high, high)]);
-    Ok((r_of(&r_prime)?, m))
-}
-
 /// `δ = H(sid, presignature id, key id, m)` and `m` for a request, after checking that the request fits the
 /// presignature (no point arithmetic).
 pub(crate) fn delta_and_message(
@@ -216,7 +201,7 @@ pub fn sign_share(
     if presignature.signer != key.id() || presignature.public.key_id != key.key_id() {
         return Err(Error::Misuse("presignature belongs to another key or signer"));
     }
-    let (r, m) = signer_r(&presignature, req)?;
+    let (_, _, r, m) = rerandomise(&presignature.public, req)?;
     match spent.mark_spent(&presignature.id()) {
         Ok(true) => {}
         Ok(false) => return Err(Error::PresignatureSpent(presignature.id())),

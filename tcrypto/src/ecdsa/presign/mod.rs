@@ -15,7 +15,7 @@ use std::sync::Arc;
 use p256::{ProjectivePoint, Scalar};
 use zeroize::Zeroize;
 
-use super::group::{self, get_point, get_scalar, put_point, put_scalar};
+use super::group::{self, get_point, get_scalar, put_scalar};
 use super::key::KeyShare;
 use super::{Error, Fault, check_params, tag};
 use crate::codec::{DecodeError, Reader, Writer};
@@ -249,25 +249,16 @@ pub struct PresignaturePublic {
 }
 
 impl PresignaturePublic {
+    /// Writes the public part: its points share one batch conversion to affine (one field inversion for all of
+    /// them instead of one per point); the bytes are those of [`group::put_point`].
     fn write(&self, w: &mut Writer) {
-        self.write_with(w, None);
-    }
-
-    /// Writes the public part; `extra` is one more point converted to affine in the same batch (the
-    /// presignature's `2^128·R`), whose compressed encoding is returned. One field inversion for all points
-    /// instead of one per point; the bytes are those of [`put_point`].
-    fn write_with(&self, w: &mut Writer, extra: Option<&ProjectivePoint>) -> Option<[u8; group::POINT_LEN]> {
-        let mut points = Vec::with_capacity(2 + 2 * self.commitments.len());
+        let mut points = Vec::with_capacity(1 + 2 * self.commitments.len());
         points.push(self.r_point);
         for (a, vx) in self.commitments.values() {
             points.push(*a);
             points.push(*vx);
         }
-        if let Some(e) = extra {
-            points.push(*e);
-        }
         let mut bytes = group::points_to_bytes(&points).into_iter();
-        let extra_bytes = if extra.is_some() { bytes.next_back() } else { None };
         self.id.encode(w);
         self.key_id.encode(w);
         w.u16(self.threshold);
@@ -279,7 +270,6 @@ impl PresignaturePublic {
         for b in bytes {
             w.raw(&b);
         }
-        extra_bytes
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -342,10 +332,6 @@ pub struct Presignature {
     pub(crate) rho: Scalar,
     pub(crate) sigma: Scalar,
     pub(crate) public: PresignaturePublic,
-    /// `2^128·R`, computed while presigning so that signing computes `δ·R` as `δ_lo·R + δ_hi·(2^128·R)` with
-    /// half-length scalars (half the doublings). The holder's own value, kept with the presignature; the
-    /// combiner never uses it.
-    pub(crate) r_high: ProjectivePoint,
 }
 
 impl Presignature {
@@ -364,25 +350,18 @@ impl Presignature {
         &self.public
     }
 
-    /// Encodes for storage (tag 0x26): signer, `ρ_i`, `σ_i`, `2^128·R`, public part. Contains secrets: store
-    /// encrypted and authenticated (the stored `2^128·R` is trusted: a wrong one only spoils this signer's share,
-    /// which the combiner then rejects).
+    /// Encodes for storage (tag 0x2c): signer, `ρ_i`, `σ_i`, public part. Contains secrets: store encrypted and
+    /// authenticated.
+    ///
+    /// Tag 0x26, the encoding of earlier versions, also held `2^128·R` (128 doublings per presignature at every
+    /// member, to halve the doublings of `δ·R` at the few that sign it); it is refused, so a store written by an
+    /// earlier version fails closed (its presignatures are discarded as undecodable, never used).
     pub fn encode(&self) -> Vec<u8> {
-        // The public part's points and `2^128·R` share one batch conversion to affine; `2^128·R` comes first in
-        // the encoding, so the public part is written to a scratch writer and appended after it.
-        let mut public = Writer::bare();
-        let r_high = self.public.write_with(&mut public, Some(&self.r_high));
         let mut w = Writer::new(tag::PRESIGNATURE);
         self.signer.encode(&mut w);
         put_scalar(&mut w, &self.rho);
         put_scalar(&mut w, &self.sigma);
-        match r_high {
-            Some(b) => {
-                w.raw(&b);
-            }
-            None => put_point(&mut w, &self.r_high),
-        }
-        w.raw(public.as_slice());
+        self.public.write(&mut w);
         w.finish()
     }
 
@@ -392,7 +371,6 @@ impl Presignature {
         let signer = SignerId::decode(&mut r)?;
         let rho = get_scalar(&mut r)?;
         let sigma = get_scalar(&mut r)?;
-        let r_high = get_point(&mut r)?;
         let public = PresignaturePublic::read(&mut r)?;
         r.finish()?;
         if !public.commitments.contains_key(&signer) {
@@ -403,7 +381,6 @@ impl Presignature {
             rho,
             sigma,
             public,
-            r_high,
         })
     }
 }
@@ -423,12 +400,6 @@ impl fmt::Debug for Presignature {
             .field("shares", &"<redacted>")
             .finish()
     }
-}
-
-/// `2^128·P` (128 doublings).
-pub(crate) fn times_2_128(p: &ProjectivePoint) -> ProjectivePoint {
-    use p256::elliptic_curve::Group as _;
-    (0..128).fold(*p, |acc, _| acc.double())
 }
 
 /// The salt `salt_ij` a dealer uses for receiver `j`: `H(label, sid, dealer, j, seed)`.

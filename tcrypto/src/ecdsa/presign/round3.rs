@@ -263,13 +263,23 @@ impl Round2State {
             }
             let a = self.a[b];
             own.w_shares.push(u_sum);
-            own.a_r.push(r_points[b] * a);
             own.a_x.push(ctx.x_table.mul(&a));
             own.a_g.push(group::mul_g(&a));
             own.vx.push(group::mul_g(&v_sum));
             v.push(v_sum);
             v_sum.zeroize();
         }
+        // `a_i^b·R^b`: secret `a`, one constant-time multiplication per presignature (with the OpenSSL backend, one
+        // field inversion for the whole batch and OpenSSL's constant-time variable-base multiplication).
+        let a_terms = Zeroizing::new(
+            r_points
+                .iter()
+                .zip(self.a.iter())
+                .map(|(r, a)| (*r, *a))
+                .collect::<Vec<_>>(),
+        );
+        own.a_r = group::mul_each(&a_terms);
+        drop(a_terms);
         let state = Round3State {
             ctx,
             r2: self,
@@ -347,7 +357,6 @@ impl Round3State {
                 .map(|j| (*j, (all[j].a_g[b], all[j].vx[b])))
                 .collect();
             out.push(Presignature {
-                r_high: super::times_2_128(&self.r_points[b]),
                 signer: ctx.me,
                 rho: w_inv * self.r2.a[b],
                 sigma: w_inv * self.v[b],
