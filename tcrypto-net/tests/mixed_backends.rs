@@ -25,9 +25,20 @@ use tcrypto_net::transport::wire::Algorithm;
 const PURE: &str = "pure-rust";
 const OPENSSL: &str = "openssl";
 
-/// `GET /metrics` of a node.
+/// `GET /metrics` of a node (which binds its metrics port just after it says it listens: a refused connection is
+/// tried again for a while).
 fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("metrics {addr}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("metrics {addr}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("metrics {addr}: {e}"),
+        }
+    };
     write!(
         s,
         "GET /metrics HTTP/1.1\r\nHost: monitor\r\nConnection: close\r\n\r\n"
@@ -148,6 +159,26 @@ fn sign_with_set(
             .unwrap_or_else(|e| panic!("{algorithm:?} with {}: does not verify: {e}", lab.describe(set)));
     });
     assert_eq!(signers, set, "{algorithm:?}: asked {}", lab.describe(set));
+    eprintln!("{algorithm:?} signed by {}", lab.describe(set));
+}
+
+/// Waits (bounded) until the coordinator is connected to every running node and to no other.
+fn settle(lab: &Lab, cluster: &BlockingCluster) {
+    let up = lab.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        cluster.connect(Duration::from_millis(100));
+        let connected: Vec<usize> = (0..lab.nodes.len())
+            .filter(|&i| cluster.health()[i].connected)
+            .collect();
+        if connected == up {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "coordinator connected to {connected:?}, nodes up {up:?}"
+        );
+    }
 }
 
 /// The independent verifier of the key's algorithm.
@@ -181,6 +212,7 @@ fn sign_ecdsa_until(lab: &Lab, cluster: &BlockingCluster, key: KeyId, fast: bool
             after.1 > before.1
         };
         if on_path {
+            eprintln!("ECDSA ({tag}) signed by {}", lab.describe(&signers));
             return signers;
         }
         assert!(
@@ -288,6 +320,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     // node1 and node2 (pure Rust) killed: DKLs23 and the others on node3-5, all OpenSSL.
     lab.nodes[0].kill();
     lab.nodes[1].kill();
+    settle(&lab, &cluster);
     let all_openssl = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 all openssl");
     assert_eq!(all_openssl, [2, 3, 4]);
     sign_with_set(
@@ -316,7 +349,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     lab.nodes[3].kill();
     lab.nodes[4].kill();
     lab.assert_backends();
-    assert!(cluster.connect(Duration::from_secs(20)) >= 3);
+    settle(&lab, &cluster);
     let mixed = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 mixed");
     assert_eq!(mixed, [0, 1, 2]);
     sign_with_set(
@@ -368,7 +401,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     assert!(banner.ends_with("(arithmetic: pure-rust)"), "{banner}");
     lab.backends[2] = PURE;
     lab.assert_backends();
-    assert!(cluster.connect(Duration::from_secs(20)) >= 3);
+    settle(&lab, &cluster);
     let all_pure = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 all pure");
     assert_eq!(all_pure, [0, 1, 2]);
     sign_with_set(
