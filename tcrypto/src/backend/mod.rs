@@ -292,6 +292,9 @@ impl Arithmetic for Active {
 pub(crate) struct BackendError;
 
 /// Modular exponentiation with an RSA-size modulus (the modulus travels with the base's Montgomery parameters).
+///
+/// A method added here needs its forwarding in `impl Arithmetic for Active` too (without a default body, the
+/// compiler says so).
 pub(crate) trait Arithmetic {
     /// Short name of the implementation.
     const NAME: &'static str;
