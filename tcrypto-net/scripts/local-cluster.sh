@@ -7,7 +7,9 @@
 # Stop with: kill $(cat DIR/pids)
 # Environment: TCRYPTO_NODE (the binary; default target/release/tcrypto-node), TCRYPTO_NODE_PASSPHRASE (the nodes'
 # store passphrase; default local-cluster-test), TCRYPTO_COORDINATOR_PASSPHRASE (default local-cluster-test),
-# LOCAL_CLUSTER_WAIT (seconds to wait for each node; default 30).
+# LOCAL_CLUSTER_WAIT (seconds to wait for each node; default 30), LOCAL_CLUSTER_ARITHMETIC (the nodes' arithmetic
+# backends in order, space-separated, e.g. "pure-rust pure-rust pure-rust openssl openssl": written as `arithmetic` in
+# node i's configuration; nodes past the list get the binary's default).
 # Exits non-zero, naming the node and showing the end of its log, when a node does not come up.
 set -euo pipefail
 usage="usage: local-cluster.sh DIR [N [PORT]]"
@@ -43,11 +45,13 @@ passphrase_file = "coordinator.pass"
 data_dir = "coordinator-state"
 TOML
 : > "$dir/pids"
+read -r -a arithmetic <<< "${LOCAL_CLUSTER_ARITHMETIC:-}"
 for i in $(seq 1 "$n"); do
   cat > "$dir/node$i.toml" <<TOML
 name = "node$i"
 listen = "127.0.0.$((i + 1)):$((port + i - 1))"
 data_dir = "$dir/node$i"
+${arithmetic[$((i - 1))]:+arithmetic = \"${arithmetic[$((i - 1))]}\"}
 
 [[coordinators]]
 name = "local"

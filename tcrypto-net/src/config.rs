@@ -10,6 +10,7 @@
 //! presignature_witness = "/run/tcrypto-node/node1.witness"   # default: "<data_dir>.witness"
 //! policy_file = "policy.toml"    # the node's signing policy (see crate::node::policy); reloaded on SIGHUP
 //! reshare_claim_secs = 120     # another coordinator's reshare of a key is refused while one runs (see crate::node::reshare)
+//! arithmetic = "pure-rust"     # or "openssl"; default: the build's (OpenSSL in the default build), see tcrypto::backend
 //!
 //! [[coordinators]]
 //! name = "coord-a"
@@ -39,6 +40,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tcrypto::backend::{Backend, BackendInstallError};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -89,6 +91,16 @@ pub enum ConfigError {
     NoCoordinatorPassphrase {
         /// The identity file.
         path: PathBuf,
+    },
+    /// The configured arithmetic backend is not in this build (or could not be installed).
+    #[error("{path}: arithmetic = \"{requested}\": {source}")]
+    Arithmetic {
+        /// The file.
+        path: PathBuf,
+        /// The backend it names.
+        requested: Backend,
+        /// Why.
+        source: BackendInstallError,
     },
     /// Something else is inconsistent.
     #[error("{0}")]
@@ -159,12 +171,23 @@ pub struct NodeConfig {
     /// The node operator's signing policy ([`crate::node::policy`]; relative to the configuration file's directory);
     /// without one, the node signs what its pinned coordinators ask.
     pub policy_file: Option<PathBuf>,
+    /// The arithmetic backend the node signs on, `"pure-rust"` or `"openssl"` (default: the build's,
+    /// [`Backend::DEFAULT`]: OpenSSL in the default build). `tcrypto-node serve` installs it at start, before any key
+    /// is loaded; a backend the build lacks is refused when the file is loaded. Nodes on different backends sign
+    /// together (the results are the same bit for bit); see [`tcrypto::backend`].
+    #[serde(default, deserialize_with = "backend_name")]
+    pub arithmetic: Option<Backend>,
     /// Coordinators allowed to connect.
     #[serde(default)]
     pub coordinators: Vec<PinnedCoordinator>,
     /// The other nodes.
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
+}
+
+fn backend_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Backend>, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn default_skew() -> u64 {
@@ -186,7 +209,29 @@ impl NodeConfig {
                 source,
             })?;
         }
+        if let Some(requested) = cfg.arithmetic
+            && !requested.is_built()
+        {
+            return Err(ConfigError::Arithmetic {
+                path: path.to_path_buf(),
+                requested,
+                source: BackendInstallError::NotBuilt { requested },
+            });
+        }
         Ok(cfg)
+    }
+
+    /// Installs the configured arithmetic backend in this process ([`tcrypto::backend::install`]; nothing when the
+    /// file names none) and returns the one in force. Call it before any key work. `path`: the file, for errors.
+    pub fn install_arithmetic(&self, path: &Path) -> Result<Backend, ConfigError> {
+        if let Some(requested) = self.arithmetic {
+            tcrypto::backend::install(requested).map_err(|source| ConfigError::Arithmetic {
+                path: path.to_path_buf(),
+                requested,
+                source,
+            })?;
+        }
+        Ok(tcrypto::backend::in_force())
     }
 
     /// The pinned coordinator fingerprints.
@@ -432,6 +477,43 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(NodeConfig::load(&p), Err(ConfigError::Identity { .. })));
+    }
+
+    #[test]
+    fn the_arithmetic_backend_is_read_by_name_and_one_the_build_lacks_is_refused_naming_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("tcrypto-cfg-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("node.toml");
+        let with = |line: &str| {
+            std::fs::write(
+                &p,
+                format!("name = \"n\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\n{line}\n"),
+            )
+            .unwrap();
+            NodeConfig::load(&p)
+        };
+        assert_eq!(with("").unwrap().arithmetic, None);
+        assert_eq!(
+            with("arithmetic = \"pure-rust\"").unwrap().arithmetic,
+            Some(Backend::PureRust)
+        );
+        let err = with("arithmetic = \"gmp\"").unwrap_err().to_string();
+        assert!(
+            err.contains("node.toml") && err.contains("arithmetic") && err.contains("\"gmp\""),
+            "{err}"
+        );
+        let openssl = with("arithmetic = \"openssl\"");
+        if Backend::OpenSsl.is_built() {
+            assert_eq!(openssl.unwrap().arithmetic, Some(Backend::OpenSsl));
+        } else {
+            let err = openssl.unwrap_err();
+            assert!(matches!(err, ConfigError::Arithmetic { .. }), "{err:?}");
+            let err = err.to_string();
+            assert!(
+                err.contains("node.toml") && err.contains("arithmetic = \"openssl\""),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `tcrypto_node_store_secrets`, `tcrypto_node_store_bytes` | | files and bytes in the sealed store |
 //! | `tcrypto_node_tls_handshakes_refused_total` | | handshakes refused or timed out (unpinned clients) |
 //! | `tcrypto_node_connections` | | coordinator connections open |
+//! | `tcrypto_node_arithmetic_info` | `backend` | always 1; `backend` is the arithmetic backend in force when the metrics were set up (`pure-rust` or `openssl`, see `tcrypto::backend`) |
 //!
 //! `key` is the key id in hex; `mechanism` is empty for requests that do not sign; `outcome` is `ok` or the error
 //! code. Policy refusals will appear as their own outcome once nodes enforce a signing policy.
@@ -31,6 +32,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// Labels of a request counter.
@@ -142,6 +144,15 @@ impl NodeMetrics {
         );
         let connections = Gauge::default();
         registry.register("connections", "Coordinator connections open", connections.clone());
+        // Set up after the daemon installed its backend; the choice holds for the life of the process.
+        registry.register(
+            "arithmetic",
+            "The arithmetic backend the node signs on",
+            Info::new(vec![(
+                "backend".to_string(),
+                tcrypto::backend::name().to_string(),
+            )]),
+        );
         Self {
             registry,
             requests,

@@ -40,7 +40,12 @@ const LOADED_FILE: &str = "loaded-keys";
 const IMPORT_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
-#[command(name = "tcrypto-node", version, about = "Signer node of the distributed HSM")]
+#[command(
+    name = "tcrypto-node",
+    version,
+    long_version = long_version(),
+    about = "Signer node of the distributed HSM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,6 +67,10 @@ enum Command {
         /// Node configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Arithmetic backend to sign on, `pure-rust` or `openssl` (overrides the configuration's `arithmetic`;
+        /// default: the build's, see `--version`).
+        #[arg(long, value_name = "BACKEND")]
+        arithmetic: Option<tcrypto::backend::Backend>,
     },
     /// Show identity, keys held, problems and whether the daemon is listening. Exit 0: listening, no problem;
     /// 3: listening, but problems found at start or files quarantined; 4: not listening (for monitoring).
@@ -207,7 +216,7 @@ fn main() -> ExitCode {
             config,
             insecure_fast_kdf,
         } => init(&config, insecure_fast_kdf),
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config, arithmetic } => serve(&config, arithmetic),
         Command::Status { config } => match status(&config) {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),
@@ -269,6 +278,26 @@ fn main() -> ExitCode {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// `--version`: the version, and the arithmetic backends of this build (`serve` picks one with the configuration's
+/// `arithmetic` or `--arithmetic`).
+fn long_version() -> &'static str {
+    use tcrypto::backend::Backend;
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let built: Vec<&str> = Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_built())
+            .map(Backend::name)
+            .collect();
+        format!(
+            "{}\narithmetic backends: {} (default: {})",
+            env!("CARGO_PKG_VERSION"),
+            built.join(", "),
+            Backend::DEFAULT
+        )
+    })
+}
+
 fn open_store(cfg: &NodeConfig) -> Result<(SecretStore, NodeIdentity)> {
     let store = SecretStore::open(&cfg.data_dir, &cfg.store_key()?)?;
     let id = store
@@ -302,8 +331,17 @@ fn init(config: &Path, fast: bool) -> Result<()> {
     Ok(())
 }
 
-fn serve(config: &Path) -> Result<()> {
+fn serve(config: &Path, arithmetic: Option<tcrypto::backend::Backend>) -> Result<()> {
     let cfg = NodeConfig::load(config)?;
+    // The arithmetic backend first: it is fixed for the life of the process by its first use.
+    let arithmetic = match arithmetic {
+        Some(backend) => {
+            tcrypto::backend::install(backend).map_err(|e| format!("--arithmetic {backend}: {e}"))?;
+            backend
+        }
+        None => cfg.install_arithmetic(config)?,
+    };
+    tracing::info!(%arithmetic, "arithmetic backend");
     let pins = cfg.pinned_coordinators()?;
     if pins.is_empty() {
         return Err(format!("{}: no coordinator pinned", config.display()).into());
@@ -366,7 +404,7 @@ fn serve(config: &Path) -> Result<()> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         println!(
-            "tcrypto-node {} listening on {} with {keys} keys",
+            "tcrypto-node {} listening on {} with {keys} keys (arithmetic: {arithmetic})",
             node.name(),
             cfg.listen
         );

@@ -1,11 +1,11 @@
 //! Differential tests: the pure-Rust and OpenSSL backends give the same exponentiations, shares, proofs and
 //! signatures, and signers on different backends make one signature together.
 //!
-//! The backend is chosen at build time, so a "mixed cluster" is simulated in one process: different parties of the
-//! same signing call the two implementations (`sign_share_with::<Pure>` / `::<OpenSsl>`), and the combiner runs on
-//! each. What this shows: the bytes a signer sends and the combiner's verdicts do not depend on the backend, so a
-//! node built either way interoperates with the others. What it does not show: anything about the transport or the
-//! daemon (the wire bytes are the backend-independent encodings of these same values).
+//! Here a "mixed cluster" lives in one process: different parties of the same signing call the two implementations
+//! (`sign_share_with::<Pure>` / `::<OpenSsl>`), and the combiner runs on each. What this shows: the bytes a signer
+//! sends and the combiner's verdicts do not depend on the backend, so a node on either interoperates with the
+//! others. The transport and the daemon are `tcrypto-net/tests/mixed_backends.rs`'s: node processes on each backend
+//! (chosen at run time) signing together.
 
 #![allow(clippy::unwrap_used)]
 
