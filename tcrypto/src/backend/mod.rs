@@ -284,6 +284,14 @@ impl Arithmetic for Active {
             OpenSsl::p256_lincomb_vartime(terms)
         }
     }
+
+    fn p256_mul_each(terms: &[(ProjectivePoint, Scalar)]) -> Vec<ProjectivePoint> {
+        if Self::pure() {
+            Pure::p256_mul_each(terms)
+        } else {
+            OpenSsl::p256_mul_each(terms)
+        }
+    }
 }
 
 /// The backend failed to compute (OpenSSL reported an error, in practice an allocation failure). Never returned by
