@@ -225,7 +225,7 @@ fn frost_share(body: &mut ResponseBody, f: impl Fn(&mut tcrypto::ed25519::round2
 
 #[test]
 fn a_node_corrupting_frost_data_is_named_excluded_and_no_invalid_signature_is_released() {
-    let kinds: [(&str, FrostCorruption); 4] = [
+    let kinds: [(&str, FrostCorruption); 5] = [
         ("z + 1", |b| {
             frost_share(b, |s| s.z += curve25519_dalek::Scalar::ONE)
         }),
@@ -244,6 +244,17 @@ fn a_node_corrupting_frost_data_is_named_excluded_and_no_invalid_signature_is_re
                 for bytes in commitments.iter_mut() {
                     let mut c = tcrypto::ed25519::round1::Commitment::decode(bytes).unwrap();
                     c.hiding += curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+                    *bytes = c.encode();
+                }
+            }
+        }),
+        // The coordinator relays commitments without the subgroup check; the signers refuse the package, and
+        // the coordinator names the commitment's maker, not them.
+        ("a nonce commitment outside the prime-order subgroup", |b| {
+            if let ResponseBody::Commitments(commitments) = b {
+                for bytes in commitments.iter_mut() {
+                    let mut c = tcrypto::ed25519::round1::Commitment::decode(bytes).unwrap();
+                    c.binding += curve25519_dalek::constants::EIGHT_TORSION[1];
                     *bytes = c.encode();
                 }
             }

@@ -222,3 +222,52 @@ fn a_node_serves_several_pinned_coordinators() {
         assert!(matches!(c.ask(&ping(1)).unwrap().body, ResponseBody::Pong { .. }));
     }
 }
+
+#[test]
+fn thirty_two_threads_waiting_on_one_thread_free_coordinator_each_get_their_own_signature() {
+    // One thread drives while the others are parked; each is woken for its own result (or to take over the
+    // driving), so every signature reaches the thread that asked for it.
+    let (coord, nodes) = setup(3);
+    let cluster = Arc::new(
+        BlockingCluster::connect_tls(&coord, &nodes.addresses, CoordinatorConfig::default()).unwrap(),
+    );
+    assert_eq!(cluster.connect(Duration::from_secs(10)), 3);
+    let key = cluster
+        .create_key(tcrypto_net::transport::wire::Algorithm::Ed25519, 2)
+        .unwrap();
+    let Some(tcrypto_net::algo::PublicKey::Ed25519(pk)) = cluster.public_key(&key) else {
+        panic!("no Ed25519 public key");
+    };
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.public_key_bytes()).unwrap();
+    let handles: Vec<_> = (0..32u32)
+        .map(|t| {
+            let c = cluster.clone();
+            std::thread::spawn(move || {
+                (0..8u32)
+                    .map(|i| {
+                        let message = format!("thread {t} message {i}").into_bytes();
+                        let sig = c
+                            .sign(
+                                key,
+                                Mechanism::Ed25519 {
+                                    message: message.clone(),
+                                },
+                            )
+                            .unwrap();
+                        (message, sig.bytes)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut signed = 0;
+    for h in handles {
+        for (message, sig) in h.join().unwrap() {
+            let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+            vk.verify_strict(&message, &sig)
+                .unwrap_or_else(|e| panic!("a signature reached a thread that did not ask for it: {e}"));
+            signed += 1;
+        }
+    }
+    assert_eq!(signed, 32 * 8);
+}

@@ -455,6 +455,81 @@ fn every_non_canonical_commitment_encoding_is_refused() {
 }
 
 #[test]
+fn commitments_encode_their_points_whether_kept_from_decoding_or_changed_since() {
+    let mut rng = seeded_rng("ed25519_commitment_encoding");
+    let shares = dkg_shares(2, 2, &mut rng);
+    let session = SessionId::random(&mut rng);
+    let (_, made) = round1::commit(&shares[0], session, &mut rng).unwrap();
+    let (_, other) = round1::commit(&shares[1], session, &mut rng).unwrap();
+    let fresh = |c: &round1::Commitment| {
+        let mut b = made.encode()[..2 + 32].to_vec();
+        b.extend_from_slice(c.hiding.compress().as_bytes());
+        b.extend_from_slice(c.binding.compress().as_bytes());
+        b
+    };
+    // The encoding kept from commit and from decoding is the points' own.
+    assert_eq!(made.encode(), fresh(&made));
+    let decoded = round1::Commitment::decode(&made.encode()).unwrap();
+    assert_eq!(decoded.encode(), fresh(&made));
+    // A commitment whose public points were replaced encodes the new points, not the kept bytes.
+    let mut changed = decoded;
+    changed.binding = other.binding;
+    assert_eq!(changed.encode(), fresh(&changed));
+    assert_ne!(changed.encode(), made.encode());
+    let mut changed = made;
+    changed.hiding = other.hiding;
+    assert_eq!(round1::Commitment::decode(&changed.encode()).unwrap(), changed);
+}
+
+#[test]
+fn a_commitment_decoded_without_the_subgroup_check_is_checked_on_demand() {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    let mut rng = seeded_rng("ed25519_deferred_subgroup_check");
+    let shares = dkg_shares(2, 2, &mut rng);
+    let session = SessionId::random(&mut rng);
+    let (_, made) = round1::commit(&shares[0], session, &mut rng).unwrap();
+    // A good commitment decodes both ways to the same value and passes the check.
+    let deferred = round1::Commitment::decode_deferring_subgroup_check(&made.encode()).unwrap();
+    assert_eq!(deferred, made);
+    assert_eq!(deferred.encode(), made.encode());
+    assert!(deferred.check_subgroup().is_ok());
+    assert!(made.check_subgroup().is_ok());
+    // A point with a torsion component: only the strict decoder refuses it; the check names it afterwards.
+    for torsion in &EIGHT_TORSION[1..] {
+        let mut mixed = made;
+        mixed.binding += torsion;
+        let bytes = mixed.encode();
+        assert!(round1::Commitment::decode(&bytes).is_err());
+        let deferred = round1::Commitment::decode_deferring_subgroup_check(&bytes).unwrap();
+        assert!(deferred.check_subgroup().is_err());
+        assert!(mixed.check_subgroup().is_err());
+    }
+    // Both refuse the identity and bytes that are no point; the deferred decoder takes a small-order point, which
+    // the check then refuses.
+    let with = |hiding: &[u8]| {
+        let mut b = made.encode();
+        b[2 + 32..2 + 64].copy_from_slice(hiding);
+        b
+    };
+    let identity = curve25519_dalek::EdwardsPoint::default().compress().to_bytes();
+    let mut not_a_point = [0u8; 32];
+    not_a_point[0] = 2;
+    assert!(
+        curve25519_dalek::edwards::CompressedEdwardsY(not_a_point)
+            .decompress()
+            .is_none()
+    );
+    for bad in [identity, not_a_point] {
+        assert!(round1::Commitment::decode(&with(&bad)).is_err());
+        assert!(round1::Commitment::decode_deferring_subgroup_check(&with(&bad)).is_err());
+    }
+    let small = EIGHT_TORSION[2].compress().to_bytes();
+    assert!(round1::Commitment::decode(&with(&small)).is_err());
+    let deferred = round1::Commitment::decode_deferring_subgroup_check(&with(&small)).unwrap();
+    assert!(deferred.check_subgroup().is_err());
+}
+
+#[test]
 fn decoding_with_the_signers_own_commitment_still_checks_every_other_point() {
     let mut rng = seeded_rng("ed25519_decode_with_own");
     let shares = dkg_shares(3, 3, &mut rng);

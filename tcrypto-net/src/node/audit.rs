@@ -382,20 +382,22 @@ impl AuditLog {
     fn acquire(&self, inner: &mut Inner) -> io::Result<()> {
         inner.file.lock()?;
         let result = (|| {
+            // One fstat serves both the rotation check and the length (a syscall per audited request).
+            let mut ours = inner.file.metadata()?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::MetadataExt as _;
-                let ours = inner.file.metadata()?.ino();
                 let current = std::fs::metadata(&self.path).map(|m| m.ino()).ok();
-                if current != Some(ours) {
+                if current != Some(ours.ino()) {
                     let _ = inner.file.unlock();
                     inner.file = open_append(&self.path)?;
                     inner.file.lock()?;
                     inner.len = u64::MAX;
                     inner.first_ms = None;
+                    ours = inner.file.metadata()?;
                 }
             }
-            let len = inner.file.metadata()?.len();
+            let len = ours.len();
             if len != inner.len {
                 let (tail, torn) = read_tail(&mut inner.file)?;
                 if let Some(t) = tail

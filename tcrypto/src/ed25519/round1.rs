@@ -33,8 +33,11 @@ struct FrostForm {
     hiding: EdwardsPoint,
     binding: EdwardsPoint,
     commitments: frost::round1::SigningCommitments,
-    /// The encoding `D_i || E_i` these checked points came from (or were serialized to).
+    /// The encoding `D_i || E_i` these points came from (or were serialized to).
     encoded: [u8; 64],
+    /// Whether the points are known to be in the prime-order subgroup (false only after
+    /// [`Commitment::decode_deferring_subgroup_check`], until [`Commitment::check_subgroup`]).
+    subgroup_checked: bool,
 }
 
 impl PartialEq for Commitment {
@@ -73,16 +76,25 @@ impl Commitment {
         Ok(c)
     }
 
+    /// Writes `D_i || E_i`: the encoding the points were decoded from or serialized to when it is still theirs
+    /// (compressing a point costs a field inversion), else freshly compressed.
     pub(super) fn encode_points(&self, w: &mut Writer) {
-        w.raw(&Ed25519::point_to_bytes(&self.hiding))
-            .raw(&Ed25519::point_to_bytes(&self.binding));
+        match self.frost {
+            Some(f) if f.hiding == self.hiding && f.binding == self.binding => {
+                w.raw(&f.encoded);
+            }
+            _ => {
+                w.raw(&Ed25519::point_to_bytes(&self.hiding))
+                    .raw(&Ed25519::point_to_bytes(&self.binding));
+            }
+        }
     }
 
-    /// Reads `D_i`, `E_i` with `frost-ed25519`'s decoder, keeping both forms. That decoder refuses the identity
-    /// and points outside the prime-order subgroup, and with them every non-canonical encoding (all 19 encodings
-    /// with `y >= p` decode to the identity, small-order or mixed-order points; Chalkias et al., "Taming the many
-    /// EdDSAs", ePrint 2020/1244); the point is then decompressed once more for our form, without re-compressing
-    /// it (a field inversion per point).
+    /// Reads `D_i`, `E_i` with the checks of `frost-ed25519`'s decoder, keeping both forms. That decoder refuses
+    /// the identity and points outside the prime-order subgroup, and with them every non-canonical encoding (all
+    /// 19 encodings with `y >= p` decode to the identity, small-order or mixed-order points; Chalkias et al.,
+    /// "Taming the many EdDSAs", ePrint 2020/1244). Each point is decompressed once and never re-compressed (a
+    /// field inversion per point): `frost-core`'s `internals` give its form from our point.
     pub(super) fn decode_points(session: SessionId, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Self::decode_points_known(session, r, None)
     }
@@ -104,19 +116,22 @@ impl Commitment {
         {
             return Ok(Self { session, ..*k });
         }
-        let read = |bytes: [u8; 32]| -> Result<(EdwardsPoint, frost::round1::NonceCommitment), DecodeError> {
-            let invalid =
-                DecodeError::Invalid("point not canonical, not in the prime-order group, or the identity");
-            let commitment =
-                frost::round1::NonceCommitment::deserialize(&bytes).map_err(|_| invalid.clone())?;
-            let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
-                .decompress()
-                .ok_or(invalid)?;
-            Ok((point, commitment))
-        };
+        Self::read_points(session, encoded, true)
+    }
+
+    /// Decodes `D_i`, `E_i` from `encoded`, refusing what `frost-ed25519`'s decoder refuses (RFC 9591 section 6.5
+    /// `DeserializeElement`: an encoding that does not decompress, the identity and, when `subgroup`, points
+    /// outside the prime-order subgroup), each point decompressed once.
+    fn read_points(session: SessionId, encoded: [u8; 64], subgroup: bool) -> Result<Self, DecodeError> {
         let (hiding_bytes, binding_bytes) = split_encoding(&encoded);
-        let (hiding, d) = read(hiding_bytes)?;
-        let (binding, e) = read(binding_bytes)?;
+        let (hiding, binding) = (
+            read_point(hiding_bytes, subgroup)?,
+            read_point(binding_bytes, subgroup)?,
+        );
+        let commitments = frost::round1::SigningCommitments::new(
+            frost::round1::NonceCommitment::new(hiding),
+            frost::round1::NonceCommitment::new(binding),
+        );
         Ok(Self {
             session,
             hiding,
@@ -124,10 +139,40 @@ impl Commitment {
             frost: Some(FrostForm {
                 hiding,
                 binding,
-                commitments: frost::round1::SigningCommitments::new(d, e),
+                commitments,
                 encoded,
+                subgroup_checked: subgroup,
             }),
         })
+    }
+
+    /// [`Commitment::decode`] without the prime-order subgroup check of the two points (a full scalar
+    /// multiplication each), for a coordinator: it only relays the commitment in signing packages, every signer
+    /// decodes those strictly and refuses the package, and the coordinator then runs
+    /// [`Commitment::check_subgroup`] to name the commitment's maker. Encodings that do not decompress and the
+    /// identity are refused here already. Non-canonical encodings decompress to points of small or mixed order
+    /// (Chalkias et al., "Taming the many EdDSAs", ePrint 2020/1244), which the subgroup check refuses.
+    pub fn decode_deferring_subgroup_check(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, tag::COMMITMENT)?;
+        let session = SessionId::decode(&mut r)?;
+        let encoded = r.array::<64>()?;
+        r.finish()?;
+        Self::read_points(session, encoded, false)
+    }
+
+    /// Whether both points are in the prime-order subgroup, as [`Commitment::decode`] requires (always true of a
+    /// commitment made by [`commit`] or decoded strictly).
+    pub fn check_subgroup(&self) -> Result<(), DecodeError> {
+        let checked = self
+            .frost
+            .is_some_and(|f| f.subgroup_checked && f.hiding == self.hiding && f.binding == self.binding);
+        if checked || (self.hiding.is_torsion_free() && self.binding.is_torsion_free()) {
+            Ok(())
+        } else {
+            Err(DecodeError::Invalid(
+                "point not canonical, not in the prime-order group, or the identity",
+            ))
+        }
     }
 
     pub(super) fn to_frost(self) -> Result<frost::round1::SigningCommitments, Error> {
@@ -146,17 +191,14 @@ impl Commitment {
 
     fn from_frost(session: SessionId, c: &frost::round1::SigningCommitments) -> Result<Self, Error> {
         // Our own freshly computed `d_i·G`, `e_i·G`: prime order by construction (frost refuses to serialize the
-        // identity), so only decompressed, without the strict decoder's torsion check.
+        // identity), taken as they are, without the strict decoder's torsion check.
         let point = |n: &frost::round1::NonceCommitment| -> Result<([u8; 32], EdwardsPoint), Error> {
             let bytes: [u8; 32] = n
                 .serialize()
                 .map_err(Error::Frost)?
                 .try_into()
                 .map_err(|_| Error::InvalidParameters("nonce commitment is not 32 bytes"))?;
-            let p = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
-                .decompress()
-                .ok_or(Error::InvalidParameters("nonce commitment does not decompress"))?;
-            Ok((bytes, p))
+            Ok((bytes, n.value()))
         };
         let ((hiding_bytes, hiding), (binding_bytes, binding)) = (point(c.hiding())?, point(c.binding())?);
         let mut encoded = [0u8; 64];
@@ -171,9 +213,23 @@ impl Commitment {
                 binding,
                 commitments: *c,
                 encoded,
+                subgroup_checked: true,
             }),
         })
     }
+}
+
+/// One point of a commitment; see [`Commitment::read_points`].
+fn read_point(bytes: [u8; 32], subgroup: bool) -> Result<EdwardsPoint, DecodeError> {
+    use curve25519_dalek::traits::IsIdentity as _;
+    let invalid = DecodeError::Invalid("point not canonical, not in the prime-order group, or the identity");
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+        .decompress()
+        .ok_or_else(|| invalid.clone())?;
+    if point.is_identity() || (subgroup && !point.is_torsion_free()) {
+        return Err(invalid);
+    }
+    Ok(point)
 }
 
 /// `D_i`'s and `E_i`'s 32-byte encodings out of `D_i || E_i`.
