@@ -107,8 +107,8 @@ struct ClusterArgs {
         default_value = "8"
     )]
     rsa_algorithm: String,
-    /// Signature requests in flight per signing thread and key (a deeper window only queues at the nodes and
-    /// delays the coordinator's presignature and nonce refills; see `dnssec_sign::cluster::DEFAULT_IN_FLIGHT`).
+    /// Signature requests in flight per signing thread and key (a deeper window only queues requests at the
+    /// nodes and measured slower; see `dnssec_sign::cluster::DEFAULT_IN_FLIGHT`).
     #[arg(
         long = "cluster-in-flight",
         id = "cluster_in_flight",
