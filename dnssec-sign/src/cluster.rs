@@ -81,6 +81,17 @@ impl ClusterKeyRef {
     }
 }
 
+/// Signature requests a cluster key keeps outstanding per `sign_batch` call (per signing thread) by default.
+///
+/// Deep enough to hide loopback and LAN round trips, shallow enough that the signing threads' windows together
+/// stay below the coordinator's pool refill thresholds (presignatures, FROST nonce commitments: 64 by default).
+/// A deeper window adds nothing but queueing at the nodes, which serve requests in arrival order, so (most
+/// likely) the pool refills wait behind whole windows and the pools run dry. On five
+/// `tcrypto-node` processes on 2 cores (issue 19, `benches/pkcs11_zone_rate.sh`), 64 per thread signed an Ed25519
+/// zone at 0.82–0.87 of the cluster's raw rate at 8 in flight, 4, 8 or 16 per thread at 0.94–0.96 (ECDSA 0.83
+/// against 0.88–0.90).
+pub const DEFAULT_IN_FLIGHT: usize = 16;
+
 /// Options of a cluster key.
 #[derive(Debug, Clone, Copy)]
 pub struct ClusterKeyOptions {
@@ -89,7 +100,7 @@ pub struct ClusterKeyOptions {
     /// For an RSA key: [`Algorithm::RsaSha256`] (8) or [`Algorithm::RsaSha512`] (10). Ignored
     /// for ECDSA and Ed25519 keys, whose DNSSEC algorithm is fixed.
     pub rsa_algorithm: Algorithm,
-    /// Signature requests outstanding at once per `sign_batch` call.
+    /// Signature requests outstanding at once per `sign_batch` call ([`DEFAULT_IN_FLIGHT`] by default).
     pub in_flight: usize,
 }
 
@@ -98,7 +109,7 @@ impl Default for ClusterKeyOptions {
         Self {
             ksk: false,
             rsa_algorithm: Algorithm::RsaSha256,
-            in_flight: 64,
+            in_flight: DEFAULT_IN_FLIGHT,
         }
     }
 }
@@ -359,6 +370,14 @@ mod tests {
         for bad in ["", "99999", "abc", "xyz12345", &"a".repeat(65), "123456z"] {
             assert!(ClusterKeyRef::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn default_windows_of_two_signing_threads_stay_below_the_pool_refill_thresholds() {
+        let coordinator = tcrypto_net::coordinator::CoordinatorConfig::default();
+        let two_threads = 2 * ClusterKeyOptions::default().in_flight;
+        assert!(two_threads <= coordinator.presign_low_watermark, "{two_threads}");
+        assert!(two_threads <= coordinator.frost_low_watermark, "{two_threads}");
     }
 
     #[test]

@@ -107,8 +107,13 @@ struct ClusterArgs {
         default_value = "8"
     )]
     rsa_algorithm: String,
-    /// Signature requests in flight per signing thread and key.
-    #[arg(long = "cluster-in-flight", id = "cluster_in_flight", default_value_t = 64)]
+    /// Signature requests in flight per signing thread and key (a deeper window only queues requests at the
+    /// nodes and measured slower; see `dnssec_sign::cluster::DEFAULT_IN_FLIGHT`).
+    #[arg(
+        long = "cluster-in-flight",
+        id = "cluster_in_flight",
+        default_value_t = dnssec_sign::cluster::DEFAULT_IN_FLIGHT
+    )]
     in_flight: usize,
     /// Seconds to wait for the nodes to connect.
     #[arg(long = "cluster-timeout", id = "cluster_timeout", default_value_t = 10)]
