@@ -288,6 +288,11 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
 
     let rsa_ops: &[&str] = &["sign", "sign-optimistic"];
     let frost_ops: &[&str] = &["frost-sign"];
+    // RSA and Ed25519 signed by exactly `set` (the other nodes held back), each checked by its own crate.
+    let sign_rsa_and_ed25519 = |lab: &Lab, set: &[usize], msg: &[u8]| {
+        sign_with_set(lab, &cluster, rsa, Algorithm::Rsa, rsa_ops, set, msg);
+        sign_with_set(lab, &cluster, ed25519, Algorithm::Ed25519, frost_ops, set, msg);
+    };
     let sets: [(&str, &[usize]); 3] = [
         ("mixed", &[0, 2, 4]),
         ("mixed", &[1, 2, 3]),
@@ -295,16 +300,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     ];
     for (what, set) in sets {
         let msg = format!("all up, {what} {set:?}");
-        sign_with_set(&lab, &cluster, rsa, Algorithm::Rsa, rsa_ops, set, msg.as_bytes());
-        sign_with_set(
-            &lab,
-            &cluster,
-            ed25519,
-            Algorithm::Ed25519,
-            frost_ops,
-            set,
-            msg.as_bytes(),
-        );
+        sign_rsa_and_ed25519(&lab, set, msg.as_bytes());
     }
 
     // ECDSA, all five up: the presignature path, whose presigning ran on all five nodes (both backends).
@@ -323,24 +319,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     settle(&lab, &cluster);
     let all_openssl = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 all openssl");
     assert_eq!(all_openssl, [2, 3, 4]);
-    sign_with_set(
-        &lab,
-        &cluster,
-        rsa,
-        Algorithm::Rsa,
-        rsa_ops,
-        &[2, 3, 4],
-        b"2 down, openssl",
-    );
-    sign_with_set(
-        &lab,
-        &cluster,
-        ed25519,
-        Algorithm::Ed25519,
-        frost_ops,
-        &[2, 3, 4],
-        b"2 down, openssl",
-    );
+    sign_rsa_and_ed25519(&lab, &[2, 3, 4], b"2 down, openssl");
     eprintln!("node1, node2 down (all OpenSSL): {:?}", started.elapsed());
 
     // They return, node4 and node5 go: node1-3, pure, pure, OpenSSL.
@@ -352,24 +331,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     settle(&lab, &cluster);
     let mixed = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 mixed");
     assert_eq!(mixed, [0, 1, 2]);
-    sign_with_set(
-        &lab,
-        &cluster,
-        rsa,
-        Algorithm::Rsa,
-        rsa_ops,
-        &[0, 1, 2],
-        b"2 down, mixed",
-    );
-    sign_with_set(
-        &lab,
-        &cluster,
-        ed25519,
-        Algorithm::Ed25519,
-        frost_ops,
-        &[0, 1, 2],
-        b"2 down, mixed",
-    );
+    sign_rsa_and_ed25519(&lab, &[0, 1, 2], b"2 down, mixed");
     eprintln!("node4, node5 down (mixed): {:?}", started.elapsed());
 
     // node3 restarted on pure Rust by `--arithmetic`, over its configuration's "openssl": node1-3 all pure Rust.
@@ -404,24 +366,7 @@ fn nodes_on_pure_rust_and_openssl_arithmetic_sign_together_in_every_mix() {
     settle(&lab, &cluster);
     let all_pure = sign_ecdsa_until(&lab, &cluster, ecdsa, false, "DKLs23 all pure");
     assert_eq!(all_pure, [0, 1, 2]);
-    sign_with_set(
-        &lab,
-        &cluster,
-        rsa,
-        Algorithm::Rsa,
-        rsa_ops,
-        &[0, 1, 2],
-        b"2 down, pure",
-    );
-    sign_with_set(
-        &lab,
-        &cluster,
-        ed25519,
-        Algorithm::Ed25519,
-        frost_ops,
-        &[0, 1, 2],
-        b"2 down, pure",
-    );
+    sign_rsa_and_ed25519(&lab, &[0, 1, 2], b"2 down, pure");
     eprintln!(
         "node4, node5 down, node3 on pure Rust (all pure): {:?}",
         started.elapsed()
